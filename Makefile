@@ -1,0 +1,53 @@
+# The few commands everyone runs. `make demo` and `make test` work on a fresh clone with Python 3.11+.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: demo test test-fast lint format bench assets migrate clean
+
+$(VENV)/.base-installed: requirements/base.lock
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements/base.lock
+	touch $@
+
+$(VENV)/.dev-installed: requirements/dev.lock $(VENV)/.base-installed
+	$(PY) -m pip install --quiet -r requirements/dev.lock
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+assets: node_modules/.installed
+
+migrate: $(VENV)/.base-installed
+	$(PY) manage.py migrate --no-input
+
+demo: $(VENV)/.base-installed assets migrate
+	$(PY) manage.py load_demo
+	$(PY) manage.py runserver $(HOST):$(PORT)
+
+test: $(VENV)/.dev-installed assets
+	./scripts/ensure-chromium
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Everything except the browser and worker tests, for a quick loop while editing.
+test-fast: $(VENV)/.dev-installed assets
+	$(PY) -m pytest -m "not browser and not worker" $(PYTEST_ARGS)
+
+lint: $(VENV)/.dev-installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(VENV)/.dev-installed
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: $(VENV)/.dev-installed
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) node_modules var/staticfiles

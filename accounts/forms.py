@@ -1,0 +1,42 @@
+from django import forms
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
+from django.db import transaction
+
+from accounts.tasks import send_password_reset_email
+
+
+class SignInForm(AuthenticationForm):
+    username = forms.EmailField(
+        label="Email address",
+        widget=forms.EmailInput(attrs={"autocomplete": "email", "spellcheck": "false"}),
+    )
+    error_messages = {
+        # The same message whether the email or the password was wrong, so the form does not
+        # tell anyone which staff email addresses have accounts.
+        "invalid_login": (
+            "Enter a correct email address and password. The password is case-sensitive."
+        ),
+        "inactive": "This account has been deactivated. Ask your agency admin if you need access.",
+    }
+
+
+class PasswordResetRequestForm(PasswordResetForm):
+    email = forms.EmailField(
+        label="Email address",
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email", "spellcheck": "false"}),
+    )
+
+    def save(self, domain_override=None, use_https=False, request=None, **kwargs):
+        """Send each matching user a reset link from a Celery task, after this request commits.
+
+        Only the user id crosses the broker; the token is made in the worker, so no address or
+        token sits in Redis.
+        """
+        domain = domain_override or (request.get_host() if request else "localhost")
+        for user in self.get_users(self.cleaned_data["email"]):
+            transaction.on_commit(
+                lambda user_id=user.pk: send_password_reset_email.delay(
+                    user_id=user_id, domain=domain, use_https=use_https
+                )
+            )

@@ -1,0 +1,92 @@
+"""Who may open which page: every view declares the roles it serves, and this module enforces it.
+
+A view is wrapped in exactly one of `role_required(...)`, `signed_in` or `public`, each of which
+records its audience on the view function (`view.allowed_roles`). The URL walk in
+tests/test_page_access.py fails on any pattern whose view carries no such declaration, and the
+navigation is built from the same declarations, so a link is shown only to those who may follow it.
+"""
+
+from collections.abc import Callable
+from functools import wraps
+
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+
+from agencies.models import Membership, Role
+
+ALL_ROLES = frozenset(Role.values)
+PUBLIC = "public"
+SIGNED_IN = "signed_in"
+
+View = Callable[..., HttpResponse]
+ACTIVE_MEMBERSHIP_SESSION_KEY = "sharehub_membership_id"
+
+
+def usable_memberships(user) -> list[Membership]:
+    """The memberships a user can act in now: active, in an active agency, for an active user."""
+    if not user.is_authenticated or not user.is_active:
+        return []
+    return list(
+        Membership.objects.filter(user=user, is_active=True)
+        .exclude(agency__is_active=False)
+        .select_related("agency")
+        .order_by("agency__name", "role")
+    )
+
+
+def active_membership(request: HttpRequest) -> Membership | None:
+    """The membership the user chose to act in this session, or their first usable one."""
+    memberships = usable_memberships(request.user)
+    chosen_id = request.session.get(ACTIVE_MEMBERSHIP_SESSION_KEY)
+    for membership in memberships:
+        if membership.pk == chosen_id:
+            return membership
+    return memberships[0] if memberships else None
+
+
+def _declare(view: View, audience) -> View:
+    view.allowed_roles = audience
+    return view
+
+
+def public(view: View) -> View:
+    """Open to anyone, signed in or not (sign-in, password reset, health check)."""
+    return _declare(view, PUBLIC)
+
+
+def signed_in(view: View) -> View:
+    """Open to any signed-in user, with or without a role (their own account pages)."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        return view(request, *args, **kwargs)
+
+    return _declare(wrapper, SIGNED_IN)
+
+
+def role_required(*roles: str) -> Callable[[View], View]:
+    """Open only to users acting in one of `roles`; anyone else signed in gets 403."""
+    unknown = set(roles) - ALL_ROLES
+    if not roles or unknown:
+        raise ValueError(f"role_required needs known roles, got {roles!r}")
+
+    def decorator(view: View) -> View:
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            if not request.user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            membership = request.membership
+            if membership is None or membership.role not in roles:
+                raise PermissionDenied("Your role does not give access to this page.")
+            return view(request, *args, **kwargs)
+
+        return _declare(wrapper, frozenset(roles))
+
+    return decorator
+
+
+def is_platform_admin(user) -> bool:
+    return any(m.role == Role.PLATFORM_ADMIN for m in usable_memberships(user))

@@ -1,0 +1,18 @@
+from django.conf import settings
+
+from agencies.access import usable_memberships
+from agencies.navigation import nav_for
+
+
+def navigation(request):
+    membership = getattr(request, "membership", None)
+    user = getattr(request, "user", None)
+    signed_in = bool(user and user.is_authenticated)
+    return {
+        "partnership_name": settings.SHAREHUB_PARTNERSHIP_NAME,
+        "active_membership": membership,
+        "other_memberships": (
+            [m for m in usable_memberships(user) if m != membership] if signed_in else []
+        ),
+        "service_nav": nav_for(membership.role if membership else None, request.path),
+    }

@@ -1,0 +1,16 @@
+from agencies.access import active_membership
+
+
+class ActiveMembershipMiddleware:
+    """Puts the membership the user is acting in on `request.membership` (None if they have none).
+
+    Worked out eagerly rather than lazily: a lazy proxy around None is not None, and the access
+    checks compare against None.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request.membership = active_membership(request)
+        return self.get_response(request)

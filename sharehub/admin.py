@@ -1,0 +1,61 @@
+"""The Django admin, for platform admins only.
+
+It holds configuration (agencies, users, memberships), never person data: records about
+children and families are read through the disclosure engine, which the admin does not use.
+"""
+
+from django.contrib import admin
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest
+
+from agencies.access import is_platform_admin
+
+
+def may_administer(user) -> bool:
+    # A Django superuser is the break-glass account made with createsuperuser on the server.
+    return bool(user.is_active and (user.is_superuser or is_platform_admin(user)))
+
+
+class ShareHubAdminSite(admin.AdminSite):
+    site_header = "ShareHub platform administration"
+    site_title = "ShareHub admin"
+    index_title = "Agencies, users and roles"
+
+    def has_permission(self, request: HttpRequest) -> bool:
+        return may_administer(request.user)
+
+    def login(self, request, extra_context=None):
+        # One sign-in page for the whole service; signed-in users without the role get a 403
+        # like every other page, not the admin's own login form.
+        if request.user.is_authenticated:
+            raise PermissionDenied("Only platform admins can use the admin site.")
+        return redirect_to_login(request.GET.get("next", request.get_full_path()))
+
+
+class PlatformAdminPermissions:
+    """Platform admins hold every permission on the configuration models registered with this."""
+
+    def has_module_permission(self, request):
+        return may_administer(request.user)
+
+    def has_view_permission(self, request, obj=None):
+        return may_administer(request.user)
+
+    def has_add_permission(self, request):
+        return may_administer(request.user)
+
+    def has_change_permission(self, request, obj=None):
+        return may_administer(request.user)
+
+    def has_delete_permission(self, request, obj=None):
+        return may_administer(request.user)
+
+
+class PlatformAdminModelAdmin(PlatformAdminPermissions, admin.ModelAdmin):
+    pass
+
+
+class PlatformAdminInline(PlatformAdminPermissions, admin.TabularInline):
+    def has_add_permission(self, request, obj=None):
+        return may_administer(request.user)

@@ -1,0 +1,57 @@
+"""The demo partnership that `make demo` loads: five agencies and a login for every role."""
+
+from dataclasses import dataclass
+
+from agencies.models import AgencyKind, Role
+from agencies.services import agency_create_or_update, user_with_membership_ensure
+
+# Printed by `make demo`; refused under SHAREHUB_PRODUCTION by the command.
+DEMO_PASSWORD = "demo-sharehub-2026"  # noqa: S105 - demo data only, never a deployment
+
+DEMO_AGENCIES = [
+    ("CSC", "Northbridge Children's Services", AgencyKind.CHILDRENS_SOCIAL_CARE),
+    ("POL", "Northbridge Police", AgencyKind.POLICE),
+    ("HLT", "Northbridge Health NHS Trust", AgencyKind.HEALTH),
+    ("EDU", "Northbridge Education", AgencyKind.EDUCATION),
+    ("HSG", "Northbridge Housing", AgencyKind.HOUSING),
+]
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    email: str
+    full_name: str
+    agency_code: str | None
+    role: str
+
+
+DEMO_LOGINS = [
+    DemoLogin("practitioner@csc.demo.sharehub.example", "Priya Shah", "CSC", Role.PRACTITIONER),
+    DemoLogin("practitioner@pol.demo.sharehub.example", "Tom Reilly", "POL", Role.PRACTITIONER),
+    DemoLogin("ig@csc.demo.sharehub.example", "Grace Okafor", "CSC", Role.IG_OFFICER),
+    DemoLogin("ig@pol.demo.sharehub.example", "Martin Hale", "POL", Role.IG_OFFICER),
+    DemoLogin("admin@csc.demo.sharehub.example", "Sam Patel", "CSC", Role.AGENCY_ADMIN),
+    DemoLogin("admin@pol.demo.sharehub.example", "Jo Evans", "POL", Role.AGENCY_ADMIN),
+    DemoLogin("admin@hlt.demo.sharehub.example", "Alex Brown", "HLT", Role.AGENCY_ADMIN),
+    DemoLogin("admin@edu.demo.sharehub.example", "Chris Wood", "EDU", Role.AGENCY_ADMIN),
+    DemoLogin("admin@hsg.demo.sharehub.example", "Dana Clarke", "HSG", Role.AGENCY_ADMIN),
+    DemoLogin("analyst@csc.demo.sharehub.example", "Lee Morgan", "CSC", Role.ANALYST),
+    DemoLogin("platform@demo.sharehub.example", "Robin Ellis", None, Role.PLATFORM_ADMIN),
+]
+
+
+def demo_load() -> list[DemoLogin]:
+    """Create or refresh the demo agencies and logins. Running it twice changes nothing more."""
+    agencies = {
+        code: agency_create_or_update(code=code, name=name, kind=kind)
+        for code, name, kind in DEMO_AGENCIES
+    }
+    for login in DEMO_LOGINS:
+        user_with_membership_ensure(
+            email=login.email,
+            full_name=login.full_name,
+            agency=agencies[login.agency_code] if login.agency_code else None,
+            role=login.role,
+            password=DEMO_PASSWORD,
+        )
+    return DEMO_LOGINS

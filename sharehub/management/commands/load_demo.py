@@ -1,0 +1,24 @@
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from agencies.models import Role
+from sharehub.demo import DEMO_PASSWORD, demo_load
+
+
+class Command(BaseCommand):
+    help = "Load the demo partnership (agencies and a login per role). Safe to run repeatedly."
+
+    def handle(self, *args, **options):
+        if settings.PRODUCTION:
+            raise CommandError(
+                "load_demo creates accounts with a published password; it is refused when "
+                "SHAREHUB_PRODUCTION is true."
+            )
+        logins = demo_load()
+        self.stdout.write(self.style.SUCCESS("Demo partnership loaded."))
+        self.stdout.write(f"\nDemo logins (password for all: {DEMO_PASSWORD})\n")
+        for login in logins:
+            role = Role(login.role).label
+            where = login.agency_code or "partnership"
+            self.stdout.write(f"  {login.email:<42} {role} ({where})")
+        self.stdout.write("\nOpen http://127.0.0.1:8000 and sign in with one of them.\n")

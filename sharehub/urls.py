@@ -1,0 +1,22 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from sharehub import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("practitioner/", views.practitioner_home, name="practitioner_home"),
+    path("ig/", views.ig_home, name="ig_home"),
+    path("agency-admin/", views.agency_admin_home, name="agency_admin_home"),
+    path("insights/", views.analyst_home, name="analyst_home"),
+    path("platform/", views.platform_home, name="platform_home"),
+    path("healthz", views.healthz, name="healthz"),
+    path("accounts/", include("accounts.urls")),
+    path("", include("agencies.urls")),
+    path("admin/", admin.site.urls),
+]
+
+handler400 = views.bad_request
+handler403 = views.permission_denied
+handler404 = views.page_not_found
+handler500 = views.server_error

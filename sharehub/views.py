@@ -1,0 +1,93 @@
+"""The shell: the landing redirect, each role's home page, health check and error pages."""
+
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+
+from agencies.access import public, role_required, signed_in
+from agencies.models import Role
+from agencies.selectors import agency_team, partnership_agencies, role_counts
+
+ROLE_HOMES = {
+    Role.PRACTITIONER: "practitioner_home",
+    Role.IG_OFFICER: "ig_home",
+    Role.AGENCY_ADMIN: "agency_admin_home",
+    Role.ANALYST: "analyst_home",
+    Role.PLATFORM_ADMIN: "platform_home",
+}
+
+
+@signed_in
+def home(request: HttpRequest) -> HttpResponse:
+    """Send a user to the home page of the role they are acting in."""
+    if request.membership is None:
+        return render(request, "sharehub/no_role.html", status=403)
+    return redirect(ROLE_HOMES[request.membership.role])
+
+
+@role_required(Role.PRACTITIONER)
+def practitioner_home(request: HttpRequest) -> HttpResponse:
+    return render(request, "sharehub/home_practitioner.html", {"agencies": partnership_agencies()})
+
+
+@role_required(Role.IG_OFFICER)
+def ig_home(request: HttpRequest) -> HttpResponse:
+    agency = request.membership.agency
+    return render(
+        request,
+        "sharehub/home_ig.html",
+        {"agency": agency, "team": agency_team(agency), "roles": role_counts(agency)},
+    )
+
+
+@role_required(Role.AGENCY_ADMIN)
+def agency_admin_home(request: HttpRequest) -> HttpResponse:
+    agency = request.membership.agency
+    return render(
+        request,
+        "sharehub/home_agency_admin.html",
+        {"agency": agency, "roles": role_counts(agency)},
+    )
+
+
+@role_required(Role.ANALYST)
+def analyst_home(request: HttpRequest) -> HttpResponse:
+    return render(request, "sharehub/home_analyst.html", {"agencies": partnership_agencies()})
+
+
+@role_required(Role.PLATFORM_ADMIN)
+def platform_home(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "sharehub/home_platform.html",
+        {"agencies": partnership_agencies(), "roles": role_counts()},
+    )
+
+
+@public
+@never_cache
+def healthz(request: HttpRequest) -> JsonResponse:
+    """For the load balancer and compose health check: the process answers and the database too."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return JsonResponse({"status": "ok"})
+
+
+def bad_request(request: HttpRequest, exception=None) -> HttpResponse:
+    return render(request, "errors/400.html", status=400)
+
+
+def permission_denied(request: HttpRequest, exception=None) -> HttpResponse:
+    return render(request, "errors/403.html", status=403)
+
+
+def page_not_found(request: HttpRequest, exception=None) -> HttpResponse:
+    return render(request, "errors/404.html", status=404)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    # No context processors here: the database may be what failed.
+    from django.template import loader
+
+    return HttpResponse(loader.get_template("errors/500.html").render(), status=500)
