@@ -21,7 +21,11 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-assets: node_modules/.installed
+build/frontend/.built: node_modules/.installed scripts/build-frontend
+	./scripts/build-frontend
+	touch $@
+
+assets: build/frontend/.built
 
 migrate: $(VENV)/.base-installed
 	$(PY) manage.py migrate --no-input
@@ -50,4 +54,4 @@ bench: $(VENV)/.dev-installed
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) node_modules var/staticfiles
+	rm -rf $(VENV) node_modules build var/staticfiles

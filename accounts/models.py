@@ -14,6 +14,10 @@ class UserManager(BaseUserManager):
         user.save(using=self._db)
         return user
 
+    def get_by_natural_key(self, username):
+        # Staff type their address in whatever case; addresses are stored lower-cased.
+        return self.get(email__iexact=username)
+
     def create_superuser(self, email: str, password: str | None = None, **extra_fields):
         # Django's createsuperuser is kept for break-glass recovery of a deployment; everyday
         # platform administration goes through a platform admin membership instead.

@@ -31,4 +31,9 @@ def role_counts(agency: Agency | None = None) -> dict[str, int]:
     if agency is not None:
         memberships = memberships.filter(agency=agency)
     counts = dict(memberships.values_list("role").annotate(n=Count("id")).order_by())
-    return {label: counts.get(value, 0) for value, label in Role.choices}
+    return {
+        label: counts.get(value, 0)
+        for value, label in Role.choices
+        # Platform admins belong to the partnership, never to one agency.
+        if agency is None or value != Role.PLATFORM_ADMIN
+    }

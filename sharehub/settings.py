@@ -105,6 +105,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
     )
+    # A file, not memory, for the test database, so a real Celery worker process started by the
+    # end-to-end tests can open the same database as the test run.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-sharehub.sqlite3")}
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
@@ -130,7 +133,7 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "home"
-LOGOUT_REDIRECT_URL = "accounts:login"
+LOGOUT_REDIRECT_URL = None  # show "You have signed out" rather than the form again
 PASSWORD_RESET_TIMEOUT = env.int("SHAREHUB_PASSWORD_RESET_TIMEOUT", default=60 * 60)
 
 # Sessions end when the browser closes and after a working day of inactivity at most; the
@@ -148,14 +151,18 @@ USE_I18N = True
 USE_TZ = True
 
 # --- Static files ---------------------------------------------------------------------------
-# govuk-frontend comes from the npm registry (make assets); nothing of it is committed.
-GOVUK_FRONTEND_DIR = BASE_DIR / "node_modules" / "govuk-frontend" / "dist" / "govuk"
+# govuk-frontend comes from the npm registry; `make assets` copies its compiled files into
+# build/frontend. Nothing of it is committed.
+FRONTEND_BUILD_DIR = BASE_DIR / "build" / "frontend"
 STATIC_URL = "/static/"
 STATIC_ROOT = Path(env.str("DJANGO_STATIC_ROOT", default=str(VAR_DIR / "staticfiles")))
-STATICFILES_DIRS = [BASE_DIR / "static", ("govuk", GOVUK_FRONTEND_DIR)]
+if not PRODUCTION:
+    # WhiteNoise looks in STATIC_ROOT at start-up; in development it is empty until collectstatic.
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+STATICFILES_DIRS = [BASE_DIR / "static", ("govuk", FRONTEND_BUILD_DIR / "govuk")]
 # The design system's stylesheet refers to its fonts and images at /assets/, so that folder is
 # served from the site root.
-WHITENOISE_ROOT = GOVUK_FRONTEND_DIR
+WHITENOISE_ROOT = FRONTEND_BUILD_DIR / "root"
 WHITENOISE_USE_FINDERS = not PRODUCTION
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -172,6 +179,9 @@ MEDIA_ROOT = Path(env.str("SHAREHUB_PRIVATE_DIR", default=str(VAR_DIR / "private
 # --- Email ----------------------------------------------------------------------------------
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
+if env.str("EMAIL_FILE_PATH", default=""):
+    # For the file backend (filemail://): an absolute path, which EMAIL_URL cannot carry.
+    EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="ShareHub <no-reply@sharehub.invalid>")
 
 # --- Celery ---------------------------------------------------------------------------------

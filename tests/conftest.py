@@ -1,0 +1,46 @@
+import pytest
+
+from agencies.models import Role
+from sharehub.celery import app as celery_app
+from tests.factories import AgencyFactory, MembershipFactory, UserFactory
+
+
+@pytest.fixture(autouse=True)
+def tasks_run_in_process():
+    """Outside the worker tests, tasks run in the test process whatever REDIS_URL says.
+
+    The worker tests (tests/test_worker.py and later ones) turn this off to go through Redis.
+    """
+    previous = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = previous
+
+
+@pytest.fixture
+def agency(db):
+    return AgencyFactory(code="CSC", name="Test Children's Services")
+
+
+@pytest.fixture
+def other_agency(db):
+    return AgencyFactory(code="POL", name="Test Police", kind="police")
+
+
+@pytest.fixture
+def member(db, agency):
+    """Make a user acting in `role` (in `agency` unless the role is platform admin)."""
+
+    def make(role: str, *, in_agency=None, **user_fields):
+        user = UserFactory(**user_fields)
+        target = None if role == Role.PLATFORM_ADMIN else (in_agency or agency)
+        MembershipFactory(user=user, agency=target, role=role)
+        return user
+
+    return make
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    # PBKDF2's deliberate slowness is the point in production and a minute lost per run here.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,0 +1,140 @@
+"""Every page declares who may open it, and every page is tried as every role.
+
+The walk goes through the URL resolver, so a new pattern without a declaration, or one whose
+arguments this file does not know how to fill, fails the run (zulip does the same for its URLs).
+"""
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from agencies.access import ALL_ROLES, PUBLIC, SIGNED_IN
+from agencies.models import Role
+
+# Sample arguments for patterns that take them. A pattern missing here fails test_every_pattern_*.
+URL_KWARGS = {
+    "accounts:password_reset_confirm": {"uidb64": "MQ", "token": "set-password"},
+}
+# Views that answer only POST; a GET must be refused with 405 once access is granted.
+POST_ONLY = {"accounts:logout", "agencies:switch_role"}
+
+
+def _walk(resolver: URLResolver, namespace: str = ""):
+    for pattern in resolver.url_patterns:
+        if isinstance(pattern, URLResolver):
+            inner = f"{namespace}{pattern.namespace}:" if pattern.namespace else namespace
+            if pattern.namespace == "admin":
+                continue  # the admin site has its own check below
+            yield from _walk(pattern, inner)
+        elif isinstance(pattern, URLPattern):
+            yield f"{namespace}{pattern.name}", pattern
+
+
+def site_patterns() -> list[tuple[str, URLPattern]]:
+    return sorted(_walk(get_resolver()), key=lambda item: item[0])
+
+
+def test_every_pattern_is_named_and_declares_its_audience():
+    undeclared = [
+        name
+        for name, pattern in site_patterns()
+        if getattr(pattern.callback, "allowed_roles", None) is None
+    ]
+    assert undeclared == []
+    assert all(not name.endswith("None") for name, _ in site_patterns())
+
+
+def test_every_pattern_can_be_reversed_for_the_walk():
+    unreachable = []
+    for name, _ in site_patterns():
+        try:
+            reverse(name, kwargs=URL_KWARGS.get(name))
+        except Exception:  # noqa: BLE001 - collect them all to report at once
+            unreachable.append(name)
+    assert unreachable == []
+
+
+def _expected_status(audience, role: str | None, name: str) -> int:
+    if audience == PUBLIC:
+        return 405 if name in POST_ONLY else 200
+    if role is None:
+        return 302  # to sign in
+    if audience == SIGNED_IN or role in audience:
+        return 405 if name in POST_ONLY else 200
+    return 403
+
+
+CASES = [(name, role) for name, _ in site_patterns() for role in [None, *sorted(ALL_ROLES)]]
+
+
+@pytest.mark.parametrize(("name", "role"), CASES, ids=[f"{n}-{r}" for n, r in CASES])
+def test_page_answers_each_role_as_declared(client, member, name, role):
+    pattern = dict(site_patterns())[name]
+    if role is not None:
+        client.force_login(member(role))
+    url = reverse(name, kwargs=URL_KWARGS.get(name))
+    response = client.get(url)
+
+    status = response.status_code
+    if name == "home" and role is not None:
+        # The landing page sends each role on to its own home page.
+        assert status == 302
+        return
+    if name == "accounts:login" and role is not None:
+        assert status == 302  # already signed in: off to their home page
+        return
+    if name == "accounts:password_reset_confirm":
+        # An invalid link still renders (explaining it has expired) rather than erroring.
+        assert status == 200
+        return
+    expected = _expected_status(pattern.callback.allowed_roles, role, name)
+    assert status == expected, f"{url} as {role}: {status}, expected {expected}"
+    if expected == 302:
+        assert response["Location"].startswith(reverse("accounts:login"))
+
+
+@pytest.mark.parametrize("role", sorted(ALL_ROLES))
+def test_role_home_pages_admit_only_their_role(client, member, role):
+    client.force_login(member(role))
+    response = client.get(reverse("home"))
+    own_home = response["Location"]
+    assert client.get(own_home).status_code == 200
+    for other in {"practitioner_home", "ig_home", "agency_admin_home", "analyst_home"} | {
+        "platform_home"
+    }:
+        url = reverse(other)
+        if url != own_home:
+            assert client.get(url).status_code == 403
+
+
+ADMIN_URLS = [
+    "admin:index",
+    "admin:agencies_agency_changelist",
+    "admin:agencies_agency_add",
+    "admin:agencies_membership_changelist",
+    "admin:accounts_user_changelist",
+    "admin:accounts_user_add",
+]
+
+
+@pytest.mark.parametrize("role", sorted(ALL_ROLES))
+@pytest.mark.parametrize("url_name", ADMIN_URLS)
+def test_admin_site_is_for_platform_admins_only(client, member, role, url_name):
+    client.force_login(member(role))
+    status = client.get(reverse(url_name)).status_code
+    assert status == (200 if role == Role.PLATFORM_ADMIN else 403)
+
+
+def test_admin_site_sends_visitors_to_the_service_sign_in(client, db):
+    response = client.get(reverse("admin:index"))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("accounts:login"))
+
+
+def test_user_without_a_role_sees_an_explanation_not_a_home_page(client, db):
+    from tests.factories import UserFactory
+
+    client.force_login(UserFactory())
+    response = client.get(reverse("home"))
+    assert response.status_code == 403
+    assert b"no role in ShareHub yet" in response.content
+    assert client.get(reverse("practitioner_home")).status_code == 403

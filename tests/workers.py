@@ -1,0 +1,139 @@
+"""Start a real `celery worker` process for end-to-end tests, against the test database.
+
+The worker is a separate OS process, so it sees only committed rows: tests that use it need
+`transactional_db`. It consumes a queue of its own, so nothing else on the same Redis interferes.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from sharehub.celery import app as celery_app
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_redis_url() -> str | None:
+    """REDIS_URL if set, else a local Redis if one answers; None when there is none."""
+    url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/15"
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection((parsed.hostname, parsed.port or 6379), timeout=1):
+            return url
+    except OSError:
+        return None
+
+
+test_redis_url.__test__ = False  # a helper, not a test, despite its name
+
+
+def require_redis() -> str:
+    url = test_redis_url()
+    if url is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must run the worker tests, but no Redis answers at REDIS_URL.")
+        pytest.skip("no Redis on this machine: set REDIS_URL to run the worker tests")
+    return url
+
+
+def _database_url_for_tests() -> str:
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    user = db.get("USER") or ""
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    auth = f"{user}{password}@" if user else ""
+    host = db.get("HOST") or "127.0.0.1"
+    port = f":{db['PORT']}" if db.get("PORT") else ""
+    return f"postgres://{auth}{host}{port}/{db['NAME']}"
+
+
+@contextmanager
+def celery_worker(*, extra_env: dict[str, str] | None = None, ready_timeout: float = 60):
+    """Run a worker process for the duration of the block; yields the Popen.
+
+    Inside the block, tasks sent from the test go through Redis to that worker instead of running
+    in-process.
+    """
+    redis_url = require_redis()
+    queue = f"test-{uuid.uuid4().hex[:12]}"
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url_for_tests(),
+        "REDIS_URL": redis_url,
+        "CELERY_TASK_DEFAULT_QUEUE": queue,
+        "SHAREHUB_VAR_DIR": str(settings.VAR_DIR),
+        "PYTHONUNBUFFERED": "1",
+        **(extra_env or {}),
+    }
+    log_path = Path(settings.VAR_DIR) / f"{queue}.log"
+    log = log_path.open("w")
+    process = subprocess.Popen(
+        [
+            sys.executable, "-m", "celery", "-A", "sharehub", "worker",
+            "--pool=prefork", "--concurrency=1", "--loglevel=INFO",
+            "--without-gossip", "--without-mingle", "--without-heartbeat",
+            "-n", f"{queue}@%h",
+        ],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+    previous = {
+        key: celery_app.conf[key]
+        for key in ("task_always_eager", "broker_url", "result_backend", "task_default_queue")
+    }
+    celery_app.conf.update(
+        task_always_eager=False,
+        broker_url=redis_url,
+        result_backend=redis_url,
+        task_default_queue=queue,
+    )
+    try:
+        _wait_until_ready(process, log_path, ready_timeout)
+        process.log_path = log_path
+        yield process
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        log.close()
+        celery_app.conf.update(previous)
+        # The producer pool keeps connections to the test broker; drop them.
+        celery_app.pool.force_close_all()
+
+
+def _wait_until_ready(process: subprocess.Popen, log_path: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"worker exited at start:\n{log_path.read_text()[-3000:]}")
+        if " ready." in log_path.read_text():
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"worker not ready after {timeout}s:\n{log_path.read_text()[-3000:]}")
+
+
+def wait_for(predicate, *, timeout: float = 30, interval: float = 0.2):
+    """Poll until predicate() is truthy; return its value or fail the test with a clear message."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(f"gave up waiting after {timeout}s")
