@@ -1,0 +1,29 @@
+from django.core.management import call_command
+
+from accounts.models import User
+from agencies.models import Agency, Membership, Role
+from sharehub.demo import DEMO_LOGINS, DEMO_PASSWORD
+
+
+def test_demo_loads_a_login_for_every_role_and_is_idempotent(db, capsys):
+    call_command("load_demo")
+    first = (Agency.objects.count(), User.objects.count(), Membership.objects.count())
+    call_command("load_demo")
+    assert (Agency.objects.count(), User.objects.count(), Membership.objects.count()) == first
+
+    assert first == (5, len(DEMO_LOGINS), len(DEMO_LOGINS))
+    assert set(Membership.objects.values_list("role", flat=True)) == set(Role.values)
+    printed = capsys.readouterr().out
+    for login in DEMO_LOGINS:
+        assert login.email in printed
+        assert User.objects.get(email=login.email).check_password(DEMO_PASSWORD)
+
+
+def test_demo_restores_a_changed_demo_password(db):
+    call_command("load_demo")
+    user = User.objects.get(email=DEMO_LOGINS[0].email)
+    user.set_password("something-else-entirely")
+    user.save()
+    call_command("load_demo")
+    user.refresh_from_db()
+    assert user.check_password(DEMO_PASSWORD)
