@@ -45,8 +45,14 @@ def active_membership(request: HttpRequest) -> Membership | None:
     return memberships[0] if memberships else None
 
 
+class ShareHubRequest(HttpRequest):
+    """A request after ActiveMembershipMiddleware: it knows the role the user is acting in."""
+
+    membership: Membership | None
+
+
 def _declare(view: View, audience) -> View:
-    view.allowed_roles = audience
+    setattr(view, "allowed_roles", audience)  # noqa: B010 - read back by the URL walk and nav
     return view
 
 
@@ -75,7 +81,7 @@ def role_required(*roles: str) -> Callable[[View], View]:
 
     def decorator(view: View) -> View:
         @wraps(view)
-        def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        def wrapper(request: ShareHubRequest, *args, **kwargs) -> HttpResponse:
             if not request.user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
             membership = request.membership

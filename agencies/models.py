@@ -85,5 +85,5 @@ class Membership(models.Model):
         ]
 
     def __str__(self) -> str:
-        where = self.agency.name if self.agency_id else "the partnership"
+        where = self.agency.name if self.agency else "the partnership"
         return f"{self.get_role_display()}, {where}"
