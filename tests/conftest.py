@@ -3,6 +3,9 @@ import pytest
 from agencies.models import Role
 from sharehub.celery import app as celery_app
 from tests.factories import AgencyFactory, MembershipFactory, UserFactory
+from tests.workers import test_broker_configure
+
+test_broker_configure()
 
 
 @pytest.fixture(autouse=True)

@@ -38,6 +38,24 @@ def test_redis_url() -> str | None:
 test_redis_url.__test__ = False  # a helper, not a test, despite its name
 
 
+def test_broker_configure() -> str:
+    """Point this test process's Celery app at the test Redis and a queue of this run's own.
+
+    Called once from tests/conftest.py before any task is sent: Celery caches its queues and
+    router on first use, so changing them later in the session would not take effect. A queue of
+    our own keeps any other worker on the same Redis from taking the tests' tasks.
+    """
+    queue = f"test-{uuid.uuid4().hex[:12]}"
+    redis_url = test_redis_url()
+    celery_app.conf.update(task_default_queue=queue)
+    if redis_url:
+        celery_app.conf.update(broker_url=redis_url, result_backend=redis_url)
+    return queue
+
+
+test_broker_configure.__test__ = False
+
+
 def require_redis() -> str:
     url = test_redis_url()
     if url is None:
@@ -67,7 +85,7 @@ def celery_worker(*, extra_env: dict[str, str] | None = None, ready_timeout: flo
     in-process.
     """
     redis_url = require_redis()
-    queue = f"test-{uuid.uuid4().hex[:12]}"
+    queue = celery_app.conf.task_default_queue
     env = {
         **os.environ,
         "DATABASE_URL": _database_url_for_tests(),
@@ -77,28 +95,19 @@ def celery_worker(*, extra_env: dict[str, str] | None = None, ready_timeout: flo
         "PYTHONUNBUFFERED": "1",
         **(extra_env or {}),
     }
-    log_path = Path(settings.VAR_DIR) / f"{queue}.log"
+    log_path = Path(settings.VAR_DIR) / f"{queue}-{uuid.uuid4().hex[:6]}.log"
     log = log_path.open("w")
     process = subprocess.Popen(
         [
             sys.executable, "-m", "celery", "-A", "sharehub", "worker",
             "--pool=prefork", "--concurrency=1", "--loglevel=INFO",
             "--without-gossip", "--without-mingle", "--without-heartbeat",
-            "-n", f"{queue}@%h",
+            "-n", f"{log_path.stem}@%h",
         ],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         start_new_session=True,
     )  # fmt: skip
-    previous = {
-        key: celery_app.conf[key]
-        for key in ("task_always_eager", "broker_url", "result_backend", "task_default_queue")
-    }
-    celery_app.conf.update(
-        task_always_eager=False,
-        broker_url=redis_url,
-        result_backend=redis_url,
-        task_default_queue=queue,
-    )
+    celery_app.conf.task_always_eager = False
     try:
         _wait_until_ready(process, log_path, ready_timeout)
         process.log_path = log_path
@@ -112,9 +121,7 @@ def celery_worker(*, extra_env: dict[str, str] | None = None, ready_timeout: flo
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
         log.close()
-        celery_app.conf.update(previous)
-        # The producer pool keeps connections to the test broker; drop them.
-        celery_app.pool.force_close_all()
+        celery_app.conf.task_always_eager = True
 
 
 def _wait_until_ready(process: subprocess.Popen, log_path: Path, timeout: float) -> None:
