@@ -1,0 +1,42 @@
+"""The IG bridge: the only code that turns a record's identifiers into what ShareHub stores.
+
+Ingest hands each row's normalised identifiers to `identity_seal`; what comes back is the only
+form in which they are stored. Today that is the identity sealed under the agency's data key
+(AES-GCM, bound to the dataset and source record id); the matching issue adds the keyed match
+tokens, Bloom encodings and blocking tokens here, behind the same calls.
+"""
+
+import json
+
+from sharehub.keys import AgencySealer, agency_open
+
+
+def _context(dataset_id: int, source_id: str) -> str:
+    return f"source_record:{dataset_id}:{source_id}"
+
+
+def identity_seal(
+    sealer: AgencySealer, *, dataset_id: int, source_id: str, identifiers: dict[str, str]
+) -> bytes:
+    """Seal a record's normalised identifiers so only this agency's key opens them, on this row."""
+    plaintext = json.dumps(identifiers, separators=(",", ":"), sort_keys=True).encode()
+    return sealer.seal(plaintext, context=_context(dataset_id, source_id))
+
+
+def identity_open(*, agency_id: int, dataset_id: int, source_id: str, blob: bytes) -> dict:
+    """The identifiers sealed by identity_seal; only the disclosure engine should need this."""
+    plaintext = agency_open(agency_id=agency_id, blob=blob, context=_context(dataset_id, source_id))
+    return json.loads(plaintext)
+
+
+def quarantine_seal(sealer: AgencySealer, *, extract_id: int, row_number: int, row: dict) -> bytes:
+    """Seal a rejected row as it was in the file, for its agency admin to download and fix."""
+    plaintext = json.dumps(row, separators=(",", ":")).encode()
+    return sealer.seal(plaintext, context=f"quarantine:{extract_id}:{row_number}")
+
+
+def quarantine_open(*, agency_id: int, extract_id: int, row_number: int, blob: bytes) -> dict:
+    plaintext = agency_open(
+        agency_id=agency_id, blob=blob, context=f"quarantine:{extract_id}:{row_number}"
+    )
+    return json.loads(plaintext)

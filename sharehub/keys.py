@@ -1,0 +1,175 @@
+"""Key handling, in one place: master keys from the environment and per-agency data keys.
+
+Envelope encryption (ARCHITECTURE.md): each agency's records are sealed with AES-256-GCM under
+that agency's data key; the data key is stored only wrapped (AES-GCM again) by a master key
+that never leaves the environment. Associated data binds every ciphertext to its agency and to
+the row it belongs to, so a ciphertext copied onto another row or agency fails to open.
+
+Master keys: SHAREHUB_MASTER_KEYS (or _FILE) holds "version:base64key" entries separated by
+commas, the current one first; older ones stay listed until rotation has rewrapped every data
+key. Without it outside production, a development key is kept in var/.
+"""
+
+import base64
+import os
+import secrets
+import struct
+from dataclasses import dataclass
+from functools import lru_cache
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.db import transaction
+
+NONCE_BYTES = 12
+# Sealed blob layout: format byte, data key version (uint32), nonce, ciphertext+tag.
+BLOB_FORMAT = 1
+_HEADER = struct.Struct(">BI")
+
+
+class SealError(Exception):
+    """A ciphertext could not be opened: wrong key, wrong row or agency, or tampered with."""
+
+
+@dataclass(frozen=True)
+class MasterKey:
+    version: int
+    key: bytes
+
+
+def _parse_master_keys(spec: str) -> list[MasterKey]:
+    keys = []
+    for entry in filter(None, (part.strip() for part in spec.split(","))):
+        version, _, encoded = entry.partition(":")
+        key = base64.urlsafe_b64decode(encoded.encode() + b"=" * (-len(encoded) % 4))
+        if not version.isdigit() or len(key) != 32:
+            raise ImproperlyConfigured(
+                "SHAREHUB_MASTER_KEYS entries must look like '1:<base64 of 32 random bytes>'."
+            )
+        keys.append(MasterKey(int(version), key))
+    return keys
+
+
+def _development_master_keys() -> str:
+    key_file = settings.VAR_DIR / "dev-master-keys"
+    if not key_file.exists():
+        settings.VAR_DIR.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(f"1:{base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()}")
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+@lru_cache(maxsize=1)
+def master_keys() -> tuple[MasterKey, ...]:
+    """The configured master keys, current first."""
+    spec = os.environ.get("SHAREHUB_MASTER_KEYS", "")
+    if not spec and os.environ.get("SHAREHUB_MASTER_KEYS_FILE"):
+        with open(os.environ["SHAREHUB_MASTER_KEYS_FILE"]) as handle:
+            spec = handle.read().strip()
+    if not spec:
+        if settings.PRODUCTION:
+            raise ImproperlyConfigured("Set SHAREHUB_MASTER_KEYS (or SHAREHUB_MASTER_KEYS_FILE).")
+        spec = _development_master_keys()
+    keys = _parse_master_keys(spec)
+    if not keys:
+        raise ImproperlyConfigured("SHAREHUB_MASTER_KEYS holds no key.")
+    return tuple(keys)
+
+
+def _master_key(version: int) -> bytes:
+    for candidate in master_keys():
+        if candidate.version == version:
+            return candidate.key
+    raise ImproperlyConfigured(f"Master key version {version} is not in SHAREHUB_MASTER_KEYS.")
+
+
+def _wrap_associated(agency_id: int, version: int) -> bytes:
+    return f"sharehub:data-key:{agency_id}:{version}".encode()
+
+
+# Unwrapped data keys, per process. Keys are immutable once made, so caching cannot go stale;
+# rotation makes new versions rather than changing old ones.
+_data_key_cache: dict[tuple[int, int], bytes] = {}
+
+
+def _unwrap(agency_id: int, version: int) -> bytes:
+    cached = _data_key_cache.get((agency_id, version))
+    if cached is not None:
+        return cached
+    from sharehub.models import DataKey
+
+    row = DataKey.objects.get(agency_id=agency_id, version=version)
+    wrapped = bytes(row.wrapped_key)
+    try:
+        key = AESGCM(_master_key(row.master_key_version)).decrypt(
+            wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], _wrap_associated(agency_id, version)
+        )
+    except InvalidTag as error:
+        raise SealError(f"Data key {version} of agency {agency_id} does not unwrap.") from error
+    _data_key_cache[(agency_id, version)] = key
+    return key
+
+
+def data_key_wrap(*, agency_id: int, version: int, key: bytes) -> tuple[int, bytes]:
+    """Wrap `key` under the current master key; returns (master key version, wrapped bytes)."""
+    master = master_keys()[0]
+    nonce = secrets.token_bytes(NONCE_BYTES)
+    sealed = AESGCM(master.key).encrypt(nonce, key, _wrap_associated(agency_id, version))
+    return master.version, nonce + sealed
+
+
+def current_data_key_version(agency_id: int) -> int:
+    """The agency's newest data key version, creating version 1 on first use."""
+    from sharehub.models import DataKey
+
+    latest = DataKey.objects.filter(agency_id=agency_id).order_by("-version").first()
+    if latest is not None:
+        return latest.version
+    with transaction.atomic():
+        key = AESGCM.generate_key(bit_length=256)
+        master_version, wrapped = data_key_wrap(agency_id=agency_id, version=1, key=key)
+        row, _ = DataKey.objects.get_or_create(
+            agency_id=agency_id,
+            version=1,
+            defaults={"wrapped_key": wrapped, "master_key_version": master_version},
+        )
+    return row.version
+
+
+class AgencySealer:
+    """Seals and opens one agency's data with its current key; cheap to reuse for many rows."""
+
+    def __init__(self, agency_id: int):
+        self.agency_id = agency_id
+        self.version = current_data_key_version(agency_id)
+        self._aead = AESGCM(_unwrap(agency_id, self.version))
+
+    def seal(self, plaintext: bytes, *, context: str) -> bytes:
+        nonce = os.urandom(NONCE_BYTES)
+        header = _HEADER.pack(BLOB_FORMAT, self.version)
+        associated = self._associated(context)
+        return header + nonce + self._aead.encrypt(nonce, plaintext, header + associated)
+
+    def _associated(self, context: str) -> bytes:
+        return f"sharehub:{self.agency_id}:{context}".encode()
+
+
+def agency_open(*, agency_id: int, blob: bytes, context: str) -> bytes:
+    """Open a blob sealed for `agency_id` and `context` (its table and row); raise if it is not."""
+    blob = bytes(blob)
+    if len(blob) < _HEADER.size + NONCE_BYTES + 16:
+        raise SealError("Sealed value is truncated.")
+    header = blob[: _HEADER.size]
+    blob_format, version = _HEADER.unpack(header)
+    if blob_format != BLOB_FORMAT:
+        raise SealError(f"Unknown sealed value format {blob_format}.")
+    nonce = blob[_HEADER.size : _HEADER.size + NONCE_BYTES]
+    associated = f"sharehub:{agency_id}:{context}".encode()
+    try:
+        return AESGCM(_unwrap(agency_id, version)).decrypt(
+            nonce, blob[_HEADER.size + NONCE_BYTES :], header + associated
+        )
+    except InvalidTag as error:
+        raise SealError("Sealed value does not open for this agency and row.") from error

@@ -1,0 +1,19 @@
+from django.db import models
+
+
+class DataKey(models.Model):
+    """One version of an agency's data key, stored only wrapped by a master key (sharehub.keys)."""
+
+    agency = models.ForeignKey("agencies.Agency", on_delete=models.PROTECT, related_name="+")
+    version = models.PositiveIntegerField()
+    wrapped_key = models.BinaryField()
+    master_key_version = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["agency", "version"], name="datakey_unique_version")
+        ]
+
+    def __str__(self) -> str:
+        return f"data key {self.version} of agency {self.agency_id}"
