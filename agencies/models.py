@@ -87,3 +87,252 @@ class Membership(models.Model):
     def __str__(self) -> str:
         where = self.agency.name if self.agency else "the partnership"
         return f"{self.get_role_display()}, {where}"
+
+
+class Dataset(models.Model):
+    """A kind of extract an agency sends, e.g. "Police - domestic abuse incidents"."""
+
+    agency = models.ForeignKey(Agency, on_delete=models.PROTECT, related_name="datasets")
+    name = models.CharField(max_length=200)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["agency__name", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["agency", "name"], name="dataset_unique_name")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def current_version(self) -> "DatasetVersion | None":
+        return self.versions.order_by("-number").first()
+
+
+class DatasetVersion(models.Model):
+    """One immutable mapping of a dataset's columns; every change makes a new version.
+
+    `columns` is the validated list from agencies.definitions; an extract records the version it
+    was read with, so old extracts stay explainable after the mapping changes.
+    """
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    source_id_column = models.CharField(max_length=200)
+    event_date_column = models.CharField(max_length=200, blank=True)
+    columns = models.JSONField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["dataset", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["dataset", "number"], name="datasetversion_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.dataset} v{self.number}"
+
+
+class ExtractMode(models.TextChoices):
+    FULL = "full", "Full refresh"
+    INCREMENTAL = "incremental", "Incremental"
+
+
+class ExtractStatus(models.TextChoices):
+    RECEIVED = "received", "Waiting to be processed"
+    PROCESSING = "processing", "Processing"
+    LOADED = "loaded", "Loaded"
+    REJECTED = "rejected", "Rejected"
+    DUPLICATE = "duplicate", "Already loaded"
+    FAILED = "failed", "Failed"
+
+
+# Statuses after which nothing more will happen to an extract.
+EXTRACT_FINAL_STATUSES = {
+    ExtractStatus.LOADED,
+    ExtractStatus.REJECTED,
+    ExtractStatus.DUPLICATE,
+    ExtractStatus.FAILED,
+}
+
+
+class ExtractChannel(models.TextChoices):
+    WEB = "web", "Web upload"
+    API = "api", "API"
+    COMMAND = "command", "Command line"
+
+
+class Extract(models.Model):
+    """One uploaded file for a dataset, and what became of it."""
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="extracts")
+    version = models.ForeignKey(DatasetVersion, on_delete=models.PROTECT, related_name="+")
+    mode = models.CharField(max_length=16, choices=ExtractMode.choices)
+    channel = models.CharField(max_length=16, choices=ExtractChannel.choices)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+    filename = models.CharField(max_length=255)
+    size_bytes = models.BigIntegerField()
+    checksum = models.CharField(max_length=64, help_text="SHA-256 of the file as uploaded.")
+    # Where the raw file waits in the private upload area; emptied once it is processed.
+    stored_file = models.CharField(max_length=255, blank=True)
+    status = models.CharField(
+        max_length=16, choices=ExtractStatus.choices, default=ExtractStatus.RECEIVED
+    )
+    duplicate_of = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    message = models.TextField(blank=True, help_text="Why it was rejected or failed.")
+    file_format = models.CharField(max_length=8, blank=True)
+    bytes_processed = models.BigIntegerField(default=0)
+    rows_read = models.PositiveIntegerField(default=0)
+    rows_loaded = models.PositiveIntegerField(default=0)
+    rows_warned = models.PositiveIntegerField(default=0)
+    rows_quarantined = models.PositiveIntegerField(default=0)
+    records_retired = models.PositiveIntegerField(default=0)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-uploaded_at", "-id"]
+        constraints = [
+            # The same file cannot be loaded twice, nor be in flight twice at once.
+            models.UniqueConstraint(
+                fields=["dataset", "checksum"],
+                condition=Q(status__in=["received", "processing", "loaded"]),
+                name="extract_unique_live_checksum",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"extract {self.pk} of {self.dataset}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in EXTRACT_FINAL_STATUSES
+
+    @property
+    def progress_percent(self) -> int:
+        if self.is_finished:
+            return 100
+        if not self.size_bytes:
+            return 0
+        return min(99, int(100 * self.bytes_processed / self.size_bytes))
+
+    @property
+    def duration(self):
+        if self.started_at and self.finished_at:
+            return self.finished_at - self.started_at
+        return None
+
+
+class SourceRecord(models.Model):
+    """One record of an agency dataset as last loaded: a pseudonym row, never a plaintext identity.
+
+    `identity` holds the normalised identifiers sealed under the agency's data key (see
+    matching.pseudonymise); `payload` holds the sensitive fields, which carry no identifiers.
+    """
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="records")
+    source_id = models.CharField(max_length=200)
+    identity = models.BinaryField()
+    payload = models.JSONField(default=dict)
+    event_date = models.DateField(null=True, blank=True)
+    warnings = models.JSONField(default=list, blank=True)
+    first_extract = models.ForeignKey(Extract, on_delete=models.PROTECT, related_name="+")
+    last_extract = models.ForeignKey(Extract, on_delete=models.PROTECT, related_name="+")
+    is_retired = models.BooleanField(default=False)
+    retired_by = models.ForeignKey(
+        Extract, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["dataset", "source_id"], name="sourcerecord_unique_source_id"
+            )
+        ]
+        indexes = [models.Index(fields=["dataset", "is_retired"])]
+
+    def __str__(self) -> str:
+        return f"record {self.source_id} of {self.dataset}"
+
+
+class StagedRow(models.Model):
+    """A validated row of an extract still being processed; merged into SourceRecord at the end.
+
+    Nothing reads staged rows but the merge, so an extract becomes visible all at once.
+    """
+
+    extract = models.ForeignKey(Extract, on_delete=models.CASCADE, related_name="+")
+    row_number = models.PositiveIntegerField()
+    source_id = models.CharField(max_length=200)
+    identity = models.BinaryField()
+    payload = models.JSONField(default=dict)
+    event_date = models.DateField(null=True, blank=True)
+    warnings = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["extract", "row_number"], name="stagedrow_unique_row"),
+            models.UniqueConstraint(fields=["extract", "source_id"], name="stagedrow_unique_id"),
+        ]
+
+    def __str__(self) -> str:
+        return f"row {self.row_number} of extract {self.extract_id}"
+
+
+class QuarantinedRow(models.Model):
+    """A row that could not load, and why; the row itself is sealed, as it holds identifiers."""
+
+    extract = models.ForeignKey(Extract, on_delete=models.CASCADE, related_name="quarantine")
+    row_number = models.PositiveIntegerField()
+    reasons = models.JSONField()
+    sealed_row = models.BinaryField()
+
+    class Meta:
+        ordering = ["extract", "row_number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["extract", "row_number"], name="quarantinedrow_unique_row"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"rejected row {self.row_number} of extract {self.extract_id}"
+
+
+class ApiToken(models.Model):
+    """A secret that lets one agency's systems use the API, and nothing of any other agency.
+
+    Only a SHA-256 of the token is stored; the token is shown once, when it is made.
+    """
+
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100, help_text="What uses it, e.g. 'nightly CAD export'.")
+    prefix = models.CharField(max_length=12, unique=True)
+    key_hash = models.CharField(max_length=64)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix})"

@@ -3,7 +3,8 @@
 from django.db import transaction
 
 from accounts.models import User
-from agencies.models import Agency, Membership
+from agencies.definitions import Definition
+from agencies.models import Agency, Dataset, DatasetVersion, Membership
 
 
 def agency_create_or_update(*, code: str, name: str, kind: str) -> Agency:
@@ -31,3 +32,27 @@ def user_with_membership_ensure(
         user=user, agency=agency, role=role, defaults={"is_active": True}
     )
     return membership
+
+
+@transaction.atomic
+def dataset_define(*, agency: Agency, definition: Definition, created_by=None) -> DatasetVersion:
+    """Create the dataset or give it a new version; an unchanged definition makes no new version."""
+    dataset, _ = Dataset.objects.get_or_create(
+        agency=agency, name=definition.name, defaults={"created_by": created_by}
+    )
+    data = definition.to_json()
+    latest = dataset.versions.select_for_update().order_by("-number").first()
+    if latest is not None and (
+        latest.columns == data["columns"]
+        and latest.source_id_column == definition.source_id_column
+        and latest.event_date_column == definition.event_date_column
+    ):
+        return latest
+    return DatasetVersion.objects.create(
+        dataset=dataset,
+        number=(latest.number + 1) if latest else 1,
+        source_id_column=definition.source_id_column,
+        event_date_column=definition.event_date_column,
+        columns=data["columns"],
+        created_by=created_by,
+    )

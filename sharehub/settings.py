@@ -174,7 +174,16 @@ STORAGES = {
         )
     },
 }
+# The private area for uploads in flight. Never served: no MEDIA_URL, no URL pattern.
 MEDIA_ROOT = Path(env.str("SHAREHUB_PRIVATE_DIR", default=str(VAR_DIR / "private")))
+FILE_UPLOAD_TEMP_DIR = str(MEDIA_ROOT / "incoming")
+Path(FILE_UPLOAD_TEMP_DIR).mkdir(parents=True, exist_ok=True)
+FILE_UPLOAD_PERMISSIONS = 0o600
+FILE_UPLOAD_HANDLERS = [
+    # Refuses a file past SHAREHUB_UPLOAD_MAX_BYTES while it streams in, before it fills a disk.
+    "agencies.uploads.SizeLimitedUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 
 # --- Email ----------------------------------------------------------------------------------
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
@@ -186,7 +195,7 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="ShareHub <no-reply@s
 
 # --- Celery ---------------------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
-CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
 CELERY_RESULT_BACKEND = REDIS_URL or None
 # Without a broker the embedded default runs every task in the calling process, so `make demo`
 # needs nothing but Python.
@@ -200,8 +209,13 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A task whose worker died unacknowledged goes back on the queue once the visibility timeout has
+# passed; Redis is swept for such tasks every interval x throttle seconds. A task outliving the
+# timeout is delivered again while still running, which the ingest's advisory lock turns away.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=60 * 60),
+    "unacked_restore_interval": env.int("CELERY_UNACKED_RESTORE_INTERVAL", default=10),
+    "unacked_restore_throttle": env.int("CELERY_UNACKED_RESTORE_THROTTLE", default=10),
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="sharehub")
@@ -211,6 +225,7 @@ CELERY_TIMEZONE = TIME_ZONE
 # --- REST framework -------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "agencies.tokens.AgencyTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -247,6 +262,10 @@ if PRODUCTION:
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # --- ShareHub -------------------------------------------------------------------------------
+# Extracts: the largest file accepted, and the share of bad rows above which a whole extract
+# is rejected rather than partly loaded.
+SHAREHUB_UPLOAD_MAX_BYTES = env.int("SHAREHUB_UPLOAD_MAX_BYTES", default=2 * 1024**3)
+SHAREHUB_QUARANTINE_THRESHOLD = env.float("SHAREHUB_QUARANTINE_THRESHOLD", default=0.10)
 SHAREHUB_PARTNERSHIP_NAME = env.str(
     "SHAREHUB_PARTNERSHIP_NAME", default="Demo Safeguarding Partnership"
 )

@@ -1,0 +1,243 @@
+"""Dataset definitions: what each column of an agency's extract is, checked in one place.
+
+The same rules serve the web form, the API and `manage.py define_dataset` (whose JSON format is
+in the README), so a definition accepted by one is accepted by all.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# Canonical identifier fields. Identifiers are pseudonymised at ingest and never stored as text.
+IDENTIFIER_FIELDS: dict[str, str] = {
+    "forename": "Forename",
+    "surname": "Surname",
+    "other_names": "Other names",
+    "date_of_birth": "Date of birth",
+    "gender": "Gender",
+    "address": "Address line",
+    "postcode": "Postcode",
+    "nhs_number": "NHS number",
+    "upn": "Unique pupil number (UPN)",
+    "pnc_id": "PNC id",
+    "local_id": "Other local id",
+}
+# Address lines and local ids may come in several columns; the rest at most once per dataset.
+REPEATABLE_IDENTIFIERS = {"address", "other_names", "local_id"}
+
+SENSITIVE_TYPES: dict[str, str] = {
+    "date": "Date",
+    "category": "Category",
+    "number": "Number",
+    "boolean": "Yes or no",
+    "text": "Free text",
+}
+
+MAX_NAME_LENGTH = 200
+
+
+class DefinitionError(ValueError):
+    """A definition that cannot be used; `problems` lists every reason, each saying what to fix."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    column: str
+    identifier: str = ""
+    type: str = ""
+    label: str = ""
+    values: tuple[str, ...] = ()
+    required: bool = False
+
+    @property
+    def ignored(self) -> bool:
+        return not self.identifier and not self.type
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"column": self.column}
+        if self.identifier:
+            data["identifier"] = self.identifier
+        elif self.type:
+            data["type"] = self.type
+            data["label"] = self.label
+            if self.values:
+                data["values"] = list(self.values)
+        else:
+            data["ignore"] = True
+        if self.required:
+            data["required"] = True
+        return data
+
+
+@dataclass(frozen=True)
+class Definition:
+    name: str
+    source_id_column: str
+    event_date_column: str = ""
+    columns: tuple[ColumnSpec, ...] = field(default_factory=tuple)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "source_id_column": self.source_id_column,
+            "event_date_column": self.event_date_column or None,
+            "columns": [column.to_json() for column in self.columns],
+        }
+
+
+def _text(value: Any) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _column_parse(index: int, raw: Any, problems: list[str]) -> ColumnSpec | None:
+    where = f"Column {index}"
+    if not isinstance(raw, dict):
+        problems.append(f'{where} must be an object with a "column" name.')
+        return None
+    name = _text(raw.get("column"))
+    if not name:
+        problems.append(f'{where} has no "column" name.')
+        return None
+    where = f'Column "{name}"'
+    unknown_keys = set(raw) - {
+        "column",
+        "identifier",
+        "type",
+        "label",
+        "values",
+        "required",
+        "ignore",
+    }
+    if unknown_keys:
+        problems.append(f"{where} has unknown settings: {', '.join(sorted(unknown_keys))}.")
+    identifier, kind = _text(raw.get("identifier")), _text(raw.get("type"))
+    ignore = raw.get("ignore") is True
+    if sum(map(bool, (identifier, kind, ignore))) != 1:
+        problems.append(f'{where} needs exactly one of "identifier", "type" or "ignore": true.')
+        return None
+    if identifier and identifier not in IDENTIFIER_FIELDS:
+        problems.append(
+            f'{where}: "{identifier}" is not an identifier ShareHub knows. '
+            f"Use one of: {', '.join(IDENTIFIER_FIELDS)}."
+        )
+        return None
+    if kind and kind not in SENSITIVE_TYPES:
+        problems.append(
+            f'{where}: type "{kind}" is not known. Use one of: {", ".join(SENSITIVE_TYPES)}.'
+        )
+        return None
+    values: tuple[str, ...] = ()
+    if kind == "category":
+        raw_values = raw.get("values")
+        if not isinstance(raw_values, list) or not raw_values:
+            problems.append(f'{where} is a category, so it needs a list of allowed "values".')
+            return None
+        values = tuple(dict.fromkeys(_text(v) for v in raw_values if _text(v)))
+        if not values:
+            problems.append(f"{where}: the allowed values are all empty.")
+            return None
+    elif "values" in raw:
+        problems.append(f'{where}: only category columns take allowed "values".')
+    label = _text(raw.get("label")) or name
+    if len(label) > MAX_NAME_LENGTH:
+        problems.append(f"{where}: the label is over {MAX_NAME_LENGTH} characters.")
+    required = raw.get("required", False)
+    if not isinstance(required, bool):
+        problems.append(f'{where}: "required" must be true or false.')
+        required = False
+    return ColumnSpec(
+        column=name,
+        identifier=identifier,
+        type=kind,
+        label=label if kind else "",
+        values=values,
+        required=required and not ignore,
+    )
+
+
+def definition_parse(data: Any) -> Definition:
+    """Check a definition given as JSON-like data; raise DefinitionError naming every problem."""
+    problems: list[str] = []
+    if not isinstance(data, dict):
+        raise DefinitionError(["The definition must be a JSON object."])
+    name = _text(data.get("name"))
+    if not name:
+        problems.append('Give the dataset a "name", e.g. "Police - domestic abuse incidents".')
+    elif len(name) > MAX_NAME_LENGTH:
+        problems.append(f"The dataset name is over {MAX_NAME_LENGTH} characters.")
+    raw_columns = data.get("columns")
+    if not isinstance(raw_columns, list) or not raw_columns:
+        problems.append('List the file\'s "columns", each with its role.')
+        raw_columns = []
+    columns = [
+        spec
+        for index, raw in enumerate(raw_columns, start=1)
+        if (spec := _column_parse(index, raw, problems)) is not None
+    ]
+
+    seen: dict[str, str] = {}
+    for spec in columns:
+        key = spec.column.casefold()
+        if key in seen:
+            problems.append(f'Column "{spec.column}" is listed twice.')
+        seen[key] = spec.column
+    identifier_uses: dict[str, int] = {}
+    for spec in columns:
+        if spec.identifier:
+            identifier_uses[spec.identifier] = identifier_uses.get(spec.identifier, 0) + 1
+    for identifier, uses in identifier_uses.items():
+        if uses > 1 and identifier not in REPEATABLE_IDENTIFIERS:
+            problems.append(
+                f"{IDENTIFIER_FIELDS[identifier]} is mapped from {uses} columns; map it from one."
+            )
+    if columns and not identifier_uses:
+        problems.append(
+            "Map at least one column to an identifier (such as surname or NHS number), "
+            "or ShareHub cannot match the records to anyone."
+        )
+
+    source_id_column = _text(data.get("source_id_column"))
+    if not source_id_column:
+        problems.append('Name the "source_id_column": the column with each record\'s own id.')
+    elif columns and source_id_column.casefold() not in seen:
+        problems.append(f'The source id column "{source_id_column}" is not among the columns.')
+    else:
+        source_id_column = seen.get(source_id_column.casefold(), source_id_column)
+
+    event_date_column = _text(data.get("event_date_column"))
+    if event_date_column:
+        match = next(
+            (c for c in columns if c.column.casefold() == event_date_column.casefold()), None
+        )
+        if match is None:
+            problems.append(
+                f'The event date column "{event_date_column}" is not among the columns.'
+            )
+        elif match.type != "date":
+            problems.append(f'The event date column "{event_date_column}" must have type "date".')
+        else:
+            event_date_column = match.column
+
+    if problems:
+        raise DefinitionError(problems)
+    return Definition(
+        name=name,
+        source_id_column=source_id_column,
+        event_date_column=event_date_column,
+        columns=tuple(columns),
+    )
+
+
+def definition_from_version(version) -> Definition:
+    """The Definition stored in a DatasetVersion (validated when it was saved)."""
+    return definition_parse(
+        {
+            "name": version.dataset.name,
+            "source_id_column": version.source_id_column,
+            "event_date_column": version.event_date_column,
+            "columns": version.columns,
+        }
+    )

@@ -1,0 +1,693 @@
+"""Extract ingestion: receive a file, then read, validate, split and load it, all or nothing.
+
+`extract_receive` stores the upload in the private area and queues it; `extract_ingest` (run by
+the Celery task) streams the file through the row validator into staging, then merges staging
+into the dataset's records in one transaction. A run that dies part way is simply started again:
+staging is cleared at the start of every attempt and the merge happens once, under a lock, so
+every row lands exactly once however often the task is delivered.
+"""
+
+import csv
+import hashlib
+import io
+import json
+import logging
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import IO, Any
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from agencies.definitions import ColumnSpec, Definition, definition_from_version
+from agencies.models import (
+    Dataset,
+    Extract,
+    ExtractChannel,
+    ExtractMode,
+    ExtractStatus,
+    QuarantinedRow,
+    StagedRow,
+)
+from agencies.readers import ExtractFileError, ExtractLimits, Row, extract_open
+from matching import normalise
+from matching.pseudonymise import identity_seal, quarantine_seal
+from sharehub.keys import AgencySealer
+
+logger = logging.getLogger(__name__)
+
+BATCH_ROWS = 5000
+COPY_CHUNK = 1024 * 1024
+TRUE_WORDS = {"true", "yes", "y", "1", "t"}
+FALSE_WORDS = {"false", "no", "n", "0", "f"}
+
+
+def extract_limits() -> ExtractLimits:
+    return ExtractLimits(max_bytes=settings.SHAREHUB_UPLOAD_MAX_BYTES)
+
+
+def upload_dir() -> Path:
+    path = Path(settings.MEDIA_ROOT) / "uploads"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+# --- Receiving --------------------------------------------------------------------------------
+
+
+class UploadTooLarge(ExtractFileError):
+    pass
+
+
+def _store_upload(stream: IO[bytes], limit: int) -> tuple[str, int, str]:
+    """Copy the upload into the private area, hashing as it goes; refuse past the size limit."""
+    name = f"{uuid.uuid4().hex}.upload"
+    target = upload_dir() / name
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with target.open("wb") as out:
+            while chunk := stream.read(COPY_CHUNK):
+                size += len(chunk)
+                if size > limit:
+                    raise UploadTooLarge(
+                        f"The file is larger than the {_size_text(limit)} limit. "
+                        "Split it into smaller extracts, or load it in incremental parts."
+                    )
+                digest.update(chunk)
+                out.write(chunk)
+        target.chmod(0o600)
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+    return name, size, digest.hexdigest()
+
+
+def _size_text(size: int) -> str:
+    for unit, scale in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
+        if size >= scale:
+            return f"{size / scale:g} {unit}"
+    return f"{size} bytes"
+
+
+@transaction.atomic
+def extract_receive(
+    *,
+    dataset: Dataset,
+    uploaded_by,
+    stream: IO[bytes],
+    filename: str,
+    mode: str,
+    channel: str = ExtractChannel.WEB,
+) -> Extract:
+    """Store an uploaded file and queue it for ingestion; a file already loaded changes nothing.
+
+    Raises ExtractFileError (nothing stored) when the file is over the size limit or the dataset
+    has no definition yet.
+    """
+    from agencies.tasks import ingest_extract
+
+    if mode not in ExtractMode.values:
+        raise ExtractFileError(f"Mode must be one of: {', '.join(ExtractMode.values)}.")
+    version = dataset.current_version
+    if version is None:
+        raise ExtractFileError("Define the dataset's columns before uploading an extract.")
+    stored, size, checksum = _store_upload(stream, settings.SHAREHUB_UPLOAD_MAX_BYTES)
+    fields = {
+        "dataset": dataset,
+        "version": version,
+        "mode": mode,
+        "channel": channel,
+        "uploaded_by": uploaded_by,
+        "filename": Path(filename).name[:255],
+        "size_bytes": size,
+        "checksum": checksum,
+    }
+    earlier = (
+        Extract.objects.filter(
+            dataset=dataset,
+            checksum=checksum,
+            status__in=[ExtractStatus.RECEIVED, ExtractStatus.PROCESSING, ExtractStatus.LOADED],
+        )
+        .order_by("uploaded_at")
+        .first()
+    )
+    if earlier is None:
+        try:
+            with transaction.atomic():
+                extract = Extract.objects.create(**fields, stored_file=stored)
+        except IntegrityError:  # the same file arrived twice at the same moment
+            earlier = Extract.objects.get(
+                dataset=dataset,
+                checksum=checksum,
+                status__in=[ExtractStatus.RECEIVED, ExtractStatus.PROCESSING, ExtractStatus.LOADED],
+            )
+        else:
+            transaction.on_commit(lambda: ingest_extract.delay(extract_id=extract.pk))
+            return extract
+    (upload_dir() / stored).unlink(missing_ok=True)
+    now = timezone.now()
+    return Extract.objects.create(
+        **fields,
+        status=ExtractStatus.DUPLICATE,
+        duplicate_of=earlier,
+        message=(
+            f"This file is identical to extract {earlier.pk}, uploaded "
+            f"{timezone.localtime(earlier.uploaded_at):%d %b %Y at %H:%M}. Nothing was changed."
+        ),
+        started_at=now,
+        finished_at=now,
+    )
+
+
+# --- Validating a row -------------------------------------------------------------------------
+
+
+@dataclass
+class RowOutcome:
+    source_id: str
+    identifiers: dict[str, str]
+    payload: dict[str, Any]
+    event_date: date | None
+    errors: list[str]
+    warnings: list[str]
+
+
+class RowValidator:
+    """Turns a file row into identifiers and sensitive payload, with row-level errors.
+
+    Messages name the column and the rule, never the value: a row's content may be personal
+    data, and messages end up in logs, pages and downloads.
+    """
+
+    def __init__(self, definition: Definition, header: list[str]):
+        by_name = {name.casefold(): name for name in header}
+        self.source_column = by_name[definition.source_id_column.casefold()]
+        self.columns: list[tuple[str, ColumnSpec]] = [
+            (by_name[spec.column.casefold()], spec)
+            for spec in definition.columns
+            if not spec.ignored
+        ]
+        self.event_column = definition.event_date_column
+        self.allowed = {
+            spec.column: {value.casefold(): value for value in spec.values}
+            for _, spec in self.columns
+            if spec.type == "category"
+        }
+
+    def validate(self, row: Row) -> RowOutcome:
+        values = row.values
+        errors: list[str] = [row.problem] if row.problem else []
+        warnings: list[str] = []
+        source_id = values.get(self.source_column, "").strip()
+        if not source_id:
+            errors.append(f"The record id ({self.source_column}) is missing.")
+        elif len(source_id) > 200:
+            errors.append(f"The record id ({self.source_column}) is over 200 characters.")
+        identifiers: dict[str, str] = {}
+        payload: dict[str, Any] = {}
+        event_date = None
+        for file_column, spec in self.columns:
+            raw = values.get(file_column, "")
+            text = raw.strip()
+            if not text:
+                if spec.required:
+                    what = "identifier" if spec.identifier else "field"
+                    errors.append(f"Required {what} {file_column} is missing.")
+                continue
+            if spec.identifier:
+                self._identifier(spec, file_column, text, identifiers, errors, warnings)
+            else:
+                value = self._sensitive(spec, file_column, text, errors)
+                if value is not None:
+                    payload[spec.column] = value
+                    if spec.column == self.event_column:
+                        event_date = date.fromisoformat(value)
+        return RowOutcome(source_id, identifiers, payload, event_date, errors, warnings)
+
+    def _identifier(self, spec, file_column, text, identifiers, errors, warnings) -> None:
+        field = spec.identifier
+        if field == "date_of_birth":
+            parsed = normalise.date_parse(text)
+            if parsed is None:
+                errors.append(
+                    f"Date of birth ({file_column}) is not a date; use "
+                    f"{normalise.DATE_FORMATS_HELP}."
+                )
+                return
+            identifiers[field] = parsed.isoformat()
+        elif field == "nhs_number":
+            digits, valid = normalise.nhs_number_normalise(text)
+            if not valid:
+                warnings.append(f"NHS number ({file_column}) fails its check digit.")
+            identifiers[field] = digits or normalise.text_clean(text)
+        elif field == "postcode":
+            identifiers[field] = normalise.postcode_normalise(text)
+        elif field in identifiers:  # repeatable: address lines, other names, local ids
+            identifiers[field] = f"{identifiers[field]}, {normalise.text_clean(text)}"
+        else:
+            identifiers[field] = normalise.text_clean(text)
+
+    def _sensitive(self, spec, file_column, text, errors) -> Any:
+        kind = spec.type
+        if kind == "text":
+            return text
+        if kind == "date":
+            parsed = normalise.date_parse(text)
+            if parsed is None:
+                errors.append(
+                    f"{spec.label} ({file_column}) is not a date; use "
+                    f"{normalise.DATE_FORMATS_HELP}."
+                )
+                return None
+            return parsed.isoformat()
+        if kind == "category":
+            value = self.allowed[spec.column].get(text.casefold())
+            if value is None:
+                errors.append(
+                    f"{spec.label} ({file_column}) is not one of the allowed values: "
+                    f"{', '.join(spec.values)}."
+                )
+            return value
+        if kind == "number":
+            try:
+                number = float(text.replace(",", ""))
+            except ValueError:
+                errors.append(f"{spec.label} ({file_column}) is not a number.")
+                return None
+            if number != number or number in (float("inf"), float("-inf")):
+                errors.append(f"{spec.label} ({file_column}) is not a number.")
+                return None
+            return int(number) if number.is_integer() else number
+        if kind == "boolean":
+            lowered = text.casefold()
+            if lowered in TRUE_WORDS:
+                return True
+            if lowered in FALSE_WORDS:
+                return False
+            errors.append(f"{spec.label} ({file_column}) must be yes or no.")
+            return None
+        raise ValueError(f"unknown sensitive type {kind}")
+
+
+def header_check(definition: Definition, header: list[str]) -> None:
+    """Whole-file check: the file has exactly the columns the definition names."""
+    in_file = {name.casefold(): name for name in header}
+    defined = {spec.column.casefold() for spec in definition.columns}
+    defined.add(definition.source_id_column.casefold())
+    missing = [spec.column for spec in definition.columns if spec.column.casefold() not in in_file]
+    if definition.source_id_column.casefold() not in in_file:
+        missing.insert(0, definition.source_id_column)
+    unknown = [name for key, name in in_file.items() if key not in defined]
+    if definition.source_id_column.casefold() not in in_file and unknown:
+        # Without even the record id column, the first row is probably data, not names: its
+        # cells may be identifiers, so they are not repeated in the message.
+        raise ExtractFileError(
+            f"The file has no {definition.source_id_column} column, so its first row may be "
+            "data rather than the column names. Export the extract with its header row, using "
+            "the column names of the dataset definition."
+        )
+    problems = []
+    if missing:
+        problems.append(f"it lacks the columns {', '.join(missing)}")
+    if unknown:
+        problems.append(f"it has columns the dataset does not define: {', '.join(unknown)}")
+    if problems:
+        raise ExtractFileError(
+            f"The file's columns do not match the dataset definition: {'; and '.join(problems)}. "
+            "Export the extract with the defined columns, or change the definition (mark columns "
+            "you do not need as ignored)."
+        )
+
+
+# --- Staging ------------------------------------------------------------------------------------
+
+
+class StagingWriter:
+    """Writes staged and quarantined rows in batches: COPY on PostgreSQL, bulk insert elsewhere."""
+
+    def __init__(self, extract: Extract):
+        self.extract = extract
+        self.staged: list[tuple] = []
+        self.quarantined: list[QuarantinedRow] = []
+        self.postgres = connection.vendor == "postgresql"
+
+    def stage(self, number: int, outcome: RowOutcome, identity: bytes) -> None:
+        self.staged.append(
+            (
+                number,
+                outcome.source_id,
+                identity,
+                outcome.payload,
+                outcome.event_date,
+                outcome.warnings,
+            )
+        )
+
+    def quarantine(self, number: int, reasons: list[str], sealed: bytes) -> None:
+        self.quarantined.append(
+            QuarantinedRow(
+                extract=self.extract, row_number=number, reasons=reasons, sealed_row=sealed
+            )
+        )
+
+    def pending(self) -> int:
+        return len(self.staged) + len(self.quarantined)
+
+    def flush(self) -> None:
+        if self.staged:
+            if self.postgres:
+                self._copy_staged()
+            else:
+                StagedRow.objects.bulk_create(
+                    [
+                        StagedRow(
+                            extract=self.extract,
+                            row_number=number,
+                            source_id=source_id,
+                            identity=identity,
+                            payload=payload,
+                            event_date=event_date,
+                            warnings=warnings,
+                        )
+                        for number, source_id, identity, payload, event_date, warnings in (
+                            self.staged
+                        )
+                    ],
+                    batch_size=1000,
+                )
+            self.staged.clear()
+        if self.quarantined:
+            QuarantinedRow.objects.bulk_create(self.quarantined, batch_size=1000)
+            self.quarantined.clear()
+
+    def _copy_staged(self) -> None:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        extract_id = self.extract.pk
+        for number, source_id, identity, payload, event_date, warnings in self.staged:
+            writer.writerow(
+                (
+                    extract_id,
+                    number,
+                    source_id,
+                    "\\x" + identity.hex(),
+                    json.dumps(payload, separators=(",", ":")),
+                    event_date.isoformat() if event_date else "",
+                    json.dumps(warnings),
+                )
+            )
+        buffer.seek(0)
+        with connection.cursor() as cursor:
+            cursor.copy_expert(
+                f"COPY {StagedRow._meta.db_table} "
+                "(extract_id, row_number, source_id, identity, payload, event_date, warnings) "
+                "FROM STDIN WITH (FORMAT csv)",
+                buffer,
+            )
+
+
+# --- Ingesting ----------------------------------------------------------------------------------
+
+
+@contextmanager
+def _extract_lock(extract_id: int) -> Iterator[bool]:
+    """One process at a time per extract. On PostgreSQL a session advisory lock, which the server
+    drops by itself if the holder's connection dies, so a killed worker never blocks a retry.
+    The embedded default runs tasks in-process, one at a time, and needs none."""
+    if connection.vendor != "postgresql":
+        yield True
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [LOCK_NAMESPACE, extract_id])
+        acquired = cursor.fetchone()[0]
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [LOCK_NAMESPACE, extract_id])
+
+
+LOCK_NAMESPACE = 4201  # first key of the two-key advisory lock space, for extract ingestion
+
+
+class ExtractBusy(Exception):
+    """Another live process holds this extract; the task retries later."""
+
+
+def extract_ingest(*, extract_id: int) -> Extract | None:
+    """Process a received extract from the start; does nothing if it already finished."""
+    with _extract_lock(extract_id) as acquired:
+        if not acquired:
+            raise ExtractBusy(f"extract {extract_id} is being processed by another worker")
+        extract = Extract.objects.select_related("dataset", "version").filter(pk=extract_id).first()
+        if extract is None or extract.is_finished:
+            return extract
+        _attempt_start(extract)
+        try:
+            _ingest(extract)
+        except ExtractFileError as error:
+            _finish_rejected(extract, str(error))
+        return extract
+
+
+def _attempt_start(extract: Extract) -> None:
+    # A previous attempt may have died half way; its staging is thrown away and redone.
+    StagedRow.objects.filter(extract=extract).delete()
+    QuarantinedRow.objects.filter(extract=extract).delete()
+    extract.status = ExtractStatus.PROCESSING
+    extract.attempts += 1
+    extract.started_at = timezone.now()
+    extract.bytes_processed = extract.rows_read = extract.rows_loaded = 0
+    extract.rows_warned = extract.rows_quarantined = extract.records_retired = 0
+    extract.message = ""
+    extract.save()
+    logger.info("extract %s: attempt %s started", extract.pk, extract.attempts)
+
+
+def _ingest(extract: Extract) -> None:
+    definition = definition_from_version(extract.version)
+    path = upload_dir() / extract.stored_file
+    if not extract.stored_file or not path.exists():
+        raise ExtractFileError(
+            "The uploaded file is no longer in the upload area, so it cannot be processed. "
+            "Upload it again."
+        )
+    sealer = AgencySealer(extract.dataset.agency_id)
+    dataset_id = extract.dataset_id
+    with extract_open(path, filename=extract.filename, limits=extract_limits()) as reader:
+        header_check(definition, reader.header)
+        Extract.objects.filter(pk=extract.pk).update(file_format=reader.format)
+        validator = RowValidator(definition, reader.header)
+        writer = StagingWriter(extract)
+        seen: dict[str, int] = {}
+        counts = {"read": 0, "loaded": 0, "warned": 0, "quarantined": 0}
+        for row in reader.rows():
+            counts["read"] += 1
+            outcome = validator.validate(row)
+            if outcome.source_id and not outcome.errors:
+                first = seen.get(outcome.source_id)
+                if first is not None:
+                    outcome.errors.append(
+                        f"The record id is repeated: it is also on row {first}. Each record may "
+                        "appear once per extract."
+                    )
+                else:
+                    seen[outcome.source_id] = row.number
+            if outcome.errors:
+                counts["quarantined"] += 1
+                writer.quarantine(
+                    row.number,
+                    outcome.errors + outcome.warnings,
+                    quarantine_seal(
+                        sealer, extract_id=extract.pk, row_number=row.number, row=row.values
+                    ),
+                )
+            else:
+                counts["loaded"] += 1
+                counts["warned"] += bool(outcome.warnings)
+                identity = identity_seal(
+                    sealer,
+                    dataset_id=dataset_id,
+                    source_id=outcome.source_id,
+                    identifiers=outcome.identifiers,
+                )
+                writer.stage(row.number, outcome, identity)
+            if writer.pending() >= BATCH_ROWS:
+                writer.flush()
+                _progress(extract, reader.bytes_read(), counts)
+        writer.flush()
+        _progress(extract, reader.bytes_read(), counts)
+    _finish(extract, counts)
+
+
+def _progress(extract: Extract, bytes_read: int, counts: dict[str, int]) -> None:
+    Extract.objects.filter(pk=extract.pk).update(
+        bytes_processed=bytes_read,
+        rows_read=counts["read"],
+        rows_loaded=counts["loaded"],
+        rows_warned=counts["warned"],
+        rows_quarantined=counts["quarantined"],
+    )
+
+
+def _finish(extract: Extract, counts: dict[str, int]) -> None:
+    threshold = settings.SHAREHUB_QUARANTINE_THRESHOLD
+    read, bad = counts["read"], counts["quarantined"]
+    if read == 0:
+        raise ExtractFileError(
+            "The file has a header but no rows. Nothing was changed"
+            + (
+                ": a full refresh with no rows would retire every record of the dataset."
+                if extract.mode == ExtractMode.FULL
+                else "."
+            )
+        )
+    if bad / read > threshold:
+        raise ExtractFileError(
+            f"{bad:,} of {read:,} rows ({bad / read:.1%}) could not be loaded, which is over the "
+            f"{threshold:.0%} limit, so none were. Download the rejected rows, fix them and "
+            "upload the extract again."
+        )
+    with transaction.atomic():
+        locked = Extract.objects.select_for_update().get(pk=extract.pk)
+        if locked.status != ExtractStatus.PROCESSING:
+            return  # finished by an earlier delivery of the same task
+        retired = _merge(locked)
+        Extract.objects.filter(pk=extract.pk).update(
+            status=ExtractStatus.LOADED,
+            rows_read=read,
+            rows_loaded=counts["loaded"],
+            rows_warned=counts["warned"],
+            rows_quarantined=bad,
+            records_retired=retired,
+            bytes_processed=extract.size_bytes,
+            finished_at=timezone.now(),
+        )
+    _discard_upload(extract)
+    logger.info(
+        "extract %s: loaded %s rows, %s quarantined, %s retired",
+        extract.pk,
+        counts["loaded"],
+        bad,
+        retired,
+    )
+
+
+def _merge(extract: Extract) -> int:
+    """Move staged rows into the dataset's records in one statement; returns how many retired."""
+    record_table = "agencies_sourcerecord"
+    staged_table = StagedRow._meta.db_table
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        # `WHERE true` lets SQLite parse an upsert from a SELECT; PostgreSQL ignores it.
+        cursor.execute(
+            f"""
+            INSERT INTO {record_table} (dataset_id, source_id, identity, payload, event_date,
+                warnings, first_extract_id, last_extract_id, is_retired, retired_by_id, updated_at)
+            SELECT %s, source_id, identity, payload, event_date, warnings, %s, %s, %s, NULL, %s
+            FROM {staged_table} WHERE extract_id = %s AND true
+            ON CONFLICT (dataset_id, source_id) DO UPDATE SET
+                identity = excluded.identity,
+                payload = excluded.payload,
+                event_date = excluded.event_date,
+                warnings = excluded.warnings,
+                last_extract_id = excluded.last_extract_id,
+                is_retired = excluded.is_retired,
+                retired_by_id = NULL,
+                updated_at = excluded.updated_at
+            """,  # noqa: S608 - table names are ours; values are parameters
+            [extract.dataset_id, extract.pk, extract.pk, False, now, extract.pk],
+        )
+        retired = 0
+        if extract.mode == ExtractMode.FULL:
+            # Records missing from a full refresh are retired, never deleted: what was known
+            # stays explainable, and a later extract can bring them back.
+            cursor.execute(
+                f"""
+                UPDATE {record_table} SET is_retired = %s, retired_by_id = %s, updated_at = %s
+                WHERE dataset_id = %s AND is_retired = %s AND last_extract_id <> %s
+                """,  # noqa: S608
+                [True, extract.pk, now, extract.dataset_id, False, extract.pk],
+            )
+            retired = cursor.rowcount
+        cursor.execute(f"DELETE FROM {staged_table} WHERE extract_id = %s", [extract.pk])  # noqa: S608
+    return retired
+
+
+def _finish_rejected(extract: Extract, message: str) -> None:
+    with transaction.atomic():
+        StagedRow.objects.filter(extract=extract).delete()
+        Extract.objects.filter(pk=extract.pk).update(
+            status=ExtractStatus.REJECTED, message=message, finished_at=timezone.now()
+        )
+    _discard_upload(extract)
+    logger.info("extract %s: rejected", extract.pk)
+
+
+def extract_fail(*, extract_id: int, reason: str) -> None:
+    """Mark an extract failed after its retries ran out; staging goes, the dataset is unchanged."""
+    with transaction.atomic():
+        StagedRow.objects.filter(extract_id=extract_id).delete()
+        Extract.objects.filter(
+            pk=extract_id, status__in=[ExtractStatus.RECEIVED, ExtractStatus.PROCESSING]
+        ).update(
+            status=ExtractStatus.FAILED,
+            message=(
+                "ShareHub could not process this extract because of an internal error "
+                f"({reason}). Nothing was changed. Upload it again; if it fails again, "
+                "contact the platform admin."
+            ),
+            finished_at=timezone.now(),
+        )
+    extract = Extract.objects.filter(pk=extract_id).first()
+    if extract is not None:
+        _discard_upload(extract)
+
+
+def _discard_upload(extract: Extract) -> None:
+    # The raw file holds plaintext identifiers: it goes as soon as the extract is finished.
+    if extract.stored_file:
+        (upload_dir() / extract.stored_file).unlink(missing_ok=True)
+        Extract.objects.filter(pk=extract.pk).update(stored_file="")
+
+
+# --- Quarantine download ------------------------------------------------------------------------
+
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\0")
+
+
+def csv_cell_safe(value: Any) -> str:
+    """Neutralise a cell that a spreadsheet would run as a formula (CSV injection, OWASP)."""
+    text = "" if value is None else str(value)
+    if text.startswith(FORMULA_PREFIXES):
+        return "'" + text
+    return text
+
+
+def quarantine_csv_rows(extract: Extract) -> Iterable[list[str]]:
+    """The rejected rows as they were uploaded, with the reasons first, for the admin to fix."""
+    from matching.pseudonymise import quarantine_open
+
+    header = None
+    agency_id = extract.dataset.agency_id
+    for row in extract.quarantine.order_by("row_number").iterator(chunk_size=2000):
+        values = quarantine_open(
+            agency_id=agency_id,
+            extract_id=extract.pk,
+            row_number=row.row_number,
+            blob=row.sealed_row,
+        )
+        if header is None:
+            header = list(values)
+            yield [csv_cell_safe(c) for c in ["row_in_file", "reasons", *header]]
+        yield [
+            csv_cell_safe(c)
+            for c in [row.row_number, " ".join(row.reasons), *(values.get(h, "") for h in header)]
+        ]

@@ -1,0 +1,119 @@
+"""Propose a dataset definition from a sample file's header and first rows, for an admin to check.
+
+Only column names and the shape of values are looked at; no value is kept, and only the values of
+columns proposed as categories (such as risk grades) are offered back, as the allowed values.
+"""
+
+import re
+from collections.abc import Iterable
+
+from agencies.readers import Row
+from matching.normalise import date_parse
+
+SAMPLE_ROWS = 500
+MAX_CATEGORY_VALUES = 15
+
+_IDENTIFIER_NAMES = {
+    "forename": {"forename", "firstname", "givenname", "first", "fname", "christianname"},
+    "surname": {"surname", "lastname", "familyname", "last", "lname"},
+    "other_names": {"middlename", "middlenames", "othernames", "othername", "alias", "aliases"},
+    "date_of_birth": {"dob", "dateofbirth", "birthdate", "birthdt", "dobdate"},
+    "gender": {"gender", "sex"},
+    "postcode": {"postcode", "postalcode", "pcode", "zip"},
+    "nhs_number": {"nhsnumber", "nhsno", "nhs", "nhsnum"},
+    "upn": {"upn", "uniquepupilnumber", "pupilnumber"},
+    "pnc_id": {"pncid", "pnc", "pncnumber", "pncno"},
+}
+_ADDRESS = re.compile(r"^(address|addr|street|town|city|line)\w*$")
+_SOURCE_ID = re.compile(r"^(id|ref|urn|recordid|recordref|\w+id|\w+ref|\w+reference|\w+number)$")
+_NOT_SOURCE_ID = {"nhsnumber", "upn", "pncid", "pnc", "nhsno"}
+TRUE_FALSE = {"true", "false", "yes", "no", "y", "n", "1", "0", "t", "f"}
+
+
+def _key(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+def _label(name: str) -> str:
+    words = re.sub(r"[_\-.]+", " ", name).strip()
+    return words[:1].upper() + words[1:]
+
+
+def mapping_propose(header: list[str], rows: Iterable[Row]) -> dict:
+    """A definition dict (agencies.definitions format) with a role proposed for every column."""
+    samples: dict[str, list[str]] = {name: [] for name in header}
+    for count, row in enumerate(rows):
+        if count >= SAMPLE_ROWS:
+            break
+        for name in header:
+            value = row.values.get(name, "").strip()
+            if value:
+                samples[name].append(value)
+
+    columns = []
+    used_identifiers: set[str] = set()
+    source_id = ""
+    for name in header:
+        key = _key(name)
+        values = samples[name]
+        identifier = next(
+            (
+                field
+                for field, names in _IDENTIFIER_NAMES.items()
+                if key in names and field not in used_identifiers
+            ),
+            "",
+        )
+        if not identifier and _ADDRESS.match(key):
+            identifier = "address"
+        if not source_id and not identifier and key not in _NOT_SOURCE_ID and _SOURCE_ID.match(key):
+            if values and len(set(values)) == len(values):
+                source_id = name
+                columns.append({"column": name, "ignore": True})
+                continue
+        if identifier:
+            used_identifiers.add(identifier)
+            columns.append({"column": name, "identifier": identifier})
+            continue
+        columns.append({"column": name, **_sensitive_guess(name, values)})
+
+    event_date = next(
+        (c["column"] for c in columns if c.get("type") == "date" and "date" in _key(c["column"])),
+        "",
+    )
+    return {
+        "name": "",
+        "source_id_column": source_id,
+        "event_date_column": event_date,
+        "columns": columns,
+    }
+
+
+def _sensitive_guess(name: str, values: list[str]) -> dict:
+    label = _label(name)
+    if not values:
+        return {"type": "text", "label": label}
+    if sum(date_parse(v) is not None for v in values) >= 0.8 * len(values):
+        return {"type": "date", "label": label}
+    lowered = {v.lower() for v in values}
+    if lowered <= TRUE_FALSE:
+        return {"type": "boolean", "label": label}
+    if all(_is_number(v) for v in values):
+        return {"type": "number", "label": label}
+    distinct = sorted(set(values))
+    average_length = sum(map(len, values)) / len(values)
+    if (
+        len(distinct) <= MAX_CATEGORY_VALUES
+        and len(values) >= 2 * len(distinct)
+        and average_length < 40
+    ):
+        return {"type": "category", "label": label, "values": distinct}
+    return {"type": "text", "label": label}
+
+
+def _is_number(value: str) -> bool:
+    try:
+        float(value.replace(",", ""))
+    except ValueError:
+        return False
+    return True
