@@ -96,3 +96,20 @@ def role_required(*roles: str) -> Callable[[View], View]:
 
 def is_platform_admin(user) -> bool:
     return any(m.role == Role.PLATFORM_ADMIN for m in usable_memberships(user))
+
+
+API = "api"
+
+
+def api_roles(*roles: str) -> Callable[[View], View]:
+    """Declares the roles a REST endpoint serves when called with a session.
+
+    Django REST framework does the checking (permission classes, which also admit agency API
+    tokens); this records the audience so the URL walk and the IDOR tests know what to expect.
+    """
+
+    def decorator(view: View) -> View:
+        setattr(view, "api_roles", frozenset(roles))  # noqa: B010
+        return _declare(view, API)
+
+    return decorator

@@ -20,6 +20,8 @@ NAV_ITEMS = [
     NavItem("Home", "agency_admin_home"),
     NavItem("Home", "analyst_home"),
     NavItem("Home", "platform_home"),
+    NavItem("Datasets", "agencies:dataset_list"),
+    NavItem("API tokens", "agencies:api_tokens"),
     NavItem("Agency team", "agencies:team"),
     NavItem("Partnership", "agencies:partnership"),
 ]

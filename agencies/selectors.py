@@ -1,8 +1,8 @@
 """Reads about agencies and their staff, shared by the home pages and the agency pages."""
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Max, Q, QuerySet
 
-from agencies.models import Agency, Membership, Role
+from agencies.models import Agency, Dataset, Extract, Membership, Role
 
 
 def partnership_agencies() -> QuerySet[Agency]:
@@ -36,4 +36,52 @@ def role_counts(agency: Agency | None = None) -> dict[str, int]:
         for value, label in Role.choices
         # Platform admins belong to the partnership, never to one agency.
         if agency is None or value != Role.PLATFORM_ADMIN
+    }
+
+
+def agency_datasets(agency: Agency) -> QuerySet[Dataset]:
+    """The agency's datasets with their live record counts and latest version number."""
+    return (
+        Dataset.objects.filter(agency=agency)
+        .annotate(
+            live_records=Count("records", filter=Q(records__is_retired=False)),
+            latest_version=Max("versions__number"),
+            extract_count=Count("extracts", distinct=True),
+        )
+        .order_by("name")
+    )
+
+
+def dataset_extract_history(dataset: Dataset) -> QuerySet[Extract]:
+    return (
+        Extract.objects.filter(dataset=dataset)
+        .select_related("uploaded_by", "version")
+        .order_by("-uploaded_at", "-id")
+    )
+
+
+def dataset_record_counts(dataset: Dataset) -> dict[str, int]:
+    counts = dict(dataset.records.values_list("is_retired").annotate(n=Count("id")).order_by())
+    return {"live": counts.get(False, 0), "retired": counts.get(True, 0)}
+
+
+def extract_progress_data(extract: Extract) -> dict:
+    """What the progress bar and the API show about an extract in flight or finished."""
+    return {
+        "id": extract.pk,
+        "dataset": extract.dataset_id,
+        "status": extract.status,
+        "status_label": extract.get_status_display(),
+        "finished": extract.is_finished,
+        "percent": extract.progress_percent,
+        "mode": extract.mode,
+        "rows_read": extract.rows_read,
+        "rows_loaded": extract.rows_loaded,
+        "rows_warned": extract.rows_warned,
+        "rows_quarantined": extract.rows_quarantined,
+        "records_retired": extract.records_retired,
+        "message": extract.message,
+        "definition_version": extract.version.number,
+        "uploaded_at": extract.uploaded_at.isoformat(),
+        "finished_at": extract.finished_at.isoformat() if extract.finished_at else None,
     }

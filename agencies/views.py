@@ -1,5 +1,13 @@
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import filesizeformat
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from agencies.access import (
@@ -9,8 +17,23 @@ from agencies.access import (
     signed_in,
     usable_memberships,
 )
-from agencies.models import Role
-from agencies.selectors import agency_team, partnership_agencies
+from agencies.definitions import DefinitionError, definition_parse
+from agencies.downloads import quarantine_csv_response
+from agencies.forms import ApiTokenForm, ExtractUploadForm, MappingForm, SampleFileForm
+from agencies.ingest import extract_limits, extract_receive
+from agencies.mapping import mapping_propose
+from agencies.models import ApiToken, Dataset, Extract, ExtractChannel, Role
+from agencies.readers import ExtractFileError, extract_open
+from agencies.selectors import (
+    agency_datasets,
+    agency_team,
+    dataset_extract_history,
+    dataset_record_counts,
+    extract_progress_data,
+    partnership_agencies,
+)
+from agencies.services import dataset_define
+from agencies.tokens import api_token_create, api_token_revoke
 
 
 @role_required(*ALL_ROLES)
@@ -34,3 +57,244 @@ def switch_role(request: HttpRequest) -> HttpResponse:
             request.session[ACTIVE_MEMBERSHIP_SESSION_KEY] = membership.pk
             break
     return redirect("home")
+
+
+# --- Datasets and extracts (agency admins of the owning agency only) ---------------------------
+
+
+def _own_dataset(request, pk: int) -> Dataset:
+    # Another agency's dataset answers 404, exactly like one that does not exist.
+    return get_object_or_404(Dataset, pk=pk, agency=request.membership.agency)
+
+
+def _own_extract(request, pk: int) -> Extract:
+    return get_object_or_404(
+        Extract.objects.select_related("dataset", "version", "uploaded_by"),
+        pk=pk,
+        dataset__agency=request.membership.agency,
+    )
+
+
+@contextmanager
+def _uploaded_path(uploaded):
+    """A filesystem path for an uploaded file, wherever Django put it."""
+    if hasattr(uploaded, "temporary_file_path"):
+        yield Path(uploaded.temporary_file_path())
+        return
+    with tempfile.NamedTemporaryFile(dir=settings.FILE_UPLOAD_TEMP_DIR, suffix=".upload") as copy:
+        for chunk in uploaded.chunks():
+            copy.write(chunk)
+        copy.flush()
+        yield Path(copy.name)
+
+
+def _too_large_message() -> str:
+    return (
+        f"The file is larger than the {filesizeformat(settings.SHAREHUB_UPLOAD_MAX_BYTES)} "
+        "limit. Split it into smaller extracts, or load it in incremental parts."
+    )
+
+
+@role_required(Role.AGENCY_ADMIN)
+def dataset_list(request: HttpRequest) -> HttpResponse:
+    agency = request.membership.agency
+    return render(
+        request,
+        "agencies/dataset_list.html",
+        {"agency": agency, "datasets": agency_datasets(agency)},
+    )
+
+
+@role_required(Role.AGENCY_ADMIN)
+def dataset_new(request: HttpRequest) -> HttpResponse:
+    """Step 1: a sample file, from whose header a mapping is proposed."""
+    form = SampleFileForm(request.POST or None, request.FILES or None)
+    if getattr(request, "upload_too_large", False):
+        form.refuse_as_too_large(_too_large_message())
+    elif request.method == "POST" and form.is_valid():
+        uploaded = form.cleaned_data["sample"]
+        try:
+            with (
+                _uploaded_path(uploaded) as path,
+                extract_open(path, filename=uploaded.name, limits=extract_limits()) as reader,
+            ):
+                proposal = mapping_propose(reader.header, reader.rows())
+        except ExtractFileError as error:
+            form.add_error("sample", str(error))
+        else:
+            columns = [c["column"] for c in proposal["columns"]]
+            mapping = MappingForm(
+                columns=columns, initial=MappingForm.initial_from_definition(proposal)
+            )
+            return render(
+                request,
+                "agencies/dataset_mapping.html",
+                {"form": mapping, "proposed_from": uploaded.name, "dataset": None},
+            )
+    return render(request, "agencies/dataset_new.html", {"form": form})
+
+
+@role_required(Role.AGENCY_ADMIN)
+@require_POST
+def dataset_create(request: HttpRequest) -> HttpResponse:
+    """Step 2: the admin's confirmed mapping becomes the dataset's first version."""
+    columns = request.POST.getlist("columns")
+    form = MappingForm(request.POST, columns=columns)
+    return _mapping_save(request, form, dataset=None)
+
+
+@role_required(Role.AGENCY_ADMIN)
+def dataset_mapping(request: HttpRequest, pk: int) -> HttpResponse:
+    """Change an existing dataset's mapping: saving makes a new version."""
+    dataset = _own_dataset(request, pk)
+    version = dataset.current_version
+    current = {
+        "name": dataset.name,
+        "source_id_column": version.source_id_column if version else "",
+        "event_date_column": version.event_date_column if version else "",
+        "columns": version.columns if version else [],
+    }
+    columns = [c["column"] for c in current["columns"]]
+    if request.method == "POST":
+        data = request.POST.copy()
+        data["name"] = dataset.name  # the name identifies the dataset; it is not edited here
+        form = MappingForm(data, columns=columns)
+        return _mapping_save(request, form, dataset=dataset)
+    form = MappingForm(columns=columns, initial=MappingForm.initial_from_definition(current))
+    return render(request, "agencies/dataset_mapping.html", {"form": form, "dataset": dataset})
+
+
+def _mapping_save(request, form: MappingForm, *, dataset: Dataset | None) -> HttpResponse:
+    if form.is_valid():
+        try:
+            definition = definition_parse(form.definition_data())
+        except DefinitionError as error:
+            for problem in error.problems:
+                form.add_error(None, problem)
+        else:
+            agency = request.membership.agency
+            clash = Dataset.objects.filter(agency=agency, name=definition.name)
+            if dataset is None and clash.exists():
+                form.add_error("name", "Your agency already has a dataset with this name.")
+            else:
+                version = dataset_define(
+                    agency=agency, definition=definition, created_by=request.user
+                )
+                messages.success(
+                    request, f"Mapping saved as version {version.number} of {version.dataset}."
+                )
+                return redirect("agencies:dataset_detail", pk=version.dataset_id)
+    return render(
+        request,
+        "agencies/dataset_mapping.html",
+        {"form": form, "dataset": dataset},
+        status=400,
+    )
+
+
+@role_required(Role.AGENCY_ADMIN)
+def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    dataset = _own_dataset(request, pk)
+    return render(
+        request,
+        "agencies/dataset_detail.html",
+        {
+            "dataset": dataset,
+            "version": dataset.current_version,
+            "extracts": dataset_extract_history(dataset),
+            "record_counts": dataset_record_counts(dataset),
+        },
+    )
+
+
+@role_required(Role.AGENCY_ADMIN)
+def extract_upload(request: HttpRequest, pk: int) -> HttpResponse:
+    dataset = _own_dataset(request, pk)
+    form = ExtractUploadForm(request.POST or None, request.FILES or None)
+    if getattr(request, "upload_too_large", False):
+        form.refuse_as_too_large(_too_large_message())
+    elif dataset.current_version is None:
+        form.add_error(None, "Define the dataset's columns before uploading an extract.")
+    elif request.method == "POST" and form.is_valid():
+        uploaded = form.cleaned_data["file"]
+        try:
+            with uploaded.open("rb") as stream:
+                extract = extract_receive(
+                    dataset=dataset,
+                    uploaded_by=request.user,
+                    stream=stream,
+                    filename=uploaded.name,
+                    mode=form.cleaned_data["mode"],
+                    channel=ExtractChannel.WEB,
+                )
+        except ExtractFileError as error:
+            form.add_error("file", str(error))
+        else:
+            return redirect("agencies:extract_detail", pk=extract.pk)
+    return render(
+        request,
+        "agencies/extract_upload.html",
+        {
+            "dataset": dataset,
+            "form": form,
+            "threshold": f"{settings.SHAREHUB_QUARANTINE_THRESHOLD:.0%}",
+        },
+        status=400 if form.errors else 200,
+    )
+
+
+@role_required(Role.AGENCY_ADMIN)
+def extract_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    extract = _own_extract(request, pk)
+    return render(request, "agencies/extract_detail.html", {"extract": extract})
+
+
+@role_required(Role.AGENCY_ADMIN)
+def extract_progress(request: HttpRequest, pk: int) -> JsonResponse:
+    extract = _own_extract(request, pk)
+    return JsonResponse(extract_progress_data(extract))
+
+
+@role_required(Role.AGENCY_ADMIN)
+def extract_quarantine_download(request: HttpRequest, pk: int) -> HttpResponse:
+    extract = _own_extract(request, pk)
+    return quarantine_csv_response(extract)
+
+
+@role_required(Role.AGENCY_ADMIN)
+def api_tokens(request: HttpRequest) -> HttpResponse:
+    """The agency's API tokens; a new one is shown once, right after it is made."""
+    agency = request.membership.agency
+    form = ApiTokenForm(request.POST or None)
+    new_token = None
+    if request.method == "POST" and form.is_valid():
+        _, new_token = api_token_create(
+            agency=agency,
+            name=form.cleaned_data["name"],
+            created_by=request.user,
+            days=form.cleaned_data["days"],
+        )
+        form = ApiTokenForm()
+    response = render(
+        request,
+        "agencies/api_tokens.html",
+        {
+            "agency": agency,
+            "form": form,
+            "new_token": new_token,
+            "tokens": ApiToken.objects.filter(agency=agency).select_related("created_by"),
+            "now": timezone.now(),
+        },
+        status=400 if form.errors else 200,
+    )
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@role_required(Role.AGENCY_ADMIN)
+@require_POST
+def api_token_revoke_view(request: HttpRequest, pk: int) -> HttpResponse:
+    token = get_object_or_404(ApiToken, pk=pk, agency=request.membership.agency)
+    api_token_revoke(token=token)
+    messages.success(request, f"The token {token.name} is revoked. It stopped working at once.")
+    return redirect("agencies:api_tokens")

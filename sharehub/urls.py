@@ -13,6 +13,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("accounts/", include("accounts.urls")),
     path("", include("agencies.urls")),
+    path("api/v1/", include("agencies.api_urls")),
     path("admin/", admin.site.urls),
 ]
 

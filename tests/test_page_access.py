@@ -7,15 +7,52 @@ arguments this file does not know how to fill, fails the run (zulip does the sam
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from agencies.access import ALL_ROLES, PUBLIC, SIGNED_IN
+from agencies.access import ALL_ROLES, API, PUBLIC, SIGNED_IN
 from agencies.models import Role
+from agencies.tokens import api_token_create
+from tests.ingest_helpers import csv_bytes, good_row, police_dataset, upload
 
-# Sample arguments for patterns that take them. A pattern missing here fails test_every_pattern_*.
+# Sample arguments for patterns that take them, as names of objects made by `owned_objects`
+# (all belonging to the agency the test user acts in). A pattern missing here fails the walk.
 URL_KWARGS = {
     "accounts:password_reset_confirm": {"uidb64": "MQ", "token": "set-password"},
+    "agencies:dataset_detail": {"pk": "dataset"},
+    "agencies:dataset_mapping": {"pk": "dataset"},
+    "agencies:extract_upload": {"pk": "dataset"},
+    "agencies:extract_detail": {"pk": "extract"},
+    "agencies:extract_progress": {"pk": "extract"},
+    "agencies:extract_quarantine": {"pk": "extract"},
+    "agencies:api_token_revoke": {"pk": "token"},
+    "agencies_api:dataset_detail": {"pk": "dataset"},
+    "agencies_api:dataset_extracts": {"pk": "dataset"},
+    "agencies_api:extract_detail": {"pk": "extract"},
+    "agencies_api:extract_quarantine": {"pk": "extract"},
 }
 # Views that answer only POST; a GET must be refused with 405 once access is granted.
-POST_ONLY = {"accounts:logout", "agencies:switch_role"}
+POST_ONLY = {
+    "accounts:logout",
+    "agencies:switch_role",
+    "agencies:dataset_create",
+    "agencies:api_token_revoke",
+}
+
+
+@pytest.fixture
+def owned_objects(agency, member):
+    dataset = police_dataset(agency)
+    extract = upload(dataset, csv_bytes([good_row("I1")]))
+    token, _ = api_token_create(agency=agency, name="walk", created_by=member(Role.AGENCY_ADMIN))
+    return {"dataset": dataset.pk, "extract": extract.pk, "token": token.pk}
+
+
+def url_for(name: str, objects: dict | None = None) -> str:
+    kwargs = {
+        key: (objects[value] if objects and value in objects else value)
+        for key, value in URL_KWARGS.get(name, {}).items()
+    }
+    if objects is None:
+        kwargs = {key: 1 if key == "pk" else value for key, value in kwargs.items()}
+    return reverse(name, kwargs=kwargs or None)
 
 
 def _walk(resolver: URLResolver, namespace: str = ""):
@@ -47,13 +84,18 @@ def test_every_pattern_can_be_reversed_for_the_walk():
     unreachable = []
     for name, _ in site_patterns():
         try:
-            reverse(name, kwargs=URL_KWARGS.get(name))
+            url_for(name)
         except Exception:  # noqa: BLE001 - collect them all to report at once
             unreachable.append(name)
     assert unreachable == []
 
 
-def _expected_status(audience, role: str | None, name: str) -> int:
+def _expected_status(pattern, role: str | None, name: str) -> int:
+    audience = pattern.callback.allowed_roles
+    if audience == API:
+        if role is None:
+            return 401  # the API asks for a token rather than redirecting to a sign-in page
+        return 200 if role in pattern.callback.api_roles else 403
     if audience == PUBLIC:
         return 405 if name in POST_ONLY else 200
     if role is None:
@@ -67,11 +109,11 @@ CASES = [(name, role) for name, _ in site_patterns() for role in [None, *sorted(
 
 
 @pytest.mark.parametrize(("name", "role"), CASES, ids=[f"{n}-{r}" for n, r in CASES])
-def test_page_answers_each_role_as_declared(client, member, name, role):
+def test_page_answers_each_role_as_declared(client, member, owned_objects, name, role):
     pattern = dict(site_patterns())[name]
     if role is not None:
         client.force_login(member(role))
-    url = reverse(name, kwargs=URL_KWARGS.get(name))
+    url = url_for(name, owned_objects)
     response = client.get(url)
 
     status = response.status_code
@@ -86,7 +128,7 @@ def test_page_answers_each_role_as_declared(client, member, name, role):
         # An invalid link still renders (explaining it has expired) rather than erroring.
         assert status == 200
         return
-    expected = _expected_status(pattern.callback.allowed_roles, role, name)
+    expected = _expected_status(pattern, role, name)
     assert status == expected, f"{url} as {role}: {status}, expected {expected}"
     if expected == 302:
         assert response["Location"].startswith(reverse("accounts:login"))

@@ -1,0 +1,159 @@
+"""The REST API for agencies' systems: datasets, uploads and extract status.
+
+Every view acts for exactly one agency: the API token's, or for a signed-in agency admin the
+agency they are acting in. Objects of any other agency answer 404, as if they did not exist.
+"""
+
+from django.conf import settings
+from django.shortcuts import get_object_or_404
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.permissions import BasePermission
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from agencies.access import api_roles
+from agencies.definitions import DefinitionError, definition_parse
+from agencies.downloads import quarantine_csv_response
+from agencies.ingest import extract_receive
+from agencies.models import Agency, ApiToken, Dataset, Extract, ExtractChannel, ExtractMode, Role
+from agencies.readers import ExtractFileError
+from agencies.selectors import agency_datasets, dataset_extract_history, extract_progress_data
+from agencies.services import dataset_define
+
+
+def acting_agency(request) -> Agency:
+    if isinstance(request.auth, ApiToken):
+        return request.auth.agency
+    membership = getattr(request._request, "membership", None)
+    if membership is not None and membership.role == Role.AGENCY_ADMIN:
+        return membership.agency
+    raise PermissionDenied("Use an agency API token, or sign in as an agency admin.")
+
+
+class ActsForAnAgency(BasePermission):
+    def has_permission(self, request, view):
+        if not (request.user and request.user.is_authenticated):
+            return False
+        acting_agency(request)
+        return True
+
+
+class AgencyAPIView(APIView):
+    permission_classes = [ActsForAnAgency]
+
+    def agency(self) -> Agency:
+        return acting_agency(self.request)
+
+    def own_dataset(self, pk: int) -> Dataset:
+        return get_object_or_404(Dataset, pk=pk, agency=self.agency())
+
+
+class DatasetSerializer(serializers.ModelSerializer):
+    version = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Dataset
+        fields = ["id", "name", "created_at", "version"]
+
+    def get_version(self, dataset) -> dict | None:
+        version = dataset.current_version
+        if version is None:
+            return None
+        return {
+            "number": version.number,
+            "source_id_column": version.source_id_column,
+            "event_date_column": version.event_date_column or None,
+            "columns": version.columns,
+            "created_at": version.created_at,
+        }
+
+
+class UploadSerializer(serializers.Serializer):
+    file = serializers.FileField()
+    mode = serializers.ChoiceField(choices=ExtractMode.values, default=ExtractMode.INCREMENTAL)
+
+
+class DatasetListAPI(AgencyAPIView):
+    parser_classes = [JSONParser]
+
+    def get(self, request):
+        datasets = agency_datasets(self.agency()).prefetch_related("versions")
+        return Response(DatasetSerializer(datasets, many=True).data)
+
+    def post(self, request):
+        """Create a dataset, or a new version of the one with this name (format in the README)."""
+        try:
+            definition = definition_parse(request.data)
+        except DefinitionError as error:
+            raise ValidationError({"problems": error.problems}) from error
+        version = dataset_define(
+            agency=self.agency(), definition=definition, created_by=request.user
+        )
+        return Response(DatasetSerializer(version.dataset).data, status=status.HTTP_201_CREATED)
+
+
+class DatasetDetailAPI(AgencyAPIView):
+    def get(self, request, pk: int):
+        return Response(DatasetSerializer(self.own_dataset(pk)).data)
+
+
+class DatasetExtractsAPI(AgencyAPIView):
+    parser_classes = [MultiPartParser, FormParser]
+
+    def get(self, request, pk: int):
+        extracts = dataset_extract_history(self.own_dataset(pk))[:200]
+        return Response([extract_progress_data(e) for e in extracts])
+
+    def post(self, request, pk: int):
+        """Upload an extract (multipart: `file`, and `mode` full or incremental)."""
+        dataset = self.own_dataset(pk)
+        if getattr(request._request, "upload_too_large", False):
+            raise ValidationError(
+                {
+                    "file": [
+                        f"The file is over the {settings.SHAREHUB_UPLOAD_MAX_BYTES:,} byte limit."
+                    ]
+                }
+            )
+        upload = UploadSerializer(data=request.data)
+        upload.is_valid(raise_exception=True)
+        uploaded = upload.validated_data["file"]
+        try:
+            with uploaded.open("rb") as stream:
+                extract = extract_receive(
+                    dataset=dataset,
+                    uploaded_by=request.user,
+                    stream=stream,
+                    filename=uploaded.name,
+                    mode=upload.validated_data["mode"],
+                    channel=ExtractChannel.API,
+                )
+        except ExtractFileError as error:
+            raise ValidationError({"file": [str(error)]}) from error
+        extract.refresh_from_db()
+        return Response(extract_progress_data(extract), status=status.HTTP_202_ACCEPTED)
+
+
+class ExtractDetailAPI(AgencyAPIView):
+    def get(self, request, pk: int):
+        extract = get_object_or_404(
+            Extract.objects.select_related("version"), pk=pk, dataset__agency=self.agency()
+        )
+        return Response(extract_progress_data(extract))
+
+
+class ExtractQuarantineAPI(AgencyAPIView):
+    def get(self, request, pk: int):
+        extract = get_object_or_404(Extract, pk=pk, dataset__agency=self.agency())
+        if not extract.is_finished:
+            raise NotFound("The extract is still being processed.")
+        return quarantine_csv_response(extract)
+
+
+dataset_list = api_roles(Role.AGENCY_ADMIN)(DatasetListAPI.as_view())
+dataset_detail = api_roles(Role.AGENCY_ADMIN)(DatasetDetailAPI.as_view())
+dataset_extracts = api_roles(Role.AGENCY_ADMIN)(DatasetExtractsAPI.as_view())
+extract_detail = api_roles(Role.AGENCY_ADMIN)(ExtractDetailAPI.as_view())
+extract_quarantine = api_roles(Role.AGENCY_ADMIN)(ExtractQuarantineAPI.as_view())

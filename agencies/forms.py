@@ -1,0 +1,175 @@
+from django import forms
+
+from agencies.definitions import IDENTIFIER_FIELDS, SENSITIVE_TYPES
+from agencies.models import ExtractMode
+
+MAX_COLUMNS = 300
+
+ROLE_CHOICES = [
+    ("ignore", "Not needed - ignore this column"),
+    *((f"identifier:{k}", f"Identifier: {v}") for k, v in IDENTIFIER_FIELDS.items()),
+    *((f"type:{k}", f"Sensitive field: {v}") for k, v in SENSITIVE_TYPES.items()),
+]
+
+
+class UploadLimitMixin:
+    """Shows the size-limit refusal of agencies.uploads as the file field's error."""
+
+    file_field = "file"
+
+    def refuse_as_too_large(self, message: str) -> None:
+        self.full_clean()
+        self.errors[self.file_field] = self.error_class([message])
+
+
+class SampleFileForm(UploadLimitMixin, forms.Form):
+    file_field = "sample"
+    sample = forms.FileField(
+        allow_empty_file=True,
+        label="Sample file",
+        help_text="A CSV, XLSX or JSON Lines file with the header row. ShareHub reads its column "
+        "names and the shape of the first rows to propose a mapping; the file is not kept.",
+    )
+
+
+class ExtractUploadForm(UploadLimitMixin, forms.Form):
+    # Empty files pass the form so that ingestion answers them like any other bad file.
+    file = forms.FileField(
+        allow_empty_file=True,
+        label="Extract file",
+        help_text="CSV (UTF-8 or Windows-1252; commas, semicolons or tabs), XLSX, or JSON Lines.",
+        error_messages={"required": "Choose the extract file to upload."},
+    )
+    mode = forms.ChoiceField(
+        label="What the file holds",
+        choices=[
+            (ExtractMode.FULL, "Everything: a full refresh. Records missing from it are retired."),
+            (ExtractMode.INCREMENTAL, "Changes only: new and updated records are added."),
+        ],
+        widget=forms.RadioSelect,
+        initial=ExtractMode.INCREMENTAL,
+    )
+
+
+class MappingForm(forms.Form):
+    """The column mapping of a dataset: one role per column, built for the columns of a file."""
+
+    name = forms.CharField(
+        label="Dataset name",
+        max_length=200,
+        help_text='For example, "Police - domestic abuse incidents".',
+        error_messages={"required": "Enter a name for the dataset."},
+    )
+    source_id_column = forms.ChoiceField(
+        label="Record id column",
+        help_text="The column holding each record's own id in your system. It must be unique in "
+        "an extract.",
+    )
+    event_date_column = forms.ChoiceField(
+        label="Event date column (optional)",
+        help_text="The date each record is about, such as the incident or referral date.",
+        required=False,
+    )
+
+    def __init__(self, *args, columns: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.column_names = columns[:MAX_COLUMNS]
+        self.fields["source_id_column"].choices = [(c, c) for c in self.column_names]
+        self.fields["event_date_column"].choices = [("", "None")] + [
+            (c, c) for c in self.column_names
+        ]
+        for index, column in enumerate(self.column_names):
+            self.fields[f"role_{index}"] = forms.ChoiceField(
+                label=f"What is {column}?", choices=ROLE_CHOICES
+            )
+            self.fields[f"label_{index}"] = forms.CharField(
+                label=f"Label for {column}", required=False, max_length=200
+            )
+            self.fields[f"values_{index}"] = forms.CharField(
+                label=f"Allowed values for {column}",
+                required=False,
+                widget=forms.Textarea(attrs={"rows": 2}),
+                help_text="For categories: one value per line.",
+            )
+            self.fields[f"required_{index}"] = forms.BooleanField(
+                label="Every row must have it", required=False
+            )
+
+    @staticmethod
+    def initial_from_definition(data: dict) -> dict:
+        initial = {
+            "name": data.get("name", ""),
+            "source_id_column": data.get("source_id_column", ""),
+            "event_date_column": data.get("event_date_column") or "",
+        }
+        for index, column in enumerate(data.get("columns", [])):
+            if column.get("identifier"):
+                role = f"identifier:{column['identifier']}"
+            elif column.get("type"):
+                role = f"type:{column['type']}"
+            else:
+                role = "ignore"
+            initial[f"role_{index}"] = role
+            initial[f"label_{index}"] = column.get("label", "")
+            initial[f"values_{index}"] = "\n".join(column.get("values", []))
+            initial[f"required_{index}"] = column.get("required", False)
+        return initial
+
+    def rows(self):
+        """Per column: its name and bound fields, for the template."""
+        for index, column in enumerate(self.column_names):
+            yield {
+                "column": column,
+                "role": self[f"role_{index}"],
+                "label": self[f"label_{index}"],
+                "values": self[f"values_{index}"],
+                "required": self[f"required_{index}"],
+            }
+
+    def definition_data(self) -> dict:
+        """The definition in agencies.definitions' JSON format, for definition_parse to judge."""
+        data = self.cleaned_data
+        columns = []
+        for index, column in enumerate(self.column_names):
+            role = data[f"role_{index}"]
+            entry: dict = {"column": column}
+            if role == "ignore":
+                entry["ignore"] = True
+            else:
+                kind, _, value = role.partition(":")
+                entry["identifier" if kind == "identifier" else "type"] = value
+                if kind == "type":
+                    entry["label"] = data[f"label_{index}"] or column
+                    if value == "category":
+                        entry["values"] = [
+                            v.strip() for v in data[f"values_{index}"].splitlines() if v.strip()
+                        ]
+                if data[f"required_{index}"]:
+                    entry["required"] = True
+            columns.append(entry)
+        return {
+            "name": data["name"],
+            "source_id_column": data["source_id_column"],
+            "event_date_column": data["event_date_column"],
+            "columns": columns,
+        }
+
+
+class ApiTokenForm(forms.Form):
+    name = forms.CharField(
+        label="What will use the token?",
+        max_length=100,
+        help_text="For example, 'Nightly export from the case management system'.",
+        error_messages={"required": "Say what will use the token."},
+    )
+    days = forms.IntegerField(
+        label="Days until it expires",
+        min_value=1,
+        max_value=365,
+        initial=90,
+        error_messages={
+            "min_value": "A token must last at least 1 day.",
+            "max_value": "A token can last at most 365 days; make a new one when it ends.",
+            "invalid": "Enter a whole number of days, such as 90.",
+        },
+    )
