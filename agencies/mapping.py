@@ -39,11 +39,16 @@ def _label(name: str) -> str:
     return words[:1].upper() + words[1:]
 
 
-def mapping_propose(header: list[str], rows: Iterable[Row]) -> dict:
-    """A definition dict (agencies.definitions format) with a role proposed for every column."""
+def mapping_propose(
+    header: list[str], rows: Iterable[Row], *, sample_rows: int | None = SAMPLE_ROWS
+) -> dict:
+    """A definition dict (agencies.definitions format) with a role proposed for every column.
+
+    `sample_rows=None` reads every row, so categories list every value the file holds.
+    """
     samples: dict[str, list[str]] = {name: [] for name in header}
     for count, row in enumerate(rows):
-        if count >= SAMPLE_ROWS:
+        if sample_rows is not None and count >= sample_rows:
             break
         for name in header:
             value = row.values.get(name, "").strip()
@@ -96,7 +101,8 @@ def _sensitive_guess(name: str, values: list[str]) -> dict:
     if sum(date_parse(v) is not None for v in values) >= 0.8 * len(values):
         return {"type": "date", "label": label}
     lowered = {v.lower() for v in values}
-    if lowered <= TRUE_FALSE:
+    # Only 0s and 1s may be a count that has not reached 2 yet in the sample: a number is safer.
+    if lowered <= TRUE_FALSE and not lowered <= {"0", "1"}:
         return {"type": "boolean", "label": label}
     if all(_is_number(v) for v in values):
         return {"type": "number", "label": label}

@@ -1,9 +1,14 @@
 """The demo partnership that `make demo` loads: five agencies and a login for every role."""
 
 from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
 
 from agencies.models import AgencyKind, Role
 from agencies.services import agency_create_or_update, user_with_membership_ensure
+from synthetic.loading import synthetic_load
+from synthetic.services import synthetic_population_write
 
 # Printed by `make demo`; refused under SHAREHUB_PRODUCTION by the command.
 DEMO_PASSWORD = "demo-sharehub-2026"  # noqa: S105 - demo data only, never a deployment
@@ -40,8 +45,23 @@ DEMO_LOGINS = [
 ]
 
 
-def demo_load() -> list[DemoLogin]:
-    """Create or refresh the demo agencies and logins. Running it twice changes nothing more."""
+DEMO_PEOPLE = 2000
+DEMO_SEED = 2026
+# Which demo agency holds which synthetic extract.
+SYNTHETIC_HOLDERS = {
+    "social_care": "CSC",
+    "police": "POL",
+    "health": "HLT",
+    "education": "EDU",
+    "housing": "HSG",
+}
+
+
+def demo_load(*, people: int = DEMO_PEOPLE) -> list[DemoLogin]:
+    """Create or refresh the demo agencies and logins, and load a synthetic population's extracts.
+
+    Running it twice changes nothing more: extracts already loaded are not sent again.
+    """
     agencies = {
         code: agency_create_or_update(code=code, name=name, kind=kind)
         for code, name, kind in DEMO_AGENCIES
@@ -53,5 +73,13 @@ def demo_load() -> list[DemoLogin]:
             agency=agencies[login.agency_code] if login.agency_code else None,
             role=login.role,
             password=DEMO_PASSWORD,
+        )
+    if people:
+        out_dir = Path(settings.VAR_DIR) / f"demo-synthetic-{people}-{DEMO_SEED}"
+        if not (out_dir / "manifest.json").exists():
+            synthetic_population_write(people=people, seed=DEMO_SEED, out_dir=out_dir)
+        synthetic_load(
+            out_dir=out_dir,
+            agencies={kind: agencies[code] for kind, code in SYNTHETIC_HOLDERS.items()},
         )
     return DEMO_LOGINS

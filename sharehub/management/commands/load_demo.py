@@ -2,19 +2,27 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from agencies.models import Role
-from sharehub.demo import DEMO_PASSWORD, demo_load
+from sharehub.demo import DEMO_PASSWORD, DEMO_PEOPLE, demo_load
 
 
 class Command(BaseCommand):
     help = "Load the demo partnership (agencies and a login per role). Safe to run repeatedly."
 
-    def handle(self, *args, **options):
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--people",
+            type=int,
+            default=DEMO_PEOPLE,
+            help="Size of the synthetic population whose extracts are loaded (0 for none).",
+        )
+
+    def handle(self, *args, people, **options):
         if settings.PRODUCTION:
             raise CommandError(
                 "load_demo creates accounts with a published password; it is refused when "
                 "SHAREHUB_PRODUCTION is true."
             )
-        logins = demo_load()
+        logins = demo_load(people=people)
         self.stdout.write(self.style.SUCCESS("Demo partnership loaded."))
         self.stdout.write(f"\nDemo logins (password for all: {DEMO_PASSWORD})\n")
         for login in logins:
