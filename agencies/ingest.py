@@ -194,6 +194,7 @@ class RowValidator:
             if not spec.ignored
         ]
         self.event_column = definition.event_date_column
+        self._last_date: date | None = None
         self.allowed = {
             spec.column: {value.casefold(): value for value in spec.values}
             for _, spec in self.columns
@@ -227,7 +228,7 @@ class RowValidator:
                 if value is not None:
                     payload[spec.column] = value
                     if spec.column == self.event_column:
-                        event_date = date.fromisoformat(value)
+                        event_date = self._last_date
         return RowOutcome(source_id, identifiers, payload, event_date, errors, warnings)
 
     def _identifier(self, spec, file_column, text, identifiers, errors, warnings) -> None:
@@ -265,6 +266,7 @@ class RowValidator:
                     f"{normalise.DATE_FORMATS_HELP}."
                 )
                 return None
+            self._last_date = parsed  # the event date column reuses it rather than parse again
             return parsed.isoformat()
         if kind == "category":
             value = self.allowed[spec.column].get(text.casefold())
@@ -399,7 +401,7 @@ class StagingWriter:
                     "\\x" + identity.hex(),
                     json.dumps(payload, separators=(",", ":")),
                     event_date.isoformat() if event_date else "",
-                    json.dumps(warnings),
+                    json.dumps(warnings) if warnings else "[]",
                 )
             )
         buffer.seek(0)
@@ -569,6 +571,7 @@ def _finish(extract: Extract, counts: dict[str, int]) -> None:
             records_retired=retired,
             bytes_processed=extract.size_bytes,
             finished_at=timezone.now(),
+            stored_file="",
         )
     _discard_upload(extract)
     logger.info(
@@ -625,7 +628,10 @@ def _finish_rejected(extract: Extract, message: str) -> None:
     with transaction.atomic():
         StagedRow.objects.filter(extract=extract).delete()
         Extract.objects.filter(pk=extract.pk).update(
-            status=ExtractStatus.REJECTED, message=message, finished_at=timezone.now()
+            status=ExtractStatus.REJECTED,
+            message=message,
+            finished_at=timezone.now(),
+            stored_file="",
         )
     _discard_upload(extract)
     logger.info("extract %s: rejected", extract.pk)
@@ -635,10 +641,14 @@ def extract_fail(*, extract_id: int, reason: str) -> None:
     """Mark an extract failed after its retries ran out; staging goes, the dataset is unchanged."""
     with transaction.atomic():
         StagedRow.objects.filter(extract_id=extract_id).delete()
+        stored_file = (
+            Extract.objects.filter(pk=extract_id).values_list("stored_file", flat=True).first()
+        )
         Extract.objects.filter(
             pk=extract_id, status__in=[ExtractStatus.RECEIVED, ExtractStatus.PROCESSING]
         ).update(
             status=ExtractStatus.FAILED,
+            stored_file="",
             message=(
                 "ShareHub could not process this extract because of an internal error "
                 f"({reason}). Nothing was changed. Upload it again; if it fails again, "
@@ -646,16 +656,15 @@ def extract_fail(*, extract_id: int, reason: str) -> None:
             ),
             finished_at=timezone.now(),
         )
-    extract = Extract.objects.filter(pk=extract_id).first()
-    if extract is not None:
-        _discard_upload(extract)
+    if stored_file:
+        (upload_dir() / stored_file).unlink(missing_ok=True)
 
 
 def _discard_upload(extract: Extract) -> None:
-    # The raw file holds plaintext identifiers: it goes as soon as the extract is finished.
+    # The raw file holds plaintext identifiers: it goes as soon as the extract is finished. The
+    # row already says so (stored_file is cleared with the final status, in one transaction).
     if extract.stored_file:
         (upload_dir() / extract.stored_file).unlink(missing_ok=True)
-        Extract.objects.filter(pk=extract.pk).update(stored_file="")
 
 
 # --- Quarantine download ------------------------------------------------------------------------

@@ -20,7 +20,6 @@ import re
 # result of 11 gives check digit 0 and a result of 10 means the nine digits are never issued.
 # Equivalently, weights 10..1 over all ten digits sum to a multiple of 11, which is why every single
 # wrong digit and every transposition of two different adjacent digits is caught.
-_NHS_WEIGHTS = (10, 9, 8, 7, 6, 5, 4, 3, 2)
 
 
 def nhs_number_check_digit(first9: str) -> int | None:
@@ -31,7 +30,10 @@ def nhs_number_check_digit(first9: str) -> int | None:
     """
     if len(first9) != 9 or not (first9.isascii() and first9.isdigit()):
         raise ValueError(f"expected nine digits, got {first9!r}")
-    total = sum(int(digit) * weight for digit, weight in zip(first9, _NHS_WEIGHTS, strict=True))
+    # Written out rather than summed over a generator: ingest checks every row's NHS number.
+    d = [ord(ch) - 48 for ch in first9]
+    total = 10 * d[0] + 9 * d[1] + 8 * d[2] + 7 * d[3] + 6 * d[4] + 5 * d[5] + 4 * d[6] + 3 * d[7]
+    total += 2 * d[8]
     check = 11 - total % 11
     if check == 11:
         return 0

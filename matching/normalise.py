@@ -77,8 +77,11 @@ def postcode_normalise(value: str) -> str:
     return compact
 
 
+_NOT_DIGITS = re.compile(r"[^0-9]+")
+
+
 def digits_only(value: str) -> str:
-    return "".join(ch for ch in value if ch.isdigit())
+    return _NOT_DIGITS.sub("", value)
 
 
 def nhs_number_normalise(value: str) -> tuple[str, bool]:

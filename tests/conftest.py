@@ -44,6 +44,16 @@ def member(db, agency):
 
 
 @pytest.fixture(autouse=True)
+def private_area(settings, tmp_path_factory):
+    """Each test gets its own private upload area, so no test sees another's files."""
+    private = tmp_path_factory.mktemp("private")
+    settings.MEDIA_ROOT = private
+    settings.FILE_UPLOAD_TEMP_DIR = str(private / "incoming")
+    (private / "incoming").mkdir()
+    return private
+
+
+@pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
     # PBKDF2's deliberate slowness is the point in production and a minute lost per run here.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

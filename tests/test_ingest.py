@@ -392,6 +392,7 @@ def test_a_crash_part_way_leaves_the_dataset_as_it_was_and_a_retry_loads_it(
     assert "Nothing was changed" in extract.message
     assert dataset_snapshot(dataset) == before
     assert StagedRow.objects.count() == 0
+    assert extract.stored_file == "" and list(upload_dir().iterdir()) == []
 
     # Had the file still been there (a worker killed rather than an error), a redelivered
     # task starts the same extract again from the start and loads every row exactly once.

@@ -92,6 +92,7 @@ def celery_worker(*, extra_env: dict[str, str] | None = None, ready_timeout: flo
         "REDIS_URL": redis_url,
         "CELERY_TASK_DEFAULT_QUEUE": queue,
         "SHAREHUB_VAR_DIR": str(settings.VAR_DIR),
+        "SHAREHUB_PRIVATE_DIR": str(settings.MEDIA_ROOT),
         "PYTHONUNBUFFERED": "1",
         **(extra_env or {}),
     }
