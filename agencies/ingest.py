@@ -12,6 +12,9 @@ import hashlib
 import io
 import json
 import logging
+import math
+import queue
+import threading
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -24,7 +27,12 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from agencies.definitions import ColumnSpec, Definition, definition_from_version
+from agencies.definitions import (
+    REPEATABLE_IDENTIFIERS,
+    ColumnSpec,
+    Definition,
+    definition_from_version,
+)
 from agencies.models import (
     Dataset,
     Extract,
@@ -42,6 +50,8 @@ from sharehub.keys import AgencySealer
 logger = logging.getLogger(__name__)
 
 BATCH_ROWS = 5000
+# One encoder for every row: json.dumps with options builds a new encoder on each call.
+_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 COPY_CHUNK = 1024 * 1024
 TRUE_WORDS = {"true", "yes", "y", "1", "t"}
 FALSE_WORDS = {"false", "no", "n", "0", "f"}
@@ -182,24 +192,27 @@ class RowValidator:
     """Turns a file row into identifiers and sensitive payload, with row-level errors.
 
     Messages name the column and the rule, never the value: a row's content may be personal
-    data, and messages end up in logs, pages and downloads.
+    data, and messages end up in logs, pages and downloads. Each column's check is chosen once,
+    up front, because it then runs for every row of files with millions of rows.
     """
 
     def __init__(self, definition: Definition, header: list[str]):
         by_name = {name.casefold(): name for name in header}
         self.source_column = by_name[definition.source_id_column.casefold()]
-        self.columns: list[tuple[str, ColumnSpec]] = [
-            (by_name[spec.column.casefold()], spec)
+        self.event_column = definition.event_date_column
+        # (file column, key in identifiers or payload, is identifier, repeatable, required, check)
+        self.plan = [
+            (
+                by_name[spec.column.casefold()],
+                spec.identifier or spec.column,
+                bool(spec.identifier),
+                spec.identifier in REPEATABLE_IDENTIFIERS,
+                spec.required,
+                self._check_for(spec, by_name[spec.column.casefold()]),
+            )
             for spec in definition.columns
             if not spec.ignored
         ]
-        self.event_column = definition.event_date_column
-        self._last_date: date | None = None
-        self.allowed = {
-            spec.column: {value.casefold(): value for value in spec.values}
-            for _, spec in self.columns
-            if spec.type == "category"
-        }
 
     def validate(self, row: Row) -> RowOutcome:
         values = row.values
@@ -213,88 +226,132 @@ class RowValidator:
         identifiers: dict[str, str] = {}
         payload: dict[str, Any] = {}
         event_date = None
-        for file_column, spec in self.columns:
-            raw = values.get(file_column, "")
-            text = raw.strip()
+        for file_column, key, is_identifier, repeatable, required, check in self.plan:
+            text = values.get(file_column, "").strip()
             if not text:
-                if spec.required:
-                    what = "identifier" if spec.identifier else "field"
+                if required:
+                    what = "identifier" if is_identifier else "field"
                     errors.append(f"Required {what} {file_column} is missing.")
                 continue
-            if spec.identifier:
-                self._identifier(spec, file_column, text, identifiers, errors, warnings)
+            value = check(text, errors, warnings)
+            if value is None:
+                continue
+            if is_identifier:
+                if repeatable and key in identifiers:
+                    value = f"{identifiers[key]}, {value}"
+                identifiers[key] = value
+            elif isinstance(value, date):
+                payload[key] = value.isoformat()
+                if key == self.event_column:
+                    event_date = value
             else:
-                value = self._sensitive(spec, file_column, text, errors)
-                if value is not None:
-                    payload[spec.column] = value
-                    if spec.column == self.event_column:
-                        event_date = self._last_date
+                payload[key] = value
         return RowOutcome(source_id, identifiers, payload, event_date, errors, warnings)
 
-    def _identifier(self, spec, file_column, text, identifiers, errors, warnings) -> None:
+    @staticmethod
+    def _check_for(spec: ColumnSpec, file_column: str):
+        """The function that reads one non-empty cell of this column: value, or None on error."""
         field = spec.identifier
         if field == "date_of_birth":
-            parsed = normalise.date_parse(text)
-            if parsed is None:
-                errors.append(
-                    f"Date of birth ({file_column}) is not a date; use "
-                    f"{normalise.DATE_FORMATS_HELP}."
-                )
-                return
-            identifiers[field] = parsed.isoformat()
-        elif field == "nhs_number":
-            digits, valid = normalise.nhs_number_normalise(text)
-            if not valid:
-                warnings.append(f"NHS number ({file_column}) fails its check digit.")
-            identifiers[field] = digits or normalise.text_clean(text)
-        elif field == "postcode":
-            identifiers[field] = normalise.postcode_normalise(text)
-        elif field in identifiers:  # repeatable: address lines, other names, local ids
-            identifiers[field] = f"{identifiers[field]}, {normalise.text_clean(text)}"
-        else:
-            identifiers[field] = normalise.text_clean(text)
+            problem = (
+                f"Date of birth ({file_column}) is not a date; use {normalise.DATE_FORMATS_HELP}."
+            )
 
-    def _sensitive(self, spec, file_column, text, errors) -> Any:
-        kind = spec.type
-        if kind == "text":
-            return text
-        if kind == "date":
-            parsed = normalise.date_parse(text)
-            if parsed is None:
-                errors.append(
-                    f"{spec.label} ({file_column}) is not a date; use "
-                    f"{normalise.DATE_FORMATS_HELP}."
-                )
-                return None
-            self._last_date = parsed  # the event date column reuses it rather than parse again
-            return parsed.isoformat()
-        if kind == "category":
-            value = self.allowed[spec.column].get(text.casefold())
-            if value is None:
-                errors.append(
-                    f"{spec.label} ({file_column}) is not one of the allowed values: "
-                    f"{', '.join(spec.values)}."
-                )
-            return value
-        if kind == "number":
-            try:
-                number = float(text.replace(",", ""))
-            except ValueError:
-                errors.append(f"{spec.label} ({file_column}) is not a number.")
-                return None
-            if number != number or number in (float("inf"), float("-inf")):
-                errors.append(f"{spec.label} ({file_column}) is not a number.")
-                return None
-            return int(number) if number.is_integer() else number
-        if kind == "boolean":
-            lowered = text.casefold()
-            if lowered in TRUE_WORDS:
-                return True
-            if lowered in FALSE_WORDS:
-                return False
-            errors.append(f"{spec.label} ({file_column}) must be yes or no.")
+            def date_of_birth(text, errors, warnings):
+                parsed = normalise.date_parse(text)
+                if parsed is None:
+                    errors.append(problem)
+                    return None
+                return parsed.isoformat()
+
+            return date_of_birth
+        if field == "nhs_number":
+            warning = f"NHS number ({file_column}) fails its check digit."
+
+            def nhs_number(text, errors, warnings):
+                digits, valid = normalise.nhs_number_normalise(text)
+                if not valid:
+                    warnings.append(warning)
+                return digits or normalise.text_clean(text)
+
+            return nhs_number
+        if field == "postcode":
+            return lambda text, errors, warnings: normalise.postcode_normalise(text)
+        if field:
+            return lambda text, errors, warnings: normalise.text_clean(text)
+        return _SENSITIVE_CHECKS[spec.type](spec, file_column)
+
+
+def _text_check(spec, file_column):
+    return lambda text, errors, warnings: text
+
+
+def _date_check(spec, file_column):
+    problem = f"{spec.label} ({file_column}) is not a date; use {normalise.DATE_FORMATS_HELP}."
+
+    def check(text, errors, warnings):
+        parsed = normalise.date_parse(text)
+        if parsed is None:
+            errors.append(problem)
+        return parsed
+
+    return check
+
+
+def _category_check(spec, file_column):
+    allowed = {value.casefold(): value for value in spec.values}
+    problem = (
+        f"{spec.label} ({file_column}) is not one of the allowed values: {', '.join(spec.values)}."
+    )
+
+    def check(text, errors, warnings):
+        value = allowed.get(text.casefold())
+        if value is None:
+            errors.append(problem)
+        return value
+
+    return check
+
+
+def _number_check(spec, file_column):
+    problem = f"{spec.label} ({file_column}) is not a number."
+
+    def check(text, errors, warnings):
+        try:
+            number = float(text.replace(",", ""))
+        except ValueError:
+            errors.append(problem)
             return None
-        raise ValueError(f"unknown sensitive type {kind}")
+        if not math.isfinite(number):
+            errors.append(problem)
+            return None
+        return int(number) if number.is_integer() else number
+
+    return check
+
+
+def _boolean_check(spec, file_column):
+    problem = f"{spec.label} ({file_column}) must be yes or no."
+
+    def check(text, errors, warnings):
+        lowered = text.casefold()
+        if lowered in TRUE_WORDS:
+            return True
+        if lowered in FALSE_WORDS:
+            return False
+        errors.append(problem)
+        return None
+
+    return check
+
+
+_SENSITIVE_CHECKS = {
+    "text": _text_check,
+    "date": _date_check,
+    "category": _category_check,
+    "number": _number_check,
+    "boolean": _boolean_check,
+}
 
 
 def header_check(definition: Definition, header: list[str]) -> None:
@@ -331,13 +388,36 @@ def header_check(definition: Definition, header: list[str]) -> None:
 
 
 class StagingWriter:
-    """Writes staged and quarantined rows in batches: COPY on PostgreSQL, bulk insert elsewhere."""
+    """Writes staged and quarantined rows in batches: COPY on PostgreSQL, bulk insert elsewhere.
+
+    On PostgreSQL a thread of its own (with its own connection) does the COPY, so the database
+    takes one batch while this process validates and seals the next: the two cores both work.
+    Use as a context manager; leaving it waits for the last batch and raises its error, if any.
+    """
 
     def __init__(self, extract: Extract):
         self.extract = extract
         self.staged: list[tuple] = []
         self.quarantined: list[QuarantinedRow] = []
         self.postgres = connection.vendor == "postgresql"
+        self._batches: queue.Queue = queue.Queue(maxsize=2)
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> "StagingWriter":
+        # A second connection sees only committed rows, so the thread is used only when this
+        # one is not inside a transaction (as in a worker, where the extract row is committed).
+        if self.postgres and not connection.in_atomic_block:
+            self._thread = threading.Thread(target=self._copy_loop, name="staging-copy")
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self._thread is not None:
+            self._batches.put(None)
+            self._thread.join()
+            self._thread = None
+        self._raise_copy_error()
 
     def stage(self, number: int, outcome: RowOutcome, identity: bytes) -> None:
         self.staged.append(
@@ -362,9 +442,14 @@ class StagingWriter:
         return len(self.staged) + len(self.quarantined)
 
     def flush(self) -> None:
+        self._raise_copy_error()
         if self.staged:
-            if self.postgres:
-                self._copy_staged()
+            if self._thread is not None:
+                self._batches.put(self.staged)
+                self.staged = []
+            elif self.postgres:
+                self._copy(self.staged)
+                self.staged.clear()
             else:
                 StagedRow.objects.bulk_create(
                     [
@@ -383,25 +468,42 @@ class StagingWriter:
                     ],
                     batch_size=1000,
                 )
-            self.staged.clear()
+                self.staged.clear()
         if self.quarantined:
             QuarantinedRow.objects.bulk_create(self.quarantined, batch_size=1000)
             self.quarantined.clear()
 
-    def _copy_staged(self) -> None:
+    def _raise_copy_error(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def _copy_loop(self) -> None:
+        try:
+            while (batch := self._batches.get()) is not None:
+                if self._error is None:
+                    self._copy(batch)
+        except BaseException as error:  # handed to the ingesting thread, which raises it
+            self._error = error
+            while self._batches.get() is not None:  # let the producer finish and stop
+                pass
+        finally:
+            connection.close()  # this thread's own connection
+
+    def _copy(self, batch: list[tuple]) -> None:
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         extract_id = self.extract.pk
-        for number, source_id, identity, payload, event_date, warnings in self.staged:
+        for number, source_id, identity, payload, event_date, warnings in batch:
             writer.writerow(
                 (
                     extract_id,
                     number,
                     source_id,
                     "\\x" + identity.hex(),
-                    json.dumps(payload, separators=(",", ":")),
+                    _json(payload),
                     event_date.isoformat() if event_date else "",
-                    json.dumps(warnings) if warnings else "[]",
+                    _json(warnings) if warnings else "[]",
                 )
             )
         buffer.seek(0)
@@ -482,51 +584,56 @@ def _ingest(extract: Extract) -> None:
             "Upload it again."
         )
     sealer = AgencySealer(extract.dataset.agency_id)
-    dataset_id = extract.dataset_id
     with extract_open(path, filename=extract.filename, limits=extract_limits()) as reader:
         header_check(definition, reader.header)
         Extract.objects.filter(pk=extract.pk).update(file_format=reader.format)
         validator = RowValidator(definition, reader.header)
-        writer = StagingWriter(extract)
-        seen: dict[str, int] = {}
         counts = {"read": 0, "loaded": 0, "warned": 0, "quarantined": 0}
-        for row in reader.rows():
-            counts["read"] += 1
-            outcome = validator.validate(row)
-            if outcome.source_id and not outcome.errors:
-                first = seen.get(outcome.source_id)
-                if first is not None:
-                    outcome.errors.append(
-                        f"The record id is repeated: it is also on row {first}. Each record may "
-                        "appear once per extract."
-                    )
-                else:
-                    seen[outcome.source_id] = row.number
-            if outcome.errors:
-                counts["quarantined"] += 1
-                writer.quarantine(
-                    row.number,
-                    outcome.errors + outcome.warnings,
-                    quarantine_seal(
-                        sealer, extract_id=extract.pk, row_number=row.number, row=row.values
-                    ),
-                )
-            else:
-                counts["loaded"] += 1
-                counts["warned"] += bool(outcome.warnings)
-                identity = identity_seal(
-                    sealer,
-                    dataset_id=dataset_id,
-                    source_id=outcome.source_id,
-                    identifiers=outcome.identifiers,
-                )
-                writer.stage(row.number, outcome, identity)
-            if writer.pending() >= BATCH_ROWS:
-                writer.flush()
-                _progress(extract, reader.bytes_read(), counts)
-        writer.flush()
+        with StagingWriter(extract) as writer:
+            _stage_rows(extract, reader, validator, writer, sealer, counts)
         _progress(extract, reader.bytes_read(), counts)
     _finish(extract, counts)
+
+
+def _stage_rows(extract, reader, validator, writer, sealer, counts) -> None:
+    """Validate every row and hand it to the writer, staged or set aside."""
+    dataset_id = extract.dataset_id
+    seen: dict[str, int] = {}  # record id -> row it was first on
+    for row in reader.rows():
+        counts["read"] += 1
+        outcome = validator.validate(row)
+        if outcome.source_id and not outcome.errors:
+            first = seen.get(outcome.source_id)
+            if first is not None:
+                outcome.errors.append(
+                    f"The record id is repeated: it is also on row {first}. Each record may "
+                    "appear once per extract."
+                )
+            else:
+                seen[outcome.source_id] = row.number
+        if outcome.errors:
+            counts["quarantined"] += 1
+            writer.quarantine(
+                row.number,
+                outcome.errors + outcome.warnings,
+                quarantine_seal(
+                    sealer, extract_id=extract.pk, row_number=row.number, row=row.values
+                ),
+            )
+        else:
+            counts["loaded"] += 1
+            counts["warned"] += bool(outcome.warnings)
+            identity = identity_seal(
+                sealer,
+                dataset_id=dataset_id,
+                source_id=outcome.source_id,
+                identifiers=outcome.identifiers,
+            )
+            writer.stage(row.number, outcome, identity)
+        if writer.pending() >= BATCH_ROWS:
+            writer.flush()
+            _progress(extract, reader.bytes_read(), counts)
+    writer.flush()
 
 
 def _progress(extract: Extract, bytes_read: int, counts: dict[str, int]) -> None:

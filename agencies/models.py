@@ -243,17 +243,25 @@ class SourceRecord(models.Model):
     matching.pseudonymise); `payload` holds the sensitive fields, which carry no identifiers.
     """
 
-    dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="records")
+    # Indexes cost on every row of every merge: the unique (dataset, source_id) already serves
+    # lookups by dataset, and nothing looks records up by the extract that wrote them.
+    dataset = models.ForeignKey(
+        Dataset, on_delete=models.PROTECT, related_name="records", db_index=False
+    )
     source_id = models.CharField(max_length=200)
     identity = models.BinaryField()
     payload = models.JSONField(default=dict)
     event_date = models.DateField(null=True, blank=True)
     warnings = models.JSONField(default=list, blank=True)
-    first_extract = models.ForeignKey(Extract, on_delete=models.PROTECT, related_name="+")
-    last_extract = models.ForeignKey(Extract, on_delete=models.PROTECT, related_name="+")
+    first_extract = models.ForeignKey(
+        Extract, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    last_extract = models.ForeignKey(
+        Extract, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     is_retired = models.BooleanField(default=False)
     retired_by = models.ForeignKey(
-        Extract, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        Extract, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
     )
     updated_at = models.DateTimeField()
 
@@ -275,7 +283,8 @@ class StagedRow(models.Model):
     Nothing reads staged rows but the merge, so an extract becomes visible all at once.
     """
 
-    extract = models.ForeignKey(Extract, on_delete=models.CASCADE, related_name="+")
+    # Served by the unique (extract, row_number) index; a second one would slow every COPY.
+    extract = models.ForeignKey(Extract, on_delete=models.CASCADE, related_name="+", db_index=False)
     row_number = models.PositiveIntegerField()
     source_id = models.CharField(max_length=200)
     identity = models.BinaryField()

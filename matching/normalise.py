@@ -48,6 +48,12 @@ def date_parse(text: str) -> date | None:
     if not text:
         return None
     try:
+        # The two shapes most extracts use, read without a regular expression.
+        if len(text) == 10 and text.isascii():
+            if text[4] == "-" == text[7] and text[:4].isdigit():
+                return date(int(text[:4]), int(text[5:7]), int(text[8:10]))
+            if text[2] == "/" == text[5] and text[6:].isdigit():
+                return date(int(text[6:]), int(text[3:5]), int(text[:2]))
         if match := _ISO.fullmatch(text):
             year, month, day = (int(part) for part in match.groups())
         elif match := _DAY_FIRST.fullmatch(text):
@@ -66,6 +72,8 @@ def date_parse(text: str) -> date | None:
 
 def text_clean(value: str) -> str:
     """Trim and collapse whitespace, and compose accents into one form (NFC)."""
+    if value.isascii() and "  " not in value and value == value.strip() and value.isprintable():
+        return value  # nothing to do, and most names are like this
     return _SPACES.sub(" ", unicodedata.normalize("NFC", value)).strip()
 
 

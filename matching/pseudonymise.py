@@ -10,6 +10,11 @@ import json
 
 from sharehub.keys import AgencySealer, agency_open
 
+# Made once: json.dumps with options builds an encoder per call, and this runs for every row.
+_encode = json.JSONEncoder(separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode
+# A rejected row keeps the file's column order, for the download the admin fixes.
+_encode_in_order = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
 
 def _context(dataset_id: int, source_id: str) -> str:
     return f"source_record:{dataset_id}:{source_id}"
@@ -19,7 +24,7 @@ def identity_seal(
     sealer: AgencySealer, *, dataset_id: int, source_id: str, identifiers: dict[str, str]
 ) -> bytes:
     """Seal a record's normalised identifiers so only this agency's key opens them, on this row."""
-    plaintext = json.dumps(identifiers, separators=(",", ":"), sort_keys=True).encode()
+    plaintext = _encode(identifiers).encode()
     return sealer.seal(plaintext, context=_context(dataset_id, source_id))
 
 
@@ -31,7 +36,7 @@ def identity_open(*, agency_id: int, dataset_id: int, source_id: str, blob: byte
 
 def quarantine_seal(sealer: AgencySealer, *, extract_id: int, row_number: int, row: dict) -> bytes:
     """Seal a rejected row as it was in the file, for its agency admin to download and fix."""
-    plaintext = json.dumps(row, separators=(",", ":")).encode()
+    plaintext = _encode_in_order(row).encode()
     return sealer.seal(plaintext, context=f"quarantine:{extract_id}:{row_number}")
 
 

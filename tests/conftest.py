@@ -1,3 +1,6 @@
+import base64
+import os
+
 import pytest
 
 from agencies.models import Role
@@ -6,6 +9,11 @@ from tests.factories import AgencyFactory, MembershipFactory, UserFactory
 from tests.workers import test_broker_configure
 
 test_broker_configure()
+
+# One master key for the test process and every worker it starts (they inherit the
+# environment), whatever VAR_DIR a test points the settings at. A test-only key, never used
+# anywhere else.
+os.environ["SHAREHUB_MASTER_KEYS"] = "1:" + base64.urlsafe_b64encode(b"t" * 32).decode()
 
 
 @pytest.fixture(autouse=True)
@@ -51,6 +59,18 @@ def private_area(settings, tmp_path_factory):
     settings.FILE_UPLOAD_TEMP_DIR = str(private / "incoming")
     (private / "incoming").mkdir()
     return private
+
+
+@pytest.fixture(autouse=True)
+def data_keys_forgotten():
+    """Unwrapped data keys are cached per process, keyed by agency and version. Key rows are
+    never deleted in a running ShareHub, but test databases are emptied between tests and ids
+    come round again, so the cache is emptied too."""
+    from sharehub import keys
+
+    keys._data_key_cache.clear()
+    yield
+    keys._data_key_cache.clear()
 
 
 @pytest.fixture(autouse=True)

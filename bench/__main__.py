@@ -1,0 +1,21 @@
+"""`make bench`: run every benchmark in turn; each writes its section of BENCHMARKS.md."""
+
+import subprocess
+import sys
+
+BENCHMARKS = ["bench.synthetic", "bench.ingest"]
+
+
+def main() -> int:
+    failed = []
+    for module in BENCHMARKS:
+        print(f"\n=== {module}", flush=True)
+        if subprocess.run([sys.executable, "-m", module, *sys.argv[1:]]).returncode:  # noqa: S603
+            failed.append(module)
+    if failed:
+        print(f"failed: {', '.join(failed)}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
