@@ -6,6 +6,7 @@ columns proposed as categories (such as risk grades) are offered back, as the al
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from agencies.readers import Row
 from matching.normalise import date_parse
@@ -39,28 +40,61 @@ def _label(name: str) -> str:
     return words[:1].upper() + words[1:]
 
 
+@dataclass
+class _ColumnStats:
+    """What the proposal needs to know about a column, in bounded memory whatever the file."""
+
+    count: int = 0
+    dates: int = 0
+    numbers: int = 0
+    total_length: int = 0
+    lowered: set[str] = field(default_factory=set)  # capped: only small sets matter
+    distinct: set[str] = field(default_factory=set)  # capped likewise
+    unique_so_far: bool = True
+    seen_for_uniqueness: set[str] = field(default_factory=set)
+
+    def add(self, value: str, *, check_unique: bool) -> None:
+        self.count += 1
+        self.total_length += len(value)
+        self.dates += date_parse(value) is not None
+        self.numbers += _is_number(value)
+        if len(self.lowered) <= len(TRUE_FALSE):
+            self.lowered.add(value.lower())
+        if len(self.distinct) <= MAX_CATEGORY_VALUES:
+            self.distinct.add(value)
+        if check_unique and self.unique_so_far:
+            if value in self.seen_for_uniqueness:
+                self.unique_so_far = False
+                self.seen_for_uniqueness.clear()
+            else:
+                self.seen_for_uniqueness.add(value)
+
+
 def mapping_propose(
     header: list[str], rows: Iterable[Row], *, sample_rows: int | None = SAMPLE_ROWS
 ) -> dict:
     """A definition dict (agencies.definitions format) with a role proposed for every column.
 
-    `sample_rows=None` reads every row, so categories list every value the file holds.
+    `sample_rows=None` reads every row, so categories list every value the file holds; memory
+    stays bounded either way (record id uniqueness is judged on the first SAMPLE_ROWS rows).
     """
-    samples: dict[str, list[str]] = {name: [] for name in header}
+    stats = {name: _ColumnStats() for name in header}
+    id_like = {name for name in header if _SOURCE_ID.match(_key(name))}
     for count, row in enumerate(rows):
         if sample_rows is not None and count >= sample_rows:
             break
+        check_unique = count < SAMPLE_ROWS
         for name in header:
             value = row.values.get(name, "").strip()
             if value:
-                samples[name].append(value)
+                stats[name].add(value, check_unique=check_unique and name in id_like)
 
     columns = []
     used_identifiers: set[str] = set()
     source_id = ""
     for name in header:
         key = _key(name)
-        values = samples[name]
+        column_stats = stats[name]
         identifier = next(
             (
                 field
@@ -71,16 +105,22 @@ def mapping_propose(
         )
         if not identifier and _ADDRESS.match(key):
             identifier = "address"
-        if not source_id and not identifier and key not in _NOT_SOURCE_ID and _SOURCE_ID.match(key):
-            if values and len(set(values)) == len(values):
-                source_id = name
-                columns.append({"column": name, "ignore": True})
-                continue
+        if (
+            not source_id
+            and not identifier
+            and key not in _NOT_SOURCE_ID
+            and name in id_like
+            and column_stats.count
+            and column_stats.unique_so_far
+        ):
+            source_id = name
+            columns.append({"column": name, "ignore": True})
+            continue
         if identifier:
             used_identifiers.add(identifier)
             columns.append({"column": name, "identifier": identifier})
             continue
-        columns.append({"column": name, **_sensitive_guess(name, values)})
+        columns.append({"column": name, **_sensitive_guess(name, column_stats)})
 
     event_date = next(
         (c["column"] for c in columns if c.get("type") == "date" and "date" in _key(c["column"])),
@@ -94,23 +134,22 @@ def mapping_propose(
     }
 
 
-def _sensitive_guess(name: str, values: list[str]) -> dict:
+def _sensitive_guess(name: str, stats: _ColumnStats) -> dict:
     label = _label(name)
-    if not values:
+    if not stats.count:
         return {"type": "text", "label": label}
-    if sum(date_parse(v) is not None for v in values) >= 0.8 * len(values):
+    if stats.dates >= 0.8 * stats.count:
         return {"type": "date", "label": label}
-    lowered = {v.lower() for v in values}
     # Only 0s and 1s may be a count that has not reached 2 yet in the sample: a number is safer.
-    if lowered <= TRUE_FALSE and not lowered <= {"0", "1"}:
+    if stats.lowered <= TRUE_FALSE and not stats.lowered <= {"0", "1"}:
         return {"type": "boolean", "label": label}
-    if all(_is_number(v) for v in values):
+    if stats.numbers == stats.count:
         return {"type": "number", "label": label}
-    distinct = sorted(set(values))
-    average_length = sum(map(len, values)) / len(values)
+    distinct = sorted(stats.distinct)
+    average_length = stats.total_length / stats.count
     if (
         len(distinct) <= MAX_CATEGORY_VALUES
-        and len(values) >= 2 * len(distinct)
+        and stats.count >= 2 * len(distinct)
         and average_length < 40
     ):
         return {"type": "category", "label": label, "values": distinct}

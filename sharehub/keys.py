@@ -149,11 +149,13 @@ class AgencySealer:
     def seal(self, plaintext: bytes, *, context: str) -> bytes:
         nonce = os.urandom(NONCE_BYTES)
         header = _HEADER.pack(BLOB_FORMAT, self.version)
-        associated = self._associated(context)
+        associated = _associated(self.agency_id, context)
         return header + nonce + self._aead.encrypt(nonce, plaintext, header + associated)
 
-    def _associated(self, context: str) -> bytes:
-        return f"sharehub:{self.agency_id}:{context}".encode()
+
+def _associated(agency_id: int, context: str) -> bytes:
+    # Binds a ciphertext to its agency and to its table and row (`context`).
+    return f"sharehub:{agency_id}:{context}".encode()
 
 
 def agency_open(*, agency_id: int, blob: bytes, context: str) -> bytes:
@@ -166,7 +168,7 @@ def agency_open(*, agency_id: int, blob: bytes, context: str) -> bytes:
     if blob_format != BLOB_FORMAT:
         raise SealError(f"Unknown sealed value format {blob_format}.")
     nonce = blob[_HEADER.size : _HEADER.size + NONCE_BYTES]
-    associated = f"sharehub:{agency_id}:{context}".encode()
+    associated = _associated(agency_id, context)
     try:
         return AESGCM(_unwrap(agency_id, version)).decrypt(
             nonce, blob[_HEADER.size + NONCE_BYTES :], header + associated
