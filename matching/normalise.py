@@ -9,7 +9,8 @@ import re
 import unicodedata
 from datetime import date
 
-from matching.identifiers import nhs_number_is_valid
+from matching.identifiers import nhs_number_is_valid, upn_is_valid
+from matching.nicknames import NICKNAMES
 
 _MONTHS = {
     name: number
@@ -96,3 +97,453 @@ def nhs_number_normalise(value: str) -> tuple[str, bool]:
     """The NHS number's ten digits, and whether its check digit is right."""
     digits = digits_only(value)
     return digits, nhs_number_is_valid(digits)
+
+
+# --- Names ----------------------------------------------------------------------------------------
+# Matching compares names written by different agencies' systems and staff, so everything that is
+# spelling rather than identity goes: case, accents, titles, apostrophes, punctuation. The output is
+# lower-case a-z words separated by single spaces, which is also what the keyed hashes are built on.
+
+# Letters that NFKD does not decompose into a base letter plus combining marks.
+_FOLD_SPECIAL = str.maketrans(
+    {
+        "æ": "ae",
+        "ø": "o",
+        "ł": "l",
+        "đ": "d",
+        "ð": "d",
+        "þ": "th",
+        "œ": "oe",
+        "ı": "i",
+        "ħ": "h",
+        # Typographic apostrophes join like the ASCII one (O’Brien == O'Brien == OBrien).
+        "\u2019": "'",
+        "\u2018": "'",
+        "\u02bc": "'",
+        "\u02bb": "'",
+        "\u00b4": "'",
+        "\u2032": "'",
+        # Unicode dashes and non-breaking spaces separate words like an ASCII hyphen or space.
+        "\u2010": "-",
+        "\u2011": "-",
+        "\u2012": "-",
+        "\u2013": "-",
+        "\u2014": "-",
+        "\u2015": "-",
+        "\u2212": "-",
+    }
+)
+# ASCII after folding: letters stay, apostrophes and digits go, anything else separates words.
+_NAME_TABLE = str.maketrans(
+    {
+        **{chr(i): " " for i in range(128) if not ("a" <= chr(i) <= "z")},
+        **{ch: None for ch in "'`0123456789"},
+    }
+)
+
+NAME_TITLES = frozenset(
+    "mr mrs ms miss mx master mstr mister dr doctor rev revd reverend sir dame lady lord "
+    "prof professor".split()
+)
+NAME_SUFFIXES = frozenset("jr jnr junior sr snr senior ii iii iv".split())
+# A name made only of these words (digits already dropped: "Twin 1", "Baby 2") is a placeholder
+# that a system or a busy practitioner keyed while the real name was not known.
+_PLACEHOLDER_WORDS = frozenset(
+    "baby babyboy babygirl infant unborn newborn twin triplet boy girl male female child unknown "
+    "unk nk not known stated given recorded applicable provided none null unnamed anon anonymous "
+    "tbc tba xx xxx zz zzz".split()
+)
+# "Baby of Jane Smith", "Infant of ...": the name is the mother's, not the child's.
+_PLACEHOLDER_OF = frozenset("baby infant unborn child newborn twin son daughter".split())
+# "N/K" and "N/A" only become placeholders written as two letters; "Na" alone is a real surname.
+_PLACEHOLDER_PHRASES = frozenset({"n k", "n a"})
+# Surname particles: not a name on their own, so not a surname part worth matching on.
+SURNAME_PARTICLES = frozenset(
+    "da das de del della der des di do dos du la le lo van von den ten ter al el bin ibn bint "
+    "ben y e".split()
+)
+# Written joined or apart ("O Brien" / "OBrien", "De Souza" / "DeSouza"): offer the joined form too.
+_SURNAME_PREFIXES = frozenset("o d mac mc fitz st san santa".split()) | SURNAME_PARTICLES
+
+
+def _ascii_fold(value: str) -> str:
+    """Lower case with accents removed; letters outside Latin scripts become spaces."""
+    folded = value.casefold()
+    if folded.isascii():
+        return folded
+    folded = unicodedata.normalize("NFKD", folded.translate(_FOLD_SPECIAL))
+    return "".join(
+        ch if ch.isascii() else ("" if unicodedata.combining(ch) else " ") for ch in folded
+    )
+
+
+def _name_tokens(value: str) -> list[str]:
+    tokens = _ascii_fold(value).translate(_NAME_TABLE).split()
+    # Titles and suffixes go only when they are separate tokens and something else remains, so a
+    # lone "Miss" stays what it is (and a second pass finds nothing more to strip).
+    while len(tokens) > 1 and tokens[0] in NAME_TITLES:
+        del tokens[0]
+    while len(tokens) > 1 and tokens[-1] in NAME_SUFFIXES:
+        del tokens[-1]
+    return tokens
+
+
+def _tokens_are_placeholder(tokens: list[str]) -> bool:
+    if not tokens:
+        return False
+    if all(token in _PLACEHOLDER_WORDS for token in tokens):
+        return True
+    if len(tokens) >= 2 and tokens[0] in _PLACEHOLDER_OF and tokens[1] == "of":
+        return True
+    return " ".join(tokens) in _PLACEHOLDER_PHRASES
+
+
+def name_is_placeholder(value: str) -> bool:
+    """True if the name is a stand-in ("Baby", "Unknown", "Not Known", "N/K", "Baby of ...").
+
+    A placeholder must never count as agreement: two unnamed babies are not the same child.
+    A blank name is missing, not a placeholder, and gives False.
+    """
+    return _tokens_are_placeholder(_name_tokens(value))
+
+
+def name_normalise(value: str) -> str:
+    """A forename or surname as matching compares it: a-z words, single spaces, "" if unusable.
+
+    Case, accents (Zoë/Zoe), titles (Mr, Dr), suffixes (Jr, III), apostrophes (O'Brien, O’Brien,
+    OBrien) and punctuation differ between agencies' systems without saying anything about the
+    person; hyphens and spaces both keep a word boundary (Smith-Jones == Smith Jones).
+    Placeholders give "" so that they count as missing, never as a match.
+    """
+    tokens = _name_tokens(value)
+    if _tokens_are_placeholder(tokens):
+        return ""
+    return " ".join(tokens)
+
+
+def surname_parts(value: str) -> list[str]:
+    """The normalised surname, then each meaningful part of a double-barrelled or compound one.
+
+    People drop or reorder one half of a double-barrelled name between agencies, or change it on
+    marriage ("Smith-Jones" is known to another agency as "Jones"). Particles (da, van, al) are not
+    parts on their own; a name written with a prefix apart ("O Brien", "De Souza") also gives its
+    joined spelling. [] for a blank or placeholder surname.
+    """
+    whole = name_normalise(value)
+    if not whole:
+        return []
+    tokens = whole.split(" ")
+    parts = [whole]
+    if len(tokens) == 1:
+        return parts
+    for token in tokens:
+        if len(token) > 1 and token not in _SURNAME_PREFIXES and token not in parts:
+            parts.append(token)
+    if tokens[0] in _SURNAME_PREFIXES:
+        joined = "".join(tokens)
+        if joined not in parts:
+            parts.append(joined)
+    return parts
+
+
+def forename_variants(value: str) -> set[str]:
+    """The normalised forename and the full names it can be short for (Bob: bob, robert).
+
+    Two records agree on forename when their variant sets intersect: Bob and Robert share
+    "robert", Katie and Katherine share "katherine". When a forename field carries middle names
+    too ("Robert James"), the first name's variants are included. Empty for blank/placeholder.
+    """
+    name = name_normalise(value)
+    if not name:
+        return set()
+    variants = {name, *NICKNAMES.get(name, ())}
+    first, _, rest = name.partition(" ")
+    if rest:
+        variants.add(first)
+        variants.update(NICKNAMES.get(first, ()))
+    return variants
+
+
+def forename_canonical(value: str) -> str:
+    """One deterministic key per forename, for exact-match tokens: Bob, Rob and Robert -> robert.
+
+    Where a nickname stands for several names the alphabetically first is taken (Alex ->
+    alexander), so the key is stable across runs; forename_variants keeps the alternatives.
+    """
+    name = name_normalise(value)
+    canonicals = NICKNAMES.get(name)
+    return min(canonicals) if canonicals else name
+
+
+# American Soundex letter codes; vowels (and y) are absent, h and w are "transparent".
+_SOUNDEX_CODES = {
+    **dict.fromkeys("bfpv", "1"),
+    **dict.fromkeys("cgjkqsxz", "2"),
+    **dict.fromkeys("dt", "3"),
+    "l": "4",
+    **dict.fromkeys("mn", "5"),
+    "r": "6",
+    "h": "",
+    "w": "",
+}
+
+
+def soundex(value: str) -> str:
+    """American Soundex of a name (Robert and Rupert: R163), "" for a blank or placeholder.
+
+    Blocking on a keyed hash of the Soundex code lets misspellings (Steven/Stephen, Smith/
+    Smyth) meet in one block without comparing plaintext. The standard rules apply: the first
+    letter is kept, adjacent letters with the same code count once, also across h and w (Ashcraft:
+    A261), but not across a vowel (Tymczak: T522). Double-barrelled names are read as one word.
+    """
+    letters = name_normalise(value).replace(" ", "")
+    if not letters:
+        return ""
+    first = letters[0]
+    code = [first.upper()]
+    previous = _SOUNDEX_CODES.get(first)
+    for ch in letters[1:]:
+        digit = _SOUNDEX_CODES.get(ch)
+        if digit is None:  # a vowel separates two letters with the same code
+            previous = None
+        elif digit and digit != previous:
+            code.append(digit)
+            if len(code) == 4:
+                break
+            previous = digit
+        elif digit:
+            previous = digit
+    return "".join(code).ljust(4, "0")
+
+
+# --- Addresses ------------------------------------------------------------------------------------
+
+_ADDRESS_TABLE = str.maketrans(
+    {
+        **{chr(i): " " for i in range(128) if not chr(i).isalnum()},
+        ",": " , ",
+        "'": None,
+        "`": None,
+    }
+)
+# Abbreviations expanded wherever they are whole tokens. "st" is not here: see address_normalise.
+ADDRESS_ABBREVIATIONS = {
+    "apartment": "flat",
+    "apt": "flat",
+    "av": "avenue",
+    "ave": "avenue",
+    "cl": "close",
+    "cres": "crescent",
+    "ct": "court",
+    "dr": "drive",
+    "flt": "flat",
+    "gdns": "gardens",
+    "gr": "grove",
+    "ln": "lane",
+    "mt": "mount",
+    "pl": "place",
+    "rd": "road",
+    "sq": "square",
+    "tce": "terrace",
+    "terr": "terrace",
+}
+_POSTCODE_TOKEN = re.compile(r"[a-z]{1,2}\d[a-z\d]?\d[a-z]{2}")
+_OUTWARD_TOKEN = re.compile(r"[a-z]{1,2}\d[a-z\d]?")
+_INWARD_TOKEN = re.compile(r"\d[a-z]{2}")
+_HOUSE_NUMBER = re.compile(r"\d+[a-z]?")
+_FLAT_NUMBER = re.compile(r"\d+[a-z]?|[a-z]")
+
+
+def address_normalise(value: str) -> str:
+    """An address line as matching compares it: lower case a-z0-9 words, abbreviations expanded.
+
+    "12 High St., Leeds LS6 2AB" and "12 high street leeds" are one address. The postcode is
+    compared on its own (postcode_parts), so a trailing one is dropped here. "St" is a street only
+    at the end of a part of the address ("High St, Leeds"); elsewhere it is usually Saint
+    ("St Mary's Road") and is left alone rather than guessed.
+    """
+    words: list[str] = []
+    part_ends: list[bool] = []
+    for word in _ascii_fold(value).translate(_ADDRESS_TABLE).split():
+        if word == ",":
+            if part_ends:
+                part_ends[-1] = True
+            continue
+        words.append(word)
+        part_ends.append(False)
+    if part_ends:
+        part_ends[-1] = True
+    while words:
+        if _POSTCODE_TOKEN.fullmatch(words[-1]):
+            del words[-1:], part_ends[-1:]
+        elif (
+            len(words) > 1
+            and _INWARD_TOKEN.fullmatch(words[-1])
+            and _OUTWARD_TOKEN.fullmatch(words[-2])
+        ):
+            del words[-2:], part_ends[-2:]
+        else:
+            break
+        if part_ends:
+            part_ends[-1] = True
+    for index, word in enumerate(words):
+        if word == "st":
+            if index > 0 and part_ends[index]:
+                words[index] = "street"
+        elif word in ADDRESS_ABBREVIATIONS:
+            words[index] = ADDRESS_ABBREVIATIONS[word]
+    return " ".join(words)
+
+
+def address_house_token(value: str) -> str:
+    """The house number, with the flat number before a slash: "Flat 4, 59 Mount Way" -> "4/59".
+
+    Household members share an address, and neighbours share a street; the number is the part
+    of an address that most often tells two households apart, so blocking and agreement use it.
+    "59a" stays "59a"; a flat without a building number gives "4/"; "" when there is no number.
+    """
+    words = address_normalise(value).split(" ")
+    flat = house = ""
+    index = 0
+    while index < len(words):
+        word = words[index]
+        if (
+            word == "flat"
+            and not flat
+            and index + 1 < len(words)
+            and _FLAT_NUMBER.fullmatch(words[index + 1])
+        ):
+            flat = words[index + 1]
+            index += 2
+            continue
+        if not house and _HOUSE_NUMBER.fullmatch(word):
+            house = word
+        index += 1
+    return f"{flat}/{house}" if flat else house
+
+
+_POSTCODE_SPACED = re.compile(r"([A-Z]{1,2})\d[A-Z\d]? \d[A-Z]{2}")
+
+
+def postcode_parts(value: str) -> tuple[str, str, str] | None:
+    """(full, outward, area) of a UK postcode, e.g. ("LS6 2AB", "LS6", "LS"); None if not one.
+
+    Matching gives partial credit for the same outward code or area when people move nearby, and
+    blocks on the outward code; both need the postcode written one way first (postcode_normalise).
+    """
+    full = postcode_normalise(value)
+    match = _POSTCODE_SPACED.fullmatch(full)
+    if match is None:
+        return None
+    return full, full.partition(" ")[0], match.group(1)
+
+
+# --- Dates of birth -------------------------------------------------------------------------------
+
+DOB_IN_FUTURE = "in the future"
+DOB_BEFORE_1900 = "before 1900"
+DOB_PLACEHOLDER = "placeholder date"
+DOB_AGE_OVER_115 = "age over 115"
+# Dates that systems fill in when the real date is not known.
+_PLACEHOLDER_DOBS = frozenset({date(1900, 1, 1), date(1901, 1, 1)})
+
+
+def dob_plausibility(dob: date, *, on: date) -> str | None:
+    """None if `dob` is a plausible date of birth as of `on`, else why not (DOB_* constants).
+
+    Implausible dates are kept but down-weighted by matching: a default date agreeing on two
+    records is evidence of the same system, not of the same person.
+    """
+    if dob > on:
+        return DOB_IN_FUTURE
+    if dob.year < 1900:
+        return DOB_BEFORE_1900
+    if dob in _PLACEHOLDER_DOBS:
+        return DOB_PLACEHOLDER
+    age = on.year - dob.year - ((on.month, on.day) < (dob.month, dob.day))
+    if age > 115:
+        return DOB_AGE_OVER_115
+    return None
+
+
+def dob_variants(dob: date) -> set[date]:
+    """The date and, when the day could be a month, the date with day and month swapped.
+
+    Day and month are swapped when a system reads a UK date as American or a person keys it in
+    the wrong order (DOMAIN.md); matching gives such a pair partial agreement.
+    """
+    if dob.day <= 12 and dob.day != dob.month:
+        return {dob, date(dob.year, dob.day, dob.month)}
+    return {dob}
+
+
+# --- Other identifiers ----------------------------------------------------------------------------
+
+_UPN_SEPARATORS = re.compile(r"[\s\-]+")
+# Characters 2-12 of a UPN are digits; a letter there is a keying or scanning confusion.
+_UPN_OCR_DIGITS = str.maketrans({"O": "0", "Q": "0", "D": "0", "I": "1", "L": "1", "S": "5"})
+
+
+def upn_normalise(value: str) -> str:
+    """A UPN in capitals without spaces or hyphens; validity is matching.identifiers.upn_is_valid.
+
+    Where that is not a valid UPN but reading letters in its all-digit positions as the digits
+    they are confused with (O/0, I/1, S/5) gives one, the repaired UPN is returned.
+    """
+    upn = _UPN_SEPARATORS.sub("", value).upper()
+    if len(upn) == 13 and not upn_is_valid(upn):
+        repaired = upn[0] + upn[1:12].translate(_UPN_OCR_DIGITS) + upn[12]
+        if upn_is_valid(repaired):
+            return repaired
+    return upn
+
+
+_PNC_WITH_SEPARATOR = re.compile(r"(\d{2}|\d{4})[/\\\-](\d{1,7})([A-Z])", re.ASCII)
+_PNC_COMPACT = re.compile(r"(\d{2,11})([A-Z])", re.ASCII)
+
+
+def pnc_id_normalise(value: str) -> str:
+    """A PNC id in the written form matching.identifiers.pnc_id_is_valid reads.
+
+    Long form YYYY/NNNNNNNX (slash restored, serial padded to seven digits), short form YY/NX
+    (serial without leading zeros), capital check letter. The century of a short form is not
+    known, so it is not made long. Anything else comes back in capitals without spaces.
+    """
+    compact = _SPACES.sub("", value).upper()
+    if match := _PNC_WITH_SEPARATOR.fullmatch(compact):
+        year, serial, check = match.groups()
+    elif match := _PNC_COMPACT.fullmatch(compact):
+        digits, check = match.groups()
+        if len(digits) == 11:
+            year, serial = digits[:4], digits[4:]
+        elif len(digits) <= 9:
+            year, serial = digits[:2], digits[2:]
+        else:
+            return compact
+        if not serial:
+            return compact
+    else:
+        return compact
+    if len(year) == 4:
+        return f"{year}/{serial.zfill(7)}{check}"
+    return f"{year}/{serial.lstrip('0') or '0'}{check}"
+
+
+_GENDER_SEPARATORS = re.compile(r"[^a-z0-9]+")
+_GENDERS = {
+    **dict.fromkeys(["m", "male", "boy", "man", "1"], "m"),
+    **dict.fromkeys(["f", "female", "girl", "woman", "2"], "f"),
+    **dict.fromkeys(
+        ["x", "other", "nonbinary", "nb", "indeterminate", "intersex", "i", "o", "agender"], "x"
+    ),
+}
+
+
+def gender_normalise(value: str) -> str:
+    """ "m", "f" or "x" (another recorded gender), "" when blank, not known or not recognised.
+
+    Twins differ in forename and often sex (DOMAIN.md), so sex is a strong disagreement signal, and
+    an unrecognised code must read as missing, not as a third value that disagrees with both.
+    NHS codes 1 and 2 are male and female; 0 and 9 (not known/not specified) give "".
+    """
+    return _GENDERS.get(_GENDER_SEPARATORS.sub("", value.casefold()), "")
