@@ -109,6 +109,7 @@ class DatasetExtractsAPI(AgencyAPIView):
     def post(self, request, pk: int):
         """Upload an extract (multipart: `file`, and `mode` full or incremental)."""
         dataset = self.own_dataset(pk)
+        request.data  # noqa: B018 - parse the body first: the size-limit handler runs then
         if getattr(request._request, "upload_too_large", False):
             raise ValidationError(
                 {

@@ -33,6 +33,8 @@ SENSITIVE_TYPES: dict[str, str] = {
 }
 
 MAX_NAME_LENGTH = 200
+MAX_COLUMNS = 300
+MAX_COLUMNS = 300
 
 
 class DefinitionError(ValueError):
@@ -100,6 +102,9 @@ def _column_parse(index: int, raw: Any, problems: list[str]) -> ColumnSpec | Non
     name = _text(raw.get("column"))
     if not name:
         problems.append(f'{where} has no "column" name.')
+        return None
+    if len(name) > MAX_NAME_LENGTH:
+        problems.append(f"{where}: the column name is over {MAX_NAME_LENGTH} characters.")
         return None
     where = f'Column "{name}"'
     unknown_keys = set(raw) - {
@@ -172,6 +177,12 @@ def definition_parse(data: Any) -> Definition:
     if not isinstance(raw_columns, list) or not raw_columns:
         problems.append('List the file\'s "columns", each with its role.')
         raw_columns = []
+    elif len(raw_columns) > MAX_COLUMNS:
+        problems.append(
+            f"The file has {len(raw_columns)} columns; ShareHub takes at most {MAX_COLUMNS}. "
+            "Leave out the columns the partnership does not need."
+        )
+        raw_columns = []
     columns = [
         spec
         for index, raw in enumerate(raw_columns, start=1)
@@ -206,6 +217,17 @@ def definition_parse(data: Any) -> Definition:
         problems.append(f'The source id column "{source_id_column}" is not among the columns.')
     else:
         source_id_column = seen.get(source_id_column.casefold(), source_id_column)
+        as_identifier = next(
+            (c.identifier for c in columns if c.column == source_id_column and c.identifier), ""
+        )
+        if as_identifier and as_identifier != "local_id":
+            # The record id is stored as it is, to match later extracts; a national identifier
+            # there would be a plaintext identifier in the database.
+            problems.append(
+                f'The record id column "{source_id_column}" is mapped as '
+                f"{IDENTIFIER_FIELDS[as_identifier]}. Use your system's own record id instead: "
+                "national identifiers are never stored as they are."
+            )
 
     event_date_column = _text(data.get("event_date_column"))
     if event_date_column:

@@ -1,9 +1,7 @@
 from django import forms
 
-from agencies.definitions import IDENTIFIER_FIELDS, SENSITIVE_TYPES
+from agencies.definitions import IDENTIFIER_FIELDS, MAX_COLUMNS, SENSITIVE_TYPES
 from agencies.models import ExtractMode
-
-MAX_COLUMNS = 300
 
 ROLE_CHOICES = [
     ("ignore", "Not needed - ignore this column"),
@@ -74,6 +72,7 @@ class MappingForm(forms.Form):
     def __init__(self, *args, columns: list[str], **kwargs):
         super().__init__(*args, **kwargs)
         self.column_names = columns[:MAX_COLUMNS]
+        self.too_many_columns = len(columns) > MAX_COLUMNS
         self.fields["source_id_column"].choices = [(c, c) for c in self.column_names]
         self.fields["event_date_column"].choices = [("", "None")] + [
             (c, c) for c in self.column_names
@@ -125,6 +124,14 @@ class MappingForm(forms.Form):
                 "values": self[f"values_{index}"],
                 "required": self[f"required_{index}"],
             }
+
+    def clean(self):
+        if self.too_many_columns:
+            raise forms.ValidationError(
+                f"The file has more than {MAX_COLUMNS} columns. Leave out the columns the "
+                "partnership does not need and use the shorter file."
+            )
+        return super().clean()
 
     def definition_data(self) -> dict:
         """The definition in agencies.definitions' JSON format, for definition_parse to judge."""

@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
@@ -50,6 +50,7 @@ from sharehub.keys import AgencySealer
 logger = logging.getLogger(__name__)
 
 BATCH_ROWS = 5000
+MAX_ATTEMPTS = 3
 # One encoder for every row: json.dumps with options builds a new encoder on each call.
 _json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 COPY_CHUNK = 1024 * 1024
@@ -98,6 +99,25 @@ def _store_upload(stream: IO[bytes], limit: int) -> tuple[str, int, str]:
     return name, size, digest.hexdigest()
 
 
+def _same_file_in_effect(dataset: Dataset, checksum: str, mode: str) -> Extract | None:
+    """The extract this file would only repeat: the same file in flight, or the same file and
+    mode as the dataset's latest loaded extract. An older file sent again after a newer one
+    loaded (a roll-back), or sent in the other mode, is a new extract."""
+    in_flight = Extract.objects.filter(
+        dataset=dataset,
+        checksum=checksum,
+        status__in=[ExtractStatus.RECEIVED, ExtractStatus.PROCESSING],
+    ).first()
+    if in_flight is not None:
+        return in_flight
+    latest = (
+        Extract.objects.filter(dataset=dataset, status=ExtractStatus.LOADED).order_by("-id").first()
+    )
+    if latest is not None and latest.checksum == checksum and latest.mode == mode:
+        return latest
+    return None
+
+
 def _size_text(size: int) -> str:
     for unit, scale in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
         if size >= scale:
@@ -120,14 +140,27 @@ def extract_receive(
     Raises ExtractFileError (nothing stored) when the file is over the size limit or the dataset
     has no definition yet.
     """
-    from agencies.tasks import ingest_extract
-
     if mode not in ExtractMode.values:
         raise ExtractFileError(f"Mode must be one of: {', '.join(ExtractMode.values)}.")
     version = dataset.current_version
     if version is None:
         raise ExtractFileError("Define the dataset's columns before uploading an extract.")
     stored, size, checksum = _store_upload(stream, settings.SHAREHUB_UPLOAD_MAX_BYTES)
+    try:
+        return _extract_record(
+            dataset, version, mode, channel, uploaded_by, filename, stored, size, checksum
+        )
+    except BaseException:
+        # The raw file holds identifiers: it must not outlive a failed upload.
+        (upload_dir() / stored).unlink(missing_ok=True)
+        raise
+
+
+def _extract_record(
+    dataset, version, mode, channel, uploaded_by, filename, stored, size, checksum
+) -> Extract:
+    from agencies.tasks import ingest_extract
+
     fields = {
         "dataset": dataset,
         "version": version,
@@ -138,15 +171,7 @@ def extract_receive(
         "size_bytes": size,
         "checksum": checksum,
     }
-    earlier = (
-        Extract.objects.filter(
-            dataset=dataset,
-            checksum=checksum,
-            status__in=[ExtractStatus.RECEIVED, ExtractStatus.PROCESSING, ExtractStatus.LOADED],
-        )
-        .order_by("uploaded_at")
-        .first()
-    )
+    earlier = _same_file_in_effect(dataset, checksum, mode)
     if earlier is None:
         try:
             with transaction.atomic():
@@ -155,10 +180,12 @@ def extract_receive(
             earlier = Extract.objects.get(
                 dataset=dataset,
                 checksum=checksum,
-                status__in=[ExtractStatus.RECEIVED, ExtractStatus.PROCESSING, ExtractStatus.LOADED],
+                status__in=[ExtractStatus.RECEIVED, ExtractStatus.PROCESSING],
             )
         else:
-            transaction.on_commit(lambda: ingest_extract.delay(extract_id=extract.pk))
+            # robust: if the broker is down the upload still succeeds; the periodic requeue
+            # (agencies.tasks.requeue_stalled_extracts) sends it once the broker is back.
+            transaction.on_commit(lambda: ingest_extract.delay(extract_id=extract.pk), robust=True)
             return extract
     (upload_dir() / stored).unlink(missing_ok=True)
     now = timezone.now()
@@ -217,6 +244,12 @@ class RowValidator:
     def validate(self, row: Row) -> RowOutcome:
         values = row.values
         errors: list[str] = [row.problem] if row.problem else []
+        for column, value in values.items():
+            if not value.isascii() and not _storable(value) or "\x00" in value:
+                # PostgreSQL's JSON refuses NUL; left in, it would fail the whole extract and
+                # put the row's text into the database's error message.
+                errors.append(f"Column {column} holds a control character (NUL) or broken text.")
+                break
         warnings: list[str] = []
         source_id = values.get(self.source_column, "").strip()
         if not source_id:
@@ -354,6 +387,14 @@ _SENSITIVE_CHECKS = {
 }
 
 
+def _storable(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates, which JSON input can carry
+        return False
+    return True
+
+
 def header_check(definition: Definition, header: list[str]) -> None:
     """Whole-file check: the file has exactly the columns the definition names."""
     in_file = {name.casefold(): name for name in header}
@@ -412,12 +453,13 @@ class StagingWriter:
             self._thread.start()
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, exc_type, exc, traceback) -> None:
         if self._thread is not None:
             self._batches.put(None)
             self._thread.join()
             self._thread = None
-        self._raise_copy_error()
+        if exc_type is None:  # an error already leaving the block is the one to report
+            self._raise_copy_error()
 
     def stage(self, number: int, outcome: RowOutcome, identity: bytes) -> None:
         self.staged.append(
@@ -431,10 +473,14 @@ class StagingWriter:
             )
         )
 
-    def quarantine(self, number: int, reasons: list[str], sealed: bytes) -> None:
+    def quarantine(self, number: int, source_id: str, reasons: list[str], sealed: bytes) -> None:
         self.quarantined.append(
             QuarantinedRow(
-                extract=self.extract, row_number=number, reasons=reasons, sealed_row=sealed
+                extract=self.extract,
+                row_number=number,
+                source_id=source_id,
+                reasons=reasons,
+                sealed_row=sealed,
             )
         )
 
@@ -553,6 +599,11 @@ def extract_ingest(*, extract_id: int) -> Extract | None:
         extract = Extract.objects.select_related("dataset", "version").filter(pk=extract_id).first()
         if extract is None or extract.is_finished:
             return extract
+        if extract.attempts >= MAX_ATTEMPTS:
+            # Delivered again after its worker died each time (out of memory, say): stop here.
+            extract_fail(extract_id=extract.pk, reason=f"{MAX_ATTEMPTS} attempts did not finish")
+            extract.refresh_from_db()
+            return extract
         _attempt_start(extract)
         try:
             _ingest(extract)
@@ -615,6 +666,7 @@ def _stage_rows(extract, reader, validator, writer, sealer, counts) -> None:
             counts["quarantined"] += 1
             writer.quarantine(
                 row.number,
+                outcome.source_id if len(outcome.source_id) <= 200 else "",
                 outcome.errors + outcome.warnings,
                 quarantine_seal(
                     sealer, extract_id=extract.pk, row_number=row.number, row=row.values
@@ -658,6 +710,11 @@ def _finish(extract: Extract, counts: dict[str, int]) -> None:
                 else "."
             )
         )
+    if extract.mode == ExtractMode.FULL and counts["loaded"] == 0:
+        raise ExtractFileError(
+            "No row of this full refresh could be loaded, so nothing was changed: loading it "
+            "would retire every record. Download the rejected rows, fix them and upload again."
+        )
     if bad / read > threshold:
         raise ExtractFileError(
             f"{bad:,} of {read:,} rows ({bad / read:.1%}) could not be loaded, which is over the "
@@ -665,9 +722,20 @@ def _finish(extract: Extract, counts: dict[str, int]) -> None:
             "upload the extract again."
         )
     with transaction.atomic():
+        # Merges of one dataset take turns, so two extracts never interleave their writes.
+        Dataset.objects.select_for_update().get(pk=extract.dataset_id)
         locked = Extract.objects.select_for_update().get(pk=extract.pk)
         if locked.status != ExtractStatus.PROCESSING:
             return  # finished by an earlier delivery of the same task
+        newer = Extract.objects.filter(
+            dataset_id=extract.dataset_id, status=ExtractStatus.LOADED, pk__gt=extract.pk
+        ).first()
+        if newer is not None:
+            raise ExtractFileError(
+                f"Extract {newer.pk}, uploaded after this one, was loaded first, so this older "
+                "extract was not applied over it. Nothing was changed. Upload it again if its "
+                "records are still wanted."
+            )
         retired = _merge(locked)
         Extract.objects.filter(pk=extract.pk).update(
             status=ExtractStatus.LOADED,
@@ -694,6 +762,7 @@ def _merge(extract: Extract) -> int:
     """Move staged rows into the dataset's records in one statement; returns how many retired."""
     record_table = "agencies_sourcerecord"
     staged_table = StagedRow._meta.db_table
+    quarantine_table = QuarantinedRow._meta.db_table
     now = timezone.now()
     with connection.cursor() as cursor:
         # `WHERE true` lets SQLite parse an upsert from a SELECT; PostgreSQL ignores it.
@@ -723,8 +792,12 @@ def _merge(extract: Extract) -> int:
                 f"""
                 UPDATE {record_table} SET is_retired = %s, retired_by_id = %s, updated_at = %s
                 WHERE dataset_id = %s AND is_retired = %s AND last_extract_id <> %s
+                AND source_id NOT IN (
+                    SELECT source_id FROM {quarantine_table}
+                    WHERE extract_id = %s AND source_id <> ''
+                )
                 """,  # noqa: S608
-                [True, extract.pk, now, extract.dataset_id, False, extract.pk],
+                [True, extract.pk, now, extract.dataset_id, False, extract.pk, extract.pk],
             )
             retired = cursor.rowcount
         cursor.execute(f"DELETE FROM {staged_table} WHERE extract_id = %s", [extract.pk])  # noqa: S608
@@ -807,3 +880,48 @@ def quarantine_csv_rows(extract: Extract) -> Iterable[list[str]]:
             csv_cell_safe(c)
             for c in [row.row_number, " ".join(row.reasons), *(values.get(h, "") for h in header)]
         ]
+
+
+# --- Housekeeping -------------------------------------------------------------------------------
+
+STALLED_AFTER = timedelta(minutes=10)
+ORPHAN_AFTER = timedelta(hours=1)
+
+
+def extracts_stalled_requeue(*, now: datetime | None = None) -> int:
+    """Send again the extracts that were stored but never picked up (the broker was down when
+    they were queued, or their message was lost); returns how many. Sending twice is harmless:
+    an extract is processed once whatever the number of deliveries."""
+    from agencies.tasks import ingest_extract
+
+    cutoff = (now or timezone.now()) - STALLED_AFTER
+    stalled = list(
+        Extract.objects.filter(status=ExtractStatus.RECEIVED, uploaded_at__lt=cutoff).values_list(
+            "pk", flat=True
+        )
+    )
+    for extract_id in stalled:
+        ingest_extract.delay(extract_id=extract_id)
+    if stalled:
+        logger.warning("requeued %s stalled extracts", len(stalled))
+    return len(stalled)
+
+
+def uploads_orphaned_sweep(*, now: datetime | None = None) -> int:
+    """Delete raw upload files no extract in flight points to (left by a process that died
+    between finishing an extract and deleting its file); returns how many. They hold
+    identifiers, so they must not linger."""
+    cutoff = ((now or timezone.now()) - ORPHAN_AFTER).timestamp()
+    in_flight = set(
+        Extract.objects.filter(
+            status__in=[ExtractStatus.RECEIVED, ExtractStatus.PROCESSING]
+        ).values_list("stored_file", flat=True)
+    )
+    removed = 0
+    for path in upload_dir().glob("*.upload"):
+        if path.name not in in_flight and path.stat().st_mtime < cutoff:
+            path.unlink(missing_ok=True)
+            removed += 1
+    if removed:
+        logger.warning("removed %s orphaned upload files", removed)
+    return removed

@@ -206,11 +206,12 @@ class Extract(models.Model):
     class Meta:
         ordering = ["-uploaded_at", "-id"]
         constraints = [
-            # The same file cannot be loaded twice, nor be in flight twice at once.
+            # The same file cannot be in flight twice at once (ingest recognises one already
+            # loaded, which may still be sent again later, for instance to roll back).
             models.UniqueConstraint(
                 fields=["dataset", "checksum"],
-                condition=Q(status__in=["received", "processing", "loaded"]),
-                name="extract_unique_live_checksum",
+                condition=Q(status__in=["received", "processing"]),
+                name="extract_unique_inflight_checksum",
             )
         ]
 
@@ -307,6 +308,9 @@ class QuarantinedRow(models.Model):
 
     extract = models.ForeignKey(Extract, on_delete=models.CASCADE, related_name="quarantine")
     row_number = models.PositiveIntegerField()
+    # The row's record id when it has one: a full refresh must not retire a record whose row
+    # was in the file but set aside.
+    source_id = models.CharField(max_length=200, blank=True)
     reasons = models.JSONField()
     sealed_row = models.BinaryField()
 

@@ -1,30 +1,56 @@
 import logging
+import traceback
 
 from celery import shared_task
 
-from agencies.ingest import ExtractBusy, extract_fail, extract_ingest
+from agencies.ingest import (
+    ExtractBusy,
+    extract_fail,
+    extract_ingest,
+    extracts_stalled_requeue,
+    uploads_orphaned_sweep,
+)
 
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
 
 
-@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=MAX_ATTEMPTS)
+class IngestAttemptFailed(Exception):
+    """What is retried in place of the real error, whose message may quote a row's content
+    (a database error can include the offending line). Only the error's type is carried."""
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=MAX_ATTEMPTS,
+    ignore_result=True,
+)
 def ingest_extract(self, *, extract_id: int) -> None:
     """Ingest one extract. Safe to deliver twice: a finished extract is left alone, and a run
     that died part way starts again from the file."""
     try:
         extract_ingest(extract_id=extract_id)
-    except ExtractBusy as busy:
-        raise self.retry(countdown=30, exc=busy) from busy
+    except ExtractBusy:
+        raise self.retry(countdown=30, exc=IngestAttemptFailed("ExtractBusy")) from None
     except Exception as error:
+        kind = type(error).__name__
+        # The traceback's frames, never the message: logs must not hold personal data.
+        frames = "".join(traceback.format_tb(error.__traceback__))
         if self.request.retries >= MAX_ATTEMPTS or self.request.is_eager:
-            logger.exception("extract %s: failed for good", extract_id)
-            extract_fail(extract_id=extract_id, reason=type(error).__name__)
-            if self.request.is_eager:
-                return
-            raise
-        logger.warning(
-            "extract %s: attempt failed (%s), will retry", extract_id, type(error).__name__
-        )
-        raise self.retry(countdown=10 * (self.request.retries + 1), exc=error) from error
+            logger.error("extract %s: failed for good (%s)\n%s", extract_id, kind, frames)
+            extract_fail(extract_id=extract_id, reason=kind)
+            return
+        logger.warning("extract %s: attempt failed (%s), will retry\n%s", extract_id, kind, frames)
+        raise self.retry(
+            countdown=10 * (self.request.retries + 1), exc=IngestAttemptFailed(kind)
+        ) from None
+
+
+@shared_task(ignore_result=True)
+def requeue_stalled_extracts() -> None:
+    """Periodic (beat): stalled extracts sent again, orphaned raw files removed. Idempotent."""
+    extracts_stalled_requeue()
+    uploads_orphaned_sweep()

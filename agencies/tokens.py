@@ -8,7 +8,7 @@ from datetime import timedelta
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
-from agencies.models import Agency, ApiToken
+from agencies.models import Agency, ApiToken, Membership, Role
 
 TOKEN_PREFIX = "shk"  # noqa: S105 - marks ShareHub tokens in secret scanners, not a secret
 DEFAULT_DAYS = 90
@@ -52,6 +52,12 @@ def api_token_check(token: str) -> ApiToken | None:
     if record.revoked_at is not None or record.expires_at <= timezone.now():
         return None
     if not record.agency.is_active or not record.created_by.is_active:
+        return None
+    # A token lives only as long as its maker is an agency admin of its agency: someone who
+    # loses the role or moves agency takes their tokens' access with them.
+    if not Membership.objects.filter(
+        user=record.created_by, agency=record.agency, role=Role.AGENCY_ADMIN, is_active=True
+    ).exists():
         return None
     return record
 

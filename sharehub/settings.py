@@ -179,6 +179,9 @@ MEDIA_ROOT = Path(env.str("SHAREHUB_PRIVATE_DIR", default=str(VAR_DIR / "private
 FILE_UPLOAD_TEMP_DIR = str(MEDIA_ROOT / "incoming")
 Path(FILE_UPLOAD_TEMP_DIR).mkdir(parents=True, exist_ok=True)
 FILE_UPLOAD_PERMISSIONS = 0o600
+# One file per request is all ShareHub takes; the mapping form has five fields per column.
+DATA_UPLOAD_MAX_NUMBER_FILES = 1
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 5 * 300 + 100
 FILE_UPLOAD_HANDLERS = [
     # Refuses a file past SHAREHUB_UPLOAD_MAX_BYTES while it streams in, before it fills a disk.
     "agencies.uploads.SizeLimitedUploadHandler",
@@ -220,6 +223,15 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="sharehub")
 CELERY_RESULT_EXPIRES = 24 * 60 * 60
+# Results (return values, exception messages) are not kept in Redis unless a task asks: an
+# exception's text can quote the data it failed on.
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_BEAT_SCHEDULE = {
+    "requeue-stalled-extracts": {
+        "task": "agencies.tasks.requeue_stalled_extracts",
+        "schedule": 5 * 60,
+    },
+}
 CELERY_TIMEZONE = TIME_ZONE
 
 # --- REST framework -------------------------------------------------------------------------

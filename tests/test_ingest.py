@@ -463,3 +463,132 @@ def test_a_file_without_its_header_row_is_refused_without_echoing_its_first_row(
     assert extract.status == ExtractStatus.REJECTED
     assert "first row may be data rather than the column names" in extract.message
     assert "Philomena" not in extract.message and "Smith" not in extract.message
+
+
+def test_a_nul_character_sets_the_row_aside_instead_of_failing_the_extract(dataset, settings):
+    settings.SHAREHUB_QUARANTINE_THRESHOLD = 0.5
+    lines = [
+        json.dumps(good_row("J1")),
+        json.dumps(good_row("J2", summary="Jane\x00Smith notes")),
+        json.dumps(good_row("J3")),
+    ]
+    extract = upload(dataset, "\n".join(lines).encode(), filename="x.jsonl")
+    assert extract.status == ExtractStatus.LOADED
+    assert (extract.rows_loaded, extract.rows_quarantined) == (2, 1)
+    reasons = reasons_by_row(extract)[2]
+    assert reasons == ["Column summary holds a control character (NUL) or broken text."]
+
+
+# --- Found in review -----------------------------------------------------------------------
+
+
+def test_the_record_id_column_cannot_be_a_national_identifier():
+    from agencies.definitions import DefinitionError, definition_parse
+
+    bad = dict(POLICE_DEFINITION, source_id_column="nhs_number")
+    with pytest.raises(DefinitionError, match="national identifiers are never stored"):
+        definition_parse(bad)
+
+
+def test_a_full_refresh_does_not_retire_records_whose_rows_were_set_aside(dataset, settings):
+    settings.SHAREHUB_QUARANTINE_THRESHOLD = 0.5
+    upload(dataset, csv_bytes([good_row(f"I{n}") for n in range(4)]))
+    rows = [good_row("I0"), good_row("I1"), good_row("I2", dob="not a date")]
+    extract = upload(dataset, csv_bytes(rows), mode="full")
+    assert extract.status == ExtractStatus.LOADED
+    states = dict(SourceRecord.objects.values_list("source_id", "is_retired"))
+    # I2 was in the file (set aside): kept as it was. I3 was not in the file: retired.
+    assert states == {"I0": False, "I1": False, "I2": False, "I3": True}
+    assert extract.records_retired == 1
+
+
+def test_a_full_refresh_with_no_good_row_changes_nothing(dataset, settings):
+    settings.SHAREHUB_QUARANTINE_THRESHOLD = 1.0
+    upload(dataset, csv_bytes([good_row("I1")]))
+    before = dataset_snapshot(dataset)
+    extract = upload(dataset, csv_bytes([good_row("I9", dob="bad")]), mode="full")
+    assert extract.status == ExtractStatus.REJECTED
+    assert "would retire every record" in extract.message
+    assert dataset_snapshot(dataset) == before
+
+
+def test_an_older_extract_is_not_applied_over_a_newer_one(dataset):
+    from agencies.ingest import extract_ingest, extract_receive
+
+    older = extract_receive(  # queued, but its task has not run yet
+        dataset=dataset,
+        uploaded_by=None,
+        stream=io.BytesIO(csv_bytes([good_row("I1", risk_grade="medium")])),
+        filename="monday.csv",
+        mode="full",
+    )
+    newer = upload(dataset, csv_bytes([good_row("I1", risk_grade="high")]), mode="incremental")
+    assert newer.status == ExtractStatus.LOADED
+    extract_ingest(extract_id=older.pk)
+    older.refresh_from_db()
+    assert older.status == ExtractStatus.REJECTED
+    assert f"Extract {newer.pk}, uploaded after this one, was loaded first" in older.message
+    assert SourceRecord.objects.get(source_id="I1").payload["risk_grade"] == "high"
+
+
+def test_an_extract_whose_worker_keeps_dying_is_failed_after_three_attempts(dataset):
+    from agencies.ingest import extract_ingest, extract_receive
+
+    extract = extract_receive(
+        dataset=dataset,
+        uploaded_by=None,
+        stream=io.BytesIO(csv_bytes([good_row("I1")])),
+        filename="x.csv",
+        mode="full",
+    )
+    Extract.objects.filter(pk=extract.pk).update(status=ExtractStatus.PROCESSING, attempts=3)
+    extract_ingest(extract_id=extract.pk)
+    extract.refresh_from_db()
+    assert extract.status == ExtractStatus.FAILED
+    assert "3 attempts did not finish" in extract.message
+    assert extract.stored_file == "" and list(upload_dir().iterdir()) == []
+
+
+def test_the_same_file_in_the_other_mode_or_after_a_newer_file_is_a_new_extract(dataset):
+    first = csv_bytes([good_row("I1"), good_row("I2")])
+    second = csv_bytes([good_row("I1", risk_grade="medium")])
+    assert upload(dataset, first, mode="incremental").status == ExtractStatus.LOADED
+    assert upload(dataset, first, mode="full").status == ExtractStatus.LOADED
+    assert upload(dataset, first, mode="full").status == ExtractStatus.DUPLICATE
+    assert upload(dataset, second, mode="incremental").status == ExtractStatus.LOADED
+    rollback = upload(dataset, first, mode="full")
+    assert rollback.status == ExtractStatus.LOADED
+    assert SourceRecord.objects.get(source_id="I1").payload["risk_grade"] == "high"
+
+
+def test_stalled_extracts_are_sent_again_and_orphaned_files_removed(dataset):
+    import os
+    import time
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from agencies.ingest import extract_receive, extracts_stalled_requeue, uploads_orphaned_sweep
+
+    stalled = extract_receive(  # its task was never delivered
+        dataset=dataset,
+        uploaded_by=None,
+        stream=io.BytesIO(csv_bytes([good_row("S1")])),
+        filename="x.csv",
+        mode="full",
+    )
+    orphan = upload_dir() / "orphan.upload"
+    orphan.write_bytes(b"forename,surname\nJane,Smith\n")
+    old = time.time() - 2 * 3600
+    os.utime(orphan, (old, old))
+    os.utime(upload_dir() / stalled.stored_file, (old, old))
+
+    assert uploads_orphaned_sweep() == 1
+    assert not orphan.exists()
+    assert (upload_dir() / stalled.stored_file).exists()  # still wanted: its extract waits
+
+    assert extracts_stalled_requeue() == 0  # not stalled yet
+    later = timezone.now() + timedelta(minutes=11)
+    assert extracts_stalled_requeue(now=later) == 1  # sent again, run in-process here
+    stalled.refresh_from_db()
+    assert stalled.status == ExtractStatus.LOADED

@@ -317,3 +317,31 @@ def test_command_line_errors_say_what_to_fix(tmp_path, agency):
         call_command("upload_extract", "--agency", agency.code, "--dataset", "nope", str(mapping))
     with pytest.raises(CommandError, match="Agency not saved"):
         call_command("create_agency", "--code", "bad code", "--name", "X", "--kind", "police")
+
+
+def test_a_token_stops_working_when_its_maker_is_no_longer_an_agency_admin(client, token):
+    record = ApiToken.objects.get()
+    assert api(client, token, "get", reverse("agencies_api:dataset_list")).status_code == 200
+    record.created_by.memberships.update(is_active=False)
+    assert api(client, token, "get", reverse("agencies_api:dataset_list")).status_code == 401
+
+
+def test_a_token_client_sees_the_size_limit_message(client, token, agency, settings):
+    dataset = police_dataset(agency)
+    content = csv_bytes([good_row("I1")])
+    settings.SHAREHUB_UPLOAD_MAX_BYTES = len(content) - 1
+    response = api(
+        client, token, "post", reverse("agencies_api:dataset_extracts", args=[dataset.pk]),
+        data={"file": SimpleUploadedFile("a.csv", content), "mode": "full"},
+    )  # fmt: skip
+    assert response.status_code == 400
+    assert "limit" in response.json()["file"][0]
+
+
+def test_a_file_with_too_many_columns_is_refused_with_a_reason(admin_client):
+    columns = [f"c{n}" for n in range(301)]
+    data = {"name": "Wide", "columns": columns, "source_id_column": "c0"}
+    response = admin_client.post(reverse("agencies:dataset_create"), data)
+    assert response.status_code == 400
+    assert "more than 300 columns" in response.content.decode()
+    assert not Dataset.objects.filter(name="Wide").exists()

@@ -591,7 +591,7 @@ def test_jsonl_rows_follow_the_first_objects_keys(tmp_path):
         2, {"nhs": "4010232137", "name": "B", "score": "", "ratio": "", "ok": "false", "gp": ""}
     )
     assert rows[2].number == 4
-    assert rows[2].problem == "unexpected keys: extra, more"
+    assert rows[2].problem == "2 key(s) not in the first line's keys"
     assert rows[2].values["score"] == "1.5"
     assert rows[3].number == 5
     assert rows[3].problem == "nested objects or lists in 'name', 'ratio'"
