@@ -175,3 +175,73 @@ def agency_open(*, agency_id: int, blob: bytes, context: str) -> bytes:
         )
     except InvalidTag as error:
         raise SealError("Sealed value does not open for this agency and row.") from error
+
+
+# --- Linkage key ----------------------------------------------------------------------------------
+# One platform-wide secret under which every match token, blocking token and Bloom encoding is
+# keyed (SECURITY.md row 9: there are only ~10^9 NHS numbers, so an unkeyed hash is a lookup
+# table). SHAREHUB_LINKAGE_KEY (or _FILE) is "version:base64key" like SHAREHUB_MASTER_KEYS,
+# current first. Changing it means recomputing every token from the sealed identities.
+
+
+def _development_linkage_key() -> str:
+    key_file = settings.VAR_DIR / "dev-linkage-key"
+    if not key_file.exists():
+        settings.VAR_DIR.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(f"1:{base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()}")
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+@lru_cache(maxsize=1)
+def linkage_keys() -> tuple[MasterKey, ...]:
+    """The configured linkage keys, current first."""
+    spec = os.environ.get("SHAREHUB_LINKAGE_KEY", "")
+    if not spec and os.environ.get("SHAREHUB_LINKAGE_KEY_FILE"):
+        with open(os.environ["SHAREHUB_LINKAGE_KEY_FILE"]) as handle:
+            spec = handle.read().strip()
+    if not spec:
+        if settings.PRODUCTION:
+            raise ImproperlyConfigured("Set SHAREHUB_LINKAGE_KEY (or SHAREHUB_LINKAGE_KEY_FILE).")
+        spec = _development_linkage_key()
+    try:
+        keys = _parse_master_keys(spec)
+    except ImproperlyConfigured as error:
+        raise ImproperlyConfigured(
+            "SHAREHUB_LINKAGE_KEY entries must look like '1:<base64 of 32 random bytes>'."
+        ) from error
+    if not keys:
+        raise ImproperlyConfigured("SHAREHUB_LINKAGE_KEY holds no key.")
+    return tuple(keys)
+
+
+def linkage_key() -> bytes:
+    """The current linkage key; use derive_key for anything that hashes with it."""
+    return linkage_keys()[0].key
+
+
+def linkage_key_version() -> int:
+    """The current linkage key's version, to store beside tokens made under it."""
+    return linkage_keys()[0].version
+
+
+@lru_cache(maxsize=256)
+def _hkdf(key: bytes, purpose: str) -> bytes:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    return HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=b"sharehub:linkage", info=purpose.encode()
+    ).derive(key)
+
+
+def derive_key(purpose: str) -> bytes:
+    """A 32-byte subkey of the current linkage key for one purpose ("match", "block", ...).
+
+    Separate subkeys keep the uses apart: a value hashed for blocking can never be compared
+    with, or replayed as, a match token or a Bloom bit pattern, and an export can get a key of
+    its own ("export:<id>") that reveals nothing about the others.
+    """
+    # Keyed on the key itself, so a changed linkage key (tests, rotation) never meets a stale
+    # subkey; HKDF per call would cost more than the HMACs it feeds.
+    return _hkdf(linkage_key(), purpose)

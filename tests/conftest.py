@@ -14,6 +14,7 @@ test_broker_configure()
 # environment), whatever VAR_DIR a test points the settings at. A test-only key, never used
 # anywhere else.
 os.environ["SHAREHUB_MASTER_KEYS"] = "1:" + base64.urlsafe_b64encode(b"t" * 32).decode()
+os.environ["SHAREHUB_LINKAGE_KEY"] = "1:" + base64.urlsafe_b64encode(b"l" * 32).decode()
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,284 @@
+"""Keyed pseudonyms of a record's identifiers, for privacy-preserving linkage.
+
+Three kinds, each under its own subkey of the platform linkage key (sharehub.keys.derive_key):
+
+- match tokens: HMAC-SHA256 over a rule name and exact normalised values (NHS number; surname,
+  forename and date of birth; ...). Two records with the same token for a rule agree exactly on
+  that rule's fields; matching scores links from which rules agree.
+- blocking tokens: coarser keyed values (Soundex of a name with the birth year, ...) that decide
+  which pairs of records are compared at all, so linkage is not a comparison of every pair.
+- Bloom encodings (Schnell, Bachteler & Reiher 2009, "Privacy-preserving record linkage using
+  Bloom filters"): each field's bigrams set keyed bits, so the Dice coefficient of two encodings
+  approximates the bigram similarity of the plaintexts and a typo costs a little agreement
+  instead of all of it.
+
+Only these outputs leave the module: no plaintext identifier, and never a key. Every output is
+keyed (SECURITY.md row 9): without the linkage key nobody can compute the token of a guessed NHS
+number or name, which an unkeyed SHA-256 of 10^9 possible NHS numbers would allow in minutes.
+A known limit: field-level Bloom encodings of short, skewed fields (forenames, surnames) remain
+open to frequency analysis by someone who holds many of them, so they stay inside ShareHub like
+the match tokens and are not released in exports.
+"""
+
+import hmac
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
+from datetime import date
+
+from matching.identifiers import pnc_id_is_valid, upn_is_valid
+from matching.normalise import (
+    address_normalise,
+    date_parse,
+    dob_plausibility,
+    forename_canonical,
+    name_normalise,
+    nhs_number_normalise,
+    pnc_id_normalise,
+    postcode_parts,
+    soundex,
+    upn_normalise,
+)
+from sharehub.keys import derive_key
+
+# Unit separator: never in a normalised value, so ("ab", "c") and ("a", "bc") hash differently.
+SEPARATOR = "\x1f"
+# 128 bits: an accidental collision needs ~2^64 tokens (birthday bound), far beyond any register,
+# and the token stays keyed however it is cut; half of SHA-256's width halves every index on it.
+# Hex rather than base64 so that no case-insensitive collation can ever merge two tokens.
+MATCH_TOKEN_BYTES = 16
+# A collision of blocking tokens only merges two blocks (some extra candidate pairs), so 64 bits
+# are plenty, and the candidate tables they key are the largest ShareHub builds.
+BLOCK_TOKEN_BYTES = 8
+
+BLOOM_FIELDS = ("forename", "surname", "dob", "postcode", "address")
+
+
+def _keyed(key: bytes, parts: tuple[str, ...], size: int) -> str:
+    message = SEPARATOR.join(parts).encode()
+    return hmac.digest(key, message, "sha256")[:size].hex()
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    """A record's identifiers read once, in the forms the rules combine; "" where missing."""
+
+    surname: str
+    forename: str  # canonical first forename: Bob, Rob, Robert -> robert
+    forename_plain: str  # normalised first forename, for its initial and its Soundex
+    dob: date | None
+    postcode: str
+    outward: str
+    nhs: str
+    upn: str
+    pnc: str
+
+
+def _first_forename(value: str) -> str:
+    # A forename field often carries middle names ("Robert James") in one system and not in
+    # another; the first forename is the part that agencies share.
+    return name_normalise(value).partition(" ")[0]
+
+
+def _usable_dob(value: str) -> date | None:
+    dob = date_parse(value) if value else None
+    # Placeholder dates (1900-01-01) and pre-1900 dates are what systems fill in when the date is
+    # not known: two different people sharing one is no evidence, so they take part in no rule.
+    # (Checked "as of" the date itself so that only those two tests can fail.)
+    if dob is None or dob_plausibility(dob, on=dob) is not None:
+        return None
+    return dob
+
+
+def _pnc_canonical(value: str) -> str:
+    pnc = pnc_id_normalise(value)
+    if not pnc_id_is_valid(pnc):
+        return ""
+    # One form for the long (2008/0056560Z) and short (08/56560Z) spellings of one id: the short
+    # form drops the century, so the token does too.
+    year, _, rest = pnc.partition("/")
+    return f"{year[-2:]}/{rest[:-1].lstrip('0') or '0'}{rest[-1]}"
+
+
+def _parse(identifiers: dict[str, str]) -> _Parsed:
+    first = _first_forename(identifiers.get("forename", ""))
+    parts = postcode_parts(identifiers.get("postcode", ""))
+    nhs, nhs_valid = nhs_number_normalise(identifiers.get("nhs_number", ""))
+    upn = upn_normalise(identifiers.get("upn", ""))
+    return _Parsed(
+        surname=name_normalise(identifiers.get("surname", "")),
+        forename=forename_canonical(first) if first else "",
+        forename_plain=first,
+        dob=_usable_dob(identifiers.get("date_of_birth", "")),
+        postcode=parts[0] if parts else "",
+        outward=parts[1] if parts else "",
+        nhs=nhs if nhs_valid else "",  # nhs_number_is_valid decided nhs_valid
+        upn=upn if upn and upn_is_valid(upn) else "",
+        pnc=_pnc_canonical(identifiers["pnc_id"]) if identifiers.get("pnc_id") else "",
+    )
+
+
+def _swapped(dob: date) -> date | None:
+    if dob.day <= 12 and dob.day != dob.month:
+        return date(dob.year, dob.day, dob.month)
+    return None
+
+
+def _match_inputs(p: _Parsed) -> dict[str, tuple[str, ...]]:
+    """Rule name -> the values it joins; a rule with any value missing is left out."""
+    dob = p.dob.isoformat() if p.dob else ""
+    rules: dict[str, tuple[str, ...]] = {
+        "nhs": (p.nhs,),
+        "upn": (p.upn,),
+        "pnc": (p.pnc,),
+        "name_dob": (p.surname, p.forename, dob),
+        # Survives a misspelt or shortened forename when the district also agrees.
+        "initial_name_dob_district": (p.forename_plain[:1], p.surname, dob, p.outward),
+        # Survives a changed surname (marriage, adoption) when the address has not changed.
+        "dob_postcode": (dob, p.postcode),
+    }
+    swapped = _swapped(p.dob) if p.dob else None
+    if swapped:
+        # The unordered pair of the date and its swap, so 03/12 and 12/03 give the same token.
+        low, high = sorted((p.dob.isoformat(), swapped.isoformat()))
+        rules["name_dobswap"] = (p.surname, p.forename, low, high)
+    return {rule: values for rule, values in rules.items() if all(values)}
+
+
+def match_tokens(identifiers: dict[str, str]) -> dict[str, str]:
+    """Rule name -> keyed token of the record's exact values for that rule.
+
+    The rule name is hashed with the values, so tokens of two rules never collide. Only valid
+    NHS numbers, UPNs and PNC ids count (a mistyped one would agree with a stranger's), and
+    placeholder names ("Baby", "Unknown") and dates count as missing.
+    """
+    return _match_tokens(_parse(identifiers))
+
+
+def _match_tokens(p: _Parsed) -> dict[str, str]:
+    key = derive_key("match")
+    return {
+        rule: _keyed(key, (rule, *values), MATCH_TOKEN_BYTES)
+        for rule, values in _match_inputs(p).items()
+    }
+
+
+def blocking_tokens(identifiers: dict[str, str]) -> set[str]:
+    """Keyed blocking tokens, "<block>:<hex>"; records sharing one become candidate pairs.
+
+    Each block survives an error that defeats the others, so a true pair usually shares at least
+    one: a handful per record keeps candidate generation small.
+    """
+    return _blocking_tokens(_parse(identifiers))
+
+
+def _blocking_tokens(p: _Parsed) -> set[str]:
+    year = str(p.dob.year) if p.dob else ""
+    blocks = {
+        # Surname typos that keep its sound (Smith/Smyth), and wrong or swapped day and month.
+        "sy": (soundex(p.surname) if p.surname else "", year),
+        # A changed (marriage, adoption) or badly misspelt surname; canonical so Bob meets Robert.
+        "fd": (soundex(p.forename) if p.forename else "", p.dob.isoformat() if p.dob else ""),
+        # Both names written differently (transliteration, name given in another order).
+        "d": (p.dob.isoformat() if p.dob else "",),
+        # Both names and the day or month wrong, but still living in the same district. The other
+        # blocks leave the postcode out on purpose: people move, children most of all.
+        "py": (p.outward, year),
+        # Exact identifiers: a pair sharing one is always compared, whatever else disagrees.
+        "nhs": (p.nhs,),
+        "upn": (p.upn,),
+        "pnc": (p.pnc,),
+    }
+    key = derive_key("block")
+    return {
+        f"{name}:{_keyed(key, (name, *values), BLOCK_TOKEN_BYTES)}"
+        for name, values in blocks.items()
+        if all(values)
+    }
+
+
+# --- Bloom encodings ------------------------------------------------------------------------------
+
+
+def _qgrams(value: str, q: int) -> set[str]:
+    # Padded with spaces so the first and last letters weigh like the middle ones; a space inside
+    # a value (two forenames, "yyyy mm dd") makes word boundaries look the same.
+    padded = " " * (q - 1) + value + " " * (q - 1)
+    return {padded[i : i + q] for i in range(len(padded) - q + 1)}
+
+
+def bloom_encode(value: str, *, field: str, bits: int = 500, hashes: int = 20, q: int = 2) -> bytes:
+    """A Bloom filter of `value`'s padded q-grams under the field's own key, in ceil(bits/8) bytes.
+
+    `value` is encoded as given; callers normalise it first (bloom_fields does). Each q-gram sets
+    `hashes` bits chosen by double hashing, (h1 + i*h2) mod bits, as in Schnell et al.: h1 and h2
+    are the two halves of one HMAC-SHA256 under derive_key("bloom:" + field), two independent
+    keyed functions at the cost of one HMAC. A per-field key means the same bigram sets different
+    bits in a surname and a forename. "" gives an empty filter.
+    """
+    if bits <= 0:
+        raise ValueError("bits must be positive")
+    size = (bits + 7) // 8  # 500 bits -> 63 bytes, the spare high bits always 0
+    if not value:
+        return bytes(size)
+    key = derive_key("bloom:" + field)
+    filter_bits = 0
+    for gram in _qgrams(value, q):
+        digest = hmac.digest(key, gram.encode(), "sha256")
+        h1 = int.from_bytes(digest[:16])
+        h2 = int.from_bytes(digest[16:])
+        for i in range(hashes):
+            filter_bits |= 1 << ((h1 + i * h2) % bits)
+    return filter_bits.to_bytes(size)
+
+
+def dice(a: bytes, b: bytes) -> float:
+    """Dice coefficient 2|A∩B| / (|A|+|B|) of two Bloom filters' set bits; 0.0 if both are empty."""
+    x, y = int.from_bytes(a), int.from_bytes(b)
+    total = x.bit_count() + y.bit_count()
+    if not total:
+        return 0.0
+    return 2 * (x & y).bit_count() / total
+
+
+def _bloom_values(identifiers: dict[str, str], p: _Parsed) -> dict[str, str]:
+    return {
+        # Spelling, not canonical: the encodings are for typos; nicknames are the match tokens'.
+        "forename": name_normalise(identifiers.get("forename", "")),
+        "surname": p.surname,
+        # "yyyy mm dd": a mistyped day or month still shares the bigrams of the other parts.
+        "dob": p.dob.strftime("%Y %m %d") if p.dob else "",
+        "postcode": p.postcode,
+        "address": address_normalise(identifiers.get("address", "")),
+    }
+
+
+def bloom_fields(identifiers: dict[str, str]) -> dict[str, bytes]:
+    """Field -> Bloom encoding of forename, surname, dob, postcode and address, where present."""
+    return _bloom_fields(identifiers, _parse(identifiers))
+
+
+def _bloom_fields(identifiers: dict[str, str], p: _Parsed) -> dict[str, bytes]:
+    return {
+        name: bloom_encode(value, field=name)
+        for name, value in _bloom_values(identifiers, p).items()
+        if value
+    }
+
+
+@dataclass(frozen=True)
+class RecordTokens:
+    """Everything linkage needs to know about one record, none of it readable without the key."""
+
+    match: dict[str, str] = dataclass_field(default_factory=dict)
+    blocks: frozenset[str] = frozenset()
+    bloom: dict[str, bytes] = dataclass_field(default_factory=dict)
+
+
+def record_tokens(identifiers: dict[str, str]) -> RecordTokens:
+    """Match tokens, blocking tokens and Bloom encodings of one record's identifiers."""
+    p = _parse(identifiers)
+    return RecordTokens(
+        match=_match_tokens(p),
+        blocks=frozenset(_blocking_tokens(p)),
+        bloom=_bloom_fields(identifiers, p),
+    )
