@@ -8,6 +8,7 @@ tokens, Bloom encodings and blocking tokens here, behind the same calls.
 
 import json
 
+from matching.tokens import record_keys
 from sharehub.keys import AgencySealer, agency_open
 
 # Made once: json.dumps with options builds an encoder per call, and this runs for every row.
@@ -45,3 +46,12 @@ def quarantine_open(*, agency_id: int, extract_id: int, row_number: int, blob: b
         agency_id=agency_id, blob=blob, context=f"quarantine:{extract_id}:{row_number}"
     )
     return json.loads(plaintext)
+
+
+def record_keys_compute(identifiers: dict[str, str]) -> bytes:
+    """The record's keyed linkage values (match and blocking tokens, Bloom encodings), packed.
+
+    Everything in them is an HMAC under the platform linkage key (matching.tokens): they can be
+    compared with another record's but not read, and are safe to store beside the sealed identity.
+    """
+    return record_keys(identifiers)

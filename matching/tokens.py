@@ -20,17 +20,23 @@ open to frequency analysis by someone who holds many of them, so they stay insid
 the match tokens and are not released in exports.
 """
 
+import hashlib
 import hmac
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from datetime import date
+from functools import lru_cache
+
+import numpy as np
 
 from matching.identifiers import pnc_id_is_valid, upn_is_valid
 from matching.normalise import (
+    address_house_token,
     address_normalise,
     date_parse,
     dob_plausibility,
     forename_canonical,
+    gender_normalise,
     name_normalise,
     nhs_number_normalise,
     pnc_id_normalise,
@@ -223,12 +229,50 @@ def bloom_encode(value: str, *, field: str, bits: int = 500, hashes: int = 20, q
     key = derive_key("bloom:" + field)
     filter_bits = 0
     for gram in _qgrams(value, q):
-        digest = hmac.digest(key, gram.encode(), "sha256")
-        h1 = int.from_bytes(digest[:16])
-        h2 = int.from_bytes(digest[16:])
-        for i in range(hashes):
-            filter_bits |= 1 << ((h1 + i * h2) % bits)
+        filter_bits |= _gram_bits(key, gram, bits, hashes)
     return filter_bits.to_bytes(size)
+
+
+@lru_cache(maxsize=1 << 16)
+def _gram_bits(key: bytes, gram: str, bits: int, hashes: int) -> int:
+    # The bits one q-gram sets depend only on the key and the gram, and names and addresses are
+    # drawn from a few thousand bigrams, so each is hashed once per process rather than per row.
+    # The cache holds keyed values and dies with the process, like the key itself.
+    digest = _hmac_for(key).digest(gram.encode())
+    h1 = int.from_bytes(digest[:16])
+    h2 = int.from_bytes(digest[16:])
+    mask = 0
+    for i in range(hashes):
+        mask |= 1 << ((h1 + i * h2) % bits)
+    return mask
+
+
+class _HmacSha256:
+    """HMAC-SHA256 (RFC 2104) with the key's inner and outer pads hashed once.
+
+    Byte for byte hmac.digest(key, message, "sha256") (a test checks it), at less than half the
+    cost: the library call sets up both pads again for every message, and linkage makes a few
+    dozen HMACs per record for millions of records.
+    """
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) > 64:
+            key = hashlib.sha256(key).digest()
+        key = key.ljust(64, b"\0")
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+
+    def digest(self, message: bytes) -> bytes:
+        inner = self._inner.copy()
+        inner.update(message)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()
+
+
+@lru_cache(maxsize=64)
+def _hmac_for(key: bytes) -> _HmacSha256:
+    return _HmacSha256(key)
 
 
 def dice(a: bytes, b: bytes) -> float:
@@ -282,3 +326,102 @@ def record_tokens(identifiers: dict[str, str]) -> RecordTokens:
         blocks=frozenset(_blocking_tokens(p)),
         bloom=_bloom_fields(identifiers, p),
     )
+
+
+# --- Packed record keys, for linkage at scale -------------------------------------------------
+# Linkage compares millions of pairs, so each record's keyed values are packed into one fixed
+# row that numpy reads straight from the database: 64-bit keyed tokens per field (0 = missing)
+# and Bloom encodings as 64-bit words. 64 bits suffice for agreement tests: two different values
+# collide with probability 2^-64 per comparison. Names and addresses are the fields with typos,
+# so they get Bloom encodings; the rest compare by exact tokens at several granularities (full
+# date, year and month, year; full postcode, district), which is what partial agreement means
+# for them.
+
+# Exact fields, each an HMAC under derive_key("field") over (field name, value).
+EXACT_FIELDS = (
+    "nhs",
+    "upn",
+    "pnc",
+    "forename",  # canonical (Bob -> robert)
+    "surname",
+    "dob",
+    "dob_ym",
+    "dob_y",
+    "dob_pair",  # the date and its day/month swap, unordered: agrees when one was swapped
+    "postcode",
+    "outward",
+    "gender",
+    "address_key",  # house number (with flat) and full postcode: the same dwelling
+)
+# Blocking fields: a pair is compared only if it shares one of these or an exact identifier.
+BLOCK_FIELDS = ("block_sy", "block_fd", "block_d", "block_py", "block_nn")
+BLOOM_LAYOUT = {"forename": 256, "surname": 256, "address": 512}
+BLOOM_HASHES = {"forename": 10, "surname": 10, "address": 8}
+
+RECORD_DTYPE = np.dtype(
+    [(name, "<u8") for name in EXACT_FIELDS + BLOCK_FIELDS]
+    + [(f"bloom_{name}", "<u8", bits // 64) for name, bits in BLOOM_LAYOUT.items()]
+)
+
+
+def _keyed64(key: bytes, parts: tuple[str, ...]) -> int:
+    if not all(parts):
+        return 0
+    digest = _hmac_for(key).digest(SEPARATOR.join(parts).encode())
+    value = int.from_bytes(digest[:8], "little")
+    return value or 1  # 0 means missing
+
+
+def record_keys(identifiers: dict[str, str]) -> bytes:
+    """One record's keyed linkage values packed as a RECORD_DTYPE row (see above)."""
+    p = _parse(identifiers)
+    dob = p.dob
+    swapped = _swapped(dob) if dob else None
+    dob_pair = ""
+    if dob:
+        dob_pair = "|".join(sorted({dob.isoformat(), (swapped or dob).isoformat()}))
+    address = address_normalise(identifiers.get("address", ""))
+    house = address_house_token(identifiers.get("address", "")) if address else ""
+    year = str(dob.year) if dob else ""
+    exact_values = {
+        "nhs": p.nhs,
+        "upn": p.upn,
+        "pnc": p.pnc,
+        "forename": p.forename,
+        "surname": p.surname,
+        "dob": dob.isoformat() if dob else "",
+        "dob_ym": dob.strftime("%Y-%m") if dob else "",
+        "dob_y": year,
+        "dob_pair": dob_pair,
+        "postcode": p.postcode,
+        "outward": p.outward,
+        "gender": gender_normalise(identifiers.get("gender", "")),
+        "address_key": f"{house}|{p.postcode}" if house and p.postcode else "",
+    }
+    surname_sound = soundex(p.surname) if p.surname else ""
+    forename_sound = soundex(p.forename) if p.forename else ""
+    block_values = {
+        # See _blocking_tokens for why each block exists; "nn" also survives a wrong year of
+        # birth when the names and district agree.
+        "block_sy": (surname_sound, year),
+        "block_fd": (forename_sound, dob.isoformat() if dob else ""),
+        "block_d": (dob.isoformat() if dob else "",),
+        "block_py": (p.outward, year),
+        "block_nn": (forename_sound, surname_sound, p.outward),
+    }
+    row = np.zeros(1, dtype=RECORD_DTYPE)
+    field_key = derive_key("field")
+    for name, value in exact_values.items():
+        row[name] = _keyed64(field_key, (name, value))
+    block_key = derive_key("block")
+    for name, values in block_values.items():
+        row[name] = _keyed64(block_key, (name, *values))
+    bloom_values = {
+        "forename": name_normalise(identifiers.get("forename", "")),
+        "surname": p.surname,
+        "address": address,
+    }
+    for name, bits in BLOOM_LAYOUT.items():
+        encoded = bloom_encode(bloom_values[name], field=name, bits=bits, hashes=BLOOM_HASHES[name])
+        row[f"bloom_{name}"] = np.frombuffer(encoded, dtype="<u8")
+    return row.tobytes()

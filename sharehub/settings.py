@@ -278,6 +278,12 @@ if PRODUCTION:
 # is rejected rather than partly loaded.
 SHAREHUB_UPLOAD_MAX_BYTES = env.int("SHAREHUB_UPLOAD_MAX_BYTES", default=2 * 1024**3)
 SHAREHUB_QUARANTINE_THRESHOLD = env.float("SHAREHUB_QUARANTINE_THRESHOLD", default=0.10)
+# Linkage: a pair whose match probability reaches UPPER links automatically; one between LOWER and
+# UPPER goes to the review queue. Two records whose match weight (log2 odds) is below GUARD are
+# clearly different people, and no chain of links may put them in one person.
+SHAREHUB_LINKAGE_UPPER = env.float("SHAREHUB_LINKAGE_UPPER", default=0.99)
+SHAREHUB_LINKAGE_LOWER = env.float("SHAREHUB_LINKAGE_LOWER", default=0.5)
+SHAREHUB_LINKAGE_GUARD_WEIGHT = env.float("SHAREHUB_LINKAGE_GUARD_WEIGHT", default=-10.0)
 SHAREHUB_PARTNERSHIP_NAME = env.str(
     "SHAREHUB_PARTNERSHIP_NAME", default="Demo Safeguarding Partnership"
 )

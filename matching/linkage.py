@@ -1,0 +1,881 @@
+"""Linkage: records -> candidate pairs -> scores -> persons (stable ids) -> households.
+
+One code path serves every run. A run has a focus: the records an extract added or changed (an
+incremental run), or every record (a full run). Candidate pairs are the pairs that involve a
+focus record and share a blocking token; the persons those pairs touch, with all their records,
+form the region that is clustered again. Everything outside the region keeps its person as it
+is, so a 10,000-record extract costs its own pairs, not a rerun over a million records.
+
+The only inputs are the keyed values of matching.tokens (computed from the sealed identities by
+keys_refresh); nothing in this module sees a name or a number.
+"""
+
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from agencies.models import Dataset, SourceRecord
+from matching import scoring
+from matching.models import (
+    Household,
+    LinkageModel,
+    LinkageRecord,
+    LinkageRun,
+    Person,
+    PersonEvent,
+    ReviewItem,
+)
+from matching.pseudonymise import identity_open, record_keys_compute
+from matching.tokens import RECORD_DTYPE
+from sharehub.keys import linkage_key_version
+
+logger = logging.getLogger(__name__)
+
+# Blocking: a pair is compared when the two records share one of these keyed values. Each survives
+# errors the others do not (see matching.tokens.record_keys), and together they keep candidate
+# pairs to a few dozen per record instead of every pair.
+BLOCKS = ("nhs", "upn", "pnc", "dob_pair", "block_sy", "block_fd", "block_nn", "block_py")
+# A block bigger than this is a placeholder value many records share, not evidence: its pairs
+# would cost more than they find, so it is skipped and counted.
+MAX_BLOCK = 400
+PAIR_CHUNK = 2_000_000
+KEYS_BATCH = 2_000
+RETRAIN_GROWTH = 2.0  # retrain the model when the records have doubled since it was estimated
+
+_LOCK_ID = 0x5348_4C4B  # "SHLK": one linkage run at a time on PostgreSQL
+
+
+@dataclass
+class Thresholds:
+    upper: float  # probability at or above which a pair links automatically
+    lower: float  # probability at or above which an unlinked pair goes to review
+    guard: float  # match weight below which two records are clearly different people
+
+    @classmethod
+    def configured(cls) -> "Thresholds":
+        return cls(
+            upper=settings.SHAREHUB_LINKAGE_UPPER,
+            lower=settings.SHAREHUB_LINKAGE_LOWER,
+            guard=settings.SHAREHUB_LINKAGE_GUARD_WEIGHT,
+        )
+
+
+@dataclass
+class Figures:
+    """What a run did, per stage: counts and seconds, stored on the run and printed by benches."""
+
+    values: dict = field(default_factory=dict)
+
+    def time(self, stage: str, started: float) -> float:
+        now = time.perf_counter()
+        self.values[f"{stage}_seconds"] = round(now - started, 3)
+        return now
+
+    def __setitem__(self, key: str, value) -> None:
+        self.values[key] = value
+
+
+# --- Keys -----------------------------------------------------------------------------------------
+
+
+def keys_refresh(*, record_ids: list[int] | None = None) -> list[int]:
+    """(Re)compute the packed keys of records whose keys are missing, stale or asked for.
+
+    Stale means made under an older linkage key, or before an extract last rewrote the record.
+    Opens each identity in memory only for as long as its keys take to compute. Returns the ids
+    of the records keyed.
+    """
+    version = linkage_key_version()
+    records = SourceRecord.objects.filter(is_retired=False)
+    if record_ids is not None:
+        records = records.filter(pk__in=record_ids)
+    if record_ids is None:
+        # Only those that need it: no keys, keys under an old linkage key, or a record an extract
+        # rewrote after its keys were made.
+        from django.db.models import F, Q
+
+        records = records.filter(
+            Q(linkage__isnull=True)
+            | ~Q(linkage__key_version=version)
+            | Q(updated_at__gt=F("linkage__keys_made_at"))
+        )
+    agency_of = dict(Dataset.objects.values_list("pk", "agency_id"))
+    done: list[int] = []
+    now = timezone.now()
+    batch: list[LinkageRecord] = []
+    for record_id, dataset, source_id, blob in records.values_list(
+        "pk", "dataset_id", "source_id", "identity"
+    ).iterator(chunk_size=KEYS_BATCH):
+        identifiers = identity_open(
+            agency_id=agency_of[dataset], dataset_id=dataset, source_id=source_id, blob=bytes(blob)
+        )
+        batch.append(
+            LinkageRecord(
+                record_id=record_id,
+                agency_id=agency_of[dataset],
+                dataset_id=dataset,
+                keys=record_keys_compute(identifiers),
+                key_version=version,
+                keys_made_at=now,
+            )
+        )
+        del identifiers
+        if len(batch) >= KEYS_BATCH:
+            done += _keys_write(batch)
+            batch = []
+    if batch:
+        done += _keys_write(batch)
+    return done
+
+
+def _keys_write(batch: list[LinkageRecord]) -> list[int]:
+    LinkageRecord.objects.bulk_create(
+        batch,
+        update_conflicts=True,
+        unique_fields=["record"],
+        update_fields=["keys", "key_version", "agency_id", "dataset_id", "keys_made_at"],
+    )
+    return [item.record_id for item in batch]
+
+
+# --- Loading --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Population:
+    """Every live record's keys and current person, as arrays indexed alike."""
+
+    record_ids: np.ndarray  # int64
+    person_ids: np.ndarray  # int64, 0 when not yet linked
+    dataset_ids: np.ndarray  # int32
+    event_days: np.ndarray  # int32 days since 1970, -1 when unknown: for current addresses
+    keys: np.ndarray  # RECORD_DTYPE
+
+    def index_of(self, record_ids) -> np.ndarray:
+        positions = np.searchsorted(self.record_ids, record_ids)
+        positions = np.clip(positions, 0, max(len(self.record_ids) - 1, 0))
+        found = self.record_ids[positions] == record_ids if len(self.record_ids) else positions
+        return np.where(found, positions, -1)
+
+
+def population_load() -> Population:
+    rows = (
+        LinkageRecord.objects.filter(record__is_retired=False)
+        .order_by("record_id")
+        .values_list("record_id", "person_id", "dataset_id", "record__event_date", "keys")
+    )
+    count = rows.count()
+    record_ids = np.zeros(count, dtype=np.int64)
+    person_ids = np.zeros(count, dtype=np.int64)
+    dataset_ids = np.zeros(count, dtype=np.int32)
+    event_days = np.full(count, -1, dtype=np.int32)
+    raw = bytearray(count * RECORD_DTYPE.itemsize)
+    size = RECORD_DTYPE.itemsize
+    epoch_ordinal = 719163  # date(1970, 1, 1).toordinal()
+    index = 0
+    for record_id, person_id, dataset_id, event_date, blob in rows.iterator(chunk_size=20_000):
+        if index >= count:
+            break  # rows added since the count belong to the next run
+        record_ids[index] = record_id
+        person_ids[index] = person_id or 0
+        dataset_ids[index] = dataset_id
+        if event_date is not None:
+            event_days[index] = event_date.toordinal() - epoch_ordinal
+        raw[index * size : (index + 1) * size] = blob
+        index += 1
+    keys = np.frombuffer(bytes(raw[: index * size]), dtype=RECORD_DTYPE)
+    return Population(
+        record_ids[:index], person_ids[:index], dataset_ids[:index], event_days[:index], keys
+    )
+
+
+# --- Candidate pairs ------------------------------------------------------------------------------
+
+
+def candidate_pairs(
+    keys: np.ndarray, focus: np.ndarray | None, figures: Figures | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Index pairs (left < right) sharing a blocking value, at least one side in `focus`.
+
+    Each pair comes once: from the first block in BLOCKS that produces it (a later block skips a
+    pair whose records already share an earlier block's value), so no global de-duplication of
+    tens of millions of pairs is needed.
+    """
+    lefts, rights = [], []
+    skipped_blocks = 0
+    for number, block in enumerate(BLOCKS):
+        values = keys[block]
+        present = np.flatnonzero(values != 0)
+        order = present[np.argsort(values[present], kind="stable")]
+        sorted_values = values[order]
+        if len(order) < 2:
+            continue
+        starts = np.flatnonzero(np.r_[True, sorted_values[1:] != sorted_values[:-1]])
+        sizes = np.diff(np.r_[starts, len(order)])
+        group_of = np.repeat(np.arange(len(starts)), sizes)
+        too_big = sizes > MAX_BLOCK
+        skipped_blocks += int(too_big.sum())
+        usable = ~too_big[group_of]
+        if focus is not None:
+            # Only groups holding a focus record can produce a pair with one.
+            focus_groups = np.zeros(len(starts), dtype=bool)
+            focus_groups[group_of[focus[order]]] = True
+            usable &= focus_groups[group_of]
+        end_of_group = np.repeat(starts + sizes, sizes)
+        positions = np.flatnonzero(usable)
+        for offset in range(1, MAX_BLOCK):
+            positions = positions[positions + offset < end_of_group[positions]]
+            if not len(positions):
+                break
+            a = order[positions]
+            b = order[positions + offset]
+            left, right = np.minimum(a, b), np.maximum(a, b)
+            keep = np.ones(len(left), dtype=bool)
+            if focus is not None:
+                keep &= focus[left] | focus[right]
+            for earlier in BLOCKS[:number]:
+                earlier_left = keys[earlier][left]
+                keep &= ~((earlier_left != 0) & (earlier_left == keys[earlier][right]))
+            lefts.append(left[keep])
+            rights.append(right[keep])
+    if figures is not None:
+        figures["blocks_skipped_as_too_big"] = skipped_blocks
+    if not lefts:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    return np.concatenate(lefts), np.concatenate(rights)
+
+
+def pair_levels(keys: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    parts = [
+        scoring.comparison_levels(
+            keys, left[start : start + PAIR_CHUNK], right[start : start + PAIR_CHUNK]
+        )
+        for start in range(0, len(left), PAIR_CHUNK)
+    ]
+    if not parts:
+        return np.zeros((0, len(scoring.COMPARISONS)), dtype=np.int8)
+    return np.concatenate(parts)
+
+
+# --- Model ----------------------------------------------------------------------------------------
+
+
+def model_current() -> tuple[LinkageModel | None, scoring.Parameters | None]:
+    model = LinkageModel.objects.order_by("-pk").first()
+    if model is None:
+        return None, None
+    try:
+        return model, scoring.Parameters.from_json(model.parameters)
+    except ValueError:
+        return None, None  # estimated for other comparisons: estimate afresh
+
+
+def model_estimate(
+    population: Population, figures: Figures
+) -> tuple[LinkageModel, scoring.Parameters]:
+    """u from random pairs, m and prior by EM over every candidate pair of the population."""
+    started = time.perf_counter()
+    u = scoring.u_estimate(population.keys)
+    left, right = candidate_pairs(population.keys, None)
+    levels = pair_levels(population.keys, left, right)
+    parameters = scoring.em_estimate(levels, u, records=len(population.record_ids))
+    model = LinkageModel.objects.create(
+        parameters=parameters.as_json(),
+        trained_on_pairs=len(left),
+        trained_on_records=len(population.record_ids),
+    )
+    figures.time("model_estimate", started)
+    return model, parameters
+
+
+# --- Clustering -----------------------------------------------------------------------------------
+
+
+class _Clusters:
+    """Union-find over record indexes, refusing any union that would put two records known to be
+    different people (a guard pair or a rejected review) into one person."""
+
+    def __init__(self, size: int, cannot: dict[int, set[int]]) -> None:
+        self.parent = list(range(size))
+        self.members: dict[int, list[int]] = {}
+        self.cannot = cannot
+
+    def find(self, x: int) -> int:
+        root = x
+        while self.parent[root] != root:
+            root = self.parent[root]
+        while self.parent[x] != root:
+            self.parent[x], x = root, self.parent[x]
+        return root
+
+    def _members(self, root: int) -> list[int]:
+        return self.members.get(root) or [root]
+
+    def union(self, a: int, b: int, *, forced: bool = False) -> bool:
+        ra, rb = self.find(a), self.find(b)
+        if ra == rb:
+            return True
+        small, large = self._members(ra), self._members(rb)
+        if len(small) > len(large):
+            (ra, small), (rb, large) = (rb, large), (ra, small)
+        if not forced and self.cannot:
+            large_set = set(large)
+            for member in small:
+                if self.cannot.get(member, set()) & large_set:
+                    return False
+        self.parent[ra] = rb
+        self.members[rb] = large + small
+        self.members.pop(ra, None)
+        return True
+
+
+@dataclass
+class RegionResult:
+    labels: np.ndarray  # cluster label per region position
+    best_partner: np.ndarray  # region position of each record's strongest link in its cluster
+    best_weight: np.ndarray
+    best_rule: list[str]
+    review: list[tuple[int, int, float, str, np.ndarray]]  # positions, weight, reason, levels
+
+
+def region_cluster(
+    keys: np.ndarray,
+    left: np.ndarray,
+    right: np.ndarray,
+    levels: np.ndarray,
+    weights: np.ndarray,
+    *,
+    thresholds: Thresholds,
+    confirmed: list[tuple[int, int]],
+    rejected: list[tuple[int, int]],
+) -> RegionResult:
+    """Cluster the region's records from its scored pairs (positions index `keys`)."""
+    size = len(keys)
+    probabilities = scoring.probability(weights)
+    cannot: dict[int, set[int]] = defaultdict(set)
+    clearly_different = weights < thresholds.guard
+    for a, b in zip(
+        left[clearly_different].tolist(), right[clearly_different].tolist(), strict=True
+    ):
+        cannot[a].add(b)
+        cannot[b].add(a)
+    for a, b in rejected:
+        cannot[a].add(b)
+        cannot[b].add(a)
+    clusters = _Clusters(size, cannot)
+    for a, b in confirmed:
+        clusters.union(a, b, forced=True)
+    auto = np.flatnonzero(probabilities >= thresholds.upper)
+    auto = auto[np.argsort(-weights[auto], kind="stable")]
+    review: list[tuple[int, int, float, str, np.ndarray]] = []
+    for index in auto.tolist():
+        a, b = int(left[index]), int(right[index])
+        if not clusters.union(a, b):
+            review.append((a, b, float(weights[index]), ReviewItem.Reason.GUARD, levels[index]))
+    labels = np.fromiter((clusters.find(x) for x in range(size)), dtype=np.int64, count=size)
+
+    # Each record's strongest link inside its cluster, for explanations and the export's score.
+    best_partner = np.full(size, -1, dtype=np.int64)
+    best_weight = np.full(size, np.nan)
+    best_rule = [""] * size
+    same = labels[left] == labels[right]
+    inside = np.flatnonzero(same)
+    inside = inside[np.argsort(weights[inside], kind="stable")]  # strongest written last
+    for index in inside.tolist():
+        weight = float(weights[index])
+        rule = scoring.rule_name(levels[index])
+        for me, other in (
+            (int(left[index]), int(right[index])),
+            (int(right[index]), int(left[index])),
+        ):
+            best_partner[me] = other
+            best_weight[me] = weight
+            best_rule[me] = rule
+    for a, b in confirmed:
+        for me, other in ((a, b), (b, a)):
+            if best_partner[me] < 0:
+                best_partner[me], best_rule[me] = other, "review"
+
+    middle = np.flatnonzero(
+        (probabilities >= thresholds.lower) & (probabilities < thresholds.upper) & ~same
+    )
+    for index in middle.tolist():
+        review.append(
+            (
+                int(left[index]),
+                int(right[index]),
+                float(weights[index]),
+                ReviewItem.Reason.SCORE,
+                levels[index],
+            )
+        )
+    return RegionResult(labels, best_partner, best_weight, best_rule, review)
+
+
+# --- Runs -----------------------------------------------------------------------------------------
+
+
+class _RunLock:
+    """One linkage run at a time: two runs assigning persons at once would undo each other.
+
+    PostgreSQL: a session advisory lock, waited for. SQLite runs tasks in-process, one at a time.
+    """
+
+    def __enter__(self):
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_lock(%s)", [_LOCK_ID])
+        return self
+
+    def __exit__(self, *exc):
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [_LOCK_ID])
+        return False
+
+
+def linkage_run(
+    *, extract_id: int | None = None, full: bool = False, kind: str | None = None
+) -> LinkageRun:
+    """Link what changed (or, with full=True, everything) and store persons and households."""
+    with _RunLock():
+        run = LinkageRun.objects.create(
+            kind=kind or (LinkageRun.Kind.FULL if full else LinkageRun.Kind.INCREMENTAL),
+            extract_id=extract_id,
+        )
+        figures = Figures()
+        try:
+            _run(run, full=full, figures=figures)
+        except Exception:
+            LinkageRun.objects.filter(pk=run.pk).update(
+                status=LinkageRun.Status.FAILED, finished_at=timezone.now(), figures=figures.values
+            )
+            raise
+        LinkageRun.objects.filter(pk=run.pk).update(
+            status=LinkageRun.Status.DONE, finished_at=timezone.now(), figures=figures.values
+        )
+        run.refresh_from_db()
+        return run
+
+
+def _run(run: LinkageRun, *, full: bool, figures: Figures) -> None:
+    started = time.perf_counter()
+    refreshed = keys_refresh()
+    figures["records_keyed"] = len(refreshed)
+    started = figures.time("keys", started)
+
+    # Records retired since the last run leave their persons; those persons are re-clustered.
+    retired = LinkageRecord.objects.filter(record__is_retired=True, person__isnull=False)
+    touched_by_retirement = set(retired.values_list("person_id", flat=True))
+    retired.update(person=None, linked_with=None, link_rule="", link_score=None, run=run)
+
+    population = population_load()
+    figures["records"] = len(population.record_ids)
+    started = figures.time("load", started)
+    if not len(population.record_ids):
+        _households_refresh(population, run, figures)
+        return
+
+    model, parameters = model_current()
+    if (
+        parameters is None
+        or model is None
+        or len(population.record_ids) >= RETRAIN_GROWTH * max(model.trained_on_records, 1)
+    ):
+        model, parameters = model_estimate(population, figures)
+        figures["model_estimated"] = True
+    figures["model"] = model.pk
+    started = time.perf_counter()
+
+    if full:
+        region = np.arange(len(population.record_ids))
+    else:
+        focus = np.zeros(len(population.record_ids), dtype=bool)
+        positions = population.index_of(np.array(sorted(refreshed), dtype=np.int64))
+        focus[positions[positions >= 0]] = True
+        focus |= population.person_ids == 0
+        region = _region_find(population, focus, parameters, touched_by_retirement)
+    figures["region_records"] = len(region)
+    started = figures.time("region", started)
+
+    keys = population.keys[region]
+    left, right = candidate_pairs(keys, None, figures)
+    figures["candidate_pairs"] = len(left)
+    started = figures.time("candidates", started)
+    levels = pair_levels(keys, left, right)
+    weights = scoring.match_weights(levels, parameters)
+    started = figures.time("scoring", started)
+
+    confirmed, rejected = _decisions_in(population, region)
+    result = region_cluster(
+        keys,
+        left,
+        right,
+        levels,
+        weights,
+        thresholds=Thresholds.configured(),
+        confirmed=confirmed,
+        rejected=rejected,
+    )
+    started = figures.time("clustering", started)
+    _persons_store(population, region, result, run, figures)
+    _review_store(population, region, result, parameters, run, figures)
+    started = figures.time("persons", started)
+    _households_refresh(population, run, figures)
+    figures.time("households", started)
+
+
+def _region_find(
+    population: Population,
+    focus: np.ndarray,
+    parameters: scoring.Parameters,
+    touched_persons: set[int],
+) -> np.ndarray:
+    """Positions of the records to cluster again: the focus records, every record of a person a
+    focus record may belong to (or belonged to), and every record of a person a review decision
+    ties to them."""
+    left, right = candidate_pairs(population.keys, focus)
+    levels = pair_levels(population.keys, left, right)
+    weights = scoring.match_weights(levels, parameters)
+    near = scoring.probability(weights) >= settings.SHAREHUB_LINKAGE_LOWER
+    # Clearly different pairs matter too: they may have to split a person the focus record was
+    # wrongly joined to; any candidate partner's person is in, which also covers those.
+    del near
+    in_region = focus.copy()
+    in_region[left] = True
+    in_region[right] = True
+    persons = set(np.unique(population.person_ids[in_region]).tolist()) | touched_persons
+    decided = ReviewItem.objects.filter(
+        status__in=[ReviewItem.Status.CONFIRMED, ReviewItem.Status.REJECTED]
+    ).values_list("record_a_id", "record_b_id")
+    while True:
+        persons.discard(0)
+        in_region |= np.isin(population.person_ids, np.fromiter(persons, dtype=np.int64))
+        region_ids = set(population.record_ids[in_region].tolist())
+        more = set()
+        for a, b in decided:
+            if (a in region_ids) != (b in region_ids):
+                more.add(b if a in region_ids else a)
+        if not more:
+            break
+        positions = population.index_of(np.array(sorted(more), dtype=np.int64))
+        positions = positions[positions >= 0]
+        new_persons = set(population.person_ids[positions].tolist()) - persons
+        in_region[positions] = True
+        if not new_persons:
+            break
+        persons |= new_persons
+    return np.flatnonzero(in_region)
+
+
+def _decisions_in(
+    population: Population, region: np.ndarray
+) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """Reviewers' decisions as region positions: confirmed pairs and rejected pairs."""
+    position_of = {
+        int(record_id): index for index, record_id in enumerate(population.record_ids[region])
+    }
+    confirmed, rejected = [], []
+    for a, b, status in ReviewItem.objects.filter(
+        status__in=[ReviewItem.Status.CONFIRMED, ReviewItem.Status.REJECTED]
+    ).values_list("record_a_id", "record_b_id", "status"):
+        if a in position_of and b in position_of:
+            pair = (position_of[a], position_of[b])
+            (confirmed if status == ReviewItem.Status.CONFIRMED else rejected).append(pair)
+    return confirmed, rejected
+
+
+def _persons_store(
+    population: Population,
+    region: np.ndarray,
+    result: RegionResult,
+    run: LinkageRun,
+    figures: Figures,
+) -> None:
+    """Give each cluster a person id, keeping ids stable, and record merges and splits."""
+    record_ids = population.record_ids[region]
+    old = population.person_ids[region]
+    labels = result.labels
+    # The holder of an old person is the cluster of its oldest record (lowest id: positions are in
+    # record id order); the person's id stays with that part.
+    holder: dict[int, int] = {}
+    parts: dict[int, set[int]] = defaultdict(set)
+    for label, person in zip(labels.tolist(), old.tolist(), strict=True):
+        if person:
+            holder.setdefault(person, label)
+            parts[person].add(label)
+    claimants: dict[int, list[int]] = defaultdict(list)
+    for person, label in holder.items():
+        claimants[label].append(person)
+    cluster_person: dict[int, int] = {}
+    merges: list[tuple[int, int]] = []
+    for label, persons in claimants.items():
+        keep = min(persons)
+        cluster_person[label] = keep
+        merges.extend((keep, other) for other in persons if other != keep)
+    new_labels = sorted(set(labels.tolist()) - set(cluster_person))
+    with transaction.atomic():
+        created = Person.objects.bulk_create([Person() for _ in new_labels], batch_size=5_000)
+        for label, person in zip(new_labels, created, strict=True):
+            cluster_person[label] = person.pk
+        events: list[PersonEvent] = []
+        sizes = np.bincount(np.unique(labels, return_inverse=True)[1])
+        label_size = dict(zip(np.unique(labels).tolist(), sizes.tolist(), strict=True))
+        for label in new_labels:
+            events.append(
+                PersonEvent(
+                    person_id=cluster_person[label],
+                    kind=PersonEvent.Kind.CREATED,
+                    run=run,
+                    records=label_size[label],
+                )
+            )
+        for keep, other in merges:
+            events.append(
+                PersonEvent(person_id=keep, kind=PersonEvent.Kind.MERGED, other_id=other, run=run)
+            )
+            events.append(
+                PersonEvent(
+                    person_id=other, kind=PersonEvent.Kind.MERGED_INTO, other_id=keep, run=run
+                )
+            )
+        if merges:
+            for keep, other in merges:
+                Person.objects.filter(pk=other).update(is_active=False, merged_into_id=keep)
+        splits = 0
+        for person, labels_of in parts.items():
+            if len(labels_of) > 1:
+                splits += 1
+                events.append(
+                    PersonEvent(
+                        person_id=person,
+                        kind=PersonEvent.Kind.SPLIT,
+                        run=run,
+                        records=len(labels_of),
+                    )
+                )
+                for label in labels_of:
+                    if cluster_person[label] != person:
+                        events.append(
+                            PersonEvent(
+                                person_id=cluster_person[label],
+                                kind=PersonEvent.Kind.SPLIT_FROM,
+                                other_id=person,
+                                run=run,
+                                records=label_size[label],
+                            )
+                        )
+        PersonEvent.objects.bulk_create(events, batch_size=5_000)
+        # Persons left with no record (all retired, or everything moved elsewhere) are closed.
+        assigned = set(cluster_person.values())
+        emptied = [p for p in parts if p not in assigned and p not in {o for _, o in merges}]
+        if emptied:
+            Person.objects.filter(pk__in=emptied).update(is_active=False)
+        if assigned:
+            Person.objects.filter(
+                pk__in=list(assigned), is_active=False, merged_into__isnull=True
+            ).update(is_active=True)
+        figures["persons_created"] = len(new_labels)
+        figures["persons_merged"] = len(merges)
+        figures["persons_split"] = splits
+
+        now = timezone.now()
+        updates = []
+        partner_ids = np.where(
+            result.best_partner >= 0, record_ids[np.maximum(result.best_partner, 0)], 0
+        )
+        probabilities = scoring.probability(np.nan_to_num(result.best_weight, nan=0.0))
+        for position, label in enumerate(labels.tolist()):
+            partner = int(partner_ids[position])
+            updates.append(
+                (
+                    int(record_ids[position]),
+                    cluster_person[label],
+                    result.best_rule[position] or ("" if partner else "alone"),
+                    None
+                    if np.isnan(result.best_weight[position])
+                    else float(probabilities[position]),
+                    partner or None,
+                )
+            )
+        changed = _records_update(updates, run, now)
+        figures["records_updated"] = changed
+    population.person_ids[region] = np.fromiter(
+        (cluster_person[label] for label in labels.tolist()), dtype=np.int64, count=len(labels)
+    )
+
+
+def _records_update(rows: list[tuple], run: LinkageRun, now) -> int:
+    """Set person and link details on many LinkageRecord rows in few statements.
+
+    Rows are (record id, person id, rule, link probability, partner record id). The table name
+    comes from the model and every value is a parameter.
+    """
+    table = LinkageRecord._meta.db_table
+    values = [(*row, now, run.pk) for row in rows]
+    if connection.vendor == "postgresql":
+        from psycopg2.extras import execute_values
+
+        with connection.cursor() as cursor:
+            execute_values(
+                cursor.cursor,
+                f"""
+                UPDATE {table} AS r SET person_id = v.person, link_rule = v.rule,
+                    link_score = v.score, linked_with_id = v.partner, linked_at = v.at,
+                    run_id = v.run
+                FROM (VALUES %s) AS v(record, person, rule, score, partner, at, run)
+                WHERE r.record_id = v.record
+                """,  # noqa: S608 - table name from the model, values as parameters
+                values,
+                template="(%s, %s, %s, %s::double precision, %s::bigint, %s::timestamptz, %s)",
+                page_size=10_000,
+            )
+        return len(rows)
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"UPDATE {table} SET person_id = %s, link_rule = %s, link_score = %s, "  # noqa: S608
+            "linked_with_id = %s, linked_at = %s, run_id = %s WHERE record_id = %s",
+            [
+                (p, rule, score, partner, at, run_id, record)
+                for record, p, rule, score, partner, at, run_id in values
+            ],
+        )
+    return len(rows)
+
+
+def _review_store(
+    population: Population,
+    region: np.ndarray,
+    result: RegionResult,
+    parameters: scoring.Parameters,
+    run: LinkageRun,
+    figures: Figures,
+) -> None:
+    """Open a review item for each uncertain pair not yet decided; withdraw open items whose
+    records now sit in one person through other links, or are no longer a candidate pair."""
+    record_ids = population.record_ids[region]
+    items = []
+    for a, b, weight, reason, levels in result.review:
+        first, second = sorted((int(record_ids[a]), int(record_ids[b])))
+        items.append(
+            ReviewItem(
+                record_a_id=first,
+                record_b_id=second,
+                score=weight,
+                probability=float(scoring.probability(np.array([weight]))[0]),
+                reason=reason,
+                comparison=scoring.reasons(levels, parameters),
+                run=run,
+            )
+        )
+    ReviewItem.objects.bulk_create(items, batch_size=2_000, ignore_conflicts=True)
+    figures["review_items"] = len(items)
+    # Open items inside one person now: the links around them decided it.
+    person_of = dict(zip(record_ids.tolist(), population.person_ids[region].tolist(), strict=True))
+    withdrawn = []
+    for pk, a, b in ReviewItem.objects.filter(status=ReviewItem.Status.OPEN).values_list(
+        "pk", "record_a_id", "record_b_id"
+    ):
+        if a in person_of and b in person_of and person_of[a] == person_of[b]:
+            withdrawn.append(pk)
+    ReviewItem.objects.filter(pk__in=withdrawn).update(status=ReviewItem.Status.WITHDRAWN)
+    figures["review_items_withdrawn"] = len(withdrawn)
+
+
+# --- Households -----------------------------------------------------------------------------------
+
+
+def _households_refresh(population: Population, run: LinkageRun, figures: Figures) -> None:
+    """Group persons who live at the same dwelling now, keeping household ids stable.
+
+    A person's current dwelling is the address key (house number and full postcode) of their
+    most recent record that has one. Records without a house number (a health extract holds only
+    the postcode) leave the person out of households rather than guess among neighbours.
+    """
+    started = time.perf_counter()
+    address = population.keys["address_key"]
+    has_address = (address != 0) & (population.person_ids != 0)
+    positions = np.flatnonzero(has_address)
+    # Latest record per person: sort by person then event day then record id, take the last.
+    order = positions[
+        np.lexsort(
+            (
+                population.record_ids[positions],
+                population.event_days[positions],
+                population.person_ids[positions],
+            )
+        )
+    ]
+    persons = population.person_ids[order]
+    last = np.r_[persons[1:] != persons[:-1], True] if len(order) else np.zeros(0, dtype=bool)
+    current_person = persons[last]
+    current_address = address[order][last]
+    groups: dict[int, list[int]] = defaultdict(list)
+    for person, dwelling in zip(current_person.tolist(), current_address.tolist(), strict=True):
+        groups[dwelling].append(person)
+
+    old_household = dict(
+        Person.objects.filter(is_active=True, household__isnull=False).values_list(
+            "pk", "household_id"
+        )
+    )
+    # Biggest groups choose first; a group keeps the household most of its members had.
+    claimed: set[int] = set()
+    assignment: dict[int, int | None] = {}
+    new_groups: list[list[int]] = []
+    for members in sorted(groups.values(), key=len, reverse=True):
+        votes: dict[int, int] = defaultdict(int)
+        for person in members:
+            if person in old_household:
+                votes[old_household[person]] += 1
+        choice = None
+        for household, _ in sorted(votes.items(), key=lambda item: (-item[1], item[0])):
+            if household not in claimed:
+                choice = household
+                break
+        if choice is None:
+            new_groups.append(members)
+            continue
+        claimed.add(choice)
+        for person in members:
+            assignment[person] = choice
+    with transaction.atomic():
+        created = Household.objects.bulk_create([Household() for _ in new_groups], batch_size=5_000)
+        for members, household in zip(new_groups, created, strict=True):
+            claimed.add(household.pk)
+            for person in members:
+                assignment[person] = household.pk
+        changed = [
+            (person, household)
+            for person, household in assignment.items()
+            if old_household.get(person) != household
+        ]
+        left = [person for person in old_household if person not in assignment]
+        by_household: dict[int, list[int]] = defaultdict(list)
+        for person, household in changed:
+            by_household[household].append(person)
+        for household, members in by_household.items():
+            Person.objects.filter(pk__in=members).update(household_id=household)
+        if left:
+            Person.objects.filter(pk__in=left).update(household=None)
+        PersonEvent.objects.bulk_create(
+            [
+                PersonEvent(person_id=person, kind=PersonEvent.Kind.HOUSEHOLD, run=run)
+                for person, _ in changed
+            ]
+            + [
+                PersonEvent(person_id=person, kind=PersonEvent.Kind.HOUSEHOLD, run=run)
+                for person in left
+            ],
+            batch_size=5_000,
+        )
+        Household.objects.filter(is_active=True).exclude(pk__in=claimed).update(is_active=False)
+    figures["households"] = len(groups)
+    figures["household_changes"] = len(changed) + len(left)
+    figures.time("households_inner", started)

@@ -1,0 +1,239 @@
+"""What linkage stores: keyed pseudonyms of each record, the persons and households they form, the
+model that scored them, and the review queue. Nothing here can be read back as a name or number.
+"""
+
+import secrets
+
+from django.conf import settings
+from django.db import models
+
+
+def _reference() -> str:
+    # Ten characters from a 31-letter alphabet without look-alikes: ~49 bits, so references can
+    # be quoted over the phone and guessing one is hopeless; they appear in URLs and exports of
+    # ShareHub's own, never an identifier.
+    alphabet = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
+    return "".join(secrets.choice(alphabet) for _ in range(10))
+
+
+class LinkageRun(models.Model):
+    """One pass of linkage: after an extract (incremental) or over everything (full)."""
+
+    class Kind(models.TextChoices):
+        INCREMENTAL = "incremental", "After an extract"
+        FULL = "full", "Everything"
+        DECISION = "decision", "After a review decision"
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.RUNNING)
+    extract = models.ForeignKey(
+        "agencies.Extract", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # Counts per stage and seconds, for the extract page and the benchmarks; never identifiers.
+    figures = models.JSONField(default=dict, blank=True)
+
+    def __str__(self) -> str:
+        return f"linkage run {self.pk} ({self.kind})"
+
+
+class LinkageModel(models.Model):
+    """Fellegi-Sunter parameters estimated from the data: m and u per comparison level.
+
+    The newest row is the one in use. Old rows stay, so an explanation of a link made months ago
+    can say which weights made it.
+    """
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    parameters = models.JSONField()
+    trained_on_pairs = models.PositiveBigIntegerField(default=0)
+    trained_on_records = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        get_latest_by = "pk"
+
+    def __str__(self) -> str:
+        return f"linkage model {self.pk}"
+
+
+class Household(models.Model):
+    reference = models.CharField(max_length=12, unique=True, default=_reference)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # A household nobody lives in any more is kept (persons' histories point at it), not reused.
+    is_active = models.BooleanField(default=True)
+
+    def __str__(self) -> str:
+        return f"household {self.reference}"
+
+
+class Person(models.Model):
+    """One human being as linkage sees them: the records that are theirs across agencies.
+
+    The id is stable: a merge keeps the older person and records the merge; a split keeps the id
+    on the part holding the person's oldest record.
+    """
+
+    reference = models.CharField(max_length=12, unique=True, default=_reference)
+    created_at = models.DateTimeField(auto_now_add=True)
+    is_active = models.BooleanField(default=True)
+    merged_into = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    household = models.ForeignKey(
+        Household, on_delete=models.SET_NULL, null=True, blank=True, related_name="members"
+    )
+
+    class Meta:
+        permissions = [("review_links", "Can review uncertain record links")]
+
+    def __str__(self) -> str:
+        return f"person {self.reference}"
+
+
+class PersonEvent(models.Model):
+    """What happened to a person: created, merged with another, split, records added or removed."""
+
+    class Kind(models.TextChoices):
+        CREATED = "created", "Created"
+        MERGED = "merged", "Merged in another person"
+        MERGED_INTO = "merged_into", "Merged into another person"
+        SPLIT = "split", "Split"
+        SPLIT_FROM = "split_from", "Split from another person"
+        HOUSEHOLD = "household", "Household changed"
+
+    person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="events")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    other = models.ForeignKey(
+        Person, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    run = models.ForeignKey(LinkageRun, on_delete=models.PROTECT, related_name="events")
+    at = models.DateTimeField(auto_now_add=True)
+    records = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["person", "at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.person_id}"
+
+
+class LinkageRecord(models.Model):
+    """A source record's keyed pseudonyms and the person linkage put it in.
+
+    `keys` is one row of matching.tokens.RECORD_DTYPE: keyed 64-bit tokens of each normalised
+    identifier, blocking tokens and Bloom encodings, packed so a million records load into one
+    array. It is computed from the sealed identity, so a new linkage key recomputes it.
+    """
+
+    record = models.OneToOneField(
+        "agencies.SourceRecord", on_delete=models.CASCADE, primary_key=True, related_name="linkage"
+    )
+    agency_id = models.IntegerField()
+    dataset_id = models.IntegerField()
+    keys = models.BinaryField()
+    key_version = models.PositiveSmallIntegerField()
+    # Compared with the record's updated_at: an extract that rewrote the record makes these stale.
+    keys_made_at = models.DateTimeField()
+    person = models.ForeignKey(
+        Person, on_delete=models.PROTECT, null=True, blank=True, related_name="records"
+    )
+    # How the record joined its person: the rule or score of its strongest link there, when.
+    link_rule = models.CharField(max_length=40, blank=True)
+    link_score = models.FloatField(null=True, blank=True)
+    linked_with = models.ForeignKey(
+        "agencies.SourceRecord", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    linked_at = models.DateTimeField(null=True, blank=True)
+    run = models.ForeignKey(
+        LinkageRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        indexes = [models.Index(fields=["person"])]
+
+    def __str__(self) -> str:
+        return f"linkage of record {self.record_id}"
+
+
+class ReviewItem(models.Model):
+    """A pair of records linkage was not sure of, for a reviewer to confirm or reject."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Waiting for review"
+        CONFIRMED = "confirmed", "Same person"
+        REJECTED = "rejected", "Different people"
+        WITHDRAWN = "withdrawn", "No longer needed"
+
+    class Reason(models.TextChoices):
+        SCORE = "score", "Score between the thresholds"
+        GUARD = "guard", "Would join two people with clearly different details"
+
+    # record_a < record_b, so a pair has one row whichever way round it was found.
+    record_a = models.ForeignKey(
+        "agencies.SourceRecord", on_delete=models.CASCADE, related_name="+"
+    )
+    record_b = models.ForeignKey(
+        "agencies.SourceRecord", on_delete=models.CASCADE, related_name="+"
+    )
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN)
+    reason = models.CharField(max_length=20, choices=Reason.choices, default=Reason.SCORE)
+    score = models.FloatField()
+    probability = models.FloatField()
+    # Comparison -> level label ("agree", "similar", "disagree", "missing") and its weight.
+    comparison = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+    run = models.ForeignKey(LinkageRun, on_delete=models.SET_NULL, null=True, related_name="+")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["record_a", "record_b"], name="reviewitem_one_per_pair"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(record_a__lt=models.F("record_b")), name="reviewitem_ordered"
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "-score"])]
+
+    def __str__(self) -> str:
+        return f"review {self.pk} ({self.status})"
+
+
+class ReviewDecision(models.Model):
+    """Every decision on a review item, append-only: who decided what, when, and why."""
+
+    item = models.ForeignKey(ReviewItem, on_delete=models.PROTECT, related_name="decisions")
+    decision = models.CharField(max_length=20, choices=ReviewItem.Status.choices)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    decided_at = models.DateTimeField(auto_now_add=True)
+    note = models.TextField(blank=True)
+    channel = models.CharField(max_length=10, default="web")
+
+    def __str__(self) -> str:
+        return f"{self.decision} on review {self.item_id}"
+
+
+class LinkageExport(models.Model):
+    """A record that an export was made: by whom, for what, how many rows. Never the key."""
+
+    made_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    made_at = models.DateTimeField(auto_now_add=True)
+    purpose = models.CharField(max_length=200)
+    rows = models.PositiveIntegerField(default=0)
+    channel = models.CharField(max_length=10)
+
+    def __str__(self) -> str:
+        return f"linkage export {self.pk}"

@@ -1,0 +1,290 @@
+"""Fellegi-Sunter scoring of record pairs from their keyed values, with m and u from the data.
+
+Every comparison works on the packed keys of matching.tokens (keyed tokens and Bloom
+encodings), never on plaintext. Each comparison puts a pair at one level (for names: exact,
+similar, a little similar, different; or missing when either record lacks the field). The
+weight of a level is log2(m/u): m is how often true matches sit at that level, u how often
+non-matches do. u is measured on random pairs (nearly all non-matches); m and the share of
+matches among candidate pairs are estimated by expectation maximisation over the candidate pairs
+(as Splink does on plaintext), so the weights follow this partnership's data, not constants.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from matching.tokens import RECORD_DTYPE
+
+MISSING = -1
+
+
+@dataclass(frozen=True)
+class Comparison:
+    name: str
+    label: str
+    levels: tuple[str, ...]  # level 0 is always "disagree"; the last, full agreement
+    # Starting m per level for EM, from what linkage studies of UK registers report.
+    m_start: tuple[float, ...]
+
+
+COMPARISONS: tuple[Comparison, ...] = (
+    Comparison("nhs", "NHS number", ("different", "same"), (0.05, 0.95)),
+    Comparison("upn", "UPN", ("different", "same"), (0.05, 0.95)),
+    Comparison("pnc", "PNC id", ("different", "same"), (0.05, 0.95)),
+    Comparison(
+        "forename",
+        "Forename",
+        ("different", "a little similar", "similar", "same or nickname"),
+        (0.03, 0.04, 0.08, 0.85),
+    ),
+    Comparison(
+        "surname",
+        "Surname",
+        ("different", "a little similar", "similar", "same"),
+        (0.05, 0.04, 0.06, 0.85),
+    ),
+    Comparison(
+        "dob",
+        "Date of birth",
+        ("different", "same year", "same year and month", "day and month swapped", "same"),
+        (0.02, 0.02, 0.03, 0.03, 0.90),
+    ),
+    Comparison("postcode", "Postcode", ("different", "same district", "same"), (0.25, 0.10, 0.65)),
+    Comparison("address", "Address", ("different", "similar", "same dwelling"), (0.25, 0.10, 0.65)),
+    Comparison("gender", "Sex", ("different", "same"), (0.02, 0.98)),
+)
+COMPARISON_NAMES = tuple(c.name for c in COMPARISONS)
+
+# Dice coefficients of Bloom encodings: 0.8 is about one letter wrong in a name of six to eight
+# letters; 0.6 about two, or a shared half of a double-barrelled surname.
+SIMILAR_DICE = 0.8
+LITTLE_SIMILAR_DICE = 0.6
+ADDRESS_SIMILAR_DICE = 0.7
+
+_WORD_POPCOUNT = np.bitwise_count
+
+
+def _dice(blooms: np.ndarray, left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Dice of the two records' encodings per pair, and whether both records have one."""
+    a = blooms[left]
+    b = blooms[right]
+    count_a = _WORD_POPCOUNT(a).sum(axis=1, dtype=np.int32)
+    count_b = _WORD_POPCOUNT(b).sum(axis=1, dtype=np.int32)
+    shared = _WORD_POPCOUNT(a & b).sum(axis=1, dtype=np.int32)
+    present = (count_a > 0) & (count_b > 0)
+    total = np.maximum(count_a + count_b, 1)
+    return 2.0 * shared / total, present
+
+
+def _exact(keys: np.ndarray, field: str, left: np.ndarray, right: np.ndarray):
+    a = keys[field][left]
+    b = keys[field][right]
+    return a == b, (a != 0) & (b != 0)
+
+
+def comparison_levels(keys: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Level of every comparison for each pair (left[i], right[i]); MISSING where a side lacks it.
+
+    Returns an int8 array of shape (pairs, comparisons), columns in COMPARISONS order.
+    """
+    if keys.dtype != RECORD_DTYPE:
+        raise TypeError("keys must be matching.tokens.RECORD_DTYPE rows")
+    levels = np.full((len(left), len(COMPARISONS)), MISSING, dtype=np.int8)
+
+    def put(column: int, present: np.ndarray, level: np.ndarray) -> None:
+        levels[:, column] = np.where(present, level, MISSING)
+
+    for column, field in enumerate(("nhs", "upn", "pnc")):
+        same, present = _exact(keys, field, left, right)
+        put(column, present, same.astype(np.int8))
+
+    for column, field in ((3, "forename"), (4, "surname")):
+        dice, present = _dice(keys[f"bloom_{field}"], left, right)
+        same, both = _exact(keys, field, left, right)
+        level = np.select(
+            [same & both, dice >= SIMILAR_DICE, dice >= LITTLE_SIMILAR_DICE], [3, 2, 1], 0
+        )
+        put(column, present | both, level.astype(np.int8))
+
+    same_dob, present = _exact(keys, "dob", left, right)
+    same_pair, _ = _exact(keys, "dob_pair", left, right)
+    same_ym, _ = _exact(keys, "dob_ym", left, right)
+    same_y, _ = _exact(keys, "dob_y", left, right)
+    level = np.select([same_dob, same_pair, same_ym, same_y], [4, 3, 2, 1], 0)
+    put(5, present, level.astype(np.int8))
+
+    same_postcode, present = _exact(keys, "postcode", left, right)
+    same_outward, _ = _exact(keys, "outward", left, right)
+    put(6, present, np.select([same_postcode, same_outward], [2, 1], 0).astype(np.int8))
+
+    dice, present = _dice(keys["bloom_address"], left, right)
+    same_dwelling, both = _exact(keys, "address_key", left, right)
+    level = np.select([same_dwelling & both, dice >= ADDRESS_SIMILAR_DICE], [2, 1], 0)
+    put(7, present, level.astype(np.int8))
+
+    same, present = _exact(keys, "gender", left, right)
+    put(8, present, same.astype(np.int8))
+    return levels
+
+
+# --- Parameters -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Parameters:
+    """m and u per comparison level, and the prior share of matches among candidate pairs."""
+
+    m: list[list[float]]
+    u: list[list[float]]
+    prior: float
+
+    def as_json(self) -> dict:
+        return {
+            "comparisons": list(COMPARISON_NAMES),
+            "m": self.m,
+            "u": self.u,
+            "prior": self.prior,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Parameters":
+        if list(data.get("comparisons", [])) != list(COMPARISON_NAMES):
+            raise ValueError("Stored linkage parameters are for a different set of comparisons.")
+        return cls(m=data["m"], u=data["u"], prior=data["prior"])
+
+    def level_weights(self) -> np.ndarray:
+        """log2(m/u) per (comparison, level), padded with 0; a MISSING level indexes the 0 pad."""
+        width = max(len(c.levels) for c in COMPARISONS) + 1
+        table = np.zeros((len(COMPARISONS), width))
+        for index, comparison in enumerate(COMPARISONS):
+            for level in range(len(comparison.levels)):
+                table[index, level] = np.log2(self.m[index][level] / self.u[index][level])
+        return table
+
+    def prior_weight(self) -> float:
+        return float(np.log2(self.prior / (1 - self.prior)))
+
+
+def match_weights(levels: np.ndarray, parameters: Parameters) -> np.ndarray:
+    """Match weight (log2 odds of a match) of each pair from its comparison levels."""
+    table = parameters.level_weights()
+    columns = np.arange(len(COMPARISONS))
+    # MISSING (-1) indexes the table's last column, which is 0: a missing field is no evidence.
+    return parameters.prior_weight() + table[columns, levels].sum(axis=1)
+
+
+def probability(weights: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp2(-np.asarray(weights, dtype=float)))
+
+
+# Floor on any m or u: a level never seen among matches is rare, not impossible, and a zero would
+# make one field's disagreement outweigh every other agreement.
+_FLOOR = 1e-6
+
+
+def u_estimate(keys: np.ndarray, *, samples: int = 1_000_000, seed: int = 0) -> list[list[float]]:
+    """u per comparison level from random pairs of records: nearly all of them are non-matches."""
+    n = len(keys)
+    rng = np.random.default_rng(seed)
+    samples = min(samples, max(n * (n - 1) // 2, 1))
+    left = rng.integers(0, n, samples)
+    right = rng.integers(0, n, samples)
+    keep = left != right
+    levels = comparison_levels(keys, left[keep], right[keep])
+    u = []
+    for index, comparison in enumerate(COMPARISONS):
+        column = levels[:, index]
+        observed = column[column != MISSING]
+        counts = np.bincount(observed, minlength=len(comparison.levels)).astype(float)
+        # One pseudo-observation per level, so agreement never seen in a small sample (two
+        # records of a young partnership sharing an NHS number) is rare rather than impossible.
+        u.append(list(np.maximum((counts + 1) / (counts.sum() + len(counts)), _FLOOR)))
+    return u
+
+
+def em_estimate(
+    levels: np.ndarray,
+    u: list[list[float]],
+    *,
+    records: int,
+    iterations: int = 200,
+    tolerance: float = 1e-7,
+) -> Parameters:
+    """m by EM over the candidate pairs' levels (Fellegi-Sunter), with u from random pairs and
+    the prior that two random records match.
+
+    EM fits a two-class mixture to the candidates: matches (m) and candidate non-matches. The
+    latter agree far more often than random pairs (blocking made them share a date of birth or
+    a district), so EM gets its own u for them, starting from the random-pair estimate; using
+    that u for weights would make a different date of birth evidence *for* a match. So, as Splink
+    does, the weights are log2(m / u) with u measured on random pairs, and the prior is the
+    expected number of matches over all pairs of `records`, not the share among candidates.
+
+    Runs over the distinct level patterns with their counts, so millions of pairs cost no more
+    than the few thousand patterns they show.
+    """
+    patterns, counts = np.unique(levels, axis=0, return_counts=True)
+    counts = counts.astype(float)
+    m = [list(c.m_start) for c in COMPARISONS]
+    random_u = [list(row) for row in u]
+    u = [list(row) for row in u]
+    prior = 0.1
+    for _ in range(iterations):
+        p = probability(match_weights(patterns, Parameters(m=m, u=u, prior=prior)))
+        matched = p * counts
+        unmatched = (1 - p) * counts
+        new_m, new_u = [], []
+        for index, comparison in enumerate(COMPARISONS):
+            column = patterns[:, index]
+            present = column != MISSING
+            width = len(comparison.levels)
+            m_totals = np.bincount(column[present], weights=matched[present], minlength=width)
+            u_totals = np.bincount(column[present], weights=unmatched[present], minlength=width)
+            # Pseudo-counts from the starting values: a comparison seldom present (a UPN only
+            # schools hold) keeps sensible values instead of ones fitted to a handful of pairs.
+            m_totals = m_totals + np.array(comparison.m_start)
+            u_totals = u_totals + np.array(u[index])
+            new_m.append(list(np.maximum(m_totals / m_totals.sum(), _FLOOR)))
+            new_u.append(list(np.maximum(u_totals / u_totals.sum(), _FLOOR)))
+        new_prior = float(np.clip(matched.sum() / counts.sum(), 1e-9, 1 - 1e-9))
+        change = abs(new_prior - prior)
+        for old, new in ((m, new_m), (u, new_u)):
+            for row_old, row_new in zip(old, new, strict=True):
+                change = max(change, max(abs(a - b) for a, b in zip(row_old, row_new, strict=True)))
+        m, u, prior = new_m, new_u, new_prior
+        if change < tolerance:
+            break
+    all_pairs = max(records * (records - 1) / 2, 1.0)
+    expected_matches = prior * counts.sum()
+    population_prior = float(np.clip(expected_matches / all_pairs, 1e-12, 0.5))
+    return Parameters(m=m, u=random_u, prior=population_prior)
+
+
+def reasons(levels_row: np.ndarray, parameters: Parameters) -> dict[str, dict]:
+    """Comparison -> the level a pair reached and its weight, for reviewers and explanations."""
+    table = parameters.level_weights()
+    found = {}
+    for index, comparison in enumerate(COMPARISONS):
+        level = int(levels_row[index])
+        if level == MISSING:
+            found[comparison.name] = {"label": comparison.label, "level": "missing", "weight": 0.0}
+        else:
+            found[comparison.name] = {
+                "label": comparison.label,
+                "level": comparison.levels[level],
+                "weight": round(float(table[index, level]), 2),
+            }
+    return found
+
+
+def rule_name(levels_row: np.ndarray) -> str:
+    """The deterministic rule a pair also meets, if any, for explanations; else "score"."""
+    level = dict(zip(COMPARISON_NAMES, (int(x) for x in levels_row), strict=True))
+    for identifier in ("nhs", "upn", "pnc"):
+        if level[identifier] == 1:
+            return identifier
+    if level["forename"] == 3 and level["surname"] == 3 and level["dob"] == 4:
+        return "name_dob"
+    if level["surname"] == 3 and level["dob"] == 4 and level["postcode"] == 2:
+        return "surname_dob_postcode"
+    return "score"
