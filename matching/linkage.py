@@ -359,7 +359,8 @@ def region_cluster(
     size = len(keys)
     probabilities = scoring.probability(weights)
     cannot: dict[int, set[int]] = defaultdict(set)
-    clearly_different = weights < thresholds.guard
+    not_automatic, family_different = scoring.family_guards(levels)
+    clearly_different = (weights < thresholds.guard) | family_different
     for a, b in zip(
         left[clearly_different].tolist(), right[clearly_different].tolist(), strict=True
     ):
@@ -371,7 +372,7 @@ def region_cluster(
     clusters = _Clusters(size, cannot)
     for a, b in confirmed:
         clusters.union(a, b, forced=True)
-    auto = np.flatnonzero(probabilities >= thresholds.upper)
+    auto = np.flatnonzero((probabilities >= thresholds.upper) & ~not_automatic)
     auto = auto[np.argsort(-weights[auto], kind="stable")]
     review: list[tuple[int, int, float, str, np.ndarray]] = []
     for index in auto.tolist():
@@ -379,6 +380,28 @@ def region_cluster(
         if not clusters.union(a, b):
             review.append((a, b, float(weights[index]), ReviewItem.Reason.GUARD, levels[index]))
     labels = np.fromiter((clusters.find(x) for x in range(size)), dtype=np.int64, count=size)
+
+    # Second pass: a record or person alike in all but the forename to exactly one other person,
+    # and to no one else, is that person under another given name (a middle or calling name).
+    # Twins show up as two persons alike to each other, each known apart by an NHS number, sex
+    # or date in some agency (a cannot-link above), and are left to a reviewer.
+    alike = np.flatnonzero(
+        scoring.only_forename_differs(levels)
+        & ~clearly_different
+        & (probabilities >= thresholds.upper)
+    )
+    if len(alike):
+        partners: dict[int, set[int]] = defaultdict(set)
+        for index in alike.tolist():
+            a, b = int(labels[left[index]]), int(labels[right[index]])
+            if a != b:
+                partners[a].add(b)
+                partners[b].add(a)
+        for index in alike[np.argsort(-weights[alike], kind="stable")].tolist():
+            a, b = int(labels[left[index]]), int(labels[right[index]])
+            if a != b and len(partners[a]) == 1 and len(partners[b]) == 1:
+                clusters.union(int(left[index]), int(right[index]))
+        labels = np.fromiter((clusters.find(x) for x in range(size)), dtype=np.int64, count=size)
 
     # Each record's strongest link inside its cluster, for explanations and the export's score.
     best_partner = np.full(size, -1, dtype=np.int64)
@@ -403,7 +426,10 @@ def region_cluster(
                 best_partner[me], best_rule[me] = other, "review"
 
     middle = np.flatnonzero(
-        (probabilities >= thresholds.lower) & (probabilities < thresholds.upper) & ~same
+        (probabilities >= thresholds.lower)
+        & ((probabilities < thresholds.upper) | not_automatic)
+        & ~same
+        & ~family_different
     )
     for index in middle.tolist():
         review.append(

@@ -46,11 +46,30 @@ COMPARISONS: tuple[Comparison, ...] = (
     Comparison(
         "dob",
         "Date of birth",
-        ("different", "same year", "same year and month", "day and month swapped", "same"),
-        (0.02, 0.02, 0.03, 0.03, 0.90),
+        (
+            "different",
+            "same decade",
+            "same year",
+            "same year and month",
+            "day and month swapped",
+            "same",
+        ),
+        (0.01, 0.01, 0.02, 0.03, 0.03, 0.90),
     ),
-    Comparison("postcode", "Postcode", ("different", "same district", "same"), (0.25, 0.10, 0.65)),
-    Comparison("address", "Address", ("different", "similar", "same dwelling"), (0.25, 0.10, 0.65)),
+    # Postcode and address in one comparison: a shared dwelling implies a shared postcode, and
+    # counting both would give a household's members the same evidence twice.
+    Comparison(
+        "location",
+        "Address and postcode",
+        (
+            "different",
+            "same district",
+            "same postcode or similar address",
+            "same postcode and similar address",
+            "same dwelling",
+        ),
+        (0.25, 0.10, 0.15, 0.15, 0.35),
+    ),
     Comparison("gender", "Sex", ("different", "same"), (0.02, 0.98)),
 )
 COMPARISON_NAMES = tuple(c.name for c in COMPARISONS)
@@ -98,11 +117,15 @@ def comparison_levels(keys: np.ndarray, left: np.ndarray, right: np.ndarray) -> 
         same, present = _exact(keys, field, left, right)
         put(column, present, same.astype(np.int8))
 
+    # Forename and surname keyed the wrong way round agree as a set: both count as the same.
+    names_swapped, _ = _exact(keys, "names_unordered", left, right)
     for column, field in ((3, "forename"), (4, "surname")):
         dice, present = _dice(keys[f"bloom_{field}"], left, right)
         same, both = _exact(keys, field, left, right)
         level = np.select(
-            [same & both, dice >= SIMILAR_DICE, dice >= LITTLE_SIMILAR_DICE], [3, 2, 1], 0
+            [(same & both) | names_swapped, dice >= SIMILAR_DICE, dice >= LITTLE_SIMILAR_DICE],
+            [3, 2, 1],
+            0,
         )
         put(column, present | both, level.astype(np.int8))
 
@@ -110,20 +133,29 @@ def comparison_levels(keys: np.ndarray, left: np.ndarray, right: np.ndarray) -> 
     same_pair, _ = _exact(keys, "dob_pair", left, right)
     same_ym, _ = _exact(keys, "dob_ym", left, right)
     same_y, _ = _exact(keys, "dob_y", left, right)
-    level = np.select([same_dob, same_pair, same_ym, same_y], [4, 3, 2, 1], 0)
+    same_decade, _ = _exact(keys, "dob_decade", left, right)
+    level = np.select([same_dob, same_pair, same_ym, same_y, same_decade], [5, 4, 3, 2, 1], 0)
     put(5, present, level.astype(np.int8))
 
-    same_postcode, present = _exact(keys, "postcode", left, right)
+    same_postcode, has_postcode = _exact(keys, "postcode", left, right)
     same_outward, _ = _exact(keys, "outward", left, right)
-    put(6, present, np.select([same_postcode, same_outward], [2, 1], 0).astype(np.int8))
-
-    dice, present = _dice(keys["bloom_address"], left, right)
+    dice, has_address = _dice(keys["bloom_address"], left, right)
+    similar_address = has_address & (dice >= ADDRESS_SIMILAR_DICE)
     same_dwelling, both = _exact(keys, "address_key", left, right)
-    level = np.select([same_dwelling & both, dice >= ADDRESS_SIMILAR_DICE], [2, 1], 0)
-    put(7, present, level.astype(np.int8))
+    level = np.select(
+        [
+            same_dwelling & both,
+            same_postcode & has_postcode & similar_address,
+            (same_postcode & has_postcode) | similar_address,
+            same_outward & has_postcode,
+        ],
+        [4, 3, 2, 1],
+        0,
+    )
+    put(6, has_postcode | has_address, level.astype(np.int8))
 
     same, present = _exact(keys, "gender", left, right)
-    put(8, present, same.astype(np.int8))
+    put(7, present, same.astype(np.int8))
     return levels
 
 
@@ -283,8 +315,52 @@ def rule_name(levels_row: np.ndarray) -> str:
     for identifier in ("nhs", "upn", "pnc"):
         if level[identifier] == 1:
             return identifier
-    if level["forename"] == 3 and level["surname"] == 3 and level["dob"] == 4:
+    if level["forename"] == 3 and level["surname"] == 3 and level["dob"] == 5:
         return "name_dob"
-    if level["surname"] == 3 and level["dob"] == 4 and level["postcode"] == 2:
+    if level["surname"] == 3 and level["dob"] == 5 and level["location"] >= 2:
         return "surname_dob_postcode"
     return "score"
+
+
+def family_guards(levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs that must not link automatically, and pairs that are clearly different people.
+
+    Fellegi-Sunter treats comparisons as independent, and within a family they are not: a
+    mother and her children share surname and address, twins share the date of birth too, and a
+    father and son may share a forename. Their shared fields add up to a high score. DOMAIN.md:
+    most false links are within a household. So, unless an NHS number, UPN or PNC id agrees:
+    - a pair whose forenames clearly differ, or whose dates of birth are decades apart, is
+      never linked automatically (a reviewer sees it if its score is high);
+    - such a pair is clearly two people (no chain of links may join them) when a second thing
+      also differs: sex, an identifier, or the date of birth as well as the forename.
+    """
+    column = {name: levels[:, index] for index, name in enumerate(COMPARISON_NAMES)}
+    identifier_agrees = (column["nhs"] == 1) | (column["upn"] == 1) | (column["pnc"] == 1)
+    identifier_differs = (column["nhs"] == 0) | (column["upn"] == 0) | (column["pnc"] == 0)
+    forename_differs = (column["forename"] >= 0) & (column["forename"] <= 1)
+    generation_apart = column["dob"] == 0
+    # A placeholder forename ("Baby", "Unknown") is as ambiguous as a different one: newborn
+    # twins are both "Baby Smith".
+    not_automatic = ~identifier_agrees & (
+        forename_differs | generation_apart | (column["forename"] == MISSING)
+    )
+    clearly_different = ~identifier_agrees & (
+        (forename_differs & ((column["gender"] == 0) | identifier_differs | (column["dob"] <= 3)))
+        | (generation_apart & (identifier_differs | forename_differs))
+    )
+    return not_automatic, clearly_different
+
+
+def only_forename_differs(levels: np.ndarray) -> np.ndarray:
+    """Pairs alike in everything but the forename: same surname, date of birth and home.
+
+    Twins, or one person known by a middle or calling name ("Muhammad Usman" as "Usman"), or a
+    placeholder forename ("Baby"). The two look the same pairwise; linkage tells them apart by context (see linkage.region_cluster).
+    """
+    column = {name: levels[:, index] for index, name in enumerate(COMPARISON_NAMES)}
+    return (
+        (column["forename"] <= 1)
+        & (column["surname"] >= 2)
+        & (column["dob"] >= 4)
+        & (column["location"] >= 2)
+    )

@@ -105,9 +105,21 @@ def _pnc_canonical(value: str) -> str:
     return f"{year[-2:]}/{rest[:-1].lstrip('0') or '0'}{rest[-1]}"
 
 
+def _postcode_of(identifiers: dict[str, str]) -> tuple[str, str, str] | None:
+    parts = postcode_parts(identifiers.get("postcode", ""))
+    if parts is None and identifiers.get("address"):
+        # Some extracts (a school census) carry the postcode only at the end of the address.
+        words = identifiers["address"].replace(",", " ").split()
+        for tail in (" ".join(words[-2:]), words[-1]) if words else ():
+            parts = postcode_parts(tail)
+            if parts:
+                break
+    return parts
+
+
 def _parse(identifiers: dict[str, str]) -> _Parsed:
     first = _first_forename(identifiers.get("forename", ""))
-    parts = postcode_parts(identifiers.get("postcode", ""))
+    parts = _postcode_of(identifiers)
     nhs, nhs_valid = nhs_number_normalise(identifiers.get("nhs_number", ""))
     upn = upn_normalise(identifiers.get("upn", ""))
     return _Parsed(
@@ -344,9 +356,11 @@ EXACT_FIELDS = (
     "pnc",
     "forename",  # canonical (Bob -> robert)
     "surname",
+    "names_unordered",  # forename and surname as a set: agrees when they were keyed swapped
     "dob",
     "dob_ym",
     "dob_y",
+    "dob_decade",
     "dob_pair",  # the date and its day/month swap, unordered: agrees when one was swapped
     "postcode",
     "outward",
@@ -389,9 +403,14 @@ def record_keys(identifiers: dict[str, str]) -> bytes:
         "pnc": p.pnc,
         "forename": p.forename,
         "surname": p.surname,
+        "names_unordered": "|".join(sorted((p.forename, p.surname)))
+        if p.forename and p.surname
+        else "",
         "dob": dob.isoformat() if dob else "",
         "dob_ym": dob.strftime("%Y-%m") if dob else "",
         "dob_y": year,
+        # A father and son of one name are decades apart; a keying slip in the year seldom is.
+        "dob_decade": str(dob.year // 10) if dob else "",
         "dob_pair": dob_pair,
         "postcode": p.postcode,
         "outward": p.outward,

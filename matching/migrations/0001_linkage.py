@@ -7,149 +7,406 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('agencies', '0006_quarantine_source_id_inflight_checksum'),
+        ("agencies", "0006_quarantine_source_id_inflight_checksum"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Household',
+            name="Household",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('reference', models.CharField(default=matching.models._reference, max_length=12, unique=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('is_active', models.BooleanField(default=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "reference",
+                    models.CharField(
+                        default=matching.models._reference, max_length=12, unique=True
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("is_active", models.BooleanField(default=True)),
             ],
         ),
         migrations.CreateModel(
-            name='LinkageModel',
+            name="LinkageModel",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('parameters', models.JSONField()),
-                ('trained_on_pairs', models.PositiveBigIntegerField(default=0)),
-                ('trained_on_records', models.PositiveBigIntegerField(default=0)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("parameters", models.JSONField()),
+                ("trained_on_pairs", models.PositiveBigIntegerField(default=0)),
+                ("trained_on_records", models.PositiveBigIntegerField(default=0)),
             ],
             options={
-                'get_latest_by': 'pk',
+                "get_latest_by": "pk",
             },
         ),
         migrations.CreateModel(
-            name='LinkageExport',
+            name="LinkageExport",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('made_at', models.DateTimeField(auto_now_add=True)),
-                ('purpose', models.CharField(max_length=200)),
-                ('rows', models.PositiveIntegerField(default=0)),
-                ('channel', models.CharField(max_length=10)),
-                ('made_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("made_at", models.DateTimeField(auto_now_add=True)),
+                ("purpose", models.CharField(max_length=200)),
+                ("rows", models.PositiveIntegerField(default=0)),
+                ("channel", models.CharField(max_length=10)),
+                (
+                    "made_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='LinkageRun',
+            name="LinkageRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('incremental', 'After an extract'), ('full', 'Everything'), ('decision', 'After a review decision')], max_length=20)),
-                ('status', models.CharField(choices=[('running', 'Running'), ('done', 'Done'), ('failed', 'Failed')], default='running', max_length=20)),
-                ('started_at', models.DateTimeField(auto_now_add=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('figures', models.JSONField(blank=True, default=dict)),
-                ('extract', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='agencies.extract')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("incremental", "After an extract"),
+                            ("full", "Everything"),
+                            ("decision", "After a review decision"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("running", "Running"), ("done", "Done"), ("failed", "Failed")],
+                        default="running",
+                        max_length=20,
+                    ),
+                ),
+                ("started_at", models.DateTimeField(auto_now_add=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("figures", models.JSONField(blank=True, default=dict)),
+                (
+                    "extract",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="agencies.extract",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Person',
+            name="Person",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('reference', models.CharField(default=matching.models._reference, max_length=12, unique=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('is_active', models.BooleanField(default=True)),
-                ('household', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='members', to='matching.household')),
-                ('merged_into', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='matching.person')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "reference",
+                    models.CharField(
+                        default=matching.models._reference, max_length=12, unique=True
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("is_active", models.BooleanField(default=True)),
+                (
+                    "household",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="members",
+                        to="matching.household",
+                    ),
+                ),
+                (
+                    "merged_into",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="matching.person",
+                    ),
+                ),
             ],
             options={
-                'permissions': [('review_links', 'Can review uncertain record links')],
+                "permissions": [("review_links", "Can review uncertain record links")],
             },
         ),
         migrations.CreateModel(
-            name='ReviewItem',
+            name="ReviewItem",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('open', 'Waiting for review'), ('confirmed', 'Same person'), ('rejected', 'Different people'), ('withdrawn', 'No longer needed')], default='open', max_length=20)),
-                ('reason', models.CharField(choices=[('score', 'Score between the thresholds'), ('guard', 'Would join two people with clearly different details')], default='score', max_length=20)),
-                ('score', models.FloatField()),
-                ('probability', models.FloatField()),
-                ('comparison', models.JSONField(default=dict)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('decided_at', models.DateTimeField(blank=True, null=True)),
-                ('decision_note', models.TextField(blank=True)),
-                ('decided_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('record_a', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='agencies.sourcerecord')),
-                ('record_b', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='agencies.sourcerecord')),
-                ('run', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='matching.linkagerun')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("open", "Waiting for review"),
+                            ("confirmed", "Same person"),
+                            ("rejected", "Different people"),
+                            ("withdrawn", "No longer needed"),
+                        ],
+                        default="open",
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "reason",
+                    models.CharField(
+                        choices=[
+                            ("score", "Score between the thresholds"),
+                            ("guard", "Would join two people with clearly different details"),
+                        ],
+                        default="score",
+                        max_length=20,
+                    ),
+                ),
+                ("score", models.FloatField()),
+                ("probability", models.FloatField()),
+                ("comparison", models.JSONField(default=dict)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("decided_at", models.DateTimeField(blank=True, null=True)),
+                ("decision_note", models.TextField(blank=True)),
+                (
+                    "decided_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "record_a",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="agencies.sourcerecord",
+                    ),
+                ),
+                (
+                    "record_b",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="agencies.sourcerecord",
+                    ),
+                ),
+                (
+                    "run",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="matching.linkagerun",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='ReviewDecision',
+            name="ReviewDecision",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('decision', models.CharField(choices=[('open', 'Waiting for review'), ('confirmed', 'Same person'), ('rejected', 'Different people'), ('withdrawn', 'No longer needed')], max_length=20)),
-                ('decided_at', models.DateTimeField(auto_now_add=True)),
-                ('note', models.TextField(blank=True)),
-                ('channel', models.CharField(default='web', max_length=10)),
-                ('decided_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, to=settings.AUTH_USER_MODEL)),
-                ('item', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='decisions', to='matching.reviewitem')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "decision",
+                    models.CharField(
+                        choices=[
+                            ("open", "Waiting for review"),
+                            ("confirmed", "Same person"),
+                            ("rejected", "Different people"),
+                            ("withdrawn", "No longer needed"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("decided_at", models.DateTimeField(auto_now_add=True)),
+                ("note", models.TextField(blank=True)),
+                ("channel", models.CharField(default="web", max_length=10)),
+                (
+                    "decided_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "item",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="decisions",
+                        to="matching.reviewitem",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='LinkageRecord',
+            name="LinkageRecord",
             fields=[
-                ('record', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='linkage', serialize=False, to='agencies.sourcerecord')),
-                ('agency_id', models.IntegerField()),
-                ('dataset_id', models.IntegerField()),
-                ('keys', models.BinaryField()),
-                ('key_version', models.PositiveSmallIntegerField()),
-                ('keys_made_at', models.DateTimeField()),
-                ('link_rule', models.CharField(blank=True, max_length=40)),
-                ('link_score', models.FloatField(blank=True, null=True)),
-                ('linked_at', models.DateTimeField(blank=True, null=True)),
-                ('linked_with', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='agencies.sourcerecord')),
-                ('run', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='matching.linkagerun')),
-                ('person', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='records', to='matching.person')),
+                (
+                    "record",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        primary_key=True,
+                        related_name="linkage",
+                        serialize=False,
+                        to="agencies.sourcerecord",
+                    ),
+                ),
+                ("agency_id", models.IntegerField()),
+                ("dataset_id", models.IntegerField()),
+                ("keys", models.BinaryField()),
+                ("key_version", models.PositiveSmallIntegerField()),
+                ("keys_made_at", models.DateTimeField()),
+                ("link_rule", models.CharField(blank=True, max_length=40)),
+                ("link_score", models.FloatField(blank=True, null=True)),
+                ("linked_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "linked_with",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="agencies.sourcerecord",
+                    ),
+                ),
+                (
+                    "run",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="matching.linkagerun",
+                    ),
+                ),
+                (
+                    "person",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="records",
+                        to="matching.person",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['person'], name='matching_li_person__5f50fb_idx')],
+                "indexes": [models.Index(fields=["person"], name="matching_li_person__5f50fb_idx")],
             },
         ),
         migrations.CreateModel(
-            name='PersonEvent',
+            name="PersonEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('created', 'Created'), ('merged', 'Merged in another person'), ('merged_into', 'Merged into another person'), ('split', 'Split'), ('split_from', 'Split from another person'), ('household', 'Household changed')], max_length=20)),
-                ('at', models.DateTimeField(auto_now_add=True)),
-                ('records', models.PositiveIntegerField(default=0)),
-                ('other', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='matching.person')),
-                ('person', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='events', to='matching.person')),
-                ('run', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='events', to='matching.linkagerun')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("created", "Created"),
+                            ("merged", "Merged in another person"),
+                            ("merged_into", "Merged into another person"),
+                            ("split", "Split"),
+                            ("split_from", "Split from another person"),
+                            ("household", "Household changed"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("at", models.DateTimeField(auto_now_add=True)),
+                ("records", models.PositiveIntegerField(default=0)),
+                (
+                    "other",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="matching.person",
+                    ),
+                ),
+                (
+                    "person",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="events",
+                        to="matching.person",
+                    ),
+                ),
+                (
+                    "run",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="events",
+                        to="matching.linkagerun",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['person', 'at'], name='matching_pe_person__64a2ab_idx')],
+                "indexes": [
+                    models.Index(fields=["person", "at"], name="matching_pe_person__64a2ab_idx")
+                ],
             },
         ),
         migrations.AddIndex(
-            model_name='reviewitem',
-            index=models.Index(fields=['status', '-score'], name='matching_re_status_08feab_idx'),
+            model_name="reviewitem",
+            index=models.Index(fields=["status", "-score"], name="matching_re_status_08feab_idx"),
         ),
         migrations.AddConstraint(
-            model_name='reviewitem',
-            constraint=models.UniqueConstraint(fields=('record_a', 'record_b'), name='reviewitem_one_per_pair'),
+            model_name="reviewitem",
+            constraint=models.UniqueConstraint(
+                fields=("record_a", "record_b"), name="reviewitem_one_per_pair"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='reviewitem',
-            constraint=models.CheckConstraint(condition=models.Q(('record_a__lt', models.F('record_b'))), name='reviewitem_ordered'),
+            model_name="reviewitem",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("record_a__lt", models.F("record_b"))),
+                name="reviewitem_ordered",
+            ),
         ),
     ]
