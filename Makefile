@@ -17,6 +17,11 @@ $(VENV)/.dev-installed: requirements/dev.lock $(VENV)/.base-installed
 	$(PY) -m pip install --quiet -r requirements/dev.lock
 	touch $@
 
+# Benchmark-only packages (Splink, DuckDB, pandas): never in the app's runtime or CI's tests.
+$(VENV)/.bench-installed: requirements/bench.lock $(VENV)/.dev-installed
+	$(PY) -m pip install --quiet -r requirements/bench.lock
+	touch $@
+
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
@@ -51,7 +56,7 @@ format: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-bench: $(VENV)/.dev-installed
+bench: $(VENV)/.bench-installed
 	$(PY) -m bench
 
 clean:

@@ -355,7 +355,8 @@ def only_forename_differs(levels: np.ndarray) -> np.ndarray:
     """Pairs alike in everything but the forename: same surname, date of birth and home.
 
     Twins, or one person known by a middle or calling name ("Muhammad Usman" as "Usman"), or a
-    placeholder forename ("Baby"). The two look the same pairwise; linkage tells them apart by context (see linkage.region_cluster).
+    placeholder forename ("Baby"). The two look the same pairwise; linkage tells them apart by
+    context (see linkage.region_cluster).
     """
     column = {name: levels[:, index] for index, name in enumerate(COMPARISON_NAMES)}
     return (

@@ -8,6 +8,9 @@ the row it belongs to, so a ciphertext copied onto another row or agency fails t
 Master keys: SHAREHUB_MASTER_KEYS (or _FILE) holds "version:base64key" entries separated by
 commas, the current one first; older ones stay listed until rotation has rewrapped every data
 key. Without it outside production, a development key is kept in var/.
+
+Rotation of both kinds (`manage.py rotate_keys`) is driven by sharehub.rotation; the key material
+it needs is made and rewrapped here.
 """
 
 import base64
@@ -89,8 +92,9 @@ def _wrap_associated(agency_id: int, version: int) -> bytes:
     return f"sharehub:data-key:{agency_id}:{version}".encode()
 
 
-# Unwrapped data keys, per process. Keys are immutable once made, so caching cannot go stale;
-# rotation makes new versions rather than changing old ones.
+# Unwrapped data keys, per process. Keys are immutable once made, so caching cannot go stale:
+# data key rotation makes new versions rather than changing old ones, and master key rotation
+# changes only how a key is wrapped.
 _data_key_cache: dict[tuple[int, int], bytes] = {}
 
 
@@ -101,15 +105,23 @@ def _unwrap(agency_id: int, version: int) -> bytes:
     from sharehub.models import DataKey
 
     row = DataKey.objects.get(agency_id=agency_id, version=version)
-    wrapped = bytes(row.wrapped_key)
+    key = _unwrap_with(
+        agency_id=agency_id,
+        version=version,
+        master_version=row.master_key_version,
+        wrapped=bytes(row.wrapped_key),
+    )
+    _data_key_cache[(agency_id, version)] = key
+    return key
+
+
+def _unwrap_with(*, agency_id: int, version: int, master_version: int, wrapped: bytes) -> bytes:
     try:
-        key = AESGCM(_master_key(row.master_key_version)).decrypt(
+        return AESGCM(_master_key(master_version)).decrypt(
             wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], _wrap_associated(agency_id, version)
         )
     except InvalidTag as error:
         raise SealError(f"Data key {version} of agency {agency_id} does not unwrap.") from error
-    _data_key_cache[(agency_id, version)] = key
-    return key
 
 
 def data_key_wrap(*, agency_id: int, version: int, key: bytes) -> tuple[int, bytes]:
@@ -138,6 +150,69 @@ def current_data_key_version(agency_id: int) -> int:
     return row.version
 
 
+def data_key_create(*, agency_id: int) -> int:
+    """Make the agency's next data key version, which every seal from now on uses; returns it.
+
+    Older versions stay, so what they sealed keeps opening until rotation has resealed it
+    (sharehub.rotation).
+    """
+    from sharehub.models import DataKey
+
+    with transaction.atomic():
+        latest = (
+            DataKey.objects.select_for_update()
+            .filter(agency_id=agency_id)
+            .order_by("-version")
+            .first()
+        )
+        version = (latest.version if latest else 0) + 1
+        key = AESGCM.generate_key(bit_length=256)
+        master_version, wrapped = data_key_wrap(agency_id=agency_id, version=version, key=key)
+        DataKey.objects.create(
+            agency_id=agency_id,
+            version=version,
+            wrapped_key=wrapped,
+            master_key_version=master_version,
+        )
+    return version
+
+
+def data_key_rewrap(*, data_key_id: int) -> bool:
+    """Rewrap one data key under the current master key; False if it already was (or is gone).
+
+    Its own transaction, with the row locked, so a crash or a second operator leaves every key
+    wrapped under one master key or the other, never neither.
+    """
+    from sharehub.models import DataKey
+
+    current = master_keys()[0].version
+    with transaction.atomic():
+        row = DataKey.objects.select_for_update().filter(pk=data_key_id).first()
+        if row is None or row.master_key_version == current:
+            return False
+        key = _unwrap_with(
+            agency_id=row.agency_id,
+            version=row.version,
+            master_version=row.master_key_version,
+            wrapped=bytes(row.wrapped_key),
+        )
+        master_version, wrapped = data_key_wrap(
+            agency_id=row.agency_id, version=row.version, key=key
+        )
+        # The old wrapping is about to be overwritten: prove the new one gives the key back.
+        if key != _unwrap_with(
+            agency_id=row.agency_id,
+            version=row.version,
+            master_version=master_version,
+            wrapped=wrapped,
+        ):
+            raise SealError(f"Rewrapping data key {row.version} of agency {row.agency_id} failed.")
+        row.wrapped_key = wrapped
+        row.master_key_version = master_version
+        row.save(update_fields=["wrapped_key", "master_key_version"])
+    return True
+
+
 class AgencySealer:
     """Seals and opens one agency's data with its current key; cheap to reuse for many rows."""
 
@@ -151,6 +226,22 @@ class AgencySealer:
         header = _HEADER.pack(BLOB_FORMAT, self.version)
         associated = _associated(self.agency_id, context)
         return header + nonce + self._aead.encrypt(nonce, plaintext, header + associated)
+
+
+def sealed_version(blob: bytes) -> int:
+    """The data key version a sealed blob was made with (from its header; needs no key)."""
+    header = bytes(blob[: _HEADER.size])
+    if len(header) < _HEADER.size:
+        raise SealError("Sealed value is truncated.")
+    blob_format, version = _HEADER.unpack(header)
+    if blob_format != BLOB_FORMAT:
+        raise SealError(f"Unknown sealed value format {blob_format}.")
+    return version
+
+
+def sealed_header(version: int) -> bytes:
+    """The first bytes of every blob sealed under data key `version`, to find them in SQL."""
+    return _HEADER.pack(BLOB_FORMAT, version)
 
 
 def _associated(agency_id: int, context: str) -> bytes:

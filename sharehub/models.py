@@ -9,6 +9,10 @@ class DataKey(models.Model):
     wrapped_key = models.BinaryField()
     master_key_version = models.PositiveIntegerField()
     created_at = models.DateTimeField(auto_now_add=True)
+    # Set by data key rotation once nothing is sealed under this version any more. Nothing new is
+    # sealed with it (sealing always takes the newest version); it is kept so that a straggler
+    # sealed under it still opens.
+    retired_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
