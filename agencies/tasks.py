@@ -10,6 +10,7 @@ from agencies.ingest import (
     extracts_stalled_requeue,
     uploads_orphaned_sweep,
 )
+from agencies.models import Extract, ExtractStatus
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +48,12 @@ def ingest_extract(self, *, extract_id: int) -> None:
         raise self.retry(
             countdown=10 * (self.request.retries + 1), exc=IngestAttemptFailed(kind)
         ) from None
+    # Linkage follows every loaded extract (and a redelivery of a loaded one: linking again
+    # finds nothing new). Looked up afresh: the extract may have loaded in an earlier delivery.
+    if Extract.objects.filter(pk=extract_id, status=ExtractStatus.LOADED).exists():
+        from matching.tasks import link_after_extract
+
+        link_after_extract.delay(extract_id=extract_id)
 
 
 @shared_task(ignore_result=True)

@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-BENCHMARKS = ["bench.synthetic", "bench.ingest"]
+BENCHMARKS = ["bench.synthetic", "bench.ingest", "bench.linkage_quality", "bench.linkage_speed"]
 
 
 def main() -> int:

@@ -45,6 +45,7 @@ BLOCKS = ("nhs", "upn", "pnc", "dob_pair", "block_sy", "block_fd", "block_nn", "
 # would cost more than they find, so it is skipped and counted.
 MAX_BLOCK = 400
 PAIR_CHUNK = 2_000_000
+EM_SAMPLE = 3_000_000
 KEYS_BATCH = 2_000
 RETRAIN_GROWTH = 2.0  # retrain the model when the records have doubled since it was estimated
 
@@ -135,13 +136,37 @@ def keys_refresh(*, record_ids: list[int] | None = None) -> list[int]:
 
 
 def _keys_write(batch: list[LinkageRecord]) -> list[int]:
-    LinkageRecord.objects.bulk_create(
-        batch,
-        update_conflicts=True,
-        unique_fields=["record"],
-        update_fields=["keys", "key_version", "agency_id", "dataset_id", "keys_made_at"],
+    """Insert or replace keys in one statement per batch (Django's bulk_create spends longer
+    building the SQL for 2,000 rows than the database takes to run it)."""
+    table = LinkageRecord._meta.db_table
+    rows = [
+        (r.record_id, r.agency_id, r.dataset_id, r.keys, r.key_version, r.keys_made_at)
+        for r in batch
+    ]
+    columns = "record_id, agency_id, dataset_id, keys, key_version, keys_made_at"
+    update = (
+        "agency_id = excluded.agency_id, dataset_id = excluded.dataset_id, keys = excluded.keys, "
+        "key_version = excluded.key_version, keys_made_at = excluded.keys_made_at"
     )
-    return [item.record_id for item in batch]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            from psycopg2.extras import execute_values
+
+            execute_values(
+                cursor.cursor,
+                f"INSERT INTO {table} ({columns}, link_rule) VALUES %s "  # noqa: S608
+                f"ON CONFLICT (record_id) DO UPDATE SET {update}",
+                rows,
+                template="(%s, %s, %s, %s, %s, %s, '')",
+                page_size=len(rows),
+            )
+        else:
+            cursor.executemany(
+                f"INSERT INTO {table} ({columns}, link_rule) VALUES (%s, %s, %s, %s, %s, %s, '') "  # noqa: S608
+                f"ON CONFLICT (record_id) DO UPDATE SET {update}",
+                rows,
+            )
+    return [row[0] for row in rows]
 
 
 # --- Loading --------------------------------------------------------------------------------------
@@ -283,11 +308,18 @@ def model_estimate(
     started = time.perf_counter()
     u = scoring.u_estimate(population.keys)
     left, right = candidate_pairs(population.keys, None)
+    pairs = len(left)
+    if pairs > EM_SAMPLE:
+        # A uniform sample estimates the same shares; EM's cost is in scoring the pairs.
+        chosen = np.random.default_rng(0).choice(pairs, EM_SAMPLE, replace=False)
+        left, right = left[chosen], right[chosen]
     levels = pair_levels(population.keys, left, right)
-    parameters = scoring.em_estimate(levels, u, records=len(population.record_ids))
+    parameters = scoring.em_estimate(
+        levels, u, records=len(population.record_ids), candidate_pairs=pairs
+    )
     model = LinkageModel.objects.create(
         parameters=parameters.as_json(),
-        trained_on_pairs=len(left),
+        trained_on_pairs=pairs,
         trained_on_records=len(population.record_ids),
     )
     figures.time("model_estimate", started)
@@ -344,6 +376,25 @@ class RegionResult:
     review: list[tuple[int, int, float, str, np.ndarray]]  # positions, weight, reason, levels
 
 
+def _components(size: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Connected-component label of each of `size` nodes under the edges (a[i], b[i])."""
+    parent = list(range(size))
+
+    def find(x: int) -> int:
+        root = x
+        while parent[root] != root:
+            root = parent[root]
+        while parent[x] != root:
+            parent[x], x = root, parent[x]
+        return root
+
+    for x, y in zip(a.tolist(), b.tolist(), strict=True):
+        rx, ry = find(x), find(y)
+        if rx != ry:
+            parent[rx] = ry
+    return np.fromiter((find(x) for x in range(size)), dtype=np.int64, count=size)
+
+
 def region_cluster(
     keys: np.ndarray,
     left: np.ndarray,
@@ -355,24 +406,39 @@ def region_cluster(
     confirmed: list[tuple[int, int]],
     rejected: list[tuple[int, int]],
 ) -> RegionResult:
-    """Cluster the region's records from its scored pairs (positions index `keys`)."""
+    """Cluster the region's records from its scored pairs (positions index `keys`).
+
+    Links are applied strongest first, each refused if it would put two records known to be
+    different people into one person (the chain guard). Only clearly-different pairs that some
+    chain of links could bring together are kept as constraints: the components of every link
+    that might be applied bound that, so millions of obvious non-matches cost one array filter.
+    """
     size = len(keys)
     probabilities = scoring.probability(weights)
-    cannot: dict[int, set[int]] = defaultdict(set)
     not_automatic, family_different = scoring.family_guards(levels)
     clearly_different = (weights < thresholds.guard) | family_different
-    for a, b in zip(
-        left[clearly_different].tolist(), right[clearly_different].tolist(), strict=True
-    ):
+    confident = probabilities >= thresholds.upper
+    auto = np.flatnonzero(confident & ~not_automatic)
+    alike = np.flatnonzero(scoring.only_forename_differs(levels) & ~clearly_different & confident)
+    confirmed_a = np.array([pair[0] for pair in confirmed], dtype=np.int64)
+    confirmed_b = np.array([pair[1] for pair in confirmed], dtype=np.int64)
+    reach = _components(
+        size,
+        np.concatenate([left[auto], left[alike], confirmed_a]),
+        np.concatenate([right[auto], right[alike], confirmed_b]),
+    )
+    constraint = np.flatnonzero(clearly_different & (reach[left] == reach[right]))
+    cannot: dict[int, set[int]] = defaultdict(set)
+    for a, b in [
+        *zip(left[constraint].tolist(), right[constraint].tolist(), strict=True),
+        *rejected,
+    ]:
         cannot[a].add(b)
         cannot[b].add(a)
-    for a, b in rejected:
-        cannot[a].add(b)
-        cannot[b].add(a)
+
     clusters = _Clusters(size, cannot)
     for a, b in confirmed:
         clusters.union(a, b, forced=True)
-    auto = np.flatnonzero((probabilities >= thresholds.upper) & ~not_automatic)
     auto = auto[np.argsort(-weights[auto], kind="stable")]
     review: list[tuple[int, int, float, str, np.ndarray]] = []
     for index in auto.tolist():
@@ -385,11 +451,6 @@ def region_cluster(
     # and to no one else, is that person under another given name (a middle or calling name).
     # Twins show up as two persons alike to each other, each known apart by an NHS number, sex
     # or date in some agency (a cannot-link above), and are left to a reviewer.
-    alike = np.flatnonzero(
-        scoring.only_forename_differs(levels)
-        & ~clearly_different
-        & (probabilities >= thresholds.upper)
-    )
     if len(alike):
         partners: dict[int, set[int]] = defaultdict(set)
         for index in alike.tolist():
@@ -404,22 +465,22 @@ def region_cluster(
         labels = np.fromiter((clusters.find(x) for x in range(size)), dtype=np.int64, count=size)
 
     # Each record's strongest link inside its cluster, for explanations and the export's score.
+    same = labels[left] == labels[right]
+    inside = np.flatnonzero(same)
+    ends = np.concatenate([left[inside], right[inside]])
+    others = np.concatenate([right[inside], left[inside]])
+    pair_of = np.concatenate([inside, inside])
+    order = np.lexsort((weights[pair_of], ends))  # by record, strongest link last
+    last = np.r_[ends[order][1:] != ends[order][:-1], True] if len(order) else order.astype(bool)
+    chosen = order[last]
     best_partner = np.full(size, -1, dtype=np.int64)
     best_weight = np.full(size, np.nan)
     best_rule = [""] * size
-    same = labels[left] == labels[right]
-    inside = np.flatnonzero(same)
-    inside = inside[np.argsort(weights[inside], kind="stable")]  # strongest written last
-    for index in inside.tolist():
-        weight = float(weights[index])
-        rule = scoring.rule_name(levels[index])
-        for me, other in (
-            (int(left[index]), int(right[index])),
-            (int(right[index]), int(left[index])),
-        ):
-            best_partner[me] = other
-            best_weight[me] = weight
-            best_rule[me] = rule
+    best_partner[ends[chosen]] = others[chosen]
+    best_weight[ends[chosen]] = weights[pair_of[chosen]]
+    rules = scoring.rule_names(levels[pair_of[chosen]])
+    for record, rule in zip(ends[chosen].tolist(), rules, strict=True):
+        best_rule[record] = rule
     for a, b in confirmed:
         for me, other in ((a, b), (b, a)):
             if best_partner[me] < 0:
@@ -427,7 +488,7 @@ def region_cluster(
 
     middle = np.flatnonzero(
         (probabilities >= thresholds.lower)
-        & ((probabilities < thresholds.upper) | not_automatic)
+        & (~confident | not_automatic)
         & ~same
         & ~family_different
     )
@@ -467,9 +528,16 @@ class _RunLock:
 
 
 def linkage_run(
-    *, extract_id: int | None = None, full: bool = False, kind: str | None = None
+    *,
+    extract_id: int | None = None,
+    full: bool = False,
+    kind: str | None = None,
+    review_item_id: int | None = None,
 ) -> LinkageRun:
-    """Link what changed (or, with full=True, everything) and store persons and households."""
+    """Link what changed (or, with full=True, everything) and store persons and households.
+
+    A review decision's run re-clusters the two records' persons (review_item_id).
+    """
     with _RunLock():
         run = LinkageRun.objects.create(
             kind=kind or (LinkageRun.Kind.FULL if full else LinkageRun.Kind.INCREMENTAL),
@@ -477,7 +545,7 @@ def linkage_run(
         )
         figures = Figures()
         try:
-            _run(run, full=full, figures=figures)
+            _run(run, full=full, figures=figures, review_item_id=review_item_id)
         except Exception:
             LinkageRun.objects.filter(pk=run.pk).update(
                 status=LinkageRun.Status.FAILED, finished_at=timezone.now(), figures=figures.values
@@ -490,7 +558,9 @@ def linkage_run(
         return run
 
 
-def _run(run: LinkageRun, *, full: bool, figures: Figures) -> None:
+def _run(
+    run: LinkageRun, *, full: bool, figures: Figures, review_item_id: int | None = None
+) -> None:
     started = time.perf_counter()
     refreshed = keys_refresh()
     figures["records_keyed"] = len(refreshed)
@@ -521,11 +591,19 @@ def _run(run: LinkageRun, *, full: bool, figures: Figures) -> None:
 
     if full:
         region = np.arange(len(population.record_ids))
+        focus = np.ones(len(region), dtype=bool)
     else:
         focus = np.zeros(len(population.record_ids), dtype=bool)
         positions = population.index_of(np.array(sorted(refreshed), dtype=np.int64))
         focus[positions[positions >= 0]] = True
         focus |= population.person_ids == 0
+        if review_item_id is not None:
+            pair = ReviewItem.objects.filter(pk=review_item_id).values_list(
+                "record_a_id", "record_b_id"
+            )
+            for record_ids in pair:
+                positions = population.index_of(np.array(record_ids, dtype=np.int64))
+                focus[positions[positions >= 0]] = True
         region = _region_find(population, focus, parameters, touched_by_retirement)
     figures["region_records"] = len(region)
     started = figures.time("region", started)
@@ -550,7 +628,10 @@ def _run(run: LinkageRun, *, full: bool, figures: Figures) -> None:
         rejected=rejected,
     )
     started = figures.time("clustering", started)
-    _persons_store(population, region, result, run, figures)
+    # Link details are rewritten for the records this run was about and any record whose person
+    # changed; the rest keep theirs (still true: their person is as it was).
+    refresh = np.ones(len(region), dtype=bool) if full else focus[region]
+    _persons_store(population, region, result, run, figures, refresh)
     _review_store(population, region, result, parameters, run, figures)
     started = figures.time("persons", started)
     _households_refresh(population, run, figures)
@@ -569,13 +650,13 @@ def _region_find(
     left, right = candidate_pairs(population.keys, focus)
     levels = pair_levels(population.keys, left, right)
     weights = scoring.match_weights(levels, parameters)
+    # Partners that might be the same person bring their persons in. Clearly different ones
+    # need not: a focus record's own old person is in the region anyway (person_ids below), so a
+    # person it was wrongly joined to is re-clustered with everything it holds.
     near = scoring.probability(weights) >= settings.SHAREHUB_LINKAGE_LOWER
-    # Clearly different pairs matter too: they may have to split a person the focus record was
-    # wrongly joined to; any candidate partner's person is in, which also covers those.
-    del near
     in_region = focus.copy()
-    in_region[left] = True
-    in_region[right] = True
+    in_region[left[near]] = True
+    in_region[right[near]] = True
     persons = set(np.unique(population.person_ids[in_region]).tolist()) | touched_persons
     decided = ReviewItem.objects.filter(
         status__in=[ReviewItem.Status.CONFIRMED, ReviewItem.Status.REJECTED]
@@ -623,6 +704,7 @@ def _persons_store(
     result: RegionResult,
     run: LinkageRun,
     figures: Figures,
+    refresh: np.ndarray,
 ) -> None:
     """Give each cluster a person id, keeping ids stable, and record merges and splits."""
     record_ids = population.record_ids[region]
@@ -718,6 +800,8 @@ def _persons_store(
         )
         probabilities = scoring.probability(np.nan_to_num(result.best_weight, nan=0.0))
         for position, label in enumerate(labels.tolist()):
+            if not refresh[position] and cluster_person[label] == old[position]:
+                continue  # same person as before: its link details stand
             partner = int(partner_ids[position])
             updates.append(
                 (

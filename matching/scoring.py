@@ -173,9 +173,9 @@ class Parameters:
     def as_json(self) -> dict:
         return {
             "comparisons": list(COMPARISON_NAMES),
-            "m": self.m,
-            "u": self.u,
-            "prior": self.prior,
+            "m": [[float(x) for x in row] for row in self.m],
+            "u": [[float(x) for x in row] for row in self.u],
+            "prior": float(self.prior),
         }
 
     @classmethod
@@ -234,11 +234,26 @@ def u_estimate(keys: np.ndarray, *, samples: int = 1_000_000, seed: int = 0) -> 
     return u
 
 
+def level_patterns(levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of `levels` and how often each occurs.
+
+    Each row is packed into one integer (a base-8 digit per comparison) first: np.unique over
+    integers is a plain sort, many times faster than its row-wise form on millions of pairs.
+    """
+    digits = (levels.astype(np.int64) + 1) * (8 ** np.arange(levels.shape[1], dtype=np.int64))
+    codes, counts = np.unique(digits.sum(axis=1), return_counts=True)
+    patterns = np.zeros((len(codes), levels.shape[1]), dtype=np.int8)
+    for column in range(levels.shape[1]):
+        patterns[:, column] = (codes // 8**column) % 8 - 1
+    return patterns, counts
+
+
 def em_estimate(
     levels: np.ndarray,
     u: list[list[float]],
     *,
     records: int,
+    candidate_pairs: int | None = None,
     iterations: int = 200,
     tolerance: float = 1e-7,
 ) -> Parameters:
@@ -255,9 +270,14 @@ def em_estimate(
     Runs over the distinct level patterns with their counts, so millions of pairs cost no more
     than the few thousand patterns they show.
     """
-    patterns, counts = np.unique(levels, axis=0, return_counts=True)
-    counts = counts.astype(float)
     m = [list(c.m_start) for c in COMPARISONS]
+    if not len(levels):
+        # Nothing to learn from yet (a first, tiny extract): the starting values, and a prior of
+        # one match per record, until the next estimate.
+        prior = float(np.clip(1 / max(records, 2), 1e-12, 0.5))
+        return Parameters(m=m, u=[[float(x) for x in row] for row in u], prior=prior)
+    patterns, counts = level_patterns(levels)
+    counts = counts.astype(float)
     random_u = [list(row) for row in u]
     u = [list(row) for row in u]
     prior = 0.1
@@ -287,7 +307,8 @@ def em_estimate(
         if change < tolerance:
             break
     all_pairs = max(records * (records - 1) / 2, 1.0)
-    expected_matches = prior * counts.sum()
+    # `levels` may be a sample of the candidate pairs: the share of matches applies to them all.
+    expected_matches = prior * (candidate_pairs or counts.sum())
     population_prior = float(np.clip(expected_matches / all_pairs, 1e-12, 0.5))
     return Parameters(m=m, u=random_u, prior=population_prior)
 
@@ -309,17 +330,21 @@ def reasons(levels_row: np.ndarray, parameters: Parameters) -> dict[str, dict]:
     return found
 
 
-def rule_name(levels_row: np.ndarray) -> str:
-    """The deterministic rule a pair also meets, if any, for explanations; else "score"."""
-    level = dict(zip(COMPARISON_NAMES, (int(x) for x in levels_row), strict=True))
-    for identifier in ("nhs", "upn", "pnc"):
-        if level[identifier] == 1:
-            return identifier
-    if level["forename"] == 3 and level["surname"] == 3 and level["dob"] == 5:
-        return "name_dob"
-    if level["surname"] == 3 and level["dob"] == 5 and level["location"] >= 2:
-        return "surname_dob_postcode"
-    return "score"
+def rule_names(levels: np.ndarray) -> list[str]:
+    """The deterministic rule each pair also meets, if any, for explanations; else "score"."""
+    column = {name: levels[:, index] for index, name in enumerate(COMPARISON_NAMES)}
+    names = np.select(
+        [
+            column["nhs"] == 1,
+            column["upn"] == 1,
+            column["pnc"] == 1,
+            (column["forename"] == 3) & (column["surname"] == 3) & (column["dob"] == 5),
+            (column["surname"] == 3) & (column["dob"] == 5) & (column["location"] >= 2),
+        ],
+        ["nhs", "upn", "pnc", "name_dob", "surname_dob_postcode"],
+        "score",
+    )
+    return names.tolist()
 
 
 def family_guards(levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

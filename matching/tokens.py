@@ -22,6 +22,7 @@ the match tokens and are not released in exports.
 
 import hashlib
 import hmac
+import struct
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from datetime import date
@@ -372,6 +373,7 @@ BLOCK_FIELDS = ("block_sy", "block_fd", "block_d", "block_py", "block_nn")
 BLOOM_LAYOUT = {"forename": 256, "surname": 256, "address": 512}
 BLOOM_HASHES = {"forename": 10, "surname": 10, "address": 8}
 
+_WORDS = struct.Struct(f"<{len(EXACT_FIELDS) + len(BLOCK_FIELDS)}Q")
 RECORD_DTYPE = np.dtype(
     [(name, "<u8") for name in EXACT_FIELDS + BLOCK_FIELDS]
     + [(f"bloom_{name}", "<u8", bits // 64) for name, bits in BLOOM_LAYOUT.items()]
@@ -428,19 +430,19 @@ def record_keys(identifiers: dict[str, str]) -> bytes:
         "block_py": (p.outward, year),
         "block_nn": (forename_sound, surname_sound, p.outward),
     }
-    row = np.zeros(1, dtype=RECORD_DTYPE)
     field_key = derive_key("field")
-    for name, value in exact_values.items():
-        row[name] = _keyed64(field_key, (name, value))
     block_key = derive_key("block")
-    for name, values in block_values.items():
-        row[name] = _keyed64(block_key, (name, *values))
+    words = [_keyed64(field_key, (name, exact_values[name])) for name in EXACT_FIELDS]
+    words += [_keyed64(block_key, (name, *block_values[name])) for name in BLOCK_FIELDS]
     bloom_values = {
         "forename": name_normalise(identifiers.get("forename", "")),
         "surname": p.surname,
         "address": address,
     }
-    for name, bits in BLOOM_LAYOUT.items():
-        encoded = bloom_encode(bloom_values[name], field=name, bits=bits, hashes=BLOOM_HASHES[name])
-        row[f"bloom_{name}"] = np.frombuffer(encoded, dtype="<u8")
-    return row.tobytes()
+    # The Bloom words' byte order does not matter as long as it is the same for every record:
+    # they are only ANDed and bit-counted.
+    blooms = b"".join(
+        bloom_encode(bloom_values[name], field=name, bits=bits, hashes=BLOOM_HASHES[name])
+        for name, bits in BLOOM_LAYOUT.items()
+    )
+    return _WORDS.pack(*words) + blooms
