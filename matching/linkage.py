@@ -32,7 +32,7 @@ from matching.models import (
     ReviewItem,
 )
 from matching.pseudonymise import identity_open, record_keys_compute
-from matching.tokens import RECORD_DTYPE
+from matching.tokens import RECORD_DTYPE, Keys, keys_count, keys_from_packed, keys_take
 from sharehub.keys import linkage_key_version
 
 logger = logging.getLogger(__name__)
@@ -180,7 +180,7 @@ class Population:
     person_ids: np.ndarray  # int64, 0 when not yet linked
     dataset_ids: np.ndarray  # int32
     event_days: np.ndarray  # int32 days since 1970, -1 when unknown: for current addresses
-    keys: np.ndarray  # RECORD_DTYPE
+    keys: Keys
 
     def index_of(self, record_ids) -> np.ndarray:
         positions = np.searchsorted(self.record_ids, record_ids)
@@ -214,7 +214,8 @@ def population_load() -> Population:
             event_days[index] = event_date.toordinal() - epoch_ordinal
         raw[index * size : (index + 1) * size] = blob
         index += 1
-    keys = np.frombuffer(bytes(raw[: index * size]), dtype=RECORD_DTYPE)
+    keys = keys_from_packed(memoryview(raw)[: index * size])
+    del raw
     return Population(
         record_ids[:index], person_ids[:index], dataset_ids[:index], event_days[:index], keys
     )
@@ -224,7 +225,7 @@ def population_load() -> Population:
 
 
 def candidate_pairs(
-    keys: np.ndarray, focus: np.ndarray | None, figures: Figures | None = None
+    keys: Keys, focus: np.ndarray | None, figures: Figures | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Index pairs (left < right) sharing a blocking value, at least one side in `focus`.
 
@@ -276,7 +277,7 @@ def candidate_pairs(
     return np.concatenate(lefts), np.concatenate(rights)
 
 
-def pair_levels(keys: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+def pair_levels(keys: Keys, left: np.ndarray, right: np.ndarray) -> np.ndarray:
     parts = [
         scoring.comparison_levels(
             keys, left[start : start + PAIR_CHUNK], right[start : start + PAIR_CHUNK]
@@ -396,7 +397,7 @@ def _components(size: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def region_cluster(
-    keys: np.ndarray,
+    keys: Keys,
     left: np.ndarray,
     right: np.ndarray,
     levels: np.ndarray,
@@ -413,7 +414,7 @@ def region_cluster(
     chain of links could bring together are kept as constraints: the components of every link
     that might be applied bound that, so millions of obvious non-matches cost one array filter.
     """
-    size = len(keys)
+    size = keys_count(keys)
     probabilities = scoring.probability(weights)
     not_automatic, family_different = scoring.family_guards(levels)
     clearly_different = (weights < thresholds.guard) | family_different
@@ -570,6 +571,10 @@ def _run(
     retired = LinkageRecord.objects.filter(record__is_retired=True, person__isnull=False)
     touched_by_retirement = set(retired.values_list("person_id", flat=True))
     retired.update(person=None, linked_with=None, link_rule="", link_score=None, run=run)
+    still_held = LinkageRecord.objects.filter(person_id__in=touched_by_retirement)
+    Person.objects.filter(pk__in=touched_by_retirement).exclude(
+        pk__in=still_held.values("person_id")
+    ).update(is_active=False, household=None)
 
     population = population_load()
     figures["records"] = len(population.record_ids)
@@ -608,7 +613,7 @@ def _run(
     figures["region_records"] = len(region)
     started = figures.time("region", started)
 
-    keys = population.keys[region]
+    keys = keys_take(population.keys, region)
     left, right = candidate_pairs(keys, None, figures)
     figures["candidate_pairs"] = len(left)
     started = figures.time("candidates", started)

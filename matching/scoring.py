@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from matching.tokens import RECORD_DTYPE
+from matching.tokens import Keys, keys_count
 
 MISSING = -1
 
@@ -25,23 +25,28 @@ class Comparison:
     levels: tuple[str, ...]  # level 0 is always "disagree"; the last, full agreement
     # Starting m per level for EM, from what linkage studies of UK registers report.
     m_start: tuple[float, ...]
+    # u per level in a population of a few thousand families (measured on the synthetic
+    # generator's): what a young partnership's handful of records is blended with.
+    u_start: tuple[float, ...]
 
 
 COMPARISONS: tuple[Comparison, ...] = (
-    Comparison("nhs", "NHS number", ("different", "same"), (0.05, 0.95)),
-    Comparison("upn", "UPN", ("different", "same"), (0.05, 0.95)),
-    Comparison("pnc", "PNC id", ("different", "same"), (0.05, 0.95)),
+    Comparison("nhs", "NHS number", ("different", "same"), (0.05, 0.95), (0.9997, 0.0003)),
+    Comparison("upn", "UPN", ("different", "same"), (0.05, 0.95), (0.9992, 0.0008)),
+    Comparison("pnc", "PNC id", ("different", "same"), (0.05, 0.95), (0.99, 0.01)),
     Comparison(
         "forename",
         "Forename",
         ("different", "a little similar", "similar", "same or nickname"),
         (0.03, 0.04, 0.08, 0.85),
+        (0.9942, 0.0028, 0.0001, 0.0029),
     ),
     Comparison(
         "surname",
         "Surname",
         ("different", "a little similar", "similar", "same"),
         (0.05, 0.04, 0.06, 0.85),
+        (0.993, 0.0029, 0.0006, 0.0035),
     ),
     Comparison(
         "dob",
@@ -55,6 +60,7 @@ COMPARISONS: tuple[Comparison, ...] = (
             "same",
         ),
         (0.01, 0.01, 0.02, 0.03, 0.03, 0.90),
+        (0.8622, 0.1211, 0.015, 0.0013, 0.00003, 0.0003),
     ),
     # Postcode and address in one comparison: a shared dwelling implies a shared postcode, and
     # counting both would give a household's members the same evidence twice.
@@ -69,8 +75,9 @@ COMPARISONS: tuple[Comparison, ...] = (
             "same dwelling",
         ),
         (0.25, 0.10, 0.15, 0.15, 0.35),
+        (0.9053, 0.0832, 0.0108, 0.0005, 0.0002),
     ),
-    Comparison("gender", "Sex", ("different", "same"), (0.02, 0.98)),
+    Comparison("gender", "Sex", ("different", "same"), (0.02, 0.98), (0.5, 0.5)),
 )
 COMPARISON_NAMES = tuple(c.name for c in COMPARISONS)
 
@@ -95,19 +102,17 @@ def _dice(blooms: np.ndarray, left: np.ndarray, right: np.ndarray) -> tuple[np.n
     return 2.0 * shared / total, present
 
 
-def _exact(keys: np.ndarray, field: str, left: np.ndarray, right: np.ndarray):
+def _exact(keys: Keys, field: str, left: np.ndarray, right: np.ndarray):
     a = keys[field][left]
     b = keys[field][right]
     return a == b, (a != 0) & (b != 0)
 
 
-def comparison_levels(keys: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+def comparison_levels(keys: Keys, left: np.ndarray, right: np.ndarray) -> np.ndarray:
     """Level of every comparison for each pair (left[i], right[i]); MISSING where a side lacks it.
 
     Returns an int8 array of shape (pairs, comparisons), columns in COMPARISONS order.
     """
-    if keys.dtype != RECORD_DTYPE:
-        raise TypeError("keys must be matching.tokens.RECORD_DTYPE rows")
     levels = np.full((len(left), len(COMPARISONS)), MISSING, dtype=np.int8)
 
     def put(column: int, present: np.ndarray, level: np.ndarray) -> None:
@@ -212,11 +217,12 @@ def probability(weights: np.ndarray) -> np.ndarray:
 # Floor on any m or u: a level never seen among matches is rare, not impossible, and a zero would
 # make one field's disagreement outweigh every other agreement.
 _FLOOR = 1e-6
+U_PRIOR_PAIRS = 10_000
 
 
-def u_estimate(keys: np.ndarray, *, samples: int = 1_000_000, seed: int = 0) -> list[list[float]]:
+def u_estimate(keys: Keys, *, samples: int = 1_000_000, seed: int = 0) -> list[list[float]]:
     """u per comparison level from random pairs of records: nearly all of them are non-matches."""
-    n = len(keys)
+    n = keys_count(keys)
     rng = np.random.default_rng(seed)
     samples = min(samples, max(n * (n - 1) // 2, 1))
     left = rng.integers(0, n, samples)
@@ -228,9 +234,10 @@ def u_estimate(keys: np.ndarray, *, samples: int = 1_000_000, seed: int = 0) -> 
         column = levels[:, index]
         observed = column[column != MISSING]
         counts = np.bincount(observed, minlength=len(comparison.levels)).astype(float)
-        # One pseudo-observation per level, so agreement never seen in a small sample (two
-        # records of a young partnership sharing an NHS number) is rare rather than impossible.
-        u.append(list(np.maximum((counts + 1) / (counts.sum() + len(counts)), _FLOOR)))
+        # Blended with U_PRIOR_PAIRS pairs' worth of u_start: a young partnership's few
+        # records give few random pairs (two records, one pair), and a million pairs outweigh it.
+        counts = counts + U_PRIOR_PAIRS * np.array(comparison.u_start)
+        u.append([float(x) for x in np.maximum(counts / counts.sum(), _FLOOR)])
     return u
 
 

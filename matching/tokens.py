@@ -380,6 +380,25 @@ RECORD_DTYPE = np.dtype(
 )
 
 
+Keys = dict[str, np.ndarray]
+"""Packed record keys as one contiguous array per RECORD_DTYPE field, indexed alike. Columns
+rather than the structured array: comparing pairs gathers one field at a time, and a gather from
+a contiguous column is several times faster than one strided across 300-byte rows."""
+
+
+def keys_from_packed(packed: bytes | bytearray | memoryview) -> Keys:
+    rows = np.frombuffer(packed, dtype=RECORD_DTYPE)
+    return {name: np.ascontiguousarray(rows[name]) for name in RECORD_DTYPE.names or ()}
+
+
+def keys_take(keys: Keys, positions: np.ndarray) -> Keys:
+    return {name: column[positions] for name, column in keys.items()}
+
+
+def keys_count(keys: Keys) -> int:
+    return len(keys["nhs"])
+
+
 def _keyed64(key: bytes, parts: tuple[str, ...]) -> int:
     if not all(parts):
         return 0

@@ -31,8 +31,14 @@ class Command(BaseCommand):
             action="store_true",
             help="Rotate the data key of every agency that has one.",
         )
-        # Linkage key rotation (--linkage: recompute every match token under the new linkage
-        # key) goes here, with its step in handle() after the data keys.
+        parser.add_argument(
+            "--linkage",
+            action="store_true",
+            help=(
+                "Recompute every record's match and blocking tokens and Bloom encodings under the "
+                "current (first) linkage key in SHAREHUB_LINKAGE_KEY, then re-link."
+            ),
+        )
         parser.add_argument(
             "--batch-size",
             type=int,
@@ -48,8 +54,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         agencies = self._agencies(options["agency"], options["all_agencies"])
-        if not (options["master"] or agencies):  # or --linkage, once it exists
-            raise CommandError("Say what to rotate: --master, --agency CODE or --all-agencies.")
+        if not (options["master"] or agencies or options["linkage"]):
+            raise CommandError(
+                "Say what to rotate: --master, --agency CODE, --all-agencies or --linkage."
+            )
         if options["batch_size"] < 1:
             raise CommandError("--batch-size must be at least 1.")
         if options["max_batches"] is not None and options["max_batches"] < 1:
@@ -60,7 +68,23 @@ class Command(BaseCommand):
             self._rotate_agency(
                 agency, batch_size=options["batch_size"], max_batches=options["max_batches"]
             )
-        # --linkage runs here: after the data keys, as it reads identities they seal.
+        # After the data keys: it reads the identities they seal.
+        if options["linkage"]:
+            self._rotate_linkage()
+
+    def _rotate_linkage(self) -> None:
+        from matching.linkage import linkage_run
+        from sharehub.keys import linkage_key_version
+
+        # Keys made under an older linkage key are stale; the run recomputes them from the
+        # sealed identities, then a full run re-links (pairs compare only under one key). A
+        # stopped rotation resumes: keys already under the new version are not made again.
+        run = linkage_run(full=True)
+        keyed, linked = run.figures.get("records_keyed", 0), run.figures.get("records", 0)
+        self.stdout.write(
+            f"Linkage key {linkage_key_version()} is current: {keyed:,} record(s) re-keyed, "
+            f"{linked:,} linked in run {run.pk}."
+        )
 
     def _agencies(self, codes: list[str], every: bool) -> list[Agency]:
         if every:
