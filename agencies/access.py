@@ -1,9 +1,10 @@
 """Who may open which page: every view declares the roles it serves, and this module enforces it.
 
-A view is wrapped in exactly one of `role_required(...)`, `signed_in` or `public`, each of which
-records its audience on the view function (`view.allowed_roles`). The URL walk in
-tests/test_page_access.py fails on any pattern whose view carries no such declaration, and the
-navigation is built from the same declarations, so a link is shown only to those who may follow it.
+A view is wrapped in exactly one of `role_required(...)`, `permission_required(...)`, `signed_in`
+or `public`, each of which records its audience on the view function (`view.allowed_roles`). The
+URL walk in tests/test_page_access.py fails on any pattern whose view carries no such declaration,
+and the navigation is built from the same declarations, so a link is shown only to those who may
+follow it.
 """
 
 from collections.abc import Callable
@@ -11,7 +12,8 @@ from functools import wraps
 
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 
 from agencies.models import Membership, Role
 
@@ -19,7 +21,7 @@ ALL_ROLES = frozenset(Role.values)
 PUBLIC = "public"
 SIGNED_IN = "signed_in"
 
-View = Callable[..., HttpResponse]
+View = Callable[..., HttpResponseBase]
 ACTIVE_MEMBERSHIP_SESSION_KEY = "sharehub_membership_id"
 
 
@@ -65,7 +67,7 @@ def signed_in(view: View) -> View:
     """Open to any signed-in user, with or without a role (their own account pages)."""
 
     @wraps(view)
-    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponseBase:
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
         return view(request, *args, **kwargs)
@@ -81,7 +83,7 @@ def role_required(*roles: str) -> Callable[[View], View]:
 
     def decorator(view: View) -> View:
         @wraps(view)
-        def wrapper(request: ShareHubRequest, *args, **kwargs) -> HttpResponse:
+        def wrapper(request: ShareHubRequest, *args, **kwargs) -> HttpResponseBase:
             if not request.user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
             membership = request.membership
@@ -94,6 +96,46 @@ def role_required(*roles: str) -> Callable[[View], View]:
     return decorator
 
 
+def permission_required(permission: str, *, roles: tuple[str, ...] = ()) -> Callable[[View], View]:
+    """Open to users holding `permission` (granted to the person, whatever role they act in), and
+    to users acting in one of `roles`; anyone else signed in gets 403.
+
+    For work that is not a role of its own, such as reviewing uncertain record links. The holder
+    still needs a usable membership: someone who has left every agency reviews nothing, even if
+    nobody thought to take the permission away.
+    """
+    unknown = set(roles) - ALL_ROLES
+    if unknown:
+        raise ValueError(f"permission_required needs known roles, got {roles!r}")
+
+    def decorator(view: View) -> View:
+        @wraps(view)
+        def wrapper(request: ShareHubRequest, *args, **kwargs) -> HttpResponseBase:
+            if not request.user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            if not admits(request.user, request.membership, permission=permission, roles=roles):
+                raise PermissionDenied("Your role does not give access to this page.")
+            return view(request, *args, **kwargs)
+
+        setattr(wrapper, "allowed_permission", permission)  # noqa: B010 - read back by the nav
+        # The roles alone are the audience the URL walk expects: a role admits by itself, the
+        # permission only with a grant to the person.
+        return _declare(wrapper, frozenset(roles))
+
+    return decorator
+
+
+def admits(
+    user, membership: Membership | None, *, permission: str | None, roles: tuple[str, ...] = ()
+) -> bool:
+    """Whether a signed-in user acting in `membership` is admitted by `roles` or `permission`."""
+    if membership is None or not user.is_active:
+        return False
+    if membership.role in roles:
+        return True
+    return permission is not None and user.has_perm(permission)
+
+
 def is_platform_admin(user) -> bool:
     return any(m.role == Role.PLATFORM_ADMIN for m in usable_memberships(user))
 
@@ -101,8 +143,9 @@ def is_platform_admin(user) -> bool:
 API = "api"
 
 
-def api_roles(*roles: str) -> Callable[[View], View]:
-    """Declares the roles a REST endpoint serves when called with a session.
+def api_roles(*roles: str, permission: str | None = None) -> Callable[[View], View]:
+    """Declares the roles a REST endpoint serves when called with a session, and the permission
+    that admits a person whatever their role (see `permission_required`).
 
     Django REST framework does the checking (permission classes, which also admit agency API
     tokens); this records the audience so the URL walk and the IDOR tests know what to expect.
@@ -110,6 +153,7 @@ def api_roles(*roles: str) -> Callable[[View], View]:
 
     def decorator(view: View) -> View:
         setattr(view, "api_roles", frozenset(roles))  # noqa: B010
+        setattr(view, "api_permission", permission)  # noqa: B010
         return _declare(view, API)
 
     return decorator

@@ -14,5 +14,10 @@ def navigation(request):
         "other_memberships": (
             [m for m in usable_memberships(user) if m != membership] if signed_in else []
         ),
-        "service_nav": nav_for(membership.role if membership else None, request.path),
+        "service_nav": nav_for(
+            membership.role if membership else None,
+            request.path,
+            user=user if signed_in else None,
+            membership=membership,
+        ),
     }

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 from django.urls import resolve, reverse
 
-from agencies.access import PUBLIC, SIGNED_IN
+from agencies.access import PUBLIC, SIGNED_IN, admits
 
 
 @dataclass(frozen=True)
@@ -24,20 +24,34 @@ NAV_ITEMS = [
     NavItem("API tokens", "agencies:api_tokens"),
     NavItem("Agency team", "agencies:team"),
     NavItem("Partnership", "agencies:partnership"),
+    NavItem("Review links", "matching:review_queue"),
+    NavItem("Linked data export", "matching:linkage_export"),
 ]
 
 
-def allows(url_name: str, role: str | None) -> bool:
-    audience = getattr(resolve(reverse(url_name)).func, "allowed_roles", None)
+def allows(url_name: str, role: str | None, *, user=None, membership=None) -> bool:
+    view = resolve(reverse(url_name)).func
+    audience = getattr(view, "allowed_roles", None)
     if audience in (PUBLIC, SIGNED_IN):
         return True
-    return audience is not None and role in audience
+    if audience is None:
+        return False
+    if role in audience:
+        return True
+    permission = getattr(view, "allowed_permission", None)
+    return (
+        permission is not None
+        and user is not None
+        and admits(user, membership, permission=permission)
+    )
 
 
-def nav_for(role: str | None, current_path: str) -> list[dict]:
+def nav_for(role: str | None, current_path: str, *, user=None, membership=None) -> list[dict]:
+    """The navigation for someone acting in `role`; with `user` and their `membership`, pages
+    opened by a permission granted to the person (reviewing links) are shown too."""
     items = []
     for item in NAV_ITEMS:
-        if role is None or not allows(item.url_name, role):
+        if role is None or not allows(item.url_name, role, user=user, membership=membership):
             continue
         href = reverse(item.url_name)
         items.append({"text": item.label, "href": href, "active": current_path == href})

@@ -693,7 +693,8 @@ def _decisions_in(
     position_of = {
         int(record_id): index for index, record_id in enumerate(population.record_ids[region])
     }
-    confirmed, rejected = [], []
+    confirmed: list[tuple[int, int]] = []
+    rejected: list[tuple[int, int]] = []
     for a, b, status in ReviewItem.objects.filter(
         status__in=[ReviewItem.Status.CONFIRMED, ReviewItem.Status.REJECTED]
     ).values_list("record_a_id", "record_b_id", "status"):
@@ -899,7 +900,10 @@ def _review_store(
     ):
         if a in person_of and b in person_of and person_of[a] == person_of[b]:
             withdrawn.append(pk)
-    ReviewItem.objects.filter(pk__in=withdrawn).update(status=ReviewItem.Status.WITHDRAWN)
+    # Only items still open: a reviewer's decision saved since they were read stands.
+    ReviewItem.objects.filter(pk__in=withdrawn, status=ReviewItem.Status.OPEN).update(
+        status=ReviewItem.Status.WITHDRAWN
+    )
     figures["review_items_withdrawn"] = len(withdrawn)
 
 
@@ -942,7 +946,7 @@ def _households_refresh(population: Population, run: LinkageRun, figures: Figure
     )
     # Biggest groups choose first; a group keeps the household most of its members had.
     claimed: set[int] = set()
-    assignment: dict[int, int | None] = {}
+    assignment: dict[int, int] = {}
     new_groups: list[list[int]] = []
     for members in sorted(groups.values(), key=len, reverse=True):
         votes: dict[int, int] = defaultdict(int)
@@ -962,21 +966,21 @@ def _households_refresh(population: Population, run: LinkageRun, figures: Figure
             assignment[person] = choice
     with transaction.atomic():
         created = Household.objects.bulk_create([Household() for _ in new_groups], batch_size=5_000)
-        for members, household in zip(new_groups, created, strict=True):
-            claimed.add(household.pk)
+        for members, new_household in zip(new_groups, created, strict=True):
+            claimed.add(new_household.pk)
             for person in members:
-                assignment[person] = household.pk
+                assignment[person] = new_household.pk
         changed = [
-            (person, household)
-            for person, household in assignment.items()
-            if old_household.get(person) != household
+            (person, household_id)
+            for person, household_id in assignment.items()
+            if old_household.get(person) != household_id
         ]
         left = [person for person in old_household if person not in assignment]
         by_household: dict[int, list[int]] = defaultdict(list)
-        for person, household in changed:
-            by_household[household].append(person)
-        for household, members in by_household.items():
-            Person.objects.filter(pk__in=members).update(household_id=household)
+        for person, household_id in changed:
+            by_household[household_id].append(person)
+        for household_id, members in by_household.items():
+            Person.objects.filter(pk__in=members).update(household_id=household_id)
         if left:
             Person.objects.filter(pk__in=left).update(household=None)
         PersonEvent.objects.bulk_create(

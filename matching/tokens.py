@@ -156,7 +156,7 @@ def _match_inputs(p: _Parsed) -> dict[str, tuple[str, ...]]:
         "dob_postcode": (dob, p.postcode),
     }
     swapped = _swapped(p.dob) if p.dob else None
-    if swapped:
+    if p.dob and swapped:
         # The unordered pair of the date and its swap, so 03/12 and 12/03 give the same token.
         low, high = sorted((p.dob.isoformat(), swapped.isoformat()))
         rules["name_dobswap"] = (p.surname, p.forename, low, high)

@@ -4,9 +4,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 
 from agencies.models import AgencyKind, Role
 from agencies.services import agency_create_or_update, user_with_membership_ensure
+from matching.review import reviewer_grant
 from synthetic.loading import synthetic_load
 from synthetic.services import synthetic_population_write
 
@@ -57,6 +59,9 @@ SYNTHETIC_HOLDERS = {
 }
 
 
+DEMO_REVIEWER = "ig@csc.demo.sharehub.example"
+
+
 def demo_load(*, people: int = DEMO_PEOPLE) -> list[DemoLogin]:
     """Create or refresh the demo agencies and logins, and load a synthetic population's extracts.
 
@@ -74,6 +79,8 @@ def demo_load(*, people: int = DEMO_PEOPLE) -> list[DemoLogin]:
             role=login.role,
             password=DEMO_PASSWORD,
         )
+    # The children's services IG officer reviews uncertain links in the demo.
+    reviewer_grant(user=get_user_model().objects.get(email=DEMO_REVIEWER))
     if people:
         out_dir = Path(settings.VAR_DIR) / f"demo-synthetic-{people}-{DEMO_SEED}"
         if not (out_dir / "manifest.json").exists():

@@ -13,7 +13,9 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("accounts/", include("accounts.urls")),
     path("", include("agencies.urls")),
+    path("", include("matching.urls")),
     path("api/v1/", include("agencies.api_urls")),
+    path("api/v1/", include("matching.api_urls")),
     path("admin/", admin.site.urls),
 ]
 

@@ -201,13 +201,19 @@ def test_linkage_key_rotation_recomputes_keys_and_keeps_persons(police, other, m
         keys.linkage_keys.cache_clear()
 
 
+FIELDS = ("forename", "surname", "date_of_birth", "postcode")
+
+
 def test_candidate_pairs_come_once_each_and_respect_the_focus():
     people = [
-        {"forename": "Alice", "surname": "Smith", "date_of_birth": "2015-02-01", "postcode": "LS6 2AB"},
-        {"forename": "Alicia", "surname": "Smith", "date_of_birth": "2015-02-01", "postcode": "LS6 2AB"},
-        {"forename": "Alice", "surname": "Smyth", "date_of_birth": "2015-01-02", "postcode": "LS6 2AB"},
-        {"forename": "Jacob", "surname": "Okafor", "date_of_birth": "1982-11-09", "postcode": "LS9 1UW"},
-    ]  # fmt: skip
+        dict(zip(FIELDS, values, strict=True))
+        for values in [
+            ("Alice", "Smith", "2015-02-01", "LS6 2AB"),
+            ("Alicia", "Smith", "2015-02-01", "LS6 2AB"),
+            ("Alice", "Smyth", "2015-01-02", "LS6 2AB"),
+            ("Jacob", "Okafor", "1982-11-09", "LS9 1UW"),
+        ]
+    ]
     packed = np.frombuffer(b"".join(record_keys(p) for p in people), dtype=RECORD_DTYPE)
 
     left, right = candidate_pairs(packed, None)

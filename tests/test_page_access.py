@@ -8,8 +8,9 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from agencies.access import ALL_ROLES, API, PUBLIC, SIGNED_IN
-from agencies.models import Role
+from agencies.models import Role, SourceRecord
 from agencies.tokens import api_token_create
+from matching.models import Person, ReviewItem
 from tests.ingest_helpers import csv_bytes, good_row, police_dataset, upload
 
 # Sample arguments for patterns that take them, as names of objects made by `owned_objects`
@@ -27,6 +28,15 @@ URL_KWARGS = {
     "agencies_api:dataset_extracts": {"pk": "dataset"},
     "agencies_api:extract_detail": {"pk": "extract"},
     "agencies_api:extract_quarantine": {"pk": "extract"},
+    "matching:review_item": {"pk": "review_item"},
+    "matching:person_explain": {"reference": "person"},
+    "matching_api:review_item_detail": {"pk": "review_item"},
+    "matching_api:review_item_decision": {"pk": "review_item"},
+    "matching_api:person_explain": {"reference": "person"},
+}
+# Query strings for patterns that need one to answer at all.
+URL_QUERY = {
+    "matching_api:linkage_export": "?purpose=Access+walk",
 }
 # Views that answer only POST; a GET must be refused with 405 once access is granted.
 POST_ONLY = {
@@ -34,15 +44,24 @@ POST_ONLY = {
     "agencies:switch_role",
     "agencies:dataset_create",
     "agencies:api_token_revoke",
+    "matching_api:review_item_decision",
 }
 
 
 @pytest.fixture
 def owned_objects(agency, member):
     dataset = police_dataset(agency)
-    extract = upload(dataset, csv_bytes([good_row("I1")]))
+    extract = upload(dataset, csv_bytes([good_row("I1"), good_row("I2", forename="Alicia")]))
     token, _ = api_token_create(agency=agency, name="walk", created_by=member(Role.AGENCY_ADMIN))
-    return {"dataset": dataset.pk, "extract": extract.pk, "token": token.pk}
+    first, second = SourceRecord.objects.filter(dataset=dataset).order_by("pk")[:2]
+    item = ReviewItem.objects.create(record_a=first, record_b=second, score=1.0, probability=0.7)
+    return {
+        "dataset": dataset.pk,
+        "extract": extract.pk,
+        "token": token.pk,
+        "review_item": item.pk,
+        "person": Person.objects.create().reference,
+    }
 
 
 def url_for(name: str, objects: dict | None = None) -> str:
@@ -52,7 +71,7 @@ def url_for(name: str, objects: dict | None = None) -> str:
     }
     if objects is None:
         kwargs = {key: 1 if key == "pk" else value for key, value in kwargs.items()}
-    return reverse(name, kwargs=kwargs or None)
+    return reverse(name, kwargs=kwargs or None) + URL_QUERY.get(name, "")
 
 
 def _walk(resolver: URLResolver, namespace: str = ""):
@@ -95,7 +114,9 @@ def _expected_status(pattern, role: str | None, name: str) -> int:
     if audience == API:
         if role is None:
             return 401  # the API asks for a token rather than redirecting to a sign-in page
-        return 200 if role in pattern.callback.api_roles else 403
+        if role not in pattern.callback.api_roles:
+            return 403
+        return 405 if name in POST_ONLY else 200
     if audience == PUBLIC:
         return 405 if name in POST_ONLY else 200
     if role is None:

@@ -1,0 +1,232 @@
+"""REST API for link review, person explanations and the linked export (signed-in sessions).
+
+Agency API tokens are refused here: they exist for an agency's systems to upload extracts, and a
+token must not carry its maker's review permission or role to a machine.
+"""
+
+from dataclasses import asdict
+
+from django.http import Http404
+from rest_framework import generics, serializers, status
+from rest_framework.permissions import BasePermission
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from agencies.access import admits, api_roles
+from agencies.models import ApiToken, Role
+from matching import views as pages
+from matching.explain import person_explain
+from matching.export import ExportError, linkage_export_start
+from matching.models import ReviewDecision, ReviewItem
+from matching.review import (
+    DECISIONS,
+    NOTE_MAX_LENGTH,
+    REVIEW_PERMISSION,
+    ReviewError,
+    review_decide,
+    review_history,
+    review_identifiers_visible,
+    review_item_get,
+    review_item_sides,
+    review_queue,
+    review_reasons,
+)
+
+
+class RolesOrPermission(BasePermission):
+    """Admits a session user acting in one of the view's `roles`, or holding its `permission`."""
+
+    message = "Your role does not give access to this."
+
+    def has_permission(self, request, view) -> bool:
+        if not (request.user and request.user.is_authenticated):
+            return False
+        if isinstance(request.auth, ApiToken):
+            return False
+        membership = getattr(request._request, "membership", None)
+        return admits(request.user, membership, permission=view.permission, roles=view.roles)
+
+
+class MatchingAPIView(APIView):
+    permission_classes = [RolesOrPermission]
+    roles: tuple[str, ...] = ()
+    permission: str | None = None
+
+
+def _declared(view_class):
+    """The view function, declaring the audience its class checks (one source for both)."""
+    return api_roles(*view_class.roles, permission=view_class.permission)(view_class.as_view())
+
+
+# --- Serializers ----------------------------------------------------------------------------------
+
+
+class DecisionInputSerializer(serializers.Serializer):
+    decision = serializers.ChoiceField(
+        choices=DECISIONS,
+        error_messages={
+            "required": "Send decision: confirmed (the same person) or rejected (different "
+            "people).",
+            "invalid_choice": '"{input}" is not a decision. Send confirmed (the same person) or '
+            "rejected (different people).",
+        },
+    )
+    note = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=NOTE_MAX_LENGTH,
+        error_messages={
+            "max_length": f"Shorten the note to {NOTE_MAX_LENGTH:,} characters or fewer.",
+            "invalid": "Send the note as text.",
+        },
+    )
+
+
+def _record_brief(record) -> dict:
+    return {
+        "agency_code": record.dataset.agency.code,
+        "dataset": record.dataset.name,
+        "source_id": record.source_id,
+    }
+
+
+class ReviewItemSerializer(serializers.ModelSerializer):
+    records = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ReviewItem
+        fields = ["id", "status", "reason", "score", "probability", "created_at", "records"]
+
+    def get_records(self, item) -> list[dict]:
+        return [_record_brief(item.record_a), _record_brief(item.record_b)]
+
+
+def _decision_data(decision: ReviewDecision) -> dict:
+    return {
+        "decision": decision.decision,
+        "decided_by": decision.decided_by.get_full_name(),
+        "decided_at": decision.decided_at,
+        "note": decision.note,
+        "channel": decision.channel,
+    }
+
+
+def review_item_data(item: ReviewItem, user) -> dict:
+    with_identifiers = review_identifiers_visible(user, item)
+    records = []
+    for side in review_item_sides(item, with_identifiers=with_identifiers):
+        data = asdict(side)
+        data.pop("record_id")
+        data["identifiers"] = (
+            [{"label": label, "value": value} for label, value in side.identifiers]
+            if with_identifiers
+            else None
+        )
+        records.append(data)
+    return {
+        "id": item.pk,
+        "status": item.status,
+        "reason": item.reason,
+        "score": item.score,
+        "probability": item.probability,
+        "created_at": item.created_at,
+        "records": records,
+        "reasons": review_reasons(item),
+        "decisions": [_decision_data(d) for d in review_history(item)],
+    }
+
+
+# --- Views ----------------------------------------------------------------------------------------
+
+
+class ReviewItemListAPI(MatchingAPIView, generics.ListAPIView):
+    """Open review items, most certain first (limit/offset pages)."""
+
+    permission = REVIEW_PERMISSION
+    serializer_class = ReviewItemSerializer
+
+    def get_queryset(self):
+        return review_queue()
+
+
+class ReviewItemDetailAPI(MatchingAPIView):
+    permission = REVIEW_PERMISSION
+
+    def get(self, request, pk: int):
+        item = review_item_get(pk)
+        if item is None:
+            raise Http404
+        response = Response(review_item_data(item, request.user))
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class ReviewItemDecisionAPI(MatchingAPIView):
+    """POST {"decision": "confirmed" | "rejected", "note": "..."}."""
+
+    permission = REVIEW_PERMISSION
+
+    def post(self, request, pk: int):
+        item = review_item_get(pk)
+        if item is None:
+            raise Http404
+        given = DecisionInputSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        try:
+            decision = review_decide(
+                item=item,
+                user=request.user,
+                decision=given.validated_data["decision"],
+                note=given.validated_data.get("note", ""),
+                channel="api",
+            )
+        except ReviewError as error:
+            if error.code in ("withdrawn", "unchanged"):
+                return Response(
+                    {"detail": error.message, "code": error.code}, status=status.HTTP_409_CONFLICT
+                )
+            return Response({error.field or "detail": [error.message]}, status=400)
+        fresh = review_item_get(pk) or item
+        return Response(
+            {"decision": _decision_data(decision), "item": review_item_data(fresh, request.user)},
+            status=status.HTTP_201_CREATED,
+            headers={"Cache-Control": "no-store"},
+        )
+
+
+# Platform admins and reviewers for now; the disclosure engine (issue 5) decides later.
+class PersonExplainAPI(MatchingAPIView):
+    roles = (Role.PLATFORM_ADMIN,)
+    permission = REVIEW_PERMISSION
+
+    def get(self, request, reference: str):
+        explanation = person_explain(reference=reference)
+        if explanation is None:
+            raise Http404
+        response = Response(explanation.as_data())
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class LinkageExportAPI(MatchingAPIView):
+    """GET ?purpose=...: the linked dataset as CSV, streamed."""
+
+    roles = (Role.ANALYST, Role.PLATFORM_ADMIN)
+
+    def get(self, request):
+        try:
+            _, chunks = linkage_export_start(
+                purpose=request.query_params.get("purpose", ""),
+                made_by=request.user,
+                channel="api",
+            )
+        except ExportError as error:
+            return Response({"purpose": [str(error)]}, status=status.HTTP_400_BAD_REQUEST)
+        return pages.linkage_csv_response(chunks)
+
+
+review_item_list = _declared(ReviewItemListAPI)
+review_item_detail = _declared(ReviewItemDetailAPI)
+review_item_decision = _declared(ReviewItemDecisionAPI)
+person_explain_view = _declared(PersonExplainAPI)
+linkage_export = _declared(LinkageExportAPI)

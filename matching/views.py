@@ -1,0 +1,134 @@
+"""Pages for link reviewers (the review queue), for explaining a person, and the linked export."""
+
+from collections.abc import Iterator
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+
+from agencies.access import permission_required, role_required
+from agencies.models import Role
+from matching.explain import person_explain
+from matching.export import ExportError, linkage_export_start
+from matching.forms import LinkageExportForm, ReviewDecisionForm
+from matching.models import ReviewItem
+from matching.review import (
+    REVIEW_PERMISSION,
+    ReviewError,
+    identifier_table,
+    review_decide,
+    review_history,
+    review_identifiers_visible,
+    review_item_get,
+    review_item_sides,
+    review_next_open,
+    review_queue,
+    review_reasons,
+)
+
+QUEUE_PAGE_SIZE = 50
+
+
+@permission_required(REVIEW_PERMISSION)
+def review_queue_view(request: HttpRequest) -> HttpResponse:
+    paginator = Paginator(review_queue(), QUEUE_PAGE_SIZE)
+    page = paginator.get_page(request.GET.get("page"))
+    page_range = paginator.get_elided_page_range(page.number, on_each_side=1, on_ends=1)
+    return render(
+        request, "matching/review_queue.html", {"page": page, "page_range": list(page_range)}
+    )
+
+
+@permission_required(REVIEW_PERMISSION)
+@never_cache
+def review_item_view(request: HttpRequest, pk: int) -> HttpResponse:
+    item = review_item_get(pk)
+    if item is None:
+        raise Http404("No such review item.")
+    form = ReviewDecisionForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            review_decide(
+                item=item,
+                user=request.user,
+                decision=form.cleaned_data["decision"],
+                note=form.cleaned_data["note"],
+                channel="web",
+            )
+        except ReviewError as error:
+            if error.code == "withdrawn":
+                messages.error(request, error.message)
+                return redirect("matching:review_item", pk=item.pk)
+            form.add_error(error.field, error.message)
+        else:
+            answer = ReviewItem.Status(form.cleaned_data["decision"]).label.lower()
+            messages.success(
+                request,
+                f"Pair {item.pk} saved as {answer}. The people it affects are being linked "
+                "again with your decision.",
+            )
+            following = review_next_open(after=item)
+            if following is None:
+                return redirect("matching:review_queue")
+            return redirect("matching:review_item", pk=following.pk)
+        item = review_item_get(pk) or item
+    with_identifiers = review_identifiers_visible(request.user, item)
+    sides = review_item_sides(item, with_identifiers=with_identifiers)
+    return render(
+        request,
+        "matching/review_item.html",
+        {
+            "item": item,
+            "sides": sides,
+            "identifiers": identifier_table(sides) if with_identifiers else [],
+            "with_identifiers": with_identifiers,
+            "reasons": review_reasons(item),
+            "history": review_history(item),
+            "form": form,
+            "can_decide": item.status != ReviewItem.Status.WITHDRAWN,
+        },
+        status=400 if form.errors else 200,
+    )
+
+
+# Platform admins and reviewers for now; the disclosure engine (issue 5) decides who may read
+# which person's explanation, and this declaration then gives way to it.
+@permission_required(REVIEW_PERMISSION, roles=(Role.PLATFORM_ADMIN,))
+@never_cache
+def person_explain_view(request: HttpRequest, reference: str) -> HttpResponse:
+    explanation = person_explain(reference=reference)
+    if explanation is None:
+        raise Http404("No such person.")
+    return render(request, "matching/person_explain.html", {"person": explanation})
+
+
+@role_required(Role.ANALYST, Role.PLATFORM_ADMIN)
+def linkage_export_view(request: HttpRequest) -> HttpResponseBase:
+    form = LinkageExportForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            _, chunks = linkage_export_start(
+                purpose=form.cleaned_data["purpose"], made_by=request.user, channel="web"
+            )
+        except ExportError as error:
+            form.add_error("purpose", str(error))
+        else:
+            return linkage_csv_response(chunks)
+    return render(
+        request,
+        "matching/linkage_export.html",
+        {"form": form},
+        status=400 if form.errors else 200,
+    )
+
+
+def linkage_csv_response(chunks: Iterator[str]) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(chunks, content_type="text/csv; charset=utf-8")
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    response["Content-Disposition"] = f'attachment; filename="linked-records-{stamp}.csv"'
+    response["Cache-Control"] = "no-store"
+    return response
