@@ -493,6 +493,16 @@ def region_cluster(
         & ~same
         & ~family_different
     )
+    # One item per pair of persons, their most alike records: twins with five records each are
+    # one question for a reviewer, not twenty-five. A decision on it binds the two persons.
+    if len(middle):
+        low = np.minimum(labels[left[middle]], labels[right[middle]])
+        high = np.maximum(labels[left[middle]], labels[right[middle]])
+        order = np.lexsort((-weights[middle], high, low))
+        first = np.r_[
+            True, (low[order][1:] != low[order][:-1]) | (high[order][1:] != high[order][:-1])
+        ]
+        middle = middle[order[first]]
     for index in middle.tolist():
         review.append(
             (
