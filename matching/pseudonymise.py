@@ -1,9 +1,17 @@
 """The IG bridge: the only code that turns a record's identifiers into what ShareHub stores.
 
-Ingest hands each row's normalised identifiers to `identity_seal`; what comes back is the only
-form in which they are stored. Today that is the identity sealed under the agency's data key
-(AES-GCM, bound to the dataset and source record id); the matching issue adds the keyed match
-tokens, Bloom encodings and blocking tokens here, behind the same calls.
+Ingest hands each row's normalised identifiers here, and linkage reads them back only through
+here. The interface, and all that leaves it:
+
+- identity_seal / identity_open: the identifiers sealed under the agency's own data key
+  (AES-GCM, bound to the dataset and source record id; sharehub.keys), for the disclosure engine
+  to show to those a protocol allows;
+- record_keys_compute: keyed values for linkage (matching.tokens): 64-bit HMAC-SHA256 tokens of
+  each identifier at several granularities, blocking tokens and Bloom encodings of names and
+  address, all under subkeys of the platform linkage key; comparable, not readable;
+- quarantine_seal / quarantine_open: a rejected row as it was in the file, for its agency admin.
+
+Nothing else in ShareHub holds a plaintext identifier, and nothing here logs one.
 """
 
 import json
