@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from agencies.models import Dataset, SourceRecord
@@ -48,6 +48,7 @@ MAX_BLOCK = 400
 PAIR_CHUNK = 2_000_000
 EM_SAMPLE = 3_000_000
 WHOLE_REGION_SHARE = 0.5
+SECOND_PASS = True
 KEYS_BATCH = 2_000
 RETRAIN_GROWTH = 2.0  # retrain the model when the records have doubled since it was estimated
 
@@ -423,7 +424,7 @@ def region_cluster(
     clearly_different = (weights < thresholds.guard) | family_different
     confident = probabilities >= thresholds.upper
     auto = np.flatnonzero(confident & ~not_automatic)
-    alike = np.flatnonzero(scoring.only_forename_differs(levels) & ~clearly_different & confident)
+    alike = np.flatnonzero(scoring.alike_but_one(levels) & ~clearly_different & confident)
     confirmed_a = np.array([pair[0] for pair in confirmed], dtype=np.int64)
     confirmed_b = np.array([pair[1] for pair in confirmed], dtype=np.int64)
     reach = _components(
@@ -455,7 +456,7 @@ def region_cluster(
     # and to no one else, is that person under another given name (a middle or calling name).
     # Twins show up as two persons alike to each other, each known apart by an NHS number, sex
     # or date in some agency (a cannot-link above), and are left to a reviewer.
-    if len(alike):
+    if len(alike) and SECOND_PASS:
         partners: dict[int, set[int]] = defaultdict(set)
         for index in alike.tolist():
             a, b = int(labels[left[index]]), int(labels[right[index]])
@@ -651,10 +652,9 @@ def _run(
         rejected=rejected,
     )
     started = figures.time("clustering", started)
-    # Link details are rewritten for the records this run was about and any record whose person
-    # changed; the rest keep theirs (still true: their person is as it was).
-    refresh = np.ones(len(region), dtype=bool) if full else focus[region]
-    _persons_store(population, region, result, run, figures, refresh)
+    # Every region record's link details are rewritten: a partner may have left or arrived even
+    # where the person id stayed the same.
+    _persons_store(population, region, result, run, figures)
     _review_store(population, region, result, parameters, run, figures)
     started = figures.time("persons", started)
     _households_refresh(population, run, figures)
@@ -670,14 +670,20 @@ def _region_find(
     """Positions of the records to cluster again: the focus records, every record of a person a
     focus record may belong to (or belonged to), and every record of a person a review decision
     ties to them."""
-    left, right = candidate_pairs(population.keys, focus)
+    # Partners are sought for the focus records and for every record of the persons they (or
+    # retired records) belonged to: when a record leaves a person, the rest of that person may
+    # now link with someone the departed record kept them apart from.
+    seed_persons = set(np.unique(population.person_ids[focus]).tolist()) | touched_persons
+    seed_persons.discard(0)
+    seed = focus | np.isin(population.person_ids, np.fromiter(seed_persons, dtype=np.int64))
+    left, right = candidate_pairs(population.keys, seed)
     levels = pair_levels(population.keys, left, right)
     weights = scoring.match_weights(levels, parameters)
     # Partners that might be the same person bring their persons in. Clearly different ones
     # need not: a focus record's own old person is in the region anyway (person_ids below), so a
     # person it was wrongly joined to is re-clustered with everything it holds.
     near = scoring.probability(weights) >= settings.SHAREHUB_LINKAGE_LOWER
-    in_region = focus.copy()
+    in_region = seed.copy()
     in_region[left[near]] = True
     in_region[right[near]] = True
     persons = set(np.unique(population.person_ids[in_region]).tolist()) | touched_persons
@@ -728,7 +734,6 @@ def _persons_store(
     result: RegionResult,
     run: LinkageRun,
     figures: Figures,
-    refresh: np.ndarray,
 ) -> None:
     """Give each cluster a person id, keeping ids stable, and record merges and splits."""
     record_ids = population.record_ids[region]
@@ -779,7 +784,9 @@ def _persons_store(
             )
         if merges:
             for keep, other in merges:
-                Person.objects.filter(pk=other).update(is_active=False, merged_into_id=keep)
+                Person.objects.filter(pk=other).update(
+                    is_active=False, merged_into_id=keep, household=None
+                )
         splits = 0
         for person, labels_of in parts.items():
             if len(labels_of) > 1:
@@ -793,7 +800,7 @@ def _persons_store(
                     )
                 )
                 for label in labels_of:
-                    if cluster_person[label] != person:
+                    if label != holder[person] and cluster_person[label] != person:
                         events.append(
                             PersonEvent(
                                 person_id=cluster_person[label],
@@ -824,8 +831,6 @@ def _persons_store(
         )
         probabilities = scoring.probability(np.nan_to_num(result.best_weight, nan=0.0))
         for position, label in enumerate(labels.tolist()):
-            if not refresh[position] and cluster_person[label] == old[position]:
-                continue  # same person as before: its link details stand
             partner = int(partner_ids[position])
             updates.append(
                 (
@@ -919,13 +924,41 @@ def _review_store(
         )
     ReviewItem.objects.bulk_create(items, batch_size=2_000, ignore_conflicts=True)
     figures["review_items"] = len(items)
-    # Open items inside one person now: the links around them decided it.
+    # A pair withdrawn earlier and uncertain again is a question again, with today's reasons.
+    asked = {(item.record_a_id, item.record_b_id): item for item in items}
+    reopened = 0
+    withdrawn_before = ReviewItem.objects.filter(
+        status=ReviewItem.Status.WITHDRAWN, record_a_id__in={a for a, _ in asked}
+    ).values_list("pk", "record_a_id", "record_b_id")
+    for pk, a, b in withdrawn_before:
+        item = asked.get((a, b))
+        if item is not None:
+            reopened += ReviewItem.objects.filter(pk=pk, status=ReviewItem.Status.WITHDRAWN).update(
+                status=ReviewItem.Status.OPEN,
+                score=item.score,
+                probability=item.probability,
+                reason=item.reason,
+                comparison=item.comparison,
+                run=run,
+            )
+    figures["review_items_reopened"] = reopened
+    # Open items no longer a question: inside one person now (the links around them decided
+    # it), no longer uncertain (both records were re-clustered and the pair was not asked), or
+    # about a retired record.
     person_of = dict(zip(record_ids.tolist(), population.person_ids[region].tolist(), strict=True))
-    withdrawn = []
+    withdrawn = list(
+        ReviewItem.objects.filter(status=ReviewItem.Status.OPEN)
+        .filter(models.Q(record_a__is_retired=True) | models.Q(record_b__is_retired=True))
+        .values_list("pk", flat=True)
+    )
     for pk, a, b in ReviewItem.objects.filter(status=ReviewItem.Status.OPEN).values_list(
         "pk", "record_a_id", "record_b_id"
     ):
-        if a in person_of and b in person_of and person_of[a] == person_of[b]:
+        if (
+            a in person_of
+            and b in person_of
+            and (person_of[a] == person_of[b] or (a, b) not in asked)
+        ):
             withdrawn.append(pk)
     # Only items still open: a reviewer's decision saved since they were read stands.
     ReviewItem.objects.filter(pk__in=withdrawn, status=ReviewItem.Status.OPEN).update(

@@ -69,13 +69,13 @@ COMPARISONS: tuple[Comparison, ...] = (
         "Address and postcode",
         (
             "different",
-            "same district",
-            "same postcode or similar address",
-            "same postcode and similar address",
+            "same district or street",
+            "same postcode",
+            "same house number and similar address",
             "same dwelling",
         ),
-        (0.25, 0.10, 0.15, 0.15, 0.35),
-        (0.9053, 0.0832, 0.0108, 0.0005, 0.0002),
+        (0.25, 0.10, 0.25, 0.05, 0.35),
+        (0.905, 0.088, 0.0064, 0.0004, 0.0002),
     ),
     Comparison("gender", "Sex", ("different", "same"), (0.02, 0.98), (0.5, 0.5)),
 )
@@ -147,12 +147,16 @@ def comparison_levels(keys: Keys, left: np.ndarray, right: np.ndarray) -> np.nda
     dice, has_address = _dice(keys["bloom_address"], left, right)
     similar_address = has_address & (dice >= ADDRESS_SIMILAR_DICE)
     same_dwelling, both = _exact(keys, "address_key", left, right)
+    same_house, _ = _exact(keys, "house", left, right)
+    # Neighbours' addresses differ in a digit or two ("12 Mount Way", "14 Mount Way"), so a
+    # similar address only counts as a home when the house number agrees too; otherwise it is
+    # the same street, worth what the same district is.
     level = np.select(
         [
             same_dwelling & both,
-            same_postcode & has_postcode & similar_address,
-            (same_postcode & has_postcode) | similar_address,
-            same_outward & has_postcode,
+            same_house & similar_address,
+            same_postcode & has_postcode,
+            (same_outward & has_postcode) | similar_address,
         ],
         [4, 3, 2, 1],
         0,
@@ -364,23 +368,59 @@ def family_guards(levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     - a pair whose forenames clearly differ, or whose dates of birth are decades apart, is
       never linked automatically (a reviewer sees it if its score is high);
     - such a pair is clearly two people (no chain of links may join them) when a second thing
-      also differs: sex, an identifier, or the date of birth as well as the forename.
+      also differs (sex, an identifier, or the date of birth as well as the forename), or when
+      the dates of birth are decades apart;
+    - an identifier shared by records whose forename and date of birth both differ is a
+      relative's, copied onto the wrong record: it counts for nothing, and the two are apart.
     """
     column = {name: levels[:, index] for index, name in enumerate(COMPARISON_NAMES)}
-    identifier_agrees = (column["nhs"] == 1) | (column["upn"] == 1) | (column["pnc"] == 1)
-    identifier_differs = (column["nhs"] == 0) | (column["upn"] == 0) | (column["pnc"] == 0)
     forename_differs = (column["forename"] >= 0) & (column["forename"] <= 1)
-    generation_apart = column["dob"] == 0
+    # Not a slip of a day or a swapped day and month: a different year. Brothers both called
+    # Muhammad (a calling name is used day to day) are born a year or two apart.
+    dob_differs = (column["dob"] >= 0) & (column["dob"] <= 2)
+    decades_apart = column["dob"] == 0
+    # A shared identifier with a different forename and date of birth is a relative's number
+    # keyed on the wrong record (a mother's NHS number on her baby's), not evidence.
+    relatives_number = forename_differs & dob_differs
+    identifier_agrees = (
+        (column["nhs"] == 1) | (column["upn"] == 1) | (column["pnc"] == 1)
+    ) & ~relatives_number
+    identifier_differs = (column["nhs"] == 0) | (column["upn"] == 0) | (column["pnc"] == 0)
     # A placeholder forename ("Baby", "Unknown") is as ambiguous as a different one: newborn
     # twins are both "Baby Smith".
     not_automatic = ~identifier_agrees & (
-        forename_differs | generation_apart | (column["forename"] == MISSING)
+        forename_differs | dob_differs | (column["forename"] == MISSING)
     )
-    clearly_different = ~identifier_agrees & (
-        (forename_differs & ((column["gender"] == 0) | identifier_differs | (column["dob"] <= 3)))
-        | (generation_apart & (identifier_differs | forename_differs))
+    clearly_different = relatives_number | (
+        ~identifier_agrees
+        & (
+            (
+                forename_differs
+                & (
+                    (column["gender"] == 0)
+                    | identifier_differs
+                    | ((column["dob"] >= 0) & (column["dob"] <= 3))
+                )
+            )
+            # A father and son of one name: decades apart is two people, whatever else agrees.
+            | decades_apart
+            | (dob_differs & identifier_differs)
+        )
     )
     return not_automatic, clearly_different
+
+
+def alike_but_one(levels: np.ndarray) -> np.ndarray:
+    """Pairs alike in all but one thing: the forename, or the year of birth (same decade).
+
+    The forename: twins, or one person known by a middle or calling name, or a placeholder
+    ("Baby"). The year: brothers of one calling name, or a year keyed wrong. Pairwise each looks
+    like both; linkage tells them apart by context (see linkage.region_cluster).
+    """
+    column = {name: levels[:, index] for index, name in enumerate(COMPARISON_NAMES)}
+    year_slip = (column["forename"] == 3) & (column["dob"] >= 1) & (column["dob"] <= 2)
+    home_and_surname = (column["surname"] >= 2) & (column["location"] >= 2)
+    return only_forename_differs(levels) | (year_slip & home_and_surname)
 
 
 def only_forename_differs(levels: np.ndarray) -> np.ndarray:

@@ -367,6 +367,7 @@ EXACT_FIELDS = (
     "outward",
     "gender",
     "address_key",  # house number (with flat) and full postcode: the same dwelling
+    "house",  # the house number (with flat) alone, for an address whose postcode is wrong
 )
 # Blocking fields: a pair is compared only if it shares one of these or an exact identifier.
 BLOCK_FIELDS = ("block_sy", "block_fd", "block_d", "block_py", "block_nn")
@@ -437,6 +438,7 @@ def record_keys(identifiers: dict[str, str]) -> bytes:
         "outward": p.outward,
         "gender": gender_normalise(identifiers.get("gender", "")),
         "address_key": f"{house}|{p.postcode}" if house and p.postcode else "",
+        "house": house,
     }
     surname_sound = soundex(p.surname) if p.surname else ""
     forename_sound = soundex(p.forename) if p.forename else ""
