@@ -42,43 +42,45 @@ class MasterKey:
     key: bytes
 
 
-def _parse_master_keys(spec: str) -> list[MasterKey]:
+def _parse_keys(spec: str, *, variable: str) -> list[MasterKey]:
     keys = []
     for entry in filter(None, (part.strip() for part in spec.split(","))):
         version, _, encoded = entry.partition(":")
         key = base64.urlsafe_b64decode(encoded.encode() + b"=" * (-len(encoded) % 4))
         if not version.isdigit() or len(key) != 32:
             raise ImproperlyConfigured(
-                "SHAREHUB_MASTER_KEYS entries must look like '1:<base64 of 32 random bytes>'."
+                f"{variable} entries must look like '1:<base64 of 32 random bytes>'."
             )
         keys.append(MasterKey(int(version), key))
     return keys
 
 
-def _development_master_keys() -> str:
-    key_file = settings.VAR_DIR / "dev-master-keys"
-    if not key_file.exists():
-        settings.VAR_DIR.mkdir(parents=True, exist_ok=True)
-        key_file.write_text(f"1:{base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()}")
-        key_file.chmod(0o600)
-    return key_file.read_text().strip()
+def _versioned_keys(variable: str, file_variable: str, dev_file: str) -> tuple[MasterKey, ...]:
+    """Keys from `variable` (or the file `file_variable` names), "version:base64key" entries,
+    current first; in development, a key generated once into VAR_DIR/`dev_file`."""
+    spec = os.environ.get(variable, "")
+    if not spec and os.environ.get(file_variable):
+        with open(os.environ[file_variable]) as handle:
+            spec = handle.read().strip()
+    if not spec:
+        if settings.PRODUCTION:
+            raise ImproperlyConfigured(f"Set {variable} (or {file_variable}).")
+        key_file = settings.VAR_DIR / dev_file
+        if not key_file.exists():
+            settings.VAR_DIR.mkdir(parents=True, exist_ok=True)
+            key_file.write_text(f"1:{base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()}")
+            key_file.chmod(0o600)
+        spec = key_file.read_text().strip()
+    keys = _parse_keys(spec, variable=variable)
+    if not keys:
+        raise ImproperlyConfigured(f"{variable} holds no key.")
+    return tuple(keys)
 
 
 @lru_cache(maxsize=1)
 def master_keys() -> tuple[MasterKey, ...]:
     """The configured master keys, current first."""
-    spec = os.environ.get("SHAREHUB_MASTER_KEYS", "")
-    if not spec and os.environ.get("SHAREHUB_MASTER_KEYS_FILE"):
-        with open(os.environ["SHAREHUB_MASTER_KEYS_FILE"]) as handle:
-            spec = handle.read().strip()
-    if not spec:
-        if settings.PRODUCTION:
-            raise ImproperlyConfigured("Set SHAREHUB_MASTER_KEYS (or SHAREHUB_MASTER_KEYS_FILE).")
-        spec = _development_master_keys()
-    keys = _parse_master_keys(spec)
-    if not keys:
-        raise ImproperlyConfigured("SHAREHUB_MASTER_KEYS holds no key.")
-    return tuple(keys)
+    return _versioned_keys("SHAREHUB_MASTER_KEYS", "SHAREHUB_MASTER_KEYS_FILE", "dev-master-keys")
 
 
 def _master_key(version: int) -> bytes:
@@ -275,35 +277,10 @@ def agency_open(*, agency_id: int, blob: bytes, context: str) -> bytes:
 # current first. Changing it means recomputing every token from the sealed identities.
 
 
-def _development_linkage_key() -> str:
-    key_file = settings.VAR_DIR / "dev-linkage-key"
-    if not key_file.exists():
-        settings.VAR_DIR.mkdir(parents=True, exist_ok=True)
-        key_file.write_text(f"1:{base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()}")
-        key_file.chmod(0o600)
-    return key_file.read_text().strip()
-
-
 @lru_cache(maxsize=1)
 def linkage_keys() -> tuple[MasterKey, ...]:
     """The configured linkage keys, current first."""
-    spec = os.environ.get("SHAREHUB_LINKAGE_KEY", "")
-    if not spec and os.environ.get("SHAREHUB_LINKAGE_KEY_FILE"):
-        with open(os.environ["SHAREHUB_LINKAGE_KEY_FILE"]) as handle:
-            spec = handle.read().strip()
-    if not spec:
-        if settings.PRODUCTION:
-            raise ImproperlyConfigured("Set SHAREHUB_LINKAGE_KEY (or SHAREHUB_LINKAGE_KEY_FILE).")
-        spec = _development_linkage_key()
-    try:
-        keys = _parse_master_keys(spec)
-    except ImproperlyConfigured as error:
-        raise ImproperlyConfigured(
-            "SHAREHUB_LINKAGE_KEY entries must look like '1:<base64 of 32 random bytes>'."
-        ) from error
-    if not keys:
-        raise ImproperlyConfigured("SHAREHUB_LINKAGE_KEY holds no key.")
-    return tuple(keys)
+    return _versioned_keys("SHAREHUB_LINKAGE_KEY", "SHAREHUB_LINKAGE_KEY_FILE", "dev-linkage-key")
 
 
 def linkage_key() -> bytes:
