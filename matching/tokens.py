@@ -142,6 +142,13 @@ def _swapped(dob: date) -> date | None:
     return None
 
 
+def _dob_and_swap(dob: date) -> tuple[str, ...]:
+    """The date and its day/month swap, unordered (sorted), so 03/12 and 12/03 give one value;
+    just the date when it cannot be swapped."""
+    swapped = _swapped(dob)
+    return tuple(sorted({dob.isoformat(), (swapped or dob).isoformat()}))
+
+
 def _match_inputs(p: _Parsed) -> dict[str, tuple[str, ...]]:
     """Rule name -> the values it joins; a rule with any value missing is left out."""
     dob = p.dob.isoformat() if p.dob else ""
@@ -155,11 +162,9 @@ def _match_inputs(p: _Parsed) -> dict[str, tuple[str, ...]]:
         # Survives a changed surname (marriage, adoption) when the address has not changed.
         "dob_postcode": (dob, p.postcode),
     }
-    swapped = _swapped(p.dob) if p.dob else None
-    if p.dob and swapped:
-        # The unordered pair of the date and its swap, so 03/12 and 12/03 give the same token.
-        low, high = sorted((p.dob.isoformat(), swapped.isoformat()))
-        rules["name_dobswap"] = (p.surname, p.forename, low, high)
+    pair = _dob_and_swap(p.dob) if p.dob else ()
+    if len(pair) == 2:
+        rules["name_dobswap"] = (p.surname, p.forename, *pair)
     return {rule: values for rule, values in rules.items() if all(values)}
 
 
@@ -190,23 +195,31 @@ def blocking_tokens(identifiers: dict[str, str]) -> set[str]:
     return _blocking_tokens(_parse(identifiers))
 
 
-def _blocking_tokens(p: _Parsed) -> set[str]:
+def _block_inputs(p: _Parsed) -> dict[str, tuple[str, ...]]:
+    """Block name -> the values it joins; a block with any value missing does not apply."""
     year = str(p.dob.year) if p.dob else ""
-    blocks = {
+    surname_sound = soundex(p.surname) if p.surname else ""
+    forename_sound = soundex(p.forename) if p.forename else ""
+    return {
         # Surname typos that keep its sound (Smith/Smyth), and wrong or swapped day and month.
-        "sy": (soundex(p.surname) if p.surname else "", year),
+        "sy": (surname_sound, year),
         # A changed (marriage, adoption) or badly misspelt surname; canonical so Bob meets Robert.
-        "fd": (soundex(p.forename) if p.forename else "", p.dob.isoformat() if p.dob else ""),
+        "fd": (forename_sound, p.dob.isoformat() if p.dob else ""),
         # Both names written differently (transliteration, name given in another order).
         "d": (p.dob.isoformat() if p.dob else "",),
         # Both names and the day or month wrong, but still living in the same district. The other
         # blocks leave the postcode out on purpose: people move, children most of all.
         "py": (p.outward, year),
-        # Exact identifiers: a pair sharing one is always compared, whatever else disagrees.
-        "nhs": (p.nhs,),
-        "upn": (p.upn,),
-        "pnc": (p.pnc,),
+        # A wrong year of birth, when the names' sounds and the district agree.
+        "nn": (forename_sound, surname_sound, p.outward),
     }
+
+
+def _blocking_tokens(p: _Parsed) -> set[str]:
+    inputs = _block_inputs(p)
+    blocks = {name: inputs[name] for name in ("sy", "fd", "d", "py")}
+    # Exact identifiers: a pair sharing one is always compared, whatever else disagrees.
+    blocks |= {"nhs": (p.nhs,), "upn": (p.upn,), "pnc": (p.pnc,)}
     key = derive_key("block")
     return {
         f"{name}:{_keyed(key, (name, *values), BLOCK_TOKEN_BYTES)}"
@@ -412,12 +425,8 @@ def record_keys(identifiers: dict[str, str]) -> bytes:
     """One record's keyed linkage values packed as a RECORD_DTYPE row (see above)."""
     p = _parse(identifiers)
     dob = p.dob
-    swapped = _swapped(dob) if dob else None
-    dob_pair = ""
-    if dob:
-        dob_pair = "|".join(sorted({dob.isoformat(), (swapped or dob).isoformat()}))
-    address = address_normalise(identifiers.get("address", ""))
-    house = address_house_token(identifiers.get("address", "")) if address else ""
+    bloom_values = _bloom_values(identifiers, p)
+    house = address_house_token(identifiers["address"]) if bloom_values["address"] else ""
     year = str(dob.year) if dob else ""
     exact_values = {
         "nhs": p.nhs,
@@ -433,33 +442,20 @@ def record_keys(identifiers: dict[str, str]) -> bytes:
         "dob_y": year,
         # A father and son of one name are decades apart; a keying slip in the year seldom is.
         "dob_decade": str(dob.year // 10) if dob else "",
-        "dob_pair": dob_pair,
+        "dob_pair": "|".join(_dob_and_swap(dob)) if dob else "",
         "postcode": p.postcode,
         "outward": p.outward,
         "gender": gender_normalise(identifiers.get("gender", "")),
         "address_key": f"{house}|{p.postcode}" if house and p.postcode else "",
         "house": house,
     }
-    surname_sound = soundex(p.surname) if p.surname else ""
-    forename_sound = soundex(p.forename) if p.forename else ""
-    block_values = {
-        # See _blocking_tokens for why each block exists; "nn" also survives a wrong year of
-        # birth when the names and district agree.
-        "block_sy": (surname_sound, year),
-        "block_fd": (forename_sound, dob.isoformat() if dob else ""),
-        "block_d": (dob.isoformat() if dob else "",),
-        "block_py": (p.outward, year),
-        "block_nn": (forename_sound, surname_sound, p.outward),
-    }
+    blocks = _block_inputs(p)  # hashed as "block_<name>", the RECORD_DTYPE field
     field_key = derive_key("field")
     block_key = derive_key("block")
     words = [_keyed64(field_key, (name, exact_values[name])) for name in EXACT_FIELDS]
-    words += [_keyed64(block_key, (name, *block_values[name])) for name in BLOCK_FIELDS]
-    bloom_values = {
-        "forename": name_normalise(identifiers.get("forename", "")),
-        "surname": p.surname,
-        "address": address,
-    }
+    words += [
+        _keyed64(block_key, (name, *blocks[name.removeprefix("block_")])) for name in BLOCK_FIELDS
+    ]
     # The Bloom words' byte order does not matter as long as it is the same for every record:
     # they are only ANDed and bit-counted.
     blooms = b"".join(
