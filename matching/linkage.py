@@ -334,6 +334,20 @@ def model_estimate(
 # --- Clustering -----------------------------------------------------------------------------------
 
 
+def _root(parent: list[int], x: int) -> int:
+    """The root of x in a union-find forest, compressing the path on the way."""
+    root = x
+    while parent[root] != root:
+        root = parent[root]
+    while parent[x] != root:
+        parent[x], x = root, parent[x]
+    return root
+
+
+def _roots(parent: list[int]) -> np.ndarray:
+    return np.fromiter((_root(parent, x) for x in range(len(parent))), np.int64, len(parent))
+
+
 class _Clusters:
     """Union-find over record indexes, refusing any union that would put two records known to be
     different people (a guard pair or a rejected review) into one person."""
@@ -344,12 +358,10 @@ class _Clusters:
         self.cannot = cannot
 
     def find(self, x: int) -> int:
-        root = x
-        while self.parent[root] != root:
-            root = self.parent[root]
-        while self.parent[x] != root:
-            self.parent[x], x = root, self.parent[x]
-        return root
+        return _root(self.parent, x)
+
+    def labels(self) -> np.ndarray:
+        return _roots(self.parent)
 
     def _members(self, root: int) -> list[int]:
         return self.members.get(root) or [root]
@@ -367,7 +379,8 @@ class _Clusters:
                 if self.cannot.get(member, set()) & large_set:
                     return False
         self.parent[ra] = rb
-        self.members[rb] = large + small
+        large.extend(small)  # in place: the larger list is never copied
+        self.members[rb] = large
         self.members.pop(ra, None)
         return True
 
@@ -384,20 +397,11 @@ class RegionResult:
 def _components(size: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Connected-component label of each of `size` nodes under the edges (a[i], b[i])."""
     parent = list(range(size))
-
-    def find(x: int) -> int:
-        root = x
-        while parent[root] != root:
-            root = parent[root]
-        while parent[x] != root:
-            parent[x], x = root, parent[x]
-        return root
-
     for x, y in zip(a.tolist(), b.tolist(), strict=True):
-        rx, ry = find(x), find(y)
+        rx, ry = _root(parent, x), _root(parent, y)
         if rx != ry:
             parent[rx] = ry
-    return np.fromiter((find(x) for x in range(size)), dtype=np.int64, count=size)
+    return _roots(parent)
 
 
 def region_cluster(
@@ -450,7 +454,7 @@ def region_cluster(
         a, b = int(left[index]), int(right[index])
         if not clusters.union(a, b):
             review.append((a, b, float(weights[index]), ReviewItem.Reason.GUARD, levels[index]))
-    labels = np.fromiter((clusters.find(x) for x in range(size)), dtype=np.int64, count=size)
+    labels = clusters.labels()
 
     # Second pass: a record or person alike in all but the forename to exactly one other person,
     # and to no one else, is that person under another given name (a middle or calling name).
@@ -467,7 +471,7 @@ def region_cluster(
             a, b = int(labels[left[index]]), int(labels[right[index]])
             if a != b and len(partners[a]) == 1 and len(partners[b]) == 1:
                 clusters.union(int(left[index]), int(right[index]))
-        labels = np.fromiter((clusters.find(x) for x in range(size)), dtype=np.int64, count=size)
+        labels = clusters.labels()
 
     # Each record's strongest link inside its cluster, for explanations and the export's score.
     same = labels[left] == labels[right]
@@ -762,8 +766,8 @@ def _persons_store(
         for label, person in zip(new_labels, created, strict=True):
             cluster_person[label] = person.pk
         events: list[PersonEvent] = []
-        sizes = np.bincount(np.unique(labels, return_inverse=True)[1])
-        label_size = dict(zip(np.unique(labels).tolist(), sizes.tolist(), strict=True))
+        distinct, sizes = np.unique(labels, return_counts=True)
+        label_size = dict(zip(distinct.tolist(), sizes.tolist(), strict=True))
         for label in new_labels:
             events.append(
                 PersonEvent(
