@@ -13,14 +13,24 @@ from bench.ingest import fresh_postgres, postgres_url
 RECORDS_PER_PERSON = 3.87  # the generator's records per person, measured at 5,000 and 100,000
 
 
+SEED = 1
+
+
 def synthetic_set(people: int, *, without_nhs: bool = False) -> Path:
-    """bench/out/synthetic-N (seed 1), generated if missing; with NHS numbers blanked on request."""
+    """bench/out/synthetic-N for seed 1, generated unless a matching set is already there; with
+    NHS numbers blanked on request.
+
+    Same directory and seed as bench.synthetic, so the benchmarks reuse each other's sets.
+    Generated in a child process so generation's memory is not counted in a peak RSS.
+    """
     source = OUT / f"synthetic-{people}"
-    if not (source / "manifest.json").exists():
+    manifest = source / "manifest.json"
+    meta = json.loads(manifest.read_text()) if manifest.exists() else {}
+    if meta.get("people") != people or meta.get("seed") != SEED:
         print(f"generating {people:,} synthetic people...", flush=True)
         subprocess.run(  # noqa: S603
             [sys.executable, "manage.py", "make_synthetic", "--people", str(people),
-             "--seed", "1", "--out", str(source)],
+             "--seed", str(SEED), "--out", str(source)],
             cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
             env={**os.environ, "SHAREHUB_LOG_LEVEL": "WARNING"},
         )  # fmt: skip

@@ -21,9 +21,6 @@ Splink 5 API used (checked against the installed 5.0.0, which changed from 3.x/4
 import argparse
 import json
 import logging
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -34,8 +31,9 @@ import splink
 import splink.comparison_library as cl
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
-from bench.common import OUT, ROOT, peak_rss_mb
+from bench.common import peak_rss_mb
 from bench.linkage_metrics import RecordKey, format_table, ground_truth_load, pairwise_scores
+from bench.linkage_runner import synthetic_set
 
 SEED = 1
 
@@ -295,27 +293,6 @@ def splink_link(
 
 
 # --- command line --------------------------------------------------------------------------------
-def synthetic_set(people: int) -> Path:
-    """bench/out/synthetic-N for seed 1, generated unless a matching set is already there.
-
-    Same directory and seed as bench.synthetic, so either benchmark reuses the other's set.
-    Generated in a child process so generation's memory is not counted in our peak RSS.
-    """
-    out_dir = OUT / f"synthetic-{people}"
-    manifest = out_dir / "manifest.json"
-    if manifest.exists():
-        meta = json.loads(manifest.read_text())
-        if meta.get("people") == people and meta.get("seed") == SEED:
-            return out_dir
-    subprocess.run(
-        [sys.executable, "manage.py", "make_synthetic", "--people", str(people),
-         "--seed", str(SEED), "--out", str(out_dir)],
-        cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
-        env={**os.environ, "SHAREHUB_LOG_LEVEL": "WARNING"},
-    )  # fmt: skip
-    return out_dir
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--people", type=int, default=20_000)
