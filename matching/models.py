@@ -6,6 +6,9 @@ import secrets
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Substr
+
+from matching.tokens import SEARCH_FIELDS, key_offset
 
 
 def _reference() -> str:
@@ -155,7 +158,12 @@ class LinkageRecord(models.Model):
     )
 
     class Meta:
-        indexes = [models.Index(fields=["person"])]
+        # Search looks records up by single keyed values inside `keys` (an 8-byte slice each),
+        # so the only index of identifiers is one of keyed hashes, never of plaintext.
+        indexes = [models.Index(fields=["person"])] + [
+            models.Index(Substr("keys", key_offset(name) + 1, 8), name=f"linkage_search_{name}")
+            for name in SEARCH_FIELDS
+        ]
 
     def __str__(self) -> str:
         return f"linkage of record {self.record_id}"

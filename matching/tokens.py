@@ -394,6 +394,15 @@ RECORD_DTYPE = np.dtype(
 )
 
 
+# Fields search looks records up by (protocols.search); each has an index on its slice of `keys`.
+SEARCH_FIELDS = ("nhs", "upn", "pnc", "surname", "dob", "postcode", "block_sy", "block_fd")
+
+
+def key_offset(name: str) -> int:
+    """Byte offset of a 64-bit exact or blocking field within a packed RECORD_DTYPE row."""
+    return RECORD_DTYPE.fields[name][1]
+
+
 Keys = dict[str, np.ndarray]
 """Packed record keys as one contiguous array per RECORD_DTYPE field, indexed alike. Columns
 rather than the structured array: comparing pairs gathers one field at a time, and a gather from

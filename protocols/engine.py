@@ -1,0 +1,513 @@
+"""The disclosure engine: the one place that decides what a user may see of a person.
+
+    disclose(user=, membership=, persons=, purpose=, now=) -> {person id: PersonView}
+
+Every page, API endpoint and export that shows person data asks here and shows what comes back,
+nothing more. The decision, per record and field:
+
+1. The protocols that apply are the user's (django-guardian `use_protocol`, given to them or to
+   one of their groups) whose version is active and in force today, for this purpose, with the
+   user's acting agency among its parties and their acting role among its roles.
+2. A rule of one of those versions covers a record when it names the record's dataset and the
+   record is within the rule's look-back.
+3. A rule at "known to" or above makes the agency's involvement known, with the latest date.
+4. A rule at summary discloses the fields it names; at full, every field of the dataset. Unless
+   it is held back: a staged protocol before the user has recorded their assessment step for the
+   person, or a rule needing consent that has not been given. A held-back rule discloses nothing
+   beyond "known to", and what it would have shown is reported as withheld, with the reason.
+5. Several protocols: the union. Each shown field names every protocol that allowed it.
+
+A person none of whose records is covered by any rule is not in the result: to the user they
+do not exist (the views answer 404). Identity fields are decrypted only for records where a
+rule discloses at least one of them.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from django.db.models import Q
+from guardian.shortcuts import get_objects_for_user
+
+from agencies.models import Agency, Dataset, DatasetVersion, Membership
+from matching.models import LinkageRecord, Person
+from matching.pseudonymise import identity_open
+from protocols.fields import FieldInfo, catalogue_from_versions, payload_key
+from protocols.models import CaseUnlock, ConsentRule, Protocol, ProtocolVersion, Tier, VersionStatus
+
+USE_PROTOCOL = "protocols.use_protocol"
+
+
+class Withholding:
+    """Why a rule that would disclose a field is held back, and what the user can do."""
+
+    ASSESSMENT = "assessment"
+    CONSENT = "consent"
+
+    TEXT = {
+        ASSESSMENT: "Shared once you record that your own assessment step is done",
+        CONSENT: "Consent needed",
+    }
+
+
+@dataclass(frozen=True)
+class Grant:
+    """One rule of one in-force protocol version that the user holds."""
+
+    version_id: int
+    protocol_id: int
+    protocol_reference: str
+    label: str
+    dataset_id: int
+    tier: int
+    fields: frozenset[str]
+    consent: str
+    lookback_days: int | None
+    staged: bool
+
+    def covers(self, event_date: date | None, today: date) -> bool:
+        if self.lookback_days is None:
+            return True
+        return event_date is not None and event_date >= today - timedelta(days=self.lookback_days)
+
+    def detail_fields(self, catalogue_keys: frozenset[str]) -> frozenset[str]:
+        if self.tier >= Tier.FULL:
+            return catalogue_keys
+        if self.tier >= Tier.SUMMARY:
+            return self.fields & catalogue_keys
+        return frozenset()
+
+
+@dataclass
+class FieldView:
+    key: str
+    label: str
+    value: object = None
+    allowed_by: list[str] = field(default_factory=list)
+    # Set when the field is withheld: the reason code and its text.
+    withheld: str = ""
+
+    @property
+    def shown(self) -> bool:
+        return not self.withheld
+
+    @property
+    def withheld_text(self) -> str:
+        return Withholding.TEXT.get(self.withheld, "")
+
+
+@dataclass
+class RecordView:
+    record_id: int
+    agency: Agency
+    dataset_id: int
+    dataset_name: str
+    # The event date, only when a field carrying it is shown; the timeline sorts by it.
+    event_date: date | None
+    fields: list[FieldView]
+    not_shared: int  # fields of the dataset no protocol of the user discloses
+
+    @property
+    def shown_fields(self) -> list[FieldView]:
+        return [f for f in self.fields if f.shown]
+
+    @property
+    def withheld_fields(self) -> list[FieldView]:
+        return [f for f in self.fields if not f.shown]
+
+
+@dataclass
+class Involvement:
+    """ "Known to": an agency dataset holds records of the person; the latest event date."""
+
+    agency: Agency
+    dataset_id: int
+    dataset_name: str
+    latest: date | None
+    records: int
+    allowed_by: list[str]
+    detail_shown: bool
+
+
+@dataclass
+class Withheld:
+    """Detail of a dataset that a rule would show, held back, once per dataset and reason."""
+
+    agency: Agency
+    dataset_id: int
+    dataset_name: str
+    reason: str
+    protocols: list[str]
+    field_labels: list[str]
+
+    @property
+    def reason_text(self) -> str:
+        return Withholding.TEXT[self.reason]
+
+
+@dataclass
+class PersonView:
+    person: Person
+    purpose: str
+    involvements: list[Involvement]
+    records: list[RecordView]
+    withheld: list[Withheld]
+    versions: set[int]
+    staged_locked: bool  # a staged protocol is holding detail back until the assessment step
+
+    def disclosed(self) -> set[tuple[int, str]]:
+        """(record id, field key) of every field shown: what the access log records."""
+        return {(r.record_id, f.key) for r in self.records for f in r.fields if f.shown}
+
+    def _most_common(self, key: str) -> str:
+        values = [
+            str(f.value)
+            for r in self.records
+            for f in r.fields
+            if f.key == key and f.shown and f.value not in (None, "")
+        ]
+        return Counter(values).most_common(1)[0][0] if values else ""
+
+    @property
+    def name(self) -> str:
+        """The person's name as most records give it, when a protocol discloses names."""
+        return " ".join(
+            part
+            for part in (
+                self._most_common("identity:forename"),
+                self._most_common("identity:surname"),
+            )
+            if part
+        )
+
+    @property
+    def date_of_birth(self) -> str:
+        return self._most_common("identity:date_of_birth")
+
+    def timeline(self) -> list[RecordView]:
+        dated = sorted(
+            (r for r in self.records if r.event_date), key=lambda r: r.event_date, reverse=True
+        )
+        return dated + [r for r in self.records if not r.event_date]
+
+
+@dataclass
+class _Shape:
+    dataset: Dataset
+    catalogue: list[FieldInfo]
+    keys: frozenset[str]
+    event_keys: frozenset[str]
+
+
+def grants_for(*, user, membership: Membership | None, purpose: str, today: date) -> list[Grant]:
+    """The rules of every protocol version that applies to `user` acting in `membership`."""
+    if (
+        membership is None
+        or membership.agency_id is None
+        or not membership.is_active
+        or not user.is_authenticated
+        or not user.is_active
+    ):
+        return []
+    protocols = get_objects_for_user(
+        user,
+        USE_PROTOCOL,
+        klass=Protocol,
+        accept_global_perms=False,
+        with_superuser=False,
+    )
+    versions = (
+        ProtocolVersion.objects.filter(
+            protocol__in=protocols,
+            status=VersionStatus.ACTIVE,
+            purpose=purpose,
+            valid_from__lte=today,
+            parties=membership.agency_id,
+        )
+        .filter(Q(valid_to__isnull=True) | Q(valid_to__gte=today))
+        .select_related("protocol")
+        .prefetch_related("rules")
+    )
+    grants = []
+    for version in versions:
+        if membership.role not in (version.roles or []):
+            continue
+        for rule in version.rules.all():
+            if rule.tier <= Tier.HIDDEN:
+                continue
+            grants.append(
+                Grant(
+                    version_id=version.pk,
+                    protocol_id=version.protocol_id,
+                    protocol_reference=version.protocol.reference,
+                    label=version.label,
+                    dataset_id=rule.dataset_id,
+                    tier=rule.tier,
+                    fields=frozenset(rule.fields or ()),
+                    consent=rule.consent,
+                    lookback_days=rule.lookback_days,
+                    staged=version.staged,
+                )
+            )
+    return grants
+
+
+def consent_given(*, person_ids: Iterable[int], grants: list[Grant]) -> set[tuple[int, int]]:
+    """(person id, protocol version id) pairs for which consent is recorded as given.
+
+    ShareHub has no consent records until the consent app lands (issue 6), so none is given and
+    every rule that needs consent is held back: the safe reading of "consent needed".
+    """
+    return set()
+
+
+def disclose(
+    *, user, membership: Membership | None, persons: Iterable[Person], purpose: str, now: datetime
+) -> dict[int, PersonView]:
+    """What `user`, acting in `membership` for `purpose` at `now`, may see of each of `persons`.
+
+    Persons the user may not see at all are left out. A fixed number of queries whatever the
+    number of persons or records.
+    """
+    people = {p.pk: p for p in persons if p.is_active}
+    today = now.date()
+    grants = grants_for(user=user, membership=membership, purpose=purpose, today=today)
+    if not people or not grants:
+        return {}
+    by_dataset: dict[int, list[Grant]] = {}
+    for grant in grants:
+        by_dataset.setdefault(grant.dataset_id, []).append(grant)
+    shapes = _shapes(by_dataset)
+    rows = (
+        LinkageRecord.objects.filter(
+            person_id__in=list(people),
+            dataset_id__in=list(by_dataset),
+            record__is_retired=False,
+        )
+        .order_by("record_id")
+        .values_list(
+            "person_id",
+            "record_id",
+            "dataset_id",
+            "record__source_id",
+            "record__identity",
+            "record__payload",
+            "record__event_date",
+        )
+    )
+    staged = any(g.staged for g in grants)
+    unlocked = (
+        set(
+            CaseUnlock.objects.filter(user=user, person_id__in=list(people)).values_list(
+                "person_id", flat=True
+            )
+        )
+        if staged
+        else set()
+    )
+    consented = consent_given(person_ids=people, grants=grants)
+
+    builders: dict[int, _PersonBuilder] = {}
+    for person_id, record_id, dataset_id, source_id, identity, payload, event_date in rows:
+        shape = shapes[dataset_id]
+        covering = [g for g in by_dataset[dataset_id] if g.covers(event_date, today)]
+        if not covering:
+            continue
+        builder = builders.get(person_id)
+        if builder is None:
+            builder = builders[person_id] = _PersonBuilder(people[person_id], purpose)
+        held = {
+            g.version_id: _held_back(
+                g, person_id in unlocked, (person_id, g.version_id) in consented
+            )
+            for g in covering
+        }
+        builder.add(
+            shape=shape,
+            grants=covering,
+            held=held,
+            record=_RecordData(record_id, dataset_id, source_id, identity, payload, event_date),
+        )
+    return {person_id: builder.build() for person_id, builder in builders.items()}
+
+
+def disclose_view(
+    *, user, membership: Membership | None, person: Person, purpose: str, now: datetime
+) -> PersonView | None:
+    """The one person's view, or None when the user may not see them (answer 404)."""
+    return disclose(
+        user=user, membership=membership, persons=[person], purpose=purpose, now=now
+    ).get(person.pk)
+
+
+def _held_back(grant: Grant, unlocked: bool, consented: bool) -> str:
+    if grant.tier < Tier.SUMMARY:
+        return ""
+    if grant.staged and not unlocked:
+        return Withholding.ASSESSMENT
+    if grant.consent in (ConsentRule.NEEDED, ConsentRule.UNLESS_OVERRIDE) and not consented:
+        return Withholding.CONSENT
+    return ""
+
+
+def _shapes(by_dataset: dict[int, list[Grant]]) -> dict[int, _Shape]:
+    datasets = Dataset.objects.filter(pk__in=list(by_dataset)).select_related("agency")
+    versions: dict[int, list[DatasetVersion]] = {}
+    for version in DatasetVersion.objects.filter(dataset_id__in=list(by_dataset)).only(
+        "dataset_id", "number", "columns", "event_date_column"
+    ):
+        versions.setdefault(version.dataset_id, []).append(version)
+    shapes = {}
+    for dataset in datasets:
+        found = versions.get(dataset.pk, [])
+        catalogue = catalogue_from_versions(found)
+        shapes[dataset.pk] = _Shape(
+            dataset=dataset,
+            catalogue=catalogue,
+            keys=frozenset(f.key for f in catalogue),
+            event_keys=frozenset(
+                payload_key(v.event_date_column) for v in found if v.event_date_column
+            ),
+        )
+    return shapes
+
+
+@dataclass
+class _RecordData:
+    record_id: int
+    dataset_id: int
+    source_id: str
+    identity: bytes
+    payload: dict
+    event_date: date | None
+
+
+class _PersonBuilder:
+    def __init__(self, person: Person, purpose: str):
+        self.person = person
+        self.purpose = purpose
+        self.records: list[RecordView] = []
+        self.involvements: dict[int, Involvement] = {}
+        self.withheld: dict[tuple[int, str], Withheld] = {}
+        self.versions: set[int] = set()
+        self.staged_locked = False
+
+    def add(self, *, shape: _Shape, grants: list[Grant], held: dict[int, str], record: _RecordData):
+        dataset = shape.dataset
+        involvement = self.involvements.get(dataset.pk)
+        if involvement is None:
+            involvement = self.involvements[dataset.pk] = Involvement(
+                agency=dataset.agency,
+                dataset_id=dataset.pk,
+                dataset_name=dataset.name,
+                latest=None,
+                records=0,
+                allowed_by=[],
+                detail_shown=False,
+            )
+        involvement.records += 1
+        if record.event_date and (
+            involvement.latest is None or record.event_date > involvement.latest
+        ):
+            involvement.latest = record.event_date
+        for grant in grants:
+            if grant.label not in involvement.allowed_by:
+                involvement.allowed_by.append(grant.label)
+            self.versions.add(grant.version_id)
+
+        shown_by: dict[str, list[str]] = {}
+        withheld_by: dict[str, str] = {}
+        for grant in grants:
+            granted = grant.detail_fields(shape.keys)
+            reason = held[grant.version_id]
+            for key in granted:
+                if reason:
+                    withheld_by.setdefault(key, reason)
+                    self._withhold(shape, grant, reason, key)
+                else:
+                    shown_by.setdefault(key, []).append(grant.label)
+            if reason == Withholding.ASSESSMENT:
+                self.staged_locked = True
+        if not shown_by:
+            return
+        involvement.detail_shown = True
+        identity: dict = {}
+        if any(key.startswith("identity:") for key in shown_by):
+            identity = identity_open(
+                agency_id=dataset.agency_id,
+                dataset_id=dataset.pk,
+                source_id=record.source_id,
+                blob=bytes(record.identity),
+            )
+        payload = record.payload or {}
+        fields = []
+        for info in shape.catalogue:
+            if info.key in shown_by:
+                value = (
+                    identity.get(info.key.removeprefix("identity:"))
+                    if info.is_identity
+                    else payload.get(info.key.removeprefix("field:"))
+                )
+                fields.append(FieldView(info.key, info.label, value, shown_by[info.key]))
+            elif info.key in withheld_by:
+                fields.append(FieldView(info.key, info.label, withheld=withheld_by[info.key]))
+        del identity
+        self.records.append(
+            RecordView(
+                record_id=record.record_id,
+                agency=dataset.agency,
+                dataset_id=dataset.pk,
+                dataset_name=dataset.name,
+                event_date=record.event_date if shape.event_keys & shown_by.keys() else None,
+                fields=fields,
+                not_shared=len(shape.keys) - len(fields),
+            )
+        )
+
+    def _withhold(self, shape: _Shape, grant: Grant, reason: str, key: str) -> None:
+        entry = self.withheld.get((shape.dataset.pk, reason))
+        if entry is None:
+            entry = self.withheld[(shape.dataset.pk, reason)] = Withheld(
+                agency=shape.dataset.agency,
+                dataset_id=shape.dataset.pk,
+                dataset_name=shape.dataset.name,
+                reason=reason,
+                protocols=[],
+                field_labels=[],
+            )
+        if grant.label not in entry.protocols:
+            entry.protocols.append(grant.label)
+        label = next(f.label for f in shape.catalogue if f.key == key)
+        if label not in entry.field_labels:
+            entry.field_labels.append(label)
+
+    def build(self) -> PersonView:
+        shown = {(r.dataset_id, f.key) for r in self.records for f in r.fields if f.shown}
+        withheld = []
+        for entry in self.withheld.values():
+            # Fields another protocol shows for this dataset are not withheld from the user.
+            entry.field_labels = [
+                label
+                for label in entry.field_labels
+                if not any(
+                    (entry.dataset_id, f.key) in shown and f.label == label
+                    for r in self.records
+                    for f in r.fields
+                )
+            ]
+            if entry.field_labels:
+                withheld.append(entry)
+        return PersonView(
+            person=self.person,
+            purpose=self.purpose,
+            involvements=sorted(
+                self.involvements.values(), key=lambda i: (i.agency.name, i.dataset_name)
+            ),
+            records=self.records,
+            withheld=withheld,
+            versions=self.versions,
+            staged_locked=self.staged_locked,
+        )

@@ -1,0 +1,280 @@
+"""Data-sharing protocols as the software enforces them, who holds them, and what they disclosed.
+
+A Protocol is the agreement's stable identity (what users and groups are given, with
+django-guardian); each change to its content makes a new ProtocolVersion, so a case summary
+can say which version disclosed which field. Only the disclosure engine (protocols.engine)
+reads these to decide what anyone sees.
+"""
+
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+def _protocol_reference() -> str:
+    alphabet = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
+    return "P" + "".join(secrets.choice(alphabet) for _ in range(7))
+
+
+class Purpose(models.TextChoices):
+    """Why a user reads person data. The engine is always asked for one purpose; a protocol
+    serves exactly one, so data shared to safeguard a child is not reused to plan services."""
+
+    SAFEGUARDING = "safeguarding", "Safeguarding a child or adult at risk"
+    SERVICE_DELIVERY = "service_delivery", "Joined-up service delivery"
+    COMMISSIONING = "commissioning", "Planning and commissioning services"
+    EVALUATION = "evaluation", "Evaluating services"
+
+
+class Tier(models.IntegerChoices):
+    """How much of an agency dataset a rule discloses; higher includes lower."""
+
+    HIDDEN = 0, "Hidden"
+    KNOWN_TO = 1, "Known to (involvement and latest date only)"
+    SUMMARY = 2, "Summary (the fields the rule names)"
+    FULL = 3, "Full (every field)"
+
+
+class ConsentRule(models.TextChoices):
+    NONE = "none", "No consent needed"
+    NEEDED = "needed", "Consent needed"
+    UNLESS_OVERRIDE = "unless_override", "Consent needed unless a safeguarding override"
+
+
+class Protocol(models.Model):
+    """An information sharing agreement; its content lives in its versions."""
+
+    reference = models.CharField(max_length=12, unique=True, default=_protocol_reference)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    # The author's agency: whose IG officers may edit drafts.
+    owner_agency = models.ForeignKey(
+        "agencies.Agency", on_delete=models.PROTECT, related_name="owned_protocols"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["reference"]
+        # Assigned per protocol with django-guardian; nobody holds it globally.
+        default_permissions = ()
+        permissions = [("use_protocol", "Can see person data under this protocol")]
+
+    def __str__(self) -> str:
+        return self.reference
+
+
+class VersionStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    AWAITING_APPROVAL = "awaiting_approval", "Awaiting approval"
+    # Approved by every party; in force between its dates (before or after them it is shown as
+    # "approved, not yet in force" or "expired", which the engine reads from the dates).
+    ACTIVE = "active", "Active"
+    SUSPENDED = "suspended", "Suspended"
+    SUPERSEDED = "superseded", "Replaced by a newer version"
+    WITHDRAWN = "withdrawn", "Withdrawn"
+
+
+# Statuses whose content may still be edited in place (nothing has been approved yet).
+EDITABLE_STATUSES = {VersionStatus.DRAFT}
+
+
+class ProtocolVersion(models.Model):
+    """One immutable text of a protocol once submitted; a draft is edited until then."""
+
+    protocol = models.ForeignKey(Protocol, on_delete=models.PROTECT, related_name="versions")
+    number = models.PositiveIntegerField()
+    name = models.CharField(max_length=200)
+    purpose = models.CharField(max_length=32, choices=Purpose.choices)
+    purpose_detail = models.TextField(
+        blank=True, help_text="What the sharing is for, in the agreement's own words."
+    )
+    lawful_basis = models.CharField(max_length=300)
+    legal_gateway = models.CharField(max_length=300, blank=True)
+    dpia_reference = models.CharField("DPIA reference", max_length=100, blank=True)
+    parties = models.ManyToManyField("agencies.Agency", related_name="protocol_versions")
+    # The roles a holder must act in for the protocol to apply (a practitioner's protocol does
+    # not follow them when they act as their agency's analyst).
+    roles = models.JSONField(default=list)
+    valid_from = models.DateField()
+    valid_to = models.DateField(null=True, blank=True)
+    # Staged disclosure: "known to" only, until the user records their own assessment step.
+    staged = models.BooleanField(default=False)
+    status = models.CharField(
+        max_length=20, choices=VersionStatus.choices, default=VersionStatus.DRAFT
+    )
+    change_note = models.TextField(blank=True)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    approved_at = models.DateTimeField(null=True, blank=True)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["protocol", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["protocol", "number"], name="protocolversion_unique"),
+            # At most one version of a protocol is in force or suspended at a time.
+            models.UniqueConstraint(
+                fields=["protocol"],
+                condition=Q(status__in=["active", "suspended"]),
+                name="protocolversion_one_live",
+            ),
+            # And one being worked on.
+            models.UniqueConstraint(
+                fields=["protocol"],
+                condition=Q(status__in=["draft", "awaiting_approval"]),
+                name="protocolversion_one_open",
+            ),
+            models.CheckConstraint(
+                condition=Q(valid_to__isnull=True) | Q(valid_to__gte=models.F("valid_from")),
+                name="protocolversion_dates_ordered",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "purpose"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} v{self.number}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} (version {self.number})"
+
+    def in_force_on(self, day) -> bool:
+        return (
+            self.status == VersionStatus.ACTIVE
+            and self.valid_from <= day
+            and (self.valid_to is None or day <= self.valid_to)
+        )
+
+    def status_label_on(self, day) -> str:
+        if self.status == VersionStatus.ACTIVE:
+            if day < self.valid_from:
+                return "Approved, not yet in force"
+            if self.valid_to is not None and day > self.valid_to:
+                return "Expired"
+        return self.get_status_display()
+
+
+class DatasetRule(models.Model):
+    """What one protocol version discloses of one agency dataset, and on what condition."""
+
+    version = models.ForeignKey(ProtocolVersion, on_delete=models.CASCADE, related_name="rules")
+    dataset = models.ForeignKey("agencies.Dataset", on_delete=models.PROTECT, related_name="+")
+    tier = models.PositiveSmallIntegerField(choices=Tier.choices)
+    # For the summary tier: the field keys (protocols.fields) it discloses.
+    fields = models.JSONField(default=list, blank=True)
+    consent = models.CharField(max_length=20, choices=ConsentRule.choices)
+    # Records whose event is older than this many days are not shared; records without an event
+    # date are shared only by rules without a look-back, as their age cannot be shown.
+    lookback_days = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["version", "dataset__agency__name", "dataset__name"]
+        constraints = [
+            models.UniqueConstraint(fields=["version", "dataset"], name="datasetrule_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.dataset}: {self.get_tier_display()}"
+
+
+class Approval(models.Model):
+    """A party agency's IG officer approving a submitted version (never its author)."""
+
+    version = models.ForeignKey(ProtocolVersion, on_delete=models.PROTECT, related_name="approvals")
+    agency = models.ForeignKey("agencies.Agency", on_delete=models.PROTECT, related_name="+")
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    approved_at = models.DateTimeField(auto_now_add=True)
+    note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["approved_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["version", "agency"], name="approval_one_per_agency")
+        ]
+
+
+class ProtocolEvent(models.Model):
+    """The protocol's history: drafts, submissions, approvals, suspensions, assignments."""
+
+    class Kind(models.TextChoices):
+        DRAFTED = "drafted", "Drafted"
+        EDITED = "edited", "Draft edited"
+        SUBMITTED = "submitted", "Submitted for approval"
+        RETURNED = "returned", "Returned to draft"
+        APPROVED = "approved", "Approved by a party"
+        ACTIVATED = "activated", "Approved by every party"
+        SUSPENDED = "suspended", "Suspended"
+        RESUMED = "resumed", "Resumed"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+        ASSIGNED = "assigned", "Given to"
+        UNASSIGNED = "unassigned", "Taken from"
+
+    protocol = models.ForeignKey(Protocol, on_delete=models.PROTECT, related_name="events")
+    version = models.ForeignKey(
+        ProtocolVersion, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField(auto_now_add=True)
+    detail = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+
+
+class CaseUnlock(models.Model):
+    """Staged disclosure: a practitioner recorded that their own assessment step is done for a
+    person, so protocols that stage disclosure show them the detail from now on."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    person = models.ForeignKey("matching.Person", on_delete=models.PROTECT, related_name="+")
+    # What the user says they completed, e.g. "Initial assessment"; chosen from a list, so no
+    # free text about the family lands here.
+    step = models.CharField(max_length=40)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "person"], name="caseunlock_once_per_user")
+        ]
+
+
+class AccessLog(models.Model):
+    """Every search and case summary read: who, which person, under which protocol versions,
+    which fields, when. Never the search terms (they are identifiers), only their kinds."""
+
+    class Action(models.TextChoices):
+        SEARCH = "search", "Search"
+        SUMMARY = "summary", "Case summary"
+        UNLOCK = "unlock", "Assessment step recorded"
+
+    at = models.DateTimeField(auto_now_add=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    agency = models.ForeignKey(
+        "agencies.Agency", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    role = models.CharField(max_length=32)
+    action = models.CharField(max_length=16, choices=Action.choices)
+    channel = models.CharField(max_length=10)
+    purpose = models.CharField(max_length=32, choices=Purpose.choices)
+    person = models.ForeignKey(
+        "matching.Person", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    # False when the person was asked for and not shown (no protocol): a denial is logged too.
+    found = models.BooleanField(default=True)
+    versions = models.JSONField(default=list)
+    # {record id: [field keys shown]}, and "known_to": [dataset ids] for badges.
+    fields = models.JSONField(default=dict)
+    # Search only: which kinds of input were given (never the values) and the persons shown.
+    query_kinds = models.JSONField(default=list, blank=True)
+    results = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        indexes = [models.Index(fields=["user", "at"]), models.Index(fields=["person", "at"])]

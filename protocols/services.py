@@ -1,0 +1,530 @@
+"""Writing protocols: drafting, approval, suspension, new versions, and who holds them.
+
+The lifecycle: a draft (edited in place by IG officers of the author's agency) is submitted;
+once an IG officer of every party agency other than its author has approved it, it is active,
+in force between its dates, and any earlier version is superseded. Any change after submission
+makes a new version. Any party's IG officer may suspend an active version, which hides what it
+disclosed at the next page load, and resume it.
+"""
+
+from dataclasses import dataclass
+from datetime import date
+
+from django.contrib.auth.models import Group
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from guardian.shortcuts import assign_perm, get_groups_with_perms, get_users_with_perms, remove_perm
+
+from agencies.models import Agency, Dataset, Membership, Role
+from protocols.fields import dataset_catalogues
+from protocols.models import (
+    Approval,
+    ConsentRule,
+    DatasetRule,
+    Protocol,
+    ProtocolEvent,
+    ProtocolVersion,
+    Purpose,
+    Tier,
+    VersionStatus,
+)
+
+TIER_NAMES = {
+    "hidden": Tier.HIDDEN,
+    "known_to": Tier.KNOWN_TO,
+    "summary": Tier.SUMMARY,
+    "full": Tier.FULL,
+}
+TIER_KEYS = {value: key for key, value in TIER_NAMES.items()}
+# Roles a protocol may serve: those that read person data.
+PROTOCOL_ROLES = (Role.PRACTITIONER, Role.ANALYST)
+MAX_LOOKBACK_DAYS = 36500
+
+# Offered on the form; officers may write any other.
+COMMON_LAWFUL_BASES = (
+    "UK GDPR Art 6(1)(e) public task; Art 9(2)(g) substantial public interest "
+    "(DPA 2018 Sch 1 para 18, safeguarding of children and individuals at risk)",
+    "UK GDPR Art 6(1)(c) legal obligation",
+    "UK GDPR Art 6(1)(e) public task; Art 9(2)(h) health or social care",
+    "UK GDPR Art 6(1)(a) consent; Art 9(2)(a) explicit consent",
+    "DPA 2018 Part 3 (law enforcement processing), s35",
+)
+COMMON_GATEWAYS = (
+    "Children Act 1989 s17 (children in need)",
+    "Children Act 1989 s47 (enquiries where a child may be at risk of significant harm)",
+    "Children Act 2004 s10 (co-operation to improve well-being)",
+    "Children Act 2004 s11 (duty to safeguard and promote welfare)",
+    "Crime and Disorder Act 1998 s115",
+    "Care Act 2014 s42 (adult safeguarding enquiries)",
+    "Working Together to Safeguard Children 2023",
+)
+
+
+class ProtocolError(Exception):
+    """A change that cannot be made; `problems` maps an input name (or "") to what to fix."""
+
+    def __init__(self, problems: dict[str, list[str]] | str):
+        if isinstance(problems, str):
+            problems = {"": [problems]}
+        self.problems = problems
+        super().__init__("; ".join(m for messages in problems.values() for m in messages))
+
+
+@dataclass(frozen=True)
+class RuleInput:
+    dataset_id: int
+    tier: int
+    fields: tuple[str, ...] = ()
+    consent: str = ConsentRule.NONE
+    lookback_days: int | None = None
+
+
+@dataclass(frozen=True)
+class ProtocolInput:
+    name: str
+    purpose: str
+    lawful_basis: str
+    valid_from: date
+    party_ids: tuple[int, ...]
+    rules: tuple[RuleInput, ...]
+    purpose_detail: str = ""
+    legal_gateway: str = ""
+    dpia_reference: str = ""
+    roles: tuple[str, ...] = (Role.PRACTITIONER,)
+    valid_to: date | None = None
+    staged: bool = False
+    change_note: str = ""
+
+
+# --- Who may do what --------------------------------------------------------------------------
+
+
+def _ig_agency(membership: Membership | None) -> Agency:
+    if membership is None or membership.role != Role.IG_OFFICER or membership.agency_id is None:
+        raise ProtocolError("Only an IG officer, acting for their agency, can change protocols.")
+    return membership.agency
+
+
+def protocol_is_party(protocol: Protocol, agency_id: int | None) -> bool:
+    version = protocol_latest(protocol)
+    return (
+        bool(agency_id and version and version.parties.filter(pk=agency_id).exists())
+        or protocol.owner_agency_id == agency_id
+    )
+
+
+def protocol_latest(protocol: Protocol) -> ProtocolVersion | None:
+    return protocol.versions.order_by("-number").first()
+
+
+def protocol_live(protocol: Protocol) -> ProtocolVersion | None:
+    """The version in force or suspended, if any."""
+    return protocol.versions.filter(
+        status__in=[VersionStatus.ACTIVE, VersionStatus.SUSPENDED]
+    ).first()
+
+
+# --- Checking input ---------------------------------------------------------------------------
+
+
+def _checked(data: ProtocolInput) -> dict[str, list[str]]:
+    problems: dict[str, list[str]] = {}
+
+    def problem(name: str, message: str) -> None:
+        problems.setdefault(name, []).append(message)
+
+    if not data.name.strip():
+        problem("name", "Give the protocol a name, e.g. 'MASH information sharing protocol'.")
+    elif len(data.name) > 200:
+        problem("name", "Shorten the name to 200 characters or fewer.")
+    if data.purpose not in Purpose.values:
+        problem("purpose", "Choose the purpose the protocol serves.")
+    if not data.lawful_basis.strip():
+        problem("lawful_basis", "Give the lawful basis, e.g. UK GDPR Art 6(1)(e) public task.")
+    elif len(data.lawful_basis) > 300:
+        problem("lawful_basis", "Shorten the lawful basis to 300 characters or fewer.")
+    if len(data.legal_gateway) > 300:
+        problem("legal_gateway", "Shorten the legal gateway to 300 characters or fewer.")
+    if len(data.dpia_reference) > 100:
+        problem("dpia_reference", "Shorten the DPIA reference to 100 characters or fewer.")
+    if data.valid_to is not None and data.valid_to < data.valid_from:
+        problem("valid_to", "The end date must be the same as or after the start date.")
+    if not data.roles or set(data.roles) - set(PROTOCOL_ROLES):
+        problem(
+            "roles",
+            "Choose the roles the protocol serves: safeguarding practitioners, analysts or both.",
+        )
+    parties = set(
+        Agency.objects.filter(pk__in=data.party_ids, is_active=True).values_list("pk", flat=True)
+    )
+    if len(parties) < 2 or parties != set(data.party_ids):
+        problem("parties", "Choose at least two active partner agencies as parties.")
+    seen: set[int] = set()
+    datasets = Dataset.objects.in_bulk([r.dataset_id for r in data.rules])
+    catalogues = dataset_catalogues(list(datasets))
+    for rule in data.rules:
+        dataset = datasets.get(rule.dataset_id)
+        if dataset is None:
+            problem("rules", f"Dataset {rule.dataset_id} does not exist.")
+            continue
+        where = f"{dataset.agency.name}, {dataset.name}"
+        if rule.dataset_id in seen:
+            problem("rules", f"{where} has two rules; give each dataset one rule.")
+        seen.add(rule.dataset_id)
+        if dataset.agency_id not in parties:
+            problem(
+                "rules", f"{where}: its agency is not a party, so the protocol cannot share it."
+            )
+        if rule.tier not in Tier.values:
+            problem("rules", f"{where}: choose hidden, known to, summary or full.")
+        if rule.consent not in ConsentRule.values:
+            problem("rules", f"{where}: choose a consent rule.")
+        if rule.lookback_days is not None and not 1 <= rule.lookback_days <= MAX_LOOKBACK_DAYS:
+            problem("rules", f"{where}: the look-back must be from 1 to {MAX_LOOKBACK_DAYS} days.")
+        known = {f.key for f in catalogues.get(dataset.pk, [])}
+        unknown = [key for key in rule.fields if key not in known]
+        if unknown:
+            problem("rules", f"{where}: no such field {', '.join(sorted(unknown))}.")
+        if rule.tier == Tier.SUMMARY and not rule.fields:
+            problem("rules", f"{where}: a summary rule must name the fields it shares.")
+        if rule.tier != Tier.SUMMARY and rule.fields:
+            problem("rules", f"{where}: only a summary rule names fields; full shares them all.")
+    if not any(r.tier > Tier.HIDDEN for r in data.rules):
+        problem("rules", "Share at least one dataset, or the protocol discloses nothing.")
+    return problems
+
+
+def _write_content(version: ProtocolVersion, data: ProtocolInput) -> None:
+    version.name = data.name.strip()
+    version.purpose = data.purpose
+    version.purpose_detail = data.purpose_detail.strip()
+    version.lawful_basis = data.lawful_basis.strip()
+    version.legal_gateway = data.legal_gateway.strip()
+    version.dpia_reference = data.dpia_reference.strip()
+    version.roles = sorted(set(data.roles))
+    version.valid_from = data.valid_from
+    version.valid_to = data.valid_to
+    version.staged = data.staged
+    version.change_note = data.change_note.strip()
+    version.save()
+    version.parties.set(data.party_ids)
+    version.rules.all().delete()
+    DatasetRule.objects.bulk_create(
+        DatasetRule(
+            version=version,
+            dataset_id=rule.dataset_id,
+            tier=rule.tier,
+            fields=sorted(set(rule.fields)) if rule.tier == Tier.SUMMARY else [],
+            consent=rule.consent,
+            lookback_days=rule.lookback_days,
+        )
+        for rule in data.rules
+        if rule.tier > Tier.HIDDEN
+    )
+
+
+def _event(protocol, version, kind, by, detail: str = "") -> None:
+    ProtocolEvent.objects.create(
+        protocol=protocol, version=version, kind=kind, by=by, detail=detail[:300]
+    )
+
+
+# --- Drafting ---------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def protocol_draft_create(*, membership: Membership, data: ProtocolInput) -> ProtocolVersion:
+    agency = _ig_agency(membership)
+    problems = _checked(data)
+    if agency.pk not in data.party_ids:
+        problems.setdefault("parties", []).append("Your own agency must be one of the parties.")
+    if problems:
+        raise ProtocolError(problems)
+    protocol = Protocol.objects.create(created_by=membership.user, owner_agency=agency)
+    version = ProtocolVersion(protocol=protocol, number=1, author=membership.user)
+    _write_content(version, data)
+    _event(protocol, version, ProtocolEvent.Kind.DRAFTED, membership.user)
+    return version
+
+
+@transaction.atomic
+def protocol_draft_update(
+    *, membership: Membership, version: ProtocolVersion, data: ProtocolInput
+) -> ProtocolVersion:
+    """Change a draft in place; a submitted or active text is never changed (revise it)."""
+    agency = _ig_agency(membership)
+    version = ProtocolVersion.objects.select_for_update().get(pk=version.pk)
+    if version.status != VersionStatus.DRAFT:
+        raise ProtocolError(
+            "Only a draft can be edited. Start a new version of the protocol to change it."
+        )
+    if not version.parties.filter(pk=agency.pk).exists():
+        raise ProtocolError("Only IG officers of a party agency can edit this draft.")
+    problems = _checked(data)
+    if agency.pk not in data.party_ids:
+        problems.setdefault("parties", []).append("Your own agency must stay one of the parties.")
+    if problems:
+        raise ProtocolError(problems)
+    _write_content(version, data)
+    _event(version.protocol, version, ProtocolEvent.Kind.EDITED, membership.user)
+    return version
+
+
+def version_input(version: ProtocolVersion) -> ProtocolInput:
+    """A version's content as input, to start a new version from it or fill the edit form."""
+    return ProtocolInput(
+        name=version.name,
+        purpose=version.purpose,
+        purpose_detail=version.purpose_detail,
+        lawful_basis=version.lawful_basis,
+        legal_gateway=version.legal_gateway,
+        dpia_reference=version.dpia_reference,
+        roles=tuple(version.roles),
+        valid_from=version.valid_from,
+        valid_to=version.valid_to,
+        staged=version.staged,
+        party_ids=tuple(version.parties.values_list("pk", flat=True)),
+        rules=tuple(
+            RuleInput(
+                dataset_id=rule.dataset_id,
+                tier=rule.tier,
+                fields=tuple(rule.fields),
+                consent=rule.consent,
+                lookback_days=rule.lookback_days,
+            )
+            for rule in version.rules.all()
+        ),
+    )
+
+
+@transaction.atomic
+def protocol_revise(*, membership: Membership, protocol: Protocol) -> ProtocolVersion:
+    """Start a new draft version from the latest one; the live version stays in force meanwhile."""
+    agency = _ig_agency(membership)
+    protocol = Protocol.objects.select_for_update().get(pk=protocol.pk)
+    latest = protocol_latest(protocol)
+    if latest.status in (VersionStatus.DRAFT, VersionStatus.AWAITING_APPROVAL):
+        raise ProtocolError(
+            f"Version {latest.number} is still {latest.get_status_display().lower()}; "
+            "change that one instead."
+        )
+    if not latest.parties.filter(pk=agency.pk).exists():
+        raise ProtocolError("Only IG officers of a party agency can revise this protocol.")
+    version = ProtocolVersion(protocol=protocol, number=latest.number + 1, author=membership.user)
+    _write_content(version, version_input(latest))
+    _event(
+        protocol,
+        version,
+        ProtocolEvent.Kind.DRAFTED,
+        membership.user,
+        f"from version {latest.number}",
+    )
+    return version
+
+
+# --- Approval ---------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def protocol_submit(*, membership: Membership, version: ProtocolVersion) -> ProtocolVersion:
+    agency = _ig_agency(membership)
+    version = ProtocolVersion.objects.select_for_update().get(pk=version.pk)
+    if version.status != VersionStatus.DRAFT:
+        raise ProtocolError("Only a draft can be submitted for approval.")
+    if not version.parties.filter(pk=agency.pk).exists():
+        raise ProtocolError("Only IG officers of a party agency can submit this draft.")
+    problems = _checked(version_input(version))
+    if problems:
+        raise ProtocolError(problems)
+    version.status = VersionStatus.AWAITING_APPROVAL
+    version.submitted_at = version.status_changed_at = timezone.now()
+    version.save(update_fields=["status", "submitted_at", "status_changed_at"])
+    _event(version.protocol, version, ProtocolEvent.Kind.SUBMITTED, membership.user)
+    return version
+
+
+def approvals_missing(version: ProtocolVersion) -> list[Agency]:
+    approved = set(version.approvals.values_list("agency_id", flat=True))
+    return [a for a in version.parties.order_by("name") if a.pk not in approved]
+
+
+@transaction.atomic
+def protocol_approve(
+    *, membership: Membership, version: ProtocolVersion, note: str = ""
+) -> ProtocolVersion:
+    """Approve for the approver's agency; the last party's approval puts the version in force."""
+    agency = _ig_agency(membership)
+    version = ProtocolVersion.objects.select_for_update().get(pk=version.pk)
+    if version.status != VersionStatus.AWAITING_APPROVAL:
+        raise ProtocolError("Only a version awaiting approval can be approved.")
+    if version.author_id == membership.user_id:
+        raise ProtocolError(
+            "You wrote this version, so another IG officer of your agency must approve it."
+        )
+    if not version.parties.filter(pk=agency.pk).exists():
+        raise ProtocolError("Only IG officers of a party agency can approve this protocol.")
+    if len(note) > 2000:
+        raise ProtocolError({"note": ["Shorten the note to 2,000 characters or fewer."]})
+    try:
+        with transaction.atomic():
+            Approval.objects.create(
+                version=version, agency=agency, approved_by=membership.user, note=note.strip()
+            )
+    except IntegrityError:
+        raise ProtocolError(f"{agency.name} has already approved this version.") from None
+    _event(version.protocol, version, ProtocolEvent.Kind.APPROVED, membership.user, agency.name)
+    if not approvals_missing(version):
+        now = timezone.now()
+        previous = version.protocol.versions.filter(
+            status__in=[VersionStatus.ACTIVE, VersionStatus.SUSPENDED]
+        )
+        previous.update(status=VersionStatus.SUPERSEDED, status_changed_at=now)
+        version.status = VersionStatus.ACTIVE
+        version.approved_at = version.status_changed_at = now
+        version.save(update_fields=["status", "approved_at", "status_changed_at"])
+        _event(version.protocol, version, ProtocolEvent.Kind.ACTIVATED, membership.user)
+    return version
+
+
+@transaction.atomic
+def protocol_return(
+    *, membership: Membership, version: ProtocolVersion, note: str
+) -> ProtocolVersion:
+    """Send a submitted version back for changes: it is withdrawn as submitted (its approvals
+    stay on record against that text) and a new draft version carries the content on."""
+    agency = _ig_agency(membership)
+    version = ProtocolVersion.objects.select_for_update().get(pk=version.pk)
+    if version.status != VersionStatus.AWAITING_APPROVAL:
+        raise ProtocolError("Only a version awaiting approval can be sent back.")
+    if not version.parties.filter(pk=agency.pk).exists():
+        raise ProtocolError("Only IG officers of a party agency can send this version back.")
+    if not note.strip():
+        raise ProtocolError({"note": ["Say what needs to change."]})
+    version.status = VersionStatus.WITHDRAWN
+    version.status_changed_at = timezone.now()
+    version.save(update_fields=["status", "status_changed_at"])
+    _event(version.protocol, version, ProtocolEvent.Kind.RETURNED, membership.user, note.strip())
+    draft = ProtocolVersion(
+        protocol=version.protocol, number=version.number + 1, author=version.author
+    )
+    _write_content(draft, version_input(version))
+    _event(
+        version.protocol,
+        draft,
+        ProtocolEvent.Kind.DRAFTED,
+        membership.user,
+        f"from version {version.number}",
+    )
+    return draft
+
+
+@transaction.atomic
+def protocol_withdraw(*, membership: Membership, version: ProtocolVersion) -> ProtocolVersion:
+    """Abandon a draft or submitted version; the live version, if any, is untouched."""
+    agency = _ig_agency(membership)
+    version = ProtocolVersion.objects.select_for_update().get(pk=version.pk)
+    if version.status not in (VersionStatus.DRAFT, VersionStatus.AWAITING_APPROVAL):
+        raise ProtocolError("Only a draft or a version awaiting approval can be withdrawn.")
+    if not version.parties.filter(pk=agency.pk).exists():
+        raise ProtocolError("Only IG officers of a party agency can withdraw this version.")
+    version.status = VersionStatus.WITHDRAWN
+    version.status_changed_at = timezone.now()
+    version.save(update_fields=["status", "status_changed_at"])
+    _event(version.protocol, version, ProtocolEvent.Kind.WITHDRAWN, membership.user)
+    return version
+
+
+@transaction.atomic
+def protocol_suspend(*, membership: Membership, protocol: Protocol, reason: str) -> ProtocolVersion:
+    """Stop the active version disclosing anything, from the next page load on."""
+    agency = _ig_agency(membership)
+    version = protocol.versions.select_for_update().filter(status=VersionStatus.ACTIVE).first()
+    if version is None:
+        raise ProtocolError("The protocol has no active version to suspend.")
+    if not version.parties.filter(pk=agency.pk).exists():
+        raise ProtocolError("Only IG officers of a party agency can suspend this protocol.")
+    if not reason.strip():
+        raise ProtocolError({"reason": ["Say why the protocol is suspended."]})
+    version.status = VersionStatus.SUSPENDED
+    version.status_changed_at = timezone.now()
+    version.save(update_fields=["status", "status_changed_at"])
+    _event(protocol, version, ProtocolEvent.Kind.SUSPENDED, membership.user, reason.strip())
+    return version
+
+
+@transaction.atomic
+def protocol_resume(*, membership: Membership, protocol: Protocol) -> ProtocolVersion:
+    agency = _ig_agency(membership)
+    version = protocol.versions.select_for_update().filter(status=VersionStatus.SUSPENDED).first()
+    if version is None:
+        raise ProtocolError("The protocol is not suspended.")
+    if not version.parties.filter(pk=agency.pk).exists():
+        raise ProtocolError("Only IG officers of a party agency can resume this protocol.")
+    version.status = VersionStatus.ACTIVE
+    version.status_changed_at = timezone.now()
+    version.save(update_fields=["status", "status_changed_at"])
+    _event(protocol, version, ProtocolEvent.Kind.RESUMED, membership.user)
+    return version
+
+
+# --- Assignment -------------------------------------------------------------------------------
+
+
+def _assignable(membership: Membership, protocol: Protocol) -> Agency:
+    agency = _ig_agency(membership)
+    if not protocol_is_party(protocol, agency.pk):
+        raise ProtocolError("Only IG officers of a party agency can give this protocol to anyone.")
+    return agency
+
+
+@transaction.atomic
+def protocol_assign(
+    *, membership: Membership, protocol: Protocol, user=None, group: Group | None = None
+) -> bool:
+    """Give `protocol` to a member of the assigner's agency, or to a group; False if they had it.
+
+    An IG officer answers for their own agency's staff, so they give protocols to them only.
+    """
+    agency = _assignable(membership, protocol)
+    target = user if user is not None else group
+    if target is None:
+        raise ProtocolError("Choose a person or a group.")
+    if (
+        user is not None
+        and not Membership.objects.filter(user=user, agency=agency, is_active=True).exists()
+    ):
+        raise ProtocolError(
+            f"{user} does not work in {agency.name}; their own IG officer gives them protocols."
+        )
+    holders = (
+        get_users_with_perms(protocol, only_with_perms_in=["use_protocol"], with_group_users=False)
+        if user is not None
+        else get_groups_with_perms(protocol)
+    )
+    if target in holders:
+        return False
+    assign_perm("use_protocol", target, protocol)
+    _event(protocol, None, ProtocolEvent.Kind.ASSIGNED, membership.user, str(target))
+    return True
+
+
+@transaction.atomic
+def protocol_unassign(
+    *, membership: Membership, protocol: Protocol, user=None, group: Group | None = None
+) -> bool:
+    _assignable(membership, protocol)
+    target = user if user is not None else group
+    if target is None:
+        raise ProtocolError("Choose a person or a group.")
+    removed = remove_perm("use_protocol", target, protocol)
+    _event(protocol, None, ProtocolEvent.Kind.UNASSIGNED, membership.user, str(target))
+    return bool(removed) if removed is not None else True
+
+
+def protocol_holders(protocol: Protocol):
+    """(users, groups) holding the protocol directly."""
+    users = get_users_with_perms(
+        protocol, only_with_perms_in=["use_protocol"], with_group_users=False
+    )
+    groups = get_groups_with_perms(protocol)
+    return users, groups

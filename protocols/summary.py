@@ -1,0 +1,247 @@
+"""The combined case summary, staged-disclosure unlocks, and the access log of every read.
+
+Views and API endpoints call these; what is shown comes only from the disclosure engine.
+"""
+
+from dataclasses import dataclass, field
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from matching.models import Person
+from protocols.engine import PersonView, disclose
+from protocols.models import AccessLog, CaseUnlock, ProtocolVersion
+
+# The steps a practitioner can say they have completed; a list, so no free text about a
+# family is written into the unlock record.
+ASSESSMENT_STEPS = {
+    "screening": "Screening of the referral",
+    "strategy_discussion": "Strategy discussion",
+    "initial_assessment": "Initial assessment",
+    "section_47": "Section 47 enquiry started",
+}
+
+
+@dataclass
+class CaseSummary:
+    view: PersonView
+    household_reference: str | None = None
+    household_members: list[PersonView] = field(default_factory=list)
+    household_members_withheld: int = 0
+    protocols: list[ProtocolVersion] = field(default_factory=list)
+
+
+def person_by_reference(reference: str) -> Person | None:
+    """The person with this reference, following merges to the person it now is."""
+    person = Person.objects.filter(reference=reference).first()
+    seen = set()
+    while person is not None and person.merged_into_id and person.pk not in seen:
+        seen.add(person.pk)
+        person = Person.objects.filter(pk=person.merged_into_id).first()
+    return person
+
+
+def case_summary(
+    *, user, membership, person: Person, purpose: str, channel: str, now=None
+) -> CaseSummary | None:
+    """What the user may see of `person` and their household, logged; None means "not found"
+    (the user holds no protocol that covers the person), which is logged as a denial too."""
+    now = now or timezone.now()
+    members = (
+        list(
+            Person.objects.filter(household_id=person.household_id, is_active=True).exclude(
+                pk=person.pk
+            )
+        )
+        if person.household_id
+        else []
+    )
+    views = disclose(
+        user=user, membership=membership, persons=[person, *members], purpose=purpose, now=now
+    )
+    view = views.get(person.pk)
+    if view is None:
+        access_log_write(
+            user=user,
+            membership=membership,
+            action=AccessLog.Action.SUMMARY,
+            channel=channel,
+            purpose=purpose,
+            person=person,
+            found=False,
+        )
+        return None
+    shown_members = [views[m.pk] for m in members if m.pk in views]
+    summary = CaseSummary(
+        view=view,
+        household_reference=person.household.reference if person.household_id else None,
+        household_members=shown_members,
+        household_members_withheld=len(members) - len(shown_members),
+        protocols=list(
+            ProtocolVersion.objects.filter(pk__in=view.versions).select_related("protocol")
+        ),
+    )
+    access_log_write(
+        user=user,
+        membership=membership,
+        action=AccessLog.Action.SUMMARY,
+        channel=channel,
+        purpose=purpose,
+        person=person,
+        versions=sorted(set(view.versions).union(*(m.versions for m in shown_members))),
+        fields=_fields_logged(view, shown_members),
+    )
+    return summary
+
+
+def _fields_logged(view: PersonView, members: list[PersonView]) -> dict:
+    fields: dict = {}
+    for record_id, key in sorted(view.disclosed()):
+        fields.setdefault(str(record_id), []).append(key)
+    fields["known_to"] = sorted({i.dataset_id for i in view.involvements})
+    if members:
+        fields["household"] = {
+            m.person.reference: sorted(f"{r}:{k}" for r, k in m.disclosed()) for m in members
+        }
+    return fields
+
+
+def access_log_write(
+    *,
+    user,
+    membership,
+    action,
+    channel,
+    purpose,
+    person=None,
+    found=True,
+    versions=(),
+    fields=None,
+    query_kinds=(),
+    results=(),
+) -> AccessLog:
+    return AccessLog.objects.create(
+        user=user,
+        agency_id=membership.agency_id if membership else None,
+        role=membership.role if membership else "",
+        action=action,
+        channel=channel,
+        purpose=purpose,
+        person=person,
+        found=found,
+        versions=list(versions),
+        fields=fields or {},
+        query_kinds=list(query_kinds),
+        results=list(results),
+    )
+
+
+class UnlockError(ValueError):
+    pass
+
+
+def case_unlock(*, user, membership, person: Person, step: str, purpose: str, channel: str) -> bool:
+    """Record that the user's own assessment step is done for `person`, which releases the
+    detail of staged protocols to them. Only for a person they can already see (known to).
+    Returns False if they had recorded it before."""
+    if step not in ASSESSMENT_STEPS:
+        raise UnlockError("Choose the assessment step you have completed.")
+    if (
+        disclose(
+            user=user, membership=membership, persons=[person], purpose=purpose, now=timezone.now()
+        ).get(person.pk)
+        is None
+    ):
+        raise UnlockError("No protocol of yours covers this person.")
+    try:
+        with transaction.atomic():
+            CaseUnlock.objects.create(user=user, person=person, step=step)
+    except IntegrityError:
+        return False
+    access_log_write(
+        user=user,
+        membership=membership,
+        action=AccessLog.Action.UNLOCK,
+        channel=channel,
+        purpose=purpose,
+        person=person,
+        fields={"step": step},
+    )
+    return True
+
+
+def summary_json(summary: CaseSummary) -> dict:
+    """The summary as the API returns it: exactly what the page shows."""
+    view = summary.view
+    return {
+        "person": {
+            "reference": view.person.reference,
+            "name": view.name or None,
+            "date_of_birth": view.date_of_birth or None,
+        },
+        "purpose": view.purpose,
+        "staged_detail_locked": view.staged_locked,
+        "protocols": [
+            {"reference": v.protocol.reference, "version": v.number, "name": v.name}
+            for v in summary.protocols
+        ],
+        "known_to": [
+            {
+                "agency": i.agency.code,
+                "agency_name": i.agency.name,
+                "dataset": i.dataset_name,
+                "latest_involvement": i.latest.isoformat() if i.latest else None,
+                "detail_shown": i.detail_shown,
+                "allowed_by": i.allowed_by,
+            }
+            for i in view.involvements
+        ],
+        "records": [
+            {
+                "id": r.record_id,
+                "agency": r.agency.code,
+                "dataset": r.dataset_name,
+                "event_date": r.event_date.isoformat() if r.event_date else None,
+                "fields": [
+                    {"key": f.key, "label": f.label, "value": f.value, "allowed_by": f.allowed_by}
+                    for f in r.shown_fields
+                ],
+                "withheld": [
+                    {
+                        "key": f.key,
+                        "label": f.label,
+                        "reason": f.withheld,
+                        "reason_text": f.withheld_text,
+                    }
+                    for f in r.withheld_fields
+                ],
+                "fields_not_shared": r.not_shared,
+            }
+            for r in view.timeline()
+        ],
+        "withheld": [
+            {
+                "agency": w.agency.code,
+                "dataset": w.dataset_name,
+                "reason": w.reason,
+                "reason_text": w.reason_text,
+                "protocols": w.protocols,
+                "fields": w.field_labels,
+            }
+            for w in view.withheld
+        ],
+        "household": None
+        if summary.household_reference is None
+        else {
+            "reference": summary.household_reference,
+            "members": [
+                {
+                    "reference": m.person.reference,
+                    "name": m.name or None,
+                    "known_to": sorted({i.agency.code for i in m.involvements}),
+                }
+                for m in summary.household_members
+            ],
+            "members_not_shared": summary.household_members_withheld,
+        },
+    }

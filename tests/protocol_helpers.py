@@ -1,0 +1,181 @@
+"""Building blocks for protocol and disclosure tests: linked people across two agencies and
+protocols put in force directly (the approval workflow has tests of its own)."""
+
+from dataclasses import dataclass
+from datetime import date
+
+from django.utils import timezone
+from guardian.shortcuts import assign_perm
+
+from agencies.definitions import definition_parse
+from agencies.models import Dataset, Role, SourceRecord
+from agencies.services import dataset_define
+from matching.linkage import linkage_run
+from matching.models import Household, LinkageRecord, LinkageRun, Person, PersonEvent
+from protocols.models import (
+    ConsentRule,
+    DatasetRule,
+    Protocol,
+    ProtocolVersion,
+    Purpose,
+    Tier,
+    VersionStatus,
+)
+from tests.ingest_helpers import csv_bytes, good_row, police_dataset, upload
+
+CSC_DEFINITION = {
+    "name": "Children's social care - referrals",
+    "source_id_column": "referral_id",
+    "event_date_column": "referral_date",
+    "columns": [
+        {"column": "referral_id", "ignore": True},
+        {"column": "forename", "identifier": "forename", "required": True},
+        {"column": "surname", "identifier": "surname", "required": True},
+        {"column": "dob", "identifier": "date_of_birth"},
+        {"column": "postcode", "identifier": "postcode"},
+        {"column": "referral_date", "type": "date", "label": "Referral date", "required": True},
+        {
+            "column": "category_of_need",
+            "type": "category",
+            "label": "Category of need",
+            "values": ["abuse or neglect", "family dysfunction", "other"],
+        },
+        {"column": "cp_plan", "type": "boolean", "label": "Child protection plan"},
+        {"column": "case_notes", "type": "text", "label": "Case notes"},
+    ],
+}
+CSC_HEADER = [c["column"] for c in CSC_DEFINITION["columns"]]
+
+
+def csc_row(ref: str, **overrides) -> dict:
+    row = {
+        "referral_id": ref,
+        "forename": "Alice",
+        "surname": "Smith",
+        "dob": "01/02/2015",
+        "postcode": "LS6 2AB",
+        "referral_date": "2026-03-01",
+        "category_of_need": "abuse or neglect",
+        "cp_plan": "no",
+        "case_notes": "Referred by school nurse.",
+    }
+    row.update(overrides)
+    return row
+
+
+@dataclass
+class Linked:
+    police: Dataset
+    csc: Dataset
+    alice: Person  # police A1, A2 and social care S1
+    bob: Person  # police B1 only, same household as Alice
+    carol: Person  # social care S2 only, another household
+    records: dict[str, SourceRecord]
+
+
+def linked_people(police_agency, csc_agency) -> Linked:
+    """Alice (two police records, one social care), her brother Bob (police), Carol (social care).
+
+    Records go through ingest and key making for real; persons are set here so that the tests do
+    not depend on a model estimated from five records.
+    """
+    police = police_dataset(police_agency)
+    csc = dataset_define(agency=csc_agency, definition=definition_parse(CSC_DEFINITION)).dataset
+    upload(
+        police,
+        csv_bytes(
+            [
+                good_row("A1", incident_date="2026-01-10"),
+                good_row("A2", incident_date="2024-05-01", risk_grade="medium"),
+                good_row("B1", forename="Bob", dob="03/04/2012", nhs_number=""),
+            ]
+        ),
+    )
+    upload(
+        csc,
+        csv_bytes(
+            [
+                csc_row("S1"),
+                csc_row(
+                    "S2",
+                    forename="Carol",
+                    surname="Brown",
+                    dob="05/06/2010",
+                    postcode="LS1 1AA",
+                    referral_date="2025-11-01",
+                ),
+            ],
+            header=CSC_HEADER,
+        ),
+    )
+    linkage_run(full=True)
+    records = {
+        r.source_id: r
+        for r in SourceRecord.objects.filter(dataset__in=[police, csc]).select_related("dataset")
+    }
+    run = LinkageRun.objects.create(kind=LinkageRun.Kind.FULL, status=LinkageRun.Status.DONE)
+    LinkageRecord.objects.update(person=None)
+    home = Household.objects.create()
+    elsewhere = Household.objects.create()
+    people = {}
+    for name, members, household in (
+        ("alice", ["A1", "A2", "S1"], home),
+        ("bob", ["B1"], home),
+        ("carol", ["S2"], elsewhere),
+    ):
+        person = Person.objects.create(household=household)
+        PersonEvent.objects.create(
+            person=person, kind=PersonEvent.Kind.CREATED, run=run, records=len(members)
+        )
+        LinkageRecord.objects.filter(record__in=[records[m] for m in members]).update(
+            person=person, linked_at=timezone.now()
+        )
+        people[name] = person
+    Person.objects.exclude(pk__in=[p.pk for p in people.values()]).update(is_active=False)
+    return Linked(police=police, csc=csc, records=records, **people)
+
+
+def protocol_in_force(
+    *,
+    author,
+    parties,
+    rules: list[dict],
+    purpose=Purpose.SAFEGUARDING,
+    roles=(Role.PRACTITIONER,),
+    valid_from=date(2020, 1, 1),
+    valid_to=None,
+    staged=False,
+    status=VersionStatus.ACTIVE,
+    name="Test protocol",
+) -> ProtocolVersion:
+    """A protocol version with `rules` ({dataset, tier, fields, consent, lookback_days}),
+    put straight into `status`."""
+    protocol = Protocol.objects.create(created_by=author, owner_agency=parties[0])
+    version = ProtocolVersion.objects.create(
+        protocol=protocol,
+        number=1,
+        name=name,
+        purpose=purpose,
+        lawful_basis="UK GDPR Art 6(1)(e)",
+        roles=list(roles),
+        valid_from=valid_from,
+        valid_to=valid_to,
+        staged=staged,
+        status=status,
+        author=author,
+    )
+    version.parties.set(parties)
+    for rule in rules:
+        DatasetRule.objects.create(
+            version=version,
+            dataset=rule["dataset"],
+            tier=rule.get("tier", Tier.FULL),
+            fields=list(rule.get("fields", ())),
+            consent=rule.get("consent", ConsentRule.NONE),
+            lookback_days=rule.get("lookback_days"),
+        )
+    return version
+
+
+def give(version: ProtocolVersion, holder) -> None:
+    assign_perm("protocols.use_protocol", holder, version.protocol)
