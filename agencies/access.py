@@ -12,7 +12,7 @@ from functools import wraps
 
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest
 from django.http.response import HttpResponseBase
 
 from agencies.models import Membership, Role
@@ -96,13 +96,18 @@ def role_required(*roles: str) -> Callable[[View], View]:
     return decorator
 
 
-def permission_required(permission: str, *, roles: tuple[str, ...] = ()) -> Callable[[View], View]:
+def permission_required(
+    permission: str, *, roles: tuple[str, ...] = (), hide: bool = False
+) -> Callable[[View], View]:
     """Open to users holding `permission` (granted to the person, whatever role they act in), and
     to users acting in one of `roles`; anyone else signed in gets 403.
 
     For work that is not a role of its own, such as reviewing uncertain record links. The holder
     still needs a usable membership: someone who has left every agency reviews nothing, even if
     nobody thought to take the permission away.
+
+    With `hide`, anyone not admitted gets 404 rather than 403: for pages about one person, whose
+    existence is itself personal data to someone who may not see them.
     """
     unknown = set(roles) - ALL_ROLES
     if unknown:
@@ -114,10 +119,13 @@ def permission_required(permission: str, *, roles: tuple[str, ...] = ()) -> Call
             if not request.user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
             if not admits(request.user, request.membership, permission=permission, roles=roles):
+                if hide:
+                    raise Http404("No such page.")
                 raise PermissionDenied("Your role does not give access to this page.")
             return view(request, *args, **kwargs)
 
         setattr(wrapper, "allowed_permission", permission)  # noqa: B010 - read back by the nav
+        setattr(wrapper, "hidden_from_others", hide)  # noqa: B010 - read back by the nav
         # The roles alone are the audience the URL walk expects: a role admits by itself, the
         # permission only with a grant to the person.
         return _declare(wrapper, frozenset(roles))

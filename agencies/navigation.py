@@ -20,6 +20,8 @@ NAV_ITEMS = [
     NavItem("Home", "agency_admin_home"),
     NavItem("Home", "analyst_home"),
     NavItem("Home", "platform_home"),
+    NavItem("Find a person", "protocols:search"),
+    NavItem("Protocols", "protocols:protocol_list"),
     NavItem("Datasets", "agencies:dataset_list"),
     NavItem("API tokens", "agencies:api_tokens"),
     NavItem("Agency team", "agencies:team"),

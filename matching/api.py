@@ -194,10 +194,16 @@ class ReviewItemDecisionAPI(MatchingAPIView):
         )
 
 
-# Platform admins and reviewers for now; the disclosure engine (issue 5) decides later.
+# For reviewers and platform admins, as the page (matching.views.person_explain_view); anyone
+# else gets 404, as for a person who does not exist.
 class PersonExplainAPI(MatchingAPIView):
     roles = (Role.PLATFORM_ADMIN,)
     permission = REVIEW_PERMISSION
+
+    def permission_denied(self, request, message=None, code=None):
+        if request.user and request.user.is_authenticated:
+            raise Http404
+        super().permission_denied(request, message=message, code=code)
 
     def get(self, request, reference: str):
         explanation = person_explain(reference=reference)

@@ -95,9 +95,11 @@ def review_item_view(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-# Platform admins and reviewers for now; the disclosure engine (issue 5) decides who may read
-# which person's explanation, and this declaration then gives way to it.
-@permission_required(REVIEW_PERMISSION, roles=(Role.PLATFORM_ADMIN,))
+# How linkage built a person (which datasets' records, by which rule) is for those who check
+# linkage: reviewers and platform admins. It shows no identifier and no case detail, which only
+# the disclosure engine releases (protocols.views.summary). Anyone else gets 404, as for a person
+# who does not exist.
+@permission_required(REVIEW_PERMISSION, roles=(Role.PLATFORM_ADMIN,), hide=True)
 @never_cache
 def person_explain_view(request: HttpRequest, reference: str) -> HttpResponse:
     explanation = person_explain(reference=reference)

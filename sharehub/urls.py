@@ -14,8 +14,10 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("", include("agencies.urls")),
     path("", include("matching.urls")),
+    path("", include("protocols.urls")),
     path("api/v1/", include("agencies.api_urls")),
     path("api/v1/", include("matching.api_urls")),
+    path("api/v1/", include("protocols.api_urls")),
     path("admin/", admin.site.urls),
 ]
 

@@ -5,43 +5,61 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('agencies', '0006_quarantine_source_id_inflight_checksum'),
-        ('matching', '0001_linkage'),
+        ("agencies", "0006_quarantine_source_id_inflight_checksum"),
+        ("matching", "0001_linkage"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='linkagerecord',
-            index=models.Index(django.db.models.functions.text.Substr('keys', 1, 8), name='linkage_search_nhs'),
+            model_name="linkagerecord",
+            index=models.Index(
+                django.db.models.functions.text.Substr("keys", 1, 8), name="linkage_search_nhs"
+            ),
         ),
         migrations.AddIndex(
-            model_name='linkagerecord',
-            index=models.Index(django.db.models.functions.text.Substr('keys', 9, 8), name='linkage_search_upn'),
+            model_name="linkagerecord",
+            index=models.Index(
+                django.db.models.functions.text.Substr("keys", 9, 8), name="linkage_search_upn"
+            ),
         ),
         migrations.AddIndex(
-            model_name='linkagerecord',
-            index=models.Index(django.db.models.functions.text.Substr('keys', 17, 8), name='linkage_search_pnc'),
+            model_name="linkagerecord",
+            index=models.Index(
+                django.db.models.functions.text.Substr("keys", 17, 8), name="linkage_search_pnc"
+            ),
         ),
         migrations.AddIndex(
-            model_name='linkagerecord',
-            index=models.Index(django.db.models.functions.text.Substr('keys', 33, 8), name='linkage_search_surname'),
+            model_name="linkagerecord",
+            index=models.Index(
+                django.db.models.functions.text.Substr("keys", 33, 8), name="linkage_search_surname"
+            ),
         ),
         migrations.AddIndex(
-            model_name='linkagerecord',
-            index=models.Index(django.db.models.functions.text.Substr('keys', 49, 8), name='linkage_search_dob'),
+            model_name="linkagerecord",
+            index=models.Index(
+                django.db.models.functions.text.Substr("keys", 49, 8), name="linkage_search_dob"
+            ),
         ),
         migrations.AddIndex(
-            model_name='linkagerecord',
-            index=models.Index(django.db.models.functions.text.Substr('keys', 89, 8), name='linkage_search_postcode'),
+            model_name="linkagerecord",
+            index=models.Index(
+                django.db.models.functions.text.Substr("keys", 89, 8),
+                name="linkage_search_postcode",
+            ),
         ),
         migrations.AddIndex(
-            model_name='linkagerecord',
-            index=models.Index(django.db.models.functions.text.Substr('keys', 129, 8), name='linkage_search_block_sy'),
+            model_name="linkagerecord",
+            index=models.Index(
+                django.db.models.functions.text.Substr("keys", 129, 8),
+                name="linkage_search_block_sy",
+            ),
         ),
         migrations.AddIndex(
-            model_name='linkagerecord',
-            index=models.Index(django.db.models.functions.text.Substr('keys', 137, 8), name='linkage_search_block_fd'),
+            model_name="linkagerecord",
+            index=models.Index(
+                django.db.models.functions.text.Substr("keys", 137, 8),
+                name="linkage_search_block_fd",
+            ),
         ),
     ]

@@ -1,0 +1,259 @@
+"""Forms for protocols, search and the assessment step. They check shape; rules live in services."""
+
+from dataclasses import dataclass
+
+from django import forms
+
+from agencies.models import Agency, Dataset, Role
+from matching import normalise
+from protocols.fields import FieldInfo, dataset_catalogues
+from protocols.models import ConsentRule, Purpose, Tier
+from protocols.services import (
+    COMMON_GATEWAYS,
+    COMMON_LAWFUL_BASES,
+    PROTOCOL_ROLES,
+    TIER_KEYS,
+    TIER_NAMES,
+    ProtocolInput,
+    RuleInput,
+)
+from protocols.summary import ASSESSMENT_STEPS
+
+
+class _DateField(forms.CharField):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault(
+            "help_text", f"For example, 2026-12-01 or 01/12/2026 ({normalise.DATE_FORMATS_HELP})."
+        )
+        super().__init__(*args, **kwargs)
+
+    def clean(self, value):
+        value = super().clean(value)
+        if not value:
+            return None
+        parsed = normalise.date_parse(value)
+        if parsed is None:
+            raise forms.ValidationError(f"Enter a real date, {normalise.DATE_FORMATS_HELP}.")
+        return parsed
+
+
+class ProtocolForm(forms.Form):
+    name = forms.CharField(max_length=200, error_messages={"required": "Give the protocol a name."})
+    purpose = forms.ChoiceField(choices=Purpose.choices)
+    purpose_detail = forms.CharField(
+        label="What the sharing is for",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+    lawful_basis = forms.CharField(
+        max_length=300,
+        help_text="Choose a common basis or write your own.",
+        widget=forms.TextInput(attrs={"list": "lawful-bases", "autocomplete": "off"}),
+        error_messages={"required": "Give the lawful basis."},
+    )
+    legal_gateway = forms.CharField(
+        max_length=300,
+        required=False,
+        help_text="For example, Children Act 2004 s11.",
+        widget=forms.TextInput(attrs={"list": "legal-gateways", "autocomplete": "off"}),
+    )
+    dpia_reference = forms.CharField(label="DPIA reference", max_length=100, required=False)
+    valid_from = _DateField(
+        label="In force from", error_messages={"required": "Enter the start date."}
+    )
+    valid_to = _DateField(label="In force until (optional)", required=False)
+    staged = forms.BooleanField(
+        label="Staged disclosure",
+        required=False,
+        help_text="Show only which agencies know the person until the practitioner records that "
+        "their own assessment step is done.",
+    )
+    parties = forms.MultipleChoiceField(
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": "Choose the agencies party to the protocol."},
+    )
+    roles = forms.MultipleChoiceField(
+        label="Who the protocol serves",
+        choices=[(r, Role(r).label) for r in PROTOCOL_ROLES],
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": "Choose the roles the protocol serves."},
+    )
+    change_note = forms.CharField(
+        label="What changed and why (optional)",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+    lawful_bases = COMMON_LAWFUL_BASES
+    gateways = COMMON_GATEWAYS
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["parties"].choices = [
+            (str(a.pk), a.name) for a in Agency.objects.filter(is_active=True).order_by("name")
+        ]
+
+    def protocol_input(self, rules: tuple[RuleInput, ...]) -> ProtocolInput:
+        data = self.cleaned_data
+        return ProtocolInput(
+            name=data["name"],
+            purpose=data["purpose"],
+            purpose_detail=data["purpose_detail"],
+            lawful_basis=data["lawful_basis"],
+            legal_gateway=data["legal_gateway"],
+            dpia_reference=data["dpia_reference"],
+            valid_from=data["valid_from"],
+            valid_to=data["valid_to"],
+            staged=data["staged"],
+            party_ids=tuple(int(p) for p in data["parties"]),
+            roles=tuple(data["roles"]),
+            change_note=data["change_note"],
+            rules=rules,
+        )
+
+    @staticmethod
+    def initial_from(data: ProtocolInput) -> dict:
+        return {
+            "name": data.name,
+            "purpose": data.purpose,
+            "purpose_detail": data.purpose_detail,
+            "lawful_basis": data.lawful_basis,
+            "legal_gateway": data.legal_gateway,
+            "dpia_reference": data.dpia_reference,
+            "valid_from": data.valid_from.isoformat(),
+            "valid_to": data.valid_to.isoformat() if data.valid_to else "",
+            "staged": data.staged,
+            "parties": [str(p) for p in data.party_ids],
+            "roles": list(data.roles),
+        }
+
+
+@dataclass
+class RuleRow:
+    """One dataset's row of the rules table on the protocol form."""
+
+    dataset: Dataset
+    catalogue: list[FieldInfo]
+    tier: str = "hidden"
+    consent: str = ConsentRule.NONE
+    lookback: str = ""
+    fields: tuple[str, ...] = ()
+    error: str = ""
+
+    @property
+    def prefix(self) -> str:
+        return f"rule-{self.dataset.pk}"
+
+
+TIER_CHOICES = [(TIER_KEYS[t.value], t.label) for t in Tier]
+CONSENT_CHOICES = ConsentRule.choices
+
+
+def rule_rows(existing: tuple[RuleInput, ...] = ()) -> list[RuleRow]:
+    """A row for every active agency's dataset, filled from `existing` rules."""
+    datasets = list(
+        Dataset.objects.filter(agency__is_active=True)
+        .select_related("agency")
+        .order_by("agency__name", "name")
+    )
+    catalogues = dataset_catalogues([d.pk for d in datasets])
+    by_dataset = {rule.dataset_id: rule for rule in existing}
+    rows = []
+    for dataset in datasets:
+        rule = by_dataset.get(dataset.pk)
+        row = RuleRow(dataset=dataset, catalogue=catalogues.get(dataset.pk, []))
+        if rule is not None:
+            row.tier = TIER_KEYS[rule.tier]
+            row.consent = rule.consent
+            row.lookback = str(rule.lookback_days or "")
+            row.fields = tuple(rule.fields)
+        rows.append(row)
+    return rows
+
+
+def rules_from_post(post, rows: list[RuleRow]) -> tuple[tuple[RuleInput, ...], bool]:
+    """Read the rules table back; each row keeps what was typed, with an error where it is wrong.
+    Returns the rules and whether every row could be read."""
+    rules = []
+    ok = True
+    for row in rows:
+        row.tier = post.get(f"{row.prefix}-tier", "hidden")
+        row.consent = post.get(f"{row.prefix}-consent", ConsentRule.NONE)
+        row.lookback = post.get(f"{row.prefix}-lookback", "").strip()
+        row.fields = tuple(post.getlist(f"{row.prefix}-fields"))
+        if row.tier not in TIER_NAMES:
+            row.error = "Choose hidden, known to, summary or full."
+            ok = False
+            continue
+        lookback = None
+        if row.lookback:
+            if not row.lookback.isdigit() or int(row.lookback) < 1:
+                row.error = "Enter the look-back as a whole number of days, or leave it empty."
+                ok = False
+                continue
+            lookback = int(row.lookback)
+        tier = TIER_NAMES[row.tier]
+        if tier == Tier.HIDDEN:
+            continue
+        rules.append(
+            RuleInput(
+                dataset_id=row.dataset.pk,
+                tier=tier,
+                fields=row.fields if tier == Tier.SUMMARY else (),
+                consent=row.consent,
+                lookback_days=lookback,
+            )
+        )
+    return tuple(rules), ok
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(
+        label="Why is the protocol suspended?",
+        max_length=300,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        error_messages={"required": "Say why the protocol is suspended."},
+    )
+
+
+class NoteForm(forms.Form):
+    note = forms.CharField(
+        label="Note (optional)",
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+
+class AssignForm(forms.Form):
+    email = forms.EmailField(
+        label="Email address of a colleague in your agency",
+        required=False,
+    )
+    group = forms.CharField(label="Or a group name", required=False, max_length=150)
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("email") and not data.get("group"):
+            raise forms.ValidationError("Enter a colleague's email address or a group name.")
+        return data
+
+
+class SearchForm(forms.Form):
+    forename = forms.CharField(required=False, max_length=100)
+    surname = forms.CharField(required=False, max_length=100)
+    date_of_birth = forms.CharField(
+        label="Date of birth", required=False, max_length=30, help_text="For example, 27/03/2015."
+    )
+    postcode = forms.CharField(required=False, max_length=12)
+    identifier = forms.CharField(label="NHS number, UPN or PNC id", required=False, max_length=30)
+    purpose = forms.ChoiceField(choices=Purpose.choices, initial=Purpose.SAFEGUARDING)
+
+
+class UnlockForm(forms.Form):
+    step = forms.ChoiceField(
+        label="Which of your own assessment steps is done?",
+        choices=list(ASSESSMENT_STEPS.items()),
+        widget=forms.RadioSelect,
+        error_messages={"required": "Choose the assessment step you have completed."},
+    )

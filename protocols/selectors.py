@@ -1,0 +1,73 @@
+"""Reads for the protocol pages."""
+
+from django.db.models import Prefetch, Q
+
+from agencies.models import Agency, Membership
+from protocols.models import ProtocolEvent, Protocol, ProtocolVersion, VersionStatus
+from protocols.services import approvals_missing, protocol_holders
+
+
+def protocols_for_ig(agency: Agency) -> list[dict]:
+    """Every protocol, each with its live and open versions; the officer's agency's first.
+
+    IG officers of any agency may read any protocol (the partnership's agreements are not
+    secret from its IG officers); only parties act on them.
+    """
+    protocols = Protocol.objects.select_related("owner_agency").prefetch_related(
+        Prefetch("versions", queryset=ProtocolVersion.objects.prefetch_related("parties"))
+    )
+    rows = []
+    for protocol in protocols:
+        versions = list(protocol.versions.all())
+        latest = max(versions, key=lambda v: v.number)
+        live = next(
+            (v for v in versions if v.status in (VersionStatus.ACTIVE, VersionStatus.SUSPENDED)),
+            None,
+        )
+        is_party = any(a.pk == agency.pk for a in latest.parties.all())
+        rows.append({"protocol": protocol, "latest": latest, "live": live, "is_party": is_party})
+    rows.sort(key=lambda r: (not r["is_party"], r["latest"].name.lower()))
+    return rows
+
+
+def protocol_overview(protocol: Protocol, membership: Membership) -> dict:
+    versions = list(protocol.versions.select_related("author").prefetch_related("parties"))
+    latest = versions[0]
+    live = next(
+        (v for v in versions if v.status in (VersionStatus.ACTIVE, VersionStatus.SUSPENDED)), None
+    )
+    open_version = next(
+        (v for v in versions if v.status in (VersionStatus.DRAFT, VersionStatus.AWAITING_APPROVAL)),
+        None,
+    )
+    agency_id = membership.agency_id
+    users, groups = protocol_holders(protocol)
+    approved_agencies = (
+        set(open_version.approvals.values_list("agency_id", flat=True)) if open_version else set()
+    )
+    return {
+        "protocol": protocol,
+        "versions": versions,
+        "latest": latest,
+        "live": live,
+        "open_version": open_version,
+        "is_party": any(a.pk == agency_id for a in latest.parties.all()),
+        "can_approve": bool(
+            open_version
+            and open_version.status == VersionStatus.AWAITING_APPROVAL
+            and open_version.author_id != membership.user_id
+            and any(a.pk == agency_id for a in open_version.parties.all())
+            and agency_id not in approved_agencies
+        ),
+        "missing": approvals_missing(open_version)
+        if open_version and open_version.status == VersionStatus.AWAITING_APPROVAL
+        else [],
+        "holders": sorted(users, key=lambda u: u.full_name),
+        "own_holders": [
+            u for u in users if Membership.objects.filter(user=u, agency_id=agency_id).exists()
+        ],
+        "group_holders": list(groups),
+        "events": ProtocolEvent.objects.filter(protocol=protocol).select_related("by", "version")[
+            :50
+        ],
+    }

@@ -1,0 +1,413 @@
+"""Pages for IG officers (protocols) and for practitioners (search and case summaries).
+
+A case summary shows the disclosure engine's view and nothing else; a person the user's
+protocols do not cover answers 404, exactly like a person that does not exist.
+"""
+
+from django.contrib import messages
+from django.contrib.auth.models import Group
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+
+from accounts.models import User
+from agencies.access import role_required
+from agencies.models import Role
+from protocols.diff import version_diff
+from protocols.forms import (
+    AssignForm,
+    NoteForm,
+    ProtocolForm,
+    ReasonForm,
+    SearchForm,
+    UnlockForm,
+    rule_rows,
+    rules_from_post,
+)
+from protocols.models import AccessLog, Protocol, ProtocolVersion, Purpose, VersionStatus
+from protocols.search import SearchError, SearchQuery, person_search
+from protocols.selectors import protocol_overview, protocols_for_ig
+from protocols.services import (
+    ProtocolError,
+    approvals_missing,
+    protocol_approve,
+    protocol_assign,
+    protocol_draft_create,
+    protocol_draft_update,
+    protocol_resume,
+    protocol_return,
+    protocol_revise,
+    protocol_submit,
+    protocol_suspend,
+    protocol_unassign,
+    protocol_withdraw,
+    version_input,
+)
+from protocols.summary import (
+    ASSESSMENT_STEPS,
+    UnlockError,
+    access_log_write,
+    case_summary,
+    case_unlock,
+    person_by_reference,
+)
+
+# Roles that read person data through protocols.
+READERS = (Role.PRACTITIONER, Role.ANALYST)
+
+
+# --- IG officers: protocols -------------------------------------------------------------------
+
+
+@role_required(Role.IG_OFFICER)
+def protocol_list(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "protocols/protocol_list.html",
+        {"protocols": protocols_for_ig(request.membership.agency), "today": timezone.localdate()},
+    )
+
+
+def _form_page(request, *, form, rows, version=None, errors=None):
+    return render(
+        request,
+        "protocols/protocol_form.html",
+        {"form": form, "rows": rows, "version": version, "service_errors": errors or {}},
+    )
+
+
+@role_required(Role.IG_OFFICER)
+def protocol_new(request: HttpRequest) -> HttpResponse:
+    if request.method != "POST":
+        form = ProtocolForm(
+            initial={
+                "valid_from": timezone.localdate().isoformat(),
+                "parties": [str(request.membership.agency_id)],
+                "roles": [Role.PRACTITIONER],
+                "purpose": Purpose.SAFEGUARDING,
+            }
+        )
+        return _form_page(request, form=form, rows=rule_rows())
+    form = ProtocolForm(request.POST)
+    rows = rule_rows()
+    rules, rules_ok = rules_from_post(request.POST, rows)
+    if form.is_valid() and rules_ok:
+        try:
+            version = protocol_draft_create(
+                membership=request.membership, data=form.protocol_input(rules)
+            )
+        except ProtocolError as error:
+            return _form_page(request, form=form, rows=rows, errors=error.problems)
+        messages.success(request, "Draft saved. Submit it for approval when it is ready.")
+        return redirect("protocols:protocol_detail", reference=version.protocol.reference)
+    return _form_page(request, form=form, rows=rows)
+
+
+def _protocol(reference: str) -> Protocol:
+    return get_object_or_404(Protocol, reference=reference)
+
+
+def _version(reference: str, number: int) -> ProtocolVersion:
+    return get_object_or_404(
+        ProtocolVersion.objects.select_related("protocol", "author"),
+        protocol__reference=reference,
+        number=number,
+    )
+
+
+@role_required(Role.IG_OFFICER)
+def protocol_detail(request: HttpRequest, reference: str) -> HttpResponse:
+    protocol = _protocol(reference)
+    overview = protocol_overview(protocol, request.membership)
+    return render(
+        request,
+        "protocols/protocol_detail.html",
+        {
+            **overview,
+            "assign_form": AssignForm(),
+            "reason_form": ReasonForm(),
+            "note_form": NoteForm(),
+            "today": timezone.localdate(),
+        },
+    )
+
+
+@role_required(Role.IG_OFFICER)
+def version_detail(request: HttpRequest, reference: str, number: int) -> HttpResponse:
+    version = _version(reference, number)
+    compare_to = request.GET.get("compare")
+    previous = None
+    if compare_to and compare_to.isdigit():
+        previous = version.protocol.versions.filter(number=int(compare_to)).first()
+    if previous is None:
+        previous = (
+            version.protocol.versions.filter(number__lt=version.number).order_by("-number").first()
+        )
+    return render(
+        request,
+        "protocols/version_detail.html",
+        {
+            "version": version,
+            "protocol": version.protocol,
+            "rules": version.rules.select_related("dataset__agency"),
+            "previous": previous,
+            "changes": version_diff(previous, version) if previous else [],
+            "approvals": version.approvals.select_related("agency", "approved_by"),
+            "missing": approvals_missing(version)
+            if version.status == VersionStatus.AWAITING_APPROVAL
+            else [],
+            "today": timezone.localdate(),
+        },
+    )
+
+
+@role_required(Role.IG_OFFICER)
+def version_edit(request: HttpRequest, reference: str, number: int) -> HttpResponse:
+    version = _version(reference, number)
+    if version.status != VersionStatus.DRAFT:
+        messages.error(request, "Only a draft can be edited. Start a new version to change it.")
+        return redirect("protocols:protocol_detail", reference=reference)
+    current = version_input(version)
+    if request.method != "POST":
+        form = ProtocolForm(initial=ProtocolForm.initial_from(current))
+        return _form_page(request, form=form, rows=rule_rows(current.rules), version=version)
+    form = ProtocolForm(request.POST)
+    rows = rule_rows()
+    rules, rules_ok = rules_from_post(request.POST, rows)
+    if form.is_valid() and rules_ok:
+        try:
+            protocol_draft_update(
+                membership=request.membership, version=version, data=form.protocol_input(rules)
+            )
+        except ProtocolError as error:
+            return _form_page(request, form=form, rows=rows, version=version, errors=error.problems)
+        messages.success(request, "Draft saved.")
+        return redirect("protocols:protocol_detail", reference=reference)
+    return _form_page(request, form=form, rows=rows, version=version)
+
+
+VERSION_ACTIONS = {
+    "submit": (protocol_submit, "Submitted for approval by the parties."),
+    "approve": (protocol_approve, "Approved for your agency."),
+    "return": (protocol_return, "Sent back as a new draft."),
+    "withdraw": (protocol_withdraw, "Withdrawn."),
+}
+
+
+def version_action_run(membership, version, action: str, note: str = ""):
+    function, done = VERSION_ACTIONS[action]
+    kwargs = {"membership": membership, "version": version}
+    if action in ("approve", "return"):
+        kwargs["note"] = note
+    return function(**kwargs), done
+
+
+@role_required(Role.IG_OFFICER)
+@require_POST
+def version_action(request: HttpRequest, reference: str, number: int, action: str) -> HttpResponse:
+    version = _version(reference, number)
+    if action not in VERSION_ACTIONS:
+        raise Http404("No such action.")
+    try:
+        _, done = version_action_run(
+            request.membership, version, action, request.POST.get("note", "")
+        )
+    except ProtocolError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, done)
+    return redirect("protocols:protocol_detail", reference=reference)
+
+
+@role_required(Role.IG_OFFICER)
+@require_POST
+def protocol_action(request: HttpRequest, reference: str, action: str) -> HttpResponse:
+    protocol = _protocol(reference)
+    membership = request.membership
+    try:
+        if action == "suspend":
+            protocol_suspend(
+                membership=membership, protocol=protocol, reason=request.POST.get("reason", "")
+            )
+            messages.success(request, "Suspended: nothing is disclosed under it from now on.")
+        elif action == "resume":
+            protocol_resume(membership=membership, protocol=protocol)
+            messages.success(request, "Resumed.")
+        elif action == "revise":
+            version = protocol_revise(membership=membership, protocol=protocol)
+            messages.success(request, f"Version {version.number} started as a draft.")
+            return redirect("protocols:version_edit", reference=reference, number=version.number)
+        else:
+            raise Http404("No such action.")
+    except ProtocolError as error:
+        messages.error(request, str(error))
+    return redirect("protocols:protocol_detail", reference=reference)
+
+
+def _holder(form: AssignForm):
+    email, group_name = form.cleaned_data["email"], form.cleaned_data["group"]
+    if email:
+        user = User.objects.filter(email__iexact=email).first()
+        if user is None:
+            raise ProtocolError("Nobody with that email address uses ShareHub.")
+        return {"user": user}
+    group = Group.objects.filter(name=group_name).first()
+    if group is None:
+        raise ProtocolError("There is no group with that name.")
+    return {"group": group}
+
+
+@role_required(Role.IG_OFFICER)
+@require_POST
+def protocol_holders(request: HttpRequest, reference: str) -> HttpResponse:
+    protocol = _protocol(reference)
+    form = AssignForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
+        return redirect("protocols:protocol_detail", reference=reference)
+    try:
+        holder = _holder(form)
+        if request.POST.get("remove"):
+            protocol_unassign(membership=request.membership, protocol=protocol, **holder)
+            messages.success(request, "Protocol taken away.")
+        elif protocol_assign(membership=request.membership, protocol=protocol, **holder):
+            messages.success(request, "Protocol given.")
+        else:
+            messages.success(request, "They already hold this protocol.")
+    except ProtocolError as error:
+        messages.error(request, str(error))
+    return redirect("protocols:protocol_detail", reference=reference)
+
+
+# --- Practitioners: search and case summaries -------------------------------------------------
+
+
+@role_required(*READERS)
+@never_cache
+def search(request: HttpRequest) -> HttpResponse:
+    """Search by POST only: names, dates of birth and identifiers never travel in a URL."""
+    form = SearchForm(request.POST or None)
+    results, problems = None, {}
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        query = SearchQuery(
+            forename=data["forename"],
+            surname=data["surname"],
+            date_of_birth=data["date_of_birth"],
+            postcode=data["postcode"],
+            identifier=data["identifier"],
+        )
+        try:
+            results, kinds = person_search(
+                user=request.user,
+                membership=request.membership,
+                query=query,
+                purpose=data["purpose"],
+                now=timezone.now(),
+            )
+        except SearchError as error:
+            problems = error.problems
+        else:
+            access_log_write(
+                user=request.user,
+                membership=request.membership,
+                action=AccessLog.Action.SEARCH,
+                channel="web",
+                purpose=data["purpose"],
+                versions=sorted({v for r in results for v in r.view.versions}),
+                query_kinds=kinds,
+                results=[r.person.reference for r in results],
+            )
+    for name, message in problems.items():
+        form.add_error(name or None, message)
+    return render(
+        request,
+        "protocols/search.html",
+        {
+            "form": form,
+            "results": results,
+            "purpose": form.data.get("purpose", Purpose.SAFEGUARDING),
+        },
+    )
+
+
+def _purpose(request) -> str:
+    purpose = request.GET.get("purpose") or Purpose.SAFEGUARDING
+    if purpose not in Purpose.values:
+        raise Http404("No such purpose.")
+    return purpose
+
+
+@role_required(*READERS)
+@never_cache
+def summary(request: HttpRequest, reference: str) -> HttpResponse:
+    return _summary_page(request, reference, printable=False)
+
+
+@role_required(*READERS)
+@never_cache
+def summary_print(request: HttpRequest, reference: str) -> HttpResponse:
+    """The same summary without the service's navigation, laid out for paper."""
+    return _summary_page(request, reference, printable=True)
+
+
+def _summary_page(request: HttpRequest, reference: str, *, printable: bool) -> HttpResponse:
+    purpose = _purpose(request)
+    person = person_by_reference(reference)
+    if person is None:
+        raise Http404("No such person.")
+    if person.reference != reference:
+        target = "protocols:summary_print" if printable else "protocols:summary"
+        return redirect(f"{redirect(target, reference=person.reference).url}?purpose={purpose}")
+    found = case_summary(
+        user=request.user,
+        membership=request.membership,
+        person=person,
+        purpose=purpose,
+        channel="web",
+    )
+    if found is None:
+        raise Http404("No such person.")
+    return render(
+        request,
+        "protocols/summary_print.html" if printable else "protocols/summary.html",
+        {
+            "summary": found,
+            "view": found.view,
+            "purpose": purpose,
+            "purpose_label": Purpose(purpose).label,
+            "unlock_form": UnlockForm(),
+            "generated_at": timezone.now(),
+        },
+    )
+
+
+@role_required(*READERS)
+@require_POST
+def unlock(request: HttpRequest, reference: str) -> HttpResponse:
+    purpose = _purpose(request)
+    person = person_by_reference(reference)
+    if person is None or person.reference != reference:
+        raise Http404("No such person.")
+    form = UnlockForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose the assessment step you have completed.")
+    else:
+        try:
+            case_unlock(
+                user=request.user,
+                membership=request.membership,
+                person=person,
+                step=form.cleaned_data["step"],
+                purpose=purpose,
+                channel="web",
+            )
+        except UnlockError:
+            raise Http404("No such person.") from None
+        messages.success(
+            request,
+            f"Recorded: {ASSESSMENT_STEPS[form.cleaned_data['step']]}. The detail is now shown.",
+        )
+    return redirect(f"{redirect('protocols:summary', reference=reference).url}?purpose={purpose}")
