@@ -36,6 +36,7 @@ from protocols.services import (
     protocol_unassign,
 )
 from protocols.summary import (
+    PersonHidden,
     UnlockError,
     access_log_write,
     case_summary,
@@ -437,9 +438,9 @@ class UnlockAPI(ReaderView):
                 purpose=purpose,
                 channel="api",
             )
+        except PersonHidden:
+            raise Http404("No such person.") from None
         except UnlockError as error:
-            if "protocol" in str(error):
-                raise Http404("No such person.") from None
             return Response({"step": [str(error)]}, status=status.HTTP_400_BAD_REQUEST)
         return Response({"recorded": created}, status=status.HTTP_201_CREATED if created else 200)
 

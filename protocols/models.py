@@ -198,6 +198,9 @@ class Approval(models.Model):
             models.UniqueConstraint(fields=["version", "agency"], name="approval_one_per_agency")
         ]
 
+    def __str__(self) -> str:
+        return f"approval of {self.version} for agency {self.agency_id}"
+
 
 class ProtocolEvent(models.Model):
     """The protocol's history: drafts, submissions, approvals, suspensions, assignments."""
@@ -227,6 +230,9 @@ class ProtocolEvent(models.Model):
     class Meta:
         ordering = ["-at", "-pk"]
 
+    def __str__(self) -> str:
+        return f"{self.kind} of protocol {self.protocol_id}"
+
 
 class CaseUnlock(models.Model):
     """Staged disclosure: a practitioner recorded that their own assessment step is done for a
@@ -243,6 +249,9 @@ class CaseUnlock(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["user", "person"], name="caseunlock_once_per_user")
         ]
+
+    def __str__(self) -> str:
+        return f"unlock of person {self.person_id} for user {self.user_id}"
 
 
 class AccessLog(models.Model):
@@ -278,3 +287,6 @@ class AccessLog(models.Model):
     class Meta:
         ordering = ["-at", "-pk"]
         indexes = [models.Index(fields=["user", "at"]), models.Index(fields=["person", "at"])]
+
+    def __str__(self) -> str:
+        return f"{self.action} by user {self.user_id} at {self.at:%Y-%m-%d %H:%M}"

@@ -1,9 +1,9 @@
 """Reads for the protocol pages."""
 
-from django.db.models import Prefetch, Q
+from django.db.models import Prefetch
 
 from agencies.models import Agency, Membership
-from protocols.models import ProtocolEvent, Protocol, ProtocolVersion, VersionStatus
+from protocols.models import Protocol, ProtocolEvent, ProtocolVersion, VersionStatus
 from protocols.services import approvals_missing, protocol_holders
 
 

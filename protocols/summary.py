@@ -140,19 +140,25 @@ class UnlockError(ValueError):
     pass
 
 
+class PersonHidden(UnlockError):
+    """No protocol of the user's covers the person: answer as if they did not exist."""
+
+
+def person_hidden(*, user, membership, person: Person, purpose: str) -> bool:
+    view = disclose(
+        user=user, membership=membership, persons=[person], purpose=purpose, now=timezone.now()
+    )
+    return person.pk not in view
+
+
 def case_unlock(*, user, membership, person: Person, step: str, purpose: str, channel: str) -> bool:
     """Record that the user's own assessment step is done for `person`, which releases the
     detail of staged protocols to them. Only for a person they can already see (known to).
     Returns False if they had recorded it before."""
+    if person_hidden(user=user, membership=membership, person=person, purpose=purpose):
+        raise PersonHidden()
     if step not in ASSESSMENT_STEPS:
         raise UnlockError("Choose the assessment step you have completed.")
-    if (
-        disclose(
-            user=user, membership=membership, persons=[person], purpose=purpose, now=timezone.now()
-        ).get(person.pk)
-        is None
-    ):
-        raise UnlockError("No protocol of yours covers this person.")
     try:
         with transaction.atomic():
             CaseUnlock.objects.create(user=user, person=person, step=step)

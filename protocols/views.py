@@ -52,6 +52,7 @@ from protocols.summary import (
     case_summary,
     case_unlock,
     person_by_reference,
+    person_hidden,
 )
 
 # Roles that read person data through protocols.
@@ -390,6 +391,10 @@ def unlock(request: HttpRequest, reference: str) -> HttpResponse:
     purpose = _purpose(request)
     person = person_by_reference(reference)
     if person is None or person.reference != reference:
+        raise Http404("No such person.")
+    if person_hidden(
+        user=request.user, membership=request.membership, person=person, purpose=purpose
+    ):
         raise Http404("No such person.")
     form = UnlockForm(request.POST)
     if not form.is_valid():

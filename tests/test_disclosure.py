@@ -1,7 +1,6 @@
 """The disclosure engine, tier by tier: what each rule shows, withholds and leaves out."""
 
-from datetime import date, datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from django.contrib.auth.models import Group
@@ -11,7 +10,7 @@ from protocols.engine import Withholding, disclose_view
 from protocols.models import CaseUnlock, ConsentRule, Purpose, Tier, VersionStatus
 from tests.protocol_helpers import give, linked_people, protocol_in_force
 
-NOW = datetime(2026, 6, 1, 12, tzinfo=dt_timezone.utc)
+NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 
 
 @pytest.fixture

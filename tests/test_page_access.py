@@ -11,8 +11,8 @@ from agencies.access import ALL_ROLES, API, PUBLIC, SIGNED_IN
 from agencies.models import Role, SourceRecord
 from agencies.tokens import api_token_create
 from matching.models import Person, ReviewItem
-from tests.ingest_helpers import csv_bytes, good_row, police_dataset, upload
 from protocols.models import VersionStatus
+from tests.ingest_helpers import csv_bytes, good_row, police_dataset, upload
 from tests.protocol_helpers import protocol_in_force
 
 # Sample arguments for patterns that take them, as names of objects made by `owned_objects`
