@@ -142,6 +142,7 @@ class Withheld:
     reason: str
     protocols: list[str]
     field_labels: list[str]
+    field_keys: list[str] = field(default_factory=list)
 
     @property
     def reason_text(self) -> str:
@@ -423,12 +424,15 @@ class _PersonBuilder:
         for grant in grants:
             granted = grant.detail_fields(shape.keys)
             reason = held[grant.version_id]
-            for key in granted:
+            # In the dataset's own order, so withheld lists read like the record does.
+            for info in shape.catalogue:
+                if info.key not in granted:
+                    continue
                 if reason:
-                    withheld_by.setdefault(key, reason)
-                    self._withhold(shape, grant, reason, key)
+                    withheld_by.setdefault(info.key, reason)
+                    self._withhold(shape, grant, reason, info)
                 else:
-                    shown_by.setdefault(key, []).append(grant.label)
+                    shown_by.setdefault(info.key, []).append(grant.label)
             if reason == Withholding.ASSESSMENT:
                 self.staged_locked = True
         if not shown_by:
@@ -467,7 +471,7 @@ class _PersonBuilder:
             )
         )
 
-    def _withhold(self, shape: _Shape, grant: Grant, reason: str, key: str) -> None:
+    def _withhold(self, shape: _Shape, grant: Grant, reason: str, info: FieldInfo) -> None:
         entry = self.withheld.get((shape.dataset.pk, reason))
         if entry is None:
             entry = self.withheld[(shape.dataset.pk, reason)] = Withheld(
@@ -480,25 +484,23 @@ class _PersonBuilder:
             )
         if grant.label not in entry.protocols:
             entry.protocols.append(grant.label)
-        label = next(f.label for f in shape.catalogue if f.key == key)
-        if label not in entry.field_labels:
-            entry.field_labels.append(label)
+        if info.key not in entry.field_keys:
+            entry.field_keys.append(info.key)
+            entry.field_labels.append(info.label)
 
     def build(self) -> PersonView:
         shown = {(r.dataset_id, f.key) for r in self.records for f in r.fields if f.shown}
         withheld = []
         for entry in self.withheld.values():
-            # Fields another protocol shows for this dataset are not withheld from the user.
-            entry.field_labels = [
-                label
-                for label in entry.field_labels
-                if not any(
-                    (entry.dataset_id, f.key) in shown and f.label == label
-                    for r in self.records
-                    for f in r.fields
-                )
+            # A field another protocol shows for this dataset is not withheld from the user.
+            kept = [
+                (key, label)
+                for key, label in zip(entry.field_keys, entry.field_labels, strict=True)
+                if (entry.dataset_id, key) not in shown
             ]
-            if entry.field_labels:
+            entry.field_keys = [key for key, _ in kept]
+            entry.field_labels = [label for _, label in kept]
+            if kept:
                 withheld.append(entry)
         return PersonView(
             person=self.person,

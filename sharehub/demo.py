@@ -1,6 +1,7 @@
 """The demo partnership that `make demo` loads: five agencies and a login for every role."""
 
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 from django.conf import settings
@@ -36,7 +37,11 @@ DEMO_LOGINS = [
     DemoLogin("practitioner@csc.demo.sharehub.example", "Priya Shah", "CSC", Role.PRACTITIONER),
     DemoLogin("practitioner@pol.demo.sharehub.example", "Tom Reilly", "POL", Role.PRACTITIONER),
     DemoLogin("ig@csc.demo.sharehub.example", "Grace Okafor", "CSC", Role.IG_OFFICER),
+    DemoLogin("ig2@csc.demo.sharehub.example", "Amara Osei", "CSC", Role.IG_OFFICER),
     DemoLogin("ig@pol.demo.sharehub.example", "Martin Hale", "POL", Role.IG_OFFICER),
+    DemoLogin("ig@hlt.demo.sharehub.example", "Nadia Rahman", "HLT", Role.IG_OFFICER),
+    DemoLogin("ig@edu.demo.sharehub.example", "Owen Price", "EDU", Role.IG_OFFICER),
+    DemoLogin("ig@hsg.demo.sharehub.example", "Ruth Akande", "HSG", Role.IG_OFFICER),
     DemoLogin("admin@csc.demo.sharehub.example", "Sam Patel", "CSC", Role.AGENCY_ADMIN),
     DemoLogin("admin@pol.demo.sharehub.example", "Jo Evans", "POL", Role.AGENCY_ADMIN),
     DemoLogin("admin@hlt.demo.sharehub.example", "Alex Brown", "HLT", Role.AGENCY_ADMIN),
@@ -89,4 +94,92 @@ def demo_load(*, people: int = DEMO_PEOPLE) -> list[DemoLogin]:
             out_dir=out_dir,
             agencies={kind: agencies[code] for kind, code in SYNTHETIC_HOLDERS.items()},
         )
+        demo_protocol_ensure(agencies)
     return DEMO_LOGINS
+
+
+DEMO_PROTOCOL = "Northbridge MASH information sharing protocol"
+# What the MASH protocol shares of each agency's dataset (by agency code): the tier, the fields
+# of a summary (the synthetic extracts' column names) and the consent rule.
+DEMO_RULES = {
+    "CSC": ("full", (), "none"),
+    "POL": ("summary", ("incident_date", "incident_type", "role", "risk_grade"), "none"),
+    "HLT": ("full", (), "unless_override"),
+    "EDU": ("summary", ("school", "attendance_pct", "exclusion_type"), "none"),
+    "HSG": ("known_to", (), "none"),
+}
+
+
+def demo_protocol_ensure(agencies) -> None:
+    """Draft, approve by every party, and give to the demo practitioners, the MASH protocol,
+    the way IG officers would; once."""
+    from agencies.models import Membership
+    from protocols.fields import dataset_catalogues, identity_key, payload_key
+    from protocols.models import ProtocolVersion, Purpose
+    from protocols.services import (
+        TIER_NAMES,
+        ProtocolInput,
+        RuleInput,
+        protocol_approve,
+        protocol_assign,
+        protocol_draft_create,
+        protocol_submit,
+    )
+
+    if ProtocolVersion.objects.filter(name=DEMO_PROTOCOL).exists():
+        return
+    ig = {
+        login.email: Membership.objects.get(
+            user__email=login.email, agency__code=login.agency_code, role=Role.IG_OFFICER
+        )
+        for login in DEMO_LOGINS
+        if login.role == Role.IG_OFFICER
+    }
+    datasets = {
+        code: agency.datasets.order_by("pk").first() for code, agency in agencies.items()
+    }
+    catalogues = dataset_catalogues([d.pk for d in datasets.values() if d])
+    rules = []
+    for code, (tier, fields, consent) in DEMO_RULES.items():
+        dataset = datasets.get(code)
+        if dataset is None:
+            continue
+        known = {f.key for f in catalogues.get(dataset.pk, [])}
+        keys = [payload_key(f) for f in fields if payload_key(f) in known]
+        keys += [identity_key(n) for n in ("forename", "surname", "date_of_birth")]
+        rules.append(
+            RuleInput(
+                dataset_id=dataset.pk,
+                tier=TIER_NAMES[tier],
+                fields=tuple(k for k in keys if k in known) if tier == "summary" else (),
+                consent=consent,
+            )
+        )
+    author = ig["ig@csc.demo.sharehub.example"]
+    version = protocol_draft_create(
+        membership=author,
+        data=ProtocolInput(
+            name=DEMO_PROTOCOL,
+            purpose=Purpose.SAFEGUARDING,
+            purpose_detail="Triage of safeguarding referrals in the Multi-Agency Safeguarding Hub.",
+            lawful_basis="UK GDPR Art 6(1)(e) public task; Art 9(2)(g) substantial public interest",
+            legal_gateway="Children Act 2004 s11; Children Act 1989 s47",
+            dpia_reference="DPIA-2026-014",
+            valid_from=date(2026, 1, 1),
+            party_ids=tuple(a.pk for a in agencies.values()),
+            rules=tuple(rules),
+        ),
+    )
+    protocol_submit(membership=author, version=version)
+    for membership in ig.values():
+        if membership != author:
+            protocol_approve(membership=membership, version=version, note="Agreed at MASH board")
+    # Each agency's IG officer gives the protocol to their own practitioners.
+    officers = {m.agency.code: m for m in ig.values()}
+    for login in DEMO_LOGINS:
+        if login.role == Role.PRACTITIONER:
+            protocol_assign(
+                membership=officers[login.agency_code],
+                protocol=version.protocol,
+                user=get_user_model().objects.get(email=login.email),
+            )
