@@ -18,6 +18,7 @@ from agencies.models import SourceRecord
 from matching.models import ReviewDecision, ReviewItem
 from matching.pseudonymise import identity_open
 from matching.tasks import relink_after_decision
+from protocols.engine import link_review_identifiers_visible
 
 REVIEW_PERMISSION = "matching.review_links"
 DECISIONS = (ReviewItem.Status.CONFIRMED, ReviewItem.Status.REJECTED)
@@ -42,14 +43,9 @@ class ReviewError(Exception):
 
 
 def review_identifiers_visible(user, item: ReviewItem) -> bool:
-    """Whether `user` may see the identifiers of the two records of `item` while reviewing it.
-
-    A reviewer cannot judge "same person?" from weights alone, so for now everyone holding the
-    review permission sees both records' identifiers. The disclosure engine (issue 5) takes this
-    decision over: which fields of which agency's records a reviewer may see, under which
-    protocol. Until then this is the one place that decides it.
-    """
-    return bool(user.is_authenticated and user.is_active and user.has_perm(REVIEW_PERMISSION))
+    """Whether `user` may see the identifiers of the two records of `item`; decided by the
+    disclosure engine."""
+    return link_review_identifiers_visible(user=user, review_permission=REVIEW_PERMISSION)
 
 
 def reviewer_grant(*, user) -> bool:

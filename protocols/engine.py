@@ -344,6 +344,18 @@ def disclose_view(
     ).get(person.pk)
 
 
+def link_review_identifiers_visible(*, user, review_permission: str) -> bool:
+    """Whether a link reviewer sees the identifiers of the two records of a review item.
+
+    Linkage review is its own purpose, not case work: a reviewer cannot judge "same person?"
+    from weights alone, and sees the identifiers of the pair in front of them, never the case
+    detail. It is decided here so that every disclosure of an identifier is decided in this
+    module; the grant is the review permission (matching.review.reviewer_grant), held by people
+    the partnership names for data quality.
+    """
+    return bool(user.is_authenticated and user.is_active and user.has_perm(review_permission))
+
+
 def _held_back(grant: Grant, unlocked: bool, consented: bool) -> str:
     if grant.tier < Tier.SUMMARY:
         return ""
