@@ -72,6 +72,16 @@ def protocol_list(request: HttpRequest) -> HttpResponse:
 
 
 def _form_page(request, *, form, rows, version=None, errors=None):
+    """The protocol form; a service's problems with a form field show at that field (and in the
+    summary), the rest (the rules) in the summary, linked to the rules table."""
+    others = {}
+    for name, problems in (errors or {}).items():
+        if name in form.fields:
+            for problem in problems:
+                form.add_error(name, problem)
+        else:
+            others[name] = problems
+    errors = others
     return render(
         request,
         "protocols/protocol_form.html",

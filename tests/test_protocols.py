@@ -378,3 +378,16 @@ def test_practitioners_cannot_write_protocols(client, parties):
         ).status_code
         == 403
     )
+
+
+def test_service_problems_with_a_field_show_at_that_field(client, parties):
+    agency, other_agency, police, people, m = parties
+    client.force_login(people["author"])
+    response = client.post(
+        reverse("protocols:protocol_new"),
+        _form_data(agency, other_agency, police, parties=[str(agency.pk)]),
+    )
+    html = response.content.decode()
+    assert "- Error - ShareHub" in html
+    assert 'href="#id_parties_0"' in html
+    assert 'id="id_parties-error"' in html and "at least two" in html
