@@ -11,6 +11,7 @@ import secrets
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 
 def _protocol_reference() -> str:
@@ -148,6 +149,11 @@ class ProtocolVersion(models.Model):
             and self.valid_from <= day
             and (self.valid_to is None or day <= self.valid_to)
         )
+
+    @property
+    def status_label(self) -> str:
+        """The status as people read it today: "Expired" rather than active past its end."""
+        return self.status_label_on(timezone.localdate())
 
     def status_label_on(self, day) -> str:
         if self.status == VersionStatus.ACTIVE:

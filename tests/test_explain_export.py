@@ -154,7 +154,8 @@ def test_explain_is_for_platform_admins_and_reviewers(client, member, linked):
     ]
     for role in set(Role.values) - {Role.PLATFORM_ADMIN}:
         client.force_login(member(role))
-        assert [client.get(url).status_code for url in urls] == [403, 403], role
+        # Not found, as for a person who does not exist: a person's existence is not theirs.
+        assert [client.get(url).status_code for url in urls] == [404, 404], role
     reviewer = member(Role.PRACTITIONER)
     reviewer_grant(user=reviewer)
     client.force_login(reviewer)

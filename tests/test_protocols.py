@@ -391,3 +391,11 @@ def test_service_problems_with_a_field_show_at_that_field(client, parties):
     assert "- Error - ShareHub" in html
     assert 'href="#id_parties_0"' in html
     assert 'id="id_parties-error"' in html and "at least two" in html
+
+
+def test_status_reads_expired_or_not_yet_in_force_from_the_dates(parties):
+    version = _approved(parties)
+    assert version.status_label_on(date(2026, 6, 1)) == "Active"
+    assert version.status_label_on(date(2025, 12, 31)) == "Approved, not yet in force"
+    version.valid_to = date(2026, 6, 30)
+    assert version.status_label_on(date(2026, 7, 1)) == "Expired"
