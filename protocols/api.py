@@ -387,7 +387,7 @@ class SearchAPI(ReaderView):
             query_kinds=kinds,
             results=[r.person.reference for r in results],
         )
-        return Response(
+        return _no_store(
             {
                 "results": [
                     {
@@ -401,6 +401,13 @@ class SearchAPI(ReaderView):
                 ]
             }
         )
+
+
+def _no_store(data) -> Response:
+    # Person data: never kept by a browser or proxy cache.
+    response = Response(data)
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 class SummaryAPI(ReaderView):
@@ -419,7 +426,7 @@ class SummaryAPI(ReaderView):
         )
         if found is None:
             raise Http404("No such person.")
-        return Response(summary_json(found))
+        return _no_store(summary_json(found))
 
 
 class UnlockAPI(ReaderView):
