@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from django.db.models import Q
+from django.utils import timezone
 from guardian.shortcuts import get_objects_for_user
 
 from agencies.models import Agency, Dataset, DatasetVersion, Membership
@@ -274,7 +275,9 @@ def disclose(
     number of persons or records.
     """
     people = {p.pk: p for p in persons if p.is_active}
-    today = now.date()
+    # The partnership's date, as the protocol pages read validity: at 00:30 in London in summer
+    # the UTC date is still yesterday's.
+    today = timezone.localdate(now)
     grants = grants_for(user=user, membership=membership, purpose=purpose, today=today)
     if not people or not grants:
         return {}
@@ -445,7 +448,7 @@ class _PersonBuilder:
                     self._withhold(shape, grant, reason, info)
                 else:
                     shown_by.setdefault(info.key, []).append(grant.label)
-            if reason == Withholding.ASSESSMENT:
+            if reason == Withholding.ASSESSMENT and granted:
                 self.staged_locked = True
         if not shown_by:
             return
