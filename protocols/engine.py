@@ -88,6 +88,8 @@ class FieldView:
     label: str
     value: object = None
     allowed_by: list[str] = field(default_factory=list)
+    # The protocol version ids behind allowed_by, for the access log.
+    allowed_versions: list[int] = field(default_factory=list)
     # Set when the field is withheld: the reason code and its text.
     withheld: str = ""
 
@@ -159,6 +161,13 @@ class PersonView:
     withheld: list[Withheld]
     versions: set[int]
     staged_locked: bool  # a staged protocol is holding detail back until the assessment step
+
+    def disclosed_by(self) -> dict[int, dict[str, list[int]]]:
+        """{record id: {field key: protocol version ids that allowed it}}: what the log keeps."""
+        return {
+            r.record_id: {f.key: f.allowed_versions for f in r.fields if f.shown}
+            for r in self.records
+        }
 
     def disclosed(self) -> set[tuple[int, str]]:
         """(record id, field key) of every field shown: what the access log records."""
@@ -435,6 +444,7 @@ class _PersonBuilder:
             self.versions.add(grant.version_id)
 
         shown_by: dict[str, list[str]] = {}
+        shown_versions: dict[str, list[int]] = {}
         withheld_by: dict[str, str] = {}
         for grant in grants:
             granted = grant.detail_fields(shape.keys)
@@ -448,6 +458,7 @@ class _PersonBuilder:
                     self._withhold(shape, grant, reason, info)
                 else:
                     shown_by.setdefault(info.key, []).append(grant.label)
+                    shown_versions.setdefault(info.key, []).append(grant.version_id)
             if reason == Withholding.ASSESSMENT and granted:
                 self.staged_locked = True
         if not shown_by:
@@ -470,7 +481,11 @@ class _PersonBuilder:
                     if info.is_identity
                     else payload.get(info.key.removeprefix("field:"))
                 )
-                fields.append(FieldView(info.key, info.label, value, shown_by[info.key]))
+                fields.append(
+                    FieldView(
+                        info.key, info.label, value, shown_by[info.key], shown_versions[info.key]
+                    )
+                )
             elif info.key in withheld_by:
                 fields.append(FieldView(info.key, info.label, withheld=withheld_by[info.key]))
         del identity

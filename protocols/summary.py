@@ -95,13 +95,17 @@ def case_summary(
 
 
 def _fields_logged(view: PersonView, members: list[PersonView]) -> dict:
-    fields: dict = {}
-    for record_id, key in sorted(view.disclosed()):
-        fields.setdefault(str(record_id), []).append(key)
+    """{record id: {field key: [version ids]}}, the datasets shown as "known to", and for the
+    household members shown, the same per member: which protocol version disclosed what."""
+    fields: dict = {str(record): keys for record, keys in view.disclosed_by().items()}
     fields["known_to"] = sorted({i.dataset_id for i in view.involvements})
     if members:
         fields["household"] = {
-            m.person.reference: sorted(f"{r}:{k}" for r, k in m.disclosed()) for m in members
+            m.person.reference: {
+                "known_to": sorted({i.dataset_id for i in m.involvements}),
+                "fields": {str(record): keys for record, keys in m.disclosed_by().items()},
+            }
+            for m in members
         }
     return fields
 

@@ -75,11 +75,13 @@ def test_summary_is_logged_with_versions_and_fields(client, world):
     assert entry.versions == [version.pk]
     assert entry.purpose == Purpose.SAFEGUARDING
     police_record = str(linked.records["A1"].pk)
-    assert sorted(entry.fields[police_record]) == [
-        "field:incident_date",
-        "field:risk_grade",
-        "identity:forename",
-    ]
+    assert entry.fields[police_record] == {
+        "identity:forename": [version.pk],
+        "field:incident_date": [version.pk],
+        "field:risk_grade": [version.pk],
+    }
+    assert entry.fields["known_to"] == sorted([linked.police.pk, linked.csc.pk])
+    assert linked.bob.reference in entry.fields["household"]
     assert entry.found and entry.channel == "api"
 
 
