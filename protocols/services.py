@@ -512,13 +512,26 @@ def protocol_assign(
 def protocol_unassign(
     *, membership: Membership, protocol: Protocol, user=None, group: Group | None = None
 ) -> bool:
-    _assignable(membership, protocol)
+    """Take `protocol` from a member of the officer's agency, or from a group; False if they
+    did not hold it directly."""
+    agency = _assignable(membership, protocol)
     target = user if user is not None else group
     if target is None:
         raise ProtocolError("Choose a person or a group.")
-    removed = remove_perm("use_protocol", target, protocol)
+    if user is not None and not Membership.objects.filter(user=user, agency=agency).exists():
+        raise ProtocolError(
+            f"{user} does not work in {agency.name}; their own IG officer manages their protocols."
+        )
+    holders = (
+        get_users_with_perms(protocol, only_with_perms_in=["use_protocol"], with_group_users=False)
+        if user is not None
+        else get_groups_with_perms(protocol)
+    )
+    if target not in holders:
+        return False
+    remove_perm("use_protocol", target, protocol)
     _event(protocol, None, ProtocolEvent.Kind.UNASSIGNED, membership.user, str(target))
-    return bool(removed) if removed is not None else True
+    return True
 
 
 def protocol_holders(protocol: Protocol):

@@ -281,8 +281,10 @@ def protocol_holders(request: HttpRequest, reference: str) -> HttpResponse:
     try:
         holder = _holder(form)
         if request.POST.get("remove"):
-            protocol_unassign(membership=request.membership, protocol=protocol, **holder)
-            messages.success(request, "Protocol taken away.")
+            if protocol_unassign(membership=request.membership, protocol=protocol, **holder):
+                messages.success(request, "Protocol taken away.")
+            else:
+                messages.success(request, "They did not hold this protocol.")
         elif protocol_assign(membership=request.membership, protocol=protocol, **holder):
             messages.success(request, "Protocol given.")
         else:

@@ -399,3 +399,18 @@ def test_status_reads_expired_or_not_yet_in_force_from_the_dates(parties):
     assert version.status_label_on(date(2025, 12, 31)) == "Approved, not yet in force"
     version.valid_to = date(2026, 6, 30)
     assert version.status_label_on(date(2026, 7, 1)) == "Expired"
+
+
+def test_taking_a_protocol_away_is_for_the_holders_own_agency(parties):
+    from protocols.services import protocol_unassign
+
+    agency, other_agency, police, people, m = parties
+    protocol = _approved(parties).protocol
+    protocol_assign(membership=m["author"], protocol=protocol, user=people["practitioner"])
+    with pytest.raises(ProtocolError, match="does not work in"):
+        protocol_unassign(membership=m["pol_ig"], protocol=protocol, user=people["practitioner"])
+    assert protocol_unassign(membership=m["csc_ig"], protocol=protocol, user=people["practitioner"])
+    assert not protocol_unassign(
+        membership=m["csc_ig"], protocol=protocol, user=people["practitioner"]
+    )
+    assert not people["practitioner"].has_perm("protocols.use_protocol", protocol)
