@@ -37,9 +37,13 @@ def usable_memberships(user) -> list[Membership]:
     )
 
 
-def active_membership(request: HttpRequest) -> Membership | None:
-    """The membership the user chose to act in this session, or their first usable one."""
-    memberships = usable_memberships(request.user)
+def active_membership(
+    request: HttpRequest, memberships: list[Membership] | None = None
+) -> Membership | None:
+    """The membership the user chose to act in this session, or their first usable one.
+    `memberships`, when the caller has them, are the user's usable memberships."""
+    if memberships is None:
+        memberships = usable_memberships(request.user)
     chosen_id = request.session.get(ACTIVE_MEMBERSHIP_SESSION_KEY)
     for membership in memberships:
         if membership.pk == chosen_id:

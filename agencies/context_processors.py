@@ -4,6 +4,11 @@ from agencies.access import usable_memberships
 from agencies.navigation import nav_for
 
 
+def _usable(request, user):
+    found = getattr(request, "usable_memberships", None)
+    return found if found is not None else usable_memberships(user)
+
+
 def navigation(request):
     membership = getattr(request, "membership", None)
     user = getattr(request, "user", None)
@@ -12,7 +17,7 @@ def navigation(request):
         "partnership_name": settings.SHAREHUB_PARTNERSHIP_NAME,
         "active_membership": membership,
         "other_memberships": (
-            [m for m in usable_memberships(user) if m != membership] if signed_in else []
+            [m for m in _usable(request, user) if m != membership] if signed_in else []
         ),
         "service_nav": nav_for(
             membership.role if membership else None,

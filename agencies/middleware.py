@@ -1,4 +1,4 @@
-from agencies.access import active_membership
+from agencies.access import active_membership, usable_memberships
 
 
 class ActiveMembershipMiddleware:
@@ -12,5 +12,7 @@ class ActiveMembershipMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        request.membership = active_membership(request)
+        # Read once per request: the navigation lists the others for the role switcher.
+        request.usable_memberships = usable_memberships(request.user)
+        request.membership = active_membership(request, request.usable_memberships)
         return self.get_response(request)

@@ -141,7 +141,7 @@ class ProtocolVersion(models.Model):
 
     @property
     def label(self) -> str:
-        return f"{self.name} (version {self.number})"
+        return version_label(self.name, self.number)
 
     def in_force_on(self, day) -> bool:
         return (
@@ -162,6 +162,11 @@ class ProtocolVersion(models.Model):
             if self.valid_to is not None and day > self.valid_to:
                 return "Expired"
         return self.get_status_display()
+
+
+def version_label(name: str, number: int) -> str:
+    """How a version is named wherever a field says which protocol allowed it."""
+    return f"{name} (version {number})"
 
 
 class DatasetRule(models.Model):
