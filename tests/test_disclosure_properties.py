@@ -23,7 +23,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.utils import timezone
 from guardian.models import GroupObjectPermission, UserObjectPermission
-from guardian.shortcuts import assign_perm, get_objects_for_user, remove_perm
+from guardian.shortcuts import assign_perm, remove_perm
 from hypothesis import HealthCheck, Phase, event, find, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -931,6 +931,17 @@ def test_held_back_rules_are_caught_when_the_engine_ignores_them(world, monkeypa
     assert f"({carol}, 'field:case_notes')" in text  # consent needed
 
 
+_grants_for = engine.grants_for
+
+
+def _acting_as_practitioner(membership):
+    if membership is None:
+        return None
+    copy = Membership(pk=membership.pk, user_id=membership.user_id, agency_id=membership.agency_id)
+    copy.role, copy.is_active = Role.PRACTITIONER, membership.is_active
+    return copy
+
+
 MUTANTS = {
     "staged and consent rules never held back": (
         "_held_back",
@@ -945,9 +956,9 @@ MUTANTS = {
         "Grant.detail_fields",
         lambda self, keys: keys if self.tier >= Tier.SUMMARY else frozenset(),
     ),
-    "superusers hold every protocol": (
-        "get_objects_for_user",
-        lambda user, perm, **kw: get_objects_for_user(user, perm, **{**kw, "with_superuser": True}),
+    "the acting role ignored": (
+        "grants_for",
+        lambda **kw: _grants_for(**{**kw, "membership": _acting_as_practitioner(kw["membership"])}),
     ),
 }
 
