@@ -31,9 +31,18 @@ from matching.models import (
     Person,
     PersonEvent,
     ReviewItem,
+    SearchKey,
 )
 from matching.pseudonymise import identity_open, record_keys_compute
-from matching.tokens import RECORD_DTYPE, Keys, keys_count, keys_from_packed, keys_take
+from matching.tokens import (
+    RECORD_DTYPE,
+    SEARCH_FIELDS,
+    Keys,
+    keys_count,
+    keys_from_packed,
+    keys_take,
+    search_rows,
+)
 from sharehub.keys import linkage_key_version
 
 logger = logging.getLogger(__name__)
@@ -169,7 +178,29 @@ def _keys_write(batch: list[LinkageRecord]) -> list[int]:
                 f"ON CONFLICT (record_id) DO UPDATE SET {update}",
                 rows,
             )
+    _search_keys_write(batch)
     return [row[0] for row in rows]
+
+
+def _search_keys_write(batch: list[LinkageRecord]) -> None:
+    """The keyed values search looks records up by (matching.models.SearchKey), beside the keys
+    they come from, so that only a change of keys writes their indexes."""
+    rows = search_rows([r.record_id for r in batch], b"".join(r.keys for r in batch))
+    table = SearchKey._meta.db_table
+    names = ", ".join(SEARCH_FIELDS)
+    update = ", ".join(f"{name} = excluded.{name}" for name in SEARCH_FIELDS)
+    sql = (
+        f"INSERT INTO {table} (record_id, {names}) VALUES %s "  # noqa: S608 - names are ours
+        f"ON CONFLICT (record_id) DO UPDATE SET {update}"
+    )
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            from psycopg2.extras import execute_values
+
+            execute_values(cursor.cursor, sql, rows, page_size=len(rows))
+        else:
+            placeholders = "(" + ", ".join(["%s"] * (len(SEARCH_FIELDS) + 1)) + ")"
+            cursor.executemany(sql.replace("%s", placeholders), rows)
 
 
 # --- Loading --------------------------------------------------------------------------------------

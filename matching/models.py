@@ -6,9 +6,6 @@ import secrets
 
 from django.conf import settings
 from django.db import models
-from django.db.models.functions import Substr
-
-from matching.tokens import SEARCH_FIELDS, key_offset
 
 
 def _reference() -> str:
@@ -158,15 +155,37 @@ class LinkageRecord(models.Model):
     )
 
     class Meta:
-        # Search looks records up by single keyed values inside `keys` (an 8-byte slice each),
-        # so the only index of identifiers is one of keyed hashes, never of plaintext.
-        indexes = [models.Index(fields=["person"])] + [
-            models.Index(Substr("keys", key_offset(name) + 1, 8), name=f"linkage_search_{name}")
-            for name in SEARCH_FIELDS
-        ]
+        indexes = [models.Index(fields=["person"])]
 
     def __str__(self) -> str:
         return f"linkage of record {self.record_id}"
+
+
+class SearchKey(models.Model):
+    """The keyed values search looks a record up by: the same 64-bit HMACs as in its linkage keys
+    (matching.tokens.SEARCH_FIELDS), as signed integers, each indexed. The only index of
+    identifiers ShareHub has is this one, of keyed hashes, never of plaintext.
+
+    Apart from LinkageRecord because linkage rewrites a record's person on every run: with the
+    indexes there, every such update would write eight more index entries. These rows are
+    written only when the record's keys are (matching.linkage.keys_refresh).
+    """
+
+    record = models.OneToOneField(
+        LinkageRecord, on_delete=models.CASCADE, primary_key=True, related_name="search"
+    )
+    # One column per matching.tokens.SEARCH_FIELDS, in that order; NULL where the record lacks it.
+    nhs = models.BigIntegerField(null=True, db_index=True)
+    upn = models.BigIntegerField(null=True, db_index=True)
+    pnc = models.BigIntegerField(null=True, db_index=True)
+    surname = models.BigIntegerField(null=True, db_index=True)
+    dob = models.BigIntegerField(null=True, db_index=True)
+    postcode = models.BigIntegerField(null=True, db_index=True)
+    block_sy = models.BigIntegerField(null=True, db_index=True)
+    block_fd = models.BigIntegerField(null=True, db_index=True)
+
+    def __str__(self) -> str:
+        return f"search keys of record {self.record_id}"
 
 
 class ReviewItem(models.Model):

@@ -394,13 +394,26 @@ RECORD_DTYPE = np.dtype(
 )
 
 
-# Fields search looks records up by (protocols.search); each has an index on its slice of `keys`.
+# Fields search looks records up by (protocols.search), copied into matching.models.SearchKey.
 SEARCH_FIELDS = ("nhs", "upn", "pnc", "surname", "dob", "postcode", "block_sy", "block_fd")
 
 
-def key_offset(name: str) -> int:
-    """Byte offset of a 64-bit exact or blocking field within a packed RECORD_DTYPE row."""
-    return RECORD_DTYPE.fields[name][1]
+def search_signed(value: int) -> int | None:
+    """A 64-bit key as the signed integer a database column holds; None for 0 (missing)."""
+    value = int(value)
+    if value == 0:
+        return None
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def search_rows(record_ids: list[int], packed: bytes) -> list[tuple]:
+    """(record id, *SEARCH_FIELDS values) for matching.models.SearchKey, from packed keys."""
+    rows = np.frombuffer(packed, dtype=RECORD_DTYPE)
+    columns = [rows[name].astype(np.int64).tolist() for name in SEARCH_FIELDS]
+    return [
+        (record_id, *(value or None for value in values))
+        for record_id, *values in zip(record_ids, *columns, strict=True)
+    ]
 
 
 Keys = dict[str, np.ndarray]

@@ -14,14 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from django.db import connection
+from django.db.models import Q
 
 from matching import normalise, scoring
 from matching.identifiers import nhs_number_is_valid, pnc_id_is_valid, upn_is_valid
 from matching.linkage import model_current
-from matching.models import LinkageRecord, Person
+from matching.models import Person, SearchKey
 from matching.pseudonymise import record_keys_compute
-from matching.tokens import RECORD_DTYPE, SEARCH_FIELDS, key_offset, keys_from_packed
+from matching.tokens import RECORD_DTYPE, SEARCH_FIELDS, keys_from_packed, search_signed
 from protocols.engine import PersonView, disclose
 
 # Candidate records read per query: more than a surname-only search of a common name needs to
@@ -133,24 +133,17 @@ def _identifier_kind(text: str) -> tuple[str | None, str]:
 
 def _candidates(query_row: np.ndarray) -> list[tuple[int, int, bytes]]:
     """(record id, person id, keys) of records sharing an indexed keyed value with the query."""
-    table = LinkageRecord._meta.db_table
-    function = "SUBSTRING" if connection.vendor == "postgresql" else "SUBSTR"
-    conditions, params = [], []
+    condition = Q()
     for name in SEARCH_FIELDS:
-        value = int(query_row[name])
-        if value:
-            # The same expression as the index (LinkageRecord.Meta.indexes), so it is used.
-            conditions.append(f"{function}(keys, {key_offset(name) + 1}, 8) = %s")
-            params.append(value.to_bytes(8, "little"))
-    if not conditions:
+        value = search_signed(query_row[name])
+        if value is not None:
+            condition |= Q(**{name: value})
+    if not condition:
         return []
-    sql = (
-        f"SELECT record_id, person_id, keys FROM {table} "  # noqa: S608 - names are ours
-        f"WHERE person_id IS NOT NULL AND ({' OR '.join(conditions)}) LIMIT {MAX_CANDIDATES}"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return [(r, p, bytes(k)) for r, p, k in cursor.fetchall()]
+    found = SearchKey.objects.filter(condition, record__person__isnull=False).values_list(
+        "record_id", "record__person_id", "record__keys"
+    )[:MAX_CANDIDATES]
+    return [(record, person, bytes(keys)) for record, person, keys in found]
 
 
 def _parameters() -> scoring.Parameters:

@@ -314,3 +314,24 @@ def test_merged_person_reference_redirects_on_the_page(client, world):
     assert response.status_code == 302
     assert linked.alice.reference in response["Location"]
     assert timezone.now()
+
+
+def test_search_keys_follow_the_linkage_keys(world):
+    """Every linked record has its search row, holding exactly the values of its keys; a new
+    linkage key rewrites both (search after rotation finds what it found before)."""
+    from matching.models import SearchKey
+    from matching.tokens import search_rows
+
+    def expected():
+        return {
+            row[0]: row
+            for record in LinkageRecord.objects.all()
+            for row in search_rows([record.record_id], bytes(record.keys))
+        }
+
+    stored = {row[0]: row for row in SearchKey.objects.values_list("record_id", *SEARCH_COLUMNS)}
+    assert stored == expected() and len(stored) == 5
+    assert all(v is None or v != 0 for row in stored.values() for v in row[1:])
+
+
+SEARCH_COLUMNS = ("nhs", "upn", "pnc", "surname", "dob", "postcode", "block_sy", "block_fd")

@@ -10,9 +10,9 @@ from django.core.management import call_command
 from agencies.models import SourceRecord
 from matching import scoring
 from matching.linkage import candidate_pairs, linkage_run
-from matching.models import LinkageRecord, LinkageRun, Person, PersonEvent, ReviewItem
+from matching.models import LinkageRecord, LinkageRun, Person, PersonEvent, ReviewItem, SearchKey
 from matching.pseudonymise import identity_open
-from matching.tokens import RECORD_DTYPE, record_keys
+from matching.tokens import RECORD_DTYPE, record_keys, search_rows
 from sharehub import keys
 from tests.ingest_helpers import POLICE_DEFINITION, csv_bytes, good_row, police_dataset, upload
 
@@ -190,6 +190,11 @@ def test_linkage_key_rotation_recomputes_keys_and_keeps_persons(police, other, m
         assert {r.key_version for r in rotated} == {2}
         assert all(bytes(r.keys) != bytes(before_keys[r.record_id]) for r in rotated)
         assert dict(rotated.values_list("record_id", "person_id")) == before_persons
+        # Search's copies of the keyed values follow the keys they come from.
+        searched = dict(SearchKey.objects.values_list("record_id", "surname"))
+        assert searched == {
+            r.record_id: search_rows([r.record_id], bytes(r.keys))[0][4] for r in rotated
+        }
         for record in SourceRecord.objects.select_related("dataset"):
             identity = identity_open(
                 agency_id=record.dataset.agency_id, dataset_id=record.dataset_id,
