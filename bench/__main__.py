@@ -3,7 +3,13 @@
 import subprocess
 import sys
 
-BENCHMARKS = ["bench.synthetic", "bench.ingest", "bench.linkage_quality", "bench.linkage_speed"]
+BENCHMARKS = [
+    "bench.synthetic",
+    "bench.ingest",
+    "bench.linkage_quality",
+    "bench.linkage_speed",
+    "bench.summary_load",
+]
 
 
 def main() -> int:
