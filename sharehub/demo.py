@@ -135,9 +135,7 @@ def demo_protocol_ensure(agencies) -> None:
         for login in DEMO_LOGINS
         if login.role == Role.IG_OFFICER
     }
-    datasets = {
-        code: agency.datasets.order_by("pk").first() for code, agency in agencies.items()
-    }
+    datasets = {code: agency.datasets.order_by("pk").first() for code, agency in agencies.items()}
     catalogues = dataset_catalogues([d.pk for d in datasets.values() if d])
     rules = []
     for code, (tier, fields, consent) in DEMO_RULES.items():
