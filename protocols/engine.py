@@ -208,7 +208,9 @@ class PersonView:
 
     def timeline(self) -> list[RecordView]:
         dated = sorted(
-            (r for r in self.records if r.event_date), key=lambda r: r.event_date, reverse=True
+            (r for r in self.records if r.event_date),
+            key=lambda r: r.event_date or date.min,
+            reverse=True,
         )
         return dated + [r for r in self.records if not r.event_date]
 

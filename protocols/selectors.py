@@ -1,5 +1,7 @@
 """Reads for the protocol pages."""
 
+from typing import Any
+
 from django.db.models import Prefetch
 
 from agencies.models import Agency, Membership
@@ -16,7 +18,7 @@ def protocols_for_ig(agency: Agency) -> list[dict]:
     protocols = Protocol.objects.select_related("owner_agency").prefetch_related(
         Prefetch("versions", queryset=ProtocolVersion.objects.prefetch_related("parties"))
     )
-    rows = []
+    rows: list[dict[str, Any]] = []
     for protocol in protocols:
         versions = list(protocol.versions.all())
         latest = max(versions, key=lambda v: v.number)
@@ -63,9 +65,6 @@ def protocol_overview(protocol: Protocol, membership: Membership) -> dict:
         if open_version and open_version.status == VersionStatus.AWAITING_APPROVAL
         else [],
         "holders": sorted(users, key=lambda u: u.full_name),
-        "own_holders": [
-            u for u in users if Membership.objects.filter(user=u, agency_id=agency_id).exists()
-        ],
         "group_holders": list(groups),
         "events": ProtocolEvent.objects.filter(protocol=protocol).select_related("by", "version")[
             :50

@@ -13,6 +13,7 @@ from datetime import date
 from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from guardian.models import GroupObjectPermission
 from guardian.shortcuts import assign_perm, get_groups_with_perms, get_users_with_perms, remove_perm
 
 from agencies.models import Agency, Dataset, Membership, Role
@@ -100,9 +101,10 @@ class ProtocolInput:
 
 
 def _ig_agency(membership: Membership | None) -> Agency:
-    if membership is None or membership.role != Role.IG_OFFICER or membership.agency_id is None:
+    agency = membership.agency if membership is not None else None
+    if membership is None or membership.role != Role.IG_OFFICER or agency is None:
         raise ProtocolError("Only an IG officer, acting for their agency, can change protocols.")
-    return membership.agency
+    return agency
 
 
 def protocol_is_party(protocol: Protocol, agency_id: int | None) -> bool:
@@ -303,6 +305,8 @@ def protocol_revise(*, membership: Membership, protocol: Protocol) -> ProtocolVe
     agency = _ig_agency(membership)
     protocol = Protocol.objects.select_for_update().get(pk=protocol.pk)
     latest = protocol_latest(protocol)
+    if latest is None:
+        raise ProtocolError("The protocol has no version to start from.")
     if latest.status in (VersionStatus.DRAFT, VersionStatus.AWAITING_APPROVAL):
         raise ProtocolError(
             f"Version {latest.number} is still {latest.get_status_display().lower()}; "
@@ -496,12 +500,7 @@ def protocol_assign(
         raise ProtocolError(
             f"{user} does not work in {agency.name}; their own IG officer gives them protocols."
         )
-    holders = (
-        get_users_with_perms(protocol, only_with_perms_in=["use_protocol"], with_group_users=False)
-        if user is not None
-        else get_groups_with_perms(protocol)
-    )
-    if target in holders:
+    if _holds(protocol, user=user, group=group):
         return False
     assign_perm("use_protocol", target, protocol)
     _event(protocol, None, ProtocolEvent.Kind.ASSIGNED, membership.user, str(target))
@@ -522,16 +521,25 @@ def protocol_unassign(
         raise ProtocolError(
             f"{user} does not work in {agency.name}; their own IG officer manages their protocols."
         )
-    holders = (
-        get_users_with_perms(protocol, only_with_perms_in=["use_protocol"], with_group_users=False)
-        if user is not None
-        else get_groups_with_perms(protocol)
-    )
-    if target not in holders:
+    if not _holds(protocol, user=user, group=group):
         return False
     remove_perm("use_protocol", target, protocol)
     _event(protocol, None, ProtocolEvent.Kind.UNASSIGNED, membership.user, str(target))
     return True
+
+
+def _holds(protocol: Protocol, *, user=None, group: Group | None = None) -> bool:
+    """Whether the user (not through a group) or the group holds the protocol."""
+    if user is not None:
+        return user in get_users_with_perms(
+            protocol, only_with_perms_in=["use_protocol"], with_group_users=False
+        )
+    return GroupObjectPermission.objects.filter(
+        group=group,
+        permission__codename="use_protocol",
+        content_type__app_label="protocols",
+        object_pk=str(protocol.pk),
+    ).exists()
 
 
 def protocol_holders(protocol: Protocol):
