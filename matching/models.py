@@ -175,14 +175,26 @@ class SearchKey(models.Model):
         LinkageRecord, on_delete=models.CASCADE, primary_key=True, related_name="search"
     )
     # One column per matching.tokens.SEARCH_FIELDS, in that order; NULL where the record lacks it.
-    nhs = models.BigIntegerField(null=True, db_index=True)
-    upn = models.BigIntegerField(null=True, db_index=True)
-    pnc = models.BigIntegerField(null=True, db_index=True)
-    surname = models.BigIntegerField(null=True, db_index=True)
-    dob = models.BigIntegerField(null=True, db_index=True)
-    postcode = models.BigIntegerField(null=True, db_index=True)
-    block_sy = models.BigIntegerField(null=True, db_index=True)
-    block_fd = models.BigIntegerField(null=True, db_index=True)
+    nhs = models.BigIntegerField(null=True)
+    upn = models.BigIntegerField(null=True)
+    pnc = models.BigIntegerField(null=True)
+    surname = models.BigIntegerField(null=True)
+    dob = models.BigIntegerField(null=True)
+    postcode = models.BigIntegerField(null=True)
+    block_sy = models.BigIntegerField(null=True)
+    block_fd = models.BigIntegerField(null=True)
+
+    class Meta:
+        # Partial: most records lack most identifiers (only health sends NHS numbers, only
+        # schools UPNs), and an index entry per NULL would be written for nothing.
+        indexes = [
+            models.Index(
+                fields=[name],
+                name=f"searchkey_{name}",
+                condition=models.Q(**{f"{name}__isnull": False}),
+            )
+            for name in ("nhs", "upn", "pnc", "surname", "dob", "postcode", "block_sy", "block_fd")
+        ]
 
     def __str__(self) -> str:
         return f"search keys of record {self.record_id}"
