@@ -19,7 +19,8 @@ def main() -> int:
     failed = []
     for module in BENCHMARKS:
         print(f"\n=== {module}", flush=True)
-        if subprocess.run([sys.executable, "-m", module, *EXTRA_ARGUMENTS.get(module, []), *sys.argv[1:]]).returncode:  # noqa: S603
+        command = [sys.executable, "-m", module, *EXTRA_ARGUMENTS.get(module, []), *sys.argv[1:]]
+        if subprocess.run(command).returncode:  # noqa: S603
             failed.append(module)
     if failed:
         print(f"failed: {', '.join(failed)}")
