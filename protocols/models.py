@@ -78,8 +78,10 @@ class VersionStatus(models.TextChoices):
     WITHDRAWN = "withdrawn", "Withdrawn"
 
 
-# Statuses whose content may still be edited in place (nothing has been approved yet).
-EDITABLE_STATUSES = {VersionStatus.DRAFT}
+# A protocol has at most one version of each kind (the constraints below): the one in force or
+# suspended, and the one being worked on.
+LIVE_STATUSES = (VersionStatus.ACTIVE, VersionStatus.SUSPENDED)
+OPEN_STATUSES = (VersionStatus.DRAFT, VersionStatus.AWAITING_APPROVAL)
 
 
 class ProtocolVersion(models.Model):
@@ -120,13 +122,13 @@ class ProtocolVersion(models.Model):
             # At most one version of a protocol is in force or suspended at a time.
             models.UniqueConstraint(
                 fields=["protocol"],
-                condition=Q(status__in=["active", "suspended"]),
+                condition=Q(status__in=list(LIVE_STATUSES)),
                 name="protocolversion_one_live",
             ),
             # And one being worked on.
             models.UniqueConstraint(
                 fields=["protocol"],
-                condition=Q(status__in=["draft", "awaiting_approval"]),
+                condition=Q(status__in=list(OPEN_STATUSES)),
                 name="protocolversion_one_open",
             ),
             models.CheckConstraint(

@@ -5,8 +5,20 @@ from typing import Any
 from django.db.models import Prefetch
 
 from agencies.models import Agency, Membership
-from protocols.models import Protocol, ProtocolEvent, ProtocolVersion, VersionStatus
+from protocols.models import (
+    LIVE_STATUSES,
+    OPEN_STATUSES,
+    Protocol,
+    ProtocolEvent,
+    ProtocolVersion,
+    VersionStatus,
+)
 from protocols.services import approvals_missing, protocol_holders
+
+
+def _first_in(versions: list[ProtocolVersion], statuses) -> ProtocolVersion | None:
+    """The version in one of `statuses` (a protocol has at most one live and one open)."""
+    return next((v for v in versions if v.status in statuses), None)
 
 
 def protocols_for_ig(agency: Agency) -> list[dict]:
@@ -22,10 +34,7 @@ def protocols_for_ig(agency: Agency) -> list[dict]:
     for protocol in protocols:
         versions = list(protocol.versions.all())
         latest = max(versions, key=lambda v: v.number)
-        live = next(
-            (v for v in versions if v.status in (VersionStatus.ACTIVE, VersionStatus.SUSPENDED)),
-            None,
-        )
+        live = _first_in(versions, LIVE_STATUSES)
         is_party = any(a.pk == agency.pk for a in latest.parties.all())
         rows.append({"protocol": protocol, "latest": latest, "live": live, "is_party": is_party})
     rows.sort(key=lambda r: (not r["is_party"], r["latest"].name.lower()))
@@ -35,13 +44,8 @@ def protocols_for_ig(agency: Agency) -> list[dict]:
 def protocol_overview(protocol: Protocol, membership: Membership) -> dict:
     versions = list(protocol.versions.select_related("author").prefetch_related("parties"))
     latest = versions[0]
-    live = next(
-        (v for v in versions if v.status in (VersionStatus.ACTIVE, VersionStatus.SUSPENDED)), None
-    )
-    open_version = next(
-        (v for v in versions if v.status in (VersionStatus.DRAFT, VersionStatus.AWAITING_APPROVAL)),
-        None,
-    )
+    live = _first_in(versions, LIVE_STATUSES)
+    open_version = _first_in(versions, OPEN_STATUSES)
     agency_id = membership.agency_id
     users, groups = protocol_holders(protocol)
     approved_agencies = (

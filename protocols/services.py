@@ -19,6 +19,8 @@ from guardian.shortcuts import assign_perm, get_groups_with_perms, get_users_wit
 from agencies.models import Agency, Dataset, Membership, Role
 from protocols.fields import dataset_catalogues
 from protocols.models import (
+    LIVE_STATUSES,
+    OPEN_STATUSES,
     Approval,
     ConsentRule,
     DatasetRule,
@@ -117,13 +119,6 @@ def protocol_is_party(protocol: Protocol, agency_id: int | None) -> bool:
 
 def protocol_latest(protocol: Protocol) -> ProtocolVersion | None:
     return protocol.versions.order_by("-number").first()
-
-
-def protocol_live(protocol: Protocol) -> ProtocolVersion | None:
-    """The version in force or suspended, if any."""
-    return protocol.versions.filter(
-        status__in=[VersionStatus.ACTIVE, VersionStatus.SUSPENDED]
-    ).first()
 
 
 # --- Checking input ---------------------------------------------------------------------------
@@ -307,7 +302,7 @@ def protocol_revise(*, membership: Membership, protocol: Protocol) -> ProtocolVe
     latest = protocol_latest(protocol)
     if latest is None:
         raise ProtocolError("The protocol has no version to start from.")
-    if latest.status in (VersionStatus.DRAFT, VersionStatus.AWAITING_APPROVAL):
+    if latest.status in OPEN_STATUSES:
         raise ProtocolError(
             f"Version {latest.number} is still {latest.get_status_display().lower()}; "
             "change that one instead."
@@ -379,9 +374,7 @@ def protocol_approve(
     _event(version.protocol, version, ProtocolEvent.Kind.APPROVED, membership.user, agency.name)
     if not approvals_missing(version):
         now = timezone.now()
-        previous = version.protocol.versions.filter(
-            status__in=[VersionStatus.ACTIVE, VersionStatus.SUSPENDED]
-        )
+        previous = version.protocol.versions.filter(status__in=LIVE_STATUSES)
         previous.update(status=VersionStatus.SUPERSEDED, status_changed_at=now)
         version.status = VersionStatus.ACTIVE
         version.approved_at = version.status_changed_at = now
@@ -427,7 +420,7 @@ def protocol_withdraw(*, membership: Membership, version: ProtocolVersion) -> Pr
     """Abandon a draft or submitted version; the live version, if any, is untouched."""
     agency = _ig_agency(membership)
     version = ProtocolVersion.objects.select_for_update().get(pk=version.pk)
-    if version.status not in (VersionStatus.DRAFT, VersionStatus.AWAITING_APPROVAL):
+    if version.status not in OPEN_STATUSES:
         raise ProtocolError("Only a draft or a version awaiting approval can be withdrawn.")
     if not version.parties.filter(pk=agency.pk).exists():
         raise ProtocolError("Only IG officers of a party agency can withdraw this version.")
