@@ -34,10 +34,17 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 from guardian.models import GroupObjectPermission, UserObjectPermission
 
-from agencies.models import Agency, Dataset, DatasetVersion, Membership
+from agencies.models import Agency, Dataset, Membership
 from matching.models import LinkageRecord, Person
 from matching.pseudonymise import identity_open
-from protocols.fields import FieldInfo, catalogue_from_versions, payload_key
+from protocols.fields import (
+    IDENTITY,
+    FieldInfo,
+    catalogue_from_versions,
+    dataset_versions,
+    event_date_keys,
+    identity_key,
+)
 from protocols.models import (
     CaseUnlock,
     ConsentRule,
@@ -196,15 +203,15 @@ class PersonView:
         return " ".join(
             part
             for part in (
-                self._most_common("identity:forename"),
-                self._most_common("identity:surname"),
+                self._most_common(identity_key("forename")),
+                self._most_common(identity_key("surname")),
             )
             if part
         )
 
     @property
     def date_of_birth(self) -> str:
-        return self._most_common("identity:date_of_birth")
+        return self._most_common(identity_key("date_of_birth"))
 
     def timeline(self) -> list[RecordView]:
         dated = sorted(
@@ -391,7 +398,7 @@ def disclose(
             shape=shape,
             grants=covering,
             held=held,
-            record=_RecordData(record_id, dataset_id, source_id, identity, payload, event_date),
+            record=_RecordData(record_id, source_id, identity, payload, event_date),
         )
     return {person_id: builder.build() for person_id, builder in builders.items()}
 
@@ -429,11 +436,7 @@ def _held_back(grant: Grant, unlocked: bool, consented: bool) -> str:
 
 def _shapes(by_dataset: dict[int, list[Grant]]) -> dict[int, _Shape]:
     datasets = Dataset.objects.filter(pk__in=list(by_dataset)).select_related("agency")
-    versions: dict[int, list[DatasetVersion]] = {}
-    for version in DatasetVersion.objects.filter(dataset_id__in=list(by_dataset)).only(
-        "dataset_id", "number", "columns", "event_date_column"
-    ):
-        versions.setdefault(version.dataset_id, []).append(version)
+    versions = dataset_versions(by_dataset)
     shapes = {}
     for dataset in datasets:
         found = versions.get(dataset.pk, [])
@@ -442,9 +445,7 @@ def _shapes(by_dataset: dict[int, list[Grant]]) -> dict[int, _Shape]:
             dataset=dataset,
             catalogue=catalogue,
             keys=frozenset(f.key for f in catalogue),
-            event_keys=frozenset(
-                payload_key(v.event_date_column) for v in found if v.event_date_column
-            ),
+            event_keys=event_date_keys(found),
         )
     return shapes
 
@@ -452,7 +453,6 @@ def _shapes(by_dataset: dict[int, list[Grant]]) -> dict[int, _Shape]:
 @dataclass
 class _RecordData:
     record_id: int
-    dataset_id: int
     source_id: str
     identity: bytes
     payload: dict
@@ -514,7 +514,7 @@ class _PersonBuilder:
             return
         involvement.detail_shown = True
         identity: dict = {}
-        if any(key.startswith("identity:") for key in shown_by):
+        if any(key.startswith(IDENTITY) for key in shown_by):
             identity = identity_open(
                 agency_id=dataset.agency_id,
                 dataset_id=dataset.pk,
@@ -525,11 +525,7 @@ class _PersonBuilder:
         fields = []
         for info in shape.catalogue:
             if info.key in shown_by:
-                value = (
-                    identity.get(info.key.removeprefix("identity:"))
-                    if info.is_identity
-                    else payload.get(info.key.removeprefix("field:"))
-                )
+                value = (identity if info.is_identity else payload).get(info.name)
                 fields.append(
                     FieldView(
                         info.key, info.label, value, shown_by[info.key], shown_versions[info.key]

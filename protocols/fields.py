@@ -22,6 +22,11 @@ class FieldInfo:
     is_identity: bool
     type: str  # "identifier" or the sensitive type (date, category, number, boolean, text)
 
+    @property
+    def name(self) -> str:
+        """The identifier's name in a record's identity, or the column's in its payload."""
+        return self.key.removeprefix(IDENTITY if self.is_identity else FIELD)
+
 
 def identity_key(name: str) -> str:
     return IDENTITY + name
@@ -59,27 +64,29 @@ def catalogue_from_versions(versions: list[DatasetVersion]) -> list[FieldInfo]:
     return identity_sorted + list(payload.values())
 
 
-def dataset_catalogues(dataset_ids) -> dict[int, list[FieldInfo]]:
-    """Field catalogue per dataset, in one query."""
+def dataset_versions(dataset_ids) -> dict[int, list[DatasetVersion]]:
+    """Every mapping version of each dataset, in one query: what its catalogue is made from."""
     versions: dict[int, list[DatasetVersion]] = {}
     for version in DatasetVersion.objects.filter(dataset_id__in=list(dataset_ids)).only(
-        "dataset_id", "number", "columns"
+        "dataset_id", "number", "columns", "event_date_column"
     ):
         versions.setdefault(version.dataset_id, []).append(version)
-    return {dataset_id: catalogue_from_versions(found) for dataset_id, found in versions.items()}
+    return versions
+
+
+def dataset_catalogues(dataset_ids) -> dict[int, list[FieldInfo]]:
+    """Field catalogue per dataset, in one query."""
+    return {
+        dataset_id: catalogue_from_versions(found)
+        for dataset_id, found in dataset_versions(dataset_ids).items()
+    }
 
 
 def dataset_catalogue(dataset: Dataset) -> list[FieldInfo]:
     return dataset_catalogues([dataset.pk]).get(dataset.pk, [])
 
 
-def event_date_keys(dataset_ids) -> dict[int, set[str]]:
-    """The keys of each dataset's event date column (any version): the date a timeline sorts by
+def event_date_keys(versions: list[DatasetVersion]) -> frozenset[str]:
+    """The keys of a dataset's event date column in any version: the date a timeline sorts by
     is shown only when one of them is disclosed."""
-    found: dict[int, set[str]] = {}
-    for dataset_id, column in DatasetVersion.objects.filter(
-        dataset_id__in=list(dataset_ids)
-    ).values_list("dataset_id", "event_date_column"):
-        if column:
-            found.setdefault(dataset_id, set()).add(payload_key(column))
-    return found
+    return frozenset(payload_key(v.event_date_column) for v in versions if v.event_date_column)
