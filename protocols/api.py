@@ -17,7 +17,7 @@ from matching.api import MatchingAPIView, _declared
 from matching.normalise import date_parse
 from protocols.diff import version_diff
 from protocols.fields import dataset_catalogue
-from protocols.models import AccessLog, Protocol, ProtocolVersion, Purpose
+from protocols.models import Protocol, ProtocolVersion, Purpose
 from protocols.search import SearchError, SearchQuery, person_search
 from protocols.selectors import protocols_for_ig
 from protocols.services import (
@@ -38,7 +38,6 @@ from protocols.services import (
 from protocols.summary import (
     PersonHidden,
     UnlockError,
-    access_log_write,
     case_summary,
     case_unlock,
     person_by_reference,
@@ -365,28 +364,19 @@ class SearchAPI(ReaderView):
         data = serializer.validated_data
         purpose = data.pop("purpose")
         try:
-            results, kinds = person_search(
+            results, _ = person_search(
                 user=request.user,
                 membership=request._request.membership,
                 query=SearchQuery(**data),
                 purpose=purpose,
                 now=timezone.now(),
+                channel="api",
             )
         except SearchError as error:
             return Response(
                 {key or "non_field_errors": [message] for key, message in error.problems.items()},
                 status=status.HTTP_400_BAD_REQUEST,
             )
-        access_log_write(
-            user=request.user,
-            membership=request._request.membership,
-            action=AccessLog.Action.SEARCH,
-            channel="api",
-            purpose=purpose,
-            versions=sorted({v for r in results for v in r.view.versions}),
-            query_kinds=kinds,
-            results=[r.person.reference for r in results],
-        )
         return _no_store(
             {
                 "results": [

@@ -23,6 +23,8 @@ from matching.models import Person, SearchKey
 from matching.pseudonymise import record_keys_compute
 from matching.tokens import RECORD_DTYPE, SEARCH_FIELDS, keys_from_packed, search_signed
 from protocols.engine import PersonView, disclose
+from protocols.models import AccessLog
+from protocols.summary import access_log_write
 
 # Candidate records read per query: more than a surname-only search of a common name needs to
 # rank the right people first, few enough to answer in milliseconds.
@@ -159,9 +161,33 @@ def _parameters() -> scoring.Parameters:
 
 
 def person_search(
+    *, user, membership, query: SearchQuery, purpose: str, now, channel: str
+) -> tuple[list[SearchResult], list[str]]:
+    """People matching `query` whom the user may see, best first, and the kinds of input used.
+
+    Logged: who searched, for what purpose, the kinds of input (never the terms), the persons
+    shown and the protocol versions that showed them. A query that cannot be read raises
+    SearchError and is not a search.
+    """
+    results, kinds = _ranked(
+        user=user, membership=membership, query=query, purpose=purpose, now=now
+    )
+    access_log_write(
+        user=user,
+        membership=membership,
+        action=AccessLog.Action.SEARCH,
+        channel=channel,
+        purpose=purpose,
+        versions=sorted({v for r in results for v in r.view.versions}),
+        query_kinds=kinds,
+        results=[r.person.reference for r in results],
+    )
+    return results, kinds
+
+
+def _ranked(
     *, user, membership, query: SearchQuery, purpose: str, now
 ) -> tuple[list[SearchResult], list[str]]:
-    """People matching `query` whom the user may see, best first, and the kinds of input used."""
     identifiers, kinds = query_identifiers(query)
     query_row = np.frombuffer(record_keys_compute(identifiers), dtype=RECORD_DTYPE)[0]
     del identifiers
@@ -172,7 +198,8 @@ def person_search(
     keys = keys_from_packed(packed)
     right = np.arange(1, len(found) + 1)
     levels = scoring.comparison_levels(keys, np.zeros(len(found), dtype=np.int64), right)
-    weights = scoring.match_weights(levels, _parameters()) - _parameters().prior_weight()
+    parameters = _parameters()
+    weights = scoring.match_weights(levels, parameters) - parameters.prior_weight()
     best: dict[int, float] = {}
     for (_, person_id, _), weight in zip(found, weights, strict=True):
         if weight >= MIN_WEIGHT and weight > best.get(person_id, -np.inf):
