@@ -184,10 +184,6 @@ class PersonView:
             for r in self.records
         }
 
-    def disclosed(self) -> set[tuple[int, str]]:
-        """(record id, field key) of every field shown: what the access log records."""
-        return {(r.record_id, f.key) for r in self.records for f in r.fields if f.shown}
-
     def _most_common(self, key: str) -> str:
         values = [
             str(f.value)
