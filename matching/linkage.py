@@ -150,34 +150,17 @@ def keys_refresh(*, record_ids: list[int] | None = None) -> list[int]:
 def _keys_write(batch: list[LinkageRecord]) -> list[int]:
     """Insert or replace keys in one statement per batch (Django's bulk_create spends longer
     building the SQL for 2,000 rows than the database takes to run it)."""
-    table = LinkageRecord._meta.db_table
     rows = [
-        (r.record_id, r.agency_id, r.dataset_id, r.keys, r.key_version, r.keys_made_at)
+        (r.record_id, r.agency_id, r.dataset_id, r.keys, r.key_version, r.keys_made_at, "")
         for r in batch
     ]
-    columns = "record_id, agency_id, dataset_id, keys, key_version, keys_made_at"
-    update = (
-        "agency_id = excluded.agency_id, dataset_id = excluded.dataset_id, keys = excluded.keys, "
-        "key_version = excluded.key_version, keys_made_at = excluded.keys_made_at"
+    _upsert(
+        LinkageRecord._meta.db_table,
+        ("record_id", "agency_id", "dataset_id", "keys", "key_version", "keys_made_at"),
+        rows,
+        # A new row's link rule starts empty; a replaced one keeps its own.
+        insert_only=("link_rule",),
     )
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            from psycopg2.extras import execute_values
-
-            execute_values(
-                cursor.cursor,
-                f"INSERT INTO {table} ({columns}, link_rule) VALUES %s "  # noqa: S608
-                f"ON CONFLICT (record_id) DO UPDATE SET {update}",
-                rows,
-                template="(%s, %s, %s, %s, %s, %s, '')",
-                page_size=len(rows),
-            )
-        else:
-            cursor.executemany(
-                f"INSERT INTO {table} ({columns}, link_rule) VALUES (%s, %s, %s, %s, %s, %s, '') "  # noqa: S608
-                f"ON CONFLICT (record_id) DO UPDATE SET {update}",
-                rows,
-            )
     _search_keys_write(batch)
     return [row[0] for row in rows]
 
@@ -186,11 +169,18 @@ def _search_keys_write(batch: list[LinkageRecord]) -> None:
     """The keyed values search looks records up by (matching.models.SearchKey), beside the keys
     they come from, so that only a change of keys writes their indexes."""
     rows = search_rows([r.record_id for r in batch], b"".join(r.keys for r in batch))
-    table = SearchKey._meta.db_table
-    names = ", ".join(SEARCH_FIELDS)
-    update = ", ".join(f"{name} = excluded.{name}" for name in SEARCH_FIELDS)
+    _upsert(SearchKey._meta.db_table, ("record_id", *SEARCH_FIELDS), rows)
+
+
+def _upsert(
+    table: str, columns: tuple[str, ...], rows: list[tuple], *, insert_only: tuple[str, ...] = ()
+) -> None:
+    """Insert `rows` or replace the rows with their record_id, in one statement; `columns` are
+    replaced on conflict, the `insert_only` ones (whose values end each row) only inserted."""
+    names = ", ".join(columns + insert_only)
+    update = ", ".join(f"{name} = excluded.{name}" for name in columns if name != "record_id")
     sql = (
-        f"INSERT INTO {table} (record_id, {names}) VALUES %s "  # noqa: S608 - names are ours
+        f"INSERT INTO {table} ({names}) VALUES %s "  # noqa: S608 - names are ours
         f"ON CONFLICT (record_id) DO UPDATE SET {update}"
     )
     with connection.cursor() as cursor:
@@ -199,7 +189,7 @@ def _search_keys_write(batch: list[LinkageRecord]) -> None:
 
             execute_values(cursor.cursor, sql, rows, page_size=len(rows))
         else:
-            placeholders = "(" + ", ".join(["%s"] * (len(SEARCH_FIELDS) + 1)) + ")"
+            placeholders = "(" + ", ".join(["%s"] * (len(columns) + len(insert_only))) + ")"
             cursor.executemany(sql.replace("%s", placeholders), rows)
 
 
