@@ -21,6 +21,8 @@ NAV_ITEMS = [
     NavItem("Home", "analyst_home"),
     NavItem("Home", "platform_home"),
     NavItem("Find a person", "protocols:search"),
+    NavItem("Consent requests", "consent:request_list"),
+    NavItem("Overrides to review", "consent:override_list"),
     NavItem("Protocols", "protocols:protocol_list"),
     NavItem("Datasets", "agencies:dataset_list"),
     NavItem("API tokens", "agencies:api_tokens"),

@@ -17,7 +17,13 @@ from matching.api import MatchingAPIView, _declared
 from matching.normalise import date_parse
 from protocols.diff import version_diff
 from protocols.fields import dataset_catalogue
-from protocols.models import Protocol, ProtocolVersion, Purpose
+from protocols.models import (
+    DEFAULT_OVERRIDE_HOURS,
+    MAX_OVERRIDE_HOURS,
+    Protocol,
+    ProtocolVersion,
+    Purpose,
+)
 from protocols.search import SearchError, SearchQuery, person_search
 from protocols.selectors import protocols_for_ig
 from protocols.services import (
@@ -70,6 +76,7 @@ def version_json(version: ProtocolVersion) -> dict:
         "valid_from": version.valid_from,
         "valid_to": version.valid_to,
         "staged": version.staged,
+        "override_max_hours": version.override_max_hours,
         "author": version.author.get_full_name(),
         "submitted_at": version.submitted_at,
         "approved_at": version.approved_at,
@@ -120,6 +127,9 @@ class ProtocolInputSerializer(serializers.Serializer):
         required=False, allow_null=True, allow_blank=True, default=None
     )
     staged = serializers.BooleanField(required=False, default=False)
+    override_max_hours = serializers.IntegerField(
+        required=False, default=DEFAULT_OVERRIDE_HOURS, min_value=1, max_value=MAX_OVERRIDE_HOURS
+    )
     change_note = serializers.CharField(required=False, allow_blank=True, default="")
     rules = RuleSerializer(many=True)
 
@@ -160,6 +170,7 @@ class ProtocolInputSerializer(serializers.Serializer):
             valid_from=data["valid_from"],
             valid_to=data["valid_to"],
             staged=data["staged"],
+            override_max_hours=data["override_max_hours"],
             change_note=data["change_note"],
             rules=tuple(
                 RuleInput(

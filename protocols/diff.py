@@ -46,6 +46,11 @@ def version_diff(old: ProtocolVersion, new: ProtocolVersion) -> list[Change]:
     compare("DPIA reference", old.dpia_reference, new.dpia_reference)
     compare("In force", _dates(old), _dates(new))
     compare("Staged disclosure", "Yes" if old.staged else "No", "Yes" if new.staged else "No")
+    compare(
+        "Longest safeguarding override",
+        f"{old.override_max_hours} hours",
+        f"{new.override_max_hours} hours",
+    )
     compare("Roles", ", ".join(sorted(old.roles)), ", ".join(sorted(new.roles)))
     compare(
         "Parties",

@@ -15,7 +15,17 @@ nothing more. The decision, per record and field:
    it is held back: a staged protocol before the user has recorded their assessment step for the
    person, or a rule needing consent that has not been given. A held-back rule discloses nothing
    beyond "known to", and what it would have shown is reported as withheld, with the reason.
-5. Several protocols: the union. Each shown field names every protocol that allowed it.
+5. Consent (consent.models.ConsentRecord) is the person's, per owning agency: for a rule of
+   protocol P over agency A's dataset, read for purpose U, the latest given, refused or withdrawn
+   statement about the person whose scope is P or U and which names A decides. Given and not past
+   its expiry lifts the hold; anything else, or nothing recorded, keeps it. Read on every call,
+   so a withdrawal holds from the next page load.
+6. A rule "needed unless override" also yields to the user's own safeguarding override
+   (consent.models.SafeguardingOverride) for the person under that protocol, made acting in the
+   same agency and role, for the safeguarding purpose, until it expires or is ended. An override
+   lifts only the consent hold: it shows what the rule shows with consent, never more, and
+   never lifts a rule whose consent is simply "needed".
+7. Several protocols: the union. Each shown field names every protocol that allowed it.
 
 A person none of whose records is covered by any rule is not in the result: to the user they
 do not exist (the views answer 404). Identity fields are decrypted only for records where a
@@ -35,6 +45,7 @@ from django.utils import timezone
 from guardian.models import GroupObjectPermission, UserObjectPermission
 
 from agencies.models import Agency, Dataset, Membership
+from consent.models import DECISIVE_STATES, ConsentRecord, ConsentState, SafeguardingOverride
 from matching.models import LinkageRecord, Person
 from matching.pseudonymise import identity_open
 from protocols.fields import (
@@ -49,6 +60,7 @@ from protocols.models import (
     CaseUnlock,
     ConsentRule,
     DatasetRule,
+    Purpose,
     Tier,
     VersionStatus,
     version_label,
@@ -70,6 +82,29 @@ class Withholding:
 
 
 @dataclass(frozen=True)
+class ConsentStanding:
+    """The statement that decides consent for a person, protocol and owning agency."""
+
+    state: str  # a decisive ConsentState
+    recorded_on: date
+    expires_on: date | None
+
+    def given_on(self, day: date) -> bool:
+        return self.state == ConsentState.GIVEN and (
+            self.expires_on is None or day <= self.expires_on
+        )
+
+    def text_on(self, day: date) -> str:
+        if self.state == ConsentState.GIVEN and not self.given_on(day):
+            return f"Consent expired on {_day(self.expires_on)}"
+        return f"Consent {ConsentState(self.state).label.lower()} on {_day(self.recorded_on)}"
+
+
+def _day(day: date | None) -> str:
+    return f"{day.day} {day:%B %Y}" if day else ""
+
+
+@dataclass(frozen=True)
 class Grant:
     """One rule of one in-force protocol version that the user holds."""
 
@@ -78,11 +113,13 @@ class Grant:
     protocol_reference: str
     label: str
     dataset_id: int
+    agency_id: int
     tier: int
     fields: frozenset[str]
     consent: str
     lookback_days: int | None
     staged: bool
+    override_max_hours: int = 0
 
     def covers(self, event_date: date | None, today: date) -> bool:
         if self.lookback_days is None:
@@ -161,6 +198,12 @@ class Withheld:
     protocols: list[str]
     field_labels: list[str]
     field_keys: list[str] = field(default_factory=list)
+    protocol_ids: list[int] = field(default_factory=list)
+    # For consent: what the record says (refused, withdrawn, expired), "" when nothing is.
+    consent_text: str = ""
+    # For consent: the protocols whose rule here yields to a safeguarding override, and the
+    # longest override each allows, {protocol id: hours}. Empty outside safeguarding.
+    overridable: dict[int, int] = field(default_factory=dict)
 
     @property
     def reason_text(self) -> str:
@@ -176,6 +219,8 @@ class PersonView:
     withheld: list[Withheld]
     versions: set[int]
     staged_locked: bool  # a staged protocol is holding detail back until the assessment step
+    # The user's safeguarding overrides that lifted a consent hold on something shown.
+    overrides: set[int] = field(default_factory=set)
 
     def disclosed_by(self) -> dict[int, dict[str, list[int]]]:
         """{record id: {field key: protocol version ids that allowed it}}: what the log keeps."""
@@ -278,10 +323,12 @@ def grants_for(*, user, membership: Membership | None, purpose: str, today: date
             "version__roles",
             "version__staged",
             "dataset_id",
+            "dataset__agency_id",
             "tier",
             "fields",
             "consent",
             "lookback_days",
+            "version__override_max_hours",
         )
     )
     grants = []
@@ -294,10 +341,12 @@ def grants_for(*, user, membership: Membership | None, purpose: str, today: date
         roles,
         staged,
         dataset_id,
+        agency_id,
         tier,
         fields,
         consent,
         lookback_days,
+        override_max_hours,
     ) in rows:
         if membership.role not in (roles or []):
             continue
@@ -308,23 +357,101 @@ def grants_for(*, user, membership: Membership | None, purpose: str, today: date
                 protocol_reference=reference,
                 label=version_label(name, number),
                 dataset_id=dataset_id,
+                agency_id=agency_id,
                 tier=tier,
                 fields=frozenset(fields or ()),
                 consent=consent,
                 lookback_days=lookback_days,
                 staged=staged,
+                override_max_hours=override_max_hours,
             )
         )
     return grants
 
 
-def consent_given(*, person_ids: Iterable[int], grants: list[Grant]) -> set[tuple[int, int]]:
-    """(person id, protocol version id) pairs for which consent is recorded as given.
+def _needs_consent(grant: Grant) -> bool:
+    return grant.tier >= Tier.SUMMARY and grant.consent != ConsentRule.NONE
 
-    ShareHub has no consent records until the consent app lands (issue 6), so none is given and
-    every rule that needs consent is held back: the safe reading of "consent needed".
+
+def consent_standings(
+    *, person_ids: Iterable[int], grants: list[Grant], purpose: str
+) -> dict[tuple[int, int, int], ConsentStanding]:
+    """{(person id, protocol id, agency id): the deciding statement}, for the rules that need
+    consent; a key that is absent has no statement, which withholds.
+
+    One query. Statements recorded for a person since merged into one of `person_ids` count for
+    them: a merge says the two were one human all along.
     """
-    return set()
+    needing = [g for g in grants if _needs_consent(g)]
+    ids = list(person_ids)
+    if not needing or not ids:
+        return {}
+    protocol_ids = {g.protocol_id for g in needing}
+    agency_ids = {g.agency_id for g in needing}
+    asked = set(ids)
+    rows = ConsentRecord.objects.filter(
+        Q(person_id__in=ids) | Q(person__merged_into_id__in=ids),
+        Q(protocol_id__in=protocol_ids) | Q(purpose=purpose),
+        state__in=DECISIVE_STATES,
+        agencies__in=agency_ids,
+    ).values_list(
+        "person_id",
+        "person__merged_into_id",
+        "protocol_id",
+        "agencies",
+        "state",
+        "recorded_at",
+        "pk",
+        "expires_on",
+    )
+    latest: dict[tuple[int, int, int], tuple] = {}
+    for person_id, merged_into, protocol_id, agency_id, state, at, pk, expires_on in rows:
+        person = person_id if person_id in asked else merged_into
+        if person is None:
+            continue
+        # A purpose-wide statement speaks for every protocol of the purpose.
+        for grant_protocol in protocol_ids if protocol_id is None else (protocol_id,):
+            key = (person, grant_protocol, agency_id)
+            if key not in latest or (at, pk) > latest[key][:2]:
+                latest[key] = (at, pk, state, expires_on)
+    return {
+        key: ConsentStanding(state, timezone.localdate(at), expires_on)
+        for key, (at, _, state, expires_on) in latest.items()
+    }
+
+
+def overrides_active(
+    *,
+    user,
+    membership: Membership | None,
+    person_ids: Iterable[int],
+    grants: list[Grant],
+    purpose: str,
+    now: datetime,
+) -> dict[tuple[int, int], int]:
+    """{(person id, protocol id): override id} of the user's overrides in force at `now`, made
+    acting in the same agency and role, where a rule would yield to one. One query, or none."""
+    ids = list(person_ids)
+    yielding = {g.protocol_id for g in grants if g.consent == ConsentRule.UNLESS_OVERRIDE}
+    if (
+        purpose != Purpose.SAFEGUARDING
+        or not yielding
+        or not ids
+        or membership is None
+        or membership.agency_id is None
+    ):
+        return {}
+    rows = SafeguardingOverride.objects.filter(
+        user_id=user.pk,
+        agency_id=membership.agency_id,
+        role=membership.role,
+        person_id__in=ids,
+        protocol_id__in=yielding,
+        started_at__lte=now,
+        expires_at__gt=now,
+        ended_at__isnull=True,
+    ).values_list("person_id", "protocol_id", "pk")
+    return {(person_id, protocol_id): pk for person_id, protocol_id, pk in rows}
 
 
 def disclose(
@@ -373,7 +500,15 @@ def disclose(
         if staged
         else set()
     )
-    consented = consent_given(person_ids=people, grants=grants)
+    standings = consent_standings(person_ids=people, grants=grants, purpose=purpose)
+    overrides = overrides_active(
+        user=user,
+        membership=membership,
+        person_ids=people,
+        grants=grants,
+        purpose=purpose,
+        now=now,
+    )
 
     builders: dict[int, _PersonBuilder] = {}
     for person_id, record_id, dataset_id, source_id, identity, payload, event_date in rows:
@@ -383,10 +518,15 @@ def disclose(
             continue
         builder = builders.get(person_id)
         if builder is None:
-            builder = builders[person_id] = _PersonBuilder(people[person_id], purpose)
+            builder = builders[person_id] = _PersonBuilder(people[person_id], purpose, today)
         held = {
             g.version_id: _held_back(
-                g, person_id in unlocked, (person_id, g.version_id) in consented
+                g,
+                unlocked=person_id in unlocked,
+                consent=standings.get((person_id, g.protocol_id, g.agency_id)),
+                override=overrides.get((person_id, g.protocol_id)),
+                purpose=purpose,
+                today=today,
             )
             for g in covering
         }
@@ -420,14 +560,46 @@ def link_review_identifiers_visible(*, user, review_permission: str) -> bool:
     return bool(user.is_authenticated and user.is_active and user.has_perm(review_permission))
 
 
-def _held_back(grant: Grant, unlocked: bool, consented: bool) -> str:
+@dataclass(frozen=True)
+class _Hold:
+    """What stands between a covering rule and its fields: nothing (reason ""), or a reason."""
+
+    reason: str = ""
+    # Consent holds: the deciding statement, and which protocols an override would lift.
+    consent: ConsentStanding | None = None
+    overridable_hours: int = 0
+    # Set when a consent hold was lifted by the user's override rather than by consent.
+    override_id: int | None = None
+
+
+_OPEN = _Hold()
+
+
+def _held_back(
+    grant: Grant,
+    *,
+    unlocked: bool,
+    consent: ConsentStanding | None,
+    override: int | None,
+    purpose: str,
+    today: date,
+) -> _Hold:
     if grant.tier < Tier.SUMMARY:
-        return ""
+        return _OPEN
     if grant.staged and not unlocked:
-        return Withholding.ASSESSMENT
-    if grant.consent in (ConsentRule.NEEDED, ConsentRule.UNLESS_OVERRIDE) and not consented:
-        return Withholding.CONSENT
-    return ""
+        return _Hold(Withholding.ASSESSMENT)
+    if grant.consent == ConsentRule.NONE:
+        return _OPEN
+    if consent is not None and consent.given_on(today):
+        return _OPEN
+    yields = grant.consent == ConsentRule.UNLESS_OVERRIDE and purpose == Purpose.SAFEGUARDING
+    if yields and override is not None:
+        return _Hold(override_id=override)
+    return _Hold(
+        Withholding.CONSENT,
+        consent=consent,
+        overridable_hours=grant.override_max_hours if yields else 0,
+    )
 
 
 def _shapes(by_dataset: dict[int, list[Grant]]) -> dict[int, _Shape]:
@@ -456,16 +628,20 @@ class _RecordData:
 
 
 class _PersonBuilder:
-    def __init__(self, person: Person, purpose: str):
+    def __init__(self, person: Person, purpose: str, today: date):
         self.person = person
         self.purpose = purpose
+        self.today = today
         self.records: list[RecordView] = []
         self.involvements: dict[int, Involvement] = {}
         self.withheld: dict[tuple[int, str], Withheld] = {}
         self.versions: set[int] = set()
         self.staged_locked = False
+        self.overrides: set[int] = set()
 
-    def add(self, *, shape: _Shape, grants: list[Grant], held: dict[int, str], record: _RecordData):
+    def add(
+        self, *, shape: _Shape, grants: list[Grant], held: dict[int, _Hold], record: _RecordData
+    ):
         dataset = shape.dataset
         involvement = self.involvements.get(dataset.pk)
         if involvement is None:
@@ -493,16 +669,21 @@ class _PersonBuilder:
         withheld_by: dict[str, str] = {}
         for grant in grants:
             granted = grant.detail_fields(shape.keys)
-            reason = held[grant.version_id]
+            hold = held[grant.version_id]
+            reason = hold.reason
+            label = grant.label
+            if hold.override_id is not None and granted:
+                label = f"{grant.label}, under your safeguarding override"
+                self.overrides.add(hold.override_id)
             # In the dataset's own order, so withheld lists read like the record does.
             for info in shape.catalogue:
                 if info.key not in granted:
                     continue
                 if reason:
                     withheld_by.setdefault(info.key, reason)
-                    self._withhold(shape, grant, reason, info)
+                    self._withhold(shape, grant, hold, info)
                 else:
-                    shown_by.setdefault(info.key, []).append(grant.label)
+                    shown_by.setdefault(info.key, []).append(label)
                     shown_versions.setdefault(info.key, []).append(grant.version_id)
             if reason == Withholding.ASSESSMENT and granted:
                 self.staged_locked = True
@@ -542,7 +723,8 @@ class _PersonBuilder:
             )
         )
 
-    def _withhold(self, shape: _Shape, grant: Grant, reason: str, info: FieldInfo) -> None:
+    def _withhold(self, shape: _Shape, grant: Grant, hold: _Hold, info: FieldInfo) -> None:
+        reason = hold.reason
         entry = self.withheld.get((shape.dataset.pk, reason))
         if entry is None:
             entry = self.withheld[(shape.dataset.pk, reason)] = Withheld(
@@ -555,6 +737,14 @@ class _PersonBuilder:
             )
         if grant.label not in entry.protocols:
             entry.protocols.append(grant.label)
+        if grant.protocol_id not in entry.protocol_ids:
+            entry.protocol_ids.append(grant.protocol_id)
+        if hold.consent is not None and not entry.consent_text:
+            entry.consent_text = hold.consent.text_on(self.today)
+        if hold.overridable_hours:
+            entry.overridable[grant.protocol_id] = max(
+                hold.overridable_hours, entry.overridable.get(grant.protocol_id, 0)
+            )
         if info.key not in entry.field_keys:
             entry.field_keys.append(info.key)
             entry.field_labels.append(info.label)
@@ -583,4 +773,5 @@ class _PersonBuilder:
             withheld=withheld,
             versions=self.versions,
             staged_locked=self.staged_locked,
+            overrides=self.overrides,
         )

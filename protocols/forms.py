@@ -7,7 +7,13 @@ from django import forms
 from agencies.models import Agency, Dataset, Role
 from matching import normalise
 from protocols.fields import FieldInfo, dataset_catalogues
-from protocols.models import ConsentRule, Purpose, Tier
+from protocols.models import (
+    DEFAULT_OVERRIDE_HOURS,
+    MAX_OVERRIDE_HOURS,
+    ConsentRule,
+    Purpose,
+    Tier,
+)
 from protocols.services import (
     COMMON_GATEWAYS,
     COMMON_LAWFUL_BASES,
@@ -20,7 +26,7 @@ from protocols.services import (
 from protocols.summary import ASSESSMENT_STEPS
 
 
-class _DateField(forms.CharField):
+class TextDateField(forms.CharField):
     def __init__(self, *args, **kwargs):
         kwargs.setdefault(
             "help_text", f"For example, 2026-12-01 or 01/12/2026 ({normalise.DATE_FORMATS_HELP})."
@@ -58,15 +64,32 @@ class ProtocolForm(forms.Form):
         widget=forms.TextInput(attrs={"list": "legal-gateways", "autocomplete": "off"}),
     )
     dpia_reference = forms.CharField(label="DPIA reference", max_length=100, required=False)
-    valid_from = _DateField(
+    valid_from = TextDateField(
         label="In force from", error_messages={"required": "Enter the start date."}
     )
-    valid_to = _DateField(label="In force until (optional)", required=False)
+    valid_to = TextDateField(label="In force until (optional)", required=False)
     staged = forms.BooleanField(
         label="Staged disclosure",
         required=False,
         help_text="Show only which agencies know the person until the practitioner records that "
         "their own assessment step is done.",
+    )
+    override_max_hours = forms.IntegerField(
+        label="Longest safeguarding override, in hours",
+        # Left empty, the default applies: most protocols keep it.
+        required=False,
+        min_value=1,
+        max_value=MAX_OVERRIDE_HOURS,
+        initial=DEFAULT_OVERRIDE_HOURS,
+        help_text="Only for data whose consent rule gives way to a safeguarding override. "
+        f"Up to {MAX_OVERRIDE_HOURS} hours; practitioners are offered {DEFAULT_OVERRIDE_HOURS} "
+        "hours or less by default.",
+        widget=forms.NumberInput(attrs={"class": "govuk-input--width-4"}),
+        error_messages={
+            "invalid": "Enter the hours as a whole number, like 72.",
+            "min_value": "Enter at least 1 hour.",
+            "max_value": f"Enter {MAX_OVERRIDE_HOURS} hours (30 days) or fewer.",
+        },
     )
     parties = forms.MultipleChoiceField(
         widget=forms.CheckboxSelectMultiple,
@@ -105,6 +128,7 @@ class ProtocolForm(forms.Form):
             valid_from=data["valid_from"],
             valid_to=data["valid_to"],
             staged=data["staged"],
+            override_max_hours=data["override_max_hours"] or DEFAULT_OVERRIDE_HOURS,
             party_ids=tuple(int(p) for p in data["parties"]),
             roles=tuple(data["roles"]),
             change_note=data["change_note"],
@@ -123,6 +147,7 @@ class ProtocolForm(forms.Form):
             "valid_from": data.valid_from.isoformat(),
             "valid_to": data.valid_to.isoformat() if data.valid_to else "",
             "staged": data.staged,
+            "override_max_hours": data.override_max_hours,
             "parties": [str(p) for p in data.party_ids],
             "roles": list(data.roles),
         }

@@ -9,6 +9,7 @@ reads these to decide what anyone sees.
 import secrets
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -36,6 +37,12 @@ class Tier(models.IntegerChoices):
     KNOWN_TO = 1, "Known to (involvement and latest date only)"
     SUMMARY = 2, "Summary (the fields the rule names)"
     FULL = 3, "Full (every field)"
+
+
+# Safeguarding overrides: 72 hours unless the protocol says less; never more than 30 days, after
+# which "seeking consent would put the child at risk" should have been revisited.
+DEFAULT_OVERRIDE_HOURS = 72
+MAX_OVERRIDE_HOURS = 30 * 24
 
 
 class ConsentRule(models.TextChoices):
@@ -105,6 +112,12 @@ class ProtocolVersion(models.Model):
     valid_to = models.DateField(null=True, blank=True)
     # Staged disclosure: "known to" only, until the user records their own assessment step.
     staged = models.BooleanField(default=False)
+    # The longest a safeguarding override under this version may last; a practitioner picks a
+    # duration up to it (consent.overrides). Only rules "needed unless override" yield to one.
+    override_max_hours = models.PositiveSmallIntegerField(
+        default=DEFAULT_OVERRIDE_HOURS,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_OVERRIDE_HOURS)],
+    )
     status = models.CharField(
         max_length=20, choices=VersionStatus.choices, default=VersionStatus.DRAFT
     )
@@ -275,6 +288,7 @@ class AccessLog(models.Model):
         SEARCH = "search", "Search"
         SUMMARY = "summary", "Case summary"
         UNLOCK = "unlock", "Assessment step recorded"
+        OVERRIDE = "override", "Safeguarding override"
 
     at = models.DateTimeField(auto_now_add=True)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")

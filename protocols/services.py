@@ -19,7 +19,9 @@ from guardian.shortcuts import assign_perm, get_groups_with_perms, get_users_wit
 from agencies.models import Agency, Dataset, Membership, Role
 from protocols.fields import dataset_catalogues
 from protocols.models import (
+    DEFAULT_OVERRIDE_HOURS,
     LIVE_STATUSES,
+    MAX_OVERRIDE_HOURS,
     OPEN_STATUSES,
     Approval,
     ConsentRule,
@@ -96,6 +98,7 @@ class ProtocolInput:
     roles: tuple[str, ...] = (Role.PRACTITIONER,)
     valid_to: date | None = None
     staged: bool = False
+    override_max_hours: int = DEFAULT_OVERRIDE_HOURS
     change_note: str = ""
 
 
@@ -146,6 +149,11 @@ def _checked(data: ProtocolInput) -> dict[str, list[str]]:
         problem("dpia_reference", "Shorten the DPIA reference to 100 characters or fewer.")
     if data.valid_to is not None and data.valid_to < data.valid_from:
         problem("valid_to", "The end date must be the same as or after the start date.")
+    if not 1 <= data.override_max_hours <= MAX_OVERRIDE_HOURS:
+        problem(
+            "override_max_hours",
+            f"The longest safeguarding override must be from 1 to {MAX_OVERRIDE_HOURS} hours.",
+        )
     if not data.roles or set(data.roles) - set(PROTOCOL_ROLES):
         problem(
             "roles",
@@ -202,6 +210,7 @@ def _write_content(version: ProtocolVersion, data: ProtocolInput) -> None:
     version.valid_from = data.valid_from
     version.valid_to = data.valid_to
     version.staged = data.staged
+    version.override_max_hours = data.override_max_hours
     version.change_note = data.change_note.strip()
     version.save()
     version.parties.set(data.party_ids)
@@ -280,6 +289,7 @@ def version_input(version: ProtocolVersion) -> ProtocolInput:
         valid_from=version.valid_from,
         valid_to=version.valid_to,
         staged=version.staged,
+        override_max_hours=version.override_max_hours,
         party_ids=tuple(version.parties.values_list("pk", flat=True)),
         rules=tuple(
             RuleInput(

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from consent.models import SafeguardingOverride
 from matching.models import Person
 from protocols.engine import PersonView, disclose
 from protocols.models import AccessLog, CaseUnlock, ProtocolVersion
@@ -29,6 +30,8 @@ class CaseSummary:
     household_members: list[PersonView] = field(default_factory=list)
     household_members_withheld: int = 0
     protocols: list[ProtocolVersion] = field(default_factory=list)
+    # The user's safeguarding overrides that opened something shown here.
+    overrides: list[SafeguardingOverride] = field(default_factory=list)
 
 
 def person_by_reference(reference: str) -> Person | None:
@@ -74,12 +77,15 @@ def case_summary(
     shown_members = [views[m.pk] for m in members if m.pk in views]
     summary = CaseSummary(
         view=view,
-        household_reference=person.household.reference if person.household_id else None,
+        household_reference=person.household.reference if person.household is not None else None,
         household_members=shown_members,
         household_members_withheld=len(members) - len(shown_members),
         protocols=list(
             ProtocolVersion.objects.filter(pk__in=view.versions).select_related("protocol")
         ),
+        overrides=list(SafeguardingOverride.objects.filter(pk__in=view.overrides))
+        if view.overrides
+        else [],
     )
     access_log_write(
         user=user,
@@ -99,6 +105,8 @@ def _fields_logged(view: PersonView, members: list[PersonView]) -> dict:
     household members shown, the same per member: which protocol version disclosed what."""
     fields: dict = {str(record): keys for record, keys in view.disclosed_by().items()}
     fields["known_to"] = sorted({i.dataset_id for i in view.involvements})
+    if view.overrides:
+        fields["overrides"] = sorted(view.overrides)
     if members:
         fields["household"] = {
             m.person.reference: {
@@ -235,6 +243,8 @@ def summary_json(summary: CaseSummary) -> dict:
                 "dataset": w.dataset_name,
                 "reason": w.reason,
                 "reason_text": w.reason_text,
+                "consent": w.consent_text or None,
+                "override_possible": bool(w.overridable),
                 "protocols": w.protocols,
                 "fields": w.field_labels,
             }

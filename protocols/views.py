@@ -382,6 +382,8 @@ def _summary_page(request: HttpRequest, reference: str, *, printable: bool) -> H
             "purpose_label": Purpose(purpose).label,
             "unlock_form": UnlockForm(),
             "generated_at": timezone.now(),
+            "can_seek_consent": request.membership is not None
+            and request.membership.role == Role.PRACTITIONER,
         },
     )
 

@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "matching",
     "protocols",
     "consent",
+    "notifications",
     "synthetic",
 ]
 
@@ -90,6 +91,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "agencies.context_processors.navigation",
+                "notifications.context_processors.unread",
             ],
         },
     },
@@ -195,6 +197,8 @@ if env.str("EMAIL_FILE_PATH", default=""):
     # For the file backend (filemail://): an absolute path, which EMAIL_URL cannot carry.
     EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="ShareHub <no-reply@sharehub.invalid>")
+# The address emails link back to: tasks that send them have no request to read it from.
+SHAREHUB_SITE_URL = env.str("SHAREHUB_SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
 # --- Celery ---------------------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
@@ -230,6 +234,12 @@ CELERY_BEAT_SCHEDULE = {
     "requeue-stalled-extracts": {
         "task": "agencies.tasks.requeue_stalled_extracts",
         "schedule": 5 * 60,
+    },
+    # The engine compares an override's expiry with the clock on every read, so access ends on
+    # time whatever this does; this announces the end and closes the override for review.
+    "safeguarding-overrides-expire": {
+        "task": "consent.tasks.overrides_expire",
+        "schedule": 60,
     },
 }
 CELERY_TIMEZONE = TIME_ZONE

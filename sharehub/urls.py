@@ -15,6 +15,8 @@ urlpatterns = [
     path("", include("agencies.urls")),
     path("", include("matching.urls")),
     path("", include("protocols.urls")),
+    path("", include("consent.urls")),
+    path("", include("notifications.urls")),
     path("api/v1/", include("agencies.api_urls")),
     path("api/v1/", include("matching.api_urls")),
     path("api/v1/", include("protocols.api_urls")),

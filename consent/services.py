@@ -1,0 +1,833 @@
+"""Recording consent, asking an agency to seek it, and safeguarding overrides.
+
+What these change is read by the disclosure engine on the next page load; nothing here decides
+what anyone sees. Every function checks who is acting, and raises ConsentError with what to fix.
+Free text is screened for identifiers (matching.screening) before it is kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import User
+from agencies.models import Agency, Membership, Role
+from consent.models import (
+    ANSWERED_STATUSES,
+    ConsentGivenBy,
+    ConsentMethod,
+    ConsentRecord,
+    ConsentRequest,
+    ConsentState,
+    OverrideCategory,
+    RequestStatus,
+    ReviewOutcome,
+    SafeguardingOverride,
+)
+from matching.models import Person
+from matching.screening import identifiers_in_text, screen_problem
+from notifications.models import NotificationKind
+from notifications.services import notify
+from protocols.engine import PersonView, Withheld, Withholding, disclose_view
+from protocols.models import (
+    DEFAULT_OVERRIDE_HOURS,
+    AccessLog,
+    Protocol,
+    ProtocolVersion,
+    Purpose,
+    VersionStatus,
+)
+from protocols.summary import access_log_write
+
+MIN_REQUEST_REASON = 20
+MIN_JUSTIFICATION = 50
+MIN_REVIEW_NOTE = 10
+MAX_TEXT = 2000
+# Consent given for longer than this should be sought again: circumstances change.
+MAX_CONSENT_YEARS = 3
+
+
+class ConsentError(ValueError):
+    """Input that cannot be recorded; `problems` maps each input to what to fix."""
+
+    def __init__(self, problems: dict[str, str]):
+        super().__init__("; ".join(problems.values()))
+        self.problems = problems
+
+
+class NotFound(ConsentError):
+    """The person, request or override is not one the user may act on: answer 404."""
+
+    def __init__(self):
+        super().__init__({"": "Not found."})
+
+
+def _text_problems(
+    problems: dict[str, str],
+    name: str,
+    text: str,
+    *,
+    what: str,
+    person_ids: list[int],
+    minimum: int = 0,
+    required_message: str = "",
+) -> None:
+    text = text.strip()
+    if minimum and len(text) < minimum:
+        problems[name] = required_message or f"Write at least {minimum} characters in the {what}."
+        return
+    if len(text) > MAX_TEXT:
+        problems[name] = f"Shorten the {what} to {MAX_TEXT} characters or fewer."
+        return
+    if text:
+        kinds = identifiers_in_text(text, person_ids=person_ids)
+        if kinds:
+            problems[name] = screen_problem(kinds, what=what)
+
+
+def _household_ids(person: Person) -> list[int]:
+    """The person and the members of their household: whose identifiers the screen looks for."""
+    if person.household_id is None:
+        return [person.pk]
+    return list(
+        Person.objects.filter(Q(pk=person.pk) | Q(household_id=person.household_id)).values_list(
+            "pk", flat=True
+        )
+    )
+
+
+# --- Consent records --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConsentInput:
+    state: str
+    agency_ids: tuple[int, ...]
+    protocol_id: int | None = None
+    purpose: str = ""
+    method: str = ""
+    given_by: str = ""
+    evidence_reference: str = ""
+    expires_on: date | None = None
+    note: str = ""
+
+
+@dataclass
+class ConsentScopes:
+    """What a user may record consent about for a person: the protocols they read the person
+    under, the purpose, and the agencies party to those protocols."""
+
+    view: PersonView
+    protocols: list[ProtocolVersion]
+    agencies: list[Agency] = field(default_factory=list)
+
+    @property
+    def agency_ids(self) -> set[int]:
+        return {a.pk for a in self.agencies}
+
+
+def consent_scopes(*, user, membership, person: Person, purpose: str) -> ConsentScopes:
+    """Raises NotFound unless the user, a practitioner, can see the person for `purpose`."""
+    if membership is None or membership.role != Role.PRACTITIONER:
+        raise NotFound()
+    view = disclose_view(
+        user=user, membership=membership, person=person, purpose=purpose, now=timezone.now()
+    )
+    if view is None:
+        raise NotFound()
+    versions = list(
+        ProtocolVersion.objects.filter(pk__in=view.versions)
+        .select_related("protocol")
+        .prefetch_related("parties")
+        .order_by("name")
+    )
+    agencies = sorted({a for v in versions for a in v.parties.all()}, key=lambda a: (a.name, a.pk))
+    return ConsentScopes(view=view, protocols=versions, agencies=agencies)
+
+
+def _consent_problems(data: ConsentInput, *, person_ids: list[int], today: date) -> dict:
+    problems: dict[str, str] = {}
+    if data.state not in ConsentState.values:
+        problems["state"] = "Choose what the person said: given, refused, withdrawn or not sought."
+    if not data.agency_ids:
+        problems["agencies"] = "Choose the agencies whose records the consent is about."
+    if data.state in (ConsentState.GIVEN, ConsentState.REFUSED):
+        if data.method not in ConsentMethod.values:
+            problems["method"] = "Choose whether it was given verbally or in writing."
+        if data.given_by not in ConsentGivenBy.values:
+            problems["given_by"] = (
+                "Choose who answered: the person, a parent or carer for a child, or a child "
+                "assessed as Gillick competent."
+            )
+    elif data.method and data.method not in ConsentMethod.values:
+        problems["method"] = "Choose verbally or in writing."
+    if data.state == ConsentState.GIVEN:
+        if not data.evidence_reference.strip():
+            problems["evidence_reference"] = (
+                "Enter where the consent is recorded in your agency's own system, such as the "
+                "case note or form number."
+            )
+        if data.expires_on is not None:
+            if data.expires_on < today:
+                problems["expires_on"] = "The expiry date must be today or later."
+            elif data.expires_on > today.replace(year=today.year + MAX_CONSENT_YEARS):
+                problems["expires_on"] = (
+                    f"Consent given now cannot be relied on for more than {MAX_CONSENT_YEARS} "
+                    "years; choose an earlier expiry date."
+                )
+    elif data.expires_on is not None:
+        problems["expires_on"] = "Only consent that is given has an expiry date; leave it empty."
+    if len(data.evidence_reference) > 100:
+        problems["evidence_reference"] = "Shorten the evidence reference to 100 characters."
+    elif data.evidence_reference.strip():
+        _text_problems(
+            problems,
+            "evidence_reference",
+            data.evidence_reference,
+            what="evidence reference",
+            person_ids=person_ids,
+        )
+    _text_problems(problems, "note", data.note, what="note", person_ids=person_ids)
+    return problems
+
+
+def _record_write(
+    *, user, membership, person: Person, data: ConsentInput, request=None, replaces=None
+) -> ConsentRecord:
+    record = ConsentRecord.objects.create(
+        person=person,
+        protocol_id=data.protocol_id,
+        purpose="" if data.protocol_id else data.purpose,
+        state=data.state,
+        method=data.method,
+        given_by=data.given_by,
+        evidence_reference=data.evidence_reference.strip(),
+        expires_on=data.expires_on if data.state == ConsentState.GIVEN else None,
+        note=data.note.strip(),
+        recorded_by=user,
+        recorded_by_agency_id=membership.agency_id,
+        request=request,
+        replaces=replaces,
+    )
+    record.agencies.set(data.agency_ids)
+    return record
+
+
+def consent_record(
+    *, user, membership, person: Person, purpose: str, data: ConsentInput
+) -> ConsentRecord:
+    """A practitioner who can see the person records what the person (or their parent or carer)
+    said, about a protocol they read the person under or about the purpose, for agencies party
+    to those protocols."""
+    scopes = consent_scopes(user=user, membership=membership, person=person, purpose=purpose)
+    problems = _consent_problems(
+        data, person_ids=_household_ids(person), today=timezone.localdate()
+    )
+    protocol_ids = {v.protocol_id for v in scopes.protocols}
+    if data.protocol_id is None and data.purpose != purpose:
+        problems["scope"] = "Choose a protocol, or this purpose, for the consent to cover."
+    elif data.protocol_id is not None and data.protocol_id not in protocol_ids:
+        problems["scope"] = "Choose one of the protocols you see this person under."
+    if set(data.agency_ids) - scopes.agency_ids:
+        problems["agencies"] = "Choose only agencies party to your protocols for this person."
+    if problems:
+        raise ConsentError(problems)
+    with transaction.atomic():
+        return _record_write(user=user, membership=membership, person=person, data=data)
+
+
+def consent_withdraw(
+    *, user, membership, person: Person, purpose: str, record_id: int, note: str = ""
+) -> ConsentRecord:
+    """Record that consent given earlier is withdrawn, for the same scope. It takes effect on
+    the next page load anywhere."""
+    scopes = consent_scopes(user=user, membership=membership, person=person, purpose=purpose)
+    given = consent_history(person).filter(pk=record_id, state=ConsentState.GIVEN).first()
+    if given is None:
+        raise NotFound()
+    problems: dict[str, str] = {}
+    _text_problems(problems, "note", note, what="note", person_ids=_household_ids(person))
+    if problems:
+        raise ConsentError(problems)
+    del scopes  # checked for access only
+    data = ConsentInput(
+        state=ConsentState.WITHDRAWN,
+        agency_ids=tuple(given.agencies.values_list("pk", flat=True)),
+        protocol_id=given.protocol_id,
+        purpose=given.purpose,
+        note=note,
+    )
+    with transaction.atomic():
+        return _record_write(
+            user=user, membership=membership, person=person, data=data, replaces=given
+        )
+
+
+def consent_history(person: Person):
+    """Every statement about the person's consent, newest first (merged-in persons' too)."""
+    return (
+        ConsentRecord.objects.filter(Q(person=person) | Q(person__merged_into=person))
+        .select_related("protocol", "recorded_by", "recorded_by_agency")
+        .prefetch_related("agencies")
+        .order_by("-recorded_at", "-pk")
+    )
+
+
+# --- Consent requests -------------------------------------------------------------------------
+
+
+def _consent_withheld(view: PersonView, dataset_id: int) -> Withheld | None:
+    for entry in view.withheld:
+        if entry.dataset_id == dataset_id and entry.reason == Withholding.CONSENT:
+            return entry
+    return None
+
+
+def _responders(agency_id: int):
+    """The owning agency's practitioners and IG officers, who answer consent requests."""
+    return User.objects.filter(
+        is_active=True,
+        memberships__agency_id=agency_id,
+        memberships__is_active=True,
+        memberships__role__in=(Role.PRACTITIONER, Role.IG_OFFICER),
+    ).distinct()
+
+
+def withheld_for_consent(
+    *, user, membership, person: Person, purpose: str, dataset_id: int | None
+) -> Withheld | None:
+    """What of the dataset is withheld from the practitioner for want of consent, if anything.
+    Raises NotFound unless they can see the person."""
+    if membership is None or membership.role != Role.PRACTITIONER:
+        raise NotFound()
+    view = disclose_view(
+        user=user, membership=membership, person=person, purpose=purpose, now=timezone.now()
+    )
+    if view is None:
+        raise NotFound()
+    return _consent_withheld(view, dataset_id) if dataset_id is not None else None
+
+
+def consent_request_create(
+    *, user, membership, person: Person, purpose: str, dataset_id: int, reason: str
+) -> ConsentRequest:
+    """Ask the agency that holds a dataset withheld for want of consent to seek it."""
+    entry = withheld_for_consent(
+        user=user, membership=membership, person=person, purpose=purpose, dataset_id=dataset_id
+    )
+    problems: dict[str, str] = {}
+    if entry is None:
+        problems["dataset"] = "Nothing of that dataset is withheld from you for want of consent."
+    _text_problems(
+        problems,
+        "reason",
+        reason,
+        what="reason",
+        person_ids=_household_ids(person),
+        minimum=MIN_REQUEST_REASON,
+        required_message=(
+            f"Say why you need to see the record, in at least {MIN_REQUEST_REASON} characters, "
+            "so the agency can explain it when they ask."
+        ),
+    )
+    if problems or entry is None:
+        raise ConsentError(problems)
+    protocol_id = entry.protocol_ids[0]
+    try:
+        with transaction.atomic():
+            request = ConsentRequest.objects.create(
+                person=person,
+                protocol_id=protocol_id,
+                purpose=purpose,
+                owner_agency_id=entry.agency.pk,
+                dataset_id=dataset_id,
+                requested_by=user,
+                requester_agency_id=membership.agency_id,
+                reason=reason.strip(),
+            )
+            notify(
+                recipients=_responders(entry.agency.pk),
+                kind=NotificationKind.CONSENT_REQUESTED,
+                message=(
+                    f"{membership.agency.name} asks you to seek consent to share your records "
+                    f"of person {person.reference}."
+                ),
+                link=reverse("consent:request_detail", args=[request.pk]),
+            )
+    except IntegrityError:
+        raise ConsentError(
+            {
+                "": "You already asked this agency about this person; their answer will come "
+                "to your notifications."
+            }
+        ) from None
+    return request
+
+
+def requests_received(membership: Membership | None):
+    """Requests to the user's agency, for its practitioners and IG officers; else none."""
+    if membership is None or membership.role not in (Role.PRACTITIONER, Role.IG_OFFICER):
+        return ConsentRequest.objects.none()
+    return ConsentRequest.objects.filter(owner_agency_id=membership.agency_id).select_related(
+        "person", "requester_agency", "requested_by", "dataset", "protocol"
+    )
+
+
+def requests_sent(user):
+    return ConsentRequest.objects.filter(requested_by=user).select_related(
+        "person", "owner_agency", "dataset", "protocol"
+    )
+
+
+def consent_request_for(*, user, membership, request_id: int) -> ConsentRequest:
+    """A request the user sent or whose agency it was sent to; anything else is not found."""
+    received = requests_received(membership).filter(pk=request_id).first()
+    if received is not None:
+        return received
+    sent = requests_sent(user).filter(pk=request_id).first()
+    if sent is None:
+        raise NotFound()
+    return sent
+
+
+def can_answer(membership: Membership | None, request: ConsentRequest) -> bool:
+    return (
+        membership is not None
+        and membership.role in (Role.PRACTITIONER, Role.IG_OFFICER)
+        and membership.agency_id == request.owner_agency_id
+        and request.is_open
+    )
+
+
+ANSWER_STATES: dict[str, str] = {
+    RequestStatus.CONSENT_GIVEN: ConsentState.GIVEN,
+    RequestStatus.REFUSED: ConsentState.REFUSED,
+    RequestStatus.NOT_APPROPRIATE: ConsentState.NOT_SOUGHT,
+}
+
+
+def consent_request_answer(
+    *,
+    user,
+    membership,
+    request_id: int,
+    outcome: str,
+    method: str = "",
+    given_by: str = "",
+    evidence_reference: str = "",
+    expires_on: date | None = None,
+    note: str = "",
+) -> ConsentRequest:
+    """The owning agency records the outcome; consent obtained or refused is recorded for the
+    person, for the request's protocol and the owning agency's records, and the requester is
+    told."""
+    request = consent_request_for(user=user, membership=membership, request_id=request_id)
+    if membership is None or membership.agency_id != request.owner_agency_id:
+        raise NotFound()
+    if not can_answer(membership, request):
+        raise ConsentError({"": "This request has already been answered or cancelled."})
+    if outcome not in ANSWER_STATES:
+        raise ConsentError(
+            {"outcome": "Choose consent obtained, refused, or not appropriate to seek."}
+        )
+    data = ConsentInput(
+        state=ANSWER_STATES[outcome],
+        agency_ids=(request.owner_agency_id,),
+        protocol_id=request.protocol_id,
+        method=method,
+        given_by=given_by,
+        evidence_reference=evidence_reference,
+        expires_on=expires_on,
+        note=note,
+    )
+    person_ids = _household_ids(request.person)
+    problems = _consent_problems(data, person_ids=person_ids, today=timezone.localdate())
+    if outcome == RequestStatus.NOT_APPROPRIATE and not note.strip():
+        problems["note"] = "Say why it is not appropriate to seek consent."
+    if problems:
+        raise ConsentError(problems)
+    with transaction.atomic():
+        updated = ConsentRequest.objects.filter(pk=request.pk, status=RequestStatus.OPEN).update(
+            status=outcome,
+            answered_by=user,
+            answered_at=timezone.now(),
+            answer_note=note.strip(),
+        )
+        if not updated:
+            raise ConsentError({"": "This request has already been answered or cancelled."})
+        _record_write(
+            user=user, membership=membership, person=request.person, data=data, request=request
+        )
+        request.refresh_from_db()
+        notify(
+            recipients=[request.requested_by],
+            kind=NotificationKind.CONSENT_ANSWERED,
+            message=(
+                f"{request.owner_agency.name} answered your consent request for person "
+                f"{request.person.reference}: {request.get_status_display().lower()}."
+            ),
+            link=reverse("consent:request_detail", args=[request.pk]),
+        )
+    return request
+
+
+def consent_request_cancel(*, user, request_id: int) -> ConsentRequest:
+    request = requests_sent(user).filter(pk=request_id).first()
+    if request is None:
+        raise NotFound()
+    updated = ConsentRequest.objects.filter(pk=request.pk, status=RequestStatus.OPEN).update(
+        status=RequestStatus.CANCELLED, answered_at=timezone.now()
+    )
+    if not updated:
+        raise ConsentError({"": "This request has already been answered or cancelled."})
+    request.refresh_from_db()
+    return request
+
+
+def owner_references(*, membership, request: ConsentRequest) -> list[tuple[str, str]]:
+    """(dataset name, the agency's own record reference) of the owning agency's records of the
+    person, so the person answering can find them in their own system. Only the agency's own
+    records, only to its own staff, only while the request is theirs to answer."""
+    from matching.models import LinkageRecord
+
+    if membership is None or membership.agency_id != request.owner_agency_id:
+        return []
+    rows = (
+        LinkageRecord.objects.filter(
+            Q(person_id=request.person_id) | Q(person__merged_into_id=request.person_id),
+            agency_id=request.owner_agency_id,
+            record__is_retired=False,
+        )
+        .order_by("record__dataset__name", "record__source_id")
+        .values_list("record__dataset__name", "record__source_id")
+    )
+    return list(rows)
+
+
+def request_is_answered(request: ConsentRequest) -> bool:
+    return request.status in ANSWERED_STATUSES
+
+
+# --- Safeguarding overrides -------------------------------------------------------------------
+
+
+@dataclass
+class OverrideOption:
+    """A protocol whose withheld data an override would open, and what it would open."""
+
+    protocol: Protocol
+    label: str
+    max_hours: int
+    opens: list[Withheld]
+
+    @property
+    def default_hours(self) -> int:
+        return min(DEFAULT_OVERRIDE_HOURS, self.max_hours)
+
+
+def override_options(
+    *, user, membership, person: Person
+) -> tuple[PersonView, list[OverrideOption]]:
+    """The protocols under which the practitioner could override for this person now.
+
+    Raises NotFound unless they can see the person for safeguarding."""
+    if membership is None or membership.role != Role.PRACTITIONER:
+        raise NotFound()
+    view = disclose_view(
+        user=user,
+        membership=membership,
+        person=person,
+        purpose=Purpose.SAFEGUARDING,
+        now=timezone.now(),
+    )
+    if view is None:
+        raise NotFound()
+    by_protocol: dict[int, OverrideOption] = {}
+    protocols = Protocol.objects.in_bulk(
+        {pid for entry in view.withheld for pid in entry.overridable}
+    )
+    for entry in view.withheld:
+        for protocol_id, hours in entry.overridable.items():
+            option = by_protocol.get(protocol_id)
+            if option is None:
+                label = entry.protocols[entry.protocol_ids.index(protocol_id)]
+                option = by_protocol[protocol_id] = OverrideOption(
+                    protocols[protocol_id], label, hours, []
+                )
+            option.opens.append(entry)
+    return view, sorted(by_protocol.values(), key=lambda o: o.label)
+
+
+def _reviewers(override: SafeguardingOverride):
+    """IG officers of the overriding user's agency and of the agencies whose records it opened,
+    never the user who overrode."""
+    agency_ids = {override.agency_id, *override.agencies.values_list("pk", flat=True)}
+    return (
+        User.objects.filter(
+            is_active=True,
+            memberships__agency_id__in=agency_ids,
+            memberships__is_active=True,
+            memberships__role=Role.IG_OFFICER,
+        )
+        .exclude(pk=override.user_id)
+        .distinct()
+    )
+
+
+def override_start(
+    *,
+    user,
+    membership,
+    person: Person,
+    protocol_id: int,
+    category: str,
+    justification: str,
+    hours: int | None,
+    now: datetime | None = None,
+) -> SafeguardingOverride:
+    """Break glass: the practitioner sees at once, for `hours`, what the protocol shows of the
+    person with consent. Logged, and sent to IG officers for review."""
+    now = now or timezone.now()
+    view, options = override_options(user=user, membership=membership, person=person)
+    option = next((o for o in options if o.protocol.pk == protocol_id), None)
+    problems: dict[str, str] = {}
+    if option is None:
+        problems["protocol"] = (
+            "Choose a protocol whose withheld data gives way to a safeguarding override."
+        )
+    if category not in OverrideCategory.values:
+        problems["category"] = "Choose why seeking consent is not possible or safe."
+    _text_problems(
+        problems,
+        "justification",
+        justification,
+        what="justification",
+        person_ids=_household_ids(person),
+        minimum=MIN_JUSTIFICATION,
+        required_message=(
+            f"Explain in at least {MIN_JUSTIFICATION} characters why you must see the record "
+            "without consent; an IG officer will review it."
+        ),
+    )
+    if hours is None:
+        problems["hours"] = "Enter how many hours you need, like 72."
+    elif option is not None and not 1 <= hours <= option.max_hours:
+        problems["hours"] = (
+            f"Enter from 1 to {option.max_hours} hours: the most this protocol allows."
+        )
+    if problems or option is None or hours is None:
+        raise ConsentError(problems)
+    version = ProtocolVersion.objects.get(protocol_id=protocol_id, status=VersionStatus.ACTIVE)
+    with transaction.atomic():
+        override = SafeguardingOverride.objects.create(
+            person=person,
+            user=user,
+            agency_id=membership.agency_id,
+            role=membership.role,
+            protocol_id=protocol_id,
+            version=version,
+            category=category,
+            justification=justification.strip(),
+            hours=hours,
+            started_at=now,
+            expires_at=now + timedelta(hours=hours),
+            opened=[
+                {
+                    "agency": entry.agency.name,
+                    "dataset": entry.dataset_name,
+                    "fields": entry.field_labels,
+                }
+                for entry in option.opens
+            ],
+        )
+        override.agencies.set({entry.agency.pk for entry in option.opens})
+        access_log_write(
+            user=user,
+            membership=membership,
+            action=AccessLog.Action.OVERRIDE,
+            channel="web",
+            purpose=Purpose.SAFEGUARDING,
+            person=person,
+            versions=[version.pk],
+            fields={"override": override.pk, "hours": hours, "category": category},
+        )
+        notify(
+            recipients=_reviewers(override),
+            kind=NotificationKind.OVERRIDE_TO_REVIEW,
+            message=(
+                f"{user.full_name} ({membership.agency.name}) used a safeguarding override for "
+                f"person {person.reference}; it awaits your review."
+            ),
+            link=reverse("consent:override_detail", args=[override.pk]),
+        )
+    del view
+    return override
+
+
+def overrides_of(*, user, person: Person | None = None, now: datetime | None = None):
+    """The user's own overrides in force, optionally for one person."""
+    now = now or timezone.now()
+    found = SafeguardingOverride.objects.filter(
+        user=user, ended_at__isnull=True, started_at__lte=now, expires_at__gt=now
+    )
+    if person is not None:
+        found = found.filter(person=person)
+    return found.select_related("protocol", "version", "person")
+
+
+def override_end(*, user, override_id: int, now: datetime | None = None) -> SafeguardingOverride:
+    """The practitioner ends their own override early, once they have what they needed."""
+    now = now or timezone.now()
+    override = SafeguardingOverride.objects.filter(pk=override_id, user=user).first()
+    if override is None:
+        raise NotFound()
+    ended = SafeguardingOverride.objects.filter(
+        pk=override.pk, ended_at__isnull=True, expires_at__gt=now
+    ).update(ended_at=now, ended_by=user)
+    if not ended:
+        raise ConsentError({"": "This override has already ended."})
+    override.refresh_from_db()
+    return override
+
+
+def overrides_for_ig(membership: Membership | None):
+    """Overrides an IG officer reviews: by their agency's staff or opening their agency's
+    records. None for anyone else."""
+    if membership is None or membership.role != Role.IG_OFFICER or membership.agency_id is None:
+        return SafeguardingOverride.objects.none()
+    ids = SafeguardingOverride.objects.filter(
+        Q(agency_id=membership.agency_id) | Q(agencies=membership.agency_id)
+    ).values("pk")
+    return SafeguardingOverride.objects.filter(pk__in=ids).select_related(
+        "user", "agency", "person", "protocol", "version", "reviewed_by"
+    )
+
+
+def override_for_ig(*, membership, override_id: int) -> SafeguardingOverride:
+    override = overrides_for_ig(membership).filter(pk=override_id).first()
+    if override is None:
+        raise NotFound()
+    return override
+
+
+def override_review(
+    *, user, membership, override_id: int, outcome: str, note: str, now: datetime | None = None
+) -> SafeguardingOverride:
+    """An IG officer marks an override justified or not, with a note. Not justified ends it at
+    once if it is still running. Nobody reviews their own."""
+    now = now or timezone.now()
+    override = override_for_ig(membership=membership, override_id=override_id)
+    problems: dict[str, str] = {}
+    if override.user_id == user.pk:
+        problems[""] = "Another IG officer must review your own override."
+    if override.review != ReviewOutcome.AWAITING:
+        problems[""] = "This override has already been reviewed."
+    if outcome not in (ReviewOutcome.JUSTIFIED, ReviewOutcome.NOT_JUSTIFIED):
+        problems["outcome"] = "Choose justified or not justified."
+    _text_problems(
+        problems,
+        "note",
+        note,
+        what="note",
+        person_ids=_household_ids(override.person),
+        minimum=MIN_REVIEW_NOTE,
+        required_message="Write a note saying why, for the practitioner and the audit.",
+    )
+    if problems:
+        raise ConsentError(problems)
+    with transaction.atomic():
+        changes = {
+            "review": outcome,
+            "reviewed_by": user,
+            "reviewed_at": now,
+            "review_note": note.strip(),
+        }
+        updated = SafeguardingOverride.objects.filter(
+            pk=override.pk, review=ReviewOutcome.AWAITING
+        ).update(**changes)
+        if not updated:
+            raise ConsentError({"": "This override has already been reviewed."})
+        if outcome == ReviewOutcome.NOT_JUSTIFIED:
+            SafeguardingOverride.objects.filter(
+                pk=override.pk, ended_at__isnull=True, expires_at__gt=now
+            ).update(ended_at=now, ended_by=user)
+        override.refresh_from_db()
+        notify(
+            recipients=[override.user],
+            kind=NotificationKind.OVERRIDE_REVIEWED,
+            message=(
+                f"An IG officer reviewed your safeguarding override for person "
+                f"{override.person.reference}: {override.get_review_display().lower()}."
+            ),
+            link=reverse("consent:override_detail", args=[override.pk]),
+        )
+    return override
+
+
+def overrides_expire(*, now: datetime | None = None) -> int:
+    """Announce each override whose time ran out, once; returns how many. For the periodic
+    task: the engine already stopped honouring them at `expires_at`."""
+    now = now or timezone.now()
+    due = list(
+        SafeguardingOverride.objects.filter(
+            expires_at__lte=now, expiry_noted_at__isnull=True
+        ).select_related("user", "person")
+    )
+    announced = 0
+    for override in due:
+        with transaction.atomic():
+            claimed = SafeguardingOverride.objects.filter(
+                pk=override.pk, expiry_noted_at__isnull=True
+            ).update(expiry_noted_at=now)
+            if not claimed:
+                continue
+            announced += 1
+            if override.ended_at is not None:
+                continue  # ended early; the practitioner knows
+            notify(
+                recipients=[override.user],
+                kind=NotificationKind.OVERRIDE_ENDED,
+                message=(
+                    f"Your safeguarding override for person {override.person.reference} has "
+                    "ended; the withheld records are withheld again."
+                ),
+                link=reverse("consent:override_detail", args=[override.pk]),
+            )
+    return announced
+
+
+@dataclass
+class UserOverrides:
+    user: User
+    total: int
+    active: int
+    awaiting: int
+    not_justified: int
+    latest: datetime
+
+
+def overrides_per_user(membership: Membership | None, *, since: datetime) -> list[UserOverrides]:
+    """For an IG officer: each of their agency's staff who overrode since `since`, with counts."""
+    if membership is None or membership.role != Role.IG_OFFICER or membership.agency_id is None:
+        return []
+    now = timezone.now()
+    rows: dict[int, UserOverrides] = {}
+    for override in SafeguardingOverride.objects.filter(
+        agency_id=membership.agency_id, started_at__gte=since
+    ).select_related("user"):
+        entry = rows.get(override.user_id)
+        if entry is None:
+            entry = rows[override.user_id] = UserOverrides(
+                override.user, 0, 0, 0, 0, override.started_at
+            )
+        entry.total += 1
+        entry.active += override.active_at(now)
+        entry.awaiting += override.review == ReviewOutcome.AWAITING
+        entry.not_justified += override.review == ReviewOutcome.NOT_JUSTIFIED
+        entry.latest = max(entry.latest, override.started_at)
+    return sorted(rows.values(), key=lambda r: (-r.total, r.user.full_name))

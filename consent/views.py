@@ -1,0 +1,423 @@
+"""Pages for consent, consent requests and safeguarding overrides.
+
+Pages about one person answer 404 to anyone whose protocols do not cover them, like the case
+summary; requests and overrides answer 404 to anyone who is not party to them.
+"""
+
+from datetime import timedelta
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+
+from agencies.access import role_required
+from agencies.models import Role
+from consent.forms import (
+    AnswerForm,
+    ConsentForm,
+    OverrideForm,
+    RequestForm,
+    ReviewForm,
+    WithdrawForm,
+)
+from consent.models import ReviewOutcome, SafeguardingOverride
+from consent.services import (
+    ConsentError,
+    ConsentInput,
+    NotFound,
+    can_answer,
+    consent_history,
+    consent_record,
+    consent_request_answer,
+    consent_request_cancel,
+    consent_request_create,
+    consent_request_for,
+    consent_scopes,
+    consent_withdraw,
+    override_end,
+    override_for_ig,
+    override_options,
+    override_review,
+    override_start,
+    overrides_for_ig,
+    overrides_of,
+    overrides_per_user,
+    owner_references,
+    requests_received,
+    requests_sent,
+    withheld_for_consent,
+)
+from protocols.models import Purpose
+from protocols.summary import person_by_reference
+from protocols.views import _purpose
+
+# How far back the per-user override counts look.
+OVERVIEW_DAYS = 90
+
+
+def _person(reference: str):
+    person = person_by_reference(reference)
+    if person is None or person.reference != reference:
+        raise Http404("No such person.")
+    return person
+
+
+def _summary_url(reference: str, purpose: str) -> str:
+    return f"{reverse('protocols:summary', args=[reference])}?purpose={purpose}"
+
+
+def _add_problems(form, error: ConsentError) -> None:
+    for name, message in error.problems.items():
+        form.add_error(name if name in form.fields else None, message)
+
+
+@role_required(Role.PRACTITIONER)
+@never_cache
+def person_consent(request: HttpRequest, reference: str) -> HttpResponse:
+    """The person's consent history, and recording what they said."""
+    purpose = _purpose(request)
+    person = _person(reference)
+    try:
+        scopes = consent_scopes(
+            user=request.user, membership=request.membership, person=person, purpose=purpose
+        )
+    except NotFound:
+        raise Http404("No such person.") from None
+    purpose_label = Purpose(purpose).label
+    form = ConsentForm(request.POST or None, scopes=scopes, purpose_label=purpose_label)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        protocol_id, whole_purpose = form.scope_value()
+        try:
+            consent_record(
+                user=request.user,
+                membership=request.membership,
+                person=person,
+                purpose=purpose,
+                data=ConsentInput(
+                    state=data["state"],
+                    agency_ids=tuple(int(a) for a in data["agencies"]),
+                    protocol_id=protocol_id,
+                    purpose=purpose if whole_purpose else "",
+                    method=data["method"],
+                    given_by=data["given_by"],
+                    evidence_reference=data["evidence_reference"],
+                    expires_on=data["expires_on"],
+                    note=data["note"],
+                ),
+            )
+        except NotFound:
+            raise Http404("No such person.") from None
+        except ConsentError as error:
+            _add_problems(form, error)
+        else:
+            messages.success(request, "Consent recorded. The case summary reflects it now.")
+            return redirect(f"{request.path}?purpose={purpose}")
+    return render(
+        request,
+        "consent/person_consent.html",
+        {
+            "person": person,
+            "purpose": purpose,
+            "purpose_label": purpose_label,
+            "form": form,
+            "history": consent_history(person),
+            "withdraw_form": WithdrawForm(),
+            "today": timezone.localdate(),
+        },
+    )
+
+
+@role_required(Role.PRACTITIONER)
+@require_POST
+def person_consent_withdraw(request: HttpRequest, reference: str, record_id: int) -> HttpResponse:
+    purpose = _purpose(request)
+    person = _person(reference)
+    form = WithdrawForm(request.POST)
+    note = form.cleaned_data["note"] if form.is_valid() else ""
+    try:
+        consent_withdraw(
+            user=request.user,
+            membership=request.membership,
+            person=person,
+            purpose=purpose,
+            record_id=record_id,
+            note=note,
+        )
+    except NotFound:
+        raise Http404("No such person.") from None
+    except ConsentError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, "Withdrawal recorded. The records are withheld again now.")
+    return redirect(f"{reverse('consent:person_consent', args=[reference])}?purpose={purpose}")
+
+
+@role_required(Role.PRACTITIONER)
+@never_cache
+def request_new(request: HttpRequest, reference: str) -> HttpResponse:
+    """Ask the agency holding a withheld record to seek consent."""
+    purpose = _purpose(request)
+    person = _person(reference)
+    dataset = request.POST.get("dataset") or request.GET.get("dataset") or ""
+    form = RequestForm(request.POST or None, initial={"dataset": dataset})
+    try:
+        entry = withheld_for_consent(
+            user=request.user,
+            membership=request.membership,
+            person=person,
+            purpose=purpose,
+            dataset_id=int(dataset) if dataset.isdigit() else None,
+        )
+    except NotFound:
+        raise Http404("No such person.") from None
+    if request.method == "POST" and form.is_valid():
+        try:
+            consent_request_create(
+                user=request.user,
+                membership=request.membership,
+                person=person,
+                purpose=purpose,
+                dataset_id=form.cleaned_data["dataset"],
+                reason=form.cleaned_data["reason"],
+            )
+        except NotFound:
+            raise Http404("No such person.") from None
+        except ConsentError as error:
+            _add_problems(form, error)
+        else:
+            messages.success(
+                request,
+                "Request sent. You will get a notification when the agency answers.",
+            )
+            return redirect(_summary_url(reference, purpose))
+    return render(
+        request,
+        "consent/request_new.html",
+        {"person": person, "purpose": purpose, "form": form, "entry": entry},
+    )
+
+
+@role_required(Role.PRACTITIONER, Role.IG_OFFICER)
+@never_cache
+def request_list(request: HttpRequest) -> HttpResponse:
+    received = list(requests_received(request.membership).order_by("status", "-created_at")[:200])
+    return render(
+        request,
+        "consent/request_list.html",
+        {
+            "received_open": [r for r in received if r.is_open],
+            "received_done": [r for r in received if not r.is_open][:50],
+            "sent": list(requests_sent(request.user)[:100]),
+        },
+    )
+
+
+@role_required(Role.PRACTITIONER, Role.IG_OFFICER)
+@never_cache
+def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        consent_request = consent_request_for(
+            user=request.user, membership=request.membership, request_id=pk
+        )
+    except NotFound:
+        raise Http404("No such request.") from None
+    answering = can_answer(request.membership, consent_request)
+    form = AnswerForm(request.POST or None) if answering else None
+    if request.method == "POST":
+        if form is None:
+            messages.error(request, "This request has already been answered or cancelled.")
+            return redirect(request.path)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                consent_request_answer(
+                    user=request.user,
+                    membership=request.membership,
+                    request_id=pk,
+                    outcome=data["outcome"],
+                    method=data["method"],
+                    given_by=data["given_by"],
+                    evidence_reference=data["evidence_reference"],
+                    expires_on=data["expires_on"],
+                    note=data["note"],
+                )
+            except NotFound:
+                raise Http404("No such request.") from None
+            except ConsentError as error:
+                _add_problems(form, error)
+            else:
+                messages.success(request, "Answer recorded; the requester has been told.")
+                return redirect(request.path)
+    return render(
+        request,
+        "consent/request_detail.html",
+        {
+            "consent_request": consent_request,
+            "form": form,
+            "references": owner_references(membership=request.membership, request=consent_request)
+            if answering
+            else [],
+            "mine": consent_request.requested_by_id == request.user.pk,
+        },
+    )
+
+
+@role_required(Role.PRACTITIONER)
+@require_POST
+def request_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        consent_request_cancel(user=request.user, request_id=pk)
+    except NotFound:
+        raise Http404("No such request.") from None
+    except ConsentError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, "Request cancelled.")
+    return redirect("consent:request_detail", pk=pk)
+
+
+@role_required(Role.PRACTITIONER)
+@never_cache
+def override_new(request: HttpRequest, reference: str) -> HttpResponse:
+    """Break glass: see withheld records without consent, with a reason, for a limited time."""
+    person = _person(reference)
+    try:
+        _, options = override_options(
+            user=request.user, membership=request.membership, person=person
+        )
+    except NotFound:
+        raise Http404("No such person.") from None
+    form = OverrideForm(request.POST or None, options=options)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            override = override_start(
+                user=request.user,
+                membership=request.membership,
+                person=person,
+                protocol_id=int(data["protocol"]),
+                category=data["category"],
+                justification=data["justification"],
+                hours=data["hours"],
+            )
+        except NotFound:
+            raise Http404("No such person.") from None
+        except ConsentError as error:
+            _add_problems(form, error)
+        else:
+            messages.success(
+                request,
+                f"Safeguarding override in force until "
+                f"{timezone.localtime(override.expires_at):%H:%M on %-d %B %Y}. "
+                "An IG officer will review it.",
+            )
+            return redirect(_summary_url(reference, Purpose.SAFEGUARDING))
+    return render(
+        request,
+        "consent/override_new.html",
+        {
+            "person": person,
+            "form": form,
+            "options": options,
+            "active": list(overrides_of(user=request.user, person=person)),
+        },
+    )
+
+
+@role_required(Role.PRACTITIONER)
+@require_POST
+def override_stop(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        override = override_end(user=request.user, override_id=pk)
+    except NotFound:
+        raise Http404("No such override.") from None
+    except ConsentError as error:
+        messages.error(request, str(error))
+        return redirect("consent:override_detail", pk=pk)
+    messages.success(request, "Override ended. The records are withheld again.")
+    return redirect(_summary_url(override.person.reference, Purpose.SAFEGUARDING))
+
+
+@role_required(Role.IG_OFFICER)
+@never_cache
+def override_list(request: HttpRequest) -> HttpResponse:
+    """The IG review queue, the overrides already reviewed, and overrides per member of staff."""
+    found = overrides_for_ig(request.membership)
+    since = timezone.now() - timedelta(days=OVERVIEW_DAYS)
+    return render(
+        request,
+        "consent/override_list.html",
+        {
+            "awaiting": list(
+                found.filter(review=ReviewOutcome.AWAITING).order_by("started_at")[:200]
+            ),
+            "reviewed": list(
+                found.exclude(review=ReviewOutcome.AWAITING).order_by("-reviewed_at")[:50]
+            ),
+            "per_user": overrides_per_user(request.membership, since=since),
+            "overview_days": OVERVIEW_DAYS,
+            "now": timezone.now(),
+        },
+    )
+
+
+@role_required(Role.PRACTITIONER, Role.IG_OFFICER)
+@never_cache
+def override_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    membership = request.membership
+    override = None
+    if membership is not None and membership.role == Role.IG_OFFICER:
+        try:
+            override = override_for_ig(membership=membership, override_id=pk)
+        except NotFound:
+            override = None
+    if override is None:
+        override = (
+            SafeguardingOverride.objects.filter(pk=pk, user=request.user)
+            .select_related("person", "protocol", "version", "agency", "reviewed_by")
+            .first()
+        )
+    if override is None:
+        raise Http404("No such override.")
+    reviewing = (
+        membership is not None
+        and membership.role == Role.IG_OFFICER
+        and override.review == ReviewOutcome.AWAITING
+        and override.user_id != request.user.pk
+    )
+    form = ReviewForm(request.POST or None) if reviewing else None
+    if request.method == "POST":
+        if form is None:
+            messages.error(request, "You cannot review this override.")
+            return redirect(request.path)
+        if form.is_valid():
+            try:
+                override_review(
+                    user=request.user,
+                    membership=membership,
+                    override_id=pk,
+                    outcome=form.cleaned_data["outcome"],
+                    note=form.cleaned_data["note"],
+                )
+            except NotFound:
+                raise Http404("No such override.") from None
+            except ConsentError as error:
+                _add_problems(form, error)
+            else:
+                messages.success(request, "Review recorded; the practitioner has been told.")
+                return redirect("consent:override_list")
+    return render(
+        request,
+        "consent/override_detail.html",
+        {
+            "override": override,
+            "form": form,
+            "mine": override.user_id == request.user.pk,
+            "now": timezone.now(),
+        },
+    )

@@ -1,0 +1,43 @@
+"""Messages to a user inside ShareHub, each also sent by email.
+
+A notification says what happened and links to where to act; it never carries personal data
+beyond a person's ShareHub reference, which means nothing outside ShareHub. The email says even
+less: that there is something to see, and the link.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class NotificationKind(models.TextChoices):
+    CONSENT_REQUESTED = "consent_requested", "Consent request"
+    CONSENT_ANSWERED = "consent_answered", "Consent request answered"
+    OVERRIDE_TO_REVIEW = "override_to_review", "Safeguarding override to review"
+    OVERRIDE_ENDED = "override_ended", "Safeguarding override ended"
+    OVERRIDE_REVIEWED = "override_reviewed", "Safeguarding override reviewed"
+
+
+class Notification(models.Model):
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+    )
+    kind = models.CharField(max_length=32, choices=NotificationKind.choices)
+    message = models.CharField(max_length=300)
+    # A path inside ShareHub, never a full address: where the recipient acts on it.
+    link = models.CharField(max_length=200)
+    created_at = models.DateTimeField(default=timezone.now)
+    read_at = models.DateTimeField(null=True, blank=True)
+    # Set by the email task when the email went, so a redelivered task sends nothing twice.
+    emailed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["recipient", "read_at"])]
+
+    def __str__(self) -> str:
+        return f"notification {self.pk} to user {self.recipient_id}"
+
+    @property
+    def is_read(self) -> bool:
+        return self.read_at is not None

@@ -1,0 +1,52 @@
+import logging
+import traceback
+
+from celery import shared_task
+from django.conf import settings
+from django.core.mail import send_mail
+from django.utils import timezone
+
+from notifications.models import Notification
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(
+    acks_late=True, ignore_result=True, autoretry_for=(OSError,), max_retries=5, retry_backoff=True
+)
+def notification_email(*, notification_id: int) -> None:
+    """Email one notification. Safe to deliver twice: one that was emailed is left alone.
+
+    The email carries the kind of notification and a link, nothing about the person: email
+    leaves the partnership's systems, and the detail waits behind the sign-in.
+    """
+    notification = (
+        Notification.objects.select_related("recipient").filter(pk=notification_id).first()
+    )
+    if notification is None or notification.emailed_at is not None:
+        return
+    recipient = notification.recipient
+    if not recipient.is_active or not recipient.email:
+        return
+    try:
+        send_mail(
+            subject=f"ShareHub: {notification.get_kind_display()}",
+            message=(
+                f"There is a new {notification.get_kind_display().lower()} for you in ShareHub.\n\n"
+                f"Sign in to see it: {settings.SHAREHUB_SITE_URL}{notification.link}\n"
+            ),
+            from_email=None,
+            recipient_list=[recipient.email],
+        )
+    except OSError as error:
+        # The frames, not the message: a mail server's answer can quote the address.
+        logger.warning(
+            "notification %s: email not sent (%s)\n%s",
+            notification_id,
+            type(error).__name__,
+            "".join(traceback.format_tb(error.__traceback__)),
+        )
+        raise
+    Notification.objects.filter(pk=notification_id, emailed_at__isnull=True).update(
+        emailed_at=timezone.now()
+    )

@@ -1,0 +1,40 @@
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from agencies.access import signed_in
+from notifications.models import Notification
+
+
+@signed_in
+def notification_list(request: HttpRequest) -> HttpResponse:
+    page = Paginator(Notification.objects.filter(recipient=request.user), 50).get_page(
+        request.GET.get("page")
+    )
+    return render(request, "notifications/list.html", {"page": page})
+
+
+@signed_in
+def notification_open(request: HttpRequest, pk: int) -> HttpResponse:
+    """Mark it read and go where it points. Someone else's answers 404."""
+    notification = Notification.objects.filter(pk=pk, recipient=request.user).first()
+    if notification is None:
+        raise Http404("No such notification.")
+    if notification.read_at is None:
+        Notification.objects.filter(pk=pk, read_at__isnull=True).update(read_at=timezone.now())
+    # Links are written by ShareHub as paths; checked anyway, so a row can never redirect away.
+    if not url_has_allowed_host_and_scheme(notification.link, allowed_hosts=None):
+        return redirect("notifications:list")
+    return redirect(notification.link)
+
+
+@signed_in
+@require_POST
+def notifications_read_all(request: HttpRequest) -> HttpResponse:
+    Notification.objects.filter(recipient=request.user, read_at__isnull=True).update(
+        read_at=timezone.now()
+    )
+    return redirect("notifications:list")
