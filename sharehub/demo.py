@@ -36,6 +36,9 @@ class DemoLogin:
 DEMO_LOGINS = [
     DemoLogin("practitioner@csc.demo.sharehub.example", "Priya Shah", "CSC", Role.PRACTITIONER),
     DemoLogin("practitioner@pol.demo.sharehub.example", "Tom Reilly", "POL", Role.PRACTITIONER),
+    # Answers consent requests about health records, which the MASH protocol shares only with
+    # consent or under a safeguarding override.
+    DemoLogin("practitioner@hlt.demo.sharehub.example", "Hannah Lewis", "HLT", Role.PRACTITIONER),
     DemoLogin("ig@csc.demo.sharehub.example", "Grace Okafor", "CSC", Role.IG_OFFICER),
     DemoLogin("ig2@csc.demo.sharehub.example", "Amara Osei", "CSC", Role.IG_OFFICER),
     DemoLogin("ig@pol.demo.sharehub.example", "Martin Hale", "POL", Role.IG_OFFICER),
@@ -95,6 +98,7 @@ def demo_load(*, people: int = DEMO_PEOPLE) -> list[DemoLogin]:
             agencies={kind: agencies[code] for kind, code in SYNTHETIC_HOLDERS.items()},
         )
         demo_protocol_ensure(agencies)
+        demo_consent_work(agencies["HLT"])
     return DEMO_LOGINS
 
 
@@ -181,3 +185,51 @@ def demo_protocol_ensure(agencies) -> None:
                 protocol=version.protocol,
                 user=get_user_model().objects.get(email=login.email),
             )
+
+
+def demo_consent_work(health) -> None:
+    """Work waiting in the demo: a consent request to health from the CSC practitioner, and a
+    safeguarding override by the police practitioner awaiting IG review. Made through the same
+    services the pages use, about two people health knows; once."""
+    from agencies.models import Membership
+    from consent.models import ConsentRequest, OverrideCategory, SafeguardingOverride
+    from consent.services import consent_request_create, override_start
+    from matching.models import LinkageRecord, Person
+    from protocols.models import ProtocolVersion, Purpose
+
+    if ConsentRequest.objects.exists() or SafeguardingOverride.objects.exists():
+        return
+    dataset = health.datasets.order_by("pk").first()
+    people = list(
+        Person.objects.filter(
+            is_active=True,
+            pk__in=LinkageRecord.objects.filter(agency_id=health.pk).values("person_id"),
+        ).order_by("pk")[:2]
+    )
+    if dataset is None or len(people) < 2:
+        return
+    memberships = {
+        m.user.email: m
+        for m in Membership.objects.filter(role=Role.PRACTITIONER).select_related("user", "agency")
+    }
+    csc = memberships["practitioner@csc.demo.sharehub.example"]
+    consent_request_create(
+        user=csc.user,
+        membership=csc,
+        person=people[0],
+        purpose=Purpose.SAFEGUARDING,
+        dataset_id=dataset.pk,
+        reason="Referral from school about missed medical appointments; the strategy discussion "
+        "needs the health history.",
+    )
+    police = memberships["practitioner@pol.demo.sharehub.example"]
+    override_start(
+        user=police.user,
+        membership=police,
+        person=people[1],
+        protocol_id=ProtocolVersion.objects.get(name=DEMO_PROTOCOL, number=1).protocol_id,
+        category=OverrideCategory.SEEKING_INCREASES_RISK,
+        justification="Domestic abuse call-out overnight with a child present; the alleged "
+        "perpetrator lives at the address, so asking the family would warn them.",
+        hours=72,
+    )

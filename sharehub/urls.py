@@ -20,6 +20,7 @@ urlpatterns = [
     path("api/v1/", include("agencies.api_urls")),
     path("api/v1/", include("matching.api_urls")),
     path("api/v1/", include("protocols.api_urls")),
+    path("api/v1/", include("consent.api_urls")),
     path("admin/", admin.site.urls),
 ]
 

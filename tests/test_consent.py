@@ -858,3 +858,107 @@ def test_ig_review_pages(client, world):
 )
 def test_identifiers_in_text(db, text, kinds):
     assert identifiers_in_text(text) == kinds
+
+
+# --- API ------------------------------------------------------------------------------------
+
+
+def test_api_records_consent_requests_overrides_and_reviews(client, world, member):
+    reference = world.linked.alice.reference
+    client.force_login(world.practitioner)
+    consent_url = reverse("consent_api:person_consent", args=[reference])
+    response = client.post(
+        consent_url,
+        {"state": "given", "agencies": ["POL"], "method": "written", "given_by": "person"},
+        content_type="application/json",
+    )
+    assert response.status_code == 400
+    assert "where the consent is recorded" in response.json()["evidence_reference"][0]
+    response = client.post(
+        consent_url,
+        {
+            "state": "refused",
+            "protocol": world.version.protocol.reference,
+            "agencies": ["POL"],
+            "method": "verbal",
+            "given_by": "parent_or_carer",
+        },
+        content_type="application/json",
+    )
+    assert response.status_code == 201
+    history = client.get(consent_url)
+    assert history["Cache-Control"] == "no-store"
+    assert [r["state"] for r in history.json()["records"]] == ["refused"]
+
+    response = client.post(
+        reverse("consent_api:person_request", args=[reference]),
+        {"dataset": world.linked.police.pk, "reason": "Strategy discussion is this afternoon."},
+        content_type="application/json",
+    )
+    assert response.status_code == 201
+    request_id = response.json()["id"]
+
+    response = client.post(
+        reverse("consent_api:person_override", args=[reference]),
+        {
+            "protocol": world.version.protocol.reference,
+            "category": "significant_harm",
+            "justification": JUSTIFICATION,
+            "hours": 4,
+        },
+        content_type="application/json",
+    )
+    assert response.status_code == 201
+    override_id = response.json()["id"]
+    summary = client.get(reverse("protocols_api:summary", args=[reference])).json()
+    assert any(f["key"] == RISK for r in summary["records"] for f in r["fields"])
+
+    client.force_login(world.police_practitioner)
+    received = client.get(reverse("consent_api:request_list")).json()["received"]
+    assert [r["id"] for r in received] == [request_id]
+    response = client.post(
+        reverse("consent_api:request_answer", args=[request_id]),
+        {"outcome": "not_appropriate", "note": "Family court proceedings; we will not ask."},
+        content_type="application/json",
+    )
+    assert response.json()["status"] == "not_appropriate"
+
+    client.force_login(world.police_ig)
+    queue = client.get(reverse("consent_api:override_list") + "?review=awaiting").json()
+    assert [o["id"] for o in queue["overrides"]] == [override_id]
+    response = client.post(
+        reverse("consent_api:override_review", args=[override_id]),
+        {"outcome": "justified", "note": "Immediate risk, rightly not delayed."},
+        content_type="application/json",
+    )
+    assert response.json()["review"] == "justified"
+
+    client.force_login(world.practitioner)
+    kinds = {
+        n["kind"]
+        for n in client.get(reverse("consent_api:notification_list")).json()["notifications"]
+    }
+    assert kinds == {NotificationKind.CONSENT_ANSWERED, NotificationKind.OVERRIDE_REVIEWED}
+
+
+def test_api_answers_404_for_people_and_items_not_theirs(client, world, member):
+    stranger = member(Role.PRACTITIONER)
+    client.force_login(stranger)
+    reference = world.linked.alice.reference
+    assert client.get(reverse("consent_api:person_consent", args=[reference])).status_code == 404
+    override = _override(world)
+    client.force_login(world.police_practitioner)  # not an IG officer
+    response = client.post(
+        reverse("consent_api:override_review", args=[override.pk]),
+        {"outcome": "justified", "note": "Looks fine to me."},
+        content_type="application/json",
+    )
+    assert response.status_code == 403
+    housing = Agency.objects.create(name="Test Housing", code="HSG", kind="housing")
+    client.force_login(member(Role.IG_OFFICER, in_agency=housing))
+    response = client.post(
+        reverse("consent_api:override_review", args=[override.pk]),
+        {"outcome": "justified", "note": "Looks fine to me."},
+        content_type="application/json",
+    )
+    assert response.status_code == 404

@@ -2,6 +2,7 @@ from django.core.management import call_command
 
 from accounts.models import User
 from agencies.models import Agency, Extract, ExtractStatus, Membership, Role, SourceRecord
+from consent.models import ConsentRequest, RequestStatus, ReviewOutcome, SafeguardingOverride
 from sharehub.demo import DEMO_LOGINS, DEMO_PASSWORD
 
 
@@ -19,6 +20,9 @@ def test_demo_loads_a_login_for_every_role_and_is_idempotent(
     assert (Agency.objects.count(), User.objects.count(), Membership.objects.count()) == first
     assert Extract.objects.count() == loaded == 5
     assert SourceRecord.objects.count() == records > 300
+    # Consent work waits for the demo's health practitioner and IG officers, made once.
+    assert ConsentRequest.objects.filter(status=RequestStatus.OPEN).count() == 1
+    assert SafeguardingOverride.objects.filter(review=ReviewOutcome.AWAITING).count() == 1
 
     assert first == (5, len(DEMO_LOGINS), len(DEMO_LOGINS))
     assert set(Membership.objects.values_list("role", flat=True)) == set(Role.values)

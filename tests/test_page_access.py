@@ -60,6 +60,12 @@ URL_KWARGS = {
     "consent:override_detail": {"pk": "not_theirs"},
     "consent:override_stop": {"pk": "not_theirs"},
     "notifications:open": {"pk": "not_theirs"},
+    "consent_api:person_consent": {"reference": "person"},
+    "consent_api:consent_withdrawal": {"reference": "person", "pk": "not_theirs"},
+    "consent_api:person_request": {"reference": "person"},
+    "consent_api:request_answer": {"pk": "not_theirs"},
+    "consent_api:person_override": {"reference": "person"},
+    "consent_api:override_review": {"pk": "not_theirs"},
 }
 # Pages about one person: the walk's fresh users hold no protocol, so those the role admits answer
 # 404, exactly as for a person who does not exist (tests/test_person_access.py walks them with and
@@ -68,6 +74,7 @@ PERSON_PAGES = {
     "protocols:summary",
     "protocols:summary_print",
     "protocols_api:summary",
+    "consent_api:person_consent",
     "consent:person_consent",
     "consent:request_new",
     "consent:override_new",
@@ -103,6 +110,11 @@ POST_ONLY = {
     "consent:request_cancel",
     "consent:override_stop",
     "notifications:read_all",
+    "consent_api:consent_withdrawal",
+    "consent_api:person_request",
+    "consent_api:request_answer",
+    "consent_api:person_override",
+    "consent_api:override_review",
 }
 
 

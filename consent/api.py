@@ -1,0 +1,407 @@
+"""The consent API, for practitioners' and IG officers' own tools, signed in as themselves: agency
+API tokens (which upload extracts) are refused here as on every person-data endpoint. The same
+services as the pages, and the same 404s."""
+
+from django.http import Http404
+from rest_framework import serializers, status
+from rest_framework.response import Response
+
+from agencies.models import Agency, Role
+from consent.models import (
+    ConsentGivenBy,
+    ConsentMethod,
+    ConsentRecord,
+    ConsentRequest,
+    ConsentState,
+    OverrideCategory,
+    ReviewOutcome,
+    SafeguardingOverride,
+)
+from consent.services import (
+    ANSWER_STATES,
+    ConsentError,
+    ConsentInput,
+    NotFound,
+    consent_history,
+    consent_record,
+    consent_request_answer,
+    consent_request_create,
+    consent_scopes,
+    consent_withdraw,
+    override_review,
+    override_start,
+    overrides_for_ig,
+    requests_received,
+    requests_sent,
+)
+from matching.api import MatchingAPIView, _declared
+from notifications.models import Notification
+from protocols.api import _no_store, _purpose
+from protocols.summary import person_by_reference
+
+
+def _person(reference: str):
+    person = person_by_reference(reference)
+    if person is None or person.reference != reference:
+        raise Http404("No such person.")
+    return person
+
+
+def _problems(error: ConsentError) -> Response:
+    return Response(
+        {key or "non_field_errors": [message] for key, message in error.problems.items()},
+        status=status.HTTP_400_BAD_REQUEST,
+    )
+
+
+def _membership(request):
+    return request._request.membership
+
+
+def record_json(record: ConsentRecord) -> dict:
+    return {
+        "id": record.pk,
+        "state": record.state,
+        "protocol": record.protocol.reference if record.protocol else None,
+        "purpose": record.purpose or None,
+        "agencies": sorted(a.code for a in record.agencies.all()),
+        "method": record.method or None,
+        "given_by": record.given_by or None,
+        "evidence_reference": record.evidence_reference or None,
+        "expires_on": record.expires_on,
+        "note": record.note or None,
+        "recorded_by": record.recorded_by.full_name,
+        "recorded_by_agency": record.recorded_by_agency.code,
+        "recorded_at": record.recorded_at,
+        "replaces": record.replaces_id,
+        "request": record.request_id,
+    }
+
+
+def request_json(request: ConsentRequest) -> dict:
+    return {
+        "id": request.pk,
+        "person": request.person.reference,
+        "protocol": request.protocol.reference,
+        "purpose": request.purpose,
+        "owner_agency": request.owner_agency.code,
+        "requester_agency": request.requester_agency.code,
+        "requested_by": request.requested_by.full_name,
+        "reason": request.reason,
+        "status": request.status,
+        "created_at": request.created_at,
+        "answered_at": request.answered_at,
+        "answer_note": request.answer_note or None,
+    }
+
+
+def override_json(override: SafeguardingOverride) -> dict:
+    return {
+        "id": override.pk,
+        "person": override.person.reference,
+        "user": override.user.full_name,
+        "agency": override.agency.code,
+        "protocol": override.protocol.reference,
+        "version": override.version.number,
+        "category": override.category,
+        "justification": override.justification,
+        "hours": override.hours,
+        "started_at": override.started_at,
+        "expires_at": override.expires_at,
+        "ended_at": override.ended_at,
+        "opened": override.opened,
+        "review": override.review,
+        "review_note": override.review_note or None,
+    }
+
+
+class HowSerializer(serializers.Serializer):
+    method = serializers.ChoiceField(
+        choices=ConsentMethod.values, required=False, allow_blank=True, default=""
+    )
+    given_by = serializers.ChoiceField(
+        choices=ConsentGivenBy.values, required=False, allow_blank=True, default=""
+    )
+    evidence_reference = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=100
+    )
+    expires_on = serializers.DateField(required=False, allow_null=True, default=None)
+    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+
+
+class ConsentInputSerializer(HowSerializer):
+    state = serializers.ChoiceField(choices=ConsentState.values)
+    protocol = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="A protocol reference; leave out to cover every protocol of the purpose.",
+    )
+    agencies = serializers.ListField(child=serializers.CharField(), min_length=1)
+
+
+class PersonConsentAPI(MatchingAPIView):
+    roles = (Role.PRACTITIONER,)
+
+    def _scopes(self, request, person, purpose):
+        try:
+            return consent_scopes(
+                user=request.user, membership=_membership(request), person=person, purpose=purpose
+            )
+        except NotFound:
+            raise Http404("No such person.") from None
+
+    def get(self, request, reference):
+        purpose = _purpose(request)
+        person = _person(reference)
+        self._scopes(request, person, purpose)
+        return _no_store({"records": [record_json(r) for r in consent_history(person)]})
+
+    def post(self, request, reference):
+        purpose = _purpose(request)
+        person = _person(reference)
+        scopes = self._scopes(request, person, purpose)
+        serializer = ConsentInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        protocols = {v.protocol.reference: v.protocol_id for v in scopes.protocols}
+        if data["protocol"] and data["protocol"] not in protocols:
+            return Response(
+                {"protocol": ["Send the reference of a protocol you see this person under."]},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        agencies = dict(Agency.objects.filter(code__in=data["agencies"]).values_list("code", "pk"))
+        unknown = [code for code in data["agencies"] if code not in agencies]
+        if unknown:
+            return Response(
+                {"agencies": [f"No agency with code {', '.join(unknown)}."]},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        try:
+            record = consent_record(
+                user=request.user,
+                membership=_membership(request),
+                person=person,
+                purpose=purpose,
+                data=ConsentInput(
+                    state=data["state"],
+                    agency_ids=tuple(agencies[code] for code in data["agencies"]),
+                    protocol_id=protocols.get(data["protocol"]),
+                    purpose="" if data["protocol"] else purpose,
+                    method=data["method"],
+                    given_by=data["given_by"],
+                    evidence_reference=data["evidence_reference"],
+                    expires_on=data["expires_on"],
+                    note=data["note"],
+                ),
+            )
+        except NotFound:
+            raise Http404("No such person.") from None
+        except ConsentError as error:
+            return _problems(error)
+        return Response(record_json(record), status=status.HTTP_201_CREATED)
+
+
+class ConsentWithdrawAPI(MatchingAPIView):
+    roles = (Role.PRACTITIONER,)
+
+    def post(self, request, reference, pk):
+        purpose = _purpose(request)
+        person = _person(reference)
+        note = request.data.get("note", "") if hasattr(request.data, "get") else ""
+        try:
+            record = consent_withdraw(
+                user=request.user,
+                membership=_membership(request),
+                person=person,
+                purpose=purpose,
+                record_id=pk,
+                note=str(note),
+            )
+        except NotFound:
+            raise Http404("No such consent record.") from None
+        except ConsentError as error:
+            return _problems(error)
+        return Response(record_json(record), status=status.HTTP_201_CREATED)
+
+
+class RequestInputSerializer(serializers.Serializer):
+    dataset = serializers.IntegerField(help_text="The withheld dataset's id, from the summary.")
+    reason = serializers.CharField(max_length=2000)
+
+
+class PersonRequestAPI(MatchingAPIView):
+    roles = (Role.PRACTITIONER,)
+
+    def post(self, request, reference):
+        purpose = _purpose(request)
+        person = _person(reference)
+        serializer = RequestInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            created = consent_request_create(
+                user=request.user,
+                membership=_membership(request),
+                person=person,
+                purpose=purpose,
+                dataset_id=serializer.validated_data["dataset"],
+                reason=serializer.validated_data["reason"],
+            )
+        except NotFound:
+            raise Http404("No such person.") from None
+        except ConsentError as error:
+            return _problems(error)
+        return Response(request_json(created), status=status.HTTP_201_CREATED)
+
+
+class RequestListAPI(MatchingAPIView):
+    roles = (Role.PRACTITIONER, Role.IG_OFFICER)
+
+    def get(self, request):
+        return _no_store(
+            {
+                "received": [
+                    request_json(r) for r in requests_received(_membership(request))[:200]
+                ],
+                "sent": [request_json(r) for r in requests_sent(request.user)[:200]],
+            }
+        )
+
+
+class AnswerSerializer(HowSerializer):
+    outcome = serializers.ChoiceField(choices=list(ANSWER_STATES))
+
+
+class RequestAnswerAPI(MatchingAPIView):
+    roles = (Role.PRACTITIONER, Role.IG_OFFICER)
+
+    def post(self, request, pk):
+        serializer = AnswerSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            answered = consent_request_answer(
+                user=request.user,
+                membership=_membership(request),
+                request_id=pk,
+                **serializer.validated_data,
+            )
+        except NotFound:
+            raise Http404("No such request.") from None
+        except ConsentError as error:
+            return _problems(error)
+        return Response(request_json(answered))
+
+
+class OverrideInputSerializer(serializers.Serializer):
+    protocol = serializers.CharField(help_text="The protocol reference.")
+    category = serializers.ChoiceField(choices=OverrideCategory.values)
+    justification = serializers.CharField(max_length=2000)
+    hours = serializers.IntegerField(min_value=1)
+
+
+class PersonOverrideAPI(MatchingAPIView):
+    roles = (Role.PRACTITIONER,)
+
+    def post(self, request, reference):
+        from protocols.models import Protocol
+
+        person = _person(reference)
+        serializer = OverrideInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        protocol = Protocol.objects.filter(reference=data["protocol"]).first()
+        try:
+            override = override_start(
+                user=request.user,
+                membership=_membership(request),
+                person=person,
+                # An unknown reference is answered like a protocol that allows no override.
+                protocol_id=protocol.pk if protocol else 0,
+                category=data["category"],
+                justification=data["justification"],
+                hours=data["hours"],
+            )
+        except NotFound:
+            raise Http404("No such person.") from None
+        except ConsentError as error:
+            return _problems(error)
+        return Response(override_json(override), status=status.HTTP_201_CREATED)
+
+
+class OverrideListAPI(MatchingAPIView):
+    roles = (Role.IG_OFFICER,)
+
+    def get(self, request):
+        found = overrides_for_ig(_membership(request))
+        review = request.query_params.get("review")
+        if review:
+            if review not in ReviewOutcome.values:
+                return Response(
+                    {"review": [f"Use one of: {', '.join(ReviewOutcome.values)}."]},
+                    status=status.HTTP_400_BAD_REQUEST,
+                )
+            found = found.filter(review=review)
+        return _no_store({"overrides": [override_json(o) for o in found[:200]]})
+
+
+class ReviewSerializer(serializers.Serializer):
+    outcome = serializers.ChoiceField(
+        choices=[ReviewOutcome.JUSTIFIED, ReviewOutcome.NOT_JUSTIFIED]
+    )
+    note = serializers.CharField(max_length=2000)
+
+
+class OverrideReviewAPI(MatchingAPIView):
+    roles = (Role.IG_OFFICER,)
+
+    def post(self, request, pk):
+        serializer = ReviewSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            override = override_review(
+                user=request.user,
+                membership=_membership(request),
+                override_id=pk,
+                outcome=serializer.validated_data["outcome"],
+                note=serializer.validated_data["note"],
+            )
+        except NotFound:
+            raise Http404("No such override.") from None
+        except ConsentError as error:
+            return _problems(error)
+        return Response(override_json(override))
+
+
+class NotificationListAPI(MatchingAPIView):
+    roles = tuple(Role.values)
+
+    def get(self, request):
+        found = Notification.objects.filter(recipient=request.user)
+        if request.query_params.get("unread") in ("1", "true"):
+            found = found.filter(read_at__isnull=True)
+        return _no_store(
+            {
+                "notifications": [
+                    {
+                        "id": n.pk,
+                        "kind": n.kind,
+                        "message": n.message,
+                        "link": n.link,
+                        "created_at": n.created_at,
+                        "read": n.is_read,
+                    }
+                    for n in found[:200]
+                ]
+            }
+        )
+
+
+person_consent = _declared(PersonConsentAPI)
+consent_withdrawal = _declared(ConsentWithdrawAPI)
+person_request = _declared(PersonRequestAPI)
+request_list = _declared(RequestListAPI)
+request_answer = _declared(RequestAnswerAPI)
+person_override = _declared(PersonOverrideAPI)
+override_list = _declared(OverrideListAPI)
+override_review_api = _declared(OverrideReviewAPI)
+notification_list = _declared(NotificationListAPI)
