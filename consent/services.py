@@ -32,7 +32,7 @@ from consent.models import (
 from matching.models import Person
 from matching.screening import identifiers_in_text, screen_problem
 from notifications.models import NotificationKind
-from notifications.services import notify
+from notifications.services import notices_settle, notify
 from protocols.engine import PersonView, Withheld, Withholding, disclose_view
 from protocols.models import (
     DEFAULT_OVERRIDE_HOURS,
@@ -378,6 +378,17 @@ def requests_received(membership: Membership | None):
     )
 
 
+def work_waiting(membership: Membership | None) -> dict[str, int]:
+    """What waits for the user's agency: open consent requests to answer, and (for IG
+    officers) overrides to review. For the home pages."""
+    waiting = {"requests": requests_received(membership).filter(status=RequestStatus.OPEN).count()}
+    if membership is not None and membership.role == Role.IG_OFFICER:
+        waiting["overrides"] = (
+            overrides_for_ig(membership).filter(review=ReviewOutcome.AWAITING).count()
+        )
+    return waiting
+
+
 def requests_sent(user):
     return ConsentRequest.objects.filter(requested_by=user).select_related(
         "person", "owner_agency", "dataset", "protocol"
@@ -462,6 +473,10 @@ def consent_request_answer(
             raise ConsentError({"": "This request has already been answered or cancelled."})
         _record_write(
             user=user, membership=membership, person=request.person, data=data, request=request
+        )
+        notices_settle(
+            kind=NotificationKind.CONSENT_REQUESTED,
+            link=reverse("consent:request_detail", args=[request.pk]),
         )
         request.refresh_from_db()
         notify(
@@ -752,6 +767,11 @@ def override_review(
         ).update(**changes)
         if not updated:
             raise ConsentError({"": "This override has already been reviewed."})
+        # The other reviewers' "to review" notices are settled too: the work is done.
+        notices_settle(
+            kind=NotificationKind.OVERRIDE_TO_REVIEW,
+            link=reverse("consent:override_detail", args=[override.pk]),
+        )
         if outcome == ReviewOutcome.NOT_JUSTIFIED:
             SafeguardingOverride.objects.filter(
                 pk=override.pk, ended_at__isnull=True, expires_at__gt=now

@@ -3,6 +3,7 @@
 from collections.abc import Iterable
 
 from django.db import transaction
+from django.utils import timezone
 
 from notifications.models import Notification
 
@@ -29,6 +30,14 @@ def notify(*, recipients: Iterable, kind: str, message: str, link: str) -> list[
             lambda: [notification_email.delay(notification_id=pk) for pk in ids], robust=True
         )
     return created
+
+
+def notices_settle(*, kind: str, link: str) -> int:
+    """Mark as read every unread notification of `kind` pointing at `link`: once one person
+    has answered a request or reviewed an override, the others' notices are no longer work."""
+    return Notification.objects.filter(kind=kind, link=link, read_at__isnull=True).update(
+        read_at=timezone.now()
+    )
 
 
 def unread_count(user) -> int:

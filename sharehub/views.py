@@ -8,6 +8,7 @@ from django.views.decorators.cache import never_cache
 from agencies.access import public, role_required, signed_in
 from agencies.models import Role
 from agencies.selectors import agency_team, partnership_agencies, role_counts
+from consent.services import work_waiting
 
 ROLE_HOMES = {
     Role.PRACTITIONER: "practitioner_home",
@@ -28,7 +29,11 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @role_required(Role.PRACTITIONER)
 def practitioner_home(request: HttpRequest) -> HttpResponse:
-    return render(request, "sharehub/home_practitioner.html", {"agencies": partnership_agencies()})
+    return render(
+        request,
+        "sharehub/home_practitioner.html",
+        {"agencies": partnership_agencies(), "waiting": work_waiting(request.membership)},
+    )
 
 
 @role_required(Role.IG_OFFICER)
@@ -37,7 +42,12 @@ def ig_home(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "sharehub/home_ig.html",
-        {"agency": agency, "team": agency_team(agency), "roles": role_counts(agency)},
+        {
+            "agency": agency,
+            "team": agency_team(agency),
+            "roles": role_counts(agency),
+            "waiting": work_waiting(request.membership),
+        },
     )
 
 

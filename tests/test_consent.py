@@ -520,6 +520,10 @@ def test_review_not_justified_ends_the_override_at_once(world):
     )
     assert reviewed.review == ReviewOutcome.NOT_JUSTIFIED
     assert reviewed.ended_by == world.police_ig
+    # The other reviewer's notice is settled: the work is done.
+    assert not Notification.objects.filter(
+        recipient=world.csc_ig, kind=NotificationKind.OVERRIDE_TO_REVIEW, read_at__isnull=True
+    ).exists()
     assert _police_shown(_view(world, now=timezone.now())) == set()
     assert Notification.objects.filter(
         recipient=world.practitioner, kind=NotificationKind.OVERRIDE_REVIEWED
@@ -607,6 +611,9 @@ def test_request_goes_to_the_owning_agency_and_the_answer_comes_back(
         )
     request.refresh_from_db()
     assert request.status == RequestStatus.CONSENT_GIVEN
+    assert not Notification.objects.filter(
+        kind=NotificationKind.CONSENT_REQUESTED, read_at__isnull=True
+    ).exists()
     record = ConsentRecord.objects.get(request=request)
     assert (record.state, list(record.agencies.all()), record.protocol_id) == (
         ConsentState.GIVEN,

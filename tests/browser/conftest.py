@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import Page, expect, sync_playwright
 
 CHROMIUM = os.environ.get("SHAREHUB_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -62,3 +62,36 @@ def pytest_runtest_makereport(item, call):
     report = yield
     setattr(item, f"rep_{report.when}", report)
     return report
+
+
+@pytest.fixture
+def window(browser, live_server, request):
+    """Open a browser window of its own for each person; every URL any window asks for is kept."""
+    opened: list[tuple[str, object]] = []
+    requested: list[str] = []
+
+    def open_window(who: str) -> Page:
+        context = browser.new_context(
+            base_url=live_server.url, viewport={"width": 1280, "height": 900}
+        )
+        context.set_default_timeout(10_000)
+        context.on("request", lambda r: requested.append(r.url))
+        opened.append((who, context))
+        return context.new_page()
+
+    open_window.requested = requested
+    yield open_window
+    failed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed
+    for who, context in opened:
+        if failed:
+            SCREENSHOTS.mkdir(exist_ok=True)
+            for n, open_page in enumerate(context.pages):
+                open_page.screenshot(
+                    path=SCREENSHOTS / f"{request.node.name}-{who}-{n}.png", full_page=True
+                )
+        context.close()
+
+
+def go_to(page: Page, label: str) -> None:
+    page.locator("#navigation").get_by_role("link", name=label, exact=True).click()
+    expect(page.locator("#navigation [aria-current=page]")).to_have_text(label)

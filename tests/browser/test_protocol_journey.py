@@ -14,7 +14,7 @@ from playwright.sync_api import Page, expect
 
 from agencies.models import Role
 from protocols.models import Protocol, Tier, VersionStatus
-from tests.browser.conftest import SCREENSHOTS
+from tests.browser.conftest import go_to
 from tests.browser.test_sign_in import sign_in
 from tests.protocol_helpers import give, linked_people, protocol_in_force
 
@@ -26,39 +26,6 @@ RISK_GRADE = '[data-field-key="field:risk_grade"]'
 # What the practitioner types to find Alice; none of it may ever travel in a URL.
 SURNAME, DOB = "Smith", "01/02/2015"
 PLAINTEXT = ("smith", "alice", "2015", "01/02", "01%2f02", "9434765919")
-
-
-@pytest.fixture
-def window(browser, live_server, request):
-    """Open a browser window of its own for each person; every URL any window asks for is kept."""
-    opened: list[tuple[str, object]] = []
-    requested: list[str] = []
-
-    def open_window(who: str) -> Page:
-        context = browser.new_context(
-            base_url=live_server.url, viewport={"width": 1280, "height": 900}
-        )
-        context.set_default_timeout(10_000)
-        context.on("request", lambda r: requested.append(r.url))
-        opened.append((who, context))
-        return context.new_page()
-
-    open_window.requested = requested
-    yield open_window
-    failed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed
-    for who, context in opened:
-        if failed:
-            SCREENSHOTS.mkdir(exist_ok=True)
-            for n, open_page in enumerate(context.pages):
-                open_page.screenshot(
-                    path=SCREENSHOTS / f"{request.node.name}-{who}-{n}.png", full_page=True
-                )
-        context.close()
-
-
-def go_to(page: Page, label: str) -> None:
-    page.locator("#navigation").get_by_role("link", name=label, exact=True).click()
-    expect(page.locator("#navigation [aria-current=page]")).to_have_text(label)
 
 
 def open_protocol(page: Page, name: str) -> None:
