@@ -969,3 +969,37 @@ def test_api_answers_404_for_people_and_items_not_theirs(client, world, member):
         content_type="application/json",
     )
     assert response.status_code == 404
+
+
+def test_consent_and_overrides_cost_a_fixed_number_of_queries(world):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from protocols.summary import case_summary
+
+    membership = world.membership(world.practitioner)
+
+    def count() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert case_summary(
+                user=world.practitioner,
+                membership=membership,
+                person=world.linked.alice,
+                purpose=Purpose.SAFEGUARDING,
+                channel="web",
+            )
+        return len(captured)
+
+    _override(world, now=timezone.now())
+    _statement(world, ConsentState.REFUSED, at=timezone.now() - timedelta(days=40))
+    before = count()
+    for n in range(30):
+        # The latest is a withdrawal, so the override is still what shows the records.
+        state = ConsentState.WITHDRAWN if n % 2 else ConsentState.GIVEN
+        _statement(
+            world,
+            state,
+            at=timezone.now() - timedelta(days=30 - n),
+            agencies=[world.police, world.csc],
+        )
+    assert count() == before
