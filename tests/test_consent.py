@@ -1003,3 +1003,41 @@ def test_consent_and_overrides_cost_a_fixed_number_of_queries(world):
             agencies=[world.police, world.csc],
         )
     assert count() == before
+
+
+def test_override_expires_on_a_frozen_clock_through_the_pages_and_the_beat_task(client, world):
+    import time_machine
+
+    from consent.tasks import overrides_expire as overrides_expire_task
+
+    start = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
+    summary = reverse("protocols:summary", args=[world.linked.alice.reference])
+    shown = f'data-field-key="{RISK}"'
+    with time_machine.travel(start, tick=False) as clock:
+        client.force_login(world.practitioner)
+        response = client.post(
+            reverse("consent:override_new", args=[world.linked.alice.reference]),
+            {
+                "protocol": str(world.version.protocol_id),
+                "category": OverrideCategory.URGENT_NO_CONTACT,
+                "justification": JUSTIFICATION,
+                "hours": "3",
+            },
+        )
+        assert response.status_code == 302
+        assert shown in client.get(summary).content.decode()
+        clock.move_to(start + timedelta(hours=3) - timedelta(seconds=1))
+        assert shown in client.get(summary).content.decode()
+        overrides_expire_task.delay()
+        assert not Notification.objects.filter(kind=NotificationKind.OVERRIDE_ENDED).exists()
+        clock.move_to(start + timedelta(hours=3))
+        page = client.get(summary).content.decode()
+        assert shown not in page and "override-banner" not in page
+        overrides_expire_task.delay()
+        overrides_expire_task.delay()  # a second beat finds nothing more to announce
+        assert (
+            Notification.objects.filter(
+                recipient=world.practitioner, kind=NotificationKind.OVERRIDE_ENDED
+            ).count()
+            == 1
+        )
