@@ -26,13 +26,17 @@ from consent.services import (
     consent_record,
     consent_request_answer,
     consent_request_create,
+    consent_request_for,
     consent_scopes,
     consent_withdraw,
+    override_for_ig,
+    override_options,
     override_review,
     override_start,
     overrides_for_ig,
     requests_received,
     requests_sent,
+    withheld_for_consent,
 )
 from matching.api import MatchingAPIView, _declared
 from notifications.models import Notification
@@ -236,6 +240,18 @@ class PersonRequestAPI(MatchingAPIView):
     def post(self, request, reference):
         purpose = _purpose(request)
         person = _person(reference)
+        # Whether the caller may see the person is answered before their input is read: a 400
+        # for a hidden person would tell them the reference exists.
+        try:
+            withheld_for_consent(
+                user=request.user,
+                membership=_membership(request),
+                person=person,
+                purpose=purpose,
+                dataset_id=None,
+            )
+        except NotFound:
+            raise Http404("No such person.") from None
         serializer = RequestInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
@@ -276,6 +292,10 @@ class RequestAnswerAPI(MatchingAPIView):
     roles = (Role.PRACTITIONER, Role.IG_OFFICER)
 
     def post(self, request, pk):
+        try:
+            consent_request_for(user=request.user, membership=_membership(request), request_id=pk)
+        except NotFound:
+            raise Http404("No such request.") from None
         serializer = AnswerSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
@@ -306,6 +326,11 @@ class PersonOverrideAPI(MatchingAPIView):
         from protocols.models import Protocol
 
         person = _person(reference)
+        # As for requests: 404 for a hidden person before the input is read.
+        try:
+            override_options(user=request.user, membership=_membership(request), person=person)
+        except NotFound:
+            raise Http404("No such person.") from None
         serializer = OverrideInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -355,6 +380,10 @@ class OverrideReviewAPI(MatchingAPIView):
     roles = (Role.IG_OFFICER,)
 
     def post(self, request, pk):
+        try:
+            override_for_ig(membership=_membership(request), override_id=pk)
+        except NotFound:
+            raise Http404("No such override.") from None
         serializer = ReviewSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:

@@ -1041,3 +1041,21 @@ def test_override_expires_on_a_frozen_clock_through_the_pages_and_the_beat_task(
             ).count()
             == 1
         )
+
+
+def test_api_answers_404_before_reading_input_for_what_is_not_theirs(client, world, member):
+    """A 400 for bad input about a hidden person or someone else's request would say it
+    exists; the check of who may act comes first."""
+    reference = world.linked.alice.reference
+    request = _ask(world)
+    override = _override(world)
+    client.force_login(member(Role.PRACTITIONER))  # no protocol covers Alice
+    for name in ("consent_api:person_request", "consent_api:person_override"):
+        assert client.post(reverse(name, args=[reference]), {}).status_code == 404
+    assert (
+        client.post(reverse("consent_api:request_answer", args=[request.pk]), {}).status_code == 404
+    )
+    housing = Agency.objects.create(name="Test Housing", code="HSG", kind="housing")
+    client.force_login(member(Role.IG_OFFICER, in_agency=housing))
+    response = client.post(reverse("consent_api:override_review", args=[override.pk]), {})
+    assert response.status_code == 404
