@@ -22,7 +22,7 @@ from consent.services import (
     ConsentError,
     ConsentInput,
     NotFound,
-    consent_history,
+    consent_history_read,
     consent_record,
     consent_request_answer,
     consent_request_create,
@@ -34,6 +34,7 @@ from consent.services import (
     override_review,
     override_start,
     overrides_for_ig,
+    person_or_not_found,
     requests_received,
     requests_sent,
     withheld_for_consent,
@@ -41,14 +42,22 @@ from consent.services import (
 from matching.api import MatchingAPIView, _declared
 from notifications.models import Notification
 from protocols.api import _no_store, _purpose
-from protocols.summary import person_by_reference
 
 
 def _person(reference: str):
-    person = person_by_reference(reference)
-    if person is None or person.reference != reference:
-        raise Http404("No such person.")
-    return person
+    try:
+        return person_or_not_found(reference)
+    except NotFound:
+        raise Http404("No such person.") from None
+
+
+def _choice(choices, **kwargs) -> serializers.ChoiceField:
+    """A choice field whose error lists the choices and never repeats what was sent."""
+    return serializers.ChoiceField(
+        choices=choices,
+        error_messages={"invalid_choice": f"Use one of: {', '.join(map(str, choices))}."},
+        **kwargs,
+    )
 
 
 def _problems(error: ConsentError) -> Response:
@@ -62,13 +71,16 @@ def _membership(request):
     return request._request.membership
 
 
-def record_json(record: ConsentRecord) -> dict:
+def record_json(record: ConsentRecord, agencies=None) -> dict:
+    """A statement; `agencies`, when given, are the ones the reader may see it names."""
     return {
         "id": record.pk,
         "state": record.state,
         "protocol": record.protocol.reference if record.protocol else None,
         "purpose": record.purpose or None,
-        "agencies": sorted(a.code for a in record.agencies.all()),
+        "agencies": sorted(
+            a.code for a in (record.agencies.all() if agencies is None else agencies)
+        ),
         "method": record.method or None,
         "given_by": record.given_by or None,
         "evidence_reference": record.evidence_reference or None,
@@ -120,12 +132,8 @@ def override_json(override: SafeguardingOverride) -> dict:
 
 
 class HowSerializer(serializers.Serializer):
-    method = serializers.ChoiceField(
-        choices=ConsentMethod.values, required=False, allow_blank=True, default=""
-    )
-    given_by = serializers.ChoiceField(
-        choices=ConsentGivenBy.values, required=False, allow_blank=True, default=""
-    )
+    method = _choice(ConsentMethod.values, required=False, allow_blank=True, default="")
+    given_by = _choice(ConsentGivenBy.values, required=False, allow_blank=True, default="")
     evidence_reference = serializers.CharField(
         required=False, allow_blank=True, default="", max_length=100
     )
@@ -134,7 +142,7 @@ class HowSerializer(serializers.Serializer):
 
 
 class ConsentInputSerializer(HowSerializer):
-    state = serializers.ChoiceField(choices=ConsentState.values)
+    state = _choice(ConsentState.values)
     protocol = serializers.CharField(
         required=False,
         allow_blank=True,
@@ -150,7 +158,11 @@ class PersonConsentAPI(MatchingAPIView):
     def _scopes(self, request, person, purpose):
         try:
             return consent_scopes(
-                user=request.user, membership=_membership(request), person=person, purpose=purpose
+                user=request.user,
+                membership=_membership(request),
+                person=person,
+                purpose=purpose,
+                channel="api",
             )
         except NotFound:
             raise Http404("No such person.") from None
@@ -158,8 +170,17 @@ class PersonConsentAPI(MatchingAPIView):
     def get(self, request, reference):
         purpose = _purpose(request)
         person = _person(reference)
-        self._scopes(request, person, purpose)
-        return _no_store({"records": [record_json(r) for r in consent_history(person)]})
+        try:
+            _, shown = consent_history_read(
+                user=request.user,
+                membership=_membership(request),
+                person=person,
+                purpose=purpose,
+                channel="api",
+            )
+        except NotFound:
+            raise Http404("No such person.") from None
+        return _no_store({"records": [record_json(s.record, s.agencies) for s in shown]})
 
     def post(self, request, reference):
         purpose = _purpose(request)
@@ -178,7 +199,7 @@ class PersonConsentAPI(MatchingAPIView):
         unknown = [code for code in data["agencies"] if code not in agencies]
         if unknown:
             return Response(
-                {"agencies": [f"No agency with code {', '.join(unknown)}."]},
+                {"agencies": ["Send the codes of partner agencies, such as CSC or POL."]},
                 status=status.HTTP_400_BAD_REQUEST,
             )
         try:
@@ -198,6 +219,7 @@ class PersonConsentAPI(MatchingAPIView):
                     expires_on=data["expires_on"],
                     note=data["note"],
                 ),
+                channel="api",
             )
         except NotFound:
             raise Http404("No such person.") from None
@@ -221,6 +243,7 @@ class ConsentWithdrawAPI(MatchingAPIView):
                 purpose=purpose,
                 record_id=pk,
                 note=str(note),
+                channel="api",
             )
         except NotFound:
             raise Http404("No such consent record.") from None
@@ -249,6 +272,7 @@ class PersonRequestAPI(MatchingAPIView):
                 person=person,
                 purpose=purpose,
                 dataset_id=None,
+                channel="api",
             )
         except NotFound:
             raise Http404("No such person.") from None
@@ -262,6 +286,7 @@ class PersonRequestAPI(MatchingAPIView):
                 purpose=purpose,
                 dataset_id=serializer.validated_data["dataset"],
                 reason=serializer.validated_data["reason"],
+                channel="api",
             )
         except NotFound:
             raise Http404("No such person.") from None
@@ -285,7 +310,7 @@ class RequestListAPI(MatchingAPIView):
 
 
 class AnswerSerializer(HowSerializer):
-    outcome = serializers.ChoiceField(choices=list(ANSWER_STATES))
+    outcome = _choice(list(ANSWER_STATES))
 
 
 class RequestAnswerAPI(MatchingAPIView):
@@ -314,7 +339,7 @@ class RequestAnswerAPI(MatchingAPIView):
 
 class OverrideInputSerializer(serializers.Serializer):
     protocol = serializers.CharField(help_text="The protocol reference.")
-    category = serializers.ChoiceField(choices=OverrideCategory.values)
+    category = _choice(OverrideCategory.values)
     justification = serializers.CharField(max_length=2000)
     hours = serializers.IntegerField(min_value=1)
 
@@ -328,7 +353,9 @@ class PersonOverrideAPI(MatchingAPIView):
         person = _person(reference)
         # As for requests: 404 for a hidden person before the input is read.
         try:
-            override_options(user=request.user, membership=_membership(request), person=person)
+            override_options(
+                user=request.user, membership=_membership(request), person=person, channel="api"
+            )
         except NotFound:
             raise Http404("No such person.") from None
         serializer = OverrideInputSerializer(data=request.data)
@@ -345,6 +372,7 @@ class PersonOverrideAPI(MatchingAPIView):
                 category=data["category"],
                 justification=data["justification"],
                 hours=data["hours"],
+                channel="api",
             )
         except NotFound:
             raise Http404("No such person.") from None
@@ -370,9 +398,7 @@ class OverrideListAPI(MatchingAPIView):
 
 
 class ReviewSerializer(serializers.Serializer):
-    outcome = serializers.ChoiceField(
-        choices=[ReviewOutcome.JUSTIFIED, ReviewOutcome.NOT_JUSTIFIED]
-    )
+    outcome = _choice([ReviewOutcome.JUSTIFIED.value, ReviewOutcome.NOT_JUSTIFIED.value])
     note = serializers.CharField(max_length=2000)
 
 

@@ -99,8 +99,10 @@ class ConsentRecord(models.Model):
             return f"Protocol {self.protocol.reference}"
         return Purpose(self.purpose).label
 
-    def in_date_on(self, day) -> bool:
-        return self.expires_on is None or day <= self.expires_on
+    @property
+    def expired(self) -> bool:
+        """For display: the engine decides with the same rule (protocols.engine.ConsentStanding)."""
+        return self.expires_on is not None and timezone.localdate() > self.expires_on
 
 
 class RequestStatus(models.TextChoices):
@@ -188,6 +190,12 @@ class ReviewOutcome(models.TextChoices):
     NOT_JUSTIFIED = "not_justified", "Not justified"
 
 
+class OverrideQuerySet(models.QuerySet):
+    def active_at(self, moment):
+        """In force at `moment`: begun, not expired and not ended. The one statement of it."""
+        return self.filter(ended_at__isnull=True, started_at__lte=moment, expires_at__gt=moment)
+
+
 class SafeguardingOverride(models.Model):
     """A practitioner seeing, without consent, what one protocol would show with it ("break
     glass"): for one person, for a limited time, with a written reason, reviewed by IG."""
@@ -221,6 +229,9 @@ class SafeguardingOverride(models.Model):
     # for the reviewer to judge the scope without seeing the data.
     agencies = models.ManyToManyField("agencies.Agency", related_name="+")
     opened = models.JSONField(default=list)
+    # The datasets it opened: the engine lifts nothing else under it, so it never shows more
+    # than the reviewer is shown it opened, even if the protocol later covers more.
+    dataset_ids = models.JSONField(default=list)
     review = models.CharField(
         max_length=20, choices=ReviewOutcome.choices, default=ReviewOutcome.AWAITING
     )
@@ -229,6 +240,8 @@ class SafeguardingOverride(models.Model):
     )
     reviewed_at = models.DateTimeField(null=True, blank=True)
     review_note = models.TextField(blank=True)
+
+    objects = OverrideQuerySet.as_manager()
 
     class Meta:
         ordering = ["-started_at", "-pk"]

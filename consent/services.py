@@ -18,7 +18,6 @@ from django.utils import timezone
 from accounts.models import User
 from agencies.models import Agency, Membership, Role
 from consent.models import (
-    ANSWERED_STATUSES,
     ConsentGivenBy,
     ConsentMethod,
     ConsentRecord,
@@ -30,6 +29,7 @@ from consent.models import (
     SafeguardingOverride,
 )
 from matching.models import Person
+from matching.persons import persons_merged_into
 from matching.screening import identifiers_in_text, screen_problem
 from notifications.models import NotificationKind
 from notifications.services import notices_settle, notify
@@ -40,9 +40,8 @@ from protocols.models import (
     Protocol,
     ProtocolVersion,
     Purpose,
-    VersionStatus,
 )
-from protocols.summary import access_log_write
+from protocols.summary import access_log_write, person_by_reference
 
 MIN_REQUEST_REASON = 20
 MIN_JUSTIFICATION = 50
@@ -119,10 +118,11 @@ class ConsentInput:
 
 @dataclass
 class ConsentScopes:
-    """What a user may record consent about for a person: the protocols they read the person
-    under, the purpose, and the agencies party to those protocols."""
+    """What a practitioner may record consent about for a person: the protocols they read the
+    person under, the purpose, and the agencies party to those protocols."""
 
     view: PersonView
+    purpose: str
     protocols: list[ProtocolVersion]
     agencies: list[Agency] = field(default_factory=list)
 
@@ -130,16 +130,58 @@ class ConsentScopes:
     def agency_ids(self) -> set[int]:
         return {a.pk for a in self.agencies}
 
+    @property
+    def protocol_ids(self) -> set[int]:
+        return {v.protocol_id for v in self.protocols}
 
-def consent_scopes(*, user, membership, person: Person, purpose: str) -> ConsentScopes:
-    """Raises NotFound unless the user, a practitioner, can see the person for `purpose`."""
+    def covers(self, record: ConsentRecord) -> bool:
+        """Whether a statement is about something in these scopes: one of the protocols, or the
+        purpose, and at least one of the agencies."""
+        in_scope = (
+            record.protocol_id in self.protocol_ids
+            if record.protocol_id
+            else record.purpose == self.purpose
+        )
+        return in_scope and any(a.pk in self.agency_ids for a in record.agencies.all())
+
+
+def practitioner_view(
+    *, user, membership, person: Person, purpose: str, attempted: str, channel: str
+) -> PersonView:
+    """The engine's view of the person for a practitioner about to act on it. Raises NotFound
+    for anyone else, and for a person their protocols do not cover, which is logged as a
+    denial of what they `attempted` (an AccessLog action), as a summary's is."""
     if membership is None or membership.role != Role.PRACTITIONER:
         raise NotFound()
     view = disclose_view(
         user=user, membership=membership, person=person, purpose=purpose, now=timezone.now()
     )
     if view is None:
+        access_log_write(
+            user=user,
+            membership=membership,
+            action=attempted,
+            channel=channel,
+            purpose=purpose,
+            person=person,
+            found=False,
+        )
         raise NotFound()
+    return view
+
+
+def consent_scopes(
+    *, user, membership, person: Person, purpose: str, channel: str = "web"
+) -> ConsentScopes:
+    """Raises NotFound unless the user, a practitioner, can see the person for `purpose`."""
+    view = practitioner_view(
+        user=user,
+        membership=membership,
+        person=person,
+        purpose=purpose,
+        attempted=AccessLog.Action.CONSENT,
+        channel=channel,
+    )
     versions = list(
         ProtocolVersion.objects.filter(pk__in=view.versions)
         .select_related("protocol")
@@ -147,7 +189,14 @@ def consent_scopes(*, user, membership, person: Person, purpose: str) -> Consent
         .order_by("name")
     )
     agencies = sorted({a for v in versions for a in v.parties.all()}, key=lambda a: (a.name, a.pk))
-    return ConsentScopes(view=view, protocols=versions, agencies=agencies)
+    return ConsentScopes(view=view, purpose=purpose, protocols=versions, agencies=agencies)
+
+
+def _years_later(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February, in a year that has none
+        return day.replace(year=day.year + years, day=28)
 
 
 def _consent_problems(data: ConsentInput, *, person_ids: list[int], today: date) -> dict:
@@ -175,7 +224,7 @@ def _consent_problems(data: ConsentInput, *, person_ids: list[int], today: date)
         if data.expires_on is not None:
             if data.expires_on < today:
                 problems["expires_on"] = "The expiry date must be today or later."
-            elif data.expires_on > today.replace(year=today.year + MAX_CONSENT_YEARS):
+            elif data.expires_on > _years_later(today, MAX_CONSENT_YEARS):
                 problems["expires_on"] = (
                     f"Consent given now cannot be relied on for more than {MAX_CONSENT_YEARS} "
                     "years; choose an earlier expiry date."
@@ -219,63 +268,183 @@ def _record_write(
 
 
 def consent_record(
-    *, user, membership, person: Person, purpose: str, data: ConsentInput
+    *, user, membership, person: Person, purpose: str, data: ConsentInput, channel: str = "web"
 ) -> ConsentRecord:
     """A practitioner who can see the person records what the person (or their parent or carer)
     said, about a protocol they read the person under or about the purpose, for agencies party
-    to those protocols."""
-    scopes = consent_scopes(user=user, membership=membership, person=person, purpose=purpose)
+    to those protocols.
+
+    A statement of fact by a professional, as in a MASH: whoever spoke with the family records
+    it, with its evidence. Because "given" opens other agencies' records, it is logged, and the
+    IG officers of every other agency it names are told.
+    """
+    scopes = consent_scopes(
+        user=user, membership=membership, person=person, purpose=purpose, channel=channel
+    )
     problems = _consent_problems(
         data, person_ids=_household_ids(person), today=timezone.localdate()
     )
-    protocol_ids = {v.protocol_id for v in scopes.protocols}
     if data.protocol_id is None and data.purpose != purpose:
         problems["scope"] = "Choose a protocol, or this purpose, for the consent to cover."
-    elif data.protocol_id is not None and data.protocol_id not in protocol_ids:
+    elif data.protocol_id is not None and data.protocol_id not in scopes.protocol_ids:
         problems["scope"] = "Choose one of the protocols you see this person under."
     if set(data.agency_ids) - scopes.agency_ids:
         problems["agencies"] = "Choose only agencies party to your protocols for this person."
     if problems:
         raise ConsentError(problems)
     with transaction.atomic():
-        return _record_write(user=user, membership=membership, person=person, data=data)
+        record = _record_write(user=user, membership=membership, person=person, data=data)
+        _record_announce(record, membership=membership, purpose=purpose, channel=channel)
+    return record
+
+
+def _record_announce(record: ConsentRecord, *, membership, purpose: str, channel: str) -> None:
+    """Log a consent statement as an access decision, and tell the IG officers of the other
+    agencies whose records it is about."""
+    access_log_write(
+        user=record.recorded_by,
+        membership=membership,
+        action=AccessLog.Action.CONSENT,
+        channel=channel,
+        purpose=purpose,
+        person=record.person,
+        fields={"consent_recorded": record.pk, "state": record.state},
+    )
+    others = [a for a in record.agencies.all() if a.pk != membership.agency_id]
+    if not others:
+        return
+    notify(
+        recipients=User.objects.filter(
+            is_active=True,
+            memberships__agency__in=others,
+            memberships__is_active=True,
+            memberships__role=Role.IG_OFFICER,
+        ).distinct(),
+        kind=NotificationKind.CONSENT_RECORDED,
+        message=(
+            f"{membership.agency.name} recorded consent {record.get_state_display().lower()} "
+            f"about your agency's records of person {record.person.reference}."
+        ),
+        link=reverse("consent:statement", args=[record.pk]),
+    )
 
 
 def consent_withdraw(
-    *, user, membership, person: Person, purpose: str, record_id: int, note: str = ""
+    *,
+    user,
+    membership,
+    person: Person,
+    purpose: str,
+    record_id: int,
+    note: str = "",
+    channel: str = "web",
 ) -> ConsentRecord:
     """Record that consent given earlier is withdrawn, for the same scope. It takes effect on
-    the next page load anywhere."""
-    scopes = consent_scopes(user=user, membership=membership, person=person, purpose=purpose)
-    given = consent_history(person).filter(pk=record_id, state=ConsentState.GIVEN).first()
+    the next page load anywhere. Only statements within the practitioner's own scopes."""
+    scopes = consent_scopes(
+        user=user, membership=membership, person=person, purpose=purpose, channel=channel
+    )
+    given = next(
+        (
+            r
+            for r in consent_history(person)
+            if r.pk == record_id and r.state == ConsentState.GIVEN and scopes.covers(r)
+        ),
+        None,
+    )
     if given is None:
         raise NotFound()
     problems: dict[str, str] = {}
     _text_problems(problems, "note", note, what="note", person_ids=_household_ids(person))
     if problems:
         raise ConsentError(problems)
-    del scopes  # checked for access only
     data = ConsentInput(
         state=ConsentState.WITHDRAWN,
-        agency_ids=tuple(given.agencies.values_list("pk", flat=True)),
+        agency_ids=tuple(a.pk for a in given.agencies.all()),
         protocol_id=given.protocol_id,
         purpose=given.purpose,
         note=note,
     )
     with transaction.atomic():
-        return _record_write(
+        record = _record_write(
             user=user, membership=membership, person=person, data=data, replaces=given
         )
+        _record_announce(record, membership=membership, purpose=purpose, channel=channel)
+    return record
 
 
 def consent_history(person: Person):
-    """Every statement about the person's consent, newest first (merged-in persons' too)."""
+    """Every statement about the person's consent, newest first, including those recorded for
+    persons since merged into them."""
     return (
-        ConsentRecord.objects.filter(Q(person=person) | Q(person__merged_into=person))
+        ConsentRecord.objects.filter(person_id__in=[person.pk, *persons_merged_into([person.pk])])
         .select_related("protocol", "recorded_by", "recorded_by_agency")
         .prefetch_related("agencies")
         .order_by("-recorded_at", "-pk")
     )
+
+
+@dataclass
+class ShownStatement:
+    """A consent statement as one practitioner reads it: only the agencies in their scopes."""
+
+    record: ConsentRecord
+    agencies: list[Agency]
+
+
+def consent_history_read(
+    *, user, membership, person: Person, purpose: str, channel: str = "web"
+) -> tuple[ConsentScopes, list[ShownStatement]]:
+    """The statements a practitioner may read: those within their own scopes (their protocols
+    or purpose, and their protocols' agencies), each showing only those agencies. Logged."""
+    scopes = consent_scopes(
+        user=user, membership=membership, person=person, purpose=purpose, channel=channel
+    )
+    shown = [
+        ShownStatement(record, [a for a in record.agencies.all() if a.pk in scopes.agency_ids])
+        for record in consent_history(person)
+        if scopes.covers(record)
+    ]
+    access_log_write(
+        user=user,
+        membership=membership,
+        action=AccessLog.Action.CONSENT,
+        channel=channel,
+        purpose=purpose,
+        person=person,
+        fields={"consent_read": [s.record.pk for s in shown]},
+    )
+    return scopes, shown
+
+
+def statement_for(*, user, membership, record_id: int) -> ConsentRecord:
+    """A consent statement for the IG officers of the agencies it names (told of it when another
+    agency records it) and for whoever recorded it; anyone else: not found."""
+    found = (
+        ConsentRecord.objects.filter(pk=record_id)
+        .select_related("person", "protocol", "recorded_by", "recorded_by_agency")
+        .prefetch_related("agencies")
+        .first()
+    )
+    if found is None:
+        raise NotFound()
+    named_ig = (
+        membership is not None
+        and membership.role == Role.IG_OFFICER
+        and any(a.pk == membership.agency_id for a in found.agencies.all())
+    )
+    if not named_ig and found.recorded_by_id != user.pk:
+        raise NotFound()
+    return found
+
+
+def person_or_not_found(reference: str) -> Person:
+    """The person with this reference as it stands (an old reference of a merged person is not
+    followed here: the pages that act on a person act on its current reference)."""
+    person = person_by_reference(reference)
+    if person is None or person.reference != reference:
+        raise NotFound()
+    return person
 
 
 # --- Consent requests -------------------------------------------------------------------------
@@ -299,26 +468,45 @@ def _responders(agency_id: int):
 
 
 def withheld_for_consent(
-    *, user, membership, person: Person, purpose: str, dataset_id: int | None
+    *,
+    user,
+    membership,
+    person: Person,
+    purpose: str,
+    dataset_id: int | None,
+    channel: str = "web",
 ) -> Withheld | None:
     """What of the dataset is withheld from the practitioner for want of consent, if anything.
     Raises NotFound unless they can see the person."""
-    if membership is None or membership.role != Role.PRACTITIONER:
-        raise NotFound()
-    view = disclose_view(
-        user=user, membership=membership, person=person, purpose=purpose, now=timezone.now()
+    view = practitioner_view(
+        user=user,
+        membership=membership,
+        person=person,
+        purpose=purpose,
+        attempted=AccessLog.Action.CONSENT_REQUEST,
+        channel=channel,
     )
-    if view is None:
-        raise NotFound()
     return _consent_withheld(view, dataset_id) if dataset_id is not None else None
 
 
 def consent_request_create(
-    *, user, membership, person: Person, purpose: str, dataset_id: int, reason: str
+    *,
+    user,
+    membership,
+    person: Person,
+    purpose: str,
+    dataset_id: int,
+    reason: str,
+    channel: str = "web",
 ) -> ConsentRequest:
     """Ask the agency that holds a dataset withheld for want of consent to seek it."""
     entry = withheld_for_consent(
-        user=user, membership=membership, person=person, purpose=purpose, dataset_id=dataset_id
+        user=user,
+        membership=membership,
+        person=person,
+        purpose=purpose,
+        dataset_id=dataset_id,
+        channel=channel,
     )
     problems: dict[str, str] = {}
     if entry is None:
@@ -495,11 +683,16 @@ def consent_request_cancel(*, user, request_id: int) -> ConsentRequest:
     request = requests_sent(user).filter(pk=request_id).first()
     if request is None:
         raise NotFound()
-    updated = ConsentRequest.objects.filter(pk=request.pk, status=RequestStatus.OPEN).update(
-        status=RequestStatus.CANCELLED, answered_at=timezone.now()
-    )
-    if not updated:
-        raise ConsentError({"": "This request has already been answered or cancelled."})
+    with transaction.atomic():
+        updated = ConsentRequest.objects.filter(pk=request.pk, status=RequestStatus.OPEN).update(
+            status=RequestStatus.CANCELLED, answered_at=timezone.now()
+        )
+        if not updated:
+            raise ConsentError({"": "This request has already been answered or cancelled."})
+        notices_settle(
+            kind=NotificationKind.CONSENT_REQUESTED,
+            link=reverse("consent:request_detail", args=[request.pk]),
+        )
     request.refresh_from_db()
     return request
 
@@ -524,10 +717,6 @@ def owner_references(*, membership, request: ConsentRequest) -> list[tuple[str, 
     return list(rows)
 
 
-def request_is_answered(request: ConsentRequest) -> bool:
-    return request.status in ANSWERED_STATUSES
-
-
 # --- Safeguarding overrides -------------------------------------------------------------------
 
 
@@ -536,6 +725,7 @@ class OverrideOption:
     """A protocol whose withheld data an override would open, and what it would open."""
 
     protocol: Protocol
+    version_id: int
     label: str
     max_hours: int
     opens: list[Withheld]
@@ -546,22 +736,19 @@ class OverrideOption:
 
 
 def override_options(
-    *, user, membership, person: Person
+    *, user, membership, person: Person, channel: str = "web"
 ) -> tuple[PersonView, list[OverrideOption]]:
     """The protocols under which the practitioner could override for this person now.
 
     Raises NotFound unless they can see the person for safeguarding."""
-    if membership is None or membership.role != Role.PRACTITIONER:
-        raise NotFound()
-    view = disclose_view(
+    view = practitioner_view(
         user=user,
         membership=membership,
         person=person,
         purpose=Purpose.SAFEGUARDING,
-        now=timezone.now(),
+        attempted=AccessLog.Action.OVERRIDE,
+        channel=channel,
     )
-    if view is None:
-        raise NotFound()
     by_protocol: dict[int, OverrideOption] = {}
     protocols = Protocol.objects.in_bulk(
         {pid for entry in view.withheld for pid in entry.overridable}
@@ -570,12 +757,15 @@ def override_options(
         for protocol_id, hours in entry.overridable.items():
             option = by_protocol.get(protocol_id)
             if option is None:
-                label = entry.protocols[entry.protocol_ids.index(protocol_id)]
                 option = by_protocol[protocol_id] = OverrideOption(
-                    protocols[protocol_id], label, hours, []
+                    protocol=protocols[protocol_id],
+                    version_id=entry.override_versions[protocol_id],
+                    label=entry.protocol_labels[protocol_id],
+                    max_hours=hours,
+                    opens=[],
                 )
             option.opens.append(entry)
-    return view, sorted(by_protocol.values(), key=lambda o: o.label)
+    return view, sorted(by_protocol.values(), key=lambda o: (o.label, o.protocol.pk))
 
 
 def _reviewers(override: SafeguardingOverride):
@@ -604,14 +794,27 @@ def override_start(
     justification: str,
     hours: int | None,
     now: datetime | None = None,
+    channel: str = "web",
 ) -> SafeguardingOverride:
     """Break glass: the practitioner sees at once, for `hours`, what the protocol shows of the
-    person with consent. Logged, and sent to IG officers for review."""
+    person with consent. Logged, and sent to IG officers for review.
+
+    One at a time per person and protocol: back-to-back overrides would stretch past the
+    protocol's limit without anyone reviewing the whole.
+    """
     now = now or timezone.now()
-    view, options = override_options(user=user, membership=membership, person=person)
+    _, options = override_options(user=user, membership=membership, person=person, channel=channel)
     option = next((o for o in options if o.protocol.pk == protocol_id), None)
     problems: dict[str, str] = {}
-    if option is None:
+    running = (
+        overrides_of(user=user, person=person, now=now).filter(protocol_id=protocol_id).first()
+    )
+    if running is not None:
+        problems[""] = (
+            "You already have an override for this person under this protocol until "
+            f"{timezone.localtime(running.expires_at):%H:%M on %-d %B %Y}."
+        )
+    elif option is None:
         problems["protocol"] = (
             "Choose a protocol whose withheld data gives way to a safeguarding override."
         )
@@ -637,7 +840,6 @@ def override_start(
         )
     if problems or option is None or hours is None:
         raise ConsentError(problems)
-    version = ProtocolVersion.objects.get(protocol_id=protocol_id, status=VersionStatus.ACTIVE)
     with transaction.atomic():
         override = SafeguardingOverride.objects.create(
             person=person,
@@ -645,7 +847,7 @@ def override_start(
             agency_id=membership.agency_id,
             role=membership.role,
             protocol_id=protocol_id,
-            version=version,
+            version_id=option.version_id,
             category=category,
             justification=justification.strip(),
             hours=hours,
@@ -659,16 +861,17 @@ def override_start(
                 }
                 for entry in option.opens
             ],
+            dataset_ids=sorted({entry.dataset_id for entry in option.opens}),
         )
         override.agencies.set({entry.agency.pk for entry in option.opens})
         access_log_write(
             user=user,
             membership=membership,
             action=AccessLog.Action.OVERRIDE,
-            channel="web",
+            channel=channel,
             purpose=Purpose.SAFEGUARDING,
             person=person,
-            versions=[version.pk],
+            versions=[option.version_id],
             fields={"override": override.pk, "hours": hours, "category": category},
         )
         notify(
@@ -680,19 +883,32 @@ def override_start(
             ),
             link=reverse("consent:override_detail", args=[override.pk]),
         )
-    del view
     return override
 
 
 def overrides_of(*, user, person: Person | None = None, now: datetime | None = None):
     """The user's own overrides in force, optionally for one person."""
     now = now or timezone.now()
-    found = SafeguardingOverride.objects.filter(
-        user=user, ended_at__isnull=True, started_at__lte=now, expires_at__gt=now
-    )
+    found = SafeguardingOverride.objects.active_at(now).filter(user=user)
     if person is not None:
         found = found.filter(person=person)
     return found.select_related("protocol", "version", "person")
+
+
+def override_for_user(*, user, membership, override_id: int) -> SafeguardingOverride:
+    """An override the user may open: one their agency reviews, as an IG officer, or their own."""
+    if membership is not None and membership.role == Role.IG_OFFICER:
+        found = overrides_for_ig(membership).filter(pk=override_id).first()
+        if found is not None:
+            return found
+    found = (
+        SafeguardingOverride.objects.filter(pk=override_id, user=user)
+        .select_related("person", "protocol", "version", "agency", "reviewed_by")
+        .first()
+    )
+    if found is None:
+        raise NotFound()
+    return found
 
 
 def override_end(*, user, override_id: int, now: datetime | None = None) -> SafeguardingOverride:
@@ -738,10 +954,10 @@ def override_review(
     now = now or timezone.now()
     override = override_for_ig(membership=membership, override_id=override_id)
     problems: dict[str, str] = {}
-    if override.user_id == user.pk:
-        problems[""] = "Another IG officer must review your own override."
     if override.review != ReviewOutcome.AWAITING:
         problems[""] = "This override has already been reviewed."
+    elif override.user_id == user.pk:
+        problems[""] = "Another IG officer must review your own override."
     if outcome not in (ReviewOutcome.JUSTIFIED, ReviewOutcome.NOT_JUSTIFIED):
         problems["outcome"] = "Choose justified or not justified."
     _text_problems(

@@ -13,6 +13,7 @@ urlpatterns = [
     ),
     path("persons/<str:reference>/consent-request/", views.request_new, name="request_new"),
     path("persons/<str:reference>/override/", views.override_new, name="override_new"),
+    path("consent/<int:pk>/", views.statement_detail, name="statement"),
     path("consent-requests/", views.request_list, name="request_list"),
     path("consent-requests/<int:pk>/", views.request_detail, name="request_detail"),
     path("consent-requests/<int:pk>/cancel/", views.request_cancel, name="request_cancel"),

@@ -24,22 +24,21 @@ from consent.forms import (
     ReviewForm,
     WithdrawForm,
 )
-from consent.models import ReviewOutcome, SafeguardingOverride
+from consent.models import RequestStatus, ReviewOutcome
 from consent.services import (
     ConsentError,
     ConsentInput,
     NotFound,
     can_answer,
-    consent_history,
+    consent_history_read,
     consent_record,
     consent_request_answer,
     consent_request_cancel,
     consent_request_create,
     consent_request_for,
-    consent_scopes,
     consent_withdraw,
     override_end,
-    override_for_ig,
+    override_for_user,
     override_options,
     override_review,
     override_start,
@@ -47,12 +46,13 @@ from consent.services import (
     overrides_of,
     overrides_per_user,
     owner_references,
+    person_or_not_found,
     requests_received,
     requests_sent,
+    statement_for,
     withheld_for_consent,
 )
 from protocols.models import Purpose
-from protocols.summary import person_by_reference
 from protocols.views import _purpose
 
 # How far back the per-user override counts look.
@@ -60,10 +60,10 @@ OVERVIEW_DAYS = 90
 
 
 def _person(reference: str):
-    person = person_by_reference(reference)
-    if person is None or person.reference != reference:
-        raise Http404("No such person.")
-    return person
+    try:
+        return person_or_not_found(reference)
+    except NotFound:
+        raise Http404("No such person.") from None
 
 
 def _summary_url(reference: str, purpose: str) -> str:
@@ -72,7 +72,9 @@ def _summary_url(reference: str, purpose: str) -> str:
 
 def _add_problems(form, error: ConsentError) -> None:
     for name, message in error.problems.items():
-        form.add_error(name if name in form.fields else None, message)
+        # A hidden input's error would show nowhere: it goes at the top of the form instead.
+        shown = name in form.fields and not form.fields[name].widget.is_hidden
+        form.add_error(name if shown else None, message)
 
 
 @role_required(Role.PRACTITIONER)
@@ -82,7 +84,7 @@ def person_consent(request: HttpRequest, reference: str) -> HttpResponse:
     purpose = _purpose(request)
     person = _person(reference)
     try:
-        scopes = consent_scopes(
+        scopes, history = consent_history_read(
             user=request.user, membership=request.membership, person=person, purpose=purpose
         )
     except NotFound:
@@ -125,9 +127,8 @@ def person_consent(request: HttpRequest, reference: str) -> HttpResponse:
             "purpose": purpose,
             "purpose_label": purpose_label,
             "form": form,
-            "history": consent_history(person),
+            "history": history,
             "withdraw_form": WithdrawForm(),
-            "today": timezone.localdate(),
         },
     )
 
@@ -205,13 +206,16 @@ def request_new(request: HttpRequest, reference: str) -> HttpResponse:
 @role_required(Role.PRACTITIONER, Role.IG_OFFICER)
 @never_cache
 def request_list(request: HttpRequest) -> HttpResponse:
-    received = list(requests_received(request.membership).order_by("status", "-created_at")[:200])
+    received = requests_received(request.membership)
     return render(
         request,
         "consent/request_list.html",
         {
-            "received_open": [r for r in received if r.is_open],
-            "received_done": [r for r in received if not r.is_open][:50],
+            # Oldest first: the longest waiting is answered first. All of them, however many.
+            "received_open": list(
+                received.filter(status=RequestStatus.OPEN).order_by("created_at", "pk")
+            ),
+            "received_done": list(received.exclude(status=RequestStatus.OPEN)[:50]),
             "sent": list(requests_sent(request.user)[:100]),
         },
     )
@@ -370,20 +374,10 @@ def override_list(request: HttpRequest) -> HttpResponse:
 @never_cache
 def override_detail(request: HttpRequest, pk: int) -> HttpResponse:
     membership = request.membership
-    override = None
-    if membership is not None and membership.role == Role.IG_OFFICER:
-        try:
-            override = override_for_ig(membership=membership, override_id=pk)
-        except NotFound:
-            override = None
-    if override is None:
-        override = (
-            SafeguardingOverride.objects.filter(pk=pk, user=request.user)
-            .select_related("person", "protocol", "version", "agency", "reviewed_by")
-            .first()
-        )
-    if override is None:
-        raise Http404("No such override.")
+    try:
+        override = override_for_user(user=request.user, membership=membership, override_id=pk)
+    except NotFound:
+        raise Http404("No such override.") from None
     reviewing = (
         membership is not None
         and membership.role == Role.IG_OFFICER
@@ -421,3 +415,14 @@ def override_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "now": timezone.now(),
         },
     )
+
+
+@role_required(Role.PRACTITIONER, Role.IG_OFFICER)
+@never_cache
+def statement_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """One consent statement, for the IG officers of the agencies it names and its recorder."""
+    try:
+        statement = statement_for(user=request.user, membership=request.membership, record_id=pk)
+    except NotFound:
+        raise Http404("No such consent record.") from None
+    return render(request, "consent/statement.html", {"record": statement})

@@ -13,6 +13,7 @@ from django.utils import timezone
 class NotificationKind(models.TextChoices):
     CONSENT_REQUESTED = "consent_requested", "Consent request"
     CONSENT_ANSWERED = "consent_answered", "Consent request answered"
+    CONSENT_RECORDED = "consent_recorded", "Consent recorded about your records"
     OVERRIDE_TO_REVIEW = "override_to_review", "Safeguarding override to review"
     OVERRIDE_ENDED = "override_ended", "Safeguarding override ended"
     OVERRIDE_REVIEWED = "override_reviewed", "Safeguarding override reviewed"
@@ -23,7 +24,8 @@ class Notification(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
     )
     kind = models.CharField(max_length=32, choices=NotificationKind.choices)
-    message = models.CharField(max_length=300)
+    # Names of staff and agencies can be long; never cut a message short.
+    message = models.TextField()
     # A path inside ShareHub, never a full address: where the recipient acts on it.
     link = models.CharField(max_length=200)
     created_at = models.DateTimeField(default=timezone.now)

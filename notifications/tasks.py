@@ -15,19 +15,20 @@ logger = logging.getLogger(__name__)
     acks_late=True, ignore_result=True, autoretry_for=(OSError,), max_retries=5, retry_backoff=True
 )
 def notification_email(*, notification_id: int) -> None:
-    """Email one notification. Safe to deliver twice: one that was emailed is left alone.
+    """Email one notification, at most once: the row is claimed before sending, so a second
+    delivery of the task (acks_late redelivers after a worker dies) sends nothing. If the mail
+    server refuses, the claim is given back and the task retried.
 
     The email carries the kind of notification and a link, nothing about the person: email
     leaves the partnership's systems, and the detail waits behind the sign-in.
     """
-    notification = (
-        Notification.objects.select_related("recipient").filter(pk=notification_id).first()
-    )
-    if notification is None or notification.emailed_at is not None:
+    claimed_at = timezone.now()
+    claimed = Notification.objects.filter(
+        pk=notification_id, emailed_at__isnull=True, recipient__is_active=True
+    ).update(emailed_at=claimed_at)
+    if not claimed:
         return
-    recipient = notification.recipient
-    if not recipient.is_active or not recipient.email:
-        return
+    notification = Notification.objects.select_related("recipient").get(pk=notification_id)
     try:
         send_mail(
             subject=f"ShareHub: {notification.get_kind_display()}",
@@ -36,9 +37,12 @@ def notification_email(*, notification_id: int) -> None:
                 f"Sign in to see it: {settings.SHAREHUB_SITE_URL}{notification.link}\n"
             ),
             from_email=None,
-            recipient_list=[recipient.email],
+            recipient_list=[notification.recipient.email],
         )
     except OSError as error:
+        Notification.objects.filter(pk=notification_id, emailed_at=claimed_at).update(
+            emailed_at=None
+        )
         # The frames, not the message: a mail server's answer can quote the address.
         logger.warning(
             "notification %s: email not sent (%s)\n%s",
@@ -47,6 +51,3 @@ def notification_email(*, notification_id: int) -> None:
             "".join(traceback.format_tb(error.__traceback__)),
         )
         raise
-    Notification.objects.filter(pk=notification_id, emailed_at__isnull=True).update(
-        emailed_at=timezone.now()
-    )

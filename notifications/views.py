@@ -11,10 +11,12 @@ from notifications.models import Notification
 
 @signed_in
 def notification_list(request: HttpRequest) -> HttpResponse:
-    page = Paginator(Notification.objects.filter(recipient=request.user), 50).get_page(
-        request.GET.get("page")
+    paginator = Paginator(Notification.objects.filter(recipient=request.user), 50)
+    page = paginator.get_page(request.GET.get("page"))
+    page_range = paginator.get_elided_page_range(page.number, on_each_side=1, on_ends=1)
+    return render(
+        request, "notifications/list.html", {"page": page, "page_range": list(page_range)}
     )
-    return render(request, "notifications/list.html", {"page": page})
 
 
 @signed_in

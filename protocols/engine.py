@@ -47,6 +47,7 @@ from guardian.models import GroupObjectPermission, UserObjectPermission
 from agencies.models import Agency, Dataset, Membership
 from consent.models import DECISIVE_STATES, ConsentRecord, ConsentState, SafeguardingOverride
 from matching.models import LinkageRecord, Person
+from matching.persons import persons_merged_into
 from matching.pseudonymise import identity_open
 from protocols.fields import (
     IDENTITY,
@@ -202,8 +203,12 @@ class Withheld:
     # For consent: what the record says (refused, withdrawn, expired), "" when nothing is.
     consent_text: str = ""
     # For consent: the protocols whose rule here yields to a safeguarding override, and the
-    # longest override each allows, {protocol id: hours}. Empty outside safeguarding.
+    # longest override each allows, {protocol id: hours}, with the version in force of each,
+    # {protocol id: version id}. Empty outside safeguarding.
     overridable: dict[int, int] = field(default_factory=dict)
+    override_versions: dict[int, int] = field(default_factory=dict)
+    # Each protocol's label by id (two protocols may share a name and number).
+    protocol_labels: dict[int, str] = field(default_factory=dict)
 
     @property
     def reason_text(self) -> str:
@@ -379,8 +384,9 @@ def consent_standings(
     """{(person id, protocol id, agency id): the deciding statement}, for the rules that need
     consent; a key that is absent has no statement, which withholds.
 
-    One query. Statements recorded for a person since merged into one of `person_ids` count for
-    them: a merge says the two were one human all along.
+    Two queries. Statements recorded for a person since merged into one of `person_ids`,
+    directly or through a chain of merges, count for them: a merge says the two were one human
+    all along.
     """
     needing = [g for g in grants if _needs_consent(g)]
     ids = list(person_ids)
@@ -388,27 +394,18 @@ def consent_standings(
         return {}
     protocol_ids = {g.protocol_id for g in needing}
     agency_ids = {g.agency_id for g in needing}
-    asked = set(ids)
+    now_is = {pid: pid for pid in ids} | persons_merged_into(ids)
     rows = ConsentRecord.objects.filter(
-        Q(person_id__in=ids) | Q(person__merged_into_id__in=ids),
         Q(protocol_id__in=protocol_ids) | Q(purpose=purpose),
+        person_id__in=list(now_is),
         state__in=DECISIVE_STATES,
         agencies__in=agency_ids,
     ).values_list(
-        "person_id",
-        "person__merged_into_id",
-        "protocol_id",
-        "agencies",
-        "state",
-        "recorded_at",
-        "pk",
-        "expires_on",
+        "person_id", "protocol_id", "agencies", "state", "recorded_at", "pk", "expires_on"
     )
     latest: dict[tuple[int, int, int], tuple] = {}
-    for person_id, merged_into, protocol_id, agency_id, state, at, pk, expires_on in rows:
-        person = person_id if person_id in asked else merged_into
-        if person is None:
-            continue
+    for person_id, protocol_id, agency_id, state, at, pk, expires_on in rows:
+        person = now_is[person_id]
         # A purpose-wide statement speaks for every protocol of the purpose.
         for grant_protocol in protocol_ids if protocol_id is None else (protocol_id,):
             key = (person, grant_protocol, agency_id)
@@ -428,11 +425,16 @@ def overrides_active(
     grants: list[Grant],
     purpose: str,
     now: datetime,
-) -> dict[tuple[int, int], int]:
-    """{(person id, protocol id): override id} of the user's overrides in force at `now`, made
-    acting in the same agency and role, where a rule would yield to one. One query, or none."""
+) -> dict[tuple[int, int, int], int]:
+    """{(person id, protocol version id, dataset id): override id} of the user's overrides in
+    force at `now`, made acting in the same agency and role, where a rule would yield to one.
+
+    An override lifts only what its reviewer is shown it opened: the datasets withheld when it
+    began, under the version then in force. A later version, or a dataset the protocol covers
+    later, needs an override of its own. One query, or none.
+    """
     ids = list(person_ids)
-    yielding = {g.protocol_id for g in grants if g.consent == ConsentRule.UNLESS_OVERRIDE}
+    yielding = {g.version_id for g in grants if g.consent == ConsentRule.UNLESS_OVERRIDE}
     if (
         purpose != Purpose.SAFEGUARDING
         or not yielding
@@ -441,17 +443,22 @@ def overrides_active(
         or membership.agency_id is None
     ):
         return {}
-    rows = SafeguardingOverride.objects.filter(
-        user_id=user.pk,
-        agency_id=membership.agency_id,
-        role=membership.role,
-        person_id__in=ids,
-        protocol_id__in=yielding,
-        started_at__lte=now,
-        expires_at__gt=now,
-        ended_at__isnull=True,
-    ).values_list("person_id", "protocol_id", "pk")
-    return {(person_id, protocol_id): pk for person_id, protocol_id, pk in rows}
+    rows = (
+        SafeguardingOverride.objects.active_at(now)
+        .filter(
+            user_id=user.pk,
+            agency_id=membership.agency_id,
+            role=membership.role,
+            person_id__in=ids,
+            version_id__in=yielding,
+        )
+        .values_list("person_id", "version_id", "dataset_ids", "pk")
+    )
+    return {
+        (person_id, version_id, dataset_id): pk
+        for person_id, version_id, dataset_ids, pk in rows
+        for dataset_id in dataset_ids or ()
+    }
 
 
 def disclose(
@@ -524,7 +531,7 @@ def disclose(
                 g,
                 unlocked=person_id in unlocked,
                 consent=standings.get((person_id, g.protocol_id, g.agency_id)),
-                override=overrides.get((person_id, g.protocol_id)),
+                override=overrides.get((person_id, g.version_id, g.dataset_id)),
                 purpose=purpose,
                 today=today,
             )
@@ -739,12 +746,12 @@ class _PersonBuilder:
             entry.protocols.append(grant.label)
         if grant.protocol_id not in entry.protocol_ids:
             entry.protocol_ids.append(grant.protocol_id)
+            entry.protocol_labels[grant.protocol_id] = grant.label
         if hold.consent is not None and not entry.consent_text:
             entry.consent_text = hold.consent.text_on(self.today)
         if hold.overridable_hours:
-            entry.overridable[grant.protocol_id] = max(
-                hold.overridable_hours, entry.overridable.get(grant.protocol_id, 0)
-            )
+            entry.overridable[grant.protocol_id] = hold.overridable_hours
+            entry.override_versions[grant.protocol_id] = grant.version_id
         if info.key not in entry.field_keys:
             entry.field_keys.append(info.key)
             entry.field_labels.append(info.label)

@@ -289,6 +289,8 @@ class AccessLog(models.Model):
         SUMMARY = "summary", "Case summary"
         UNLOCK = "unlock", "Assessment step recorded"
         OVERRIDE = "override", "Safeguarding override"
+        CONSENT = "consent", "Consent read or recorded"
+        CONSENT_REQUEST = "consent_request", "Consent request"
 
     at = models.DateTimeField(auto_now_add=True)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")

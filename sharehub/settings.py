@@ -236,7 +236,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 5 * 60,
     },
     # The engine compares an override's expiry with the clock on every read, so access ends on
-    # time whatever this does; this announces the end and closes the override for review.
+    # time whatever this does; this tells the practitioner, once, that it has ended.
     "safeguarding-overrides-expire": {
         "task": "consent.tasks.overrides_expire",
         "schedule": 60,

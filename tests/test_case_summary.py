@@ -137,6 +137,7 @@ def test_every_person_url_is_404_without_a_protocol_covering_that_person(
 
     def url(reference: str) -> str:
         return reverse(name, kwargs={"reference": reference, **PERSON_URL_EXTRA.get(name, {})})
+
     attempts = [
         (nobody, linked.alice.reference),
         (nobody, "NOSUCHPERSN"),

@@ -1059,3 +1059,233 @@ def test_api_answers_404_before_reading_input_for_what_is_not_theirs(client, wor
     client.force_login(member(Role.IG_OFFICER, in_agency=housing))
     response = client.post(reverse("consent_api:override_review", args=[override.pk]), {})
     assert response.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("text", "kinds"),
+    [
+        ("NHS 943.476.5919", ["an NHS number"]),
+        ("NHS 943/476/5919", ["an NHS number"]),
+        ("NHS 9434 765 919", ["an NHS number"]),
+        ("NHS 943  476  5919", ["an NHS number"]),
+        ("ring 07700.900.123", ["a phone number"]),
+        ("ring +44 (0)7700 900123", ["a phone number"]),
+        ("at LS6-2AB", ["a postcode"]),
+        ("at ls62ab", ["a postcode"]),
+        # Social work shorthand that looks like a postcode or a number is left alone.
+        ("s47 2nd strategy meeting booked", []),
+        ("s47 enquiry, 3 visits, 12 weeks", []),
+    ],
+)
+def test_identifiers_in_text_however_written(db, text, kinds):
+    assert identifiers_in_text(text) == kinds
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Born 1 March 2015? no: born 1st February 2015, seen at home",
+        "dob 01 02 2015 on the referral",
+        "dob 01022015 on the referral",
+    ],
+)
+def test_the_persons_date_of_birth_however_written(world, text):
+    assert "the person's date of birth" in identifiers_in_text(
+        text, person_ids=[world.linked.alice.pk]
+    )
+
+
+def test_a_surname_is_found_however_much_text_surrounds_it(world):
+    padding = " ".join("a" + "b" * (n % 7) + str(n) for n in range(450))
+    text = ("aaa " * 300) + "smith " + padding[:200]
+    assert "the person's surname" in identifiers_in_text(text, person_ids=[world.linked.alice.pk])
+
+
+def test_an_ordinal_shaped_postcode_not_the_households_passes(world):
+    # Alice lives at LS6 2AB: "S47 2ND" is keyed and compared, and is not hers.
+    assert identifiers_in_text("s47 2nd", person_ids=[world.linked.alice.pk]) == []
+
+
+# --- Found in review --------------------------------------------------------------------------
+
+
+def test_a_withdrawal_recorded_before_two_merges_still_holds(world):
+    """B merged into A, then A into Alice: what was said of B is said of Alice."""
+    a = Person.objects.create(merged_into=world.linked.alice, is_active=False)
+    b = Person.objects.create(merged_into=a, is_active=False)
+    _statement(world, ConsentState.GIVEN, at=NOW - timedelta(days=2))
+    _statement(world, ConsentState.WITHDRAWN, person=b, at=NOW - timedelta(days=1))
+    assert _police_shown(_view(world)) == set()
+    from consent.services import consent_history
+
+    assert {r.person_id for r in consent_history(world.linked.alice)} == {
+        world.linked.alice.pk,
+        b.pk,
+    }
+
+
+def test_an_override_opens_only_what_it_opened_under_the_version_it_was_made(
+    agency, other_agency, member
+):
+    world = _world(agency, other_agency, member, police_consent=ConsentRule.UNLESS_OVERRIDE)
+    world.version.rules.filter(dataset=world.linked.csc).update(consent=ConsentRule.UNLESS_OVERRIDE)
+    # CSC records are shared by consent when the override begins, so it opens police only.
+    _statement(world, ConsentState.GIVEN, agencies=[world.csc], at=NOW - timedelta(days=1))
+    override = _override(world)
+    assert override.dataset_ids == [world.linked.police.pk]
+    csc_shown = {
+        f.key for r in _view(world).records if r.agency.code == "CSC" for f in r.shown_fields
+    }
+    assert csc_shown
+    _statement(world, ConsentState.WITHDRAWN, agencies=[world.csc], at=NOW - timedelta(hours=1))
+    view = _view(world)
+    assert _police_shown(view)
+    assert not [f for r in view.records if r.agency.code == "CSC" for f in r.shown_fields]
+    # A new version of the protocol, approved while the override runs: it lifts nothing there.
+    world.version.status = "superseded"
+    world.version.save()
+    successor = ProtocolVersion.objects.create(
+        protocol=world.version.protocol,
+        number=2,
+        name=world.version.name,
+        purpose=world.version.purpose,
+        lawful_basis=world.version.lawful_basis,
+        roles=world.version.roles,
+        valid_from=world.version.valid_from,
+        status="active",
+        author=world.csc_ig,
+    )
+    successor.parties.set([world.csc, world.police])
+    for rule in world.version.rules.all():
+        rule.pk = None
+        rule.version = successor
+        rule.save()
+    assert _police_shown(_view(world)) == set()
+
+
+def test_recording_consent_is_logged_and_told_to_the_agencies_it_names(world):
+    record = _record(world)
+    log = AccessLog.objects.get(action=AccessLog.Action.CONSENT)
+    assert log.fields == {"consent_recorded": record.pk, "state": "given"}
+    told = Notification.objects.get(kind=NotificationKind.CONSENT_RECORDED)
+    assert told.recipient == world.police_ig
+    assert told.link == reverse("consent:statement", args=[record.pk])
+    from consent.services import statement_for
+
+    assert statement_for(
+        user=world.police_ig, membership=world.membership(world.police_ig), record_id=record.pk
+    )
+    for outsider in (world.police_practitioner, world.colleague):
+        with pytest.raises(NotFound):
+            statement_for(user=outsider, membership=world.membership(outsider), record_id=record.pk)
+
+
+def test_the_consent_history_is_logged_denials_too_and_shows_only_the_readers_scope(world, member):
+    from consent.services import consent_history_read
+
+    other = protocol_in_force(
+        author=world.csc_ig,
+        parties=[world.csc, world.police],
+        rules=[{"dataset": world.linked.police, "tier": Tier.KNOWN_TO}],
+    )
+    mine = _statement(world, ConsentState.GIVEN)
+    _statement(world, ConsentState.REFUSED, protocol=other.protocol)  # not a protocol of theirs
+    _, shown = consent_history_read(
+        user=world.practitioner,
+        membership=world.membership(world.practitioner),
+        person=world.linked.alice,
+        purpose=Purpose.SAFEGUARDING,
+    )
+    assert [s.record.pk for s in shown] == [mine.pk]
+    read = AccessLog.objects.get(action=AccessLog.Action.CONSENT)
+    assert read.found and read.fields == {"consent_read": [mine.pk]}
+    stranger = member(Role.PRACTITIONER)
+    with pytest.raises(NotFound):
+        consent_history_read(
+            user=stranger,
+            membership=world.membership(stranger),
+            person=world.linked.alice,
+            purpose=Purpose.SAFEGUARDING,
+        )
+    assert AccessLog.objects.filter(
+        user=stranger, action=AccessLog.Action.CONSENT, found=False
+    ).exists()
+
+
+def test_withdrawal_only_of_statements_in_the_practitioners_scope(world):
+    other = protocol_in_force(
+        author=world.csc_ig,
+        parties=[world.csc, world.police],
+        rules=[{"dataset": world.linked.police, "tier": Tier.KNOWN_TO}],
+    )
+    theirs = _statement(world, ConsentState.GIVEN, protocol=other.protocol)
+    with pytest.raises(NotFound):
+        consent_withdraw(
+            user=world.practitioner,
+            membership=world.membership(world.practitioner),
+            person=world.linked.alice,
+            purpose=Purpose.SAFEGUARDING,
+            record_id=theirs.pk,
+        )
+
+
+def test_consent_expiry_limit_on_a_leap_day(world):
+    import time_machine
+
+    with time_machine.travel(datetime(2028, 2, 29, 12, tzinfo=UTC), tick=False):
+        assert _record(world, expires_on=date(2031, 2, 28)).expires_on == date(2031, 2, 28)
+        with pytest.raises(ConsentError) as raised:
+            _record(world, expires_on=date(2031, 3, 1))
+        assert "3 years" in raised.value.problems["expires_on"]
+
+
+def test_one_override_at_a_time_per_person_and_protocol(world):
+    running = _override(world, now=timezone.now(), hours=2)
+    with pytest.raises(ConsentError) as raised:
+        _override(world, now=timezone.now())
+    assert "already have an override" in raised.value.problems[""]
+    running.ended_at = timezone.now()
+    running.save()
+    assert _override(world, now=timezone.now())
+
+
+def test_two_protocols_with_the_same_name_both_offer_an_override(world):
+    twin = protocol_in_force(
+        author=world.csc_ig,
+        parties=[world.csc, world.police],
+        name=world.version.name,
+        rules=[{"dataset": world.linked.police, "consent": ConsentRule.UNLESS_OVERRIDE}],
+    )
+    give(twin, world.practitioner)
+    _, options = override_options(
+        user=world.practitioner,
+        membership=world.membership(world.practitioner),
+        person=world.linked.alice,
+    )
+    assert {o.protocol.pk for o in options} == {world.version.protocol_id, twin.protocol_id}
+
+
+def test_api_choice_errors_never_repeat_the_input(client, world):
+    client.force_login(world.practitioner)
+    response = client.post(
+        reverse("consent_api:person_consent", args=[world.linked.alice.reference]),
+        {"state": "943 476 5919", "agencies": ["9434765919"]},
+        content_type="application/json",
+    )
+    assert response.status_code == 400
+    assert "943" not in response.content.decode()
+
+
+def test_a_notification_is_emailed_once_however_often_the_task_runs(world, mailoutbox):
+    from notifications.services import notify
+    from notifications.tasks import notification_email
+
+    [notification] = notify(
+        recipients=[world.practitioner],
+        kind=NotificationKind.CONSENT_ANSWERED,
+        message="m",
+        link="/",
+    )
+    notification_email(notification_id=notification.pk)
+    notification_email(notification_id=notification.pk)
+    assert len(mailoutbox) == 1

@@ -56,6 +56,7 @@ URL_KWARGS = {
     "consent:request_new": {"reference": "person"},
     "consent:override_new": {"reference": "person"},
     "consent:request_detail": {"pk": "not_theirs"},
+    "consent:statement": {"pk": "not_theirs"},
     "consent:request_cancel": {"pk": "not_theirs"},
     "consent:override_detail": {"pk": "not_theirs"},
     "consent:override_stop": {"pk": "not_theirs"},
@@ -83,6 +84,7 @@ PERSON_PAGES = {
 # none, so those the role admits answer 404 (tests/test_consent.py opens them as the parties).
 NOT_THEIRS_PAGES = {
     "consent:request_detail",
+    "consent:statement",
     "consent:override_detail",
     "notifications:open",
 }
