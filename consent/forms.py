@@ -46,7 +46,6 @@ class _HowFields(forms.Form):
         max_length=100,
         help_text="Where your agency keeps the signed form or case note, such as its document "
         "number. Not a name or an identifier.",
-        widget=forms.TextInput(attrs={"class": "govuk-input--width-20"}),
     )
     expires_on = TextDateField(
         label="Consent expires on (optional)",
@@ -162,7 +161,8 @@ class OverrideForm(forms.Form):
     hours = forms.IntegerField(
         label="For how many hours?",
         min_value=1,
-        widget=forms.NumberInput(attrs={"class": "govuk-input--width-4"}),
+        # GOV.UK asks for a text input with a numeric keyboard, not type=number.
+        widget=forms.TextInput(attrs={"inputmode": "numeric"}),
         error_messages={
             "required": "Enter how many hours you need.",
             "invalid": "Enter the hours as a whole number, like 72.",

@@ -84,7 +84,8 @@ class ProtocolForm(forms.Form):
         help_text="Only for data whose consent rule gives way to a safeguarding override. "
         f"Up to {MAX_OVERRIDE_HOURS} hours; practitioners are offered {DEFAULT_OVERRIDE_HOURS} "
         "hours or less by default.",
-        widget=forms.NumberInput(attrs={"class": "govuk-input--width-4"}),
+        # GOV.UK asks for a text input with a numeric keyboard, not type=number.
+        widget=forms.TextInput(attrs={"inputmode": "numeric"}),
         error_messages={
             "invalid": "Enter the hours as a whole number, like 72.",
             "min_value": "Enter at least 1 hour.",
