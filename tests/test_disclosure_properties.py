@@ -506,7 +506,7 @@ def oracle(
     def held_back(version: ProtocolVersion, dataset_rule: DatasetRule, person_id: int) -> str:
         if version.staged and person_id not in unlocked:
             return Withholding.ASSESSMENT
-        # No consent can be recorded until the consent app lands: every such rule is held.
+        # These worlds record no consent (tests/test_consent_properties.py does): always held.
         if dataset_rule.consent in (ConsentRule.NEEDED, ConsentRule.UNLESS_OVERRIDE):
             return Withholding.CONSENT
         return ""
@@ -753,10 +753,9 @@ class DisclosureMachine(RuleBasedStateMachine):
     """Each step changes one thing; after every step (the invariant) the user reads everyone
     and the engine is compared with the oracle.
 
-    SECURITY.md asks for a state machine that grants, revokes and withdraws consent between
-    reads. ShareHub has no consent records yet (engine.consent_given returns none), so consent
-    rules are always held back here; consent given and withdrawn join the rules when the consent
-    app lands.
+    The worlds here hold no consent statements or overrides, so consent rules are always held
+    back; tests/test_consent_properties.py gives, refuses and withdraws consent and starts and
+    ends overrides between reads, against an oracle of its own.
     """
 
     world: World  # set by the test before running
@@ -921,7 +920,7 @@ def staged_and_consent_case() -> Case:
 def test_held_back_rules_are_caught_when_the_engine_ignores_them(world, monkeypatch):
     case = staged_and_consent_case()
     assert case_compare(world, case)[0] == []
-    monkeypatch.setattr(engine, "_held_back", lambda grant, unlocked, consented: "")
+    monkeypatch.setattr(engine, "_held_back", lambda grant, **_: engine._OPEN)
     problems, _ = case_compare(world, case)
     assert any("shown though no applicable protocol grants them unheld" in p for p in problems)
     alice_a1 = SourceRecord.objects.get(dataset=world.datasets["police"], source_id="A1").pk
@@ -945,11 +944,15 @@ def _acting_as_practitioner(membership):
 MUTANTS = {
     "staged and consent rules never held back": (
         "_held_back",
-        lambda grant, unlocked, consented: "",
+        lambda grant, **_: engine._OPEN,
     ),
     "consent taken as given": (
-        "consent_given",
-        lambda *, person_ids, grants: {(p, g.version_id) for p in person_ids for g in grants},
+        "consent_standings",
+        lambda *, person_ids, grants, purpose: {
+            (p, g.protocol_id, g.agency_id): engine.ConsentStanding("given", date.min, None)
+            for p in person_ids
+            for g in grants
+        },
     ),
     "look-back ignored": ("Grant.covers", lambda self, event_date, today: True),
     "summary shows every field": (
