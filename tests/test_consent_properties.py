@@ -145,18 +145,16 @@ statements = st.lists(
     ),
     max_size=7,
 )
-overrides = st.lists(
-    st.builds(
-        Override,
-        version=st.sampled_from(["wide", "narrow"]),
-        datasets=st.frozensets(st.sampled_from(["csc", "police"]), min_size=1),
-        started_hours_ago=st.integers(-2, 100),
-        hours=st.integers(1, 72),
-        ended=st.booleans(),
-        own=st.booleans(),
-    ),
-    max_size=3,
+an_override = st.builds(
+    Override,
+    version=st.sampled_from(["wide", "narrow"]),
+    datasets=st.frozensets(st.sampled_from(["csc", "police"]), min_size=1),
+    started_hours_ago=st.integers(-2, 100),
+    hours=st.integers(1, 72),
+    ended=st.booleans(),
+    own=st.booleans(),
 )
+overrides = st.lists(an_override, max_size=3)
 
 
 def _write(w: World, history: list[Statement], overridden: list[Override]) -> None:
@@ -337,11 +335,15 @@ def test_the_comparison_catches_a_broken_engine(world, monkeypatch, mutant):
             transaction.set_rollback(True)
         return found
 
+    # At least one override, up to 1,000 tries, and the same tries every run: each broken
+    # engine needs a particular combination, and a search that only usually finds it would
+    # make a flaky test.
     find(
-        st.tuples(statements, overrides),
+        st.tuples(statements, st.lists(an_override, min_size=1, max_size=3)),
         differs,
         settings=settings(
-            max_examples=300,
+            max_examples=1000,
+            derandomize=True,
             phases=[Phase.generate],
             database=None,
             deadline=None,
