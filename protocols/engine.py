@@ -21,10 +21,10 @@ nothing more. The decision, per record and field:
    its expiry lifts the hold; anything else, or nothing recorded, keeps it. Read on every call,
    so a withdrawal holds from the next page load.
 6. A rule "needed unless override" also yields to the user's own safeguarding override
-   (consent.models.SafeguardingOverride) for the person under that protocol, made acting in the
-   same agency and role, for the safeguarding purpose, until it expires or is ended. An override
-   lifts only the consent hold: it shows what the rule shows with consent, never more, and
-   never lifts a rule whose consent is simply "needed".
+   (consent.models.SafeguardingOverride) for the person, made under that protocol version and
+   naming the rule's dataset, acting in the same agency and role, for the safeguarding purpose,
+   until it expires or is ended. An override lifts only the consent hold: it shows what the rule
+   shows with consent, never more, and never lifts a rule whose consent is simply "needed".
 7. Several protocols: the union. Each shown field names every protocol that allowed it.
 
 A person none of whose records is covered by any rule is not in the result: to the user they
