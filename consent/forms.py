@@ -58,6 +58,10 @@ class _HowFields(forms.Form):
         help_text="Do not write names or identifiers; refer to the person by their reference.",
     )
 
+    def how(self) -> dict:
+        """These fields' cleaned values, as ConsentInput and consent_request_answer take them."""
+        return {name: self.cleaned_data[name] for name in _HowFields.base_fields}
+
 
 class ConsentForm(_HowFields):
     state = forms.ChoiceField(

@@ -105,11 +105,7 @@ def person_consent(request: HttpRequest, reference: str) -> HttpResponse:
                     agency_ids=tuple(int(a) for a in data["agencies"]),
                     protocol_id=protocol_id,
                     purpose=purpose if whole_purpose else "",
-                    method=data["method"],
-                    given_by=data["given_by"],
-                    evidence_reference=data["evidence_reference"],
-                    expires_on=data["expires_on"],
-                    note=data["note"],
+                    **form.how(),
                 ),
             )
         except NotFound:
@@ -244,11 +240,7 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
                     membership=request.membership,
                     request_id=pk,
                     outcome=data["outcome"],
-                    method=data["method"],
-                    given_by=data["given_by"],
-                    evidence_reference=data["evidence_reference"],
-                    expires_on=data["expires_on"],
-                    note=data["note"],
+                    **form.how(),
                 )
             except NotFound:
                 raise Http404("No such request.") from None

@@ -196,10 +196,11 @@ class Withheld:
     dataset_id: int
     dataset_name: str
     reason: str
-    protocols: list[str]
     field_labels: list[str]
     field_keys: list[str] = field(default_factory=list)
-    protocol_ids: list[int] = field(default_factory=list)
+    # Each protocol's label by id, in the order the rules came (two protocols may share a name
+    # and number, so the labels alone cannot say which protocol).
+    protocol_labels: dict[int, str] = field(default_factory=dict)
     # For consent: what the record says (refused, withdrawn, expired), "" when nothing is.
     consent_text: str = ""
     # For consent: the protocols whose rule here yields to a safeguarding override, and the
@@ -207,12 +208,19 @@ class Withheld:
     # {protocol id: version id}. Empty outside safeguarding.
     overridable: dict[int, int] = field(default_factory=dict)
     override_versions: dict[int, int] = field(default_factory=dict)
-    # Each protocol's label by id (two protocols may share a name and number).
-    protocol_labels: dict[int, str] = field(default_factory=dict)
 
     @property
     def reason_text(self) -> str:
         return Withholding.TEXT[self.reason]
+
+    @property
+    def protocols(self) -> list[str]:
+        """The labels of the protocols holding it back, each once."""
+        return list(dict.fromkeys(self.protocol_labels.values()))
+
+    @property
+    def protocol_ids(self) -> list[int]:
+        return list(self.protocol_labels)
 
 
 @dataclass
@@ -739,14 +747,9 @@ class _PersonBuilder:
                 dataset_id=shape.dataset.pk,
                 dataset_name=shape.dataset.name,
                 reason=reason,
-                protocols=[],
                 field_labels=[],
             )
-        if grant.label not in entry.protocols:
-            entry.protocols.append(grant.label)
-        if grant.protocol_id not in entry.protocol_ids:
-            entry.protocol_ids.append(grant.protocol_id)
-            entry.protocol_labels[grant.protocol_id] = grant.label
+        entry.protocol_labels.setdefault(grant.protocol_id, grant.label)
         if hold.consent is not None and not entry.consent_text:
             entry.consent_text = hold.consent.text_on(self.today)
         if hold.overridable_hours:
