@@ -21,6 +21,8 @@ NAV_ITEMS = [
     NavItem("Home", "analyst_home"),
     NavItem("Home", "platform_home"),
     NavItem("Find a person", "protocols:search"),
+    NavItem("Alerts", "alerts:inbox"),
+    NavItem("Dashboard", "insights:dashboard"),
     NavItem("Consent requests", "consent:request_list"),
     NavItem("Overrides to review", "consent:override_list"),
     NavItem("Protocols", "protocols:protocol_list"),
@@ -30,6 +32,9 @@ NAV_ITEMS = [
     NavItem("Partnership", "agencies:partnership"),
     NavItem("Review links", "matching:review_queue"),
     NavItem("Linked data export", "matching:linkage_export"),
+    NavItem("De-identified export", "insights:export"),
+    NavItem("Risk indicators", "risk:indicator_list"),
+    NavItem("Alert rules", "alerts:rule_list"),
 ]
 
 

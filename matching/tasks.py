@@ -19,6 +19,10 @@ def link_after_extract(*, extract_id: int) -> None:
     if status != ExtractStatus.LOADED:
         return  # gone, or nothing of it was loaded: nothing to link
     linkage_run(extract_id=extract_id)
+    # Scores follow linkage: the extract's records are now placed in persons.
+    from risk.tasks import enrich_after_extract
+
+    enrich_after_extract.delay(extract_id=extract_id)
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
@@ -30,3 +34,6 @@ def relink_after_decision(*, review_item_id: int) -> None:
     # The run re-clusters the two records' persons (and any a decision ties to them), not
     # everything: a reviewer's day of decisions must not cost a day of full runs.
     linkage_run(kind=LinkageRun.Kind.DECISION, review_item_id=review_item_id)
+    from risk.tasks import enrich_after_linkage
+
+    enrich_after_linkage.delay()

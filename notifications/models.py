@@ -17,6 +17,8 @@ class NotificationKind(models.TextChoices):
     OVERRIDE_TO_REVIEW = "override_to_review", "Safeguarding override to review"
     OVERRIDE_ENDED = "override_ended", "Safeguarding override ended"
     OVERRIDE_REVIEWED = "override_reviewed", "Safeguarding override reviewed"
+    ALERT_RAISED = "alert_raised", "New alerts"
+    ALERT_ASSIGNED = "alert_assigned", "Alert assigned to you"
 
 
 class Notification(models.Model):

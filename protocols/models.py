@@ -291,6 +291,10 @@ class AccessLog(models.Model):
         OVERRIDE = "override", "Safeguarding override"
         CONSENT = "consent", "Consent read or recorded"
         CONSENT_REQUEST = "consent_request", "Consent request"
+        RISK = "risk", "Risk score and reasons"
+        ALERT = "alert", "Alert"
+        DRILLDOWN = "drilldown", "Dashboard drill-down"
+        EXPORT = "export", "De-identified export"
 
     at = models.DateTimeField(auto_now_add=True)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")

@@ -99,6 +99,8 @@ def demo_load(*, people: int = DEMO_PEOPLE) -> list[DemoLogin]:
         )
         demo_protocol_ensure(agencies)
         demo_consent_work(agencies["HLT"])
+        demo_insights_protocol_ensure(agencies)
+        demo_risk_ensure(agencies)
     return DEMO_LOGINS
 
 
@@ -233,3 +235,261 @@ def demo_consent_work(health) -> None:
         "perpetrator lives at the address, so asking the family would warn them.",
         hours=72,
     )
+
+
+DEMO_INSIGHTS_PROTOCOL = "Northbridge partnership insights protocol"
+# What analysts may count and export for commissioning: categories and dates, no free text.
+DEMO_INSIGHT_FIELDS = {
+    "CSC": ("referral_date", "referral_source", "category_of_need", "cp_plan_start", "cp_category"),
+    "POL": ("incident_date", "incident_type", "role", "risk_grade"),
+    "HLT": ("attendance_date", "service", "safeguarding_flag", "substance_misuse"),
+    "EDU": ("census_term", "attendance_pct", "exclusions_fixed", "sen_status", "fsm"),
+    "HSG": ("snapshot_date", "tenancy_status", "arrears_band", "temporary_accommodation"),
+}
+
+
+def demo_insights_protocol_ensure(agencies) -> None:
+    """A commissioning protocol for the analyst, approved by every party; once. Dates of birth
+    are shared so that exports can give age bands (the export never writes the date)."""
+    from agencies.models import Membership
+    from protocols.fields import dataset_catalogues, identity_key, payload_key
+    from protocols.models import ProtocolVersion, Purpose, Tier
+    from protocols.services import (
+        ProtocolInput,
+        RuleInput,
+        protocol_approve,
+        protocol_assign,
+        protocol_draft_create,
+        protocol_submit,
+    )
+
+    if ProtocolVersion.objects.filter(name=DEMO_INSIGHTS_PROTOCOL).exists():
+        return
+    ig = {
+        m.agency.code: m
+        for m in Membership.objects.filter(role=Role.IG_OFFICER).select_related("agency", "user")
+        if m.user.email.startswith("ig@")
+    }
+    datasets = {code: agency.datasets.order_by("pk").first() for code, agency in agencies.items()}
+    catalogues = dataset_catalogues([d.pk for d in datasets.values() if d])
+    rules = []
+    for code, fields in DEMO_INSIGHT_FIELDS.items():
+        dataset = datasets.get(code)
+        if dataset is None:
+            continue
+        known = {f.key for f in catalogues.get(dataset.pk, [])}
+        keys = [payload_key(f) for f in fields] + [identity_key("date_of_birth")]
+        rules.append(
+            RuleInput(
+                dataset_id=dataset.pk,
+                tier=Tier.SUMMARY,
+                fields=tuple(k for k in keys if k in known),
+                consent="none",
+            )
+        )
+    author = ig["CSC"]
+    version = protocol_draft_create(
+        membership=author,
+        data=ProtocolInput(
+            name=DEMO_INSIGHTS_PROTOCOL,
+            purpose=Purpose.COMMISSIONING,
+            purpose_detail="Joint strategic needs assessment and commissioning of early help.",
+            lawful_basis="UK GDPR Art 6(1)(e) public task; Art 9(2)(g) substantial public interest",
+            legal_gateway="Children Act 2004 s10",
+            dpia_reference="DPIA-2026-021",
+            valid_from=date(2026, 1, 1),
+            party_ids=tuple(a.pk for a in agencies.values()),
+            roles=(Role.ANALYST,),
+            rules=tuple(rules),
+        ),
+    )
+    protocol_submit(membership=author, version=version)
+    for membership in ig.values():
+        if membership != author:
+            protocol_approve(membership=membership, version=version, note="Agreed at the board")
+    for login in DEMO_LOGINS:
+        if login.role == Role.ANALYST:
+            protocol_assign(
+                membership=ig[login.agency_code],
+                protocol=version.protocol,
+                user=get_user_model().objects.get(email=login.email),
+            )
+
+
+def demo_risk_ensure(agencies) -> None:
+    """The partnership's demo indicators and alert rules, the practitioners' subscriptions and
+    one scoring run; once."""
+    from agencies.models import Membership
+    from alerts.models import RuleKind
+    from alerts.services import RuleInput as AlertRuleInput
+    from alerts.services import rule_save, subscription_set
+    from risk.indicators import IndicatorInput
+    from risk.models import IndicatorKind, RiskIndicator, RiskRun
+    from risk.services import enrich_run, indicator_save
+
+    if RiskIndicator.objects.exists():
+        return
+    platform = get_user_model().objects.get(email="platform@demo.sharehub.example")
+    dataset = {code: agency.datasets.order_by("pk").first() for code, agency in agencies.items()}
+    structured, vocabulary = IndicatorKind.STRUCTURED, IndicatorKind.VOCABULARY
+
+    def condition(column, op, value=None):
+        return {"column": column, "op": op, "value": value}
+
+    specs = [
+        (
+            "Domestic abuse incident with a child present",
+            structured,
+            ["POL"],
+            30,
+            180,
+            365,
+            [
+                condition("incident_type", "is", "Domestic abuse"),
+                condition("role", "is", "Child present"),
+            ],
+            [],
+        ),
+        (
+            "Domestic abuse incident",
+            structured,
+            ["POL"],
+            15,
+            180,
+            730,
+            [condition("incident_type", "is", "Domestic abuse")],
+            [],
+        ),
+        (
+            "Missing episode",
+            structured,
+            ["POL"],
+            12,
+            120,
+            365,
+            [condition("incident_type", "is", "Missing person")],
+            [],
+        ),
+        (
+            "Child protection plan active",
+            structured,
+            ["CSC"],
+            25,
+            None,
+            None,
+            [condition("cp_plan_start", "present"), condition("cp_plan_end", "absent")],
+            [],
+        ),
+        (
+            "Fixed-term exclusion in the summer term",
+            structured,
+            ["EDU"],
+            10,
+            120,
+            None,
+            [
+                condition("exclusions_fixed", "at_least", 1),
+                condition("census_term", "is", "Summer 2026"),
+            ],
+            [],
+        ),
+        (
+            "Substance misuse flagged by health",
+            structured,
+            ["HLT"],
+            8,
+            180,
+            730,
+            [condition("substance_misuse", "yes")],
+            [],
+        ),
+        (
+            "Substance misuse in notes",
+            vocabulary,
+            ["CSC", "POL"],
+            10,
+            180,
+            730,
+            [],
+            [
+                "substance misuse",
+                "misus* alcohol",
+                "alcohol misuse",
+                "drug use",
+                "crack cocaine",
+                "cannabis",
+                "heavily intoxicated",
+                "drug paraphernalia",
+            ],
+        ),
+        (
+            "Domestic abuse in notes",
+            vocabulary,
+            ["CSC", "POL"],
+            10,
+            180,
+            730,
+            [],
+            [
+                "domestic abuse",
+                "coercive and controlling",
+                "strangulation",
+                "non-molestation order",
+                "witnessed the assault",
+            ],
+        ),
+    ]
+    for name, kind, codes, weight, half_life, lookback, conditions, phrases in specs:
+        indicator_save(
+            by=platform,
+            rescore=False,
+            data=IndicatorInput(
+                name=name,
+                kind=kind,
+                datasets=[dataset[c] for c in codes if dataset.get(c)],
+                weight=weight,
+                half_life_days=half_life,
+                lookback_days=lookback,
+                conditions=conditions,
+                phrases=phrases,
+            ),
+        )
+    rules = [
+        AlertRuleInput(
+            name="High risk: score above 20",
+            kind=RuleKind.SCORE_ABOVE,
+            threshold=20,
+            description="Agreed by the MASH board as the level for a multi-agency review.",
+        ),
+        AlertRuleInput(
+            name="Rising quickly: up 20 in 30 days",
+            kind=RuleKind.SCORE_RISING,
+            rise=20,
+            window_days=30,
+        ),
+        AlertRuleInput(
+            name="New domestic abuse incident for a child open to children's social care",
+            kind=RuleKind.NEW_EVENT_WHILE_OPEN,
+            indicator=RiskIndicator.objects.get(
+                name="Domestic abuse incident with a child present"
+            ),
+            open_agency=agencies["CSC"],
+            open_within_days=365,
+            new_within_days=14,
+        ),
+        AlertRuleInput(
+            name="Possible step-down",
+            kind=RuleKind.STEP_DOWN,
+            threshold=30,
+            lower_threshold=15,
+            window_days=90,
+            description="The score has fallen a long way: consider stepping down.",
+        ),
+    ]
+    saved = [rule_save(by=platform, data=rule) for rule in rules]
+    for membership in Membership.objects.filter(
+        role=Role.PRACTITIONER, agency__code__in=["CSC", "POL"]
+    ):
+        for rule in saved:
+            subscription_set(membership=membership, rule=rule, subscribed=True)
+    enrich_run(kind=RiskRun.Kind.INDICATORS)

@@ -12,6 +12,7 @@ import secrets
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -62,6 +63,9 @@ INSTALLED_APPS = [
     "protocols",
     "consent",
     "notifications",
+    "risk",
+    "alerts",
+    "insights",
     "synthetic",
 ]
 
@@ -161,7 +165,11 @@ STATIC_ROOT = Path(env.str("DJANGO_STATIC_ROOT", default=str(VAR_DIR / "staticfi
 if not PRODUCTION:
     # WhiteNoise looks in STATIC_ROOT at start-up; in development it is empty until collectstatic.
     STATIC_ROOT.mkdir(parents=True, exist_ok=True)
-STATICFILES_DIRS = [BASE_DIR / "static", ("govuk", FRONTEND_BUILD_DIR / "govuk")]
+STATICFILES_DIRS = [
+    BASE_DIR / "static",
+    ("govuk", FRONTEND_BUILD_DIR / "govuk"),
+    ("chartjs", FRONTEND_BUILD_DIR / "chartjs"),
+]
 # The design system's stylesheet refers to its fonts and images at /assets/, so that folder is
 # served from the site root.
 WHITENOISE_ROOT = FRONTEND_BUILD_DIR / "root"
@@ -240,6 +248,12 @@ CELERY_BEAT_SCHEDULE = {
     "safeguarding-overrides-expire": {
         "task": "consent.tasks.overrides_expire",
         "schedule": 60,
+    },
+    # Decay moves every risk score every day; the run also raises the day's alerts and
+    # refreshes the dashboards' figures. At night, away from the day's uploads.
+    "risk-enrich-nightly": {
+        "task": "risk.tasks.enrich_nightly",
+        "schedule": crontab(hour=2, minute=30),
     },
 }
 CELERY_TIMEZONE = TIME_ZONE

@@ -1,0 +1,131 @@
+"""From a count on the dashboard to the people behind it, as far as the reader's protocols go.
+
+The count is the partnership's; the list is the reader's: a person appears only if the
+disclosure engine lets this user see them for the purpose (commissioning), exactly as their
+case summary would. Nobody else is listed or counted on the list page, so the list says nothing
+the reader's protocols do not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import F
+from django.utils import timezone
+
+from insights.models import PersonProfile
+from matching.models import Person
+from protocols.engine import PersonView, disclose, persons_visible
+from protocols.models import AccessLog, Purpose
+from protocols.summary import access_log_write
+from risk.scoring import BANDS
+
+DRILLDOWN_PURPOSE = Purpose.COMMISSIONING
+PAGE_SIZE = 50
+SCAN_CHUNK = 2_000
+# A drill-down reads at most this many candidates a request; beyond, the page says so.
+SCAN_LIMIT = 100_000
+
+
+class CellError(ValueError):
+    """Not a count the dashboard links from."""
+
+
+@dataclass
+class Drilldown:
+    title: str
+    views: list[PersonView]
+    page: int
+    has_next: bool
+    scan_stopped: bool
+
+
+def cell_title(cell: str, agencies: list[dict]) -> str:
+    names = {a["bit"]: a["name"] for a in agencies}
+    kind, _, rest = cell.partition(":")
+    try:
+        if kind == "agency":
+            return f"People known to {names[int(rest)]}"
+        if kind == "pair":
+            first, second = (int(x) for x in rest.split(":"))
+            return f"People known to both {names[first]} and {names[second]}"
+        if kind == "set":
+            mask = int(rest)
+            chosen = [names[b] for b in sorted(names) if mask & (1 << b)]
+            if not chosen or mask >= 1 << len(names):
+                raise CellError(cell)
+            return "People known to exactly " + " and ".join(chosen)
+        if kind == "band":
+            labels = {key: label for key, label, _ in BANDS}
+            return f"People in risk band {labels[rest]}"
+    except (KeyError, ValueError):
+        raise CellError(cell) from None
+    raise CellError(cell)
+
+
+def _candidates(cell: str):
+    kind, _, rest = cell.partition(":")
+    profiles = PersonProfile.objects.order_by("person_id")
+    if kind == "agency":
+        bit = 1 << int(rest)
+        return profiles.annotate(hit=F("agency_mask").bitand(bit)).filter(hit=bit)
+    if kind == "pair":
+        both = sum(1 << int(x) for x in rest.split(":"))
+        return profiles.annotate(hit=F("agency_mask").bitand(both)).filter(hit=both)
+    if kind == "set":
+        return profiles.filter(agency_mask=int(rest))
+    return profiles.filter(band=rest)
+
+
+def drilldown(*, user, membership, cell: str, agencies: list[dict], page: int = 1) -> Drilldown:
+    """One page of the people behind `cell` that the user may see; logged like a search."""
+    title = cell_title(cell, agencies)
+    now = timezone.now()
+    wanted = page * PAGE_SIZE + 1
+    visible: list[int] = []
+    candidates = _candidates(cell).values_list("person_id", flat=True)
+    scanned = 0
+    stopped = False
+    last = 0
+    while len(visible) < wanted:
+        chunk = list(candidates.filter(person_id__gt=last)[:SCAN_CHUNK])
+        if not chunk:
+            break
+        last = chunk[-1]
+        scanned += len(chunk)
+        shown = persons_visible(
+            user=user,
+            membership=membership,
+            person_ids=chunk,
+            purpose=DRILLDOWN_PURPOSE,
+            now=now,
+        )
+        visible.extend(pid for pid in chunk if pid in shown)
+        if scanned >= SCAN_LIMIT:
+            stopped = True
+            break
+    on_page = visible[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    views = disclose(
+        user=user,
+        membership=membership,
+        persons=Person.objects.filter(pk__in=on_page),
+        purpose=DRILLDOWN_PURPOSE,
+        now=now,
+    )
+    ordered = [views[pid] for pid in on_page if pid in views]
+    access_log_write(
+        user=user,
+        membership=membership,
+        action=AccessLog.Action.DRILLDOWN,
+        channel="web",
+        purpose=DRILLDOWN_PURPOSE,
+        fields={"cell": cell, "page": page},
+        results=[v.person.reference for v in ordered],
+    )
+    return Drilldown(
+        title=title,
+        views=ordered,
+        page=page,
+        has_next=len(visible) > page * PAGE_SIZE,
+        scan_stopped=stopped,
+    )
