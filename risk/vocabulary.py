@@ -115,7 +115,8 @@ def text_normalise(text: str) -> str:
 
 def phrase_words(phrase: str) -> list[str]:
     """A phrase as the words it matches; `*` may end a word. Empty when nothing is left."""
-    return text_normalise(phrase.replace("*", "STAR")).replace("star", "*").split()
+    words = text_normalise(phrase.replace("*", "STAR")).replace("star", "*").split()
+    return [w for w in words if w != _SENTENCE_MARK]
 
 
 def phrases_clean(raw: list[str] | str) -> list[str]:

@@ -316,9 +316,10 @@ def demo_insights_protocol_ensure(agencies) -> None:
             )
 
 
-def demo_risk_ensure(agencies) -> None:
+def demo_risk_ensure(agencies, *, by=None, run: bool = True) -> None:
     """The partnership's demo indicators and alert rules, the practitioners' subscriptions and
-    one scoring run; once."""
+    one scoring run; once. `agencies` by demo code (CSC, POL, HLT, EDU, HSG); bench.enrich uses
+    the same indicators and rules."""
     from agencies.models import Membership
     from alerts.models import RuleKind
     from alerts.services import RuleInput as AlertRuleInput
@@ -329,7 +330,7 @@ def demo_risk_ensure(agencies) -> None:
 
     if RiskIndicator.objects.exists():
         return
-    platform = get_user_model().objects.get(email="platform@demo.sharehub.example")
+    platform = by or get_user_model().objects.filter(email="platform@demo.sharehub.example").first()
     dataset = {code: agency.datasets.order_by("pk").first() for code, agency in agencies.items()}
     structured, vocabulary = IndicatorKind.STRUCTURED, IndicatorKind.VOCABULARY
 
@@ -492,4 +493,5 @@ def demo_risk_ensure(agencies) -> None:
     ):
         for rule in saved:
             subscription_set(membership=membership, rule=rule, subscribed=True)
-    enrich_run(kind=RiskRun.Kind.INDICATORS)
+    if run:
+        enrich_run(kind=RiskRun.Kind.INDICATORS)

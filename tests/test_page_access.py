@@ -67,6 +67,14 @@ URL_KWARGS = {
     "consent_api:request_answer": {"pk": "not_theirs"},
     "consent_api:person_override": {"reference": "person"},
     "consent_api:override_review": {"pk": "not_theirs"},
+    "risk:indicator_edit": {"pk": "not_theirs"},
+    "risk:person_risk": {"reference": "person"},
+    "alerts:alert_detail": {"pk": "not_theirs"},
+    "alerts:acknowledge": {"pk": "not_theirs"},
+    "alerts:assign": {"pk": "not_theirs"},
+    "alerts:close": {"pk": "not_theirs"},
+    "alerts:rule_edit": {"pk": "not_theirs"},
+    "insights:table_csv": {"name": "caseload"},
 }
 # Pages about one person: the walk's fresh users hold no protocol, so those the role admits answer
 # 404, exactly as for a person who does not exist (tests/test_person_access.py walks them with and
@@ -79,6 +87,7 @@ PERSON_PAGES = {
     "consent:person_consent",
     "consent:request_new",
     "consent:override_new",
+    "risk:person_risk",
 }
 # Pages about a consent request, an override or a notification: the walk's users are party to
 # none, so those the role admits answer 404 (tests/test_consent.py opens them as the parties).
@@ -87,6 +96,11 @@ NOT_THEIRS_PAGES = {
     "consent:statement",
     "consent:override_detail",
     "notifications:open",
+    "risk:indicator_edit",
+    "alerts:alert_detail",
+    "alerts:rule_edit",
+    # A drill-down without a count to drill into (tests/test_insights.py opens real ones).
+    "insights:people",
 }
 HIDDEN_PAGES = {"matching:person_explain", "matching_api:person_explain"}
 # Query strings for patterns that need one to answer at all.
@@ -117,6 +131,9 @@ POST_ONLY = {
     "consent_api:request_answer",
     "consent_api:person_override",
     "consent_api:override_review",
+    "alerts:acknowledge",
+    "alerts:assign",
+    "alerts:close",
 }
 
 
