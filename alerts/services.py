@@ -196,7 +196,7 @@ def alerts_evaluate(*, book: ScoreBook, today: date) -> dict[str, int]:
     figures = {"raised": 0, "ended": 0, "delivered": 0}
     now_scores = book.scores_on(today)
     ids = book.person_ids.tolist()
-    scores_before: dict[int, Any] = {}
+    scores_before: dict[int, np.ndarray] = {0: now_scores}
     for rule in AlertRule.objects.filter(is_active=True).select_related("indicator"):
         if rule.kind == RuleKind.NEW_EVENT_WHILE_OPEN:
             figures["raised"] += _new_events_raise(rule, today)
@@ -204,7 +204,7 @@ def alerts_evaluate(*, book: ScoreBook, today: date) -> dict[str, int]:
         window = rule.window_days or 0
         if window and window not in scores_before:
             scores_before[window] = book.scores_on(today - timedelta(days=window))
-        before = scores_before.get(window)
+        before = scores_before[window]
         if rule.kind == RuleKind.SCORE_ABOVE:
             met = now_scores > (rule.threshold or 0)
         elif rule.kind == RuleKind.SCORE_RISING:

@@ -1,9 +1,12 @@
 """From a count on the dashboard to the people behind it, as far as the reader's protocols go.
 
 The count is the partnership's; the list is the reader's: a person appears only if the
-disclosure engine lets this user see them for the purpose (commissioning), exactly as their
-case summary would. Nobody else is listed or counted on the list page, so the list says nothing
-the reader's protocols do not.
+disclosure engine lets this user see, for the purpose (commissioning), that every agency
+defining the count is involved with them (protocols.engine.agencies_visible, what their case
+summary's "known to" would show). Someone known to social care and the police, whose social
+care records the reader's protocols do not cover, is not listed under social care: listing them
+there would say what the protocol does not. Nobody else is listed or counted on the list page.
+Risk bands have no drill-down: a band is worked out from records the reader may not see.
 """
 
 from __future__ import annotations
@@ -15,10 +18,9 @@ from django.utils import timezone
 
 from insights.models import PersonProfile
 from matching.models import Person
-from protocols.engine import PersonView, disclose, persons_visible
+from protocols.engine import PersonView, agencies_visible, disclose
 from protocols.models import AccessLog, Purpose
 from protocols.summary import access_log_write
-from risk.scoring import BANDS
 
 DRILLDOWN_PURPOSE = Purpose.COMMISSIONING
 PAGE_SIZE = 50
@@ -55,26 +57,28 @@ def cell_title(cell: str, agencies: list[dict]) -> str:
             if not chosen or mask >= 1 << len(names):
                 raise CellError(cell)
             return "People known to exactly " + " and ".join(chosen)
-        if kind == "band":
-            labels = {key: label for key, label, _ in BANDS}
-            return f"People in risk band {labels[rest]}"
     except (KeyError, ValueError):
         raise CellError(cell) from None
     raise CellError(cell)
 
 
-def _candidates(cell: str):
+def _cell_mask(cell: str) -> int:
+    """The agencies (as bits) a person must be seen to be involved with to be listed."""
     kind, _, rest = cell.partition(":")
-    profiles = PersonProfile.objects.order_by("person_id")
     if kind == "agency":
-        bit = 1 << int(rest)
-        return profiles.annotate(hit=F("agency_mask").bitand(bit)).filter(hit=bit)
+        return 1 << int(rest)
     if kind == "pair":
-        both = sum(1 << int(x) for x in rest.split(":"))
-        return profiles.annotate(hit=F("agency_mask").bitand(both)).filter(hit=both)
+        return sum(1 << int(x) for x in rest.split(":"))
+    return int(rest)
+
+
+def _candidates(cell: str):
+    kind = cell.partition(":")[0]
+    mask = _cell_mask(cell)
+    profiles = PersonProfile.objects.order_by("person_id")
     if kind == "set":
-        return profiles.filter(agency_mask=int(rest))
-    return profiles.filter(band=rest)
+        return profiles.filter(agency_mask=mask)
+    return profiles.annotate(hit=F("agency_mask").bitand(mask)).filter(hit=mask)
 
 
 def drilldown(*, user, membership, cell: str, agencies: list[dict], page: int = 1) -> Drilldown:
@@ -84,6 +88,9 @@ def drilldown(*, user, membership, cell: str, agencies: list[dict], page: int = 
     wanted = page * PAGE_SIZE + 1
     visible: list[int] = []
     candidates = _candidates(cell).values_list("person_id", flat=True)
+    bit_of = {a["id"]: a["bit"] for a in agencies}
+    mask = _cell_mask(cell)
+    needed = {bit for bit in bit_of.values() if mask & (1 << bit)}
     scanned = 0
     stopped = False
     last = 0
@@ -93,14 +100,16 @@ def drilldown(*, user, membership, cell: str, agencies: list[dict], page: int = 
             break
         last = chunk[-1]
         scanned += len(chunk)
-        shown = persons_visible(
+        seen = agencies_visible(
             user=user,
             membership=membership,
             person_ids=chunk,
             purpose=DRILLDOWN_PURPOSE,
             now=now,
         )
-        visible.extend(pid for pid in chunk if pid in shown)
+        visible.extend(
+            pid for pid in chunk if pid in seen and needed <= {bit_of.get(a) for a in seen[pid]}
+        )
         if scanned >= SCAN_LIMIT:
             stopped = True
             break

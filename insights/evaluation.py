@@ -11,6 +11,7 @@ published only when the count it is made from is.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from datetime import date, timedelta
 from typing import Any
 
@@ -27,6 +28,7 @@ def _events(
     *, dataset_id: int | None, indicator_id: int | None, person_ids=None, start=None, end=None
 ):
     """(person id, event date) of live, placed records of a dataset or findings of an indicator."""
+    rows: Any
     if indicator_id is not None:
         rows = RiskFinding.objects.filter(
             indicator_id=indicator_id,
@@ -37,7 +39,7 @@ def _events(
         person, when = "record__linkage__person_id", "event_date"
     else:
         rows = LinkageRecord.objects.filter(
-            dataset_id=dataset_id,
+            dataset_id=dataset_id or 0,
             person__isnull=False,
             record__is_retired=False,
             record__event_date__isnull=False,
@@ -59,7 +61,8 @@ def _events(
 
 def _alone(rows: dict[str, int]):
     """Figures published with no total: each is protected only against being small."""
-    return protect(rows, [Figure(key, frozenset([key])) for key in rows])
+    atoms: dict[Hashable, int] = {key: value for key, value in rows.items()}
+    return protect(atoms, [Figure(key, frozenset([key])) for key in rows])
 
 
 def evaluation_describe(evaluation: Evaluation) -> dict[str, str]:

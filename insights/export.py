@@ -58,8 +58,9 @@ class ExportField:
 
 
 def exportable_fields(*, user, membership, purpose: str) -> list[ExportField]:
-    """The fields the analyst may choose: non-identifying, not free text, of datasets one of
-    their protocols for `purpose` covers."""
+    """The fields the analyst may choose: non-identifying, not free text, and disclosed by one of
+    their protocols for `purpose` (whether a record's field is written is still decided by the
+    engine, record by record)."""
     grants = grants_for(
         user=user, membership=membership, purpose=purpose, today=timezone.localdate()
     )
@@ -68,11 +69,17 @@ def exportable_fields(*, user, membership, purpose: str) -> list[ExportField]:
     from agencies.models import Dataset
 
     names = dict(Dataset.objects.filter(pk__in=dataset_ids).values_list("pk", "name"))
+    granted: dict[int, set[str]] = {}
+    for grant in grants:
+        keys = frozenset(f.key for f in catalogues.get(grant.dataset_id, []))
+        granted.setdefault(grant.dataset_id, set()).update(grant.detail_fields(keys))
     return [
         ExportField(dataset_id, names[dataset_id], info.key, info.label, info.type)
         for dataset_id in dataset_ids
         for info in catalogues.get(dataset_id, [])
-        if not info.is_identity and info.type in EXPORTABLE_TYPES
+        if not info.is_identity
+        and info.type in EXPORTABLE_TYPES
+        and info.key in granted.get(dataset_id, set())
     ]
 
 

@@ -20,10 +20,14 @@ class ExportForm(forms.Form):
     statement = forms.CharField(
         label="Purpose of this export",
         max_length=STATEMENT_MAX,
+        error_messages={
+            "required": 'Say what the export is for, for example "Needs assessment for the '
+            'domestic abuse strategy, 2027".'
+        },
         help_text='Recorded with the export, for example "Needs assessment for the domestic '
         'abuse strategy, 2027".',
     )
-    fields = forms.MultipleChoiceField(
+    chosen = forms.MultipleChoiceField(
         label="Fields",
         widget=forms.CheckboxSelectMultiple,
         error_messages={"required": "Choose at least one field."},
@@ -38,7 +42,7 @@ class ExportForm(forms.Form):
 
     def __init__(self, *args, field_choices=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["fields"].choices = field_choices
+        self.fields["chosen"].choices = field_choices
 
 
 class EvaluationForm(forms.Form):

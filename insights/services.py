@@ -242,10 +242,7 @@ def risk_figures(today: date) -> dict[str, Any]:
         for score in PersonRisk.objects.filter(score__gt=0).values_list("score", flat=True)
     )
     protected = protect_table({key: bands.get(key, 0) for key, _, _ in BANDS})
-    rows = [
-        {"label": label, "band": key, **_cell(protected, key, f"band:{key}")}
-        for key, label, _ in BANDS
-    ]
+    rows = [{"label": label, "band": key, **_cell(protected, key)} for key, label, _ in BANDS]
     days = list(RiskDay.objects.filter(day__gt=today - timedelta(days=TREND_DAYS)).order_by("day"))
     # One point a week keeps the trend readable; each day's counts are protected on their own.
     weekly = [d for d in days if (today - d.day).days % 7 == 0] or days[-1:]

@@ -167,13 +167,14 @@ def export(request: HttpRequest) -> HttpResponse:
                 membership=request.membership,
                 purpose=data["purpose"],
                 statement=data["statement"],
-                choices=data["fields"],
+                choices=data["chosen"],
                 age_bands=data["age_bands"],
             )
         except ExportError as error:
             for name, problems in error.problems.items():
                 for problem in problems:
-                    form.add_error(name if name in form.fields else None, problem)
+                    field = "chosen" if name == "fields" else name
+                    form.add_error(field if field in form.fields else None, problem)
         else:
             response = StreamingHttpResponse(chunks, content_type="text/csv; charset=utf-8")
             stamp = f"{timezone.localdate():%Y-%m-%d}"

@@ -563,6 +563,41 @@ def disclose_view(
     ).get(person.pk)
 
 
+def agencies_visible(
+    *,
+    user,
+    membership: Membership | None,
+    person_ids: Iterable[int],
+    purpose: str,
+    now: datetime,
+) -> dict[int, set[int]]:
+    """{person id: ids of the agencies the user may see are involved with them}, for those of
+    `person_ids` the user may see at all (a rule covers one of their records). The same
+    coverage test as disclose(), without reading or decrypting any record: one query for the
+    grants and one per 5,000 persons. What "known to" would show, and nothing more.
+    """
+    ids = list(dict.fromkeys(person_ids))
+    today = timezone.localdate(now)
+    grants = grants_for(user=user, membership=membership, purpose=purpose, today=today)
+    if not ids or not grants:
+        return {}
+    by_dataset: dict[int, list[Grant]] = {}
+    for grant in grants:
+        by_dataset.setdefault(grant.dataset_id, []).append(grant)
+    visible: dict[int, set[int]] = {}
+    for start in range(0, len(ids), 5000):
+        rows = LinkageRecord.objects.filter(
+            person_id__in=ids[start : start + 5000],
+            person__is_active=True,
+            dataset_id__in=list(by_dataset),
+            record__is_retired=False,
+        ).values_list("person_id", "dataset_id", "agency_id", "record__event_date")
+        for person_id, dataset_id, agency_id, event_date in rows:
+            if any(g.covers(event_date, today) for g in by_dataset[dataset_id]):
+                visible.setdefault(person_id, set()).add(agency_id)
+    return visible
+
+
 def persons_visible(
     *,
     user,
@@ -571,33 +606,13 @@ def persons_visible(
     purpose: str,
     now: datetime,
 ) -> set[int]:
-    """Which of `person_ids` the user may see at all (a rule covers one of their records): who
-    an alert may go to, and which people a dashboard's drill-down may list. The same coverage
-    test as disclose(), without reading or decrypting any record: one query for the grants and
-    one per 5,000 persons.
-    """
-    ids = list(dict.fromkeys(person_ids))
-    today = timezone.localdate(now)
-    grants = grants_for(user=user, membership=membership, purpose=purpose, today=today)
-    if not ids or not grants:
-        return set()
-    by_dataset: dict[int, list[Grant]] = {}
-    for grant in grants:
-        by_dataset.setdefault(grant.dataset_id, []).append(grant)
-    visible: set[int] = set()
-    for start in range(0, len(ids), 5000):
-        rows = LinkageRecord.objects.filter(
-            person_id__in=ids[start : start + 5000],
-            person__is_active=True,
-            dataset_id__in=list(by_dataset),
-            record__is_retired=False,
-        ).values_list("person_id", "dataset_id", "record__event_date")
-        for person_id, dataset_id, event_date in rows:
-            if person_id not in visible and any(
-                g.covers(event_date, today) for g in by_dataset[dataset_id]
-            ):
-                visible.add(person_id)
-    return visible
+    """Which of `person_ids` the user may see at all: who an alert may go to (see
+    agencies_visible)."""
+    return set(
+        agencies_visible(
+            user=user, membership=membership, person_ids=person_ids, purpose=purpose, now=now
+        )
+    )
 
 
 def finding_disclosed(view: PersonView, *, record_id: int, field_keys: Iterable[str]) -> bool:

@@ -64,7 +64,7 @@ def _columns(catalogues: dict[int, list[FieldInfo]], datasets: list[Dataset]) ->
     """{column: (type, allowed values)} for columns every chosen dataset has with one type."""
     shared: dict[str, tuple[str, set[str]]] | None = None
     for dataset in datasets:
-        found = {}
+        found: dict[str, tuple[str, set[str]]] = {}
         for info in catalogues.get(dataset.pk, []):
             if not info.is_identity:
                 found[info.name] = (info.type, set())
@@ -248,7 +248,8 @@ class CompiledIndicator:
 
 
 def _condition_test(condition: dict) -> Callable[[Any], bool]:
-    op, value = condition["op"], condition.get("value")
+    op = condition["op"]
+    value: Any = condition.get("value")
     if op == ConditionOp.YES:
         return lambda v: v is True
     if op == ConditionOp.NO:
