@@ -25,7 +25,7 @@ from tests.protocol_helpers import give, linked_people, protocol_in_force
 AGENCY_CODES = ["CSC", "POL", "HLT", "EDU", "HSG"]
 
 
-# --- suppression, as a reader would attack the page ------------------------------------------------
+# --- suppression, as a reader would attack the page ---------------------------------------------
 
 
 def _page_equations(people: dict, bits: int) -> tuple[list[tuple[frozenset, int]], list[tuple]]:
@@ -120,7 +120,7 @@ def _assert_nothing_small_derivable(people, truth, bits):
     published, hidden = _page_equations(people, bits)
     masks = list(range(1, 1 << bits))
     exposed = []
-    for members, shown, cell in hidden:
+    for members, shown, _cell in hidden:
         value = sum(truth.get(m, 0) for m in members)
         if 1 <= value <= 4:
             low, high = _bounds(members, published, hidden, masks)
@@ -128,7 +128,7 @@ def _assert_nothing_small_derivable(people, truth, bits):
                 exposed.append((shown, value, low, high))
     assert exposed == []
     # And no small count is ever printed as a number.
-    for members, value in published:
+    for _members, value in published:
         assert not 1 <= value <= 4
 
 
