@@ -429,16 +429,32 @@ def alert_inbox(*, membership: Membership, filters: InboxFilter, now=None, limit
         now=now,
     )
     shown = [a for a in found if a.person_id in visible][:limit]
-    counts_rows = _delivered_to(membership).values_list("status", flat=True)
+    return Inbox(alerts=shown, rules=_inbox_rules(membership), counts=alert_counts(membership, now))
+
+
+def alert_counts(membership: Membership, now=None) -> dict[str, int]:
+    """How many alerts of each status the user has, about people they may still see."""
+    rows = list(_delivered_to(membership).values_list("status", "person_id"))
+    visible = persons_visible(
+        user=membership.user,
+        membership=membership,
+        person_ids=[person_id for _, person_id in rows],
+        purpose=ALERT_PURPOSE,
+        now=now or timezone.now(),
+    )
     counts = {status: 0 for status in AlertStatus.values}
-    for status in counts_rows:
-        counts[status] += 1
-    rules = list(
+    for status, person_id in rows:
+        if person_id in visible:
+            counts[status] += 1
+    return counts
+
+
+def _inbox_rules(membership: Membership) -> list[AlertRule]:
+    return list(
         AlertRule.objects.filter(
             Q(subscriptions__membership=membership) | Q(alerts__deliveries__membership=membership)
         ).distinct()
     )
-    return Inbox(alerts=shown, rules=rules, counts=counts)
 
 
 def alert_for(*, membership: Membership, alert_id: int, now=None, lock=False) -> Alert:

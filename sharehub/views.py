@@ -8,6 +8,7 @@ from django.views.decorators.cache import never_cache
 from agencies.access import public, role_required, signed_in
 from agencies.models import Role
 from agencies.selectors import agency_team, partnership_agencies, role_counts
+from alerts.services import alert_counts
 from consent.services import work_waiting
 
 ROLE_HOMES = {
@@ -32,7 +33,11 @@ def practitioner_home(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "sharehub/home_practitioner.html",
-        {"agencies": partnership_agencies(), "waiting": work_waiting(request.membership)},
+        {
+            "agencies": partnership_agencies(),
+            "waiting": work_waiting(request.membership),
+            "alerts": alert_counts(request.membership),
+        },
     )
 
 
