@@ -26,6 +26,7 @@ from django.utils import timezone
 from agencies.ingest import csv_cell_safe
 from insights.models import DeidentifiedExport
 from matching.models import LinkageRecord, Person
+from matching.screening import identifiers_in_text, screen_problem
 from protocols.engine import disclose, grants_for
 from protocols.fields import dataset_catalogues, identity_key
 from protocols.models import Purpose
@@ -132,6 +133,8 @@ def export_start(
         ]
     elif len(statement) > STATEMENT_MAX:
         problems["statement"] = [f"Shorten the purpose to {STATEMENT_MAX} characters or fewer."]
+    elif kinds := identifiers_in_text(statement):
+        problems["statement"] = [screen_problem(kinds, what="purpose")]
     available = (
         {f.choice: f for f in exportable_fields(user=user, membership=membership, purpose=purpose)}
         if purpose in EXPORT_PURPOSES

@@ -19,6 +19,7 @@ from insights.export import ExportError, export_start, exportable_fields
 from insights.forms import EvaluationForm, ExportForm
 from insights.models import Evaluation
 from insights.services import snapshot_latest
+from matching.screening import identifiers_in_text, screen_problem
 from protocols.models import Purpose
 
 DASHBOARD_ROLES = (Role.ANALYST, Role.PLATFORM_ADMIN)
@@ -202,7 +203,10 @@ def evaluation_new(request: HttpRequest) -> HttpResponse:
         data = form.cleaned_data
         cohort = {f"cohort_{k}": v for k, v in _source(data["cohort"]).items()}
         outcome = {f"outcome_{k}": v for k, v in _source(data["outcome"]).items()}
-        if Evaluation.objects.filter(name__iexact=data["name"]).exists():
+        kinds = identifiers_in_text(data["name"])
+        if kinds:
+            form.add_error("name", screen_problem(kinds, what="name"))
+        elif Evaluation.objects.filter(name__iexact=data["name"]).exists():
             form.add_error("name", "Another evaluation has this name: choose another.")
         elif not cohort or not outcome:
             form.add_error(None, "Choose a cohort and an outcome.")

@@ -322,6 +322,9 @@ def test_the_deidentified_export_writes_what_the_engine_shows_generalised(world,
     # No statement, or a field not offered: a clear error and nothing exported.
     refused = client.post("/insights/export/", {**data, "statement": ""})
     assert refused.status_code == 200 and b"Say what the export is for" in refused.content
+    refused = client.post("/insights/export/", {**data, "statement": "Cohort incl. LS6 2AB"})
+    errors = re.findall(r'govuk-error-message">(.*?)</p>', refused.content.decode(), re.S)
+    assert errors and "a postcode" in errors[0] and "LS6" not in errors[0], refused.content
     refused = client.post(
         "/insights/export/", {**data, "chosen": [f"{linked.csc.pk}|field:case_notes"]}
     )
