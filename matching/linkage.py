@@ -44,6 +44,7 @@ from matching.tokens import (
     search_rows,
 )
 from sharehub.keys import linkage_key_version
+from sharehub.locks import advisory_lock
 
 logger = logging.getLogger(__name__)
 
@@ -548,25 +549,6 @@ def region_cluster(
 # --- Runs -----------------------------------------------------------------------------------------
 
 
-class _RunLock:
-    """One linkage run at a time: two runs assigning persons at once would undo each other.
-
-    PostgreSQL: a session advisory lock, waited for. SQLite runs tasks in-process, one at a time.
-    """
-
-    def __enter__(self):
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_lock(%s)", [_LOCK_ID])
-        return self
-
-    def __exit__(self, *exc):
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [_LOCK_ID])
-        return False
-
-
 def linkage_run(
     *,
     extract_id: int | None = None,
@@ -578,7 +560,8 @@ def linkage_run(
 
     A review decision's run re-clusters the two records' persons (review_item_id).
     """
-    with _RunLock():
+    # One run at a time: two runs assigning persons at once would undo each other.
+    with advisory_lock(_LOCK_ID):
         run = LinkageRun.objects.create(
             kind=kind or (LinkageRun.Kind.FULL if full else LinkageRun.Kind.INCREMENTAL),
             extract_id=extract_id,

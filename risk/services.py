@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -40,6 +40,7 @@ from risk.scoring import (
     trajectory,
     trend_of,
 )
+from sharehub.locks import advisory_lock
 
 logger = logging.getLogger(__name__)
 
@@ -92,24 +93,11 @@ def indicator_save(
     return indicator
 
 
-class _RunLock:
-    def __enter__(self):
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_lock(%s)", [_LOCK_ID])
-        return self
-
-    def __exit__(self, *exc):
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [_LOCK_ID])
-        return False
-
-
 def enrich_run(*, kind: str, extract_id: int | None = None, today: date | None = None) -> RiskRun:
     """Find, score, raise alerts and refresh the dashboard's figures, counting each stage."""
     today = today or timezone.localdate()
-    with _RunLock():
+    # One run at a time: two runs replacing findings and scores at once would interleave.
+    with advisory_lock(_LOCK_ID):
         run = RiskRun.objects.create(kind=kind, extract_id=extract_id, scored_on=today)
         figures: dict[str, Any] = {}
         try:

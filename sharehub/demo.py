@@ -117,11 +117,32 @@ DEMO_RULES = {
 
 
 def demo_protocol_ensure(agencies) -> None:
-    """Draft, approve by every party, and give to the demo practitioners, the MASH protocol,
-    the way IG officers would; once."""
+    """The MASH protocol for the demo practitioners; once."""
+    from protocols.models import Purpose
+
+    _demo_protocol_in_force(
+        agencies,
+        name=DEMO_PROTOCOL,
+        purpose=Purpose.SAFEGUARDING,
+        detail="Triage of safeguarding referrals in the Multi-Agency Safeguarding Hub.",
+        gateway="Children Act 2004 s11; Children Act 1989 s47",
+        dpia="DPIA-2026-014",
+        role=Role.PRACTITIONER,
+        rules=DEMO_RULES,
+        identity=("forename", "surname", "date_of_birth"),
+        note="Agreed at MASH board",
+    )
+
+
+def _demo_protocol_in_force(
+    agencies, *, name, purpose, detail, gateway, dpia, role, rules, identity, note
+) -> None:
+    """Draft, approve by every party, and give to the demo logins acting in `role`, a protocol
+    with `rules` ({agency code: (tier, payload columns, consent)}), the way IG officers would;
+    once. A summary rule shows the columns and the `identity` fields the dataset has."""
     from agencies.models import Membership
     from protocols.fields import dataset_catalogues, identity_key, payload_key
-    from protocols.models import ProtocolVersion, Purpose
+    from protocols.models import ProtocolVersion
     from protocols.services import (
         TIER_NAMES,
         ProtocolInput,
@@ -132,7 +153,7 @@ def demo_protocol_ensure(agencies) -> None:
         protocol_submit,
     )
 
-    if ProtocolVersion.objects.filter(name=DEMO_PROTOCOL).exists():
+    if ProtocolVersion.objects.filter(name=name).exists():
         return
     ig = {
         login.email: Membership.objects.get(
@@ -143,15 +164,14 @@ def demo_protocol_ensure(agencies) -> None:
     }
     datasets = {code: agency.datasets.order_by("pk").first() for code, agency in agencies.items()}
     catalogues = dataset_catalogues([d.pk for d in datasets.values() if d])
-    rules = []
-    for code, (tier, fields, consent) in DEMO_RULES.items():
+    rule_inputs = []
+    for code, (tier, fields, consent) in rules.items():
         dataset = datasets.get(code)
         if dataset is None:
             continue
         known = {f.key for f in catalogues.get(dataset.pk, [])}
-        keys = [payload_key(f) for f in fields if payload_key(f) in known]
-        keys += [identity_key(n) for n in ("forename", "surname", "date_of_birth")]
-        rules.append(
+        keys = [payload_key(f) for f in fields] + [identity_key(n) for n in identity]
+        rule_inputs.append(
             RuleInput(
                 dataset_id=dataset.pk,
                 tier=TIER_NAMES[tier],
@@ -163,25 +183,26 @@ def demo_protocol_ensure(agencies) -> None:
     version = protocol_draft_create(
         membership=author,
         data=ProtocolInput(
-            name=DEMO_PROTOCOL,
-            purpose=Purpose.SAFEGUARDING,
-            purpose_detail="Triage of safeguarding referrals in the Multi-Agency Safeguarding Hub.",
+            name=name,
+            purpose=purpose,
+            purpose_detail=detail,
             lawful_basis="UK GDPR Art 6(1)(e) public task; Art 9(2)(g) substantial public interest",
-            legal_gateway="Children Act 2004 s11; Children Act 1989 s47",
-            dpia_reference="DPIA-2026-014",
+            legal_gateway=gateway,
+            dpia_reference=dpia,
             valid_from=date(2026, 1, 1),
             party_ids=tuple(a.pk for a in agencies.values()),
-            rules=tuple(rules),
+            roles=(role,),
+            rules=tuple(rule_inputs),
         ),
     )
     protocol_submit(membership=author, version=version)
     for membership in ig.values():
         if membership != author:
-            protocol_approve(membership=membership, version=version, note="Agreed at MASH board")
-    # Each agency's IG officer gives the protocol to their own practitioners.
+            protocol_approve(membership=membership, version=version, note=note)
+    # Each agency's IG officer gives the protocol to their own staff in the role.
     officers = {m.agency.code: m for m in ig.values()}
     for login in DEMO_LOGINS:
-        if login.role == Role.PRACTITIONER:
+        if login.role == role:
             protocol_assign(
                 membership=officers[login.agency_code],
                 protocol=version.protocol,
@@ -249,71 +270,22 @@ DEMO_INSIGHT_FIELDS = {
 
 
 def demo_insights_protocol_ensure(agencies) -> None:
-    """A commissioning protocol for the analyst, approved by every party; once. Dates of birth
-    are shared so that exports can give age bands (the export never writes the date)."""
-    from agencies.models import Membership
-    from protocols.fields import dataset_catalogues, identity_key, payload_key
-    from protocols.models import ProtocolVersion, Purpose, Tier
-    from protocols.services import (
-        ProtocolInput,
-        RuleInput,
-        protocol_approve,
-        protocol_assign,
-        protocol_draft_create,
-        protocol_submit,
-    )
+    """A commissioning protocol for the analyst; once. Dates of birth are shared so that exports
+    can give age bands (the export never writes the date)."""
+    from protocols.models import Purpose
 
-    if ProtocolVersion.objects.filter(name=DEMO_INSIGHTS_PROTOCOL).exists():
-        return
-    ig = {
-        m.agency.code: m
-        for m in Membership.objects.filter(role=Role.IG_OFFICER).select_related("agency", "user")
-        if m.user.email.startswith("ig@")
-    }
-    datasets = {code: agency.datasets.order_by("pk").first() for code, agency in agencies.items()}
-    catalogues = dataset_catalogues([d.pk for d in datasets.values() if d])
-    rules = []
-    for code, fields in DEMO_INSIGHT_FIELDS.items():
-        dataset = datasets.get(code)
-        if dataset is None:
-            continue
-        known = {f.key for f in catalogues.get(dataset.pk, [])}
-        keys = [payload_key(f) for f in fields] + [identity_key("date_of_birth")]
-        rules.append(
-            RuleInput(
-                dataset_id=dataset.pk,
-                tier=Tier.SUMMARY,
-                fields=tuple(k for k in keys if k in known),
-                consent="none",
-            )
-        )
-    author = ig["CSC"]
-    version = protocol_draft_create(
-        membership=author,
-        data=ProtocolInput(
-            name=DEMO_INSIGHTS_PROTOCOL,
-            purpose=Purpose.COMMISSIONING,
-            purpose_detail="Joint strategic needs assessment and commissioning of early help.",
-            lawful_basis="UK GDPR Art 6(1)(e) public task; Art 9(2)(g) substantial public interest",
-            legal_gateway="Children Act 2004 s10",
-            dpia_reference="DPIA-2026-021",
-            valid_from=date(2026, 1, 1),
-            party_ids=tuple(a.pk for a in agencies.values()),
-            roles=(Role.ANALYST,),
-            rules=tuple(rules),
-        ),
+    _demo_protocol_in_force(
+        agencies,
+        name=DEMO_INSIGHTS_PROTOCOL,
+        purpose=Purpose.COMMISSIONING,
+        detail="Joint strategic needs assessment and commissioning of early help.",
+        gateway="Children Act 2004 s10",
+        dpia="DPIA-2026-021",
+        role=Role.ANALYST,
+        rules={code: ("summary", fields, "none") for code, fields in DEMO_INSIGHT_FIELDS.items()},
+        identity=("date_of_birth",),
+        note="Agreed at the partnership board",
     )
-    protocol_submit(membership=author, version=version)
-    for membership in ig.values():
-        if membership != author:
-            protocol_approve(membership=membership, version=version, note="Agreed at the board")
-    for login in DEMO_LOGINS:
-        if login.role == Role.ANALYST:
-            protocol_assign(
-                membership=ig[login.agency_code],
-                protocol=version.protocol,
-                user=get_user_model().objects.get(email=login.email),
-            )
 
 
 def demo_risk_ensure(agencies, *, by=None, run: bool = True) -> None:
