@@ -1,38 +1,47 @@
 """Small-number suppression for dashboard figures, audited as a reader would attack the page.
 
-A count from 1 to threshold-1 (1..4 by default) is shown as "<5" (primary suppression), because
-a small group may be identifiable. Hiding the cell is not enough when the page's other figures
-let a reader work it out (a total minus the other rows), so further figures are hidden as well
+A count from 1 to threshold-1 (1..4 by default) is shown as "<5" (primary suppression): a group
+that small may be identifiable. Hiding it is not enough when the page's other figures let a
+reader work it out (a total minus the other rows), so further figures are hidden too
 (secondary suppression, shown as "[c]"). A zero is shown as 0: a true zero discloses no one.
 
-The page is modelled as statistical disclosure control audits model it. The people counted fall
-into disjoint groups, the atoms (for an overlap page, the people known to exactly this set of
-agencies), and every number on the page is the sum of some atoms: an atom on its own, a total,
-an agency's caseload, an overlap. A reader knows:
+The page is modelled as disclosure-control audits model it. The people counted fall into
+disjoint groups, the atoms (on an overlap page, the people known to exactly this set of
+agencies), and every number on the page is the sum of some atoms: an atom alone, a total, a
+caseload, an overlap. A reader knows:
 
-- every published figure exactly, so every atom in a published zero is zero;
+- every published figure exactly (so every atom in a published zero is zero);
 - every "<5" figure lies in [1, threshold-1];
-- every "[c]" figure is at least `threshold`: zeros are always published and small figures
-  are shown as "<5", so a reader who knows these rules reads "[c]" as ">= 5" (the rare
-  exception is below);
-- every atom is a count, at least zero.
+- every "[c]" figure is at least `threshold`. Zeros are always shown and small figures are
+  shown as "<5", so a reader who knows the rules reads "[c]" as ">= 5"; auditing it as merely
+  unknown would miss that 14, [c], <5 with total 20 gives the "<5" away when the [c] is 5;
+- every atom is a whole number, at least zero.
 
-A small figure is exposed when these constraints leave it a single possible whole number: the
-minimum and maximum of its linear-programming relaxation (scipy's HiGHS) round inwards to the
-same integer. protect() suppresses until no small figure is exposed:
+A small figure is exposed when these constraints allow it a single whole-number value. Each
+bound is taken from the linear relaxation (scipy's HiGHS), rounded inwards, and where the
+relaxation frees the figure only through fractional counts an integer program decides: on
+overlap pages the relaxation can leave a figure free that whole numbers pin.
 
-1. For each small figure in page order, while it is exposed: if hiding every remaining
-   published non-zero figure would free it, hide the smallest published figure (by value, then
-   key) whose hiding alone frees it; if none does alone, hide the smallest one among those the
-   solver's proof of exposure relies on, and look again.
+protect() takes the small figures in page order and, while one is exposed:
+
+1. If hiding every published non-zero figure would free it, hides the smallest published
+   figure (by value, then key) whose hiding alone frees it. If none does alone, it hides the
+   smallest one the solver's proof of the bound rests on, and looks again.
 2. Otherwise the "<5" bands pin it by themselves (four "<5" atoms whose "<5" sum is 4 are all
-   1), and no amount of hiding published figures helps. Then a small figure is shown as "[c]"
-   instead of "<5", so a reader knows only that it is not zero: the smallest one that frees
-   the exposed figure, else the smallest one the proof relies on, and look again.
+   1) and no hiding of published figures helps. Then one small figure is shown as "[c]"
+   instead of "<5", so that all a reader knows of it is that it is not zero (it is audited so:
+   a reader cannot tell it from a hidden figure >= 5): the smallest one whose widening, with
+   every published figure hidden, frees the exposed one, else the smallest one the proof rests
+   on; and it looks again.
 
-Hiding only removes what a reader knows, so a figure once found safe stays safe and each is
-audited until it is; every step hides one more figure or widens one more band, so protect()
-ends, and all its choices are by value and key, so the same input gives the same page.
+Only a figure the relaxation's proof of a bound rests on (a non-zero multiplier) can move that
+bound when hidden, so only those are tried; where whole numbers alone pin a figure, all are.
+Hiding only removes what a reader knows, so a figure once found safe stays safe. Every step
+hides one more figure or widens one more band, so protect() ends, and its choices go by value
+and key, so the same page always comes out the same.
+
+Not modelled: a reader who re-runs these choices. Knowing the smallest helpful figure is hidden
+tells them a hidden figure is no more than the published ones that would also have helped.
 
 Public API:
 
@@ -40,10 +49,13 @@ Public API:
     protect(atoms: Mapping[Hashable, int], figures: Sequence[Figure], *, threshold: int = 5)
         -> Protected
     protect_table(rows: Mapping[str, int], *, total_key: str = "Total", threshold: int = 5)
-        -> Protected
+        -> Protected                      (each row an atom and a figure, plus the total)
     Protected[key] -> ProtectedFigure(key, value, shown, suppressed, reason)
-        reason is "small" (true value 1..threshold-1), "secondary" or "" (published)
-    Protected.as_rows(keys=None) -> list[tuple[str, str]]   (key, shown) in page order
+        shown: "12", "0", "<5" or "[c]"; reason: "small" (value 1..threshold-1, shown "<5"
+        or rarely "[c]"), "secondary" (hidden so that a small figure cannot be worked out)
+        or "" (published)
+    iter(Protected) -> the ProtectedFigures in page order
+    Protected.as_rows(keys=None) -> list[tuple[str, str]]: (key, shown) in the order of keys
     SECONDARY_MARKER == "[c]"
 """
 
@@ -52,6 +64,7 @@ from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.linalg import null_space
 from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 
 SECONDARY_MARKER = "[c]"
@@ -74,6 +87,9 @@ class Figure:
 
 @dataclass(frozen=True)
 class ProtectedFigure:
+    """One figure as the page shows it. `value` is the true count, for the audit and tests:
+    render `shown`, and never store or show `value` for a suppressed figure."""
+
     key: str
     value: int
     shown: str
@@ -147,6 +163,9 @@ class _Safe:
 
 @dataclass(frozen=True)
 class _Side:
+    """One bound of a figure: whether it stays at the figure's value, and if so the figures its
+    proof rests on (None when whole numbers alone keep it there)."""
+
     pinned: bool
     relied_on: frozenset[int] | None = None
     witness: np.ndarray | None = None
@@ -165,7 +184,7 @@ class _Reader:
     Each bound is first taken from the linear relaxation (fast, and its dual says which
     figures the bound rests on); when the relaxation lets a figure move only through fractional
     counts, an integer program decides, because overlapping figures can pin a figure for whole
-    numbers that the relaxation leaves free (seen on five-agency overlap pages).
+    numbers that the relaxation leaves free (seen on four- and five-agency overlap pages).
     """
 
     def __init__(self, matrix: np.ndarray, values: Sequence[int], threshold: int) -> None:
@@ -182,59 +201,70 @@ class _Reader:
         reached = np.array(self.witnesses) @ self.matrix[figure]
         return bool(np.any(np.abs(reached - self.values[figure]) >= 1 - _TOLERANCE))
 
-    def gather_witnesses(self, figures: Sequence[int], known: Sequence[_Known]) -> None:
-        """Push all the small figures up together, then down: one pair of solves that usually
-        shows most of them are not pinned, before each is audited on its own."""
-        if not figures:
-            return
-        objective = self.matrix[list(figures)].sum(axis=0)
-        for sign in (-1.0, 1.0):
-            optimum = self._linear_optimum(sign * objective, known)
-            if optimum is not None and _is_whole(optimum.point):
-                self.witnesses.append(np.round(optimum.point))
-
     def exposure(
         self,
         figure: int,
         known: Sequence[_Known],
         *,
-        maximum: bool = True,
-        minimum: bool = True,
         current: bool = False,
+        tighter: _Pinned | None = None,
+        loosened: int | None = None,
     ) -> _Pinned | _Safe:
-        """Whether a reader can pin `figure` to one whole number. With `maximum` or `minimum`
-        False, that side is taken to be pinned still, without solving. `current` says `known`
-        is the page as it stands, so whole-number points found are kept as witnesses."""
-        by_maximum: frozenset[int] | None = frozenset()
-        by_minimum: frozenset[int] | None = frozenset()
-        if maximum:
-            side = self._side(figure, known, upward=True, current=current)
+        """Whether a reader can pin `figure` to one whole number on the page `known`.
+
+        `tighter` is the audit of the same page before figure `loosened` was hidden or its band
+        widened: a bound whose proof does not use that figure still holds and is not solved
+        again, and one that held for whole numbers only is solved in whole numbers straight
+        away. `current` says `known` is the page as it stands, so points found are witnesses.
+        """
+        proofs: dict[bool, frozenset[int] | None] = {}
+        for upward in (True, False):
+            earlier = None
+            if tighter is not None:
+                earlier = tighter.by_maximum if upward else tighter.by_minimum
+                if earlier is not None and loosened not in earlier:
+                    proofs[upward] = earlier
+                    continue
+            side = self._side(
+                figure,
+                known,
+                upward=upward,
+                current=current,
+                # Loosening the page cannot pin the relaxation again, so only whole numbers can.
+                whole_numbers_only=tighter is not None and earlier is None,
+            )
             if not side.pinned:
                 return _Safe(side.witness)
-            by_maximum = side.relied_on
-        if minimum:
-            side = self._side(figure, known, upward=False, current=current)
-            if not side.pinned:
-                return _Safe(side.witness)
-            by_minimum = side.relied_on
-        return _Pinned(by_maximum, by_minimum)
+            proofs[upward] = side.relied_on
+        return _Pinned(by_maximum=proofs[True], by_minimum=proofs[False])
 
-    def implied_by_others(self, figure: int, known: Sequence[_Known]) -> bool:
-        """Whether the other published figures add up to this one (with signs), so that hiding
-        it alone hides nothing."""
-        others = [
-            self.matrix[index]
-            for index, kind in enumerate(known)
-            if kind is _Known.EXACT and index != figure
-        ]
-        if not others:
-            return False
-        stacked = np.array(others)
-        with_figure = np.vstack([stacked, self.matrix[figure]])
-        return bool(np.linalg.matrix_rank(with_figure) == np.linalg.matrix_rank(stacked))
+    def implied_by_others(self, known: Sequence[_Known]) -> set[int]:
+        """The published figures the other published figures add up to (with signs), so that
+        hiding one of them alone hides nothing: those with a part in some linear dependency
+        among the published rows."""
+        published = [index for index, kind in enumerate(known) if kind is _Known.EXACT]
+        if not published:
+            return set()
+        dependencies = null_space(self.matrix[published].T)
+        return {
+            figure
+            for figure, weights in zip(published, dependencies, strict=True)
+            if np.any(np.abs(weights) > _TOLERANCE)
+        }
 
-    def _side(self, figure: int, known: Sequence[_Known], *, upward: bool, current: bool) -> _Side:
+    def _side(
+        self,
+        figure: int,
+        known: Sequence[_Known],
+        *,
+        upward: bool,
+        current: bool,
+        whole_numbers_only: bool,
+    ) -> _Side:
         value, row = self.values[figure], self.matrix[figure]
+        if whole_numbers_only:
+            witness = self._whole_counts_moving(figure, known, upward=upward)
+            return _Side(pinned=witness is None, witness=witness)
         optimum = self._linear_optimum(-row if upward else row, known)
         if optimum is None:
             return _Side(pinned=False)
@@ -371,7 +401,6 @@ def protect(
     known = [_Known.SMALL if index in small else _Known.EXACT for index in range(len(figures))]
 
     reader = _Reader(matrix, values, threshold)
-    reader.gather_witnesses(small, known)
     for target in small:
         if reader.moved_by_a_witness(target):
             continue
@@ -385,9 +414,11 @@ def protect(
             )
             known[step.figure] = step.kind
             freed_by_hiding_all = step.freed_by_hiding_all
-            found = step.audit
-            if found is None:
-                found = reader.exposure(target, known, current=True)
+            found = (
+                step.audit
+                if step.audit is not None
+                else reader.exposure(target, known, current=True)
+            )
         if found.witness is not None:
             reader.witnesses.append(found.witness)
 
@@ -407,7 +438,8 @@ def protect_table(
         raise ValueError(f"a row is named {total_key!r}, the total's key")
     figures = [Figure(key, frozenset([key])) for key in rows]
     figures.append(Figure(total_key, frozenset(rows)))
-    return protect(rows, figures, threshold=threshold)
+    atoms: dict[Hashable, int] = {key: value for key, value in rows.items()}
+    return protect(atoms, figures, threshold=threshold)
 
 
 @dataclass(frozen=True)
@@ -440,7 +472,8 @@ def _next_step(
     )
     relied_on = pinned.relied_on(published)
     # Hiding a figure the other published figures add up to changes nothing on its own.
-    not_implied = [index for index in relied_on if not reader.implied_by_others(index, known)]
+    implied = reader.implied_by_others(known) if relied_on else set()
+    not_implied = [index for index in relied_on if index not in implied]
     trials: dict[int, _Pinned] = {}
     for candidate in not_implied:
         audit = _audit_changed(reader, target, known, pinned, candidate, _Known.LARGE)
@@ -467,7 +500,9 @@ def _next_step(
         by_value(index for index, kind in enumerate(known) if kind is _Known.SMALL)
     )
     for candidate in banded:
-        audit = _audit_changed(reader, target, all_hidden, with_all_hidden, candidate, _Known.NONZERO)
+        audit = _audit_changed(
+            reader, target, all_hidden, with_all_hidden, candidate, _Known.NONZERO
+        )
         if isinstance(audit, _Safe):
             return _Step(candidate, _Known.NONZERO, None, freed_by_hiding_all=True)
     # Only "<5" upper bounds can pin it with all hidden, so the proof uses at least one.
@@ -482,19 +517,8 @@ def _audit_changed(
     figure: int,
     kind: _Known,
 ) -> _Pinned | _Safe:
-    """The audit of `target` on `base` with one figure changed. Only the bounds whose proof
-    uses that figure are solved again; the others keep their proofs, which still hold."""
-    raises_maximum = pinned.may_raise_maximum(figure)
-    lowers_minimum = pinned.may_lower_minimum(figure)
-    found = reader.exposure(
-        target, _changed(base, [figure], kind), maximum=raises_maximum, minimum=lowers_minimum
-    )
-    if isinstance(found, _Safe):
-        return found
-    return _Pinned(
-        found.by_maximum if raises_maximum else pinned.by_maximum,
-        found.by_minimum if lowers_minimum else pinned.by_minimum,
-    )
+    """The audit of `target`, pinned on `base`, once `figure` is changed to `kind`."""
+    return reader.exposure(target, _changed(base, [figure], kind), tighter=pinned, loosened=figure)
 
 
 def _changed(base: Sequence[_Known], figures: Iterable[int], kind: _Known) -> list[_Known]:
