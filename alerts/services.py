@@ -346,6 +346,11 @@ def alerts_deliver(*, now) -> int:
         .exclude(membership__agency__is_active=False)
         .select_related("membership__user", "membership__agency", "rule")
     )
+    # One visibility question per practitioner, over every person of every rule they follow:
+    # the cost grows with practitioners, not with practitioners x rules.
+    by_membership: dict[int, list[AlertSubscription]] = defaultdict(list)
+    for subscription in subscriptions:
+        by_membership[subscription.membership_id].append(subscription)
     delivered = 0
     with transaction.atomic():
         claimed = set(
@@ -353,26 +358,31 @@ def alerts_deliver(*, now) -> int:
             .filter(pk__in=[p[0] for p in pending], delivered=False)
             .values_list("pk", flat=True)
         )
-        for subscription in subscriptions:
-            membership = subscription.membership
-            alerts = [(pk, pid) for pk, pid in by_rule[subscription.rule_id] if pk in claimed]
-            if not alerts:
-                continue
+        for followed in by_membership.values():
+            membership = followed[0].membership
+            wanted = {
+                subscription.rule_id: [
+                    (pk, pid) for pk, pid in by_rule[subscription.rule_id] if pk in claimed
+                ]
+                for subscription in followed
+            }
             visible = persons_visible(
                 user=membership.user,
                 membership=membership,
-                person_ids=[pid for _, pid in alerts],
+                person_ids=[pid for alerts in wanted.values() for _, pid in alerts],
                 purpose=ALERT_PURPOSE,
                 now=now,
             )
-            rows = [
-                AlertDelivery(alert_id=pk, membership=membership)
-                for pk, pid in alerts
-                if pid in visible
-            ]
-            AlertDelivery.objects.bulk_create(rows, ignore_conflicts=True, batch_size=2000)
-            delivered += len(rows)
-            if rows:
+            for subscription in followed:
+                rows = [
+                    AlertDelivery(alert_id=pk, membership=membership)
+                    for pk, pid in wanted[subscription.rule_id]
+                    if pid in visible
+                ]
+                if not rows:
+                    continue
+                AlertDelivery.objects.bulk_create(rows, ignore_conflicts=True, batch_size=2000)
+                delivered += len(rows)
                 count = len(rows)
                 notify(
                     recipients=[membership.user],

@@ -24,7 +24,10 @@ from protocols.summary import access_log_write
 
 DRILLDOWN_PURPOSE = Purpose.COMMISSIONING
 PAGE_SIZE = 50
-SCAN_CHUNK = 2_000
+# Candidates are checked in growing chunks: a page of 50 usually fills from the first few hundred,
+# and a count the reader sees little of is still read in few queries.
+SCAN_FIRST = 200
+SCAN_CHUNK_MAX = 5_000
 # A drill-down reads at most this many candidates a request; beyond, the page says so.
 SCAN_LIMIT = 100_000
 
@@ -94,8 +97,10 @@ def drilldown(*, user, membership, cell: str, agencies: list[dict], page: int = 
     scanned = 0
     stopped = False
     last = 0
+    size = SCAN_FIRST
     while len(visible) < wanted:
-        chunk = list(candidates.filter(person_id__gt=last)[:SCAN_CHUNK])
+        chunk = list(candidates.filter(person_id__gt=last)[:size])
+        size = min(size * 2, SCAN_CHUNK_MAX)
         if not chunk:
             break
         last = chunk[-1]

@@ -27,7 +27,7 @@ from agencies.models import Agency
 from alerts.models import Alert, AlertOutcome, AlertStatus
 from insights.models import Evaluation, InsightSnapshot, PersonProfile
 from insights.suppression import Figure, protect, protect_table
-from matching.models import LinkageRecord, Person
+from matching.models import LinkageRecord
 from risk.models import PersonRisk, RiskDay
 from risk.scoring import BANDS, band_of
 
@@ -49,31 +49,28 @@ def profiles_rebuild(*, agencies: list[Agency]) -> None:
     """One profile per person with a live record: which agencies know them, and their band."""
     bit_of = _bit_of(agencies)
     masks: dict[int, int] = {}
+    households: dict[int, int | None] = {}
     rows = (
         LinkageRecord.objects.filter(
             person__isnull=False, person__is_active=True, record__is_retired=False
         )
         .order_by()
-        .values_list("person_id", "agency_id")
+        .values_list("person_id", "agency_id", "person__household_id")
         .distinct()
         .iterator(chunk_size=50_000)
     )
-    for person_id, agency_id in rows:
+    for person_id, agency_id, household_id in rows:
         bit = bit_of.get(agency_id)
         if bit is not None:
             masks[person_id] = masks.get(person_id, 0) | (1 << bit)
-    households: dict[int, int | None] = {}
-    bands: dict[int, str] = {}
-    ids = list(masks)
-    for start in range(0, len(ids), CHUNK):
-        chunk = ids[start : start + CHUNK]
-        households.update(Person.objects.filter(pk__in=chunk).values_list("pk", "household_id"))
-        bands.update(
-            (pid, band_of(score))
-            for pid, score in PersonRisk.objects.filter(
-                person_id__in=chunk, score__gt=0
-            ).values_list("person_id", "score")
-        )
+            households[person_id] = household_id
+    # Only people with a score have a band: read them, not every profile's id.
+    bands = {
+        pid: band_of(score)
+        for pid, score in PersonRisk.objects.filter(score__gt=0)
+        .values_list("person_id", "score")
+        .iterator(chunk_size=50_000)
+    }
     with transaction.atomic():
         PersonProfile.objects.all().delete()
         PersonProfile.objects.bulk_create(

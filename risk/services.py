@@ -148,6 +148,8 @@ def findings_refresh(*, record_ids: list[int] | None = None) -> int:
         for dataset_id in item.dataset_ids:
             by_dataset.setdefault(dataset_id, []).append(item)
     made = 0
+    if record_ids is not None and not by_dataset and not RiskFinding.objects.exists():
+        return 0  # no indicator, and nothing found before: nothing to find again
     with transaction.atomic():
         if record_ids is None:
             RiskFinding.objects.all().delete()
