@@ -9,10 +9,11 @@ BENCHMARKS = [
     "bench.linkage_quality",
     "bench.linkage_speed",
     "bench.summary_load",
+    "bench.enrich",
 ]
-# summary_load reads the 1M-record database bench.linkage_speed has just left, rather than
-# loading it again for another quarter of an hour.
-EXTRA_ARGUMENTS = {"bench.summary_load": ["--reuse"]}
+# summary_load and enrich read the 1M-record database bench.linkage_speed has just left, rather
+# than loading it again for another quarter of an hour each.
+EXTRA_ARGUMENTS = {"bench.summary_load": ["--reuse"], "bench.enrich": ["--reuse"]}
 
 
 def main() -> int:
