@@ -79,7 +79,7 @@ def _run(day):
 def test_score_above_raises_once_per_cause(world):
     rule = _rule(world, name="Above 20", kind=RuleKind.SCORE_ABOVE, threshold=20)
     _run(DAY)
-    alice, bob = world["linked"].alice, world["linked"].bob
+    alice = world["linked"].alice
     # A1 (10 January, high) gives Alice about 24; Bob's B1 (1 January) about 19.
     assert set(Alert.objects.values_list("person_id", flat=True)) == {alice.pk}
     _run(DAY)
@@ -93,7 +93,9 @@ def test_score_above_raises_once_per_cause(world):
 
     upload(world["linked"].police, csv_bytes([good_row("A7", incident_date="2026-03-25")]))
     _run(DAY + timedelta(days=65))
-    causes = list(Alert.objects.filter(rule=rule).order_by("pk").values_list("cause_key", flat=True))
+    causes = list(
+        Alert.objects.filter(rule=rule).order_by("pk").values_list("cause_key", flat=True)
+    )
     assert causes == [f"from:{DAY.isoformat()}", f"from:{(DAY + timedelta(days=65)).isoformat()}"]
 
 
@@ -151,7 +153,9 @@ def test_alerts_go_only_to_subscribers_who_can_see_the_person(world, member, age
     alert = Alert.objects.get()
     assert set(AlertDelivery.objects.values_list("membership_id", flat=True)) == {world["csc"].pk}
     assert alert.delivered
-    assert Notification.objects.filter(recipient=world["csc"].user, kind="alert_raised").count() == 1
+    assert (
+        Notification.objects.filter(recipient=world["csc"].user, kind="alert_raised").count() == 1
+    )
     assert not Notification.objects.filter(recipient=outsider.user).exists()
     assert alert_inbox(membership=outsider, filters=InboxFilter()).alerts == []
     with pytest.raises(AlertNotFound):
@@ -211,7 +215,9 @@ def test_assigning_to_someone_the_alert_did_not_reach_is_refused(world, member):
     _run(DAY)
     alert = Alert.objects.get()
     with pytest.raises(AlertError) as error:
-        alert_assign(membership=world["csc"], alert_id=alert.pk, to_membership_id=world["police"].pk)
+        alert_assign(
+            membership=world["csc"], alert_id=alert.pk, to_membership_id=world["police"].pk
+        )
     assert "assign_to" in error.value.problems
 
 
@@ -240,8 +246,13 @@ def test_rule_input_errors_say_what_to_fix(world):
         ({"name": "x", "kind": RuleKind.SCORE_ABOVE}, "threshold"),
         ({"name": "x", "kind": RuleKind.SCORE_RISING, "rise": 5}, "window_days"),
         (
-            {"name": "x", "kind": RuleKind.STEP_DOWN, "threshold": 10, "lower_threshold": 20,
-             "window_days": 30},
+            {
+                "name": "x",
+                "kind": RuleKind.STEP_DOWN,
+                "threshold": 10,
+                "lower_threshold": 20,
+                "window_days": 30,
+            },
             "lower_threshold",
         ),
         ({"name": "x", "kind": RuleKind.NEW_EVENT_WHILE_OPEN}, "indicator"),
@@ -261,7 +272,9 @@ def test_alert_pages_answer_404_to_those_it_did_not_reach(world, client):
     for url in (f"/alerts/{alert.pk}/", f"/alerts/{alert.pk + 1000}/"):
         assert client.get(url).status_code == 404
     for action in ("acknowledge", "assign", "close"):
-        assert client.post(f"/alerts/{alert.pk}/{action}/", {"outcome": "referred"}).status_code == 404
+        assert (
+            client.post(f"/alerts/{alert.pk}/{action}/", {"outcome": "referred"}).status_code == 404
+        )
     alert.refresh_from_db()
     assert alert.status == AlertStatus.OPEN
     client.force_login(world["csc"].user)

@@ -123,7 +123,10 @@ def test_a_structured_rule_counts_only_records_where_every_condition_holds(world
     found = set(RiskFinding.objects.values_list("record__source_id", flat=True))
     # A1 and B1 are high risk with a child present; A2 is medium.
     assert found == {"A1", "B1"}
-    assert all(f.field_keys == ["field:risk_grade", "field:child_present"] for f in RiskFinding.objects.all())
+    assert all(
+        f.field_keys == ["field:risk_grade", "field:child_present"]
+        for f in RiskFinding.objects.all()
+    )
 
 
 @pytest.mark.parametrize(
@@ -165,7 +168,9 @@ def test_numbers_are_compared_as_numbers(db, agency, member):
     ]
     upload(dataset, csv_bytes(rows, header=["ref", "forename", "surname", "exclusions"]))
     admin = member(Role.PLATFORM_ADMIN)
-    _indicator(admin, [dataset], conditions=[{"column": "exclusions", "op": "at_least", "value": "2"}])
+    _indicator(
+        admin, [dataset], conditions=[{"column": "exclusions", "op": "at_least", "value": "2"}]
+    )
     enrich_run(kind=RiskRun.Kind.NIGHTLY, today=TODAY)
     assert set(RiskFinding.objects.values_list("record__source_id", flat=True)) == {"E2", "E3"}
 
@@ -192,10 +197,19 @@ def test_indicator_input_errors_say_what_to_fix_and_save_nothing(world):
     linked, admin = world
     cases = [
         ({"conditions": [{"column": "nope", "op": "is", "value": "x"}]}, "every chosen dataset"),
-        ({"conditions": [{"column": "risk_grade", "op": "at_least", "value": "3"}]}, "can be tested with"),
-        ({"conditions": [{"column": "risk_grade", "op": "is", "value": "extreme"}]}, "has no value extreme"),
+        (
+            {"conditions": [{"column": "risk_grade", "op": "at_least", "value": "3"}]},
+            "can be tested with",
+        ),
+        (
+            {"conditions": [{"column": "risk_grade", "op": "is", "value": "extreme"}]},
+            "has no value extreme",
+        ),
         ({"conditions": []}, "at least one condition"),
-        ({"weight": 0, "conditions": [{"column": "summary", "op": "present"}]}, "weight from 1 to 100"),
+        (
+            {"weight": 0, "conditions": [{"column": "summary", "op": "present"}]},
+            "weight from 1 to 100",
+        ),
         ({"kind": "vocabulary", "phrases": ""}, "at least one phrase"),
         ({"name": "", "conditions": [{"column": "summary", "op": "present"}]}, "Enter a name"),
     ]
@@ -242,7 +256,9 @@ def test_scores_per_person_and_household_with_decay(world):
     assert scores[linked.bob.pk] == pytest.approx(20 * 0.5 ** (9 / 365), abs=0.01)
     assert linked.carol.pk not in scores
     household = HouseholdRisk.objects.get(household=linked.alice.household)
-    assert household.score == pytest.approx(scores[linked.alice.pk] + scores[linked.bob.pk], abs=0.02)
+    assert household.score == pytest.approx(
+        scores[linked.alice.pk] + scores[linked.bob.pk], abs=0.02
+    )
     assert household.members_scored == 2
     assert run.figures["persons_scored"] == 2
     later = enrich_run(kind=RiskRun.Kind.NIGHTLY, today=date(2027, 1, 10))
@@ -252,17 +268,24 @@ def test_scores_per_person_and_household_with_decay(world):
 
 def test_running_twice_gives_the_same_rows(world):
     linked, admin = world
-    _indicator(admin, [linked.police], conditions=[{"column": "risk_grade", "op": "is", "value": "high"}])
+    _indicator(
+        admin, [linked.police], conditions=[{"column": "risk_grade", "op": "is", "value": "high"}]
+    )
     enrich_run(kind=RiskRun.Kind.NIGHTLY, today=TODAY)
     first = (sorted(RiskFinding.objects.values_list("indicator_id", "record_id")), _scores())
     enrich_run(kind=RiskRun.Kind.NIGHTLY, today=TODAY)
-    assert (sorted(RiskFinding.objects.values_list("indicator_id", "record_id")), _scores()) == first
+    assert (
+        sorted(RiskFinding.objects.values_list("indicator_id", "record_id")),
+        _scores(),
+    ) == first
 
 
 def test_an_extract_is_scored_after_linkage(world):
     """Upload -> ingest -> linkage -> enrichment, through the tasks (in-process here)."""
     linked, admin = world
-    _indicator(admin, [linked.police], conditions=[{"column": "risk_grade", "op": "is", "value": "high"}])
+    _indicator(
+        admin, [linked.police], conditions=[{"column": "risk_grade", "op": "is", "value": "high"}]
+    )
     enrich_run(kind=RiskRun.Kind.NIGHTLY, today=TODAY)
     before = RiskFinding.objects.count()
     extract = upload(linked.police, csv_bytes([good_row("A9", incident_date="2026-02-01")]))
@@ -332,8 +355,11 @@ def test_reasons_and_score_come_only_from_fields_the_engine_shows(world, agency,
     stranger = member(Role.PRACTITIONER)
     assert (
         person_risk(
-            user=stranger, membership=stranger.memberships.get(), person=linked.alice,
-            purpose="safeguarding", channel="web",
+            user=stranger,
+            membership=stranger.memberships.get(),
+            person=linked.alice,
+            purpose="safeguarding",
+            channel="web",
         )  # fmt: skip
         is None
     )
