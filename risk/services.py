@@ -355,6 +355,8 @@ class RiskPage:
     trend: str
     reasons: list[Reason]
     trajectory: list[tuple[date, float]]
+    household_score: float | None = None
+    household_members_shown: int = 0
 
 
 def person_risk(
@@ -364,13 +366,21 @@ def person_risk(
     field the indicator read is disclosed to them (protocols.engine.finding_disclosed) count, so
     the score and its reasons never say more than the records would. None: not found (logged).
     """
-    from protocols.engine import disclose_view, finding_disclosed
+    from protocols.engine import disclose, finding_disclosed
     from protocols.models import AccessLog
     from protocols.summary import access_log_write
 
     now = now or timezone.now()
     today = timezone.localdate(now)
-    view = disclose_view(user=user, membership=membership, person=person, purpose=purpose, now=now)
+    members = (
+        list(Person.objects.filter(household_id=person.household_id, is_active=True))
+        if person.household_id
+        else [person]
+    )
+    views = disclose(
+        user=user, membership=membership, persons=[person, *members], purpose=purpose, now=now
+    )
+    view = views.get(person.pk)
     if view is None:
         access_log_write(
             user=user,
@@ -411,6 +421,21 @@ def person_risk(
     before = round(
         sum(contribution(t, today - timedelta(days=RISING_WINDOW_DAYS)) for t in shown_terms), 1
     )
+    # The household's score, from the members shared with the reader and only the findings
+    # they may see of each: a child's risk often sits with an adult of the household.
+    household_score = score
+    household_shown = 1
+    for member in members:
+        member_view = views.get(member.pk)
+        if member.pk == person.pk or member_view is None:
+            continue
+        household_shown += 1
+        for finding, term in person_terms(member.pk):
+            if finding_disclosed(
+                member_view, record_id=finding.record_id, field_keys=finding.field_keys
+            ):
+                household_score += contribution(term, today)
+                logged.setdefault(str(finding.record_id), []).extend(finding.field_keys)
     access_log_write(
         user=user,
         membership=membership,
@@ -418,7 +443,7 @@ def person_risk(
         channel=channel,
         purpose=purpose,
         person=person,
-        versions=sorted(view.versions),
+        versions=sorted(set().union(*(v.versions for v in views.values()))),
         fields={"reasons": logged},
     )
     reasons.sort(key=lambda r: -r.adds)
@@ -429,4 +454,6 @@ def person_risk(
         trend=trend_of(score - before),
         reasons=reasons,
         trajectory=list(zip(days, points, strict=True)),
+        household_score=round(household_score, 1) if person.household_id else None,
+        household_members_shown=household_shown,
     )

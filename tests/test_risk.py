@@ -351,6 +351,8 @@ def test_reasons_and_score_come_only_from_fields_the_engine_shows(world, agency,
     )  # fmt: skip
     assert [r.indicator for r in page.reasons] == ["Abuse or neglect"]
     assert page.score > 0 and page.score <= 7
+    # Bob, of Alice's household, has only police records, whose risk grade is not shared.
+    assert page.household_score == page.score and page.household_members_shown == 2
     # Nobody else sees anything, and a person not covered is not found.
     stranger = member(Role.PRACTITIONER)
     assert (
@@ -377,3 +379,26 @@ def test_the_risk_page_answers_404_to_anyone_not_covered(world, client, member):
     assert client.get(f"/persons/{linked.alice.reference}/risk/").status_code == 404
     assert client.get("/persons/NOSUCHREF/risk/").status_code == 404
     assert Person.objects.filter(reference=linked.alice.reference).exists()
+
+
+def test_the_household_score_adds_the_members_findings_the_reader_may_see(world, agency, member):
+    linked, admin = world
+    _indicator(
+        admin, [linked.police], name="High risk", weight=30,
+        conditions=[{"column": "risk_grade", "op": "is", "value": "high"}],
+    )  # fmt: skip
+    enrich_run(kind=RiskRun.Kind.NIGHTLY, today=TODAY)
+    practitioner = member(Role.PRACTITIONER)
+    version = protocol_in_force(
+        author=practitioner,
+        parties=[agency, linked.police.agency],
+        rules=[{"dataset": linked.police, "tier": Tier.FULL}],
+    )
+    give(version, practitioner)
+    page = person_risk(
+        user=practitioner, membership=practitioner.memberships.get(), person=linked.alice,
+        purpose="safeguarding", channel="web",
+    )  # fmt: skip
+    # Alice's A1 and her brother Bob's B1 are both high risk, with no decay.
+    assert page.score == 30
+    assert page.household_score == 60 and page.household_members_shown == 2
