@@ -176,6 +176,7 @@ def _extract_record(
         try:
             with transaction.atomic():
                 extract = Extract.objects.create(**fields, stored_file=stored)
+                _upload_audited(extract)
         except IntegrityError:  # the same file arrived twice at the same moment
             earlier = Extract.objects.get(
                 dataset=dataset,
@@ -189,7 +190,7 @@ def _extract_record(
             return extract
     (upload_dir() / stored).unlink(missing_ok=True)
     now = timezone.now()
-    return Extract.objects.create(
+    duplicate = Extract.objects.create(
         **fields,
         status=ExtractStatus.DUPLICATE,
         duplicate_of=earlier,
@@ -199,6 +200,29 @@ def _extract_record(
         ),
         started_at=now,
         finished_at=now,
+    )
+    _upload_audited(duplicate)
+    return duplicate
+
+
+def _upload_audited(extract: Extract) -> None:
+    """The upload in the audit trail: who, which dataset and extract, its size and checksum."""
+    from audit.models import AuditAction
+    from audit.services import audit_record
+
+    audit_record(
+        action=AuditAction.UPLOAD,
+        actor=extract.uploaded_by,
+        channel=extract.channel,
+        detail={
+            "agency": extract.dataset.agency_id,
+            "dataset": extract.dataset_id,
+            "extract": extract.pk,
+            "mode": extract.mode,
+            "bytes": extract.size_bytes,
+            "sha256": extract.checksum,
+            "status": extract.status,
+        },
     )
 
 

@@ -24,6 +24,8 @@ from datetime import date
 from django.utils import timezone
 
 from agencies.ingest import csv_cell_safe
+from audit.models import AuditAction
+from audit.services import audit_record
 from insights.models import DeidentifiedExport
 from matching.models import LinkageRecord, Person
 from matching.screening import identifiers_in_text, screen_problem
@@ -157,6 +159,19 @@ def export_start(
         purpose_statement=statement,
         fields=[c.choice for c in chosen],
         age_bands=age_bands,
+    )
+    audit_record(
+        action=AuditAction.EXPORT,
+        actor=user,
+        membership=membership,
+        channel="web",
+        purpose=purpose,
+        detail={
+            "kind": "deidentified",
+            "export": export.pk,
+            "statement": statement,
+            "fields": export.fields,
+        },
     )
     header = ["person_pseudonym", "agencies_involved", "agency", "dataset", "event_month"]
     if age_bands:

@@ -77,6 +77,15 @@ def linkage_export_start(
     """
     purpose = export_purpose_clean(purpose)
     export = LinkageExport.objects.create(purpose=purpose, made_by=made_by, channel=channel, rows=0)
+    from audit.models import AuditAction
+    from audit.services import audit_record
+
+    audit_record(
+        action=AuditAction.EXPORT,
+        actor=made_by,
+        channel=channel,
+        detail={"kind": "linkage", "export": export.pk, "purpose": purpose},
+    )
     return export, _chunks(export)
 
 

@@ -235,6 +235,19 @@ def review_decide(
         recorded = ReviewDecision.objects.create(
             item=current, decision=decision, decided_by=user, note=note, channel=channel
         )
+        from audit.models import AuditAction
+        from audit.services import audit_record
+
+        audit_record(
+            action=AuditAction.REVIEW,
+            actor=user,
+            channel=channel,
+            detail={
+                "review_item": current.pk,
+                "decision": decision,
+                "records": [current.record_a_id, current.record_b_id],
+            },
+        )
         # robust: the decision stands if the broker is down; any later linkage run applies
         # every decision on record, so nothing is lost but time.
         transaction.on_commit(

@@ -230,8 +230,18 @@ def _write_content(version: ProtocolVersion, data: ProtocolInput) -> None:
 
 
 def _event(protocol, version, kind, by, detail: str = "") -> None:
+    from audit.models import AuditAction
+    from audit.services import audit_record
+
     ProtocolEvent.objects.create(
         protocol=protocol, version=version, kind=kind, by=by, detail=detail[:300]
+    )
+    # The kind of change and which version; the officers' words stay in the protocol's history.
+    audit_record(
+        action=AuditAction.PROTOCOL,
+        actor=by,
+        versions=[version.pk] if version is not None else [],
+        detail={"protocol": protocol.reference, "event": kind},
     )
 
 

@@ -132,6 +132,25 @@ def access_log_write(
     query_kinds=(),
     results=(),
 ) -> AccessLog:
+    from audit.services import audit_record
+
+    # The trail keeps what the log keeps: the versions, the record ids and field keys shown,
+    # the kinds of search terms and the references found; never a value.
+    audit_record(
+        action=action,
+        actor=user,
+        membership=membership,
+        channel=channel,
+        purpose=purpose,
+        person=person,
+        versions=versions,
+        detail={
+            "fields": fields or {},
+            "query_kinds": list(query_kinds),
+            "results": list(results),
+        },
+        outcome="ok" if found else "not_found",
+    )
     return AccessLog.objects.create(
         user=user,
         agency_id=membership.agency_id if membership else None,

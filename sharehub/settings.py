@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "risk",
     "alerts",
     "insights",
+    "audit",
     "synthetic",
 ]
 

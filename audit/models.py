@@ -1,0 +1,65 @@
+"""The audit trail: every access and every change that matters, append-only and hash-chained.
+
+Each entry carries the hash of the one before it, so changing or removing any entry breaks
+every link after it (audit.services.audit_verify finds the first). On PostgreSQL a trigger
+refuses UPDATE and DELETE on the table (migration 0001), so the application cannot rewrite
+history even through a bug; only the database owner, outside ShareHub, could, and the chain
+would show it.
+
+An entry names the person by their ShareHub reference and never holds personal data: what was
+shown is recorded as field keys and record ids, a search as the kinds of terms given.
+"""
+
+from django.conf import settings
+from django.db import models
+
+GENESIS = "0" * 64
+
+
+class AuditAction(models.TextChoices):
+    SEARCH = "search", "Search"
+    SUMMARY = "summary", "Case summary"
+    UNLOCK = "unlock", "Assessment step recorded"
+    OVERRIDE = "override", "Safeguarding override"
+    CONSENT = "consent", "Consent read or recorded"
+    CONSENT_REQUEST = "consent_request", "Consent request"
+    RISK = "risk", "Risk score and reasons"
+    ALERT = "alert", "Alert"
+    DRILLDOWN = "drilldown", "Dashboard drill-down"
+    EXPORT = "export", "Export"
+    PROTOCOL = "protocol", "Protocol change"
+    REVIEW = "review", "Link review decision"
+    UPLOAD = "upload", "Extract uploaded"
+    LOGIN = "login", "Signed in"
+    LOGIN_FAILED = "login_failed", "Sign-in failed"
+
+
+class AuditEntry(models.Model):
+    at = models.DateTimeField()
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    agency_id = models.IntegerField(null=True, blank=True)
+    role = models.CharField(max_length=32, blank=True)
+    action = models.CharField(max_length=20, choices=AuditAction.choices)
+    channel = models.CharField(max_length=10, blank=True)
+    purpose = models.CharField(max_length=32, blank=True)
+    # A reference, not a key: a person's records may be erased, their audit trail may not.
+    person_reference = models.CharField(max_length=12, blank=True, db_index=True)
+    protocol_versions = models.JSONField(default=list, blank=True)
+    # What was done, shown or changed, as ids, field keys and counts; never personal data.
+    detail = models.JSONField(default=dict, blank=True)
+    outcome = models.CharField(max_length=16, default="ok")
+    prev_hash = models.CharField(max_length=64)
+    entry_hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["pk"]
+        indexes = [
+            models.Index(fields=["actor", "at"]),
+            models.Index(fields=["action", "at"]),
+            models.Index(fields=["at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"audit entry {self.pk} ({self.action})"

@@ -1,0 +1,218 @@
+"""The audit trail: one entry for every read and change, a hash chain that shows any edit, and on
+PostgreSQL a database that refuses UPDATE and DELETE."""
+
+import threading
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
+
+from agencies.models import Membership, Role
+from audit.models import GENESIS, AuditAction, AuditEntry
+from audit.services import audit_record, audit_verify
+from protocols.models import AccessLog, Purpose
+from protocols.summary import case_summary
+from tests.ingest_helpers import csv_bytes, good_row, police_dataset, upload
+from tests.protocol_helpers import give, linked_people, protocol_in_force
+
+postgres_only = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="the trigger is PostgreSQL's"
+)
+
+
+def _entries(n):
+    return [audit_record(action=AuditAction.SEARCH, detail={"n": i}) for i in range(n)]
+
+
+@pytest.mark.django_db
+def test_entries_chain_from_the_genesis_hash():
+    first, second, third = _entries(3)
+    assert first.prev_hash == GENESIS
+    assert second.prev_hash == first.entry_hash and third.prev_hash == second.entry_hash
+    assert audit_verify().intact and audit_verify().entries == 3
+
+
+def _tamper(sql: str, params) -> None:
+    """Change the table behind the application's back, as someone with the owner's password
+    could; on PostgreSQL the trigger has to be switched off first, which only the owner can."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # The foreign keys' checks wait for the end of the transaction; run them now, as
+            # ALTER TABLE cannot run with checks pending.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            cursor.execute("ALTER TABLE audit_auditentry DISABLE TRIGGER audit_entry_append_only")
+        cursor.execute(sql, params)
+        if connection.vendor == "postgresql":
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            cursor.execute("ALTER TABLE audit_auditentry ENABLE TRIGGER audit_entry_append_only")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "column, value",
+    [
+        ("action", "summary"),
+        ("person_reference", "ABCDEFGHJK"),
+        ("outcome", "not_found"),
+        ("role", "ig_officer"),
+    ],
+)
+def test_the_verifier_finds_a_row_changed_in_the_database(column, value):
+    entries = _entries(6)
+    target = entries[3]
+    _tamper(f"UPDATE audit_auditentry SET {column} = %s WHERE id = %s", [value, target.pk])  # noqa: S608
+    result = audit_verify()
+    assert not result.intact
+    assert (result.broken.entry_id, result.broken.reason) == (target.pk, "changed")
+    assert result.entries == 3
+    with pytest.raises(CommandError, match=f"broken at entry {target.pk}"):
+        call_command("audit_verify")
+
+
+@pytest.mark.django_db
+def test_the_verifier_finds_a_removed_row_and_a_rehashed_one():
+    entries = _entries(5)
+    _tamper("DELETE FROM audit_auditentry WHERE id = %s", [entries[2].pk])
+    result = audit_verify()
+    assert (result.broken.entry_id, result.broken.reason) == (entries[3].pk, "unlinked")
+
+
+@pytest.mark.django_db
+def test_rehashing_a_changed_row_breaks_the_next_link():
+    from audit.services import entry_hash_of
+
+    entries = _entries(4)
+    changed = AuditEntry.objects.get(pk=entries[1].pk)
+    changed.outcome = "not_found"
+    _tamper(
+        "UPDATE audit_auditentry SET outcome = %s, entry_hash = %s WHERE id = %s",
+        ["not_found", entry_hash_of(changed), changed.pk],
+    )
+    result = audit_verify()
+    assert (result.broken.entry_id, result.broken.reason) == (entries[2].pk, "unlinked")
+
+
+@pytest.mark.django_db
+def test_every_edit_is_detected_whichever_row():
+    entries = _entries(8)
+    for target in entries:
+        original = AuditEntry.objects.get(pk=target.pk).detail
+        _tamper("UPDATE audit_auditentry SET detail = %s WHERE id = %s", ['{"n": 99}', target.pk])
+        assert audit_verify().broken.entry_id == target.pk
+        _tamper(
+            "UPDATE audit_auditentry SET detail = %s WHERE id = %s",
+            [f'{{"n": {original["n"]}}}', target.pk],
+        )
+        assert audit_verify().intact
+
+
+@postgres_only
+@pytest.mark.django_db
+def test_postgresql_refuses_update_and_delete():
+    (entry,) = _entries(1)
+    for statement in (
+        "UPDATE audit_auditentry SET outcome = 'x' WHERE id = %s",
+        "DELETE FROM audit_auditentry WHERE id = %s",
+    ):
+        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute(statement, [entry.pk])
+    with pytest.raises(DatabaseError), transaction.atomic():
+        AuditEntry.objects.filter(pk=entry.pk).update(outcome="x")
+    assert audit_verify().intact
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_fifty_writers_at_once_make_one_chain():
+    errors = []
+
+    def write(n):
+        try:
+            audit_record(action=AuditAction.SEARCH, detail={"writer": n})
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(50)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert AuditEntry.objects.count() == 50
+    prevs = list(AuditEntry.objects.values_list("prev_hash", flat=True))
+    assert len(set(prevs)) == 50, "two entries chained to the same predecessor: a fork"
+    assert audit_verify().intact
+
+
+@pytest.fixture
+def world(db, agency, other_agency, member):
+    linked = linked_people(other_agency, agency)
+    practitioner = member(Role.PRACTITIONER)
+    version = protocol_in_force(
+        author=practitioner, parties=[agency, other_agency], rules=[{"dataset": linked.police}]
+    )
+    give(version, practitioner)
+    return linked, practitioner
+
+
+def test_each_read_writes_exactly_one_entry_with_what_it_showed(world, member):
+    linked, practitioner = world
+    membership = Membership.objects.get(user=practitioner)
+    before = AuditEntry.objects.count()
+    case_summary(
+        user=practitioner, membership=membership, person=linked.alice,
+        purpose=Purpose.SAFEGUARDING, channel="web",
+    )  # fmt: skip
+    (entry,) = AuditEntry.objects.order_by("pk")[before:]
+    log = AccessLog.objects.latest("pk")
+    assert (entry.action, entry.actor_id, entry.person_reference, entry.outcome) == (
+        AuditAction.SUMMARY, practitioner.pk, linked.alice.reference, "ok",
+    )  # fmt: skip
+    assert entry.protocol_versions == log.versions
+    assert set(entry.detail["fields"]) == set(log.fields)
+    # A denial is one entry too.
+    stranger = member(Role.PRACTITIONER)
+    case_summary(
+        user=stranger, membership=stranger.memberships.get(), person=linked.alice,
+        purpose=Purpose.SAFEGUARDING, channel="web",
+    )  # fmt: skip
+    denial = AuditEntry.objects.latest("pk")
+    assert (denial.actor_id, denial.outcome) == (stranger.pk, "not_found")
+    assert audit_verify().intact
+
+
+def test_uploads_sign_ins_and_failed_sign_ins_are_recorded(db, agency, member, client):
+    admin = member(Role.AGENCY_ADMIN, email="admin@example.org", password="a-good-password-1")
+    dataset = police_dataset(agency)
+    extract = upload(dataset, csv_bytes([good_row("U1")]), user=admin)
+    uploaded = AuditEntry.objects.get(action=AuditAction.UPLOAD)
+    assert uploaded.detail["extract"] == extract.pk and uploaded.actor_id == admin.pk
+    assert "Alice" not in str(uploaded.detail)
+    client.post("/accounts/sign-in/", {"username": "admin@example.org", "password": "wrong"})
+    failed = AuditEntry.objects.get(action=AuditAction.LOGIN_FAILED)
+    assert failed.actor is None and "admin@example.org" not in str(failed.detail)
+    client.force_login(admin)  # force_login sends user_logged_in too
+    assert AuditEntry.objects.filter(action=AuditAction.LOGIN, actor=admin).exists()
+    assert audit_verify().intact
+
+
+def test_nothing_personal_is_kept_in_the_trail(world):
+    linked, practitioner = world
+    from protocols.search import SearchQuery, person_search
+
+    membership = Membership.objects.get(user=practitioner)
+    person_search(
+        user=practitioner,
+        membership=membership,
+        query=SearchQuery(surname="Smith", forename="Alice", date_of_birth="01/02/2015"),
+        purpose=Purpose.SAFEGUARDING,
+        now=timezone.now(),
+        channel="web",
+    )
+    dump = str(list(AuditEntry.objects.values()))
+    for value in ("Smith", "Alice", "2015", "9434765919", "LS6"):
+        assert value not in dump
