@@ -26,6 +26,7 @@ NAV_ITEMS = [
     NavItem("Consent requests", "consent:request_list"),
     NavItem("Overrides to review", "consent:override_list"),
     NavItem("Protocols", "protocols:protocol_list"),
+    NavItem("Audit trail", "audit:audit"),
     NavItem("Datasets", "agencies:dataset_list"),
     NavItem("API tokens", "agencies:api_tokens"),
     NavItem("Agency team", "agencies:team"),

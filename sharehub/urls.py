@@ -20,6 +20,7 @@ urlpatterns = [
     path("", include("risk.urls")),
     path("", include("alerts.urls")),
     path("", include("insights.urls")),
+    path("", include("audit.urls")),
     path("api/v1/", include("agencies.api_urls")),
     path("api/v1/", include("matching.api_urls")),
     path("api/v1/", include("protocols.api_urls")),

@@ -2,6 +2,7 @@
 PostgreSQL a database that refuses UPDATE and DELETE."""
 
 import threading
+from datetime import timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -216,3 +217,48 @@ def test_nothing_personal_is_kept_in_the_trail(world):
     dump = str(list(AuditEntry.objects.values()))
     for value in ("Smith", "Alice", "2015", "9434765919", "LS6"):
         assert value not in dump
+
+
+def test_ig_officers_verify_search_and_export_their_agencys_trail(world, client, member):
+    linked, practitioner = world
+    membership = Membership.objects.get(user=practitioner)
+    for _ in range(3):
+        case_summary(
+            user=practitioner, membership=membership, person=linked.alice,
+            purpose=Purpose.SAFEGUARDING, channel="web",
+        )  # fmt: skip
+    outsider = member(Role.PRACTITIONER, in_agency=linked.police.agency)
+    audit_record(action=AuditAction.SEARCH, actor=outsider, membership=outsider.memberships.get())
+    ig = member(Role.IG_OFFICER)
+    client.force_login(ig)
+    page = client.get("/audit/", {"person": linked.alice.reference})
+    assert page.status_code == 200
+    assert page.content.decode().count(linked.alice.reference) >= 3
+    assert outsider.full_name.encode() not in client.get("/audit/").content
+    intact = client.get("/audit/", {"verify": "1"})
+    assert b"The chain is intact" in intact.content
+    export = client.get("/audit/export.csv", {"action": "summary"})
+    rows = export.content.decode().splitlines()
+    assert rows[0].startswith("entry,at (UTC),member of staff") and len(rows) == 4
+    assert AuditEntry.objects.filter(action=AuditAction.EXPORT, actor=ig).exists()
+    target = AuditEntry.objects.filter(action=AuditAction.SUMMARY).first()
+    _tamper("UPDATE audit_auditentry SET outcome = %s WHERE id = %s", ["not_found", target.pk])
+    broken = client.get("/audit/", {"verify": "1"})
+    assert f"broken at entry {target.pk}".encode() in broken.content
+
+
+def test_an_enumeration_of_summaries_is_flagged(world, member):
+    linked, practitioner = world
+    membership = Membership.objects.get(user=practitioner)
+    from audit.selectors import unusual_access
+
+    assert [f.kind for f in unusual_access(agency_id=membership.agency_id)] == []
+    # 200 summaries in ten minutes: stepping through records one by one.
+    start = timezone.now() - timedelta(minutes=10)
+    for n in range(200):
+        audit_record(
+            action=AuditAction.SUMMARY, actor=practitioner, membership=membership,
+            person=linked.carol, at=start + timedelta(seconds=3 * n),
+        )  # fmt: skip
+    kinds = {f.kind for f in unusual_access(agency_id=membership.agency_id)}
+    assert {"burst", "many", "no_reason"} <= kinds

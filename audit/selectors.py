@@ -1,0 +1,172 @@
+"""Reading the audit trail: IG officers' searches, and access that looks unusual.
+
+An IG officer reads the entries of people acting for their own agency: each agency answers for
+its own staff. Two kinds of access are flagged for a look, not judged:
+
+- bursts: a user opening many more case summaries in a day than their usual daily count (the
+  mean over the 30 days before), or `BURST_COUNT` or more within `BURST_MINUTES` minutes, which
+  is what stepping through records one by one looks like;
+- no recorded reason: a summary of a person about whom the reader had no alert, made no consent
+  request and no safeguarding override. Often fine (a referral by phone), so it is listed for
+  review, not refused.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from audit.models import AuditAction, AuditEntry
+
+BURST_COUNT = 50
+BURST_MINUTES = 10
+DAILY_FACTOR = 3
+DAILY_MINIMUM = 20
+USUAL_DAYS = 30
+
+
+@dataclass
+class AuditQuery:
+    user: str = ""  # part of a name or email
+    person: str = ""  # a ShareHub reference
+    protocol_version: int | None = None
+    action: str = ""
+    since: date | None = None
+    until: date | None = None
+
+
+def audit_entries(*, agency_id: int, query: AuditQuery) -> QuerySet[AuditEntry]:
+    entries = AuditEntry.objects.filter(agency_id=agency_id).select_related("actor")
+    if query.user:
+        entries = entries.filter(
+            Q(actor__email__icontains=query.user) | Q(actor__full_name__icontains=query.user)
+        )
+    if query.person:
+        entries = entries.filter(person_reference=query.person.strip().upper())
+    if query.protocol_version:
+        entries = entries.filter(protocol_versions__contains=[query.protocol_version])
+    if query.action:
+        entries = entries.filter(action=query.action)
+    if query.since:
+        entries = entries.filter(at__date__gte=query.since)
+    if query.until:
+        entries = entries.filter(at__date__lte=query.until)
+    return entries.order_by("-pk")
+
+
+@dataclass
+class Flag:
+    kind: str
+    actor_id: int
+    actor: str
+    detail: str
+    at: datetime
+
+
+def unusual_access(*, agency_id: int, now: datetime | None = None) -> list[Flag]:
+    """Flags over the last day for the agency's staff."""
+    now = now or timezone.now()
+    since = now - timedelta(days=1)
+    summaries = list(
+        AuditEntry.objects.filter(
+            agency_id=agency_id, action=AuditAction.SUMMARY, outcome="ok", at__gte=since
+        )
+        .select_related("actor")
+        .order_by("at")
+    )
+    flags: list[Flag] = []
+    by_actor: dict[int, list[AuditEntry]] = defaultdict(list)
+    for entry in summaries:
+        if entry.actor_id is not None:
+            by_actor[entry.actor_id].append(entry)
+    usual = _usual_daily(agency_id, list(by_actor), before=since)
+    window = timedelta(minutes=BURST_MINUTES)
+    for actor_id, entries in by_actor.items():
+        name = entries[0].actor.full_name or entries[0].actor.email
+        start = 0
+        for end, entry in enumerate(entries):
+            while entry.at - entries[start].at > window:
+                start += 1
+            if end - start + 1 >= BURST_COUNT:
+                flags.append(
+                    Flag(
+                        "burst",
+                        actor_id,
+                        name,
+                        f"{end - start + 1} case summaries within {BURST_MINUTES} minutes",
+                        entry.at,
+                    )
+                )
+                break
+        mean = usual.get(actor_id, 0.0)
+        if len(entries) >= DAILY_MINIMUM and len(entries) > DAILY_FACTOR * mean:
+            flags.append(
+                Flag(
+                    "many",
+                    actor_id,
+                    name,
+                    f"{len(entries)} case summaries in the last day; usually {mean:.1f} a day",
+                    entries[-1].at,
+                )
+            )
+    flags.extend(_without_reason(agency_id, summaries))
+    return flags
+
+
+def _usual_daily(agency_id: int, actor_ids: list[int], *, before: datetime) -> dict[int, float]:
+    rows = AuditEntry.objects.filter(
+        agency_id=agency_id,
+        action=AuditAction.SUMMARY,
+        actor_id__in=actor_ids,
+        at__gte=before - timedelta(days=USUAL_DAYS),
+        at__lt=before,
+    ).values_list("actor_id", flat=True)
+    return {actor: count / USUAL_DAYS for actor, count in Counter(rows).items()}
+
+
+def _without_reason(agency_id: int, summaries: list[AuditEntry]) -> list[Flag]:
+    from alerts.models import AlertDelivery
+    from consent.models import ConsentRequest, SafeguardingOverride
+
+    pairs = {(e.actor_id, e.person_reference) for e in summaries if e.person_reference}
+    if not pairs:
+        return []
+    references = {reference for _, reference in pairs}
+    actors = {actor for actor, _ in pairs}
+    reasons = set(
+        AlertDelivery.objects.filter(
+            membership__user_id__in=actors, alert__person__reference__in=references
+        ).values_list("membership__user_id", "alert__person__reference")
+    )
+    reasons |= set(
+        ConsentRequest.objects.filter(
+            requested_by_id__in=actors, person__reference__in=references
+        ).values_list("requested_by_id", "person__reference")
+    )
+    reasons |= set(
+        SafeguardingOverride.objects.filter(
+            user_id__in=actors, person__reference__in=references
+        ).values_list("user_id", "person__reference")
+    )
+    flags = []
+    seen = set()
+    for entry in summaries:
+        key = (entry.actor_id, entry.person_reference)
+        if not entry.person_reference or key in reasons or key in seen:
+            continue
+        seen.add(key)
+        flags.append(
+            Flag(
+                "no_reason",
+                entry.actor_id or 0,
+                (entry.actor.full_name or entry.actor.email) if entry.actor else "",
+                f"Case summary of person {entry.person_reference}: no alert, consent request "
+                "or override of theirs about this person",
+                entry.at,
+            )
+        )
+    return flags

@@ -1,0 +1,10 @@
+from django.urls import path
+
+from audit import views
+
+app_name = "audit"
+
+urlpatterns = [
+    path("audit/", views.audit_page, name="audit"),
+    path("audit/export.csv", views.audit_export, name="export"),
+]
