@@ -86,7 +86,8 @@ def unusual_access(*, agency_id: int, now: datetime | None = None) -> list[Flag]
     usual = _usual_daily(agency_id, list(by_actor), before=since)
     window = timedelta(minutes=BURST_MINUTES)
     for actor_id, entries in by_actor.items():
-        name = entries[0].actor.full_name or entries[0].actor.email
+        actor = entries[0].actor
+        name = (actor.full_name or actor.email) if actor is not None else ""
         start = 0
         for end, entry in enumerate(entries):
             while entry.at - entries[start].at > window:
