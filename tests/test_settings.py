@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -94,3 +96,15 @@ def test_demo_loader_is_refused_in_production():
     result = run_manage("load_demo", **production_env())
     assert result.returncode != 0
     assert "refused when SHAREHUB_PRODUCTION is true" in result.stderr
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/accounts/sign-in/", "/healthz", "/no-such-page/"])
+def test_every_response_carries_a_policy_that_allows_no_inline_script(client, path):
+    policy = client.get(path)["Content-Security-Policy"]
+    directives = dict(part.strip().split(" ", 1) for part in policy.split(";") if part.strip())
+    assert directives["script-src"] == "'self'"
+    assert directives["style-src"] == "'self'"
+    assert directives["frame-ancestors"] == "'none'"
+    assert directives["object-src"] == "'none'"
+    assert "unsafe-inline" not in policy and "unsafe-eval" not in policy
