@@ -24,20 +24,17 @@ import statistics
 import time
 from dataclasses import dataclass, field
 from datetime import date
-from urllib.parse import urlparse
 
 from bench.common import OUT, peak_rss_mb, record
 from bench.ingest import postgres_url
 from bench.linkage_runner import RECORDS_PER_PERSON
 from bench.summary_load import (
     PROTOCOL_NAME,
-    REUSE_SHARE,
     analyse,
     django_setup,
     keys_dir,
-    linked_records,
-    load,
     readers_create,
+    records_ensure,
     server_env,
     session_cookie,
 )
@@ -372,15 +369,7 @@ def main() -> None:
     args, _ = parser.parse_known_args()
     url = args.database_url
     people = int(args.records / RECORDS_PER_PERSON)
-    linked = linked_records(url) if args.reuse else 0
-    load_minutes = None
-    if linked >= args.records * REUSE_SHARE:
-        print(f"reusing {urlparse(url).path.lstrip('/')}: {linked:,} linked records", flush=True)
-    else:
-        started = time.perf_counter()
-        load(url, people)
-        load_minutes = (time.perf_counter() - started) / 60
-        linked = linked_records(url)
+    linked, load_minutes = records_ensure(url, args.records, reuse=args.reuse)
 
     # Notification emails go nowhere: the console backend would print one per recipient.
     env = server_env(url, keys_dir(people)) | {"EMAIL_URL": "dummymail://"}

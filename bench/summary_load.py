@@ -86,6 +86,18 @@ def linked_records(url: str) -> int:
         connection.close()
 
 
+def records_ensure(url: str, records: int, *, reuse: bool) -> tuple[int, float | None]:
+    """The database at `url` holding about `records` linked records: kept when `reuse` and it
+    already does, else loaded afresh. Returns the linked records and the minutes a load took."""
+    linked = linked_records(url) if reuse else 0
+    if linked >= records * REUSE_SHARE:
+        print(f"reusing {urlparse(url).path.lstrip('/')}: {linked:,} linked records", flush=True)
+        return linked, None
+    started = time.perf_counter()
+    load(url, int(records / RECORDS_PER_PERSON))
+    return linked_records(url), (time.perf_counter() - started) / 60
+
+
 def analyse(url: str) -> None:
     """VACUUM and ANALYZE the database, as autovacuum would soon after a load on a server with
     the default settings. This machine's PostgreSQL runs with autovacuum off (conf.d/90-ci.conf),
@@ -511,15 +523,7 @@ def main() -> None:
     args, _ = parser.parse_known_args()
     url = args.database_url
     people = int(args.records / RECORDS_PER_PERSON)
-    linked = linked_records(url) if args.reuse else 0
-    load_minutes = None
-    if linked >= args.records * REUSE_SHARE:
-        print(f"reusing {urlparse(url).path.lstrip('/')}: {linked:,} linked records", flush=True)
-    else:
-        started = time.perf_counter()
-        load(url, people)
-        load_minutes = (time.perf_counter() - started) / 60
-        linked = linked_records(url)
+    linked, load_minutes = records_ensure(url, args.records, reuse=args.reuse)
     analyse(url)
 
     env = server_env(url, keys_dir(people))
