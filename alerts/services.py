@@ -366,12 +366,8 @@ def alerts_deliver(*, now) -> int:
                 ]
                 for subscription in followed
             }
-            visible = persons_visible(
-                user=membership.user,
-                membership=membership,
-                person_ids=[pid for alerts in wanted.values() for _, pid in alerts],
-                purpose=ALERT_PURPOSE,
-                now=now,
+            visible = _sees(
+                membership, [pid for alerts in wanted.values() for _, pid in alerts], now
             )
             for subscription in followed:
                 rows = [
@@ -418,6 +414,17 @@ def _delivered_to(membership: Membership) -> QuerySet[Alert]:
     return Alert.objects.filter(deliveries__membership=membership)
 
 
+def _sees(membership: Membership, person_ids, now=None) -> set[int]:
+    """Which of `person_ids` the practitioner acting in `membership` may see for alerts."""
+    return persons_visible(
+        user=membership.user,
+        membership=membership,
+        person_ids=person_ids,
+        purpose=ALERT_PURPOSE,
+        now=now or timezone.now(),
+    )
+
+
 def alert_inbox(*, membership: Membership, filters: InboxFilter, now=None, limit=200) -> Inbox:
     """The alerts delivered to `membership` about people the user may still see, newest first."""
     now = now or timezone.now()
@@ -431,35 +438,29 @@ def alert_inbox(*, membership: Membership, filters: InboxFilter, now=None, limit
     if filters.mine:
         alerts = alerts.filter(assigned_to=membership)
     found = list(alerts.order_by("-raised_at", "-pk")[: limit * 2])
-    visible = persons_visible(
-        user=membership.user,
-        membership=membership,
-        person_ids=[a.person_id for a in found],
-        purpose=ALERT_PURPOSE,
-        now=now,
-    )
+    # One visibility question serves the list and the counts: every delivered alert's person.
+    counts, visible = _counts_and_visible(membership, now)
     shown = [a for a in found if a.person_id in visible][:limit]
-    return Inbox(alerts=shown, rules=_inbox_rules(membership), counts=alert_counts(membership, now))
+    return Inbox(alerts=shown, rules=inbox_rules(membership), counts=counts)
 
 
-def alert_counts(membership: Membership, now=None) -> dict[str, int]:
-    """How many alerts of each status the user has, about people they may still see."""
+def _counts_and_visible(membership: Membership, now=None) -> tuple[dict[str, int], set[int]]:
     rows = list(_delivered_to(membership).values_list("status", "person_id"))
-    visible = persons_visible(
-        user=membership.user,
-        membership=membership,
-        person_ids=[person_id for _, person_id in rows],
-        purpose=ALERT_PURPOSE,
-        now=now or timezone.now(),
-    )
+    visible = _sees(membership, [person_id for _, person_id in rows], now)
     counts = {status: 0 for status in AlertStatus.values}
     for status, person_id in rows:
         if person_id in visible:
             counts[status] += 1
-    return counts
+    return counts, visible
 
 
-def _inbox_rules(membership: Membership) -> list[AlertRule]:
+def alert_counts(membership: Membership, now=None) -> dict[str, int]:
+    """How many alerts of each status the user has, about people they may still see."""
+    return _counts_and_visible(membership, now)[0]
+
+
+def inbox_rules(membership: Membership) -> list[AlertRule]:
+    """The rules an inbox can be filtered by: those subscribed to, or that sent an alert."""
     return list(
         AlertRule.objects.filter(
             Q(subscriptions__membership=membership) | Q(alerts__deliveries__membership=membership)
@@ -473,16 +474,7 @@ def alert_for(*, membership: Membership, alert_id: int, now=None, lock=False) ->
     if lock:
         alerts = alerts.select_for_update(of=("self",))
     alert = alerts.filter(pk=alert_id).first()
-    if alert is None:
-        raise AlertNotFound
-    visible = persons_visible(
-        user=membership.user,
-        membership=membership,
-        person_ids=[alert.person_id],
-        purpose=ALERT_PURPOSE,
-        now=now or timezone.now(),
-    )
-    if alert.person_id not in visible:
+    if alert is None or alert.person_id not in _sees(membership, [alert.person_id], now):
         raise AlertNotFound
     return alert
 
@@ -518,14 +510,7 @@ def alert_assign(*, membership: Membership, alert_id: int, to_membership_id: int
         target = None
         if to_membership_id:
             target = next((m for m in alert_recipients(alert) if m.pk == to_membership_id), None)
-            seen = target is not None and alert.person_id in persons_visible(
-                user=target.user,
-                membership=target,
-                person_ids=[alert.person_id],
-                purpose=ALERT_PURPOSE,
-                now=timezone.now(),
-            )
-            if not seen:
+            if target is None or alert.person_id not in _sees(target, [alert.person_id]):
                 raise AlertError(
                     {
                         "assign_to": [

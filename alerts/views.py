@@ -18,8 +18,11 @@ from alerts.services import (
     alert_acknowledge,
     alert_assign,
     alert_close,
+    alert_for,
     alert_inbox,
     alert_read,
+    alert_recipients,
+    inbox_rules,
     rule_save,
     subscribed_rule_ids,
     subscription_set,
@@ -29,8 +32,7 @@ from alerts.services import (
 @role_required(Role.PRACTITIONER)
 @never_cache
 def inbox(request: HttpRequest) -> HttpResponse:
-    first = alert_inbox(membership=request.membership, filters=InboxFilter())
-    form = InboxFilterForm(request.GET or None, rules=first.rules)
+    form = InboxFilterForm(request.GET or None, rules=inbox_rules(request.membership))
     filters = InboxFilter()
     if form.is_valid():
         filters = InboxFilter(
@@ -38,7 +40,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
             rule_id=form.cleaned_data["rule"],
             mine=form.cleaned_data["mine"],
         )
-    found = alert_inbox(membership=request.membership, filters=filters) if request.GET else first
+    found = alert_inbox(membership=request.membership, filters=filters)
     return render(
         request,
         "alerts/inbox.html",
@@ -98,10 +100,10 @@ def alert_acknowledge_view(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def alert_assign_view(request: HttpRequest, pk: int) -> HttpResponse:
     try:
-        page = alert_read(membership=request.membership, alert_id=pk)
+        alert = alert_for(membership=request.membership, alert_id=pk)
     except AlertNotFound:
         raise Http404("No such alert.") from None
-    form = AssignForm(request.POST, recipients=page.recipients)
+    form = AssignForm(request.POST, recipients=alert_recipients(alert))
     if form.is_valid():
         try:
             alert_assign(
@@ -121,7 +123,7 @@ def alert_assign_view(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def alert_close_view(request: HttpRequest, pk: int) -> HttpResponse:
     try:
-        alert_read(membership=request.membership, alert_id=pk)
+        alert_for(membership=request.membership, alert_id=pk)
     except AlertNotFound:
         raise Http404("No such alert.") from None
     form = CloseForm(request.POST)
