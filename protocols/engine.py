@@ -38,6 +38,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import cached_property
 
 from django.db.models import BigIntegerField, Q
 from django.db.models.functions import Cast
@@ -234,6 +235,11 @@ class PersonView:
     staged_locked: bool  # a staged protocol is holding detail back until the assessment step
     # The user's safeguarding overrides that lifted a consent hold on something shown.
     overrides: set[int] = field(default_factory=set)
+
+    @cached_property
+    def shown_keys(self) -> dict[int, frozenset[str]]:
+        """{record id: the keys of its fields shown}, worked out once per view."""
+        return {r.record_id: frozenset(f.key for f in r.fields if f.shown) for r in self.records}
 
     def disclosed_by(self) -> dict[int, dict[str, list[int]]]:
         """{record id: {field key: protocol version ids that allowed it}}: what the log keeps."""
@@ -619,11 +625,8 @@ def finding_disclosed(view: PersonView, *, record_id: int, field_keys: Iterable[
     """Whether a derived fact about a record (a risk reason, an alert's cause) may be shown with
     `view`: only when every field it was derived from is shown of that record, so a score's
     reasons never say more than the record itself would."""
-    for record in view.records:
-        if record.record_id == record_id:
-            shown = {f.key for f in record.fields if f.shown}
-            return all(key in shown for key in field_keys)
-    return False
+    shown = view.shown_keys.get(record_id)
+    return shown is not None and all(key in shown for key in field_keys)
 
 
 def link_review_identifiers_visible(*, user, review_permission: str) -> bool:

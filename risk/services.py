@@ -17,11 +17,11 @@ from datetime import date, timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from agencies.models import SourceRecord
-from matching.models import LinkageRecord, Person
+from matching.models import Person
 from risk.indicators import (
     CompiledIndicator,
     IndicatorError,
@@ -56,8 +56,6 @@ CONTENT_FIELDS = (
     "lookback_days",
     "is_active",
 )
-
-__all__ = ["IndicatorError", "IndicatorInput", "indicator_save", "enrich_run", "ScoreBook"]
 
 
 def indicator_save(
@@ -294,42 +292,28 @@ def _in_chunks(ids: list[int], query):
         yield from query(ids[start : start + CHUNK])
 
 
-def person_terms(person_id: int) -> list[tuple[RiskFinding, FindingTerm]]:
-    """A person's live findings with what each adds to their score."""
+def persons_terms(person_ids) -> dict[int, list[tuple[RiskFinding, FindingTerm]]]:
+    """Each person's live findings, newest first, with what each adds to their score; one
+    query for all of them."""
     findings = (
         RiskFinding.objects.filter(
-            record__linkage__person_id=person_id,
+            record__linkage__person_id__in=list(person_ids),
             record__is_retired=False,
             indicator__is_active=True,
         )
         .select_related("indicator", "record__dataset__agency")
+        .annotate(person_id=F("record__linkage__person_id"))
         .order_by("-event_date", "pk")
     )
-    return [
-        (
-            finding,
-            FindingTerm(
-                float(finding.indicator.weight),
-                finding.indicator.half_life_days,
-                finding.indicator.lookback_days,
-                finding.event_date,
-            ),
+    found: dict[int, list[tuple[RiskFinding, FindingTerm]]] = {pid: [] for pid in person_ids}
+    for finding in findings:
+        term = FindingTerm(
+            float(finding.indicator.weight),
+            finding.indicator.half_life_days,
+            finding.indicator.lookback_days,
+            finding.event_date,
         )
-        for finding in findings
-    ]
-
-
-def persons_scored(person_ids) -> dict[int, PersonRisk]:
-    return {r.person_id: r for r in PersonRisk.objects.filter(person_id__in=list(person_ids))}
-
-
-def linkage_records_of(person_ids) -> dict[int, list[int]]:
-    rows = LinkageRecord.objects.filter(person_id__in=list(person_ids)).values_list(
-        "person_id", "record_id"
-    )
-    found: dict[int, list[int]] = {}
-    for person_id, record_id in rows:
-        found.setdefault(person_id, []).append(record_id)
+        found[finding.person_id].append((finding, term))
     return found
 
 
@@ -397,7 +381,8 @@ def person_risk(
     labels = {(r.record_id, f.key): f.label for r in view.records for f in r.fields}
     dated = {r.record_id: r.event_date for r in view.records}
     logged: dict[str, list[str]] = {}
-    for finding, term in person_terms(person.pk):
+    terms = persons_terms([m.pk for m in members if m.pk in views])
+    for finding, term in terms[person.pk]:
         if not finding_disclosed(view, record_id=finding.record_id, field_keys=finding.field_keys):
             continue
         shown_terms.append(term)
@@ -430,7 +415,7 @@ def person_risk(
         if member.pk == person.pk or member_view is None:
             continue
         household_shown += 1
-        for finding, term in person_terms(member.pk):
+        for finding, term in terms[member.pk]:
             if finding_disclosed(
                 member_view, record_id=finding.record_id, field_keys=finding.field_keys
             ):

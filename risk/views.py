@@ -9,12 +9,11 @@ from agencies.access import role_required
 from agencies.models import Role
 from protocols.models import Purpose
 from protocols.summary import person_by_reference
+from protocols.views import READERS, _purpose
 from risk.forms import IndicatorForm
 from risk.indicators import IndicatorError, IndicatorInput, indicator_summary
 from risk.models import RiskIndicator, RiskRun
 from risk.services import indicator_save, person_risk
-
-READERS = (Role.PRACTITIONER, Role.ANALYST)
 
 
 @role_required(Role.PLATFORM_ADMIN)
@@ -91,9 +90,7 @@ def indicator_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @role_required(*READERS)
 @never_cache
 def person_risk_page(request: HttpRequest, reference: str) -> HttpResponse:
-    purpose = request.GET.get("purpose") or Purpose.SAFEGUARDING
-    if purpose not in Purpose.values:
-        raise Http404("No such purpose.")
+    purpose = _purpose(request)
     person = person_by_reference(reference)
     if person is None:
         raise Http404("No such person.")
