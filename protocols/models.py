@@ -294,7 +294,6 @@ class AccessLog(models.Model):
         RISK = "risk", "Risk score and reasons"
         ALERT = "alert", "Alert"
         DRILLDOWN = "drilldown", "Dashboard drill-down"
-        EXPORT = "export", "De-identified export"
 
     at = models.DateTimeField(auto_now_add=True)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")

@@ -23,7 +23,6 @@ class Migration(migrations.Migration):
                     ("risk", "Risk score and reasons"),
                     ("alert", "Alert"),
                     ("drilldown", "Dashboard drill-down"),
-                    ("export", "De-identified export"),
                 ],
                 max_length=16,
             ),
