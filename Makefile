@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test test-fast lint format bench assets migrate clean
+.PHONY: demo test test-fast lint security format bench assets migrate clean
 
 $(VENV)/.base-installed: requirements/base.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -51,6 +51,12 @@ lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+
+# Bandit over the application (any finding fails), then the locked dependencies against known
+# vulnerabilities (scripts/audit-dependencies says NOT AUDITED when it could reach no data).
+security: $(VENV)/.dev-installed
+	$(VENV)/bin/bandit -q -c pyproject.toml -r .
+	$(PY) scripts/audit-dependencies
 
 format: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check --fix .
