@@ -89,20 +89,40 @@ def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
+# The API's clients read JSON, whatever went wrong: an error there answers {"detail": ...} as
+# DRF's own refusals do, and as the OpenAPI schema promises, never a page.
+API_PREFIX = "/api/"
+API_ERRORS = {
+    400: "The request could not be understood.",
+    403: "You do not have permission to do this.",
+    404: "Not found.",
+    500: "Something went wrong on our side. It has been logged.",
+}
+
+
+def _api_error(request: HttpRequest, status: int) -> HttpResponse | None:
+    if not request.path.startswith(API_PREFIX):
+        return None
+    return JsonResponse({"detail": API_ERRORS[status]}, status=status)
+
+
 def bad_request(request: HttpRequest, exception=None) -> HttpResponse:
-    return render(request, "errors/400.html", status=400)
+    return _api_error(request, 400) or render(request, "errors/400.html", status=400)
 
 
 def permission_denied(request: HttpRequest, exception=None) -> HttpResponse:
-    return render(request, "errors/403.html", status=403)
+    return _api_error(request, 403) or render(request, "errors/403.html", status=403)
 
 
 def page_not_found(request: HttpRequest, exception=None) -> HttpResponse:
-    return render(request, "errors/404.html", status=404)
+    return _api_error(request, 404) or render(request, "errors/404.html", status=404)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
     # No context processors here: the database may be what failed.
     from django.template import loader
 
+    api = _api_error(request, 500)
+    if api is not None:
+        return api
     return HttpResponse(loader.get_template("errors/500.html").render(), status=500)
