@@ -6,6 +6,7 @@ agency they are acting in. Objects of any other agency answer 404, as if they di
 
 from django.conf import settings
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -21,6 +22,7 @@ from agencies.models import Agency, ApiToken, Dataset, Extract, ExtractChannel, 
 from agencies.readers import ExtractFileError
 from agencies.selectors import agency_datasets, dataset_extract_history, extract_progress_data
 from agencies.services import dataset_define
+from sharehub.api_schema import CSV, DOCUMENT, answers
 
 
 def acting_agency(request) -> Agency:
@@ -78,10 +80,12 @@ class UploadSerializer(serializers.Serializer):
 class DatasetListAPI(AgencyAPIView):
     parser_classes = [JSONParser]
 
+    @extend_schema(responses=answers({200: DatasetSerializer(many=True)}))
     def get(self, request):
         datasets = agency_datasets(self.agency()).prefetch_related("versions")
         return Response(DatasetSerializer(datasets, many=True).data)
 
+    @extend_schema(request=DOCUMENT, responses=answers({201: DatasetSerializer}, problems=True))
     def post(self, request):
         """Create a dataset, or a new version of the one with this name (format in the README)."""
         try:
@@ -95,6 +99,7 @@ class DatasetListAPI(AgencyAPIView):
 
 
 class DatasetDetailAPI(AgencyAPIView):
+    @extend_schema(responses=answers({200: DatasetSerializer}))
     def get(self, request, pk: int):
         return Response(DatasetSerializer(self.own_dataset(pk)).data)
 
@@ -102,10 +107,12 @@ class DatasetDetailAPI(AgencyAPIView):
 class DatasetExtractsAPI(AgencyAPIView):
     parser_classes = [MultiPartParser, FormParser]
 
+    @extend_schema(responses=answers({200: DOCUMENT}))
     def get(self, request, pk: int):
         extracts = dataset_extract_history(self.own_dataset(pk))[:200]
         return Response([extract_progress_data(e) for e in extracts])
 
+    @extend_schema(request=UploadSerializer, responses=answers({202: DOCUMENT}, problems=True))
     def post(self, request, pk: int):
         """Upload an extract (multipart: `file`, and `mode` full or incremental)."""
         dataset = self.own_dataset(pk)
@@ -138,6 +145,7 @@ class DatasetExtractsAPI(AgencyAPIView):
 
 
 class ExtractDetailAPI(AgencyAPIView):
+    @extend_schema(responses=answers({200: DOCUMENT}))
     def get(self, request, pk: int):
         extract = get_object_or_404(
             Extract.objects.select_related("version"), pk=pk, dataset__agency=self.agency()
@@ -146,6 +154,7 @@ class ExtractDetailAPI(AgencyAPIView):
 
 
 class ExtractQuarantineAPI(AgencyAPIView):
+    @extend_schema(responses=answers({(200, "text/csv"): CSV}))
     def get(self, request, pk: int):
         extract = get_object_or_404(Extract, pk=pk, dataset__agency=self.agency())
         if not extract.is_finished:

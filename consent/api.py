@@ -3,6 +3,7 @@ API tokens (which upload extracts) are refused here as on every person-data endp
 services as the pages, and the same 404s."""
 
 from django.http import Http404
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
@@ -42,6 +43,7 @@ from consent.services import (
 from matching.api import MatchingAPIView, _declared
 from notifications.models import Notification
 from protocols.api import _no_store, _purpose
+from sharehub.api_schema import DOCUMENT, answers
 
 
 def _person(reference: str):
@@ -167,6 +169,7 @@ class PersonConsentAPI(MatchingAPIView):
         except NotFound:
             raise Http404("No such person.") from None
 
+    @extend_schema(responses=answers({200: DOCUMENT}, problems=True))
     def get(self, request, reference):
         purpose = _purpose(request)
         person = _person(reference)
@@ -182,6 +185,9 @@ class PersonConsentAPI(MatchingAPIView):
             raise Http404("No such person.") from None
         return _no_store({"records": [record_json(s.record, s.agencies) for s in shown]})
 
+    @extend_schema(
+        request=ConsentInputSerializer, responses=answers({201: DOCUMENT}, problems=True)
+    )
     def post(self, request, reference):
         purpose = _purpose(request)
         person = _person(reference)
@@ -231,6 +237,7 @@ class PersonConsentAPI(MatchingAPIView):
 class ConsentWithdrawAPI(MatchingAPIView):
     roles = (Role.PRACTITIONER,)
 
+    @extend_schema(request=DOCUMENT, responses=answers({201: DOCUMENT}, problems=True))
     def post(self, request, reference, pk):
         purpose = _purpose(request)
         person = _person(reference)
@@ -260,6 +267,9 @@ class RequestInputSerializer(serializers.Serializer):
 class PersonRequestAPI(MatchingAPIView):
     roles = (Role.PRACTITIONER,)
 
+    @extend_schema(
+        request=RequestInputSerializer, responses=answers({201: DOCUMENT}, problems=True)
+    )
     def post(self, request, reference):
         purpose = _purpose(request)
         person = _person(reference)
@@ -298,6 +308,7 @@ class PersonRequestAPI(MatchingAPIView):
 class RequestListAPI(MatchingAPIView):
     roles = (Role.PRACTITIONER, Role.IG_OFFICER)
 
+    @extend_schema(responses=answers({200: DOCUMENT}))
     def get(self, request):
         return _no_store(
             {
@@ -316,6 +327,7 @@ class AnswerSerializer(HowSerializer):
 class RequestAnswerAPI(MatchingAPIView):
     roles = (Role.PRACTITIONER, Role.IG_OFFICER)
 
+    @extend_schema(request=AnswerSerializer, responses=answers({200: DOCUMENT}, problems=True))
     def post(self, request, pk):
         try:
             consent_request_for(user=request.user, membership=_membership(request), request_id=pk)
@@ -347,6 +359,9 @@ class OverrideInputSerializer(serializers.Serializer):
 class PersonOverrideAPI(MatchingAPIView):
     roles = (Role.PRACTITIONER,)
 
+    @extend_schema(
+        request=OverrideInputSerializer, responses=answers({201: DOCUMENT}, problems=True)
+    )
     def post(self, request, reference):
         from protocols.models import Protocol
 
@@ -384,6 +399,7 @@ class PersonOverrideAPI(MatchingAPIView):
 class OverrideListAPI(MatchingAPIView):
     roles = (Role.IG_OFFICER,)
 
+    @extend_schema(responses=answers({200: DOCUMENT}, problems=True))
     def get(self, request):
         found = overrides_for_ig(_membership(request))
         review = request.query_params.get("review")
@@ -405,6 +421,7 @@ class ReviewSerializer(serializers.Serializer):
 class OverrideReviewAPI(MatchingAPIView):
     roles = (Role.IG_OFFICER,)
 
+    @extend_schema(request=ReviewSerializer, responses=answers({200: DOCUMENT}, problems=True))
     def post(self, request, pk):
         try:
             override_for_ig(membership=_membership(request), override_id=pk)
@@ -430,6 +447,7 @@ class OverrideReviewAPI(MatchingAPIView):
 class NotificationListAPI(MatchingAPIView):
     roles = tuple(Role.values)
 
+    @extend_schema(responses=answers({200: DOCUMENT}))
     def get(self, request):
         found = Notification.objects.filter(recipient=request.user)
         if request.query_params.get("unread") in ("1", "true"):

@@ -7,6 +7,7 @@ token must not carry its maker's review permission or role to a machine.
 from dataclasses import asdict
 
 from django.http import Http404
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import generics, serializers, status
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
@@ -31,6 +32,7 @@ from matching.review import (
     review_queue,
     review_reasons,
 )
+from sharehub.api_schema import CSV, DOCUMENT, answers
 
 
 class RolesOrPermission(BasePermission):
@@ -139,6 +141,7 @@ def review_item_data(item: ReviewItem, user) -> dict:
 # --- Views ----------------------------------------------------------------------------------------
 
 
+@extend_schema_view(get=extend_schema(responses=answers({200: ReviewItemSerializer(many=True)})))
 class ReviewItemListAPI(MatchingAPIView, generics.ListAPIView):
     """Open review items, most certain first (limit/offset pages)."""
 
@@ -152,6 +155,7 @@ class ReviewItemListAPI(MatchingAPIView, generics.ListAPIView):
 class ReviewItemDetailAPI(MatchingAPIView):
     permission = REVIEW_PERMISSION
 
+    @extend_schema(responses=answers({200: DOCUMENT}))
     def get(self, request, pk: int):
         item = review_item_get(pk)
         if item is None:
@@ -166,6 +170,9 @@ class ReviewItemDecisionAPI(MatchingAPIView):
 
     permission = REVIEW_PERMISSION
 
+    @extend_schema(
+        request=DecisionInputSerializer, responses=answers({200: DOCUMENT}, problems=True)
+    )
     def post(self, request, pk: int):
         item = review_item_get(pk)
         if item is None:
@@ -205,6 +212,7 @@ class PersonExplainAPI(MatchingAPIView):
             raise Http404
         super().permission_denied(request, message=message, code=code)
 
+    @extend_schema(responses=answers({200: DOCUMENT}))
     def get(self, request, reference: str):
         explanation = person_explain(reference=reference)
         if explanation is None:
@@ -219,6 +227,14 @@ class LinkageExportAPI(MatchingAPIView):
 
     roles = (Role.ANALYST, Role.PLATFORM_ADMIN)
 
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "purpose", str, required=True, description="Why the export is needed (recorded)."
+            )
+        ],
+        responses=answers({(200, "text/csv"): CSV}, problems=True),
+    )
     def get(self, request):
         try:
             _, chunks = linkage_export_start(

@@ -8,6 +8,7 @@ from django.contrib.auth.models import Group
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
@@ -50,6 +51,7 @@ from protocols.summary import (
     summary_json,
 )
 from protocols.views import READERS, VERSION_ACTIONS, version_action_run
+from sharehub.api_schema import DOCUMENT, answers
 
 
 def _problems_response(error: ProtocolError) -> Response:
@@ -190,6 +192,7 @@ class IGView(MatchingAPIView):
 
 
 class ProtocolListAPI(IGView):
+    @extend_schema(responses=answers({200: DOCUMENT}))
     def get(self, request):
         rows = protocols_for_ig(request._request.membership.agency)
         return Response(
@@ -209,6 +212,9 @@ class ProtocolListAPI(IGView):
             ]
         )
 
+    @extend_schema(
+        request=ProtocolInputSerializer, responses=answers({201: DOCUMENT}, problems=True)
+    )
     def post(self, request):
         serializer = ProtocolInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -222,6 +228,7 @@ class ProtocolListAPI(IGView):
 
 
 class VersionAPI(IGView):
+    @extend_schema(responses=answers({200: DOCUMENT}))
     def get(self, request, reference, number):
         version = get_object_or_404(ProtocolVersion, protocol__reference=reference, number=number)
         data = version_json(version)
@@ -236,6 +243,9 @@ class VersionAPI(IGView):
         )
         return Response(data)
 
+    @extend_schema(
+        request=ProtocolInputSerializer, responses=answers({200: DOCUMENT}, problems=True)
+    )
     def put(self, request, reference, number):
         version = get_object_or_404(ProtocolVersion, protocol__reference=reference, number=number)
         serializer = ProtocolInputSerializer(data=request.data)
@@ -252,6 +262,7 @@ class VersionAPI(IGView):
 
 
 class VersionActionAPI(IGView):
+    @extend_schema(request=DOCUMENT, responses=answers({200: DOCUMENT}, problems=True))
     def post(self, request, reference, number, action):
         version = get_object_or_404(ProtocolVersion, protocol__reference=reference, number=number)
         if action not in VERSION_ACTIONS:
@@ -267,6 +278,11 @@ class VersionActionAPI(IGView):
 
 
 class ProtocolActionAPI(IGView):
+    @extend_schema(
+        operation_id="protocols_action_create",
+        request=DOCUMENT,
+        responses=answers({200: DOCUMENT}, problems=True),
+    )
     def post(self, request, reference, action):
         protocol = get_object_or_404(Protocol, reference=reference)
         membership = request._request.membership
@@ -288,6 +304,7 @@ class ProtocolActionAPI(IGView):
 
 
 class HoldersAPI(IGView):
+    @extend_schema(responses=answers({200: DOCUMENT}))
     def get(self, request, reference):
         protocol = get_object_or_404(Protocol, reference=reference)
         users, groups = protocol_holders(protocol)
@@ -295,6 +312,7 @@ class HoldersAPI(IGView):
             {"users": sorted(u.email for u in users), "groups": sorted(g.name for g in groups)}
         )
 
+    @extend_schema(request=DOCUMENT, responses=answers({200: DOCUMENT}, problems=True))
     def post(self, request, reference):
         protocol = get_object_or_404(Protocol, reference=reference)
         data = request.data if hasattr(request.data, "get") else {}
@@ -330,6 +348,7 @@ class HoldersAPI(IGView):
 class DatasetFieldsAPI(IGView):
     """The field keys a rule can name for a dataset."""
 
+    @extend_schema(responses=answers({200: DOCUMENT}))
     def get(self, request, pk):
         from agencies.models import Dataset
 
@@ -369,6 +388,7 @@ class SearchInputSerializer(serializers.Serializer):
 
 
 class SearchAPI(ReaderView):
+    @extend_schema(request=SearchInputSerializer, responses=answers({200: DOCUMENT}, problems=True))
     def post(self, request):
         serializer = SearchInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -412,6 +432,7 @@ def _no_store(data) -> Response:
 
 
 class SummaryAPI(ReaderView):
+    @extend_schema(responses=answers({200: DOCUMENT}, problems=True))
     def get(self, request, reference):
         purpose = _purpose(request)
         person = person_by_reference(reference)
@@ -431,6 +452,9 @@ class SummaryAPI(ReaderView):
 
 
 class UnlockAPI(ReaderView):
+    @extend_schema(
+        request=DOCUMENT, responses=answers({200: DOCUMENT, 201: DOCUMENT}, problems=True)
+    )
     def post(self, request, reference):
         purpose = _purpose(request)
         person = person_by_reference(reference)

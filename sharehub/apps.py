@@ -7,6 +7,10 @@ class SharehubConfig(AppConfig):
     name = "sharehub"
     verbose_name = "ShareHub"
 
+    def ready(self):
+        # Registers the agency token scheme with drf-spectacular, which finds it by subclass.
+        from sharehub import api_schema  # noqa: F401
+
 
 class ShareHubAdminConfig(admin_apps.AdminConfig):
     default = False

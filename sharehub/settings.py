@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
     "guardian",
     "sharehub",
     "accounts",
@@ -271,6 +272,24 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "ShareHub API",
+    "DESCRIPTION": (
+        "For agencies' systems: datasets, extract uploads and their progress, linkage review, "
+        "data-sharing protocols, consent and safeguarding overrides, and case summaries. Every "
+        "request acts for one agency: send an agency API token (made by the agency's admin on "
+        "the API tokens page) as `Authorization: Token <token>`, or use a signed-in session. "
+        "Objects of another agency answer 404, as if they did not exist."
+    ),
+    "VERSION": "1",
+    # Only /api/v1/: the pages are not part of the API.
+    "SCHEMA_PATH_PREFIX": r"/api/v1/",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {},
 }
 
 # --- Logging --------------------------------------------------------------------------------

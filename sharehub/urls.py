@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView
 
+from agencies.access import ALL_ROLES, api_roles
 from sharehub import views
 
 urlpatterns = [
@@ -25,6 +27,13 @@ urlpatterns = [
     path("api/v1/", include("matching.api_urls")),
     path("api/v1/", include("protocols.api_urls")),
     path("api/v1/", include("consent.api_urls")),
+    # The API's description, for anyone signed in or holding a token: it lists what can be asked,
+    # never what is held, but an outsider has no use for a map of the service.
+    path(
+        "api/schema/",
+        api_roles(*sorted(ALL_ROLES))(SpectacularAPIView.as_view()),
+        name="api_schema",
+    ),
     path("admin/", admin.site.urls),
 ]
 
