@@ -39,20 +39,6 @@ class UserAdmin(PlatformAdminPermissions, BaseUserAdmin):
     ordering = ["full_name", "email"]
     readonly_fields = ["last_login", "date_joined"]
     filter_horizontal = []
-    actions = ["reset_two_factor"]
-
-    @admin.action(description="Reset two-factor authentication (lost or new phone)")
-    def reset_two_factor(self, request, queryset):
-        # How a lost phone is handled: the user sets up a new app at their next sign-in.
-        users = list(queryset)
-        for user in users:
-            devices_reset(user)
-        self.message_user(
-            request,
-            f"Two-factor authentication reset for {len(users)} user(s). They will set it up "
-            "again the next time they sign in.",
-        )
-
     fieldsets = [
         (None, {"fields": ["email", "password"]}),
         ("About them", {"fields": ["full_name", "job_title"]}),
@@ -68,3 +54,17 @@ class UserAdmin(PlatformAdminPermissions, BaseUserAdmin):
             },
         ),
     ]
+
+    actions = ["reset_two_factor"]
+
+    @admin.action(description="Reset two-factor authentication (lost or new phone)")
+    def reset_two_factor(self, request, queryset):
+        # How a lost phone is handled: the user sets up a new app at their next sign-in.
+        users = list(queryset)
+        for user in users:
+            devices_reset(user)
+        self.message_user(
+            request,
+            f"Two-factor authentication reset for {len(users)} user(s). They will set it up "
+            "again the next time they sign in.",
+        )
