@@ -68,3 +68,13 @@ class UserAdmin(PlatformAdminPermissions, BaseUserAdmin):
             f"Two-factor authentication reset for {len(users)} user(s). They will set it up "
             "again the next time they sign in.",
         )
+
+
+# django-otp registers its device admin, whose form shows and edits each device's secret key:
+# anyone with it could make a user's codes. Devices are only reset (the action above), so the
+# admin site does not list them. django-otp's admin module is imported first so this runs after.
+import django_otp.plugins.otp_totp.admin  # noqa: E402, F401
+from django_otp.plugins.otp_totp.models import TOTPDevice  # noqa: E402
+
+if admin.site.is_registered(TOTPDevice):
+    admin.site.unregister(TOTPDevice)

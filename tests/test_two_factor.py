@@ -217,3 +217,9 @@ def test_production_refuses_to_run_without_two_factor():
     assert "SHAREHUB_REQUIRE_OTP must not be false" in refused.stderr
     assert show("settings.SHAREHUB_REQUIRE_OTP", **production_env()) == "True"
     assert show("settings.SHAREHUB_REQUIRE_OTP", SHAREHUB_REQUIRE_OTP="false") == "False"
+
+
+def test_the_admin_site_does_not_show_device_keys():
+    from django.contrib import admin
+
+    assert not admin.site.is_registered(TOTPDevice)
