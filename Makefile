@@ -37,7 +37,7 @@ migrate: $(VENV)/.base-installed
 
 demo: $(VENV)/.base-installed assets migrate
 	$(PY) manage.py load_demo
-	$(PY) manage.py runserver $(HOST):$(PORT)
+	SHAREHUB_REQUIRE_OTP=false $(PY) manage.py runserver $(HOST):$(PORT)
 
 test: $(VENV)/.dev-installed assets
 	./scripts/ensure-chromium

@@ -4,6 +4,7 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 
 from accounts.models import User
+from accounts.two_factor import devices_reset
 from agencies.models import Membership
 from sharehub.admin import PlatformAdminInline, PlatformAdminPermissions
 
@@ -53,3 +54,27 @@ class UserAdmin(PlatformAdminPermissions, BaseUserAdmin):
             },
         ),
     ]
+
+    actions = ["reset_two_factor"]
+
+    @admin.action(description="Reset two-factor authentication (lost or new phone)")
+    def reset_two_factor(self, request, queryset):
+        # How a lost phone is handled: the user sets up a new app at their next sign-in.
+        users = list(queryset)
+        for user in users:
+            devices_reset(user)
+        self.message_user(
+            request,
+            f"Two-factor authentication reset for {len(users)} user(s). They will set it up "
+            "again the next time they sign in.",
+        )
+
+
+# django-otp registers its device admin, whose form shows and edits each device's secret key:
+# anyone with it could make a user's codes. Devices are only reset (the action above), so the
+# admin site does not list them. django-otp's admin module is imported first so this runs after.
+import django_otp.plugins.otp_totp.admin  # noqa: E402, F401
+from django_otp.plugins.otp_totp.models import TOTPDevice  # noqa: E402
+
+if admin.site.is_registered(TOTPDevice):
+    admin.site.unregister(TOTPDevice)

@@ -40,3 +40,39 @@ class PasswordResetRequestForm(PasswordResetForm):
                     user_id=user_id, domain=domain, use_https=use_https
                 )
             )
+
+
+class TwoFactorCodeForm(forms.Form):
+    """The six-digit code from an authentication app; spaces and hyphens some apps show are
+    taken out before checking."""
+
+    code = forms.CharField(
+        label="Code from your authentication app",
+        help_text="The 6-digit code the app shows for ShareHub, for example 123456.",
+        max_length=20,
+        widget=forms.TextInput(
+            attrs={
+                "autocomplete": "one-time-code",
+                "inputmode": "numeric",
+                "spellcheck": "false",
+            }
+        ),
+    )
+
+    def __init__(self, *args, check=None, **kwargs):
+        # check(code) -> bool: the device decides; the form only reports the answer.
+        self._check = check
+        super().__init__(*args, **kwargs)
+
+    def clean_code(self) -> str:
+        code = "".join(ch for ch in self.cleaned_data["code"] if ch not in " -")
+        if not code.isdigit() or len(code) != 6:
+            raise forms.ValidationError(
+                "Enter the 6-digit code from your authentication app, using numbers only."
+            )
+        if self._check is not None and not self._check(code):
+            raise forms.ValidationError(
+                "The code is not right or has already been used. Wait for the app to show a "
+                "new code and enter that."
+            )
+        return code

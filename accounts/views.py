@@ -1,9 +1,12 @@
+from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse_lazy
+from django.utils.http import url_has_allowed_host_and_scheme
 
-from accounts.forms import PasswordResetRequestForm, SignInForm
+from accounts import two_factor
+from accounts.forms import PasswordResetRequestForm, SignInForm, TwoFactorCodeForm
 from agencies.access import public, signed_in, usable_memberships
 
 sign_in = public(
@@ -51,4 +54,62 @@ password_change_done = signed_in(
 def account(request: HttpRequest) -> HttpResponse:
     return render(
         request, "accounts/account.html", {"memberships": usable_memberships(request.user)}
+    )
+
+
+def _after_second_factor(request: HttpRequest) -> str:
+    """Where the user was going, if it is on this site; their home otherwise."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return resolve_url(settings.LOGIN_REDIRECT_URL)
+
+
+@signed_in
+def two_factor_enrol(request: HttpRequest) -> HttpResponse:
+    """First sign-in: scan a QR code (or type the secret) into an app, then confirm a code."""
+    if request.user.is_verified():  # type: ignore[union-attr]
+        return redirect(_after_second_factor(request))
+    if two_factor.has_confirmed_device(request.user):
+        # A device is already set up: a new one needs a platform admin's reset, so someone
+        # who has only the password cannot swap in a phone of their own.
+        return redirect("accounts:two_factor_verify")
+    device = two_factor.enrolment_device(request.user)
+    form = TwoFactorCodeForm(
+        request.POST or None,
+        check=lambda code: two_factor.enrolment_confirm(request, device, code),
+    )
+    if request.method == "POST" and form.is_valid():
+        return redirect(_after_second_factor(request))
+    return render(
+        request,
+        "accounts/two_factor_enrol.html",
+        {
+            "form": form,
+            "qr_code": two_factor.qr_code_svg(device),
+            "secret": two_factor.manual_entry_secret(device),
+            "next": _after_second_factor(request),
+        },
+    )
+
+
+@signed_in
+def two_factor_verify(request: HttpRequest) -> HttpResponse:
+    """Each sign-in after the first: the current code from the app."""
+    if request.user.is_verified():  # type: ignore[union-attr]
+        return redirect(_after_second_factor(request))
+    if not two_factor.has_confirmed_device(request.user):
+        return redirect("accounts:two_factor_enrol")
+    form = TwoFactorCodeForm(
+        request.POST or None,
+        check=lambda code: two_factor.verification_check(request, code),
+    )
+    if request.method == "POST" and form.is_valid():
+        return redirect(_after_second_factor(request))
+    return render(
+        request,
+        "accounts/two_factor_verify.html",
+        {"form": form, "next": _after_second_factor(request)},
     )

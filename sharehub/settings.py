@@ -57,6 +57,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "guardian",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "sharehub",
     "accounts",
     "agencies",
@@ -79,6 +81,10 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Marks request.user verified or not from the device id in the session; the next one turns
+    # a password-only session away from every page until the second factor is given.
+    "django_otp.middleware.OTPMiddleware",
+    "accounts.middleware.SecondFactorRequiredMiddleware",
     "agencies.middleware.ActiveMembershipMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -144,6 +150,20 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = None  # show "You have signed out" rather than the form again
+# Two-factor authentication (issue 8): every role sees person data or decides who does, so a
+# confirmed TOTP device is required of every signed-in user. Turning it off is for the demo only.
+SHAREHUB_REQUIRE_OTP = env.bool("SHAREHUB_REQUIRE_OTP", default=True)
+if PRODUCTION and not SHAREHUB_REQUIRE_OTP:
+    raise ImproperlyConfigured(
+        "SHAREHUB_REQUIRE_OTP must not be false when SHAREHUB_PRODUCTION is true: every role "
+        "sees person data and needs a second factor."
+    )
+# One 30-second step either side of now: enough for a phone clock a little out and for the
+# seconds it takes to type the code, while keeping a code valid for 90 seconds at most rather
+# than the minutes a wider window would give someone who has seen it over a shoulder.
+# (django-otp stores it per device; accounts/two_factor.py gives new devices this value.)
+OTP_TOTP_TOLERANCE = 1
+OTP_TOTP_ISSUER = "ShareHub"
 PASSWORD_RESET_TIMEOUT = env.int("SHAREHUB_PASSWORD_RESET_TIMEOUT", default=60 * 60)
 
 # Sessions end when the browser closes and after a working day of inactivity at most; the

@@ -78,3 +78,28 @@ def data_keys_forgotten():
 def fast_password_hashing(settings):
     # PBKDF2's deliberate slowness is the point in production and a minute lost per run here.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def force_login_gives_a_verified_session(monkeypatch):
+    """Two-factor enforcement stays on in the suite: a session made by client.force_login
+    also gets a confirmed TOTP device and django-otp's verified-device key, as if the user had
+    entered their code. tests/test_two_factor.py uses `password_only_login` for sessions
+    without one."""
+    from django.test import Client
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    original = Client.force_login
+
+    def force_login(self, user, backend=None):
+        original(self, user, backend)
+        device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+        if device is None:
+            device = TOTPDevice.objects.create(user=user, name="Test app", confirmed=True)
+        session = self.session
+        session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+        session.save()
+
+    monkeypatch.setattr(Client, "force_login", force_login)
+    monkeypatch.setattr(Client, "password_only_login", original, raising=False)

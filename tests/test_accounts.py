@@ -5,14 +5,25 @@ import pytest
 from django.core import mail
 from django.urls import reverse
 
+from accounts.models import User
 from agencies.models import Role
 from tests.factories import TEST_PASSWORD, UserFactory
+from tests.two_factor_helpers import confirmed_device_for, unused_totp_code
 
 SIGN_IN = reverse("accounts:login")
 
 
 def sign_in(client, email, password=TEST_PASSWORD):
-    return client.post(SIGN_IN, {"username": email, "password": password})
+    """Sign in with the password and, when it is accepted, the code from the user's app."""
+    response = client.post(SIGN_IN, {"username": email, "password": password})
+    if response.status_code == 302:
+        device = confirmed_device_for(User.objects.get(email__iexact=email))
+        verified = client.post(
+            reverse("accounts:two_factor_verify"),
+            {"code": unused_totp_code(device), "next": response["Location"]},
+        )
+        assert verified.status_code == 302, "the second factor was refused"
+    return response
 
 
 @pytest.mark.parametrize(

@@ -1,22 +1,53 @@
 """User journeys: sign in, sign out, a wrong password, and navigation per role."""
 
 import re
+from base64 import b32decode
 
 import pytest
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import Page, expect
 
+from accounts.models import User
 from agencies.models import Role
 from tests.factories import TEST_PASSWORD
+from tests.two_factor_helpers import totp_code, unused_totp_code
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def sign_in(page: Page, email: str, password: str = TEST_PASSWORD) -> None:
+    """Sign in with the password and, when it is accepted, the TOTP step as a phone would."""
     page.goto("/")
     expect(page).to_have_url(re.compile(r"/accounts/sign-in/"))
     page.get_by_label("Email address").fill(email)
     page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Sign in").click()
+    if not re.search(r"/accounts/sign-in/", page.url):
+        complete_second_factor(page, email)
+
+
+def complete_second_factor(page: Page, email: str) -> None:
+    """On first sign-in, enrol with the key the page shows (as a user typing it into an app
+    would); after that, enter the current code of the device enrolled."""
+    heading = page.get_by_role("heading", level=1)
+    expect(heading).to_have_text(
+        re.compile(r"^(Set up two-factor authentication|Enter your authentication code)$")
+    )
+    if heading.inner_text() == "Set up two-factor authentication":
+        expect(page.get_by_test_id("qr-code").locator("svg")).to_be_visible()
+        page.get_by_text("I cannot scan the QR code").click()
+        key = page.get_by_test_id("otp-secret").inner_text().replace(" ", "")
+        device = TOTPDevice(key=b32decode(key + "=" * (-len(key) % 8)).hex())
+        code = totp_code(device)
+        button = "Confirm and continue"
+    else:
+        user = User.objects.get(email__iexact=email)
+        code = unused_totp_code(TOTPDevice.objects.get(user=user, confirmed=True))
+        button = "Continue"
+    page.get_by_label("Code from your authentication app").fill(code)
+    with page.expect_navigation():
+        page.get_by_role("button", name=button).click()
 
 
 def nav_links(page: Page) -> list[str]:
@@ -112,6 +143,12 @@ def test_sign_in_works_with_the_keyboard_alone(page: Page, member):
     page.keyboard.type(user.email)
     page.keyboard.press("Tab")
     page.keyboard.type(TEST_PASSWORD)
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Set up two-factor authentication")
+    # The code field is reached and submitted from the keyboard too.
+    device = TOTPDevice.objects.get(user=user)
+    page.get_by_label("Code from your authentication app").focus()
+    page.keyboard.type(totp_code(device))
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", level=1)).to_have_text("Insights")
 
