@@ -5,13 +5,16 @@ from django.shortcuts import render
 from django.urls import reverse_lazy
 
 from accounts.forms import PasswordResetRequestForm, SignInForm
+from accounts.ratelimits import rate_limited
 from agencies.access import public, signed_in, usable_memberships
 
 sign_in = public(
-    auth_views.LoginView.as_view(
-        template_name="accounts/sign_in.html",
-        authentication_form=SignInForm,
-        redirect_authenticated_user=True,
+    rate_limited("sign_in", per="ip", methods=("POST",))(
+        auth_views.LoginView.as_view(
+            template_name="accounts/sign_in.html",
+            authentication_form=SignInForm,
+            redirect_authenticated_user=True,
+        )
     )
 )
 sign_out = public(auth_views.LogoutView.as_view(template_name="accounts/signed_out.html"))

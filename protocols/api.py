@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from rest_framework import serializers, status
 from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
 
 from accounts.models import User
 from agencies.models import Role
@@ -369,6 +370,10 @@ class SearchInputSerializer(serializers.Serializer):
 
 
 class SearchAPI(ReaderView):
+    # The same per-user limit as the web search (settings: DEFAULT_THROTTLE_RATES).
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "search"
+
     def post(self, request):
         serializer = SearchInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -336,6 +336,27 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Rate limits: (requests, window in seconds) per user, or per IP address for sign-in, counted
+# in the cache (accounts.ratelimits). Sign-in is per address because the lockout is per email
+# and address: this is what slows one address guessing across many emails. Search and export
+# are per user, so a stolen session cannot walk the population or pull the dataset repeatedly.
+SHAREHUB_RATE_LIMITS = {
+    "sign_in": (30, 60),
+    "search": (30, 60),
+    "export": (10, 60 * 60),
+    # No API endpoint takes a password; API tokens are long and random, so guessing is hopeless,
+    # but an address sending bad tokens is refused for a while rather than answered for ever.
+    "api_token_failures": (10, 5 * 60),
+}
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"search": "30/min", "export": "10/hour"}
+# Counters must be shared by every web process, so Redis when there is one; the embedded
+# default has one process, which its own memory serves.
+if REDIS_URL:
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 if PRODUCTION:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True

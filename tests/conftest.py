@@ -53,6 +53,16 @@ def member(db, agency):
 
 
 @pytest.fixture(autouse=True)
+def rate_limits_reset():
+    """Rate-limit counters live in the cache, which outlives a test; each test starts at zero."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def private_area(settings, tmp_path_factory):
     """Each test gets its own private upload area, so no test sees another's files."""
     private = tmp_path_factory.mktemp("private")

@@ -4,7 +4,9 @@ from datetime import timedelta
 
 import pytest
 import time_machine
-from django.urls import reverse
+from django.http import HttpResponseForbidden
+from django.test import Client
+from django.urls import NoReverseMatch, URLPattern, URLResolver, converters, get_resolver, reverse
 from django.utils import timezone
 
 from agencies.models import Role
@@ -165,3 +167,154 @@ def test_an_idle_session_is_ended_on_the_server(client, member, idle_limit):
         replay = client.get(reverse("practitioner_home"))
         assert replay.status_code == 302
         assert replay["Location"].startswith(SIGN_IN)
+
+
+# --- Rate limits ----------------------------------------------------------------------------
+
+
+def test_sign_in_attempts_from_one_address_are_rate_limited(client, member, settings):
+    # Spraying many emails from one address is what the per-email lockout does not catch.
+    settings.SHAREHUB_RATE_LIMITS = {**settings.SHAREHUB_RATE_LIMITS, "sign_in": (30, 60)}
+    emails = [f"guess{n}@agency.test" for n in range(31)]
+    codes = [sign_in(client, email, WRONG_PASSWORD).status_code for email in emails]
+    assert codes == [200] * 30 + [429]
+
+    refused = sign_in(client, member(Role.PRACTITIONER).email)
+    assert refused.status_code == 429
+    assert b"Too many requests" in refused.content
+    assert int(refused["Retry-After"]) <= 60
+    # Another address is not held up.
+    assert sign_in(client, emails[0], WRONG_PASSWORD, ip="203.0.113.5").status_code == 200
+
+
+def test_web_search_is_limited_per_user(client, member):
+    practitioner = member(Role.PRACTITIONER)
+    client.force_login(practitioner)
+    search = reverse("protocols:search")
+    # An empty search is refused with its errors, and still counts.
+    codes = [client.post(search, {}).status_code for _ in range(31)]
+    assert codes == [200] * 30 + [429]
+    assert b"Try again in 1 minute" in client.post(search, {}).content
+
+    other = member(Role.PRACTITIONER)
+    client.force_login(other)
+    assert client.post(search, {}).status_code == 200
+
+
+def test_the_limit_lifts_in_the_next_window(client, member):
+    practitioner = member(Role.PRACTITIONER)
+    client.force_login(practitioner)
+    search = reverse("protocols:search")
+    start = timezone.now().replace(second=0, microsecond=0)
+    with time_machine.travel(start, tick=False):
+        assert [client.post(search, {}).status_code for _ in range(31)][-1] == 429
+    with time_machine.travel(start + timedelta(seconds=61), tick=False):
+        assert client.post(search, {}).status_code == 200
+
+
+def test_audit_export_is_limited_per_user(client, member):
+    client.force_login(member(Role.IG_OFFICER))
+    export = reverse("audit:export")
+    codes = [client.get(export).status_code for _ in range(11)]
+    assert codes == [200] * 10 + [429]
+
+
+def test_api_search_is_throttled_per_user(client, member):
+    client.force_login(member(Role.PRACTITIONER))
+    search = reverse("protocols_api:search")
+    codes = [
+        client.post(search, {}, content_type="application/json").status_code for _ in range(31)
+    ]
+    assert codes == [400] * 30 + [429]
+
+
+# --- CSRF -----------------------------------------------------------------------------------
+
+
+def csrf_refused(request, reason=""):
+    """Stands in for Django's CSRF failure page, so the test knows CSRF, not a 403, refused."""
+    return HttpResponseForbidden("refused for CSRF")
+
+
+def _sample_value(converter) -> object:
+    if isinstance(converter, converters.IntConverter):
+        return 1
+    if isinstance(converter, converters.UUIDConverter):
+        return "12345678-1234-5678-1234-567812345678"
+    return "x"
+
+
+def _every_named_url():
+    """Yield (name, url) for every named pattern, its arguments filled with sample values."""
+
+    def walk(patterns, namespace, prefix_converters):
+        for entry in patterns:
+            if isinstance(entry, URLResolver):
+                inner = f"{namespace}{entry.namespace}:" if entry.namespace else namespace
+                yield from walk(
+                    entry.url_patterns,
+                    inner,
+                    {**prefix_converters, **getattr(entry.pattern, "converters", {})},
+                )
+            elif isinstance(entry, URLPattern) and entry.name:
+                found = {**prefix_converters, **getattr(entry.pattern, "converters", {})}
+                name = f"{namespace}{entry.name}"
+                kwargs = {key: _sample_value(c) for key, c in found.items()}
+                regex_groups = entry.pattern.regex.groupindex
+                for group in regex_groups:
+                    kwargs.setdefault(group, "x")
+                try:
+                    yield name, reverse(name, kwargs=kwargs or None)
+                except NoReverseMatch:
+                    yield name, None
+
+    yield from walk(get_resolver().url_patterns, "", {})
+
+
+@pytest.mark.django_db
+def test_every_post_without_a_csrf_token_is_refused(member, settings):
+    settings.CSRF_FAILURE_VIEW = "tests.test_security.csrf_refused"
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(member(Role.PLATFORM_ADMIN))
+
+    tried, unreachable, let_through = 0, [], []
+    for name, url in _every_named_url():
+        if url is None:
+            unreachable.append(name)
+            continue
+        tried += 1
+        response = client.post(url, {})
+        web_refused = response.status_code == 403 and b"refused for CSRF" in response.content
+        # DRF views are exempt from the middleware, and its session authentication applies
+        # the same check itself (token requests have no cookie to forge, so need none).
+        api_refused = response.status_code == 403 and b"CSRF Failed" in response.content
+        if not (web_refused or api_refused):
+            let_through.append((name, response.status_code))
+
+    assert tried > 100
+    assert let_through == []
+    # Only the admin's regex patterns (app labels it checks itself) cannot take a sample value.
+    assert all(name.startswith("admin:") for name in unreachable), unreachable
+
+
+def test_an_address_sending_bad_api_tokens_is_throttled(client, member, agency):
+    from agencies.tokens import api_token_create
+
+    user = member(Role.AGENCY_ADMIN)
+    _, good_token = api_token_create(agency=agency, name="Nightly upload", created_by=user)
+    url = reverse("protocols_api:search")
+
+    def call(token, ip="192.0.2.10"):
+        return client.post(
+            url,
+            {},
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Token {token}",
+            REMOTE_ADDR=ip,
+        ).status_code
+
+    codes = [call("shk_000000000000_guessed") for _ in range(11)]
+    assert codes == [401] * 10 + [429]
+    # Even a good token waits out the window from that address; another address is not held up.
+    assert call(good_token) == 429
+    assert call("shk_000000000000_guessed", ip="203.0.113.5") == 401
