@@ -58,21 +58,6 @@ def account(request: HttpRequest) -> HttpResponse:
     )
 
 
-def locked_out(request: HttpRequest, original_response=None, credentials=None) -> HttpResponse:
-    """The page for a sign-in refused by the lockout (settings.AXES_LOCKOUT_CALLABLE).
-
-    It names no account: the lockout is for this email from this address, and saying whether
-    the email exists would tell an attacker which staff have accounts.
-    """
-    cool_off_minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
-    return render(
-        request,
-        "accounts/locked_out.html",
-        {"cool_off_minutes": cool_off_minutes, "failure_limit": settings.AXES_FAILURE_LIMIT},
-        status=429,
-    )
-
-
 @public
 def signed_out_inactive(request: HttpRequest) -> HttpResponse:
     idle_minutes = settings.SHAREHUB_IDLE_SECONDS // 60

@@ -172,9 +172,11 @@ AXES_FAILURE_LIMIT = 10
 AXES_COOLOFF_TIME = timedelta(minutes=15)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
-# The sign-in form's field is "username" although the user model signs in by email.
+# The sign-in form's field is "username" although the user model signs in by email; axes keeps
+# a keyed hash of it, lower-cased, never the text typed (accounts.lockout).
 AXES_USERNAME_FORM_FIELD = "username"
-AXES_LOCKOUT_CALLABLE = "accounts.views.locked_out"
+AXES_USERNAME_CALLABLE = "accounts.lockout.lockout_username"
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.locked_out"
 # Attempts are kept in the database (axes' own tables), never the password, and the audit
 # trail keeps its own record of each failure.
 AXES_SENSITIVE_PARAMETERS = ["password"]

@@ -318,3 +318,23 @@ def test_an_address_sending_bad_api_tokens_is_throttled(client, member, agency):
     # Even a good token waits out the window from that address; another address is not held up.
     assert call(good_token) == 429
     assert call("shk_000000000000_guessed", ip="203.0.113.5") == 401
+
+
+def test_changing_the_case_of_the_email_does_not_restart_the_count(client, member):
+    user = member(Role.PRACTITIONER)
+    fail_sign_in(client, user.email, 5)
+    fail_sign_in(client, user.email.upper(), 5)
+
+    assert sign_in(client, user.email.title()).status_code == 429
+
+
+def test_the_lockout_keeps_no_typed_email(client, member):
+    from axes.models import AccessAttempt
+
+    user = member(Role.PRACTITIONER)
+    fail_sign_in(client, user.email, 3)
+
+    (attempt,) = AccessAttempt.objects.all()
+    assert user.email not in attempt.username
+    assert len(attempt.username) == 32
+    assert WRONG_PASSWORD not in str(attempt.post_data)
