@@ -53,13 +53,16 @@ def member(db, agency):
 
 
 @pytest.fixture(autouse=True)
-def rate_limits_reset():
-    """Rate-limit counters live in the cache, which outlives a test; each test starts at zero."""
-    from django.core.cache import cache
-
-    cache.clear()
-    yield
-    cache.clear()
+def rate_limits_reset(settings, request):
+    """Rate-limit counters live in the cache, which outlives a test; each test gets a cache of
+    its own, starting at zero. A fresh local-memory cache rather than cache.clear(), which on
+    Redis would flush the database the Celery worker tests' queues are in."""
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": f"test-{request.node.nodeid}",
+        }
+    }
 
 
 @pytest.fixture(autouse=True)
