@@ -9,6 +9,7 @@ urlpatterns = [
     path("two-factor/set-up/", views.two_factor_enrol, name="two_factor_enrol"),
     path("two-factor/", views.two_factor_verify, name="two_factor_verify"),
     path("sign-out/", views.sign_out, name="logout"),
+    path("signed-out/inactive/", views.signed_out_inactive, name="signed_out_inactive"),
     path("password-reset/", views.password_reset, name="password_reset"),
     path("password-reset/sent/", views.password_reset_done, name="password_reset_done"),
     path(

@@ -7,13 +7,16 @@ from django.utils.http import url_has_allowed_host_and_scheme
 
 from accounts import two_factor
 from accounts.forms import PasswordResetRequestForm, SignInForm, TwoFactorCodeForm
+from accounts.ratelimits import rate_limited
 from agencies.access import public, signed_in, usable_memberships
 
 sign_in = public(
-    auth_views.LoginView.as_view(
-        template_name="accounts/sign_in.html",
-        authentication_form=SignInForm,
-        redirect_authenticated_user=True,
+    rate_limited("sign_in", per="ip", methods=("POST",))(
+        auth_views.LoginView.as_view(
+            template_name="accounts/sign_in.html",
+            authentication_form=SignInForm,
+            redirect_authenticated_user=True,
+        )
     )
 )
 sign_out = public(auth_views.LogoutView.as_view(template_name="accounts/signed_out.html"))
@@ -113,3 +116,9 @@ def two_factor_verify(request: HttpRequest) -> HttpResponse:
         "accounts/two_factor_verify.html",
         {"form": form, "next": _after_second_factor(request)},
     )
+
+
+@public
+def signed_out_inactive(request: HttpRequest) -> HttpResponse:
+    idle_minutes = settings.SHAREHUB_IDLE_SECONDS // 60
+    return render(request, "accounts/signed_out_inactive.html", {"idle_minutes": idle_minutes})

@@ -8,6 +8,7 @@ from datetime import timedelta
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
+from accounts.ratelimits import count_one, limit_reached
 from agencies.models import Agency, ApiToken, Membership, Role
 
 TOKEN_PREFIX = "shk"  # noqa: S105 - marks ShareHub tokens in secret scanners, not a secret
@@ -75,8 +76,15 @@ class AgencyTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed(
                 "Send the header as: Authorization: Token <token>."
             )
+        client = f"ip:{request.META.get('REMOTE_ADDR', '')}"
+        too_many, wait = limit_reached("api_token_failures", client)
+        if too_many:
+            raise exceptions.Throttled(
+                wait=wait, detail="Too many requests with an invalid API token from this address."
+            )
         record = api_token_check(header[1].decode("ascii", errors="replace"))
         if record is None:
+            count_one("api_token_failures", client)
             raise exceptions.AuthenticationFailed(
                 "This API token is not valid: it is unknown, expired or revoked."
             )

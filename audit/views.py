@@ -8,6 +8,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
+from accounts.ratelimits import rate_limited
 from agencies.access import role_required
 from agencies.ingest import csv_cell_safe
 from agencies.models import Role
@@ -58,6 +59,7 @@ def audit_page(request: HttpRequest) -> HttpResponse:
 
 @role_required(Role.IG_OFFICER)
 @never_cache
+@rate_limited("export")
 def audit_export(request: HttpRequest) -> HttpResponse:
     form = AuditSearchForm(request.GET or None)
     entries = audit_entries(agency_id=request.membership.agency_id, query=_query(form))

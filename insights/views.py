@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
+from accounts.ratelimits import rate_limited
 from agencies.access import role_required
 from agencies.ingest import csv_cell_safe
 from agencies.models import Role
@@ -153,6 +154,8 @@ def people(request: HttpRequest) -> HttpResponse:
 
 @role_required(Role.ANALYST)
 @never_cache
+# The form page is free to open; each export made counts.
+@rate_limited("export", methods=("POST",))
 def export(request: HttpRequest) -> HttpResponse:
     purpose = request.POST.get("purpose") or request.GET.get("purpose") or Purpose.COMMISSIONING
     if purpose not in Purpose.values:

@@ -11,6 +11,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from agencies.access import admits, api_roles
@@ -226,6 +227,9 @@ class LinkageExportAPI(MatchingAPIView):
     """GET ?purpose=...: the linked dataset as CSV, streamed."""
 
     roles = (Role.ANALYST, Role.PLATFORM_ADMIN)
+    # The same per-user limit as the web exports (settings: DEFAULT_THROTTLE_RATES).
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "export"
 
     @extend_schema(
         parameters=[

@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
+from accounts.ratelimits import rate_limited
 from agencies.access import permission_required, role_required
 from agencies.models import Role
 from matching.explain import person_explain
@@ -109,6 +110,8 @@ def person_explain_view(request: HttpRequest, reference: str) -> HttpResponse:
 
 
 @role_required(Role.ANALYST, Role.PLATFORM_ADMIN)
+# The form page is free to open; each export made counts.
+@rate_limited("export", methods=("POST",))
 def linkage_export_view(request: HttpRequest) -> HttpResponseBase:
     form = LinkageExportForm(request.POST or None)
     if request.method == "POST" and form.is_valid():

@@ -11,6 +11,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
 
 from accounts.models import User
 from agencies.models import Role
@@ -388,6 +389,10 @@ class SearchInputSerializer(serializers.Serializer):
 
 
 class SearchAPI(ReaderView):
+    # The same per-user limit as the web search (settings: DEFAULT_THROTTLE_RATES).
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "search"
+
     @extend_schema(request=SearchInputSerializer, responses=answers({200: DOCUMENT}, problems=True))
     def post(self, request):
         serializer = SearchInputSerializer(data=request.data)

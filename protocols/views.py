@@ -13,6 +13,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from accounts.models import User
+from accounts.ratelimits import rate_limited
 from agencies.access import role_required
 from agencies.models import Role
 from protocols.diff import version_diff
@@ -298,6 +299,7 @@ def protocol_holders(request: HttpRequest, reference: str) -> HttpResponse:
 
 @role_required(*READERS)
 @never_cache
+@rate_limited("search", methods=("POST",))
 def search(request: HttpRequest) -> HttpResponse:
     """Search by POST only: names, dates of birth and identifiers never travel in a URL."""
     form = SearchForm(request.POST or None)

@@ -9,6 +9,7 @@ Secrets may be given as NAME or as NAME_FILE (a path to a mounted file), never c
 """
 
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -72,6 +73,7 @@ INSTALLED_APPS = [
     "audit",
     "csp",
     "synthetic",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -81,6 +83,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # An idle session ends before anything else looks at who is signed in.
+    "accounts.middleware.IdleTimeoutMiddleware",
     # Marks request.user verified or not from the device id in the session; the next one turns
     # a password-only session away from every page until the second factor is given.
     "django_otp.middleware.OTPMiddleware",
@@ -89,6 +93,8 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as axes asks: it turns a sign-in refused for lockout into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "sharehub.urls"
@@ -132,6 +138,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Accounts -------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
+    # First, so a locked-out email and IP address is refused before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
@@ -166,13 +174,37 @@ OTP_TOTP_TOLERANCE = 1
 OTP_TOTP_ISSUER = "ShareHub"
 PASSWORD_RESET_TIMEOUT = env.int("SHAREHUB_PASSWORD_RESET_TIMEOUT", default=60 * 60)
 
-# Sessions end when the browser closes and after a working day of inactivity at most; the
-# audit/security issue tightens this with an idle timeout.
+# Sessions end when the browser closes, after a working day at most, and after
+# SHAREHUB_IDLE_SECONDS without a request (accounts.middleware.IdleTimeoutMiddleware): a
+# practitioner who walks away from an unlocked screen leaves no one a way into person data.
 SESSION_COOKIE_AGE = env.int("SHAREHUB_SESSION_SECONDS", default=8 * 60 * 60)
+SHAREHUB_IDLE_SECONDS = env.int("SHAREHUB_IDLE_SECONDS", default=30 * 60)
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = True
+
+# Lockout (django-axes): the 11th wrong password for one email from one IP address is refused
+# even if it is right. Keyed on the pair, not the email alone, so someone spraying wrong
+# passwords from one address locks only themselves out, not every colleague whose email they
+# know (SECURITY.md, denial of service). A 15-minute cool-off rather than axes' default of
+# forever, for the same reason: a lockout a platform admin must lift by hand is a denial of
+# service anyone can cause. Every attempt during the lockout starts the 15 minutes again.
+AXES_FAILURE_LIMIT = 10
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# The sign-in form's field is "username" although the user model signs in by email; axes keeps
+# a keyed hash of it, lower-cased, never the text typed (accounts.lockout).
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_USERNAME_CALLABLE = "accounts.lockout.lockout_username"
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.locked_out"
+# Attempts are kept in the database (axes' own tables), never the password, and the audit
+# trail keeps its own record of each failure.
+AXES_SENSITIVE_PARAMETERS = ["password"]
+# The audit trail already records every sign-in; axes' own access log would be a second copy.
+AXES_DISABLE_ACCESS_LOG = True
+AXES_VERBOSE = False
 
 # --- Internationalisation -----------------------------------------------------------------
 LANGUAGE_CODE = "en-gb"
@@ -346,6 +378,27 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Rate limits: (requests, window in seconds) per user, or per IP address for sign-in, counted
+# in the cache (accounts.ratelimits). Sign-in is per address because the lockout is per email
+# and address: this is what slows one address guessing across many emails. Search and export
+# are per user, so a stolen session cannot walk the population or pull the dataset repeatedly.
+SHAREHUB_RATE_LIMITS = {
+    "sign_in": (30, 60),
+    "search": (30, 60),
+    "export": (10, 60 * 60),
+    # No API endpoint takes a password; API tokens are long and random, so guessing is hopeless,
+    # but an address sending bad tokens is refused for a while rather than answered for ever.
+    "api_token_failures": (10, 5 * 60),
+}
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"search": "30/min", "export": "10/hour"}
+# Counters must be shared by every web process, so Redis when there is one; the embedded
+# default has one process, which its own memory serves.
+if REDIS_URL:
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 if PRODUCTION:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True

@@ -53,6 +53,19 @@ def member(db, agency):
 
 
 @pytest.fixture(autouse=True)
+def rate_limits_reset(settings, request):
+    """Rate-limit counters live in the cache, which outlives a test; each test gets a cache of
+    its own, starting at zero. A fresh local-memory cache rather than cache.clear(), which on
+    Redis would flush the database the Celery worker tests' queues are in."""
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": f"test-{request.node.nodeid}",
+        }
+    }
+
+
+@pytest.fixture(autouse=True)
 def private_area(settings, tmp_path_factory):
     """Each test gets its own private upload area, so no test sees another's files."""
     private = tmp_path_factory.mktemp("private")
