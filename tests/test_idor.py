@@ -60,7 +60,7 @@ PK_KINDS = {
     "matching_api:review_item_decision": "review_item",
     "protocols_api:dataset_fields": "dataset",
     "consent:request_detail": "consent_request",
-    "consent:statement": "consent_request",
+    "consent:statement": "consent_record",
     "consent:request_cancel": "consent_request",
     "consent:override_detail": "override",
     "consent:override_stop": "override",
