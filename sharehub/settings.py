@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "alerts",
     "insights",
     "audit",
+    "subject_access",
     "csp",
     "synthetic",
 ]
