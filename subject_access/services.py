@@ -271,3 +271,30 @@ def _audit(user, membership, person, channel, outcome, names, records) -> AuditE
         detail={"staff_names_shown": names, "records": records},
         outcome=outcome,
     )
+
+
+def subject_access_find(
+    *, user, membership: Membership | None, query, channel: str
+) -> list[Person]:
+    """People matching `query` (a protocols.search.SearchQuery) on whom this IG officer may
+    report, best first. Logged as a subject access search: the kinds of input and the
+    references shown, never the terms. Raises protocols.search.SearchError for bad input."""
+    from audit.services import audit_record
+    from protocols.search import MAX_RESULTS, persons_matching
+
+    _, ranked, kinds = persons_matching(query)
+    persons = {p.pk: p for p in Person.objects.filter(pk__in=ranked, is_active=True)}
+    found = [
+        persons[pk]
+        for pk in ranked
+        if pk in persons and subject_access_allowed(membership=membership, person=persons[pk])
+    ][:MAX_RESULTS]
+    audit_record(
+        action=AUDIT_ACTION,
+        actor=user,
+        membership=membership,
+        channel=channel,
+        purpose="subject_access",
+        detail={"query_kinds": kinds, "results": [p.reference for p in found]},
+    )
+    return found

@@ -1,6 +1,10 @@
 """Subject access reports: the whole record of one person across agencies, for the IG officer."""
 
+import io
+
+import pypdf
 import pytest
+from django.urls import reverse
 
 from agencies.models import Membership, Role
 from audit.models import AuditEntry
@@ -146,3 +150,74 @@ def test_only_an_ig_officer_of_an_agency_holding_records_may_report(world, membe
         channel="web",
     )
     assert report.record_count == 3
+
+
+def test_find_by_post_then_report_page_and_pdf(client, world, caplog):
+    linked, ig, _ = world
+    client.force_login(ig)
+    found = client.post(
+        reverse("subject_access:find"),
+        {"forename": "Alice", "surname": "Smith", "date_of_birth": "01/02/2015"},
+    )
+    assert found.status_code == 200
+    page = found.content.decode()
+    report_url = reverse("subject_access:report", args=[linked.alice.reference])
+    assert report_url in page
+    assert reverse("subject_access:report", args=[linked.carol.reference]) not in page
+
+    named = client.get(report_url + "?staff_names=1")
+    assert named.status_code == 200
+    assert "no-store" in named["Cache-Control"]
+    html = named.content.decode()
+    assert "Pat Constable" in html and "Referred by school nurse." in html
+    assert html.count('data-testid="sar-record"') == 3
+    redacted = client.get(report_url).content.decode()
+    assert "Pat Constable" not in redacted
+    assert "Safeguarding practitioner, Test Police" in redacted
+
+    pdf = client.get(reverse("subject_access:report_pdf", args=[linked.alice.reference]))
+    assert pdf.status_code == 200 and pdf["Content-Type"] == "application/pdf"
+    assert "no-store" in pdf["Cache-Control"]
+    disposition = pdf["Content-Disposition"]
+    assert disposition == f'attachment; filename="subject-access-{linked.alice.reference}.pdf"'
+    assert pdf.content.startswith(b"%PDF")
+    reader = pypdf.PdfReader(io.BytesIO(pdf.content))
+    # Table cells wrap, so compare with whitespace collapsed.
+    text = " ".join(" ".join(page.extract_text() for page in reader.pages).split())
+    for fact in ("Referred by school nurse.", "Verbal argument", "Test Police", "Risk grade"):
+        assert fact in text
+    assert "Safeguarding practitioner, Test Police" in text and "Pat Constable" not in text
+    # Tagged (pdf/ua-1): the catalogue carries a structure tree and says it is marked.
+    root = reader.trailer["/Root"]
+    assert "/StructTreeRoot" in root and root["/MarkInfo"]["/Marked"]
+
+    # 1 search + 3 reports, each one audit entry; none an access-log "view".
+    assert AuditEntry.objects.filter(action=AUDIT_ACTION, actor=ig).count() == 4
+    assert not AccessLog.objects.filter(user=ig).exists()
+    # No identifier in any URL used, nor in the log lines or the audit trail.
+    trail = repr(list(AuditEntry.objects.filter(actor=ig).values("detail")))
+    for identifier in ("Alice", "ALICE", "Smith", "SMITH", "2015", "9434765919"):
+        assert identifier not in report_url and identifier not in trail
+        assert identifier not in caplog.text
+
+
+def test_other_roles_and_outside_ig_officers_are_refused(client, world, member):
+    linked, _, practitioner = world
+    url = reverse("subject_access:report", args=[linked.carol.reference])
+    client.force_login(practitioner)
+    assert client.get(url).status_code == 403
+    assert client.post(reverse("subject_access:find"), {"surname": "Brown"}).status_code == 403
+    police_ig = member(Role.IG_OFFICER, in_agency=linked.police.agency)
+    client.force_login(police_ig)
+    assert client.get(url).status_code == 404
+    assert client.get(url.replace(linked.carol.reference, "NOSUCHREF")).status_code == 404
+    found = client.post(reverse("subject_access:find"), {"forename": "Carol", "surname": "Brown"})
+    assert linked.carol.reference not in found.content.decode()
+
+
+def test_find_with_nothing_to_search_says_what_to_fix(client, world):
+    _, ig, _ = world
+    client.force_login(ig)
+    response = client.post(reverse("subject_access:find"), {})
+    assert response.status_code == 200
+    assert "govuk-error-summary" in response.content.decode()
