@@ -21,6 +21,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 
 COPY requirements/base.lock requirements/base.lock
+# Pango and a font for WeasyPrint, which draws subject access reports as PDF.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core \
+    && rm -rf /var/lib/apt/lists/*
 RUN pip install -r requirements/base.lock
 
 RUN groupadd --system --gid 10001 sharehub \

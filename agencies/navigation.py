@@ -27,6 +27,7 @@ NAV_ITEMS = [
     NavItem("Overrides to review", "consent:override_list"),
     NavItem("Protocols", "protocols:protocol_list"),
     NavItem("Audit trail", "audit:audit"),
+    NavItem("Subject access", "subject_access:find"),
     NavItem("Datasets", "agencies:dataset_list"),
     NavItem("API tokens", "agencies:api_tokens"),
     NavItem("Agency team", "agencies:team"),

@@ -137,7 +137,7 @@ def _candidates(query_row: np.ndarray) -> list[tuple[int, int, bytes]]:
     """(record id, person id, keys) of records sharing an indexed keyed value with the query."""
     condition = Q()
     for name in SEARCH_FIELDS:
-        value = search_signed(query_row[name])
+        value = search_signed(int(query_row[name]))
         if value is not None:
             condition |= Q(**{name: value})
     if not condition:
@@ -188,12 +188,25 @@ def person_search(
 def _ranked(
     *, user, membership, query: SearchQuery, purpose: str, now
 ) -> tuple[list[SearchResult], list[str]]:
+    best, ranked, kinds = persons_matching(query)
+    if not ranked:
+        return [], kinds
+    persons = Person.objects.filter(pk__in=ranked, is_active=True)
+    views = disclose(user=user, membership=membership, persons=persons, purpose=purpose, now=now)
+    results = [SearchResult(views[p], best[p]) for p in ranked if p in views]
+    return results[:MAX_RESULTS], kinds
+
+
+def persons_matching(query: SearchQuery) -> tuple[dict[int, float], list[int], list[str]]:
+    """({person id: weight}, person ids best first, kinds of input) for `query`, before any
+    disclosure decision: practitioner search filters these through the engine, a subject
+    access request through subject_access's own rule. Raises SearchError."""
     identifiers, kinds = query_identifiers(query)
     query_row = np.frombuffer(record_keys_compute(identifiers), dtype=RECORD_DTYPE)[0]
     del identifiers
     found = _candidates(query_row)
     if not found:
-        return [], kinds
+        return {}, [], kinds
     packed = query_row.tobytes() + b"".join(keys for _, _, keys in found)
     keys = keys_from_packed(packed)
     right = np.arange(1, len(found) + 1)
@@ -205,7 +218,4 @@ def _ranked(
         if weight >= MIN_WEIGHT and weight > best.get(person_id, -np.inf):
             best[person_id] = float(weight)
     ranked = sorted(best, key=lambda p: -best[p])[: MAX_RESULTS * 4]
-    persons = Person.objects.filter(pk__in=ranked, is_active=True)
-    views = disclose(user=user, membership=membership, persons=persons, purpose=purpose, now=now)
-    results = [SearchResult(views[p], best[p]) for p in ranked if p in views]
-    return results[:MAX_RESULTS], kinds
+    return best, ranked, kinds

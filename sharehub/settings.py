@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "alerts",
     "insights",
     "audit",
+    "subject_access",
     "csp",
     "synthetic",
     "axes",

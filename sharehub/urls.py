@@ -23,6 +23,7 @@ urlpatterns = [
     path("", include("alerts.urls")),
     path("", include("insights.urls")),
     path("", include("audit.urls")),
+    path("", include("subject_access.urls")),
     path("api/v1/", include("agencies.api_urls")),
     path("api/v1/", include("matching.api_urls")),
     path("api/v1/", include("protocols.api_urls")),

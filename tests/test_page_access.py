@@ -42,6 +42,8 @@ URL_KWARGS = {
     "protocols:version_action": {"reference": "protocol", "number": 1, "action": "submit"},
     "protocols:protocol_action": {"reference": "protocol", "action": "suspend"},
     "protocols:summary": {"reference": "person"},
+    "subject_access:report": {"reference": "person"},
+    "subject_access:report_pdf": {"reference": "person"},
     "protocols:summary_print": {"reference": "person"},
     "protocols:unlock": {"reference": "person"},
     "protocols_api:holders": {"reference": "protocol"},
@@ -80,6 +82,9 @@ URL_KWARGS = {
 # 404, exactly as for a person who does not exist (tests/test_person_access.py walks them with and
 # without protocols); pages declared `hide` answer 404 to everyone else too.
 PERSON_PAGES = {
+    # A person no agency of the IG officer's holds a record about: 404 like a missing one.
+    "subject_access:report",
+    "subject_access:report_pdf",
     "protocols:summary",
     "protocols:summary_print",
     "protocols_api:summary",

@@ -1,0 +1,87 @@
+"""The IG officer's subject access pages: find the requester by POST, then the report as a
+page and as a PDF of the same template."""
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.template.loader import render_to_string
+from django.views.decorators.cache import never_cache
+
+from agencies.access import role_required
+from agencies.models import Role
+from protocols.search import SearchError, SearchQuery
+from protocols.summary import person_by_reference
+from subject_access.forms import FindForm, ReportOptionsForm
+from subject_access.services import (
+    SubjectAccessDenied,
+    SubjectAccessReport,
+    subject_access_find,
+    subject_access_report,
+)
+
+
+@role_required(Role.IG_OFFICER)
+@never_cache
+def find(request: HttpRequest) -> HttpResponse:
+    # Bound on any POST, an empty one too, so that it is told what to fill in.
+    form = FindForm(request.POST if request.method == "POST" else None)
+    results = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            results = subject_access_find(
+                user=request.user,
+                membership=request.membership,
+                query=SearchQuery(**form.cleaned_data),
+                channel="web",
+            )
+        except SearchError as error:
+            for name, message in error.problems.items():
+                form.add_error(name or None, message)
+    return render(request, "subject_access/find.html", {"form": form, "results": results})
+
+
+def _report(request: HttpRequest, reference: str) -> tuple[ReportOptionsForm, SubjectAccessReport]:
+    person = person_by_reference(reference)
+    if person is None:
+        raise Http404("No such person.")
+    options = ReportOptionsForm(request.GET or {"staff_names": "0"})
+    names = options.is_valid() and options.cleaned_data["staff_names"]
+    try:
+        report = subject_access_report(
+            user=request.user,
+            membership=request.membership,
+            person=person,
+            show_staff_names=bool(names),
+            channel="web",
+        )
+    except SubjectAccessDenied:
+        # The same answer as a person who does not exist (SECURITY.md row 5).
+        raise Http404("No such person.") from None
+    return options, report
+
+
+@role_required(Role.IG_OFFICER)
+@never_cache
+def report(request: HttpRequest, reference: str) -> HttpResponse:
+    options, sar = _report(request, reference)
+    return render(request, "subject_access/report.html", {"options": options, "report": sar})
+
+
+@role_required(Role.IG_OFFICER)
+@never_cache
+def report_pdf(request: HttpRequest, reference: str) -> HttpResponse:
+    from django.contrib.staticfiles import finders
+    from weasyprint import CSS, HTML
+
+    _, sar = _report(request, reference)
+    html = render_to_string("subject_access/report_pdf.html", {"report": sar}, request=request)
+    # pdf/ua-1 makes WeasyPrint write a tagged PDF (structure tree, language, title), which
+    # screen readers need; the requester may be the one who reads it with one.
+    # No base URL: the PDF fetches nothing over the network; its stylesheet is read from disk.
+    pdf = HTML(string=html).write_pdf(
+        stylesheets=[CSS(filename=finders.find("subject_access/report_pdf.css"))],
+        pdf_variant="pdf/ua-1",
+    )
+    response = HttpResponse(pdf, content_type="application/pdf")
+    # The person's pseudonymous reference only: no name or date of birth in a filename.
+    response["Content-Disposition"] = f'attachment; filename="subject-access-{sar.reference}.pdf"'
+    return response
