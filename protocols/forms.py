@@ -265,7 +265,10 @@ class AssignForm(forms.Form):
         return data
 
 
-class SearchForm(forms.Form):
+class IdentifiersForm(forms.Form):
+    """A person's identifiers as a search asks for them: posted, never in a URL, and turned into
+    keyed hashes (protocols.search.SearchQuery takes these fields)."""
+
     forename = forms.CharField(required=False, max_length=100)
     surname = forms.CharField(required=False, max_length=100)
     date_of_birth = forms.CharField(
@@ -273,6 +276,9 @@ class SearchForm(forms.Form):
     )
     postcode = forms.CharField(required=False, max_length=12)
     identifier = forms.CharField(label="NHS number, UPN or PNC id", required=False, max_length=30)
+
+
+class SearchForm(IdentifiersForm):
     purpose = forms.ChoiceField(choices=Purpose.choices, initial=Purpose.SAFEGUARDING)
 
 

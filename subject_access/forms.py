@@ -1,16 +1,10 @@
 from django import forms
 
+from protocols.forms import IdentifiersForm
 
-class FindForm(forms.Form):
+
+class FindForm(IdentifiersForm):
     """The requester's details, posted so that they never travel in a URL."""
-
-    forename = forms.CharField(required=False, max_length=100)
-    surname = forms.CharField(required=False, max_length=100)
-    date_of_birth = forms.CharField(
-        label="Date of birth", required=False, max_length=30, help_text="For example, 27/03/2015."
-    )
-    postcode = forms.CharField(required=False, max_length=12)
-    identifier = forms.CharField(label="NHS number, UPN or PNC id", required=False, max_length=30)
 
 
 class ReportOptionsForm(forms.Form):
