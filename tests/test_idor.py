@@ -35,14 +35,7 @@ from tests.test_page_access import POST_ONLY, URL_QUERY, site_patterns
 
 AGENCY_ROLES = sorted(ALL_ROLES - {Role.PLATFORM_ADMIN})
 
-# What each URL argument names, as the name of an object of the agency's world. Arguments that
-# name no object of an agency (a page of a table, an action's name) are given as they are.
-ARGUMENTS = {
-    "pk": None,  # depends on the pattern: see PK_KINDS
-    "reference": None,  # a person or a protocol: see REFERENCE_KINDS
-    "number": 1,
-    "record_id": "consent_record",
-}
+# What each pattern's `pk` names, as the name of an object of the agency's world.
 PK_KINDS = {
     "agencies:dataset_detail": "dataset",
     "agencies:dataset_mapping": "dataset",
@@ -230,7 +223,6 @@ def _missing_objects() -> dict[str, object]:
     gone_person = Person.objects.create()
     gone_reference = gone_person.reference
     gone_person.delete()
-    gone_protocol = Protocol(reference="PX00000000")
     return {
         kind: 987_654_321
         for kind in (
@@ -244,7 +236,7 @@ def _missing_objects() -> dict[str, object]:
             "notification",
             "alert",
         )
-    } | {"person": gone_reference, "protocol": gone_protocol.reference}
+    } | {"person": gone_reference, "protocol": "PX00000000"}
 
 
 def _kwargs(name: str, pattern, objects: dict) -> dict | None:

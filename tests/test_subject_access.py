@@ -22,24 +22,16 @@ def world(agency, other_agency, member):
     linked = linked_people(police_agency=other_agency, csc_agency=agency)
     ig = member(Role.IG_OFFICER, full_name="Iris Governance")
     practitioner = member(Role.PRACTITIONER, in_agency=other_agency, full_name="Pat Constable")
-    AccessLog.objects.create(
-        user=practitioner,
-        agency=other_agency,
-        role=Role.PRACTITIONER,
-        action=AccessLog.Action.SUMMARY,
-        channel="web",
-        purpose=Purpose.SAFEGUARDING,
-        person=linked.alice,
-    )
-    AccessLog.objects.create(
-        user=practitioner,
-        agency=other_agency,
-        role=Role.PRACTITIONER,
-        action=AccessLog.Action.SUMMARY,
-        channel="web",
-        purpose=Purpose.SAFEGUARDING,
-        person=linked.carol,
-    )
+    for person in (linked.alice, linked.carol):
+        AccessLog.objects.create(
+            user=practitioner,
+            agency=other_agency,
+            role=Role.PRACTITIONER,
+            action=AccessLog.Action.SUMMARY,
+            channel="web",
+            purpose=Purpose.SAFEGUARDING,
+            person=person,
+        )
     return linked, ig, practitioner
 
 
