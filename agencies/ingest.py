@@ -99,6 +99,14 @@ def _store_upload(stream: IO[bytes], limit: int) -> tuple[str, int, str]:
     return name, size, digest.hexdigest()
 
 
+def withdrawn_message(dataset: Dataset) -> str:
+    return (
+        f"The dataset {dataset.name} was withdrawn on "
+        f"{timezone.localtime(dataset.withdrawn_at):%d %b %Y}, so it takes no more extracts. "
+        "To share these records again, define a new dataset."
+    )
+
+
 def _same_file_in_effect(dataset: Dataset, checksum: str, mode: str) -> Extract | None:
     """The extract this file would only repeat: the same file in flight, or the same file and
     mode as the dataset's latest loaded extract. An older file sent again after a newer one
@@ -142,6 +150,8 @@ def extract_receive(
     """
     if mode not in ExtractMode.values:
         raise ExtractFileError(f"Mode must be one of: {', '.join(ExtractMode.values)}.")
+    if dataset.withdrawn_at is not None:
+        raise ExtractFileError(withdrawn_message(dataset))
     version = dataset.current_version
     if version is None:
         raise ExtractFileError("Define the dataset's columns before uploading an extract.")
@@ -746,11 +756,14 @@ def _finish(extract: Extract, counts: dict[str, int]) -> None:
             "upload the extract again."
         )
     with transaction.atomic():
-        # Merges of one dataset take turns, so two extracts never interleave their writes.
-        Dataset.objects.select_for_update().get(pk=extract.dataset_id)
+        # Merges of one dataset take turns, so two extracts never interleave their writes (and
+        # an erasure of the dataset's records takes the same lock: retention.services).
+        dataset = Dataset.objects.select_for_update().get(pk=extract.dataset_id)
         locked = Extract.objects.select_for_update().get(pk=extract.pk)
         if locked.status != ExtractStatus.PROCESSING:
             return  # finished by an earlier delivery of the same task
+        if dataset.withdrawn_at is not None:
+            raise ExtractFileError(withdrawn_message(dataset))
         newer = Extract.objects.filter(
             dataset_id=extract.dataset_id, status=ExtractStatus.LOADED, pk__gt=extract.pk
         ).first()

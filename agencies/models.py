@@ -1,5 +1,5 @@
 from django.conf import settings
-from django.core.validators import RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 
@@ -89,6 +89,12 @@ class Membership(models.Model):
         return f"{self.get_role_display()}, {where}"
 
 
+# Six years: the period most partner agencies' own schedules give for safeguarding records
+# once they stop being current; each agency sets its own per dataset.
+DEFAULT_RETENTION_DAYS = 6 * 365
+MAX_RETENTION_DAYS = 100 * 365
+
+
 class Dataset(models.Model):
     """A kind of extract an agency sends, e.g. "Police - domestic abuse incidents"."""
 
@@ -98,6 +104,16 @@ class Dataset(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # Counted from a record's updated_at: the last extract that sent it (or retired it). A record
+    # the agency goes on sending never expires; one it stopped sending goes this long after.
+    retention_days = models.PositiveIntegerField(
+        default=DEFAULT_RETENTION_DAYS,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_RETENTION_DAYS)],
+        help_text="Days a record is kept after the last extract that included it.",
+    )
+    # Set when the agency withdrew the whole dataset: its records are erased and no extract is
+    # taken for it again (retention.services).
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["agency__name", "name"]
@@ -152,6 +168,7 @@ class ExtractStatus(models.TextChoices):
     REJECTED = "rejected", "Rejected"
     DUPLICATE = "duplicate", "Already loaded"
     FAILED = "failed", "Failed"
+    WITHDRAWN = "withdrawn", "Withdrawn"
 
 
 # Statuses after which nothing more will happen to an extract.
@@ -160,6 +177,7 @@ EXTRACT_FINAL_STATUSES = {
     ExtractStatus.REJECTED,
     ExtractStatus.DUPLICATE,
     ExtractStatus.FAILED,
+    ExtractStatus.WITHDRAWN,
 }
 
 

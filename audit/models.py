@@ -32,6 +32,10 @@ class AuditAction(models.TextChoices):
     UPLOAD = "upload", "Extract uploaded"
     LOGIN = "login", "Signed in"
     LOGIN_FAILED = "login_failed", "Sign-in failed"
+    SUBJECT_ACCESS = "subject_access", "Subject access report"
+    RETENTION = "retention", "Retention period changed"
+    WITHDRAWAL = "withdrawal", "Withdrawal requested"
+    ERASURE = "erasure", "Records erased"
 
 
 class AuditEntry(models.Model):

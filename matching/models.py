@@ -23,6 +23,7 @@ class LinkageRun(models.Model):
         INCREMENTAL = "incremental", "After an extract"
         FULL = "full", "Everything"
         DECISION = "decision", "After a review decision"
+        ERASURE = "erasure", "After records were erased"
 
     class Status(models.TextChoices):
         RUNNING = "running", "Running"

@@ -110,6 +110,7 @@ class RiskRun(models.Model):
         NIGHTLY = "nightly", "Nightly"
         INDICATORS = "indicators", "After indicators changed"
         LINKAGE = "linkage", "After a linkage decision"
+        ERASURE = "erasure", "After records were erased"
 
     class Status(models.TextChoices):
         RUNNING = "running", "Running"

@@ -105,7 +105,8 @@ def enrich_run(*, kind: str, extract_id: int | None = None, today: date | None =
                     Q(last_extract_id=extract_id) | Q(retired_by_id=extract_id)
                 ).values_list("pk", flat=True)
                 figures["findings"] = findings_refresh(record_ids=list(records))
-            elif kind != RiskRun.Kind.LINKAGE:
+            # Linkage moves no finding, and an erasure deleted its records' findings with them.
+            elif kind not in (RiskRun.Kind.LINKAGE, RiskRun.Kind.ERASURE):
                 figures["findings"] = findings_refresh()
             figures["seconds_findings"] = round(time.perf_counter() - started, 2)
 

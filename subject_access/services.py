@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from agencies.definitions import IDENTIFIER_FIELDS
 from agencies.models import Agency, Membership, Role, SourceRecord
-from audit.models import AuditEntry
+from audit.models import AuditAction, AuditEntry
 from consent.models import ConsentRecord, SafeguardingOverride
 from matching.models import LinkageRecord, Person
 from matching.pseudonymise import identity_open
@@ -23,7 +23,7 @@ from protocols.models import AccessLog
 # The audit action a report writes. It is an IG officer's compilation for the subject, not a
 # practitioner's view, so it is never listed in the report's access log as a view of their data
 # (see `_access_entries`), but it is in the audit trail like every other read.
-AUDIT_ACTION = "subject_access"
+AUDIT_ACTION = AuditAction.SUBJECT_ACCESS
 
 
 class SubjectAccessDenied(Exception):
