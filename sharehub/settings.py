@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "insights",
     "audit",
     "subject_access",
+    "retention",
     "csp",
     "synthetic",
     "axes",
@@ -305,6 +306,12 @@ CELERY_BEAT_SCHEDULE = {
     "safeguarding-overrides-expire": {
         "task": "consent.tasks.overrides_expire",
         "schedule": 60,
+    },
+    # Records past their dataset's retention period are erased before the night's scoring, so
+    # the scores and dashboards it writes are already without them.
+    "retention-erase-nightly": {
+        "task": "retention.tasks.erase_nightly",
+        "schedule": crontab(hour=1, minute=30),
     },
     # Decay moves every risk score every day; the run also raises the day's alerts and
     # refreshes the dashboards' figures. At night, away from the day's uploads.

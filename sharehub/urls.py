@@ -24,6 +24,7 @@ urlpatterns = [
     path("", include("insights.urls")),
     path("", include("audit.urls")),
     path("", include("subject_access.urls")),
+    path("", include("retention.urls")),
     path("api/v1/", include("agencies.api_urls")),
     path("api/v1/", include("matching.api_urls")),
     path("api/v1/", include("protocols.api_urls")),

@@ -28,6 +28,7 @@ from consent.models import ConsentRecord, ConsentRequest, ConsentState, Safeguar
 from matching.models import LinkageRecord, Person, ReviewItem
 from notifications.models import Notification
 from protocols.models import Protocol, ProtocolVersion
+from retention.models import ErasureKind, ErasureRun, ErasureStatus
 from tests.factories import AgencyFactory, MembershipFactory, UserFactory
 from tests.ingest_helpers import csv_bytes, good_row, police_dataset, upload
 from tests.protocol_helpers import give, protocol_in_force
@@ -65,6 +66,11 @@ PK_KINDS = {
     "alerts:acknowledge": "alert",
     "alerts:assign": "alert",
     "alerts:close": "alert",
+    "retention:retention_period": "dataset",
+    "retention:dataset_withdraw": "dataset",
+    "retention:extract_withdraw": "extract",
+    "retention:erasure_detail": "erasure",
+    "retention:erasure_progress": "erasure",
 }
 PROTOCOL_PATTERNS = {
     "protocols:protocol_detail",
@@ -214,6 +220,14 @@ def _world(code: str, name: str, kind: str) -> World:
         "override": override.pk,
         "notification": notification.pk,
         "alert": alert.pk,
+        "erasure": ErasureRun.objects.create(
+            kind=ErasureKind.EXTRACT,
+            status=ErasureStatus.DONE,
+            agency=agency,
+            dataset=dataset,
+            extract=extract,
+            requested_by=admin,
+        ).pk,
     }
     return world
 
@@ -235,6 +249,7 @@ def _missing_objects() -> dict[str, object]:
             "override",
             "notification",
             "alert",
+            "erasure",
         )
     } | {"person": gone_reference, "protocol": "PX00000000"}
 
@@ -289,6 +304,8 @@ STATE_MODELS = [
     Notification,
     Alert,
     AlertEvent,
+    ErasureRun,
+    SourceRecord,
 ]
 
 

@@ -12,6 +12,7 @@ from agencies.models import Role, SourceRecord
 from agencies.tokens import api_token_create
 from matching.models import Person, ReviewItem
 from protocols.models import VersionStatus
+from retention.models import ErasureKind, ErasureRun
 from tests.ingest_helpers import csv_bytes, good_row, police_dataset, upload
 from tests.protocol_helpers import protocol_in_force
 
@@ -77,6 +78,11 @@ URL_KWARGS = {
     "alerts:close": {"pk": "not_theirs"},
     "alerts:rule_edit": {"pk": "not_theirs"},
     "insights:table_csv": {"name": "caseload"},
+    "retention:retention_period": {"pk": "dataset"},
+    "retention:dataset_withdraw": {"pk": "dataset"},
+    "retention:extract_withdraw": {"pk": "extract"},
+    "retention:erasure_detail": {"pk": "erasure"},
+    "retention:erasure_progress": {"pk": "erasure"},
 }
 # Pages about one person: the walk's fresh users hold no protocol, so those the role admits answer
 # 404, exactly as for a person who does not exist (tests/test_person_access.py walks them with and
@@ -162,6 +168,7 @@ def owned_objects(agency, member):
         "token": token.pk,
         "review_item": item.pk,
         "person": Person.objects.create().reference,
+        "erasure": ErasureRun.objects.create(kind=ErasureKind.RETENTION).pk,
         "not_theirs": 999_999,
     }
 

@@ -1,6 +1,7 @@
-// Polls an extract's progress and moves the bar; reloads the page once the extract is finished,
-// so the result is shown by the server-rendered page (which also works without JavaScript).
-const box = document.getElementById('extract-progress')
+// Polls the progress of long work (an extract loading, an erasure) and moves the bar; reloads the
+// page once it is finished, so the result is shown by the server-rendered page (which also works
+// without JavaScript).
+const box = document.querySelector('[data-progress-url]')
 
 if (box && box.dataset.finished === 'false') {
   const bar = box.querySelector('progress')

@@ -1,0 +1,493 @@
+"""Retention and erasure: records past their dataset's retention period, or withdrawn by their
+agency, are removed with everything ShareHub made from them.
+
+What "made from them" means, table by table (tests/test_retention.py walks every relation of
+the models to check nothing is missed):
+- the record itself (agencies.SourceRecord): the sealed identity and the payload;
+- its keyed tokens, blocking keys and Bloom encodings (matching.LinkageRecord) and its search
+  keys (matching.SearchKey);
+- its links: other records' "linked with" pointers to it are cleared, and linkage re-clusters
+  the people it belonged to first, so a person held together only by the record splits;
+- review items about it and the decisions on them (matching.ReviewItem, ReviewDecision);
+- risk findings on it (risk.RiskFinding); alerts it raised (alerts.Alert.record); an alert
+  raised on a score loses the record's findings from its reasons, and goes with them if
+  nothing else stood behind it; scores, household scores and the dashboards' figures are
+  computed again without it;
+- rows of its extracts set aside at loading (agencies.QuarantinedRow), which hold sealed rows;
+- a person left with no record: their score, dashboard profile and alerts, and the person with
+  their linkage history unless an accountability record names them (consent, an override, the
+  access log): then an inactive reference stays, holding nothing about them.
+
+What stays, by design: the audit trail and the access log (who saw which record, as ids and
+field keys; accountability outlives the data it was about), the extracts' upload records (file
+name, counts) and the erasure's own counts.
+
+Order matters. Records are first retired, which takes them out of every read at once; linkage
+then runs, as it needs their links to know whose persons to re-cluster; then rows are deleted in
+batches; then scores are computed again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+from django.db import IntegrityError, transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from agencies.models import (
+    EXTRACT_FINAL_STATUSES,
+    Dataset,
+    Extract,
+    ExtractStatus,
+    Membership,
+    QuarantinedRow,
+    SourceRecord,
+)
+from alerts.models import Alert
+from audit.models import AuditAction
+from audit.services import audit_record
+from matching.linkage import linkage_run
+from matching.models import LinkageRecord, LinkageRun, Person, PersonEvent, ReviewDecision
+from retention.models import ErasureKind, ErasureRun, ErasureStage, ErasureStatus
+from risk.models import RiskFinding, RiskRun
+from risk.services import enrich_run
+from sharehub.locks import advisory_lock
+
+logger = logging.getLogger(__name__)
+
+_LOCK_ID = 4213  # the advisory lock of erasure runs: one at a time
+BATCH = 2_000
+
+# What a run counts, by the model label Django's deletion reports, under a name for the page.
+COUNTED = {
+    "agencies.SourceRecord": "records",
+    "matching.LinkageRecord": "linkage_keys",
+    "matching.SearchKey": "search_keys",
+    "matching.ReviewItem": "review_items",
+    "matching.ReviewDecision": "review_decisions",
+    "risk.RiskFinding": "findings",
+    "alerts.Alert": "alerts",
+    "alerts.AlertDelivery": "alert_deliveries",
+    "alerts.AlertEvent": "alert_events",
+    "agencies.QuarantinedRow": "rows_set_aside",
+    "matching.Person": "persons",
+    "matching.PersonEvent": "person_events",
+}
+FIGURE_LABELS = {
+    "records": "Records",
+    "linkage_keys": "Keyed tokens and encodings",
+    "search_keys": "Search keys",
+    "links_cleared": "Links from other records",
+    "review_items": "Link review items",
+    "review_decisions": "Link review decisions",
+    "findings": "Risk findings",
+    "alerts": "Alerts",
+    "alert_reasons_trimmed": "Alerts that lost a reason",
+    "alert_deliveries": "Alert deliveries",
+    "alert_events": "Alert history entries",
+    "rows_set_aside": "Rows set aside at loading",
+    "persons": "People left with no record",
+    "person_events": "Linkage history entries",
+    "persons_kept_as_reference": "People kept as an empty reference",
+}
+
+
+class WithdrawalRefused(Exception):
+    """The withdrawal cannot start; the message says why and what to do."""
+
+
+# --- Which records -------------------------------------------------------------------------
+
+
+def expired_records(*, now: datetime | None = None) -> QuerySet[SourceRecord]:
+    """Records of every dataset whose retention period has passed since an extract last sent
+    them (or retired them)."""
+    now = now or timezone.now()
+    expired = Q(pk__in=[])
+    for dataset_id, days in Dataset.objects.values_list("pk", "retention_days"):
+        expired |= Q(dataset_id=dataset_id, updated_at__lt=now - timedelta(days=days))
+    return SourceRecord.objects.filter(expired)
+
+
+def withdrawn_records(*, dataset: Dataset, extract: Extract | None = None):
+    """A dataset's records, or those an extract loaded or last changed (a record it loaded is
+    the extract's even if a later extract sent it again: the agency is taking back the file)."""
+    records = SourceRecord.objects.filter(dataset=dataset)
+    if extract is not None:
+        records = records.filter(Q(first_extract=extract) | Q(last_extract=extract))
+    return records
+
+
+def _records_of(run: ErasureRun, now: datetime) -> QuerySet[SourceRecord]:
+    if run.kind == ErasureKind.RETENTION or run.dataset is None:
+        return expired_records(now=now)
+    return withdrawn_records(dataset=run.dataset, extract=run.extract)
+
+
+# --- Asking for a withdrawal ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WithdrawalPreview:
+    records: int
+    later_extracts_also_sent: int
+    extracts: int
+    in_flight: list[int]
+
+
+def withdrawal_preview(*, dataset: Dataset, extract: Extract | None = None) -> WithdrawalPreview:
+    records = withdrawn_records(dataset=dataset, extract=extract)
+    later = 0
+    if extract is not None:
+        later = records.filter(first_extract=extract).exclude(last_extract=extract).count()
+    in_flight = list(
+        dataset.extracts.exclude(status__in=EXTRACT_FINAL_STATUSES).values_list("pk", flat=True)
+    )
+    return WithdrawalPreview(
+        records=records.count(),
+        later_extracts_also_sent=later,
+        extracts=1 if extract is not None else dataset.extracts.count(),
+        in_flight=in_flight,
+    )
+
+
+def withdrawal_request(
+    *, user, membership: Membership, dataset: Dataset, extract: Extract | None = None
+) -> ErasureRun:
+    """Queue the erasure of a dataset's records, or of one extract's; refuses (changing nothing)
+    while an extract of the dataset is still being processed, or if it is already withdrawn."""
+    from retention.tasks import erase_withdrawn
+
+    if dataset.agency_id != membership.agency_id:
+        raise WithdrawalRefused("Only the agency that sent a dataset may withdraw it.")
+    with transaction.atomic():
+        # The same row lock as an extract's merge: no merge can start while this is decided.
+        dataset = Dataset.objects.select_for_update().get(pk=dataset.pk)
+        if dataset.withdrawn_at is not None:
+            raise WithdrawalRefused(
+                f"The dataset was already withdrawn on "
+                f"{timezone.localtime(dataset.withdrawn_at):%d %b %Y}."
+            )
+        if extract is not None and extract.status == ExtractStatus.WITHDRAWN:
+            raise WithdrawalRefused(f"Extract {extract.pk} was already withdrawn.")
+        in_flight = list(
+            dataset.extracts.exclude(status__in=EXTRACT_FINAL_STATUSES).values_list("pk", flat=True)
+        )
+        if in_flight:
+            raise WithdrawalRefused(
+                f"Extract {', '.join(map(str, in_flight))} of this dataset is still being "
+                "processed. Withdraw once it has finished, so that nothing it loads is missed."
+            )
+        try:
+            with transaction.atomic():
+                run = ErasureRun.objects.create(
+                    kind=ErasureKind.EXTRACT if extract is not None else ErasureKind.DATASET,
+                    agency_id=dataset.agency_id,
+                    dataset=dataset,
+                    extract=extract,
+                    requested_by=user,
+                )
+        except IntegrityError:
+            raise WithdrawalRefused(
+                "A withdrawal from this dataset is already under way. Wait for it to finish."
+            ) from None
+        if extract is None:
+            # From now on no extract is taken for it, and none in flight can merge (ingest
+            # checks this under the same lock).
+            Dataset.objects.filter(pk=dataset.pk).update(withdrawn_at=timezone.now())
+        audit_record(
+            action=AuditAction.WITHDRAWAL,
+            actor=user,
+            membership=membership,
+            channel="web",
+            detail={
+                "erasure": run.pk,
+                "kind": run.kind,
+                "dataset": dataset.pk,
+                "extract": extract.pk if extract is not None else None,
+            },
+        )
+        transaction.on_commit(lambda: erase_withdrawn.delay(erasure_id=run.pk), robust=True)
+    return run
+
+
+def retention_period_set(*, user, membership: Membership, dataset: Dataset, days: int) -> None:
+    before = dataset.retention_days
+    Dataset.objects.filter(pk=dataset.pk).update(retention_days=days)
+    dataset.retention_days = days
+    audit_record(
+        action=AuditAction.RETENTION,
+        actor=user,
+        membership=membership,
+        channel="web",
+        detail={"dataset": dataset.pk, "days_before": before, "days": days},
+    )
+
+
+# --- Running an erasure -----------------------------------------------------------------------
+
+
+def retention_run_start() -> ErasureRun:
+    return ErasureRun.objects.create(kind=ErasureKind.RETENTION)
+
+
+def erasure_perform(*, erasure_id: int) -> ErasureRun | None:
+    """Carry out a queued (or interrupted) erasure. Safe to call twice: every step reads what is
+    still there, so a second call finishes what the first left and removes nothing more."""
+    with advisory_lock(_LOCK_ID):
+        run = ErasureRun.objects.select_related("dataset", "extract").filter(pk=erasure_id).first()
+        if run is None or run.status == ErasureStatus.DONE:
+            return run
+        ErasureRun.objects.filter(pk=run.pk).update(
+            status=ErasureStatus.RUNNING, started_at=run.started_at or timezone.now()
+        )
+        try:
+            figures = _erase(run)
+        except Exception:
+            logger.exception("erasure %s failed", run.pk)
+            ErasureRun.objects.filter(pk=run.pk).update(
+                status=ErasureStatus.FAILED,
+                finished_at=timezone.now(),
+                message=(
+                    "The erasure stopped part way. The records not yet removed are out of use; "
+                    "the next attempt (or tonight's retention run) removes them."
+                ),
+            )
+            raise
+        _finish(run, figures)
+        run.refresh_from_db()
+        return run
+
+
+def _stage(run: ErasureRun, stage: str, figures: Counter | None = None) -> None:
+    update: dict[str, object] = {"stage": stage}
+    if figures is not None:
+        update["figures"] = dict(figures)
+    ErasureRun.objects.filter(pk=run.pk).update(**update)
+
+
+def _erase(run: ErasureRun) -> Counter:
+    figures: Counter = Counter()
+    marked_at = timezone.now()
+    _stage(run, ErasureStage.RETIRING)
+    record_ids = _retire(run, marked_at)
+    figures["records_found"] = len(record_ids)
+    touched_persons = set(
+        _in_batches(
+            record_ids,
+            lambda batch: LinkageRecord.objects.filter(
+                record_id__in=batch, person__isnull=False
+            ).values_list("person_id", flat=True),
+        )
+    )
+
+    _stage(run, ErasureStage.RELINKING, figures)
+    if touched_persons:
+        linkage = linkage_run(kind=LinkageRun.Kind.ERASURE)
+        figures["linkage_run"] = linkage.pk
+
+    figures["batches"] = -(-len(record_ids) // BATCH)
+    _stage(run, ErasureStage.REMOVING, figures)
+    erased_findings: set[int] = set()
+    for start in range(0, len(record_ids), BATCH):
+        batch = record_ids[start : start + BATCH].tolist()
+        _delete_batch(batch, marked_at, figures, erased_findings)
+        figures["batches_done"] += 1
+        _stage(run, ErasureStage.REMOVING, figures)
+    _alerts_trim(erased_findings, figures)
+    _quarantine_delete(run, marked_at, figures)
+    _persons_empty(touched_persons, figures)
+
+    if figures["records"] or figures["alerts"] or figures["alert_reasons_trimmed"]:
+        _stage(run, ErasureStage.RESCORING, figures)
+        risk = enrich_run(kind=RiskRun.Kind.ERASURE)
+        figures["risk_run"] = risk.pk
+    return figures
+
+
+def _retire(run: ErasureRun, marked_at: datetime) -> np.ndarray:
+    """Take the records out of every read (searches, summaries, scores all skip retired
+    records) and return their ids. updated_at is left alone: it is how removal tells a record
+    an extract sent again meanwhile (newer than marked_at), which it then leaves."""
+    ids: list[np.ndarray] = []
+    datasets = (
+        [run.dataset_id]
+        if run.dataset_id is not None
+        else list(Dataset.objects.values_list("pk", flat=True))
+    )
+    for dataset_id in datasets:
+        with transaction.atomic():
+            Dataset.objects.select_for_update().filter(pk=dataset_id).first()
+            records = _records_of(run, marked_at).filter(dataset_id=dataset_id)
+            found = np.fromiter(records.values_list("pk", flat=True), dtype=np.int64)
+            records.filter(is_retired=False).update(is_retired=True)
+        ids.append(found)
+    return np.sort(np.concatenate(ids)) if ids else np.zeros(0, dtype=np.int64)
+
+
+def _delete_batch(
+    batch: list[int], marked_at: datetime, figures: Counter, erased_findings: set[int]
+) -> None:
+    with transaction.atomic():
+        # Still retired and not sent again since they were marked (an extract that sends a
+        # record again un-retires it and sets updated_at): those are current again, and stay.
+        doomed = list(
+            SourceRecord.objects.filter(
+                pk__in=batch, is_retired=True, updated_at__lt=marked_at
+            ).values_list("pk", flat=True)
+        )
+        if not doomed:
+            return
+        erased_findings.update(
+            RiskFinding.objects.filter(record_id__in=doomed).values_list("pk", flat=True)
+        )
+        figures["links_cleared"] += (
+            LinkageRecord.objects.filter(linked_with_id__in=doomed)
+            .exclude(record_id__in=doomed)
+            .count()
+        )
+        # Decisions protect their review items (they are a reviewer's record of work); about
+        # records that no longer exist, they go with the items.
+        pair = Q(item__record_a_id__in=doomed) | Q(item__record_b_id__in=doomed)
+        _count(ReviewDecision.objects.filter(pair).delete(), figures)
+        _count(SourceRecord.objects.filter(pk__in=doomed).delete(), figures)
+
+
+def _alerts_trim(erased_findings: set[int], figures: Counter) -> None:
+    """Alerts raised on a score name the findings they stood on: the erased ones leave, and an
+    alert with none left goes (a new-event alert went with its record)."""
+    if not erased_findings:
+        return
+    gone, trimmed = [], []
+    for alert in Alert.objects.exclude(finding_ids=[]).only("pk", "finding_ids", "record_id"):
+        kept = [f for f in alert.finding_ids if f not in erased_findings]
+        if len(kept) == len(alert.finding_ids):
+            continue
+        if kept:
+            alert.finding_ids = kept
+            trimmed.append(alert)
+        else:
+            gone.append(alert.pk)
+    Alert.objects.bulk_update(trimmed, ["finding_ids"], batch_size=BATCH)
+    figures["alert_reasons_trimmed"] += len(trimmed)
+    if gone:
+        _count(Alert.objects.filter(pk__in=gone).delete(), figures)
+
+
+def _quarantine_delete(run: ErasureRun, marked_at: datetime, figures: Counter) -> None:
+    """Rows set aside at loading are sealed rows of the file, identifiers and all."""
+    if run.kind == ErasureKind.EXTRACT:
+        rows = QuarantinedRow.objects.filter(extract=run.extract)
+    elif run.kind == ErasureKind.DATASET:
+        rows = QuarantinedRow.objects.filter(extract__dataset=run.dataset)
+    else:
+        expired = Q(pk__in=[])
+        for dataset_id, days in Dataset.objects.values_list("pk", "retention_days"):
+            cutoff = marked_at - timedelta(days=days)
+            expired |= Q(extract__dataset_id=dataset_id, extract__uploaded_at__lt=cutoff)
+        rows = QuarantinedRow.objects.filter(expired)
+    _count(rows.delete(), figures)
+
+
+# The person's own rows an erasure removes with them; anything else naming the person (consent,
+# overrides, the access log, another person's history) keeps them as an empty reference.
+_PERSON_OWN = {("matching", "personevent", "person"), ("risk", "personrisk", "person")}
+_PERSON_OWN |= {("insights", "personprofile", "person"), ("alerts", "alert", "person")}
+
+
+def _persons_empty(touched: set[int], figures: Counter) -> None:
+    """People left with no record lose what was made from their records; the person row and
+    its history go too unless an accountability record still names them."""
+    recordless = set(
+        Person.objects.filter(pk__in=touched, records__isnull=True).values_list("pk", flat=True)
+    )
+    if not recordless:
+        return
+    _count(Alert.objects.filter(person_id__in=recordless).delete(), figures)
+    Person.objects.filter(pk__in=recordless).update(is_active=False, household=None)
+    removable = Person.objects.filter(pk__in=recordless)
+    for relation in _reverse_relations(Person):
+        model = relation.related_model
+        key = (model._meta.app_label, model._meta.model_name, relation.field.name)
+        if key in _PERSON_OWN:
+            continue
+        named = model._base_manager.filter(**{f"{relation.field.name}__in": recordless})
+        removable = removable.exclude(pk__in=named.values(relation.field.name))
+    removable_ids = list(removable.values_list("pk", flat=True))
+    with transaction.atomic():
+        _count(PersonEvent.objects.filter(person_id__in=removable_ids).delete(), figures)
+        # Score and profile rows cascade; the next scoring rewrites them anyway.
+        _count(Person.objects.filter(pk__in=removable_ids).delete(), figures)
+    figures["persons_kept_as_reference"] += len(recordless) - len(removable_ids)
+
+
+def _reverse_relations(model) -> list:
+    """Every foreign key and one-to-one pointing at `model`, those declared related_name="+"
+    too (which _meta.related_objects leaves out): a table added later that names a person
+    keeps them, without this list having to know of it."""
+    return [
+        field
+        for field in model._meta.get_fields(include_hidden=True)
+        if field.auto_created and not field.concrete and (field.one_to_many or field.one_to_one)
+    ]
+
+
+def _count(deleted: tuple[int, dict[str, int]], figures: Counter) -> None:
+    for label, number in deleted[1].items():
+        if label in COUNTED and number:
+            figures[COUNTED[label]] += number
+
+
+def _in_batches(ids: np.ndarray, query):
+    for start in range(0, len(ids), BATCH):
+        yield from query(ids[start : start + BATCH].tolist())
+
+
+def _finish(run: ErasureRun, figures: Counter) -> None:
+    now = timezone.now()
+    with transaction.atomic():
+        if run.kind == ErasureKind.EXTRACT and run.extract_id is not None:
+            Extract.objects.filter(pk=run.extract_id).update(
+                status=ExtractStatus.WITHDRAWN,
+                message=(
+                    f"Withdrawn on {timezone.localtime(now):%d %b %Y}: "
+                    f"{figures['records']:,} records it loaded were erased, with everything "
+                    "made from them."
+                ),
+            )
+        elif run.kind == ErasureKind.DATASET:
+            Extract.objects.filter(dataset=run.dataset_id, status=ExtractStatus.LOADED).update(
+                status=ExtractStatus.WITHDRAWN,
+                message=f"Withdrawn with the whole dataset on {timezone.localtime(now):%d %b %Y}.",
+            )
+        ErasureRun.objects.filter(pk=run.pk).update(
+            status=ErasureStatus.DONE,
+            stage=ErasureStage.DONE,
+            finished_at=now,
+            figures=dict(figures),
+            message="",
+        )
+        audit_record(
+            action=AuditAction.ERASURE,
+            channel="task",
+            detail={
+                "erasure": run.pk,
+                "kind": run.kind,
+                "dataset": run.dataset_id,
+                "extract": run.extract_id,
+                **{key: int(value) for key, value in figures.items()},
+            },
+        )
+    logger.info("erasure %s (%s): %s", run.pk, run.kind, dict(figures))
+
+
+def erasure_figures(run: ErasureRun) -> list[tuple[str, int]]:
+    """What the page lists: each kind of row removed, in a fixed order, leaving out zeros."""
+    return [
+        (label, run.figures[key]) for key, label in FIGURE_LABELS.items() if run.figures.get(key)
+    ]

@@ -1,0 +1,131 @@
+"""The agency admin's retention and withdrawal pages, and the erasure log with its progress."""
+
+from django.contrib import messages
+from django.db.models import Q
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+
+from agencies.access import role_required
+from agencies.models import Dataset, Extract, Role
+from retention.forms import RetentionForm, WithdrawalForm
+from retention.models import ErasureKind, ErasureRun
+from retention.services import (
+    WithdrawalRefused,
+    erasure_figures,
+    retention_period_set,
+    withdrawal_preview,
+    withdrawal_request,
+)
+
+# Who reads the erasure log: agency admins and IG officers (retention is theirs to answer for)
+# see the nightly runs and their own agency's withdrawals; platform admins see every one.
+# Counts only, never content.
+ERASURE_READERS = (Role.AGENCY_ADMIN, Role.IG_OFFICER, Role.PLATFORM_ADMIN)
+
+
+def _own_dataset(request, pk: int) -> Dataset:
+    # Another agency's dataset answers 404, exactly like one that does not exist.
+    return get_object_or_404(Dataset, pk=pk, agency=request.membership.agency)
+
+
+def _visible_erasures(request):
+    runs = ErasureRun.objects.select_related("dataset", "extract", "agency", "requested_by")
+    if request.membership.role != Role.PLATFORM_ADMIN:
+        runs = runs.filter(Q(kind=ErasureKind.RETENTION) | Q(agency=request.membership.agency))
+    return runs
+
+
+@role_required(Role.AGENCY_ADMIN)
+def retention_period(request: HttpRequest, pk: int) -> HttpResponse:
+    dataset = _own_dataset(request, pk)
+    # Bound on any POST, an empty one too, so that it is told what to fill in.
+    form = RetentionForm(
+        request.POST if request.method == "POST" else None,
+        initial={"days": dataset.retention_days},
+    )
+    if request.method == "POST" and form.is_valid():
+        retention_period_set(
+            user=request.user,
+            membership=request.membership,
+            dataset=dataset,
+            days=form.cleaned_data["days"],
+        )
+        messages.success(
+            request, f"Records of {dataset.name} are now kept for {dataset.retention_days:,} days."
+        )
+        return redirect("agencies:dataset_detail", pk=dataset.pk)
+    return render(
+        request,
+        "retention/retention_period.html",
+        {"dataset": dataset, "form": form},
+        status=400 if form.errors else 200,
+    )
+
+
+def _withdraw(request, dataset: Dataset, extract: Extract | None) -> HttpResponse:
+    form = WithdrawalForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            run = withdrawal_request(
+                user=request.user, membership=request.membership, dataset=dataset, extract=extract
+            )
+        except WithdrawalRefused as refusal:
+            form.add_error(None, str(refusal))
+        else:
+            return redirect("retention:erasure_detail", pk=run.pk)
+    return render(
+        request,
+        "retention/withdraw.html",
+        {
+            "dataset": dataset,
+            "extract": extract,
+            "form": form,
+            "preview": withdrawal_preview(dataset=dataset, extract=extract),
+        },
+        status=400 if form.errors else 200,
+    )
+
+
+@role_required(Role.AGENCY_ADMIN)
+def dataset_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
+    return _withdraw(request, _own_dataset(request, pk), None)
+
+
+@role_required(Role.AGENCY_ADMIN)
+def extract_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
+    extract = get_object_or_404(
+        Extract.objects.select_related("dataset"), pk=pk, dataset__agency=request.membership.agency
+    )
+    return _withdraw(request, extract.dataset, extract)
+
+
+@role_required(*ERASURE_READERS)
+def erasure_list(request: HttpRequest) -> HttpResponse:
+    runs = list(_visible_erasures(request)[:100])
+    return render(request, "retention/erasure_list.html", {"runs": runs})
+
+
+@role_required(*ERASURE_READERS)
+def erasure_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    run = get_object_or_404(_visible_erasures(request), pk=pk)
+    return render(
+        request,
+        "retention/erasure_detail.html",
+        {"run": run, "figures": erasure_figures(run)},
+    )
+
+
+@role_required(*ERASURE_READERS)
+def erasure_progress(request: HttpRequest, pk: int) -> JsonResponse:
+    run = get_object_or_404(_visible_erasures(request), pk=pk)
+    return JsonResponse(
+        {
+            "id": run.pk,
+            "status": run.status,
+            "stage": run.stage,
+            "stage_label": run.get_stage_display(),
+            "finished": run.is_finished,
+            "percent": run.progress_percent,
+            "records_found": run.figures.get("records_found", 0),
+        }
+    )

@@ -1,0 +1,450 @@
+"""Retention and erasure: the nightly run removes records past their dataset's period and
+everything made from them; an agency admin withdraws an extract or a whole dataset."""
+
+from datetime import timedelta
+from unittest import mock
+
+import pytest
+from django.apps import apps
+from django.db import models
+from django.test import TestCase
+from django.urls import reverse
+from django.utils import timezone
+
+from agencies.models import (
+    Dataset,
+    Extract,
+    ExtractStatus,
+    QuarantinedRow,
+    Role,
+    SourceRecord,
+)
+from alerts.models import Alert, AlertDelivery, RuleKind
+from alerts.services import RuleInput, alerts_deliver, rule_save, subscription_set
+from audit.models import AuditAction, AuditEntry
+from insights.models import PersonProfile
+from matching.linkage import keys_refresh
+from matching.models import (
+    LinkageRecord,
+    Person,
+    PersonEvent,
+    ReviewDecision,
+    ReviewItem,
+    SearchKey,
+)
+from protocols.models import AccessLog, Purpose
+from retention.models import ErasureKind, ErasureRun, ErasureStatus
+from retention.services import erasure_perform, withdrawal_request
+from retention.tasks import erase_nightly
+from risk.indicators import IndicatorInput
+from risk.models import PersonRisk, RiskFinding, RiskRun
+from risk.services import enrich_run, indicator_save
+from tests.ingest_helpers import csv_bytes, good_row, upload
+from tests.protocol_helpers import give, linked_people, protocol_in_force
+
+pytestmark = pytest.mark.django_db
+
+EXPIRED = ["A2", "B1", "D1"]
+
+
+def derived_rows(record_ids) -> dict[type[models.Model], set]:
+    """Every row made from the records, found by walking the models' relations rather than a
+    list: a table added later that points at a record (or at a row made from one) is found
+    too. A relation that only loses its pointer (SET_NULL) marks a row that is not derived;
+    `references_to` checks those separately."""
+    found: dict[type[models.Model], set] = {SourceRecord: set(record_ids)}
+    queue = [SourceRecord]
+    while queue:
+        model = queue.pop()
+        for relation in _reverse_relations(model):
+            if relation.on_delete is models.SET_NULL:
+                continue
+            related = relation.related_model
+            rows = set(
+                related._base_manager.filter(
+                    **{f"{relation.field.name}__in": found[model]}
+                ).values_list("pk", flat=True)
+            )
+            new = rows - found.get(related, set())
+            if new:
+                found.setdefault(related, set()).update(new)
+                queue.append(related)
+    return found
+
+
+def _reverse_relations(model):
+    # include_hidden: most relations here are declared related_name="+", which
+    # _meta.related_objects leaves out.
+    return [
+        f
+        for f in model._meta.get_fields(include_hidden=True)
+        if f.auto_created and not f.concrete and (f.one_to_many or f.one_to_one)
+    ]
+
+
+def references_to(model, ids) -> dict[str, int]:
+    """How many rows of any table point at these rows, by any foreign key."""
+    counts = {}
+    for other in apps.get_models():
+        for field in other._meta.get_fields():
+            if field.is_relation and field.many_to_one and field.related_model is model:
+                n = other._base_manager.filter(**{f"{field.name}__in": ids}).count()
+                if n:
+                    counts[f"{other._meta.label}.{field.name}"] = n
+    return counts
+
+
+@pytest.fixture
+def world(agency, other_agency, member):
+    """Alice (police A1, A2; social care S1), Bob (police B1), Carol (social care S2), and Dave
+    (police D1), each scored, alerted, reviewed and linked. A2, B1 and D1 are past the police
+    dataset's 30 days; the social care dataset keeps six years."""
+    linked = linked_people(police_agency=other_agency, csc_agency=agency)
+    admin = member(Role.PLATFORM_ADMIN)
+    practitioner = member(Role.PRACTITIONER, full_name="Pat Worker")
+    version = protocol_in_force(
+        author=practitioner,
+        parties=[agency, other_agency],
+        rules=[{"dataset": linked.police}, {"dataset": linked.csc}],
+    )
+    give(version, practitioner)
+    police = linked.police
+    # Loaded without the linkage run that follows an extract, which would re-cluster the
+    # persons linked_people set by hand; Dave's keys are made and his person set below.
+    with mock.patch("matching.tasks.link_after_extract.delay"):
+        extract = upload(
+            police, csv_bytes([good_row("D1", forename="Dave", dob="09/09/2009", nhs_number="")])
+        )
+    dave_record = SourceRecord.objects.get(dataset=police, source_id="D1")
+    keys_refresh(record_ids=[dave_record.pk])
+    dave = Person.objects.create()
+    run = PersonEvent.objects.filter(person=linked.alice).first().run
+    PersonEvent.objects.create(person=dave, kind=PersonEvent.Kind.CREATED, run=run, records=1)
+    LinkageRecord.objects.filter(record=dave_record).update(person=dave, linked_at=timezone.now())
+    records = {**linked.records, "D1": dave_record}
+
+    for name, grade, weight in (("High risk incident", "high", 30), ("Medium", "medium", 10)):
+        indicator_save(
+            by=admin,
+            rescore=False,
+            data=IndicatorInput(
+                name=name,
+                kind="structured",
+                datasets=[police],
+                weight=weight,
+                conditions=[{"column": "risk_grade", "op": "is", "value": grade}],
+            ),
+        )
+    rule = rule_save(
+        by=admin, data=RuleInput(name="Above 5", kind=RuleKind.SCORE_ABOVE, threshold=5)
+    )
+    subscription_set(membership=practitioner.memberships.get(), rule=rule, subscribed=True)
+    enrich_run(kind=RiskRun.Kind.NIGHTLY)
+    alerts_deliver(now=timezone.now())
+    # An alert raised by one record's finding, as a new-event rule raises it.
+    Alert.objects.create(
+        rule=rule,
+        person=linked.alice,
+        cause_key=f"record:{records['A2'].pk}",
+        raised_on=timezone.localdate(),
+        record=records["A2"],
+    )
+
+    # Link review: an open question about an expired record, and a decided one with a decision.
+    def pair(a, b):
+        return sorted([records[a].pk, records[b].pk])
+
+    a, b = pair("A2", "S2")
+    ReviewItem.objects.create(record_a_id=a, record_b_id=b, score=3.0, probability=0.5)
+    a, b = pair("B1", "S1")
+    decided = ReviewItem.objects.create(
+        record_a_id=a, record_b_id=b, score=4.0, probability=0.6, status="rejected"
+    )
+    ReviewDecision.objects.create(item=decided, decision="rejected", decided_by=admin)
+    # Carol's record points at Bob's as its strongest link; Carol is not re-clustered.
+    LinkageRecord.objects.filter(record=records["S2"]).update(linked_with=records["B1"])
+    # Bob's summary was read: the access log names him, so an empty reference of him stays.
+    AccessLog.objects.create(
+        user=practitioner,
+        role=Role.PRACTITIONER,
+        action=AccessLog.Action.SUMMARY,
+        channel="web",
+        purpose=Purpose.SAFEGUARDING,
+        person=linked.bob,
+        fields={str(records["B1"].pk): ["police.risk_grade"]},
+    )
+    QuarantinedRow.objects.create(
+        extract=extract, row_number=2, source_id="D2", reasons=["bad date"], sealed_row=b"x"
+    )
+
+    Dataset.objects.filter(pk=police.pk).update(retention_days=30)
+    long_ago = timezone.now() - timedelta(days=60)
+    SourceRecord.objects.filter(dataset=police, source_id__in=EXPIRED).update(updated_at=long_ago)
+    Extract.objects.filter(pk=extract.pk).update(uploaded_at=long_ago)
+    return {"linked": linked, "records": records, "dave": dave, "admin": admin}
+
+
+def test_nightly_run_leaves_nothing_derived_from_expired_records(world):
+    records, linked, dave = world["records"], world["linked"], world["dave"]
+    expired = [records[s].pk for s in EXPIRED]
+    kept = {s: (r.pk, r.payload, r.identity) for s, r in records.items() if s not in EXPIRED}
+    before = derived_rows(expired)
+    # The walk is only worth something if each kind of derived row was there to find.
+    for model in (
+        LinkageRecord,
+        SearchKey,
+        RiskFinding,
+        ReviewItem,
+        ReviewDecision,
+        Alert,
+    ):
+        assert before.get(model), f"the fixture made no {model.__name__} to erase"
+    expired_findings = set(before[RiskFinding])
+    scored_alerts = Alert.objects.filter(person=linked.alice, record__isnull=True)
+    assert any(set(a.finding_ids) & expired_findings for a in scored_alerts)
+    assert AlertDelivery.objects.filter(alert__person=dave).exists()
+    assert PersonRisk.objects.filter(person=dave).exists()
+    assert PersonProfile.objects.filter(person=dave).exists()
+    assert QuarantinedRow.objects.exists()
+
+    erase_nightly()
+
+    for model, ids in before.items():
+        assert not model._base_manager.filter(pk__in=ids).exists(), model.__name__
+        assert references_to(model, ids) == {}, model.__name__
+    assert not QuarantinedRow.objects.exists()
+    for alert in Alert.objects.all():
+        assert not set(alert.finding_ids) & expired_findings
+    # Dave had nothing but D1 and nothing names him: he is gone, history and all.
+    assert not Person.objects.filter(pk=dave.pk).exists()
+    assert not PersonEvent.objects.filter(person_id=dave.pk).exists()
+    # Bob's summary was read, so his reference stays for the access log, holding nothing.
+    bob = Person.objects.get(pk=linked.bob.pk)
+    assert not bob.is_active and bob.household is None
+    assert not bob.records.exists()
+    assert not PersonRisk.objects.filter(person=bob).exists()
+    assert not PersonProfile.objects.filter(person=bob).exists()
+    assert not Alert.objects.filter(person=bob).exists()
+    assert AccessLog.objects.filter(person=bob).count() == 1
+
+    # What was not expired is exactly as it was, and every live record still has a person.
+    for source_id, (pk, payload, identity) in kept.items():
+        record = SourceRecord.objects.get(pk=pk)
+        assert (record.payload, bytes(record.identity)) == (payload, bytes(identity)), source_id
+        assert not record.is_retired
+        assert LinkageRecord.objects.get(record_id=pk).person_id is not None
+    assert LinkageRecord.objects.get(record=records["S2"]).linked_with_id is None
+    # Alice still scores, on A1 alone now.
+    alice = LinkageRecord.objects.get(record=records["A1"]).person_id
+    assert PersonRisk.objects.get(person_id=alice).findings == 1
+
+
+def test_erasure_logs_counts_and_nothing_of_the_records(world):
+    erase_nightly()
+    run = ErasureRun.objects.get(kind=ErasureKind.RETENTION)
+    assert run.status == ErasureStatus.DONE
+    figures = run.figures
+    assert figures["records"] == 3
+    assert figures["linkage_keys"] == figures["search_keys"] == 3
+    assert figures["findings"] == 3  # A2 medium, B1 and D1 high
+    assert figures["review_items"] == 2 and figures["review_decisions"] == 1
+    assert figures["rows_set_aside"] == 1
+    assert figures["links_cleared"] == 1
+    assert figures["persons"] == 1 and figures["persons_kept_as_reference"] == 1
+    assert all(isinstance(v, int) for v in figures.values())
+    entry = AuditEntry.objects.get(action=AuditAction.ERASURE)
+    assert entry.detail["erasure"] == run.pk and entry.detail["records"] == 3
+    text = repr(entry.detail) + repr(figures)
+    for leak in ("A2", "B1", "D1", "Smith", "Bob", "Dave", "2012", "LS6"):
+        assert leak not in text
+
+
+def test_a_second_run_erases_nothing_more(world):
+    erase_nightly()
+    counts = {m: m.objects.count() for m in (SourceRecord, LinkageRecord, RiskFinding, Alert)}
+    erase_nightly()
+    assert {m: m.objects.count() for m in counts} == counts
+    second = ErasureRun.objects.filter(kind=ErasureKind.RETENTION).order_by("pk").last()
+    assert second.status == ErasureStatus.DONE and not second.figures.get("records")
+
+
+def test_a_record_sent_again_while_the_erasure_runs_is_kept(world, monkeypatch):
+    """Removal re-checks each record: one an extract sent again since it was marked (so no
+    longer retired, and updated since) is current again and stays."""
+    import retention.services as services
+
+    records = world["records"]
+    original = services.linkage_run
+
+    def resent_meanwhile(**kwargs):
+        SourceRecord.objects.filter(pk=records["A2"].pk).update(
+            is_retired=False, updated_at=timezone.now() + timedelta(seconds=1)
+        )
+        return original(**kwargs)
+
+    monkeypatch.setattr(services, "linkage_run", resent_meanwhile)
+    erase_nightly()
+    assert SourceRecord.objects.filter(pk=records["A2"].pk).exists()
+    assert not SourceRecord.objects.filter(pk__in=[records["B1"].pk, records["D1"].pk]).exists()
+
+
+def test_records_within_the_period_are_kept(world):
+    Dataset.objects.filter(pk=world["linked"].police.pk).update(retention_days=90)
+    before = SourceRecord.objects.count()
+    erase_nightly()
+    assert SourceRecord.objects.count() == before
+
+
+# --- Withdrawal by the agency admin -------------------------------------------------------------
+
+
+@pytest.fixture
+def police_admin(client, member, other_agency):
+    user = member(Role.AGENCY_ADMIN, in_agency=other_agency, full_name="Ada Admin")
+    client.force_login(user)
+    return user
+
+
+def _post(client, url, data):
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        return client.post(url, data)
+
+
+def test_admin_withdraws_an_extract_after_confirming(world, client, police_admin):
+    police = world["linked"].police
+    extract = Extract.objects.filter(dataset=police).order_by("pk").first()
+    url = reverse("retention:extract_withdraw", args=[extract.pk])
+    page = client.get(url)
+    assert page.status_code == 200
+    assert "3 records" in page.content.decode()  # A1, A2 and B1 came in this extract
+
+    refused = _post(client, url, {})
+    assert refused.status_code == 400
+    assert "Confirm that you understand" in refused.content.decode()
+    assert SourceRecord.objects.filter(last_extract=extract).count() == 3
+
+    done = _post(client, url, {"confirm": "on"})
+    run = ErasureRun.objects.get(kind=ErasureKind.EXTRACT)
+    assert done.status_code == 302 and done.url == reverse(
+        "retention:erasure_detail", args=[run.pk]
+    )
+    run.refresh_from_db()
+    assert run.status == ErasureStatus.DONE and run.figures["records"] == 3
+    assert not SourceRecord.objects.filter(first_extract=extract).exists()
+    assert SourceRecord.objects.filter(source_id="D1").exists()  # another extract's
+    extract.refresh_from_db()
+    assert extract.status == ExtractStatus.WITHDRAWN
+    assert "3 records" in extract.message
+    page = client.get(done.url).content.decode()
+    assert "Erased" in page and "Keyed tokens and encodings" in page
+    assert AuditEntry.objects.filter(action=AuditAction.WITHDRAWAL, actor=police_admin).exists()
+
+
+def test_admin_withdraws_a_dataset_and_it_takes_no_more_extracts(world, client, police_admin):
+    police = world["linked"].police
+    _post(client, reverse("retention:dataset_withdraw", args=[police.pk]), {"confirm": "on"})
+    police.refresh_from_db()
+    assert police.withdrawn_at is not None
+    assert not SourceRecord.objects.filter(dataset=police).exists()
+    assert set(police.extracts.values_list("status", flat=True)) == {ExtractStatus.WITHDRAWN}
+    # Social care's records are untouched.
+    assert SourceRecord.objects.filter(dataset=world["linked"].csc).count() == 2
+
+    extracts = Extract.objects.count()
+    response = _post(
+        client,
+        reverse("agencies:extract_upload", args=[police.pk]),
+        {"file": _file(csv_bytes([good_row("N1")])), "mode": "incremental"},
+    )
+    assert response.status_code == 400
+    assert "was withdrawn on" in response.content.decode()
+    assert Extract.objects.count() == extracts
+    again = _post(
+        client, reverse("retention:dataset_withdraw", args=[police.pk]), {"confirm": "on"}
+    )
+    assert again.status_code == 400 and "already withdrawn" in again.content.decode()
+
+
+def _file(content):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return SimpleUploadedFile("extract.csv", content)
+
+
+def test_withdrawal_waits_for_an_extract_in_flight(world, client, police_admin):
+    police = world["linked"].police
+    busy = Extract.objects.filter(dataset=police).first()
+    Extract.objects.filter(pk=busy.pk).update(status=ExtractStatus.PROCESSING)
+    response = _post(
+        client, reverse("retention:dataset_withdraw", args=[police.pk]), {"confirm": "on"}
+    )
+    assert response.status_code == 400
+    assert (
+        f"Extract {busy.pk} of this dataset is still being processed" in response.content.decode()
+    )
+    police.refresh_from_db()
+    assert police.withdrawn_at is None and not ErasureRun.objects.exists()
+    assert SourceRecord.objects.filter(dataset=police).count() == 4
+
+
+def test_an_interrupted_withdrawal_is_finished_by_the_nightly_run(world, police_admin, monkeypatch):
+    import retention.services as services
+
+    police = world["linked"].police
+    monkeypatch.setattr(services, "enrich_run", _broken)
+    # The task fails part way (robust on_commit: the admin's request itself succeeded).
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        withdrawal_request(
+            user=police_admin, membership=police_admin.memberships.get(), dataset=police
+        )
+    run = ErasureRun.objects.get(kind=ErasureKind.DATASET)
+    assert run.status == ErasureStatus.FAILED and "stopped part way" in run.message
+    monkeypatch.undo()
+    erase_nightly()
+    run.refresh_from_db()
+    assert run.status == ErasureStatus.DONE
+    assert not SourceRecord.objects.filter(dataset=police).exists()
+    assert erasure_perform(erasure_id=run.pk).status == ErasureStatus.DONE
+
+
+def _broken(**kwargs):
+    raise RuntimeError("scoring unavailable")
+
+
+def test_retention_period_form_checks_what_is_typed(world, client, member, agency):
+    client.force_login(member(Role.AGENCY_ADMIN, in_agency=agency))
+    csc = world["linked"].csc
+    url = reverse("retention:retention_period", args=[csc.pk])
+    for typed, message in (
+        ("", "Enter how many days"),
+        ("six years", "whole number of days"),
+        ("0", "at least 1 day"),
+        ("40000", "at most 36,500 days"),
+    ):
+        response = client.post(url, {"days": typed})
+        assert response.status_code == 400, typed
+        assert message in response.content.decode(), typed
+    csc.refresh_from_db()
+    assert csc.retention_days == 2190
+    response = client.post(url, {"days": "395"})
+    assert response.status_code == 302
+    csc.refresh_from_db()
+    assert csc.retention_days == 395
+    entry = AuditEntry.objects.get(action=AuditAction.RETENTION)
+    assert entry.detail == {"dataset": csc.pk, "days_before": 2190, "days": 395}
+
+
+def test_another_agencys_admin_cannot_withdraw_or_see_the_erasure(world, client, member, agency):
+    police = world["linked"].police
+    client.force_login(member(Role.AGENCY_ADMIN, in_agency=agency))
+    for name in ("retention:dataset_withdraw", "retention:retention_period"):
+        assert client.post(reverse(name, args=[police.pk]), {"confirm": "on"}).status_code == 404
+    assert not ErasureRun.objects.exists()
+    police_admin = world["linked"].police.agency.memberships.create(
+        user=world["admin"], role=Role.AGENCY_ADMIN
+    )
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        run = withdrawal_request(user=world["admin"], membership=police_admin, dataset=police)
+    assert client.get(reverse("retention:erasure_detail", args=[run.pk])).status_code == 404
+    assert client.get(reverse("retention:erasure_progress", args=[run.pk])).status_code == 404
+    assert "Erasure " not in client.get(reverse("retention:erasure_list")).content.decode()
