@@ -29,6 +29,7 @@ NAV_ITEMS = [
     NavItem("Audit trail", "audit:audit"),
     NavItem("Subject access", "subject_access:find"),
     NavItem("Datasets", "agencies:dataset_list"),
+    NavItem("Retention periods", "retention:retention_list"),
     NavItem("Erasures", "retention:erasure_list"),
     NavItem("API tokens", "agencies:api_tokens"),
     NavItem("Agency team", "agencies:team"),

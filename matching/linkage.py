@@ -62,7 +62,7 @@ SECOND_PASS = True
 KEYS_BATCH = 2_000
 RETRAIN_GROWTH = 2.0  # retrain the model when the records have doubled since it was estimated
 
-_LOCK_ID = 0x5348_4C4B  # "SHLK": one linkage run at a time on PostgreSQL
+LINKAGE_LOCK_ID = 0x5348_4C4B  # "SHLK": one linkage run at a time on PostgreSQL
 
 
 @dataclass
@@ -561,7 +561,7 @@ def linkage_run(
     A review decision's run re-clusters the two records' persons (review_item_id).
     """
     # One run at a time: two runs assigning persons at once would undo each other.
-    with advisory_lock(_LOCK_ID):
+    with advisory_lock(LINKAGE_LOCK_ID):
         run = LinkageRun.objects.create(
             kind=kind or (LinkageRun.Kind.FULL if full else LinkageRun.Kind.INCREMENTAL),
             extract_id=extract_id,
@@ -592,7 +592,14 @@ def _run(
     # Records retired since the last run leave their persons; those persons are re-clustered.
     retired = LinkageRecord.objects.filter(record__is_retired=True, person__isnull=False)
     touched_by_retirement = set(retired.values_list("person_id", flat=True))
-    retired.update(person=None, linked_with=None, link_rule="", link_score=None, run=run)
+    retired.update(
+        retired_from_person_id=models.F("person_id"),
+        person=None,
+        linked_with=None,
+        link_rule="",
+        link_score=None,
+        run=run,
+    )
     still_held = LinkageRecord.objects.filter(person_id__in=touched_by_retirement)
     Person.objects.filter(pk__in=touched_by_retirement).exclude(
         pk__in=still_held.values("person_id")

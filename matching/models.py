@@ -154,6 +154,10 @@ class LinkageRecord(models.Model):
     run = models.ForeignKey(
         LinkageRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # The person a retired record was taken out of: erasing the record years later must find
+    # that person to erase what is left of them (retention.services). A plain id, not a key:
+    # nothing should keep a person alive for a record that no longer belongs to them.
+    retired_from_person_id = models.IntegerField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["person"])]

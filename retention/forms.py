@@ -21,6 +21,12 @@ class RetentionForm(forms.Form):
         },
         widget=forms.TextInput(attrs={"inputmode": "numeric", "spellcheck": "false"}),
     )
+    # Asked for only when the new period would erase records tonight (retention.views).
+    confirm = forms.BooleanField(
+        required=False,
+        label="I understand that these records will be erased tonight, with everything made "
+        "from them, and that this cannot be undone",
+    )
 
 
 class WithdrawalForm(forms.Form):

@@ -58,7 +58,13 @@ class ErasureRun(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     # {what: how many}: records, linkage keys, findings, alerts... and how far removal has got.
+    # Counted across attempts: a run finished on a second attempt reports the first's removals.
     figures = models.JSONField(default=dict, blank=True)
+    # {agency id: records erased}, so that each agency sees its own share of a nightly run.
+    records_by_agency = models.JSONField(default=dict, blank=True)
+    # Internal ids of the people the records belonged to, kept while the run is unfinished so
+    # that a second attempt still erases what is left of them; emptied when it is done.
+    persons_to_check = models.JSONField(default=list, blank=True)
     message = models.TextField(blank=True, help_text="Why it failed; never any record's content.")
 
     class Meta:

@@ -36,13 +36,14 @@ from datetime import datetime, timedelta
 
 import numpy as np
 from django.db import IntegrityError, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from agencies.models import (
     EXTRACT_FINAL_STATUSES,
     Dataset,
     Extract,
+    ExtractMode,
     ExtractStatus,
     Membership,
     QuarantinedRow,
@@ -51,11 +52,12 @@ from agencies.models import (
 from alerts.models import Alert
 from audit.models import AuditAction
 from audit.services import audit_record
-from matching.linkage import linkage_run
+from matching.linkage import LINKAGE_LOCK_ID, linkage_run
 from matching.models import LinkageRecord, LinkageRun, Person, PersonEvent, ReviewDecision
+from notifications.models import Notification
 from retention.models import ErasureKind, ErasureRun, ErasureStage, ErasureStatus
 from risk.models import RiskFinding, RiskRun
-from risk.services import enrich_run
+from risk.services import ENRICH_LOCK_ID, enrich_run
 from sharehub.locks import advisory_lock
 
 logger = logging.getLogger(__name__)
@@ -77,6 +79,7 @@ COUNTED = {
     "agencies.QuarantinedRow": "rows_set_aside",
     "matching.Person": "persons",
     "matching.PersonEvent": "person_events",
+    "notifications.Notification": "notifications",
 }
 FIGURE_LABELS = {
     "records": "Records",
@@ -93,12 +96,13 @@ FIGURE_LABELS = {
     "rows_set_aside": "Rows set aside at loading",
     "persons": "People left with no record",
     "person_events": "Linkage history entries",
+    "notifications": "Notifications about them",
     "persons_kept_as_reference": "People kept as an empty reference",
 }
 
 
-class WithdrawalRefused(Exception):
-    """The withdrawal cannot start; the message says why and what to do."""
+class ErasureRefused(Exception):
+    """A withdrawal or a retention change cannot be made; the message says why and what to do."""
 
 
 # --- Which records -------------------------------------------------------------------------
@@ -138,6 +142,9 @@ class WithdrawalPreview:
     later_extracts_also_sent: int
     extracts: int
     in_flight: list[int]
+    # Why it cannot be withdrawn as things stand, or "" (the page then shows no button).
+    refusal: str
+    full_refresh: bool
 
 
 def withdrawal_preview(*, dataset: Dataset, extract: Extract | None = None) -> WithdrawalPreview:
@@ -153,7 +160,30 @@ def withdrawal_preview(*, dataset: Dataset, extract: Extract | None = None) -> W
         later_extracts_also_sent=later,
         extracts=1 if extract is not None else dataset.extracts.count(),
         in_flight=in_flight,
+        refusal=_refusal(dataset, extract, in_flight),
+        full_refresh=extract is not None and extract.mode == ExtractMode.FULL,
     )
+
+
+def _refusal(dataset: Dataset, extract: Extract | None, in_flight: list[int]) -> str:
+    if dataset.withdrawn_at is not None:
+        return (
+            f"The dataset was already withdrawn on "
+            f"{timezone.localtime(dataset.withdrawn_at):%d %b %Y}."
+        )
+    if extract is not None and extract.status == ExtractStatus.WITHDRAWN:
+        return f"Extract {extract.pk} was already withdrawn."
+    if extract is not None and extract.status != ExtractStatus.LOADED:
+        return (
+            f"Extract {extract.pk} was not loaded ({extract.get_status_display().lower()}), "
+            "so nothing of it is held and there is nothing to withdraw."
+        )
+    if in_flight:
+        return (
+            f"Extract {', '.join(map(str, in_flight))} of this dataset is still being "
+            "processed. Withdraw once it has finished, so that nothing it loads is missed."
+        )
+    return ""
 
 
 def withdrawal_request(
@@ -164,25 +194,18 @@ def withdrawal_request(
     from retention.tasks import erase_withdrawn
 
     if dataset.agency_id != membership.agency_id:
-        raise WithdrawalRefused("Only the agency that sent a dataset may withdraw it.")
+        raise ErasureRefused("Only the agency that sent a dataset may withdraw it.")
     with transaction.atomic():
         # The same row lock as an extract's merge: no merge can start while this is decided.
         dataset = Dataset.objects.select_for_update().get(pk=dataset.pk)
-        if dataset.withdrawn_at is not None:
-            raise WithdrawalRefused(
-                f"The dataset was already withdrawn on "
-                f"{timezone.localtime(dataset.withdrawn_at):%d %b %Y}."
-            )
-        if extract is not None and extract.status == ExtractStatus.WITHDRAWN:
-            raise WithdrawalRefused(f"Extract {extract.pk} was already withdrawn.")
+        if extract is not None:
+            extract = Extract.objects.get(pk=extract.pk)
         in_flight = list(
             dataset.extracts.exclude(status__in=EXTRACT_FINAL_STATUSES).values_list("pk", flat=True)
         )
-        if in_flight:
-            raise WithdrawalRefused(
-                f"Extract {', '.join(map(str, in_flight))} of this dataset is still being "
-                "processed. Withdraw once it has finished, so that nothing it loads is missed."
-            )
+        refusal = _refusal(dataset, extract, in_flight)
+        if refusal:
+            raise ErasureRefused(refusal)
         try:
             with transaction.atomic():
                 run = ErasureRun.objects.create(
@@ -193,7 +216,7 @@ def withdrawal_request(
                     requested_by=user,
                 )
         except IntegrityError:
-            raise WithdrawalRefused(
+            raise ErasureRefused(
                 "A withdrawal from this dataset is already under way. Wait for it to finish."
             ) from None
         if extract is None:
@@ -216,7 +239,19 @@ def withdrawal_request(
     return run
 
 
+def retention_newly_expired(*, dataset: Dataset, days: int, now: datetime | None = None) -> int:
+    """How many of the dataset's records a period of `days` would erase tonight that the
+    current period would not: what someone shortening it must see before saving."""
+    now = now or timezone.now()
+    return dataset.records.filter(
+        updated_at__lt=now - timedelta(days=days),
+        updated_at__gte=now - timedelta(days=dataset.retention_days),
+    ).count()
+
+
 def retention_period_set(*, user, membership: Membership, dataset: Dataset, days: int) -> None:
+    if dataset.withdrawn_at is not None:
+        raise ErasureRefused("The dataset was withdrawn: it holds no records to keep.")
     before = dataset.retention_days
     Dataset.objects.filter(pk=dataset.pk).update(retention_days=days)
     dataset.retention_days = days
@@ -238,7 +273,8 @@ def retention_run_start() -> ErasureRun:
 
 def erasure_perform(*, erasure_id: int) -> ErasureRun | None:
     """Carry out a queued (or interrupted) erasure. Safe to call twice: every step reads what is
-    still there, so a second call finishes what the first left and removes nothing more."""
+    still there, and the run keeps its counts and the people to check across attempts, so a
+    second call finishes what the first left and removes nothing more."""
     with advisory_lock(_LOCK_ID):
         run = ErasureRun.objects.select_related("dataset", "extract").filter(pk=erasure_id).first()
         if run is None or run.status == ErasureStatus.DONE:
@@ -248,65 +284,75 @@ def erasure_perform(*, erasure_id: int) -> ErasureRun | None:
         )
         try:
             figures = _erase(run)
-        except Exception:
-            logger.exception("erasure %s failed", run.pk)
+        except Exception as error:  # noqa: BLE001 - recorded on the run, retried nightly
+            # The class only, and not raised on to Celery, which would log its text: a database
+            # error quotes the values of the row it failed on.
+            logger.error("erasure %s failed: %s", run.pk, type(error).__name__)  # noqa: TRY400
             ErasureRun.objects.filter(pk=run.pk).update(
                 status=ErasureStatus.FAILED,
                 finished_at=timezone.now(),
                 message=(
                     "The erasure stopped part way. The records not yet removed are out of use; "
-                    "the next attempt (or tonight's retention run) removes them."
+                    "tonight's run finishes removing them."
                 ),
             )
-            raise
+            run.refresh_from_db()
+            return run
         _finish(run, figures)
         run.refresh_from_db()
         return run
 
 
-def _stage(run: ErasureRun, stage: str, figures: Counter | None = None) -> None:
-    update: dict[str, object] = {"stage": stage}
-    if figures is not None:
-        update["figures"] = dict(figures)
-    ErasureRun.objects.filter(pk=run.pk).update(**update)
+def _stage(run: ErasureRun, stage: str, figures: Counter, by_agency: Counter) -> None:
+    ErasureRun.objects.filter(pk=run.pk).update(
+        stage=stage, figures=dict(figures), records_by_agency=dict(by_agency)
+    )
 
 
 def _erase(run: ErasureRun) -> Counter:
-    figures: Counter = Counter()
+    # Counts carry over from an earlier attempt; how far this attempt has got does not.
+    figures = Counter(run.figures)
+    for key in ("records_found", "batches", "batches_done"):
+        figures.pop(key, None)
+    by_agency = Counter(run.records_by_agency)
     marked_at = timezone.now()
-    _stage(run, ErasureStage.RETIRING)
+    _stage(run, ErasureStage.RETIRING, figures, by_agency)
     record_ids = _retire(run, marked_at)
     figures["records_found"] = len(record_ids)
-    touched_persons = set(
-        _in_batches(
-            record_ids,
-            lambda batch: LinkageRecord.objects.filter(
-                record_id__in=batch, person__isnull=False
-            ).values_list("person_id", flat=True),
-        )
-    )
+    persons = set(run.persons_to_check)
+    linked_now = False
+    for person_id, retired_from in _in_batches(
+        record_ids,
+        lambda batch: LinkageRecord.objects.filter(record_id__in=batch).values_list(
+            "person_id", "retired_from_person_id"
+        ),
+    ):
+        linked_now |= person_id is not None
+        persons.update(p for p in (person_id, retired_from) if p is not None)
+    ErasureRun.objects.filter(pk=run.pk).update(persons_to_check=sorted(persons))
 
-    _stage(run, ErasureStage.RELINKING, figures)
-    if touched_persons:
-        linkage = linkage_run(kind=LinkageRun.Kind.ERASURE)
-        figures["linkage_run"] = linkage.pk
+    _stage(run, ErasureStage.RELINKING, figures, by_agency)
+    if linked_now:
+        figures["linkage_run"] = linkage_run(kind=LinkageRun.Kind.ERASURE).pk
 
     figures["batches"] = -(-len(record_ids) // BATCH)
-    _stage(run, ErasureStage.REMOVING, figures)
-    erased_findings: set[int] = set()
-    for start in range(0, len(record_ids), BATCH):
-        batch = record_ids[start : start + BATCH].tolist()
-        _delete_batch(batch, marked_at, figures, erased_findings)
-        figures["batches_done"] += 1
-        _stage(run, ErasureStage.REMOVING, figures)
-    _alerts_trim(erased_findings, figures)
-    _quarantine_delete(run, marked_at, figures)
-    _persons_empty(touched_persons, figures)
+    _stage(run, ErasureStage.REMOVING, figures, by_agency)
+    # Linkage and scoring take turns with removal: a run that read a record before it was
+    # retired must not write a review item or finding about it after it is gone. (PostgreSQL's
+    # session locks stack, so the rescoring below may take scoring's lock again.)
+    with advisory_lock(LINKAGE_LOCK_ID), advisory_lock(ENRICH_LOCK_ID):
+        for start in range(0, len(record_ids), BATCH):
+            batch = record_ids[start : start + BATCH].tolist()
+            _delete_batch(batch, marked_at, figures, by_agency)
+            figures["batches_done"] += 1
+            _stage(run, ErasureStage.REMOVING, figures, by_agency)
+        _quarantine_delete(run, marked_at, figures)
+        _persons_empty(persons, figures)
 
     if figures["records"] or figures["alerts"] or figures["alert_reasons_trimmed"]:
-        _stage(run, ErasureStage.RESCORING, figures)
-        risk = enrich_run(kind=RiskRun.Kind.ERASURE)
-        figures["risk_run"] = risk.pk
+        _stage(run, ErasureStage.RESCORING, figures, by_agency)
+        figures["risk_run"] = enrich_run(kind=RiskRun.Kind.ERASURE).pk
+    ErasureRun.objects.filter(pk=run.pk).update(records_by_agency=dict(by_agency))
     return figures
 
 
@@ -330,10 +376,14 @@ def _retire(run: ErasureRun, marked_at: datetime) -> np.ndarray:
     return np.sort(np.concatenate(ids)) if ids else np.zeros(0, dtype=np.int64)
 
 
-def _delete_batch(
-    batch: list[int], marked_at: datetime, figures: Counter, erased_findings: set[int]
-) -> None:
+def _delete_batch(batch: list[int], marked_at: datetime, figures: Counter, by_agency: Counter):
     with transaction.atomic():
+        # The datasets' rows first, in order, as an extract's merge locks its dataset's row:
+        # no merge can send one of these records again between the check and the delete.
+        dataset_ids = set(
+            SourceRecord.objects.filter(pk__in=batch).values_list("dataset_id", flat=True)
+        )
+        list(Dataset.objects.select_for_update().filter(pk__in=dataset_ids).order_by("pk"))
         # Still retired and not sent again since they were marked (an extract that sends a
         # record again un-retires it and sets updated_at): those are current again, and stay.
         doomed = list(
@@ -343,9 +393,17 @@ def _delete_batch(
         )
         if not doomed:
             return
-        erased_findings.update(
+        for agency_id, number in (
+            SourceRecord.objects.filter(pk__in=doomed)
+            .values_list("dataset__agency_id")
+            .annotate(number=Count("pk"))
+            .order_by()
+        ):
+            by_agency[str(agency_id)] += number
+        findings = set(
             RiskFinding.objects.filter(record_id__in=doomed).values_list("pk", flat=True)
         )
+        alerts_gone = set(Alert.objects.filter(record_id__in=doomed).values_list("pk", flat=True))
         figures["links_cleared"] += (
             LinkageRecord.objects.filter(linked_with_id__in=doomed)
             .exclude(record_id__in=doomed)
@@ -356,15 +414,17 @@ def _delete_batch(
         pair = Q(item__record_a_id__in=doomed) | Q(item__record_b_id__in=doomed)
         _count(ReviewDecision.objects.filter(pair).delete(), figures)
         _count(SourceRecord.objects.filter(pk__in=doomed).delete(), figures)
+        alerts_gone |= _alerts_trim(findings, figures)
+        _notifications_delete(alerts=alerts_gone, persons=(), figures=figures)
 
 
-def _alerts_trim(erased_findings: set[int], figures: Counter) -> None:
+def _alerts_trim(erased_findings: set[int], figures: Counter) -> set[int]:
     """Alerts raised on a score name the findings they stood on: the erased ones leave, and an
-    alert with none left goes (a new-event alert went with its record)."""
+    alert with none left goes (a new-event alert went with its record). Returns those gone."""
     if not erased_findings:
-        return
+        return set()
     gone, trimmed = [], []
-    for alert in Alert.objects.exclude(finding_ids=[]).only("pk", "finding_ids", "record_id"):
+    for alert in Alert.objects.exclude(finding_ids=[]).only("pk", "finding_ids"):
         kept = [f for f in alert.finding_ids if f not in erased_findings]
         if len(kept) == len(alert.finding_ids):
             continue
@@ -377,6 +437,19 @@ def _alerts_trim(erased_findings: set[int], figures: Counter) -> None:
     figures["alert_reasons_trimmed"] += len(trimmed)
     if gone:
         _count(Alert.objects.filter(pk__in=gone).delete(), figures)
+    return set(gone)
+
+
+def _notifications_delete(*, alerts, persons, figures: Counter) -> None:
+    """Notifications pointing at an erased alert, or naming an erased person by reference: the
+    message says nothing else, but it would outlive what it was about and lead to a 404."""
+    about = Q(pk__in=[])
+    for alert_id in alerts:
+        about |= Q(link=f"/alerts/{alert_id}/")
+    for reference in persons:
+        about |= Q(message__contains=reference)
+    if alerts or persons:
+        _count(Notification.objects.filter(about).delete(), figures)
 
 
 def _quarantine_delete(run: ErasureRun, marked_at: datetime, figures: Counter) -> None:
@@ -394,36 +467,53 @@ def _quarantine_delete(run: ErasureRun, marked_at: datetime, figures: Counter) -
     _count(rows.delete(), figures)
 
 
-# The person's own rows an erasure removes with them; anything else naming the person (consent,
-# overrides, the access log, another person's history) keeps them as an empty reference.
-_PERSON_OWN = {("matching", "personevent", "person"), ("risk", "personrisk", "person")}
-_PERSON_OWN |= {("insights", "personprofile", "person"), ("alerts", "alert", "person")}
+# What names a person and goes with them: their own rows, and the linkage history between
+# people (a merge into them, another person's "split from" them), whose pointers at an erased
+# person are cleared. Anything else naming a person (consent, an override, a case unlock, the
+# access log) is accountability, and keeps them as an empty reference.
+_PERSON_OWN = {
+    ("matching", "personevent", "person"),
+    ("matching", "personevent", "other"),
+    ("matching", "person", "merged_into"),
+    ("risk", "personrisk", "person"),
+    ("insights", "personprofile", "person"),
+    ("alerts", "alert", "person"),
+}
 
 
-def _persons_empty(touched: set[int], figures: Counter) -> None:
-    """People left with no record lose what was made from their records; the person row and
-    its history go too unless an accountability record still names them."""
-    recordless = set(
-        Person.objects.filter(pk__in=touched, records__isnull=True).values_list("pk", flat=True)
-    )
-    if not recordless:
+def _persons_empty(candidates: set[int], figures: Counter) -> None:
+    """People left with no record lose what was made from their records, and go with their
+    history (and the merged-away people pointing at them) unless accountability names them."""
+    recordless = Person.objects.filter(records__isnull=True)
+    emptied = set(recordless.filter(pk__in=candidates).values_list("pk", flat=True))
+    frontier = set(emptied)
+    while frontier:  # people merged into an emptied person hold nothing either
+        frontier = (
+            set(recordless.filter(merged_into__in=frontier).values_list("pk", flat=True)) - emptied
+        )
+        emptied |= frontier
+    if not emptied:
         return
-    _count(Alert.objects.filter(person_id__in=recordless).delete(), figures)
-    Person.objects.filter(pk__in=recordless).update(is_active=False, household=None)
-    removable = Person.objects.filter(pk__in=recordless)
+    alerts = set(Alert.objects.filter(person_id__in=emptied).values_list("pk", flat=True))
+    _count(Alert.objects.filter(pk__in=alerts).delete(), figures)
+    Person.objects.filter(pk__in=emptied).update(is_active=False, household=None)
+    removable = Person.objects.filter(pk__in=emptied)
     for relation in _reverse_relations(Person):
         model = relation.related_model
         key = (model._meta.app_label, model._meta.model_name, relation.field.name)
         if key in _PERSON_OWN:
             continue
-        named = model._base_manager.filter(**{f"{relation.field.name}__in": recordless})
+        named = model._base_manager.filter(**{f"{relation.field.name}__in": emptied})
         removable = removable.exclude(pk__in=named.values(relation.field.name))
-    removable_ids = list(removable.values_list("pk", flat=True))
+    gone = dict(removable.values_list("pk", "reference"))
     with transaction.atomic():
-        _count(PersonEvent.objects.filter(person_id__in=removable_ids).delete(), figures)
+        PersonEvent.objects.filter(other_id__in=gone).exclude(person_id__in=gone).update(other=None)
+        Person.objects.filter(merged_into_id__in=gone).update(merged_into=None)
+        _count(PersonEvent.objects.filter(person_id__in=gone).delete(), figures)
         # Score and profile rows cascade; the next scoring rewrites them anyway.
-        _count(Person.objects.filter(pk__in=removable_ids).delete(), figures)
-    figures["persons_kept_as_reference"] += len(recordless) - len(removable_ids)
+        _count(Person.objects.filter(pk__in=gone).delete(), figures)
+        _notifications_delete(alerts=alerts, persons=gone.values(), figures=figures)
+    figures["persons_kept_as_reference"] += len(emptied) - len(gone)
 
 
 def _reverse_relations(model) -> list:
@@ -471,6 +561,7 @@ def _finish(run: ErasureRun, figures: Counter) -> None:
             finished_at=now,
             figures=dict(figures),
             message="",
+            persons_to_check=[],
         )
         audit_record(
             action=AuditAction.ERASURE,

@@ -3,7 +3,7 @@ and a run delivered twice removes nothing more the second time)."""
 
 from celery import shared_task
 
-from retention.models import ErasureKind, ErasureRun, ErasureStatus
+from retention.models import ErasureRun, ErasureStatus
 from retention.services import erasure_perform, retention_run_start
 
 
@@ -15,11 +15,10 @@ def erase_withdrawn(*, erasure_id: int) -> None:
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def erase_nightly() -> None:
-    """Periodic (beat): finish any withdrawal that did not (broker down when it was asked for,
-    or a worker lost part way), then remove every record past its dataset's retention period."""
-    unfinished = ErasureRun.objects.exclude(kind=ErasureKind.RETENTION).exclude(
-        status=ErasureStatus.DONE
-    )
-    for erasure_id in unfinished.order_by("pk").values_list("pk", flat=True):
+    """Periodic (beat): finish every erasure that did not (the broker down when a withdrawal
+    was asked for, a worker lost part way, a failure), then remove every record past its
+    dataset's retention period. A run that fails again is marked so and the rest go on."""
+    unfinished = ErasureRun.objects.exclude(status=ErasureStatus.DONE).order_by("pk")
+    for erasure_id in unfinished.values_list("pk", flat=True):
         erasure_perform(erasure_id=erasure_id)
     erasure_perform(erasure_id=retention_run_start().pk)

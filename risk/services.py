@@ -44,7 +44,7 @@ from sharehub.locks import advisory_lock
 
 logger = logging.getLogger(__name__)
 
-_LOCK_ID = 4207  # the advisory lock of enrichment runs
+ENRICH_LOCK_ID = 4207  # the advisory lock of enrichment runs
 CHUNK = 5_000
 CONTENT_FIELDS = (
     "kind",
@@ -95,7 +95,7 @@ def enrich_run(*, kind: str, extract_id: int | None = None, today: date | None =
     """Find, score, raise alerts and refresh the dashboard's figures, counting each stage."""
     today = today or timezone.localdate()
     # One run at a time: two runs replacing findings and scores at once would interleave.
-    with advisory_lock(_LOCK_ID):
+    with advisory_lock(ENRICH_LOCK_ID):
         run = RiskRun.objects.create(kind=kind, extract_id=extract_id, scored_on=today)
         figures: dict[str, Any] = {}
         try:

@@ -32,6 +32,7 @@ from matching.models import (
     ReviewItem,
     SearchKey,
 )
+from notifications.models import Notification, NotificationKind
 from protocols.models import AccessLog, Purpose
 from retention.models import ErasureKind, ErasureRun, ErasureStatus
 from retention.services import erasure_perform, withdrawal_request
@@ -39,7 +40,7 @@ from retention.tasks import erase_nightly
 from risk.indicators import IndicatorInput
 from risk.models import PersonRisk, RiskFinding, RiskRun
 from risk.services import enrich_run, indicator_save
-from tests.ingest_helpers import csv_bytes, good_row, upload
+from tests.ingest_helpers import csv_bytes, good_row, police_dataset, upload
 from tests.protocol_helpers import give, linked_people, protocol_in_force
 
 pytestmark = pytest.mark.django_db
@@ -87,7 +88,8 @@ def references_to(model, ids) -> dict[str, int]:
     counts = {}
     for other in apps.get_models():
         for field in other._meta.get_fields():
-            if field.is_relation and field.many_to_one and field.related_model is model:
+            pointer = field.is_relation and (field.many_to_one or field.one_to_one)
+            if pointer and field.concrete and field.related_model is model:
                 n = other._base_manager.filter(**{f"{field.name}__in": ids}).count()
                 if n:
                     counts[f"{other._meta.label}.{field.name}"] = n
@@ -122,6 +124,12 @@ def world(agency, other_agency, member):
     PersonEvent.objects.create(person=dave, kind=PersonEvent.Kind.CREATED, run=run, records=1)
     LinkageRecord.objects.filter(record=dave_record).update(person=dave, linked_at=timezone.now())
     records = {**linked.records, "D1": dave_record}
+    # Someone linkage once merged into Dave: a reference holding nothing, pointing at him.
+    merged = Person.objects.create(is_active=False, merged_into=dave)
+    PersonEvent.objects.create(person=dave, kind=PersonEvent.Kind.MERGED, other=merged, run=run)
+    PersonEvent.objects.create(
+        person=merged, kind=PersonEvent.Kind.MERGED_INTO, other=dave, run=run
+    )
 
     for name, grade, weight in (("High risk incident", "high", 30), ("Medium", "medium", 10)):
         indicator_save(
@@ -173,6 +181,13 @@ def world(agency, other_agency, member):
         person=linked.bob,
         fields={str(records["B1"].pk): ["police.risk_grade"]},
     )
+    dave_alert = Alert.objects.filter(person=dave).first()
+    Notification.objects.create(
+        recipient=practitioner,
+        kind=NotificationKind.ALERT_ASSIGNED,
+        message=f"An alert about person {dave.reference} was assigned to you.",
+        link=f"/alerts/{dave_alert.pk}/",
+    )
     QuarantinedRow.objects.create(
         extract=extract, row_number=2, source_id="D2", reasons=["bad date"], sealed_row=b"x"
     )
@@ -181,7 +196,14 @@ def world(agency, other_agency, member):
     long_ago = timezone.now() - timedelta(days=60)
     SourceRecord.objects.filter(dataset=police, source_id__in=EXPIRED).update(updated_at=long_ago)
     Extract.objects.filter(pk=extract.pk).update(uploaded_at=long_ago)
-    return {"linked": linked, "records": records, "dave": dave, "admin": admin}
+    return {
+        "linked": linked,
+        "records": records,
+        "dave": dave,
+        "merged": merged,
+        "admin": admin,
+        "practitioner": practitioner,
+    }
 
 
 def test_nightly_run_leaves_nothing_derived_from_expired_records(world):
@@ -216,8 +238,12 @@ def test_nightly_run_leaves_nothing_derived_from_expired_records(world):
     for alert in Alert.objects.all():
         assert not set(alert.finding_ids) & expired_findings
     # Dave had nothing but D1 and nothing names him: he is gone, history and all.
-    assert not Person.objects.filter(pk=dave.pk).exists()
-    assert not PersonEvent.objects.filter(person_id=dave.pk).exists()
+    # So is the person once merged into him, and the notification about his alert.
+    gone = [dave.pk, world["merged"].pk]
+    assert not Person.objects.filter(pk__in=gone).exists()
+    assert not PersonEvent.objects.filter(person_id__in=gone).exists()
+    assert not PersonEvent.objects.filter(other_id__in=gone).exists()
+    assert not Notification.objects.filter(message__contains=dave.reference).exists()
     # Bob's summary was read, so his reference stays for the access log, holding nothing.
     bob = Person.objects.get(pk=linked.bob.pk)
     assert not bob.is_active and bob.household is None
@@ -250,7 +276,8 @@ def test_erasure_logs_counts_and_nothing_of_the_records(world):
     assert figures["review_items"] == 2 and figures["review_decisions"] == 1
     assert figures["rows_set_aside"] == 1
     assert figures["links_cleared"] == 1
-    assert figures["persons"] == 1 and figures["persons_kept_as_reference"] == 1
+    assert figures["persons"] == 2 and figures["persons_kept_as_reference"] == 1
+    assert figures["notifications"] == 1
     assert all(isinstance(v, int) for v in figures.values())
     entry = AuditEntry.objects.get(action=AuditAction.ERASURE)
     assert entry.detail["erasure"] == run.pk and entry.detail["records"] == 3
@@ -388,27 +415,97 @@ def test_withdrawal_waits_for_an_extract_in_flight(world, client, police_admin):
 
 
 def test_an_interrupted_withdrawal_is_finished_by_the_nightly_run(world, police_admin, monkeypatch):
+    """Removal fails after its first batch: the run says so, and the nightly run finishes it
+    with the counts of both attempts, the people of the records the first attempt removed, and
+    the scores computed again."""
     import retention.services as services
 
-    police = world["linked"].police
-    monkeypatch.setattr(services, "enrich_run", _broken)
-    # The task fails part way (robust on_commit: the admin's request itself succeeded).
+    police, dave = world["linked"].police, world["dave"]
+    monkeypatch.setattr(services, "BATCH", 1)
+    original, calls = services._alerts_trim, []
+
+    def fails_second_time(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("database went away")
+        return original(*args)
+
+    monkeypatch.setattr(services, "_alerts_trim", fails_second_time)
+    # Robust on_commit: the admin's request succeeds, the task fails part way.
     with TestCase.captureOnCommitCallbacks(execute=True):
         withdrawal_request(
             user=police_admin, membership=police_admin.memberships.get(), dataset=police
         )
     run = ErasureRun.objects.get(kind=ErasureKind.DATASET)
     assert run.status == ErasureStatus.FAILED and "stopped part way" in run.message
-    monkeypatch.undo()
+    assert run.figures["records"] == 1 and run.persons_to_check
+    assert SourceRecord.objects.filter(dataset=police).count() == 3
+
+    monkeypatch.setattr(services, "_alerts_trim", original)
     erase_nightly()
     run.refresh_from_db()
-    assert run.status == ErasureStatus.DONE
+    assert run.status == ErasureStatus.DONE and run.persons_to_check == []
+    assert run.figures["records"] == 4 and run.records_by_agency == {str(police.agency_id): 4}
+    assert "risk_run" in run.figures
     assert not SourceRecord.objects.filter(dataset=police).exists()
+    assert not Person.objects.filter(pk=dave.pk).exists()
+    assert not PersonRisk.objects.filter(person__records__isnull=True).exists()
+    entry = AuditEntry.objects.get(action=AuditAction.ERASURE, detail__erasure=run.pk)
+    assert entry.detail["records"] == 4
     assert erasure_perform(erasure_id=run.pk).status == ErasureStatus.DONE
 
 
-def _broken(**kwargs):
-    raise RuntimeError("scoring unavailable")
+def test_a_person_whose_records_left_long_ago_is_erased_with_them(agency):
+    """The usual path: a full refresh retires a record (linkage takes it out of its person),
+    and years later the retention period passes. The person it left is found and erased."""
+    dataset = police_dataset(agency)
+    upload(dataset, csv_bytes([good_row("E1", forename="Eve", dob="02/02/2002", nhs_number="")]))
+    eve = LinkageRecord.objects.get(record__source_id="E1").person
+    assert eve is not None
+    upload(dataset, csv_bytes([good_row("K1", forename="Kim", dob="03/03/2003")]), mode="full")
+    record = SourceRecord.objects.get(source_id="E1")
+    assert record.is_retired
+    assert LinkageRecord.objects.get(record=record).retired_from_person_id == eve.pk
+    SourceRecord.objects.filter(pk=record.pk).update(
+        updated_at=timezone.now() - timedelta(days=3000)
+    )
+    erase_nightly()
+    assert not SourceRecord.objects.filter(pk=record.pk).exists()
+    assert not Person.objects.filter(pk=eve.pk).exists()
+    assert SourceRecord.objects.filter(source_id="K1").exists()
+
+
+def test_erasure_writes_no_record_content_to_the_log(world, caplog):
+    caplog.set_level("DEBUG")
+    erase_nightly()
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "erasure" in logged
+    for leak in ("A2", "B1", "D1", "Smith", "Bob", "Dave", "LS6", "9434765919"):
+        assert leak not in logged
+
+
+def test_a_failure_is_logged_by_its_class_alone(world, caplog, monkeypatch):
+    import retention.services as services
+
+    def fails(*args):
+        raise ValueError("DETAIL: Key (source_id)=(A2) is still referenced")
+
+    monkeypatch.setattr(services, "_alerts_trim", fails)
+    erase_nightly()
+    assert ErasureRun.objects.get(kind=ErasureKind.RETENTION).status == ErasureStatus.FAILED
+    logged = "\n".join(r.getMessage() + (r.exc_text or "") for r in caplog.records)
+    assert "ValueError" in logged and "A2" not in logged
+
+
+def test_only_a_loaded_extract_can_be_withdrawn(world, client, police_admin):
+    extract = Extract.objects.filter(dataset=world["linked"].police).first()
+    Extract.objects.filter(pk=extract.pk).update(status=ExtractStatus.REJECTED)
+    url = reverse("retention:extract_withdraw", args=[extract.pk])
+    page = client.get(url).content.decode()
+    assert "was not loaded (rejected)" in page and 'name="confirm"' not in page
+    response = _post(client, url, {"confirm": "on"})
+    assert response.status_code == 400 and "nothing to withdraw" in response.content.decode()
+    assert not ErasureRun.objects.exists()
 
 
 def test_retention_period_form_checks_what_is_typed(world, client, member, agency):
@@ -432,6 +529,50 @@ def test_retention_period_form_checks_what_is_typed(world, client, member, agenc
     assert csc.retention_days == 395
     entry = AuditEntry.objects.get(action=AuditAction.RETENTION)
     assert entry.detail == {"dataset": csc.pk, "days_before": 2190, "days": 395}
+
+
+def test_a_shorter_period_that_would_erase_records_asks_first(world, client, member, agency):
+    client.force_login(member(Role.AGENCY_ADMIN, in_agency=agency))
+    csc = world["linked"].csc
+    SourceRecord.objects.filter(dataset=csc, source_id="S1").update(
+        updated_at=timezone.now() - timedelta(days=400)
+    )
+    url = reverse("retention:retention_period", args=[csc.pk])
+    asked = client.post(url, {"days": "395"})
+    assert asked.status_code == 200
+    assert "1 record of this dataset is older than 395 days" in asked.content.decode()
+    unconfirmed = client.post(url, {"days": "395", "asked": "1"})
+    assert unconfirmed.status_code == 400
+    assert "Confirm that you understand" in unconfirmed.content.decode()
+    csc.refresh_from_db()
+    assert csc.retention_days == 2190
+    assert client.post(url, {"days": "395", "asked": "1", "confirm": "on"}).status_code == 302
+    csc.refresh_from_db()
+    assert csc.retention_days == 395
+
+
+def test_platform_admin_sets_any_datasets_period(world, client, member):
+    client.force_login(member(Role.PLATFORM_ADMIN))
+    listing = client.get(reverse("retention:retention_list")).content.decode()
+    police = world["linked"].police
+    assert police.name in listing and "social care - referrals" in listing
+    url = reverse("retention:retention_period", args=[police.pk])
+    # Police's three old records are already past 30 days: shortening to 20 erases no more.
+    assert client.post(url, {"days": "20"}).status_code == 302
+    police.refresh_from_db()
+    assert police.retention_days == 20
+
+
+def test_agency_users_see_their_own_share_of_a_nightly_run(world, client, member, agency):
+    erase_nightly()
+    run = ErasureRun.objects.get(kind=ErasureKind.RETENTION)
+    client.force_login(member(Role.AGENCY_ADMIN, in_agency=agency))  # social care lost nothing
+    page = client.get(reverse("retention:erasure_detail", args=[run.pk])).content.decode()
+    assert "0 records of Test Children" in page
+    assert "Keyed tokens and encodings" not in page and "People left with no record" not in page
+    client.force_login(member(Role.PLATFORM_ADMIN))
+    page = client.get(reverse("retention:erasure_detail", args=[run.pk])).content.decode()
+    assert "3 records and everything" in page and "Keyed tokens and encodings" in page
 
 
 def test_another_agencys_admin_cannot_withdraw_or_see_the_erasure(world, client, member, agency):
