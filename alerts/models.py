@@ -100,8 +100,10 @@ class Alert(models.Model):
     record = models.ForeignKey(
         "agencies.SourceRecord", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
     )
-    # The findings the alert stands on, for its reasons (shown through the disclosure engine).
-    finding_ids = models.JSONField(default=list, blank=True)
+    # The findings the alert stands on, for its reasons (shown through the disclosure engine), as
+    # [indicator id, record id] pairs: a finding is one indicator on one record, and its own id
+    # changes whenever findings are found again (every night), so the pair is what lasts.
+    finding_keys = models.JSONField(default=list, blank=True)
     delivered = models.BooleanField(default=False)
     status = models.CharField(max_length=16, choices=AlertStatus.choices, default=AlertStatus.OPEN)
     assigned_to = models.ForeignKey(

@@ -238,7 +238,7 @@ def _causes_apply(
             rule=rule, condition_ended_on__isnull=True, person_id__in=list(ended)
         ).update(condition_ended_on=today)
     new = [pid for pid in holding if pid not in ongoing]
-    contributing = book.contributing(new, today) if new else {}
+    contributing = _finding_keys(book.contributing(new, today)) if new else {}
     rows = [
         Alert(
             rule=rule,
@@ -246,11 +246,27 @@ def _causes_apply(
             cause_key=f"from:{today.isoformat()}",
             raised_on=today,
             score=holding[person_id],
-            finding_ids=contributing.get(person_id, []),
+            finding_keys=contributing.get(person_id, []),
         )
         for person_id in new
     ]
     return _alerts_create(rows), ended_count
+
+
+def _finding_keys(finding_ids: dict[int, list[int]]) -> dict[int, list[list[int]]]:
+    """{person: finding ids} as {person: [indicator id, record id] pairs}, which outlast the
+    next run's finding ids."""
+    wanted = [f for ids in finding_ids.values() for f in ids]
+    pair_of: dict[int, list[int]] = {}
+    for start in range(0, len(wanted), 5000):
+        for pk, indicator_id, record_id in RiskFinding.objects.filter(
+            pk__in=wanted[start : start + 5000]
+        ).values_list("pk", "indicator_id", "record_id"):
+            pair_of[pk] = [indicator_id, record_id]
+    return {
+        person: sorted(pair_of[f] for f in ids if f in pair_of)
+        for person, ids in finding_ids.items()
+    }
 
 
 def _new_events_raise(rule: AlertRule, today: date) -> int:
@@ -288,9 +304,9 @@ def _new_events_raise(rule: AlertRule, today: date) -> int:
             raised_on=today,
             condition_ended_on=today,
             record_id=record_id,
-            finding_ids=[finding_id],
+            finding_keys=[[rule.indicator_id, record_id]],
         )
-        for finding_id, record_id, person_id, _ in candidates
+        for _, record_id, person_id, _ in candidates
         if person_id in open_persons
     ]
     return _alerts_create(rows)
@@ -609,11 +625,14 @@ def alert_read(*, membership: Membership, alert_id: int, channel: str = "web") -
         purpose=ALERT_PURPOSE,
         now=now,
     )
-    findings = (
-        RiskFinding.objects.filter(pk__in=alert.finding_ids)
+    pairs = {(indicator_id, record_id) for indicator_id, record_id in alert.finding_keys}
+    findings = [
+        finding
+        for finding in RiskFinding.objects.filter(record_id__in={r for _, r in pairs})
         .select_related("indicator", "record__dataset")
         .order_by("-event_date", "pk")
-    )
+        if (finding.indicator_id, finding.record_id) in pairs
+    ]
     dated = {r.record_id: r.event_date for r in view.records} if view else {}
     reasons = []
     hidden = False

@@ -56,7 +56,7 @@ from matching.linkage import LINKAGE_LOCK_ID, linkage_run
 from matching.models import LinkageRecord, LinkageRun, Person, PersonEvent, ReviewDecision
 from notifications.models import Notification
 from retention.models import ErasureKind, ErasureRun, ErasureStage, ErasureStatus
-from risk.models import RiskFinding, RiskRun
+from risk.models import RiskRun
 from risk.services import ENRICH_LOCK_ID, enrich_run
 from sharehub.locks import advisory_lock
 
@@ -346,6 +346,7 @@ def _erase(run: ErasureRun) -> Counter:
             _delete_batch(batch, marked_at, figures, by_agency)
             figures["batches_done"] += 1
             _stage(run, ErasureStage.REMOVING, figures, by_agency)
+        _alerts_trim(figures)
         _quarantine_delete(run, marked_at, figures)
         _persons_empty(persons, figures)
 
@@ -400,9 +401,6 @@ def _delete_batch(batch: list[int], marked_at: datetime, figures: Counter, by_ag
             .order_by()
         ):
             by_agency[str(agency_id)] += number
-        findings = set(
-            RiskFinding.objects.filter(record_id__in=doomed).values_list("pk", flat=True)
-        )
         alerts_gone = set(Alert.objects.filter(record_id__in=doomed).values_list("pk", flat=True))
         figures["links_cleared"] += (
             LinkageRecord.objects.filter(linked_with_id__in=doomed)
@@ -414,41 +412,50 @@ def _delete_batch(batch: list[int], marked_at: datetime, figures: Counter, by_ag
         pair = Q(item__record_a_id__in=doomed) | Q(item__record_b_id__in=doomed)
         _count(ReviewDecision.objects.filter(pair).delete(), figures)
         _count(SourceRecord.objects.filter(pk__in=doomed).delete(), figures)
-        alerts_gone |= _alerts_trim(findings, figures)
         _notifications_delete(alerts=alerts_gone, persons=(), figures=figures)
 
 
-def _alerts_trim(erased_findings: set[int], figures: Counter) -> set[int]:
-    """Alerts raised on a score name the findings they stood on: the erased ones leave, and an
-    alert with none left goes (a new-event alert went with its record). Returns those gone."""
-    if not erased_findings:
-        return set()
+def _alerts_trim(figures: Counter) -> None:
+    """Alerts raised on a score name the findings they stood on, by indicator and record: pairs
+    whose record no longer exists leave, and an alert with none left goes (a new-event alert
+    went with its record). Read from what is still there, so a retry after a failure trims what
+    the first attempt erased, and a record whose findings went when it was retired long before
+    is seen too."""
+    alerts = list(Alert.objects.exclude(finding_keys=[]).values_list("pk", "finding_keys"))
+    named = sorted({pair[1] for _, keys in alerts for pair in keys})
+    existing = set(
+        _in_batches(
+            np.array(named, dtype=np.int64),
+            lambda batch: SourceRecord.objects.filter(pk__in=batch).values_list("pk", flat=True),
+        )
+    )
     gone, trimmed = [], []
-    for alert in Alert.objects.exclude(finding_ids=[]).only("pk", "finding_ids"):
-        kept = [f for f in alert.finding_ids if f not in erased_findings]
-        if len(kept) == len(alert.finding_ids):
+    for pk, keys in alerts:
+        kept = [pair for pair in keys if pair[1] in existing]
+        if len(kept) == len(keys):
             continue
         if kept:
-            alert.finding_ids = kept
-            trimmed.append(alert)
+            trimmed.append(Alert(pk=pk, finding_keys=kept))
         else:
-            gone.append(alert.pk)
-    Alert.objects.bulk_update(trimmed, ["finding_ids"], batch_size=BATCH)
+            gone.append(pk)
+    Alert.objects.bulk_update(trimmed, ["finding_keys"], batch_size=BATCH)
     figures["alert_reasons_trimmed"] += len(trimmed)
     if gone:
         _count(Alert.objects.filter(pk__in=gone).delete(), figures)
-    return set(gone)
+        _notifications_delete(alerts=gone, persons=(), figures=figures)
 
 
 def _notifications_delete(*, alerts, persons, figures: Counter) -> None:
     """Notifications pointing at an erased alert, or naming an erased person by reference: the
     message says nothing else, but it would outlive what it was about and lead to a 404."""
-    about = Q(pk__in=[])
-    for alert_id in alerts:
-        about |= Q(link=f"/alerts/{alert_id}/")
-    for reference in persons:
-        about |= Q(message__contains=reference)
-    if alerts or persons:
+    links = [f"/alerts/{alert_id}/" for alert_id in alerts]
+    for start in range(0, len(links), BATCH):
+        _count(Notification.objects.filter(link__in=links[start : start + BATCH]).delete(), figures)
+    references = list(persons)
+    for start in range(0, len(references), 200):
+        about = Q(pk__in=[])
+        for reference in references[start : start + 200]:
+            about |= Q(message__contains=reference)
         _count(Notification.objects.filter(about).delete(), figures)
 
 

@@ -241,6 +241,18 @@ def test_reasons_are_shown_only_where_the_engine_shows_the_fields(world, agency,
     assert page.reasons == [] and page.reasons_not_shared
 
 
+def test_reasons_outlive_the_nights_that_find_everything_again(world):
+    """Each nightly run finds every finding again, under new ids; an alert raised on an
+    earlier night still shows what it stood on."""
+    _rule(world, name="Above 20", kind=RuleKind.SCORE_ABOVE, threshold=20)
+    _run(DAY)
+    alert = Alert.objects.get()
+    _run(DAY + timedelta(days=1))
+    _run(DAY + timedelta(days=2))
+    page = alert_read(membership=world["csc"], alert_id=alert.pk)
+    assert [r.indicator for r in page.reasons] == ["High risk incident"]
+
+
 def test_rule_input_errors_say_what_to_fix(world):
     for fields, where in [
         ({"name": "x", "kind": RuleKind.SCORE_ABOVE}, "threshold"),

@@ -221,9 +221,8 @@ def test_nightly_run_leaves_nothing_derived_from_expired_records(world):
         Alert,
     ):
         assert before.get(model), f"the fixture made no {model.__name__} to erase"
-    expired_findings = set(before[RiskFinding])
     scored_alerts = Alert.objects.filter(person=linked.alice, record__isnull=True)
-    assert any(set(a.finding_ids) & expired_findings for a in scored_alerts)
+    assert any({r for _, r in a.finding_keys} & set(expired) for a in scored_alerts)
     assert AlertDelivery.objects.filter(alert__person=dave).exists()
     assert PersonRisk.objects.filter(person=dave).exists()
     assert PersonProfile.objects.filter(person=dave).exists()
@@ -236,7 +235,7 @@ def test_nightly_run_leaves_nothing_derived_from_expired_records(world):
         assert references_to(model, ids) == {}, model.__name__
     assert not QuarantinedRow.objects.exists()
     for alert in Alert.objects.all():
-        assert not set(alert.finding_ids) & expired_findings
+        assert not {record for _, record in alert.finding_keys} & set(expired)
     # Dave had nothing but D1 and nothing names him: he is gone, history and all.
     # So is the person once merged into him, and the notification about his alert.
     gone = [dave.pk, world["merged"].pk]
@@ -422,7 +421,7 @@ def test_an_interrupted_withdrawal_is_finished_by_the_nightly_run(world, police_
 
     police, dave = world["linked"].police, world["dave"]
     monkeypatch.setattr(services, "BATCH", 1)
-    original, calls = services._alerts_trim, []
+    original, calls = services._delete_batch, []
 
     def fails_second_time(*args):
         calls.append(1)
@@ -430,7 +429,7 @@ def test_an_interrupted_withdrawal_is_finished_by_the_nightly_run(world, police_
             raise RuntimeError("database went away")
         return original(*args)
 
-    monkeypatch.setattr(services, "_alerts_trim", fails_second_time)
+    monkeypatch.setattr(services, "_delete_batch", fails_second_time)
     # Robust on_commit: the admin's request succeeds, the task fails part way.
     with TestCase.captureOnCommitCallbacks(execute=True):
         withdrawal_request(
@@ -441,7 +440,7 @@ def test_an_interrupted_withdrawal_is_finished_by_the_nightly_run(world, police_
     assert run.figures["records"] == 1 and run.persons_to_check
     assert SourceRecord.objects.filter(dataset=police).count() == 3
 
-    monkeypatch.setattr(services, "_alerts_trim", original)
+    monkeypatch.setattr(services, "_delete_batch", original)
     erase_nightly()
     run.refresh_from_db()
     assert run.status == ErasureStatus.DONE and run.persons_to_check == []

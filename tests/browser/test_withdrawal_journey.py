@@ -54,7 +54,9 @@ def test_admin_withdraws_an_extract_and_watches_it_erased(page: Page, member, ag
         expect(page).to_have_url(re.compile(r"/erasures/\d+/$"))
         expect(page.get_by_role("heading", level=1)).to_have_text(re.compile(r"^Erasure \d+$"))
         # The page reloads itself with the result once the worker is done.
-        expect(page.get_by_role("heading", name="Erased", exact=True)).to_be_visible(timeout=120_000)
+        expect(page.get_by_role("heading", name="Erased", exact=True)).to_be_visible(
+            timeout=120_000
+        )
 
     expect(page.get_by_test_id("erasure-records")).to_contain_text(f"{ROWS} records")
     figures = page.get_by_test_id("erasure-figures")
