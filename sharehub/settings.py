@@ -360,7 +360,12 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("SHAREHUB_LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # django-axes logs every sign-in and reset with the email as the user typed it (its
+        # lockout key is a hash, accounts.lockout, but these lines name the account itself).
+        "axes": {"level": "WARNING"},
+    },
 }
 
 # --- Security -------------------------------------------------------------------------------

@@ -55,6 +55,14 @@ def test_ten_failures_lock_out_even_the_right_password(client, member):
     assert client.get(reverse("practitioner_home")).status_code == 302
 
 
+def test_sign_in_and_its_failures_log_no_email(client, member, caplog):
+    user = member(Role.PRACTITIONER, email="Pat.Named@agency.test")
+    fail_sign_in(client, user.email, 2)
+    assert sign_in(client, user.email).status_code == 302
+    logged = "\n".join(r.getMessage() for r in caplog.records).lower()
+    assert "pat.named" not in logged
+
+
 def test_nine_failures_do_not_lock_out(client, member):
     user = member(Role.PRACTITIONER)
     assert fail_sign_in(client, user.email, 9) == [200] * 9
