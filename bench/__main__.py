@@ -10,6 +10,7 @@ BENCHMARKS = [
     "bench.linkage_speed",
     "bench.summary_load",
     "bench.enrich",
+    "bench.erasure",
 ]
 # summary_load and enrich read the 1M-record database bench.linkage_speed has just left, rather
 # than loading it again for another quarter of an hour each.
