@@ -62,12 +62,12 @@ def switch_role(request: HttpRequest) -> HttpResponse:
 # --- Datasets and extracts (agency admins of the owning agency only) ---------------------------
 
 
-def _own_dataset(request, pk: int) -> Dataset:
+def own_dataset(request, pk: int) -> Dataset:
     # Another agency's dataset answers 404, exactly like one that does not exist.
     return get_object_or_404(Dataset, pk=pk, agency=request.membership.agency)
 
 
-def _own_extract(request, pk: int) -> Extract:
+def own_extract(request, pk: int) -> Extract:
     return get_object_or_404(
         Extract.objects.select_related("dataset", "version", "uploaded_by"),
         pk=pk,
@@ -146,7 +146,7 @@ def dataset_create(request: HttpRequest) -> HttpResponse:
 @role_required(Role.AGENCY_ADMIN)
 def dataset_mapping(request: HttpRequest, pk: int) -> HttpResponse:
     """Change an existing dataset's mapping: saving makes a new version."""
-    dataset = _own_dataset(request, pk)
+    dataset = own_dataset(request, pk)
     version = dataset.current_version
     current = {
         "name": dataset.name,
@@ -194,7 +194,7 @@ def _mapping_save(request, form: MappingForm, *, dataset: Dataset | None) -> Htt
 
 @role_required(Role.AGENCY_ADMIN)
 def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    dataset = _own_dataset(request, pk)
+    dataset = own_dataset(request, pk)
     return render(
         request,
         "agencies/dataset_detail.html",
@@ -209,7 +209,7 @@ def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @role_required(Role.AGENCY_ADMIN)
 def extract_upload(request: HttpRequest, pk: int) -> HttpResponse:
-    dataset = _own_dataset(request, pk)
+    dataset = own_dataset(request, pk)
     form = ExtractUploadForm(request.POST or None, request.FILES or None)
     if getattr(request, "upload_too_large", False):
         form.refuse_as_too_large(_too_large_message())
@@ -245,19 +245,19 @@ def extract_upload(request: HttpRequest, pk: int) -> HttpResponse:
 
 @role_required(Role.AGENCY_ADMIN)
 def extract_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    extract = _own_extract(request, pk)
+    extract = own_extract(request, pk)
     return render(request, "agencies/extract_detail.html", {"extract": extract})
 
 
 @role_required(Role.AGENCY_ADMIN)
 def extract_progress(request: HttpRequest, pk: int) -> JsonResponse:
-    extract = _own_extract(request, pk)
+    extract = own_extract(request, pk)
     return JsonResponse(extract_progress_data(extract))
 
 
 @role_required(Role.AGENCY_ADMIN)
 def extract_quarantine_download(request: HttpRequest, pk: int) -> HttpResponse:
-    extract = _own_extract(request, pk)
+    extract = own_extract(request, pk)
     return quarantine_csv_response(extract)
 
 

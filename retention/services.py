@@ -34,9 +34,8 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import numpy as np
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from agencies.models import (
@@ -58,6 +57,7 @@ from notifications.models import Notification
 from retention.models import ErasureKind, ErasureRun, ErasureStage, ErasureStatus
 from risk.models import RiskRun
 from risk.services import ENRICH_LOCK_ID, enrich_run
+from sharehub.batches import in_batches
 from sharehub.locks import advisory_lock
 
 logger = logging.getLogger(__name__)
@@ -108,13 +108,20 @@ class ErasureRefused(Exception):
 # --- Which records -------------------------------------------------------------------------
 
 
+def _retention_cutoffs(now: datetime) -> list[tuple[int, datetime]]:
+    """Each dataset, and the moment before which what it was sent has passed its period."""
+    return [
+        (dataset_id, now - timedelta(days=days))
+        for dataset_id, days in Dataset.objects.values_list("pk", "retention_days")
+    ]
+
+
 def expired_records(*, now: datetime | None = None) -> QuerySet[SourceRecord]:
     """Records of every dataset whose retention period has passed since an extract last sent
     them (or retired them)."""
-    now = now or timezone.now()
     expired = Q(pk__in=[])
-    for dataset_id, days in Dataset.objects.values_list("pk", "retention_days"):
-        expired |= Q(dataset_id=dataset_id, updated_at__lt=now - timedelta(days=days))
+    for dataset_id, cutoff in _retention_cutoffs(now or timezone.now()):
+        expired |= Q(dataset_id=dataset_id, updated_at__lt=cutoff)
     return SourceRecord.objects.filter(expired)
 
 
@@ -127,10 +134,14 @@ def withdrawn_records(*, dataset: Dataset, extract: Extract | None = None):
     return records
 
 
-def _records_of(run: ErasureRun, now: datetime) -> QuerySet[SourceRecord]:
+def _records_by_dataset(run: ErasureRun, now: datetime) -> list[tuple[int, QuerySet]]:
+    """The run's records, a query per dataset: each is retired under its dataset's lock."""
     if run.kind == ErasureKind.RETENTION or run.dataset is None:
-        return expired_records(now=now)
-    return withdrawn_records(dataset=run.dataset, extract=run.extract)
+        return [
+            (dataset_id, SourceRecord.objects.filter(dataset_id=dataset_id, updated_at__lt=cutoff))
+            for dataset_id, cutoff in _retention_cutoffs(now)
+        ]
+    return [(run.dataset.pk, withdrawn_records(dataset=run.dataset, extract=run.extract))]
 
 
 # --- Asking for a withdrawal ------------------------------------------------------------------
@@ -321,11 +332,12 @@ def _erase(run: ErasureRun) -> Counter:
     figures["records_found"] = len(record_ids)
     persons = set(run.persons_to_check)
     linked_now = False
-    for person_id, retired_from in _in_batches(
+    for person_id, retired_from in in_batches(
         record_ids,
         lambda batch: LinkageRecord.objects.filter(record_id__in=batch).values_list(
             "person_id", "retired_from_person_id"
         ),
+        size=BATCH,
     ):
         linked_now |= person_id is not None
         persons.update(p for p in (person_id, retired_from) if p is not None)
@@ -342,7 +354,7 @@ def _erase(run: ErasureRun) -> Counter:
     # session locks stack, so the rescoring below may take scoring's lock again.)
     with advisory_lock(LINKAGE_LOCK_ID), advisory_lock(ENRICH_LOCK_ID):
         for start in range(0, len(record_ids), BATCH):
-            batch = record_ids[start : start + BATCH].tolist()
+            batch = record_ids[start : start + BATCH]
             _delete_batch(batch, marked_at, figures, by_agency)
             figures["batches_done"] += 1
             _stage(run, ErasureStage.REMOVING, figures, by_agency)
@@ -357,24 +369,17 @@ def _erase(run: ErasureRun) -> Counter:
     return figures
 
 
-def _retire(run: ErasureRun, marked_at: datetime) -> np.ndarray:
+def _retire(run: ErasureRun, marked_at: datetime) -> list[int]:
     """Take the records out of every read (searches, summaries, scores all skip retired
-    records) and return their ids. updated_at is left alone: it is how removal tells a record
-    an extract sent again meanwhile (newer than marked_at), which it then leaves."""
-    ids: list[np.ndarray] = []
-    datasets = (
-        [run.dataset_id]
-        if run.dataset_id is not None
-        else list(Dataset.objects.values_list("pk", flat=True))
-    )
-    for dataset_id in datasets:
+    records) and return their ids, in order. updated_at is left alone: it is how removal tells
+    a record an extract sent again meanwhile (newer than marked_at), which it then leaves."""
+    ids: list[int] = []
+    for dataset_id, records in _records_by_dataset(run, marked_at):
         with transaction.atomic():
             Dataset.objects.select_for_update().filter(pk=dataset_id).first()
-            records = _records_of(run, marked_at).filter(dataset_id=dataset_id)
-            found = np.fromiter(records.values_list("pk", flat=True), dtype=np.int64)
+            ids.extend(records.values_list("pk", flat=True))
             records.filter(is_retired=False).update(is_retired=True)
-        ids.append(found)
-    return np.sort(np.concatenate(ids)) if ids else np.zeros(0, dtype=np.int64)
+    return sorted(ids)
 
 
 def _delete_batch(batch: list[int], marked_at: datetime, figures: Counter, by_agency: Counter):
@@ -387,20 +392,15 @@ def _delete_batch(batch: list[int], marked_at: datetime, figures: Counter, by_ag
         list(Dataset.objects.select_for_update().filter(pk__in=dataset_ids).order_by("pk"))
         # Still retired and not sent again since they were marked (an extract that sends a
         # record again un-retires it and sets updated_at): those are current again, and stay.
-        doomed = list(
+        rows = list(
             SourceRecord.objects.filter(
                 pk__in=batch, is_retired=True, updated_at__lt=marked_at
-            ).values_list("pk", flat=True)
+            ).values_list("pk", "dataset__agency_id")
         )
+        doomed = [pk for pk, _ in rows]
         if not doomed:
             return
-        for agency_id, number in (
-            SourceRecord.objects.filter(pk__in=doomed)
-            .values_list("dataset__agency_id")
-            .annotate(number=Count("pk"))
-            .order_by()
-        ):
-            by_agency[str(agency_id)] += number
+        by_agency.update(str(agency_id) for _, agency_id in rows)
         alerts_gone = set(Alert.objects.filter(record_id__in=doomed).values_list("pk", flat=True))
         figures["links_cleared"] += (
             LinkageRecord.objects.filter(linked_with_id__in=doomed)
@@ -424,9 +424,10 @@ def _alerts_trim(figures: Counter) -> None:
     alerts = list(Alert.objects.exclude(finding_keys=[]).values_list("pk", "finding_keys"))
     named = sorted({pair[1] for _, keys in alerts for pair in keys})
     existing = set(
-        _in_batches(
-            np.array(named, dtype=np.int64),
+        in_batches(
+            named,
             lambda batch: SourceRecord.objects.filter(pk__in=batch).values_list("pk", flat=True),
+            size=BATCH,
         )
     )
     gone, trimmed = [], []
@@ -467,8 +468,7 @@ def _quarantine_delete(run: ErasureRun, marked_at: datetime, figures: Counter) -
         rows = QuarantinedRow.objects.filter(extract__dataset=run.dataset)
     else:
         expired = Q(pk__in=[])
-        for dataset_id, days in Dataset.objects.values_list("pk", "retention_days"):
-            cutoff = marked_at - timedelta(days=days)
+        for dataset_id, cutoff in _retention_cutoffs(marked_at):
             expired |= Q(extract__dataset_id=dataset_id, extract__uploaded_at__lt=cutoff)
         rows = QuarantinedRow.objects.filter(expired)
     _count(rows.delete(), figures)
@@ -538,11 +538,6 @@ def _count(deleted: tuple[int, dict[str, int]], figures: Counter) -> None:
     for label, number in deleted[1].items():
         if label in COUNTED and number:
             figures[COUNTED[label]] += number
-
-
-def _in_batches(ids: np.ndarray, query):
-    for start in range(0, len(ids), BATCH):
-        yield from query(ids[start : start + BATCH].tolist())
 
 
 def _finish(run: ErasureRun, figures: Counter) -> None:

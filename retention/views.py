@@ -7,6 +7,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 
 from agencies.access import role_required
 from agencies.models import Dataset, Extract, Role
+from agencies.views import own_dataset, own_extract
 from retention.forms import RetentionForm, WithdrawalForm
 from retention.models import ErasureKind, ErasureRun
 from retention.services import (
@@ -22,11 +23,6 @@ from retention.services import (
 # see the nightly runs and their own agency's withdrawals; platform admins see every one.
 # Counts only, never content.
 ERASURE_READERS = (Role.AGENCY_ADMIN, Role.IG_OFFICER, Role.PLATFORM_ADMIN)
-
-
-def _own_dataset(request, pk: int) -> Dataset:
-    # Another agency's dataset answers 404, exactly like one that does not exist.
-    return get_object_or_404(Dataset, pk=pk, agency=request.membership.agency)
 
 
 def _visible_erasures(request):
@@ -112,14 +108,12 @@ def _withdraw(request, dataset: Dataset, extract: Extract | None) -> HttpRespons
 
 @role_required(Role.AGENCY_ADMIN)
 def dataset_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
-    return _withdraw(request, _own_dataset(request, pk), None)
+    return _withdraw(request, own_dataset(request, pk), None)
 
 
 @role_required(Role.AGENCY_ADMIN)
 def extract_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
-    extract = get_object_or_404(
-        Extract.objects.select_related("dataset"), pk=pk, dataset__agency=request.membership.agency
-    )
+    extract = own_extract(request, pk)
     return _withdraw(request, extract.dataset, extract)
 
 

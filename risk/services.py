@@ -40,6 +40,7 @@ from risk.scoring import (
     trajectory,
     trend_of,
 )
+from sharehub.batches import in_batches
 from sharehub.locks import advisory_lock
 
 logger = logging.getLogger(__name__)
@@ -233,9 +234,10 @@ def scores_write(*, book: ScoreBook, today: date) -> int:
     before_scores = book.scores_on(today - timedelta(days=RISING_WINDOW_DAYS))
     ids = book.person_ids.tolist()
     households = dict(
-        _in_chunks(
+        in_batches(
             ids,
             lambda chunk: Person.objects.filter(pk__in=chunk).values_list("pk", "household_id"),
+            size=CHUNK,
         )
     )
     person_rows = []
@@ -286,11 +288,6 @@ def scores_write(*, book: ScoreBook, today: date) -> int:
             },
         )
     return len(person_rows)
-
-
-def _in_chunks(ids: list[int], query):
-    for start in range(0, len(ids), CHUNK):
-        yield from query(ids[start : start + CHUNK])
 
 
 def persons_terms(person_ids) -> dict[int, list[tuple[RiskFinding, FindingTerm]]]:
