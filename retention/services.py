@@ -152,7 +152,6 @@ class WithdrawalPreview:
     records: int
     later_extracts_also_sent: int
     extracts: int
-    in_flight: list[int]
     # Why it cannot be withdrawn as things stand, or "" (the page then shows no button).
     refusal: str
     full_refresh: bool
@@ -163,20 +162,16 @@ def withdrawal_preview(*, dataset: Dataset, extract: Extract | None = None) -> W
     later = 0
     if extract is not None:
         later = records.filter(first_extract=extract).exclude(last_extract=extract).count()
-    in_flight = list(
-        dataset.extracts.exclude(status__in=EXTRACT_FINAL_STATUSES).values_list("pk", flat=True)
-    )
     return WithdrawalPreview(
         records=records.count(),
         later_extracts_also_sent=later,
         extracts=1 if extract is not None else dataset.extracts.count(),
-        in_flight=in_flight,
-        refusal=_refusal(dataset, extract, in_flight),
+        refusal=_refusal(dataset, extract),
         full_refresh=extract is not None and extract.mode == ExtractMode.FULL,
     )
 
 
-def _refusal(dataset: Dataset, extract: Extract | None, in_flight: list[int]) -> str:
+def _refusal(dataset: Dataset, extract: Extract | None) -> str:
     if dataset.withdrawn_at is not None:
         return (
             f"The dataset was already withdrawn on "
@@ -189,6 +184,9 @@ def _refusal(dataset: Dataset, extract: Extract | None, in_flight: list[int]) ->
             f"Extract {extract.pk} was not loaded ({extract.get_status_display().lower()}), "
             "so nothing of it is held and there is nothing to withdraw."
         )
+    in_flight = list(
+        dataset.extracts.exclude(status__in=EXTRACT_FINAL_STATUSES).values_list("pk", flat=True)
+    )
     if in_flight:
         return (
             f"Extract {', '.join(map(str, in_flight))} of this dataset is still being "
@@ -211,10 +209,7 @@ def withdrawal_request(
         dataset = Dataset.objects.select_for_update().get(pk=dataset.pk)
         if extract is not None:
             extract = Extract.objects.get(pk=extract.pk)
-        in_flight = list(
-            dataset.extracts.exclude(status__in=EXTRACT_FINAL_STATUSES).values_list("pk", flat=True)
-        )
-        refusal = _refusal(dataset, extract, in_flight)
+        refusal = _refusal(dataset, extract)
         if refusal:
             raise ErasureRefused(refusal)
         try:
