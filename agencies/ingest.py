@@ -16,10 +16,12 @@ import math
 import queue
 import threading
 import uuid
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from itertools import islice
 from pathlib import Path
 from typing import IO, Any
 
@@ -257,7 +259,17 @@ class RowValidator:
     up front, because it then runs for every row of files with millions of rows.
     """
 
-    def __init__(self, definition: Definition, header: list[str]):
+    def __init__(
+        self,
+        definition: Definition,
+        header: list[str],
+        *,
+        dob_order: str = normalise.DOB_ORDER_DAY_FIRST,
+    ):
+        self.dob_order = dob_order
+        # Damaged dates of birth repaired (or kept in part), by kind: the extract's result says
+        # how many, so the agency can fix its source (normalise.DOB_REPAIRS).
+        self.repairs: Counter[str] = Counter()
         by_name = {name.casefold(): name for name in header}
         self.source_column = by_name[definition.source_id_column.casefold()]
         self.event_column = definition.event_date_column
@@ -315,21 +327,21 @@ class RowValidator:
                 payload[key] = value
         return RowOutcome(source_id, identifiers, payload, event_date, errors, warnings)
 
-    @staticmethod
-    def _check_for(spec: ColumnSpec, file_column: str):
+    def _check_for(self, spec: ColumnSpec, file_column: str):
         """The function that reads one non-empty cell of this column: value, or None on error."""
         field = spec.identifier
         if field == "date_of_birth":
-            problem = (
-                f"Date of birth ({file_column}) is not a date; use {normalise.DATE_FORMATS_HELP}."
-            )
+            # A damaged date of birth is a warning, never a reason to set a record aside: what
+            # can be read of it (a repaired date, the month and year, the year) is kept.
+            messages = dob_repair_warnings(file_column)
+            order, repairs = self.dob_order, self.repairs
 
             def date_of_birth(text, errors, warnings):
-                parsed = normalise.date_parse(text)
-                if parsed is None:
-                    errors.append(problem)
-                    return None
-                return parsed.isoformat()
+                reading = normalise.dob_read(text, order=order)
+                for repair in reading.repairs:
+                    repairs[repair] += 1
+                    warnings.append(messages[repair])
+                return reading.value or None
 
             return date_of_birth
         if field == "nhs_number":
@@ -347,6 +359,44 @@ class RowValidator:
         if field:
             return lambda text, errors, warnings: normalise.text_clean(text)
         return _SENSITIVE_CHECKS[spec.type](spec, file_column)
+
+
+def dob_repair_warnings(file_column: str) -> dict[str, str]:
+    """The row warning for each kind of date of birth repair; names the column, never a value."""
+    return {
+        "swapped": f"Date of birth ({file_column}) has day and month the other way round from "
+        "the rest of the file; it was read with them swapped back.",
+        "ocr": f"Date of birth ({file_column}) has letters or marks where digits belong; they "
+        "were read as the digits they look like.",
+        "impossible_day": f"Date of birth ({file_column}) is not a real day; only the month and "
+        "year were kept.",
+        "year_only": f"Date of birth ({file_column}) could be read only as far as the year; the "
+        "year was kept.",
+        "unreadable": f"Date of birth ({file_column}) could not be read as a date, so the record "
+        f"was loaded without one. Use {normalise.DATE_FORMATS_HELP}.",
+    }
+
+
+DOB_ORDER_SAMPLE_ROWS = 10_000
+
+
+def _dob_order(path: Path, extract: Extract, definition: Definition) -> str:
+    """Whether the file writes dates of birth day first (UK) or month first, from its first
+    rows: a whole file keyed the American way is read that way, not repaired row by row."""
+    columns = [
+        spec.column.casefold() for spec in definition.columns if spec.identifier == "date_of_birth"
+    ]
+    if not columns:
+        return normalise.DOB_ORDER_DAY_FIRST
+    with extract_open(path, filename=extract.filename, limits=extract_limits()) as reader:
+        by_name = {name.casefold(): name for name in reader.header}
+        names = [by_name[c] for c in columns if c in by_name]
+        values = (
+            row.values.get(name, "")
+            for row in islice(reader.rows(), DOB_ORDER_SAMPLE_ROWS)
+            for name in names
+        )
+        return normalise.date_order_detect(values)
 
 
 def _text_check(spec, file_column):
@@ -655,6 +705,7 @@ def _attempt_start(extract: Extract) -> None:
     extract.started_at = timezone.now()
     extract.bytes_processed = extract.rows_read = extract.rows_loaded = 0
     extract.rows_warned = extract.rows_quarantined = extract.records_retired = 0
+    extract.repairs = {}
     extract.message = ""
     extract.save()
     logger.info("extract %s: attempt %s started", extract.pk, extract.attempts)
@@ -672,12 +723,18 @@ def _ingest(extract: Extract) -> None:
     with extract_open(path, filename=extract.filename, limits=extract_limits()) as reader:
         header_check(definition, reader.header)
         Extract.objects.filter(pk=extract.pk).update(file_format=reader.format)
-        validator = RowValidator(definition, reader.header)
+        dob_order = _dob_order(path, extract, definition)
+        validator = RowValidator(definition, reader.header, dob_order=dob_order)
         counts = {"read": 0, "loaded": 0, "warned": 0, "quarantined": 0}
         with StagingWriter(extract) as writer:
             _stage_rows(extract, reader, validator, writer, sealer, counts)
         _progress(extract, reader.bytes_read(), counts)
-    _finish(extract, counts)
+    repairs: dict[str, Any] = (
+        {"date_of_birth": dict(validator.repairs)} if validator.repairs else {}
+    )
+    if dob_order != normalise.DOB_ORDER_DAY_FIRST:
+        repairs["date_of_birth_order"] = dob_order
+    _finish(extract, counts, repairs)
 
 
 def _stage_rows(extract, reader, validator, writer, sealer, counts) -> None:
@@ -732,7 +789,7 @@ def _progress(extract: Extract, bytes_read: int, counts: dict[str, int]) -> None
     )
 
 
-def _finish(extract: Extract, counts: dict[str, int]) -> None:
+def _finish(extract: Extract, counts: dict[str, int], repairs: dict) -> None:
     threshold = settings.SHAREHUB_QUARANTINE_THRESHOLD
     read, bad = counts["read"], counts["quarantined"]
     if read == 0:
@@ -781,6 +838,7 @@ def _finish(extract: Extract, counts: dict[str, int]) -> None:
             rows_warned=counts["warned"],
             rows_quarantined=bad,
             records_retired=retired,
+            repairs=repairs,
             bytes_processed=extract.size_bytes,
             finished_at=timezone.now(),
             stored_file="",

@@ -217,6 +217,9 @@ class Extract(models.Model):
     rows_warned = models.PositiveIntegerField(default=0)
     rows_quarantined = models.PositiveIntegerField(default=0)
     records_retired = models.PositiveIntegerField(default=0)
+    # Identifier values repaired at loading, counted by kind, never the values themselves:
+    # {"date_of_birth": {"swapped": 12, "ocr": 3}, "date_of_birth_order": "mdy"}.
+    repairs = models.JSONField(default=dict, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

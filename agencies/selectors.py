@@ -3,6 +3,7 @@
 from django.db.models import Count, Max, Q, QuerySet
 
 from agencies.models import Agency, Dataset, Extract, Membership, Role
+from matching.normalise import DOB_ORDER_MONTH_FIRST, DOB_REPAIRS
 
 
 def partnership_agencies() -> QuerySet[Agency]:
@@ -65,6 +66,24 @@ def dataset_record_counts(dataset: Dataset) -> dict[str, int]:
     return {"live": counts.get(False, 0), "retired": counts.get(True, 0)}
 
 
+def extract_repair_lines(extract: Extract) -> list[str]:
+    """Sentences for the extract's result: how many identifier values were damaged and what was
+    done with them, so the agency can fix its source. Counts only, never a value."""
+    lines = []
+    if extract.repairs.get("date_of_birth_order") == DOB_ORDER_MONTH_FIRST:
+        lines.append(
+            "Dates of birth in this file are written month first (as 06/19/1968), so they "
+            "were read that way."
+        )
+    for repair, count in sorted(
+        extract.repairs.get("date_of_birth", {}).items(), key=lambda item: -item[1]
+    ):
+        if repair in DOB_REPAIRS:
+            noun = "date of birth" if count == 1 else "dates of birth"
+            lines.append(f"{count:,} {noun} {DOB_REPAIRS[repair]}.")
+    return lines
+
+
 def extract_progress_data(extract: Extract) -> dict:
     """What the progress bar and the API show about an extract in flight or finished."""
     return {
@@ -80,6 +99,7 @@ def extract_progress_data(extract: Extract) -> dict:
         "rows_warned": extract.rows_warned,
         "rows_quarantined": extract.rows_quarantined,
         "records_retired": extract.records_retired,
+        "repairs": extract_repair_lines(extract),
         "message": extract.message,
         "definition_version": extract.version.number,
         "uploaded_at": extract.uploaded_at.isoformat(),

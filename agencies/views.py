@@ -30,6 +30,7 @@ from agencies.selectors import (
     dataset_extract_history,
     dataset_record_counts,
     extract_progress_data,
+    extract_repair_lines,
     partnership_agencies,
 )
 from agencies.services import dataset_define
@@ -246,7 +247,11 @@ def extract_upload(request: HttpRequest, pk: int) -> HttpResponse:
 @role_required(Role.AGENCY_ADMIN)
 def extract_detail(request: HttpRequest, pk: int) -> HttpResponse:
     extract = own_extract(request, pk)
-    return render(request, "agencies/extract_detail.html", {"extract": extract})
+    return render(
+        request,
+        "agencies/extract_detail.html",
+        {"extract": extract, "repair_lines": extract_repair_lines(extract)},
+    )
 
 
 @role_required(Role.AGENCY_ADMIN)

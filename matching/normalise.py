@@ -7,6 +7,7 @@ two extracts ends up with the same normalised value. The matching issue extends 
 
 import re
 import unicodedata
+from dataclasses import dataclass
 from datetime import date
 
 from matching.identifiers import nhs_number_is_valid, upn_is_valid
@@ -40,7 +41,8 @@ _DAY_MONTH_NAME = re.compile(r"(\d{1,2})[\- ]([A-Za-z]{3,9})[\- ,]+(\d{4})")
 _SPACES = re.compile(r"\s+")
 _POSTCODE = re.compile(r"^([A-Z]{1,2}\d[A-Z\d]?)(\d[A-Z]{2})$")
 
-DATE_FORMATS_HELP = "YYYY-MM-DD, DD/MM/YYYY or DD-Mon-YYYY"
+DATE_FORMATS_HELP = "YYYY-MM-DD, DD/MM/YYYY, DD-Mon-YYYY or YYYYMMDD"
+_COMPACT_YEAR_FIRST = re.compile(r"(1[89]\d\d|20\d\d)(\d\d)(\d\d)")
 
 
 def date_parse(text: str) -> date | None:
@@ -64,11 +66,154 @@ def date_parse(text: str) -> date | None:
             if month_number is None:
                 return None
             day, month, year = int(match.group(1)), month_number, int(match.group(3))
+        elif match := _COMPACT_YEAR_FIRST.fullmatch(text):
+            # 20150301: year first is the only compact form that is not ambiguous.
+            year, month, day = (int(part) for part in match.groups())
         else:
             return None
         return date(year, month, day)
     except ValueError:
         return None
+
+
+# --- Dates of birth as agencies really write them ---------------------------------------------
+# A date of birth is an identifier, and a damaged one still says something: the year, the month,
+# the digits under an OCR slip. Ingest must never lose a record about a child for a typo in a date
+# (LINKAGE.md), so dob_read keeps whatever can be used and says what it repaired; linkage then
+# compares the part that survived at a lower level.
+
+DOB_ORDER_DAY_FIRST = "dmy"
+DOB_ORDER_MONTH_FIRST = "mdy"
+# Why a date of birth was not read exactly as written; the words finish "Dates of birth ...".
+DOB_REPAIRS = {
+    "swapped": "had day and month the other way round from the rest of the file (such as "
+    "06/19/1968 in a day-first file), and were read with them swapped back",
+    "ocr": "had letters or marks where digits belong (O for 0, l or | for 1, Z for 2, S for 5, "
+    "G for 6, B for 8), and were read as those digits",
+    "impossible_day": "named a day that does not exist (31/02/1990, 00/02/1967), so only the "
+    "month and year were kept",
+    "year_only": "could be read only as far as the year, which was kept",
+    "unreadable": "could not be read at all, so the records were loaded without a date of birth",
+}
+# Characters that scanners and tired eyes put in place of digits (LINKAGE.md).
+_OCR_DIGITS = str.maketrans(
+    {
+        **dict.fromkeys("OoQD", "0"),
+        **dict.fromkeys("lIi|!L", "1"),
+        **dict.fromkeys("Zz", "2"),
+        **dict.fromkeys("Ss", "5"),
+        **dict.fromkeys("Gb", "6"),
+        "B": "8",
+        **dict.fromkeys("gq", "9"),
+    }
+)
+_TIME_TAIL = re.compile(r"[T ]\d{1,2}:\d{2}(?::\d{2})?(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?$")
+_YMD = re.compile(r"(\d{4})[-/. ](\d{1,2})[-/. ](\d{1,2})")
+_XXY = re.compile(r"(\d{1,2})[/.\- ](\d{1,2})[/.\- ](\d{4})")
+_EIGHT = re.compile(r"\d{8}")
+_YEAR_ANYWHERE = re.compile(r"(?<!\d)(1[89]\d\d|20\d\d)(?!\d)")
+_EARLIEST_BIRTH_YEAR = 1880
+
+
+@dataclass(frozen=True)
+class DobReading:
+    """A date of birth as far as it could be read: "YYYY-MM-DD", "YYYY-MM", "YYYY" or "", and
+    what was repaired on the way (keys of DOB_REPAIRS), empty when it was read as written."""
+
+    value: str
+    repairs: tuple[str, ...] = ()
+
+
+def _year_ok(year: int) -> bool:
+    # A year beyond next year is a slip, whatever the server's time zone says today is.
+    return _EARLIEST_BIRTH_YEAR <= year <= date.today().year + 1  # noqa: DTZ011
+
+
+def _dob_from_parts(year: int, first: int, second: int, order: str) -> DobReading:
+    """(first, second) are day and month in the file's order; repair a swap or keep a part."""
+    day, month = (first, second) if order == DOB_ORDER_DAY_FIRST else (second, first)
+    if not _year_ok(year):
+        return DobReading("", ("unreadable",))
+    for d, m, repairs in ((day, month, ()), (month, day, ("swapped",))):
+        try:
+            return DobReading(date(year, m, d).isoformat(), repairs)
+        except ValueError:
+            continue
+    if 1 <= month <= 12:
+        return DobReading(f"{year:04d}-{month:02d}", ("impossible_day",))
+    return DobReading(f"{year:04d}", ("year_only",))
+
+
+def _dob_numeric(text: str, order: str) -> DobReading | None:
+    if match := _YMD.fullmatch(text):
+        year, month, day = (int(part) for part in match.groups())
+        return _dob_from_parts(year, day, month, DOB_ORDER_DAY_FIRST)
+    if match := _XXY.fullmatch(text):
+        first, second, year = (int(part) for part in match.groups())
+        return _dob_from_parts(year, first, second, order)
+    if _EIGHT.fullmatch(text):
+        # 19561302 is year first with a slip, 19121990 day first: the reading needing fewer
+        # repairs wins, year first when they tie.
+        readings = [_dob_from_parts(int(text[4:]), int(text[:2]), int(text[2:4]), order)]
+        if _COMPACT_YEAR_FIRST.fullmatch(text):
+            readings.insert(0, _dob_from_parts(int(text[:4]), int(text[6:]), int(text[4:6]), "dmy"))
+        return min(readings, key=lambda r: (not r.value, len(r.repairs), -len(r.value)))
+    return None
+
+
+def dob_read(text: str, *, order: str = DOB_ORDER_DAY_FIRST) -> DobReading:
+    """Read a date of birth however it was written, keeping what can be used.
+
+    `order` is the file's order of day and month where they are written as numbers
+    (date_order_detect finds it). A date keyed the other way round is swapped back when only
+    that reading is a real date; OCR look-alikes are read as digits; an impossible day keeps
+    the month and year; failing that, a four-digit year anywhere is kept. Never raises.
+    """
+    text = text.strip()
+    if not text:
+        return DobReading("")
+    text = _TIME_TAIL.sub("", text).strip()
+    if match := _DAY_MONTH_NAME.fullmatch(text):
+        month = _MONTHS.get(match.group(2).lower())
+        if month is not None:
+            return _dob_from_parts(int(match.group(3)), int(match.group(1)), month, "dmy")
+    reading = _dob_numeric(text, order)
+    if reading is not None:
+        return reading
+    repaired = text.translate(_OCR_DIGITS)
+    if repaired != text:
+        reading = _dob_numeric(repaired, order)
+        if reading is not None and reading.value:
+            return DobReading(reading.value, ("ocr", *reading.repairs))
+    if match := _YEAR_ANYWHERE.search(repaired):
+        if _year_ok(int(match.group(1))):
+            return DobReading(match.group(1), ("year_only",))
+    return DobReading("", ("unreadable",))
+
+
+def date_order_detect(values) -> str:
+    """The order of day and month in a column of dates: month first only when the values say so.
+
+    A value whose first number is over 12 can only be day first, and one whose second is over 12
+    only month first. UK extracts are day first; a column is read month first when month-first
+    values are at least 1 in 50 and outnumber day-first ones four to one, so a few dates keyed
+    the American way in a UK file (which dob_read repairs one by one) do not turn the file.
+    """
+    day_first = month_first = seen = 0
+    for value in values:
+        text = value.strip()
+        match = _XXY.fullmatch(text.split(" ")[0]) if text else None
+        if match is None and _EIGHT.fullmatch(text) and not _COMPACT_YEAR_FIRST.fullmatch(text):
+            match = re.fullmatch(r"(\d\d)(\d\d)(\d{4})", text)
+        if match is None:
+            continue
+        seen += 1
+        first, second = int(match.group(1)), int(match.group(2))
+        day_first += first > 12 >= second
+        month_first += second > 12 >= first
+    if month_first >= max(seen / 50, 1) and month_first > 4 * day_first:
+        return DOB_ORDER_MONTH_FIRST
+    return DOB_ORDER_DAY_FIRST
 
 
 def text_clean(value: str) -> str:
@@ -151,10 +296,25 @@ NAME_SUFFIXES = frozenset("jr jnr junior sr snr senior ii iii iv".split())
 _PLACEHOLDER_WORDS = frozenset(
     "baby babyboy babygirl infant unborn newborn twin triplet boy girl male female child unknown "
     "unk nk not known stated given recorded applicable provided none null unnamed anon anonymous "
-    "tbc tba xx xxx zz zzz".split()
+    "tbc tba xx xxx zz zzz "
+    # What a form or a busy call handler puts where the name should be: the person's role
+    # ("Patient", "Occupier", "Respondent"), their relation to someone named elsewhere
+    # ("Mother", "Grandchild"), a refusal ("Don't know", "Declined"), a test record.
+    "adult minor juvenile person patient client resident occupier occupant householder "
+    "respondent applicant claimant caller victim witness suspect offender mother father "
+    "brother sister sibling grandchild grandson granddaughter grandmother grandfather "
+    "grandparent husband wife spouse parent guardian carer relative dont know refused "
+    "declined withheld test dummy noname nameless name no the".split()
+)
+# A title or salutation alone ("Mr", "Senor", "Madam") names nobody: the name was not taken.
+_SALUTATIONS = NAME_TITLES | frozenset(
+    "madam madame gentleman gentlemen ladies senor senora senorita monsieur mademoiselle herr "
+    "frau".split()
 )
 # "Baby of Jane Smith", "Infant of ...": the name is the mother's, not the child's.
-_PLACEHOLDER_OF = frozenset("baby infant unborn child newborn twin son daughter".split())
+_PLACEHOLDER_OF = frozenset(
+    "baby infant unborn child newborn twin son daughter mother father sister brother".split()
+)
 # "N/K" and "N/A" only become placeholders written as two letters; "Na" alone is a real surname.
 _PLACEHOLDER_PHRASES = frozenset({"n k", "n a"})
 # Surname particles: not a name on their own, so not a surname part worth matching on.
@@ -191,7 +351,7 @@ def _name_tokens(value: str) -> list[str]:
 def _tokens_are_placeholder(tokens: list[str]) -> bool:
     if not tokens:
         return False
-    if all(token in _PLACEHOLDER_WORDS for token in tokens):
+    if all(token in _PLACEHOLDER_WORDS or token in _SALUTATIONS for token in tokens):
         return True
     if len(tokens) >= 2 and tokens[0] in _PLACEHOLDER_OF and tokens[1] == "of":
         return True
@@ -346,6 +506,14 @@ ADDRESS_ABBREVIATIONS = {
     "sq": "square",
     "tce": "terrace",
     "terr": "terrace",
+    # As American and Australian extracts write them.
+    "blvd": "boulevard",
+    "cir": "circle",
+    "crt": "court",
+    "hwy": "highway",
+    "pkwy": "parkway",
+    "prk": "park",
+    "trl": "trail",
 }
 _POSTCODE_TOKEN = re.compile(r"[a-z]{1,2}\d[a-z\d]?\d[a-z]{2}")
 _OUTWARD_TOKEN = re.compile(r"[a-z]{1,2}\d[a-z\d]?")
@@ -354,34 +522,38 @@ _HOUSE_NUMBER = re.compile(r"\d+[a-z]?")
 _FLAT_NUMBER = re.compile(r"\d+[a-z]?|[a-z]")
 
 
-def address_normalise(value: str) -> str:
-    """An address line as matching compares it: lower case a-z0-9 words, abbreviations expanded.
+_FLAT_SLASH = re.compile(r"(?<![\w/])(\d+[a-z]?)\s*/\s*(\d+[a-z]?)(?![\w/])")
 
-    "12 High St., Leeds LS6 2AB" and "12 high street leeds" are one address. The postcode is
-    compared on its own (postcode_parts), so a trailing one is dropped here. "St" is a street only
-    at the end of a part of the address ("High St, Leeds"); elsewhere it is usually Saint
-    ("St Mary's Road") and is left alone rather than guessed.
-    """
+
+def _address_words(value: str) -> tuple[list[str], list[int]]:
+    """The address's words as address_normalise gives them, and the part (between commas) each
+    word is in: the street is told from the town by which part it is in."""
     words: list[str] = []
+    parts: list[int] = []
     part_ends: list[bool] = []
-    for word in _ascii_fold(value).translate(_ADDRESS_TABLE).split():
+    part = 0
+    # "3/31 Mount Way" is flat 3 of number 31, as "Flat 3, 31 Mount Way" writes it.
+    folded = _FLAT_SLASH.sub(r"flat \1 , \2", _ascii_fold(value))
+    for word in folded.translate(_ADDRESS_TABLE).split():
         if word == ",":
             if part_ends:
                 part_ends[-1] = True
+                part += 1
             continue
         words.append(word)
+        parts.append(part)
         part_ends.append(False)
     if part_ends:
         part_ends[-1] = True
     while words:
         if _POSTCODE_TOKEN.fullmatch(words[-1]):
-            del words[-1:], part_ends[-1:]
+            del words[-1:], part_ends[-1:], parts[-1:]
         elif (
             len(words) > 1
             and _INWARD_TOKEN.fullmatch(words[-1])
             and _OUTWARD_TOKEN.fullmatch(words[-2])
         ):
-            del words[-2:], part_ends[-2:]
+            del words[-2:], part_ends[-2:], parts[-2:]
         else:
             break
         if part_ends:
@@ -392,18 +564,39 @@ def address_normalise(value: str) -> str:
                 words[index] = "street"
         elif word in ADDRESS_ABBREVIATIONS:
             words[index] = ADDRESS_ABBREVIATIONS[word]
-    return " ".join(words)
+    return words, parts
 
 
-def address_house_token(value: str) -> str:
-    """The house number, with the flat number before a slash: "Flat 4, 59 Mount Way" -> "4/59".
+def address_normalise(value: str) -> str:
+    """An address line as matching compares it: lower case a-z0-9 words, abbreviations expanded.
 
-    Household members share an address, and neighbours share a street; the number is the part
-    of an address that most often tells two households apart, so blocking and agreement use it.
-    "59a" stays "59a"; a flat without a building number gives "4/"; "" when there is no number.
+    "12 High St., Leeds LS6 2AB" and "12 high street leeds" are one address. The postcode is
+    compared on its own (postcode_parts), so a trailing one is dropped here. "St" is a street only
+    at the end of a part of the address ("High St, Leeds"); elsewhere it is usually Saint
+    ("St Mary's Road") and is left alone rather than guessed.
     """
-    words = address_normalise(value).split(" ")
-    flat = house = ""
+    return " ".join(_address_words(value)[0])
+
+
+@dataclass(frozen=True)
+class AddressParts:
+    """The parts of an address that say which dwelling it is, without a postcode: the house
+    number (with the flat before a slash, "4/59") and the street ("mount way"); "" if unknown."""
+
+    house: str
+    street: str
+
+
+def address_parts(value: str) -> AddressParts:
+    """House number and street of an address, however its lines were split.
+
+    "Flat 4, 59 Mount Way, Leeds" and "59, Mount Way, Leeds" (number and street in separate
+    columns) both give street "mount way". The street is the words after the house number in its
+    part of the address, or the next part when the number stands alone; without a number, no
+    street is guessed (a building or town name could be taken for one).
+    """
+    words, parts = _address_words(value)
+    flat = house = street = ""
     index = 0
     while index < len(words):
         word = words[index]
@@ -418,8 +611,27 @@ def address_house_token(value: str) -> str:
             continue
         if not house and _HOUSE_NUMBER.fullmatch(word):
             house = word
+            same_part = parts[index]
+            rest = list(zip(words[index + 1 :], parts[index + 1 :], strict=True))
+            after = [w for w, p in rest if p == same_part]
+            if not after:
+                after = [w for w, p in rest if p == same_part + 1]
+            # "59 Mount Way Flat 4": the flat is not part of the street's name.
+            if "flat" in after:
+                after = after[: after.index("flat")]
+            street = " ".join(w for w in after if not _HOUSE_NUMBER.fullmatch(w))
         index += 1
-    return f"{flat}/{house}" if flat else house
+    return AddressParts(f"{flat}/{house}" if flat else house, street)
+
+
+def address_house_token(value: str) -> str:
+    """The house number, with the flat number before a slash: "Flat 4, 59 Mount Way" -> "4/59".
+
+    Household members share an address, and neighbours share a street; the number is the part
+    of an address that most often tells two households apart, so blocking and agreement use it.
+    "59a" stays "59a"; a flat without a building number gives "4/"; "" when there is no number.
+    """
+    return address_parts(value).house
 
 
 _POSTCODE_SPACED = re.compile(r"([A-Z]{1,2})\d[A-Z\d]? \d[A-Z]{2}")

@@ -18,6 +18,7 @@ from agencies.models import (
     SourceRecord,
     StagedRow,
 )
+from agencies.selectors import extract_repair_lines
 from agencies.services import dataset_define
 from matching.pseudonymise import identity_open
 from tests.ingest_helpers import (
@@ -80,8 +81,7 @@ def test_good_rows_load_with_identifiers_sealed_and_sensitive_fields_typed(datas
     [
         ({"surname": ""}, "Required identifier surname is missing."),
         ({"forename": "   "}, "Required identifier forename is missing."),
-        ({"dob": "31/02/2015"}, "Date of birth (dob) is not a date"),
-        ({"dob": "yesterday"}, "Date of birth (dob) is not a date"),
+        ({"incident_date": "31/02/2026"}, "Incident date (incident_date) is not a date"),
         ({"incident_date": "2026-13-01"}, "Incident date (incident_date) is not a date"),
         ({"incident_date": ""}, "Required field incident_date is missing."),
         ({"risk_grade": "extreme"}, "is not one of the allowed values: standard, medium, high"),
@@ -104,7 +104,10 @@ def test_each_bad_row_is_set_aside_with_its_reason(dataset, settings, overrides,
 
 def test_row_messages_never_repeat_an_identifier_value(dataset, settings):
     settings.SHAREHUB_QUARANTINE_THRESHOLD = 0.9
-    rows = [good_row("I1", dob="Zebediah-Quux"), good_row("I2", forename="", surname="Quuxley")]
+    rows = [
+        good_row("I1", incident_date="Zebediah-Quux"),
+        good_row("I2", forename="", surname="Quuxley"),
+    ]
     extract = upload(dataset, csv_bytes(rows + [good_row("I3")]))
     everything = json.dumps(list(QuarantinedRow.objects.values_list("reasons", flat=True)))
     everything += extract.message
@@ -143,7 +146,7 @@ def test_too_many_bad_rows_reject_the_whole_extract_and_change_nothing(dataset):
     before = dataset_snapshot(dataset)
 
     rows = [good_row(f"N{n}") for n in range(8)] + [
-        good_row("B1", dob="nonsense"),
+        good_row("B1", incident_date="nonsense"),
         good_row("B2", surname=""),
     ]
     extract = upload(dataset, csv_bytes(rows), mode="full")
@@ -163,7 +166,7 @@ def test_the_quarantine_download_has_reasons_and_neutralises_formulas(dataset, s
         good_row("I1"),
         good_row('=HYPERLINK("http://x")', surname=""),
         good_row("I3", forename="+SUM(A1)", risk_grade="@risk"),
-        good_row("I4", summary="-2+3", dob="bad"),
+        good_row("I4", summary="-2+3", incident_date="bad"),
     ]
     extract = upload(dataset, csv_bytes(rows))
     downloaded = list(quarantine_csv_rows(extract))
@@ -427,7 +430,7 @@ def test_no_plaintext_identifier_reaches_any_table(dataset, settings):
     }
     rows = [
         good_row("I1", **markers),
-        good_row("I2", **markers, dob="not a date"),  # quarantined: sealed too
+        good_row("I2", **markers, incident_date="not a date"),  # quarantined: sealed too
     ]
     upload(dataset, csv_bytes(rows))
     found = []
@@ -493,7 +496,7 @@ def test_the_record_id_column_cannot_be_a_national_identifier():
 def test_a_full_refresh_does_not_retire_records_whose_rows_were_set_aside(dataset, settings):
     settings.SHAREHUB_QUARANTINE_THRESHOLD = 0.5
     upload(dataset, csv_bytes([good_row(f"I{n}") for n in range(4)]))
-    rows = [good_row("I0"), good_row("I1"), good_row("I2", dob="not a date")]
+    rows = [good_row("I0"), good_row("I1"), good_row("I2", incident_date="not a date")]
     extract = upload(dataset, csv_bytes(rows), mode="full")
     assert extract.status == ExtractStatus.LOADED
     states = dict(SourceRecord.objects.values_list("source_id", "is_retired"))
@@ -506,7 +509,7 @@ def test_a_full_refresh_with_no_good_row_changes_nothing(dataset, settings):
     settings.SHAREHUB_QUARANTINE_THRESHOLD = 1.0
     upload(dataset, csv_bytes([good_row("I1")]))
     before = dataset_snapshot(dataset)
-    extract = upload(dataset, csv_bytes([good_row("I9", dob="bad")]), mode="full")
+    extract = upload(dataset, csv_bytes([good_row("I9", incident_date="bad")]), mode="full")
     assert extract.status == ExtractStatus.REJECTED
     assert "would retire every record" in extract.message
     assert dataset_snapshot(dataset) == before
@@ -592,3 +595,61 @@ def test_stalled_extracts_are_sent_again_and_orphaned_files_removed(dataset):
     assert extracts_stalled_requeue(now=later) == 1  # sent again, run in-process here
     stalled.refresh_from_db()
     assert stalled.status == ExtractStatus.LOADED
+
+
+# --- Damaged dates of birth load, with what was repaired counted ---------------------------------
+
+
+def test_a_damaged_date_of_birth_loads_with_a_warning_and_is_counted(dataset):
+    rows = [
+        good_row("I1"),
+        good_row("I2", dob="07/23/1971"),  # month first in a day-first file
+        good_row("I3", dob="|7/0G/1964"),  # OCR
+        good_row("I4", dob="31/02/1990"),  # no such day
+        good_row("I5", dob="1968"),
+        good_row("I6", dob="no idea"),
+    ]
+    extract = upload(dataset, csv_bytes(rows))
+
+    assert extract.status == ExtractStatus.LOADED
+    assert (extract.rows_loaded, extract.rows_warned, extract.rows_quarantined) == (6, 5, 0)
+    assert extract.repairs == {
+        "date_of_birth": {
+            "swapped": 1, "ocr": 1, "impossible_day": 1, "year_only": 1, "unreadable": 1
+        }
+    }  # fmt: skip
+    stored = {
+        record.source_id: identity_open(
+            agency_id=dataset.agency_id, dataset_id=dataset.pk, source_id=record.source_id,
+            blob=record.identity,
+        ).get("date_of_birth")
+        for record in SourceRecord.objects.filter(dataset=dataset)
+    }  # fmt: skip
+    assert stored == {
+        "I1": "2015-02-01", "I2": "1971-07-23", "I3": "1964-06-17", "I4": "1990-02",
+        "I5": "1968", "I6": None,
+    }  # fmt: skip
+    warnings = SourceRecord.objects.get(source_id="I2").warnings
+    assert warnings == [
+        "Date of birth (dob) has day and month the other way round from the rest of the file; "
+        "it was read with them swapped back."
+    ]
+    # The result says it in words, and never repeats a value.
+    lines = extract_repair_lines(extract)
+    assert "1 date of birth could not be read at all" in " ".join(lines)
+    assert not any("1971" in line or "1964" in line for line in lines)
+
+
+def test_a_file_written_month_first_is_read_month_first(dataset):
+    dates = ["06/19/1968", "12/25/1990", "01/02/2000", "03/30/2001", "05/04/1977"]
+    rows = [good_row(f"I{n}", dob=written) for n, written in enumerate(dates)]
+    extract = upload(dataset, csv_bytes(rows))
+
+    assert extract.repairs == {"date_of_birth_order": "mdy"}
+    assert extract.rows_warned == 0
+    record = SourceRecord.objects.get(source_id="I2")
+    identity = identity_open(
+        agency_id=dataset.agency_id, dataset_id=dataset.pk, source_id="I2", blob=record.identity
+    )
+    assert identity["date_of_birth"] == "2000-01-02"  # January the 2nd, as the file means
+    assert "written month first" in extract_repair_lines(extract)[0]

@@ -97,7 +97,7 @@ def test_upload_through_the_web_shows_the_result(admin_client, agency, settings)
     settings.SHAREHUB_QUARANTINE_THRESHOLD = 0.5
     dataset = police_dataset(agency)
     response = post_upload(
-        admin_client, dataset, csv_bytes([good_row("I1"), good_row("I2", dob="x")])
+        admin_client, dataset, csv_bytes([good_row("I1"), good_row("I2", incident_date="x")])
     )
     extract = Extract.objects.get()
     assert response["Location"] == reverse("agencies:extract_detail", args=[extract.pk])
@@ -111,7 +111,7 @@ def test_upload_through_the_web_shows_the_result(admin_client, agency, settings)
     assert download["Cache-Control"] == "no-store"
     body = b"".join(download.streaming_content).decode()
     assert body.splitlines()[0].startswith("row_in_file,reasons,incident_ref")
-    assert "Date of birth (dob) is not a date" in body
+    assert "Incident date (incident_date) is not a date" in body
 
 
 def test_a_rejected_upload_says_why_on_the_result_page(admin_client, agency):

@@ -58,11 +58,14 @@ def loaded(agency, other_agency, settings):
     )
     upload(
         ours,
-        csv_bytes([good_row(f"B{n}") for n in range(3)] + [good_row("BAD2", dob="soon")]),
+        csv_bytes([good_row(f"B{n}") for n in range(3)] + [good_row("BAD2", incident_date="soon")]),
         filename="second.csv",
     )
     theirs = police_dataset(other_agency)
-    upload(theirs, csv_bytes([good_row(f"P{n}") for n in range(4)] + [good_row("BAD3", dob="x")]))
+    upload(
+        theirs,
+        csv_bytes([good_row(f"P{n}") for n in range(4)] + [good_row("BAD3", incident_date="x")]),
+    )
     assert SourceRecord.objects.filter(dataset=ours).count() == 11
     assert QuarantinedRow.objects.filter(extract__dataset=ours).count() == 2
     return agency, other_agency

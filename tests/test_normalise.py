@@ -13,11 +13,19 @@ from matching.normalise import (
     DOB_AGE_OVER_115,
     DOB_BEFORE_1900,
     DOB_IN_FUTURE,
+    DOB_ORDER_DAY_FIRST,
+    DOB_ORDER_MONTH_FIRST,
     DOB_PLACEHOLDER,
+    DOB_REPAIRS,
+    AddressParts,
+    DobReading,
     address_house_token,
     address_normalise,
+    address_parts,
+    date_order_detect,
     date_parse,
     dob_plausibility,
+    dob_read,
     dob_variants,
     forename_canonical,
     forename_variants,
@@ -94,8 +102,8 @@ def test_postcodes_are_written_one_way():
         ("Mr John Smith", "john smith"),
         ("Dr. Ann Lee", "ann lee"),
         ("Mrs Mr Lee", "lee"),
-        ("Miss", "miss"),  # a lone title is all there is; kept, not guessed away
-        ("Sir", "sir"),
+        ("Miss", ""),  # a lone title names nobody: a placeholder, like "Patient"
+        ("Sir", ""),
         ("John Smith Jr.", "john smith"),
         ("John Smith III", "john smith"),
         ("Straße", "strasse"),
@@ -534,3 +542,87 @@ def test_dob_plausibility_never_raises(dob, on):
     reason = dob_plausibility(dob, on=on)
     assert reason in {None, DOB_IN_FUTURE, DOB_BEFORE_1900, DOB_PLACEHOLDER, DOB_AGE_OVER_115}
     assert (reason == DOB_IN_FUTURE) == (dob > on)
+
+
+# --- Dates of birth as agencies write them ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "written, value, repairs",
+    [
+        ("19/06/1968", "1968-06-19", ()),
+        ("1968-06-19", "1968-06-19", ()),
+        ("19680619", "1968-06-19", ()),  # compact, year first
+        ("19061968", "1968-06-19", ()),  # compact, day first
+        ("2018-06-04 00:00:00", "2018-06-04", ()),
+        ("19-Jun-1968", "1968-06-19", ()),
+        # Month first in a day-first file: only the swapped reading is a date.
+        ("06/19/1968", "1968-06-19", ("swapped",)),
+        ("1968-19-06", "1968-06-19", ("swapped",)),
+        # OCR: | and l for 1, O for 0, G for 6, Z for 2.
+        ("|7/0G/1964", "1964-06-17", ("ocr",)),
+        ("Z7/10/1983", "1983-10-27", ("ocr",)),
+        ("0l/O2/2OO1", "2001-02-01", ("ocr",)),
+        # An impossible day keeps the month and year.
+        ("31/02/1990", "1990-02", ("impossible_day",)),
+        ("00/02/1967", "1967-02", ("impossible_day",)),
+        # Only the year can be read.
+        ("1968", "1968", ("year_only",)),
+        ("June 1968", "1968", ("year_only",)),
+        ("31/31/1990", "1990", ("year_only",)),
+        # Nothing usable: loaded without a date of birth.
+        ("unknown", "", ("unreadable",)),
+        ("12/3/71", "", ("unreadable",)),  # a two-digit year could be 1871 or 1971
+        ("", "", ()),
+    ],
+)
+def test_a_date_of_birth_keeps_what_can_be_read_and_says_what_was_repaired(written, value, repairs):
+    assert dob_read(written) == DobReading(value, repairs)
+
+
+def test_a_month_first_file_reads_month_first():
+    assert dob_read("06/19/1968", order=DOB_ORDER_MONTH_FIRST) == DobReading("1968-06-19")
+    assert dob_read("06/05/1968", order=DOB_ORDER_MONTH_FIRST) == DobReading("1968-06-05")
+    # In such a file a day-first date is the one repaired.
+    assert dob_read("19/06/1968", order=DOB_ORDER_MONTH_FIRST) == DobReading(
+        "1968-06-19", ("swapped",)
+    )
+
+
+def test_the_order_of_a_column_is_month_first_only_when_its_values_say_so():
+    american = ["06/19/1968", "12/25/1990", "01/02/2000", "03/30/2001"] * 10
+    british = ["19/06/1968", "25/12/1990", "01/02/2000"] * 10
+    # A few month-first slips in a day-first file do not turn the file.
+    slips = british * 5 + ["06/19/1968", "07/23/1970"]
+    assert date_order_detect(american) == DOB_ORDER_MONTH_FIRST
+    assert date_order_detect(british) == DOB_ORDER_DAY_FIRST
+    assert date_order_detect(slips) == DOB_ORDER_DAY_FIRST
+    assert date_order_detect(["1968-06-19", "", "19680619"]) == DOB_ORDER_DAY_FIRST
+
+
+@given(st.text(max_size=30))
+def test_reading_a_date_of_birth_never_raises_and_keeps_a_valid_shape(text):
+    reading = dob_read(text)
+    assert reading.value == "" or re.fullmatch(r"\d{4}(-\d{2}(-\d{2})?)?", reading.value)
+    assert set(reading.repairs) <= set(DOB_REPAIRS)
+    if reading.value and len(reading.value) == 10:
+        date.fromisoformat(reading.value)
+
+
+@pytest.mark.parametrize(
+    "written, house, street",
+    [
+        ("Flat 4, 59 Mount Way, Leeds LS8 9DD", "4/59", "mount way"),
+        ("59 Mount Way Flat 4", "4/59", "mount way"),
+        ("3/31 Mount Way, Gipton, Leeds", "3/31", "mount way"),
+        ("5112, 145th st, , Anytown", "5112", "145th street"),  # number and street in columns
+        ("12 High St., Leeds LS6 2AB", "12", "high street"),
+        ("Brookside Hostel, 55 Dale Road, Headingley", "55", "dale road"),
+        ("1501, interlake ave n, Anytown", "1501", "interlake avenue n"),
+        ("Anytown", "", ""),  # no number: no street is guessed
+    ],
+)
+def test_address_parts_find_the_house_and_street_however_the_lines_were_split(
+    written, house, street
+):
+    assert address_parts(written) == AddressParts(house, street)

@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from agencies.ingest import extract_receive
 from agencies.models import Dataset, ExtractChannel, ExtractMode
 from agencies.readers import ExtractFileError
+from agencies.selectors import extract_repair_lines
 
 
 class Command(BaseCommand):
@@ -52,6 +53,8 @@ class Command(BaseCommand):
             f"warned {extract.rows_warned:,}, quarantined {extract.rows_quarantined:,}, "
             f"retired {extract.records_retired:,}."
         )
+        for line in extract_repair_lines(extract):
+            self.stdout.write(line)
         if extract.message:
             self.stdout.write(extract.message)
         if extract.status in ("rejected", "failed"):
