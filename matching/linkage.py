@@ -23,6 +23,8 @@ from django.utils import timezone
 
 from agencies.models import Dataset, SourceRecord
 from matching import scoring
+from matching.candidates import candidate_pairs, pair_levels
+from matching.model import content_hash, model_current, model_estimate, model_stale, pair_mix
 from matching.models import (
     Household,
     LinkageModel,
@@ -48,19 +50,9 @@ from sharehub.locks import advisory_lock
 
 logger = logging.getLogger(__name__)
 
-# Blocking: a pair is compared when the two records share one of these keyed values. Each survives
-# errors the others do not (see matching.tokens.record_keys), and together they keep candidate
-# pairs to a few dozen per record instead of every pair.
-BLOCKS = ("nhs", "upn", "pnc", "dob_pair", "block_sy", "block_fd", "block_nn", "block_py")
-# A block bigger than this is a placeholder value many records share, not evidence: its pairs
-# would cost more than they find, so it is skipped and counted.
-MAX_BLOCK = 400
-PAIR_CHUNK = 2_000_000
-EM_SAMPLE = 3_000_000
 WHOLE_REGION_SHARE = 0.5
 SECOND_PASS = True
 KEYS_BATCH = 2_000
-RETRAIN_GROWTH = 2.0  # retrain the model when the records have doubled since it was estimated
 
 LINKAGE_LOCK_ID = 0x5348_4C4B  # "SHLK": one linkage run at a time on PostgreSQL
 
@@ -80,11 +72,31 @@ class Thresholds:
         )
 
 
+# The stages of a run in order, with how far through the run each starts (for progress bars).
+STAGES = {
+    "keys": 0,
+    "load": 20,
+    "model": 25,
+    "region": 35,
+    "candidates": 40,
+    "scoring": 50,
+    "clustering": 65,
+    "persons": 75,
+    "households": 92,
+}
+
+
 @dataclass
 class Figures:
     """What a run did, per stage: counts and seconds, stored on the run and printed by benches."""
 
     values: dict = field(default_factory=dict)
+    run_id: int | None = None
+
+    def stage(self, name: str) -> None:
+        """Say on the run which stage it is in, for the people watching its progress."""
+        if self.run_id is not None:
+            LinkageRun.objects.filter(pk=self.run_id).update(stage=name)
 
     def time(self, stage: str, started: float) -> float:
         now = time.perf_counter()
@@ -113,11 +125,14 @@ def keys_refresh(*, record_ids: list[int] | None = None) -> list[int]:
         # Only those that need it: no keys, keys under an old linkage key, or a record an extract
         # rewrote after its keys were made.
         from django.db.models import F, Q
+        from django.db.models.functions import Length
 
-        records = records.filter(
+        records = records.annotate(keys_length=Length("linkage__keys")).filter(
             Q(linkage__isnull=True)
             | ~Q(linkage__key_version=version)
             | Q(updated_at__gt=F("linkage__keys_made_at"))
+            # Keys packed in an older layout (a release added a field): made again.
+            | ~Q(keys_length=RECORD_DTYPE.itemsize)
         )
     agency_of = dict(Dataset.objects.values_list("pk", "agency_id"))
     done: list[int] = []
@@ -246,113 +261,6 @@ def population_load() -> Population:
     )
 
 
-# --- Candidate pairs ------------------------------------------------------------------------------
-
-
-def candidate_pairs(
-    keys: Keys, focus: np.ndarray | None, figures: Figures | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Index pairs (left < right) sharing a blocking value, at least one side in `focus`.
-
-    Each pair comes once: from the first block in BLOCKS that produces it (a later block skips a
-    pair whose records already share an earlier block's value), so no global de-duplication of
-    tens of millions of pairs is needed.
-    """
-    lefts, rights = [], []
-    skipped_blocks = 0
-    for number, block in enumerate(BLOCKS):
-        values = keys[block]
-        present = np.flatnonzero(values != 0)
-        order = present[np.argsort(values[present], kind="stable")]
-        sorted_values = values[order]
-        if len(order) < 2:
-            continue
-        starts = np.flatnonzero(np.r_[True, sorted_values[1:] != sorted_values[:-1]])
-        sizes = np.diff(np.r_[starts, len(order)])
-        group_of = np.repeat(np.arange(len(starts)), sizes)
-        too_big = sizes > MAX_BLOCK
-        skipped_blocks += int(too_big.sum())
-        usable = ~too_big[group_of]
-        if focus is not None:
-            # Only groups holding a focus record can produce a pair with one.
-            focus_groups = np.zeros(len(starts), dtype=bool)
-            focus_groups[group_of[focus[order]]] = True
-            usable &= focus_groups[group_of]
-        end_of_group = np.repeat(starts + sizes, sizes)
-        positions = np.flatnonzero(usable)
-        for offset in range(1, MAX_BLOCK):
-            positions = positions[positions + offset < end_of_group[positions]]
-            if not len(positions):
-                break
-            a = order[positions]
-            b = order[positions + offset]
-            left, right = np.minimum(a, b), np.maximum(a, b)
-            keep = np.ones(len(left), dtype=bool)
-            if focus is not None:
-                keep &= focus[left] | focus[right]
-            for earlier in BLOCKS[:number]:
-                earlier_left = keys[earlier][left]
-                keep &= ~((earlier_left != 0) & (earlier_left == keys[earlier][right]))
-            # int32 halves the largest arrays a run holds (tens of millions of pairs).
-            lefts.append(left[keep].astype(np.int32))
-            rights.append(right[keep].astype(np.int32))
-    if figures is not None:
-        figures["blocks_skipped_as_too_big"] = skipped_blocks
-    if not lefts:
-        return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int32)
-    return np.concatenate(lefts), np.concatenate(rights)
-
-
-def pair_levels(keys: Keys, left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    parts = [
-        scoring.comparison_levels(
-            keys, left[start : start + PAIR_CHUNK], right[start : start + PAIR_CHUNK]
-        )
-        for start in range(0, len(left), PAIR_CHUNK)
-    ]
-    if not parts:
-        return np.zeros((0, len(scoring.COMPARISONS)), dtype=np.int8)
-    return np.concatenate(parts)
-
-
-# --- Model ----------------------------------------------------------------------------------------
-
-
-def model_current() -> tuple[LinkageModel | None, scoring.Parameters | None]:
-    model = LinkageModel.objects.order_by("-pk").first()
-    if model is None:
-        return None, None
-    try:
-        return model, scoring.Parameters.from_json(model.parameters)
-    except ValueError:
-        return None, None  # estimated for other comparisons: estimate afresh
-
-
-def model_estimate(
-    population: Population, figures: Figures
-) -> tuple[LinkageModel, scoring.Parameters]:
-    """u from random pairs, m and prior by EM over every candidate pair of the population."""
-    started = time.perf_counter()
-    u = scoring.u_estimate(population.keys)
-    left, right = candidate_pairs(population.keys, None)
-    pairs = len(left)
-    if pairs > EM_SAMPLE:
-        # A uniform sample estimates the same shares; EM's cost is in scoring the pairs.
-        chosen = np.random.default_rng(0).choice(pairs, EM_SAMPLE, replace=False)
-        left, right = left[chosen], right[chosen]
-    levels = pair_levels(population.keys, left, right)
-    parameters = scoring.em_estimate(
-        levels, u, records=len(population.record_ids), candidate_pairs=pairs
-    )
-    model = LinkageModel.objects.create(
-        parameters=parameters.as_json(),
-        trained_on_pairs=pairs,
-        trained_on_records=len(population.record_ids),
-    )
-    figures.time("model_estimate", started)
-    return model, parameters
-
-
 # --- Clustering -----------------------------------------------------------------------------------
 
 
@@ -407,6 +315,41 @@ class _Clusters:
         return True
 
 
+# A refused link within this many bits of the link that placed its record makes the record
+# ambiguous (region_cluster): a factor of four in the odds.
+AMBIGUITY_MARGIN = 2.0
+
+
+def _links_applied(
+    size: int,
+    cannot: dict[int, set[int]],
+    confirmed: list[tuple[int, int]],
+    left: np.ndarray,
+    right: np.ndarray,
+    auto: np.ndarray,
+    weights: np.ndarray,
+) -> tuple["_Clusters", set[int]]:
+    """Apply the automatic links (strongest first), refusing any the chain guard forbids; return
+    the clusters and the records a refusal showed to be ambiguous: each placed by a link hardly
+    stronger than the refused one."""
+    clusters = _Clusters(size, cannot)
+    for a, b in confirmed:
+        clusters.union(a, b, forced=True)
+    placed_by: dict[int, float] = {}
+    ambiguous: set[int] = set()
+    for index in auto.tolist():
+        a, b = int(left[index]), int(right[index])
+        weight = float(weights[index])
+        if clusters.union(a, b):
+            placed_by.setdefault(a, weight)
+            placed_by.setdefault(b, weight)
+            continue
+        for end in (a, b):
+            if end in placed_by and placed_by[end] - weight < AMBIGUITY_MARGIN:
+                ambiguous.add(end)
+    return clusters, ambiguous
+
+
 @dataclass
 class RegionResult:
     labels: np.ndarray  # cluster label per region position
@@ -436,6 +379,7 @@ def region_cluster(
     thresholds: Thresholds,
     confirmed: list[tuple[int, int]],
     rejected: list[tuple[int, int]],
+    parameters: scoring.Parameters | None = None,
 ) -> RegionResult:
     """Cluster the region's records from its scored pairs (positions index `keys`).
 
@@ -446,7 +390,7 @@ def region_cluster(
     """
     size = keys_count(keys)
     probabilities = scoring.probability(weights)
-    not_automatic, family_different = scoring.family_guards(levels)
+    not_automatic, family_different = scoring.family_guards(levels, parameters)
     clearly_different = (weights < thresholds.guard) | family_different
     confident = probabilities >= thresholds.upper
     auto = np.flatnonzero(confident & ~not_automatic)
@@ -467,15 +411,25 @@ def region_cluster(
         cannot[a].add(b)
         cannot[b].add(a)
 
-    clusters = _Clusters(size, cannot)
-    for a, b in confirmed:
-        clusters.union(a, b, forced=True)
-    auto = auto[np.argsort(-weights[auto], kind="stable")]
     review: list[tuple[int, int, float, str, np.ndarray]] = []
-    for index in auto.tolist():
-        a, b = int(left[index]), int(right[index])
-        if not clusters.union(a, b):
+    # Strongest first; pairs of equal weight in an order of their records' content, so the
+    # same records cluster the same way whatever ids (load order) they have.
+    content = content_hash(keys)
+    tie = pair_mix(content[left] ^ content[right])
+    auto = auto[np.lexsort((tie[auto], -weights[auto]))]
+    clusters, ambiguous = _links_applied(size, cannot, confirmed, left, right, auto, weights)
+    if ambiguous:
+        # A record the chain guard had to choose for, between two people it matched about as
+        # well (a police record with no date of birth, named like a father and like his son at
+        # one address), could be either: none of its automatic links is made, and a reviewer
+        # decides. Linked strongest first, it would go to whichever scored higher by a whisker
+        # (LINKAGE.md: judge a merge by the clusters, not the single pair).
+        marked = np.fromiter(ambiguous, dtype=np.int64)
+        taken = np.isin(left[auto], marked) | np.isin(right[auto], marked)
+        for index in auto[taken].tolist():
+            a, b = int(left[index]), int(right[index])
             review.append((a, b, float(weights[index]), ReviewItem.Reason.GUARD, levels[index]))
+        clusters, _ = _links_applied(size, cannot, confirmed, left, right, auto[~taken], weights)
     labels = clusters.labels()
 
     # Second pass: a record or person alike in all but the forename to exactly one other person,
@@ -489,7 +443,7 @@ def region_cluster(
             if a != b:
                 partners[a].add(b)
                 partners[b].add(a)
-        for index in alike[np.argsort(-weights[alike], kind="stable")].tolist():
+        for index in alike[np.lexsort((tie[alike], -weights[alike]))].tolist():
             a, b = int(labels[left[index]]), int(labels[right[index]])
             if a != b and len(partners[a]) == 1 and len(partners[b]) == 1:
                 clusters.union(int(left[index]), int(right[index]))
@@ -555,36 +509,92 @@ def linkage_run(
     full: bool = False,
     kind: str | None = None,
     review_item_id: int | None = None,
+    reestimate: bool = False,
+    run: LinkageRun | None = None,
 ) -> LinkageRun:
     """Link what changed (or, with full=True, everything) and store persons and households.
 
-    A review decision's run re-clusters the two records' persons (review_item_id).
+    A review decision's run re-clusters the two records' persons (review_item_id). With
+    reestimate=True the model is estimated afresh first (a relink: matching.relink). `run` is a
+    run already recorded (queued for a relink, so its progress can be followed from the start).
     """
     # One run at a time: two runs assigning persons at once would undo each other.
     with advisory_lock(LINKAGE_LOCK_ID):
-        run = LinkageRun.objects.create(
-            kind=kind or (LinkageRun.Kind.FULL if full else LinkageRun.Kind.INCREMENTAL),
-            extract_id=extract_id,
-        )
-        figures = Figures()
+        if run is None:
+            run = LinkageRun.objects.create(
+                kind=kind or (LinkageRun.Kind.FULL if full else LinkageRun.Kind.INCREMENTAL),
+                extract_id=extract_id,
+            )
+        else:
+            LinkageRun.objects.filter(pk=run.pk).update(
+                status=LinkageRun.Status.RUNNING, started_at=timezone.now(), figures={}
+            )
+        figures = Figures(run_id=run.pk)
         try:
-            _run(run, full=full, figures=figures, review_item_id=review_item_id)
+            _run(
+                run,
+                full=full,
+                figures=figures,
+                review_item_id=review_item_id,
+                reestimate=reestimate,
+            )
         except Exception:
             LinkageRun.objects.filter(pk=run.pk).update(
                 status=LinkageRun.Status.FAILED, finished_at=timezone.now(), figures=figures.values
             )
             raise
         LinkageRun.objects.filter(pk=run.pk).update(
-            status=LinkageRun.Status.DONE, finished_at=timezone.now(), figures=figures.values
+            status=LinkageRun.Status.DONE,
+            finished_at=timezone.now(),
+            figures=figures.values,
+            stage="",
         )
         run.refresh_from_db()
         return run
 
 
+def _model_for_run(
+    population: Population, figures: Figures, *, reestimate: bool
+) -> tuple[LinkageModel, scoring.Parameters, bool]:
+    """The model this run scores with, and whether everything must be re-clustered under it: a
+    new model re-clusters every record, or the persons would depend on the order the extracts
+    came in (those placed under the old model would keep its decisions)."""
+    model, parameters = model_current()
+    stale = "asked to re-estimate" if reestimate else model_stale(model, population.dataset_ids)
+    if not stale and model is not None and parameters is not None:
+        figures["model"] = model.pk
+        return model, parameters, False
+    figures.stage("model")
+    figures["model_estimated_because"] = stale
+    new_model, new_parameters, _ = model_estimate(population.keys, population.dataset_ids, figures)
+    figures["model"] = new_model.pk
+    return new_model, new_parameters, bool((population.person_ids != 0).any())
+
+
+def pair_weights(
+    keys: Keys,
+    left: np.ndarray,
+    levels: np.ndarray,
+    parameters: scoring.Parameters,
+    frequencies: scoring.TermFrequencies,
+) -> np.ndarray:
+    """Each pair's match weight, with agreement on a rare name weighing more than on a common
+    one (term frequencies of the whole population)."""
+    return scoring.match_weights(levels, parameters) + scoring.tf_adjustments(
+        keys, left, levels, parameters, frequencies
+    )
+
+
 def _run(
-    run: LinkageRun, *, full: bool, figures: Figures, review_item_id: int | None = None
+    run: LinkageRun,
+    *,
+    full: bool,
+    figures: Figures,
+    review_item_id: int | None = None,
+    reestimate: bool = False,
 ) -> None:
     started = time.perf_counter()
+    figures.stage("keys")
     refreshed = keys_refresh()
     figures["records_keyed"] = len(refreshed)
     started = figures.time("keys", started)
@@ -605,6 +615,7 @@ def _run(
         pk__in=still_held.values("person_id")
     ).update(is_active=False, household=None)
 
+    figures.stage("load")
     population = population_load()
     figures["records"] = len(population.record_ids)
     started = figures.time("load", started)
@@ -612,17 +623,14 @@ def _run(
         _households_refresh(population, run, figures)
         return
 
-    model, parameters = model_current()
-    if (
-        parameters is None
-        or model is None
-        or len(population.record_ids) >= RETRAIN_GROWTH * max(model.trained_on_records, 1)
-    ):
-        model, parameters = model_estimate(population, figures)
-        figures["model_estimated"] = True
-    figures["model"] = model.pk
+    model, parameters, recluster = _model_for_run(population, figures, reestimate=reestimate)
+    if recluster and not full:
+        figures["reclustered_for_new_model"] = True
+        full = True
     started = time.perf_counter()
+    frequencies = scoring.TermFrequencies.count(population.keys)
 
+    figures.stage("region")
     if full:
         region = np.arange(len(population.record_ids))
         focus = np.ones(len(region), dtype=bool)
@@ -643,18 +651,21 @@ def _run(
             # nearly every pair once to find it and again to cluster it.
             region = np.arange(len(population.record_ids))
         else:
-            region = _region_find(population, focus, parameters, touched_by_retirement)
+            region = _region_find(population, focus, parameters, frequencies, touched_by_retirement)
     figures["region_records"] = len(region)
     started = figures.time("region", started)
 
+    figures.stage("candidates")
     keys = keys_take(population.keys, region)
     left, right = candidate_pairs(keys, None, figures)
     figures["candidate_pairs"] = len(left)
     started = figures.time("candidates", started)
+    figures.stage("scoring")
     levels = pair_levels(keys, left, right)
-    weights = scoring.match_weights(levels, parameters)
+    weights = pair_weights(keys, left, levels, parameters, frequencies)
     started = figures.time("scoring", started)
 
+    figures.stage("clustering")
     confirmed, rejected = _decisions_in(population, region)
     result = region_cluster(
         keys,
@@ -665,13 +676,16 @@ def _run(
         thresholds=Thresholds.configured(),
         confirmed=confirmed,
         rejected=rejected,
+        parameters=parameters,
     )
     started = figures.time("clustering", started)
     # Every region record's link details are rewritten: a partner may have left or arrived even
     # where the person id stayed the same.
+    figures.stage("persons")
     _persons_store(population, region, result, run, figures)
     _review_store(population, region, result, parameters, run, figures)
     started = figures.time("persons", started)
+    figures.stage("households")
     _households_refresh(population, run, figures)
     figures.time("households", started)
 
@@ -680,11 +694,12 @@ def _region_find(
     population: Population,
     focus: np.ndarray,
     parameters: scoring.Parameters,
+    frequencies: scoring.TermFrequencies,
     touched_persons: set[int],
 ) -> np.ndarray:
     """Positions of the records to cluster again: the focus records, every record of a person a
-    focus record may belong to (or belonged to), and every record of a person a review decision
-    ties to them."""
+    focus record may belong to (or belonged to), and every record of a person a review item
+    (decided or open) ties to them."""
     # Partners are sought for the focus records and for every record of the persons they (or
     # retired records) belonged to: when a record leaves a person, the rest of that person may
     # now link with someone the departed record kept them apart from.
@@ -693,7 +708,7 @@ def _region_find(
     seed = focus | np.isin(population.person_ids, np.fromiter(seed_persons, dtype=np.int64))
     left, right = candidate_pairs(population.keys, seed)
     levels = pair_levels(population.keys, left, right)
-    weights = scoring.match_weights(levels, parameters)
+    weights = pair_weights(population.keys, left, levels, parameters, frequencies)
     # Partners that might be the same person bring their persons in. Clearly different ones
     # need not: a focus record's own old person is in the region anyway (person_ids below), so a
     # person it was wrongly joined to is re-clustered with everything it holds.
@@ -702,8 +717,14 @@ def _region_find(
     in_region[left[near]] = True
     in_region[right[near]] = True
     persons = set(np.unique(population.person_ids[in_region]).tolist()) | touched_persons
+    # Decided pairs bind both records; an open one may be what kept a record apart (a record that
+    # could be either of two people): when one side changes, the other is clustered again too.
     decided = ReviewItem.objects.filter(
-        status__in=[ReviewItem.Status.CONFIRMED, ReviewItem.Status.REJECTED]
+        status__in=[
+            ReviewItem.Status.CONFIRMED,
+            ReviewItem.Status.REJECTED,
+            ReviewItem.Status.OPEN,
+        ]
     ).values_list("record_a_id", "record_b_id")
     while True:
         persons.discard(0)
@@ -934,6 +955,7 @@ def _review_store(
                 probability=float(scoring.probability(np.array([weight]))[0]),
                 reason=reason,
                 comparison=scoring.reasons(levels, parameters),
+                why=scoring.uncertain_because(levels),
                 run=run,
             )
         )
@@ -954,6 +976,7 @@ def _review_store(
                 probability=item.probability,
                 reason=item.reason,
                 comparison=item.comparison,
+                why=item.why,
                 run=run,
             )
     figures["review_items_reopened"] = reopened
@@ -980,6 +1003,27 @@ def _review_store(
         status=ReviewItem.Status.WITHDRAWN
     )
     figures["review_items_withdrawn"] = len(withdrawn)
+    figures["review_items_beyond_queue"] = _review_queue_trim(len(population.record_ids))
+
+
+REVIEW_QUEUE_MIN = 50
+
+
+def _review_queue_trim(records: int) -> int:
+    """Keep the open review queue to what a team can work through (SHAREHUB_REVIEW_QUEUE_SHARE
+    of the live records): the pairs most likely to be one person stay, the rest are withdrawn
+    (a later run asks again if one rises). Returns how many were withdrawn."""
+    cap = max(REVIEW_QUEUE_MIN, round(settings.SHAREHUB_REVIEW_QUEUE_SHARE * records))
+    beyond = list(
+        ReviewItem.objects.filter(status=ReviewItem.Status.OPEN)
+        .order_by("-probability", "pk")
+        .values_list("pk", flat=True)[cap:]
+    )
+    if beyond:
+        ReviewItem.objects.filter(pk__in=beyond, status=ReviewItem.Status.OPEN).update(
+            status=ReviewItem.Status.WITHDRAWN
+        )
+    return len(beyond)
 
 
 # --- Households -----------------------------------------------------------------------------------
@@ -988,12 +1032,19 @@ def _review_store(
 def _households_refresh(population: Population, run: LinkageRun, figures: Figures) -> None:
     """Group persons who live at the same dwelling now, keeping household ids stable.
 
-    A person's current dwelling is the address key (house number and full postcode) of their
-    most recent record that has one. Records without a house number (a health extract holds only
-    the postcode) leave the person out of households rather than guess among neighbours.
+    A person's current dwelling is the house number with the full postcode (or, without a
+    postcode, with the street) of their most recent record that has one. Records without a house
+    number (a health extract holds only the postcode) leave the person out of households rather
+    than guess among neighbours.
     """
     started = time.perf_counter()
-    address = population.keys["address_key"]
+    # The house number with the postcode where there is one, else with the street: an extract
+    # with no postcodes still places people in homes.
+    address = np.where(
+        population.keys["address_key"] != 0,
+        population.keys["address_key"],
+        population.keys["dwelling"],
+    )
     has_address = (address != 0) & (population.person_ids != 0)
     positions = np.flatnonzero(has_address)
     # Latest record per person: sort by person then event day then record id, take the last.

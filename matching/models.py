@@ -24,8 +24,10 @@ class LinkageRun(models.Model):
         FULL = "full", "Everything"
         DECISION = "decision", "After a review decision"
         ERASURE = "erasure", "After records were erased"
+        RELINK = "relink", "Model estimated again and everything re-linked"
 
     class Status(models.TextChoices):
+        QUEUED = "queued", "Waiting to start"
         RUNNING = "running", "Running"
         DONE = "done", "Done"
         FAILED = "failed", "Failed"
@@ -39,9 +41,27 @@ class LinkageRun(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     # Counts per stage and seconds, for the extract page and the benchmarks; never identifiers.
     figures = models.JSONField(default=dict, blank=True)
+    # The stage a running run is in (matching.linkage.STAGES), for its progress bar.
+    stage = models.CharField(max_length=20, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
 
     def __str__(self) -> str:
         return f"linkage run {self.pk} ({self.kind})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (self.Status.DONE, self.Status.FAILED)
+
+    @property
+    def progress_percent(self) -> int:
+        """How far through its stages a run is (matching.linkage.STAGES), for progress bars."""
+        from matching.linkage import STAGES
+
+        if self.is_finished:
+            return 100
+        return STAGES.get(self.stage, 0)
 
 
 class LinkageModel(models.Model):
@@ -55,6 +75,9 @@ class LinkageModel(models.Model):
     parameters = models.JSONField()
     trained_on_pairs = models.PositiveBigIntegerField(default=0)
     trained_on_records = models.PositiveBigIntegerField(default=0)
+    # How the estimate went (matching.model): estimated or refused and why, the records of each
+    # dataset it saw (so a new dataset or a changed mix is noticed), the pairs EM ran on.
+    fit = models.JSONField(default=dict, blank=True)
 
     class Meta:
         get_latest_by = "pk"
@@ -231,6 +254,8 @@ class ReviewItem(models.Model):
     probability = models.FloatField()
     # Comparison -> level label ("agree", "similar", "disagree", "missing") and its weight.
     comparison = models.JSONField(default=dict)
+    # Why linkage could not decide it, in words (matching.scoring.uncertain_because).
+    why = models.CharField(max_length=400, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     run = models.ForeignKey(LinkageRun, on_delete=models.SET_NULL, null=True, related_name="+")
     decided_by = models.ForeignKey(

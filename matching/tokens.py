@@ -22,6 +22,7 @@ the match tokens and are not released in exports.
 
 import hashlib
 import hmac
+import re
 import struct
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
@@ -32,8 +33,8 @@ import numpy as np
 
 from matching.identifiers import pnc_id_is_valid, upn_is_valid
 from matching.normalise import (
-    address_house_token,
     address_normalise,
+    address_parts,
     date_parse,
     dob_plausibility,
     forename_canonical,
@@ -43,6 +44,7 @@ from matching.normalise import (
     pnc_id_normalise,
     postcode_parts,
     soundex,
+    surname_parts,
     upn_normalise,
 )
 from sharehub.keys import derive_key
@@ -72,12 +74,18 @@ class _Parsed:
     surname: str
     forename: str  # canonical first forename: Bob, Rob, Robert -> robert
     forename_plain: str  # normalised first forename, for its initial and its Soundex
-    dob: date | None
-    postcode: str
-    outward: str
+    middle: str  # canonical first middle name (other names, or the forename field's second word)
+    middle_plain: str
+    dob: date | None  # the full date, when it is known
+    dob_ym: str  # "YYYY-MM": the year and month, also of a date known only that far
+    dob_y: str  # "YYYY"
+    postcode: str  # a UK postcode, or another country's postal code as written
+    outward: str  # the UK outward code ("LS6"), "" for another country's code
     nhs: str
     upn: str
     pnc: str
+    house: str  # house number, with the flat: "4/59"
+    street: str  # street name: "mount way"
 
 
 def _first_forename(value: str) -> str:
@@ -94,6 +102,22 @@ def _usable_dob(value: str) -> date | None:
     if dob is None or dob_plausibility(dob, on=dob) is not None:
         return None
     return dob
+
+
+_PARTIAL_DOB = re.compile(r"(\d{4})(?:-(\d{2}))?")
+
+
+def _dob_parts(value: str) -> tuple[date | None, str, str]:
+    """(full date, "YYYY-MM", "YYYY") of a stored date of birth, which ingest keeps as far as it
+    could be read (normalise.dob_read): a full date, a year and month, or a year."""
+    dob = _usable_dob(value)
+    if dob is not None:
+        return dob, dob.strftime("%Y-%m"), str(dob.year)
+    match = _PARTIAL_DOB.fullmatch(value.strip()) if value else None
+    if match is None or int(match.group(1)) < 1900:
+        return None, "", ""
+    year, month = match.group(1), match.group(2)
+    return None, f"{year}-{month}" if month and 1 <= int(month) <= 12 else "", year
 
 
 def _pnc_canonical(value: str) -> str:
@@ -118,21 +142,49 @@ def _postcode_of(identifiers: dict[str, str]) -> tuple[str, str, str] | None:
     return parts
 
 
+# Another country's postal code (an Australian 2074, an American 98101): compared whole. Letters
+# and digits, at least one digit, three to ten of them.
+_POSTAL_CODE = re.compile(r"(?=[A-Z]*\d)[A-Z\d]{3,10}")
+
+
+def _postal_code(value: str) -> str:
+    compact = "".join(value.split()).upper().replace("-", "")
+    return compact if _POSTAL_CODE.fullmatch(compact) else ""
+
+
+def _middle_name(identifiers: dict[str, str], forename_field: str) -> str:
+    """The first middle name: from other names, or the forename field's second word."""
+    other = name_normalise(identifiers.get("other_names", ""))
+    if other:
+        return other.partition(" ")[0]
+    return forename_field.partition(" ")[2].partition(" ")[0]
+
+
 def _parse(identifiers: dict[str, str]) -> _Parsed:
-    first = _first_forename(identifiers.get("forename", ""))
+    forename_field = name_normalise(identifiers.get("forename", ""))
+    first = forename_field.partition(" ")[0]
+    middle = _middle_name(identifiers, forename_field)
     parts = _postcode_of(identifiers)
     nhs, nhs_valid = nhs_number_normalise(identifiers.get("nhs_number", ""))
     upn = upn_normalise(identifiers.get("upn", ""))
+    dob, dob_ym, dob_y = _dob_parts(identifiers.get("date_of_birth", ""))
+    address = address_parts(identifiers.get("address", ""))
     return _Parsed(
         surname=name_normalise(identifiers.get("surname", "")),
         forename=forename_canonical(first) if first else "",
         forename_plain=first,
-        dob=_usable_dob(identifiers.get("date_of_birth", "")),
-        postcode=parts[0] if parts else "",
+        middle=forename_canonical(middle) if middle else "",
+        middle_plain=middle,
+        dob=dob,
+        dob_ym=dob_ym,
+        dob_y=dob_y,
+        postcode=parts[0] if parts else _postal_code(identifiers.get("postcode", "")),
         outward=parts[1] if parts else "",
         nhs=nhs if nhs_valid else "",  # nhs_number_is_valid decided nhs_valid
         upn=upn if upn and upn_is_valid(upn) else "",
         pnc=_pnc_canonical(identifiers["pnc_id"]) if identifiers.get("pnc_id") else "",
+        house=address.house,
+        street=address.street,
     )
 
 
@@ -196,8 +248,13 @@ def blocking_tokens(identifiers: dict[str, str]) -> set[str]:
 
 
 def _block_inputs(p: _Parsed) -> dict[str, tuple[str, ...]]:
-    """Block name -> the values it joins; a block with any value missing does not apply."""
-    year = str(p.dob.year) if p.dob else ""
+    """Block name -> the values it joins; a block with any value missing does not apply.
+
+    A record takes part in every block it has the values for, so one with no date of birth is
+    reached through its name and address, and one with no address through its name and date of
+    birth: whatever identifiers a record has, some block brings it to its other records.
+    """
+    year = p.dob_y
     surname_sound = soundex(p.surname) if p.surname else ""
     forename_sound = soundex(p.forename) if p.forename else ""
     return {
@@ -212,6 +269,15 @@ def _block_inputs(p: _Parsed) -> dict[str, tuple[str, ...]]:
         "py": (p.outward, year),
         # A wrong year of birth, when the names' sounds and the district agree.
         "nn": (forename_sound, surname_sound, p.outward),
+        # No date of birth to go on (a tax or tenancy extract), or a wrong one: the same name.
+        "fs": (p.forename, p.surname),
+        # The same home with a misspelt forename or surname, no date of birth needed. The house
+        # number with the sound of a name keeps these blocks to a household or two.
+        "hs": (p.house, surname_sound),
+        "hf": (p.house, forename_sound),
+        # Both names misspelt in ways that keep their sound, with nothing else to go on; in
+        # either order, for names keyed the wrong way round.
+        "ss": tuple(sorted((forename_sound, surname_sound))),
     }
 
 
@@ -252,10 +318,16 @@ def bloom_encode(value: str, *, field: str, bits: int = 500, hashes: int = 20, q
     size = (bits + 7) // 8  # 500 bits -> 63 bytes, the spare high bits always 0
     if not value:
         return bytes(size)
+    return bloom_elements(_qgrams(value, q), field=field, bits=bits, hashes=hashes)
+
+
+def bloom_elements(elements: set[str], *, field: str, bits: int, hashes: int) -> bytes:
+    """A Bloom filter of a set of strings under the field's own key (see bloom_encode)."""
+    size = (bits + 7) // 8
     key = derive_key("bloom:" + field)
     filter_bits = 0
-    for gram in _qgrams(value, q):
-        filter_bits |= _gram_bits(key, gram, bits, hashes)
+    for element in elements:
+        filter_bits |= _gram_bits(key, element, bits, hashes)
     return filter_bits.to_bytes(size)
 
 
@@ -363,29 +435,62 @@ def record_tokens(identifiers: dict[str, str]) -> RecordTokens:
 # date, year and month, year; full postcode, district), which is what partial agreement means
 # for them.
 
-# Exact fields, each an HMAC under derive_key("field") over (field name, value).
+# Exact fields, each an HMAC under derive_key("field") over (namespace, value). Fields that hold
+# the same kind of value share a namespace, so that one record's middle name can be compared with
+# another's forename, or one half of a double-barrelled surname with a whole surname.
 EXACT_FIELDS = (
     "nhs",
     "upn",
     "pnc",
     "forename",  # canonical (Bob -> robert)
+    "forename_initial",
+    "middle",  # canonical first middle name, in the forename namespace
+    "middle_initial",  # in the initial namespace, beside forename_initial
     "surname",
+    "surname_first",  # the first and last parts of a double-barrelled or compound surname,
+    "surname_last",  # in the surname namespace; both the surname itself when it is one word
+    "forename_sound",  # Soundex codes: phonetic spellings (Steven, Stephen; Laub, Lob)
+    "surname_sound",
     "names_unordered",  # forename and surname as a set: agrees when they were keyed swapped
     "dob",
-    "dob_ym",
-    "dob_y",
+    "dob_ym",  # also of a date known only to the month (an impossible day was keyed)
+    "dob_y",  # also of a date known only to the year
     "dob_decade",
+    "dob_md",  # day and month: agrees when only the year was mistyped (1968 for 1986)
     "dob_pair",  # the date and its day/month swap, unordered: agrees when one was swapped
-    "postcode",
+    "postcode",  # a UK postcode, or another country's postal code as written
     "outward",
     "gender",
-    "address_key",  # house number (with flat) and full postcode: the same dwelling
+    "address_key",  # house number (with flat) and full UK postcode: the same dwelling
+    "dwelling",  # house number (with flat) and street: the same dwelling, without a postcode
+    "street",  # the street's name: neighbours, or the same home with the number mistyped
     "house",  # the house number (with flat) alone, for an address whose postcode is wrong
 )
+_NAMESPACE = {
+    "middle": "forename",
+    "middle_initial": "forename_initial",
+    "surname_first": "surname",
+    "surname_last": "surname",
+    # One namespace for both names' sounds, so names keyed the wrong way round and misspelt
+    # still compare (Tiller Robert, Robert Tillr).
+    "forename_sound": "sound",
+    "surname_sound": "sound",
+}
 # Blocking fields: a pair is compared only if it shares one of these or an exact identifier.
-BLOCK_FIELDS = ("block_sy", "block_fd", "block_d", "block_py", "block_nn")
-BLOOM_LAYOUT = {"forename": 256, "surname": 256, "address": 512}
-BLOOM_HASHES = {"forename": 10, "surname": 10, "address": 8}
+BLOCK_FIELDS = (
+    "block_sy",
+    "block_fd",
+    "block_py",
+    "block_nn",
+    "block_fs",
+    "block_hs",
+    "block_hf",
+    "block_ss",
+)
+# The date of birth's digits by position ("0:1", "1:9", ... of 19680619): dates one keyed digit
+# apart share seven of their eight, where their exact tokens share nothing.
+BLOOM_LAYOUT = {"forename": 256, "surname": 256, "address": 512, "dob": 64}
+BLOOM_HASHES = {"forename": 10, "surname": 10, "address": 8, "dob": 2}
 
 _WORDS = struct.Struct(f"<{len(EXACT_FIELDS) + len(BLOCK_FIELDS)}Q")
 RECORD_DTYPE = np.dtype(
@@ -443,38 +548,67 @@ def _keyed64(key: bytes, parts: tuple[str, ...]) -> int:
     return value or 1  # 0 means missing
 
 
+def _dob_digits(dob: date | None) -> set[str]:
+    return (
+        {f"{position}:{digit}" for position, digit in enumerate(dob.strftime("%Y%m%d"))}
+        if dob
+        else set()
+    )
+
+
+def _surname_ends(surname: str) -> tuple[str, str]:
+    """The first and last meaningful parts of a surname ("smith jones" -> smith, jones)."""
+    parts = surname_parts(surname)[1:] or surname_parts(surname)
+    return (parts[0], parts[-1]) if parts else ("", "")
+
+
 def record_keys(identifiers: dict[str, str]) -> bytes:
     """One record's keyed linkage values packed as a RECORD_DTYPE row (see above)."""
     p = _parse(identifiers)
     dob = p.dob
     bloom_values = _bloom_values(identifiers, p)
-    house = address_house_token(identifiers["address"]) if bloom_values["address"] else ""
-    year = str(dob.year) if dob else ""
+    surname_first, surname_last = _surname_ends(p.surname)
     exact_values = {
         "nhs": p.nhs,
         "upn": p.upn,
         "pnc": p.pnc,
         "forename": p.forename,
+        "forename_initial": p.forename_plain[:1],
+        # An initial alone is compared as an initial: two people may share one.
+        "middle": p.middle if len(p.middle_plain) > 1 else "",
+        "middle_initial": p.middle_plain[:1],
         "surname": p.surname,
+        "surname_first": surname_first,
+        "surname_last": surname_last,
+        "forename_sound": soundex(p.forename_plain) if p.forename_plain else "",
+        "surname_sound": soundex(p.surname) if p.surname else "",
         "names_unordered": "|".join(sorted((p.forename, p.surname)))
         if p.forename and p.surname
         else "",
         "dob": dob.isoformat() if dob else "",
-        "dob_ym": dob.strftime("%Y-%m") if dob else "",
-        "dob_y": year,
+        "dob_ym": p.dob_ym,
+        "dob_y": p.dob_y,
         # A father and son of one name are decades apart; a keying slip in the year seldom is.
-        "dob_decade": str(dob.year // 10) if dob else "",
+        "dob_decade": p.dob_y[:3],
+        "dob_md": dob.strftime("%m-%d") if dob else "",
         "dob_pair": "|".join(_dob_and_swap(dob)) if dob else "",
         "postcode": p.postcode,
         "outward": p.outward,
         "gender": gender_normalise(identifiers.get("gender", "")),
-        "address_key": f"{house}|{p.postcode}" if house and p.postcode else "",
-        "house": house,
+        # Only a UK postcode is specific enough to name a dwelling with a house number: another
+        # country's postal code covers a town (FEBRL's, American ZIP codes).
+        "address_key": f"{p.house}|{p.postcode}" if p.house and p.outward else "",
+        "dwelling": f"{p.house}|{p.street}" if p.house and p.street else "",
+        "street": p.street,
+        "house": p.house,
     }
     blocks = _block_inputs(p)  # hashed as "block_<name>", the RECORD_DTYPE field
     field_key = derive_key("field")
     block_key = derive_key("block")
-    words = [_keyed64(field_key, (name, exact_values[name])) for name in EXACT_FIELDS]
+    words = [
+        _keyed64(field_key, (_NAMESPACE.get(name, name), exact_values[name]))
+        for name in EXACT_FIELDS
+    ]
     words += [
         _keyed64(block_key, (name, *blocks[name.removeprefix("block_")])) for name in BLOCK_FIELDS
     ]
@@ -482,6 +616,10 @@ def record_keys(identifiers: dict[str, str]) -> bytes:
     # they are only ANDed and bit-counted.
     blooms = b"".join(
         bloom_encode(bloom_values[name], field=name, bits=bits, hashes=BLOOM_HASHES[name])
+        if name != "dob"
+        else bloom_elements(
+            _dob_digits(dob), field="dob_digits", bits=bits, hashes=BLOOM_HASHES[name]
+        )
         for name, bits in BLOOM_LAYOUT.items()
     )
     return _WORDS.pack(*words) + blooms

@@ -430,10 +430,17 @@ SHAREHUB_UPLOAD_MAX_BYTES = env.int("SHAREHUB_UPLOAD_MAX_BYTES", default=2 * 102
 SHAREHUB_QUARANTINE_THRESHOLD = env.float("SHAREHUB_QUARANTINE_THRESHOLD", default=0.10)
 # Linkage: a pair whose match probability reaches UPPER links automatically; one between LOWER and
 # UPPER goes to the review queue. Two records whose match weight (log2 odds) is below GUARD are
-# clearly different people, and no chain of links may put them in one person.
-SHAREHUB_LINKAGE_UPPER = env.float("SHAREHUB_LINKAGE_UPPER", default=0.99)
+# clearly different people, and no chain of links may put them in one person. 0.95 treats a false
+# link as about twenty times worse than a missed one: the probabilities are calibrated (checked on
+# public sets, BENCHMARKS.md), and what probabilistic linkage gets wrong at such thresholds (a
+# family's members, chains) is held by the family guards and the chain guard, not the threshold.
+SHAREHUB_LINKAGE_UPPER = env.float("SHAREHUB_LINKAGE_UPPER", default=0.95)
 SHAREHUB_LINKAGE_LOWER = env.float("SHAREHUB_LINKAGE_LOWER", default=0.5)
 SHAREHUB_LINKAGE_GUARD_WEIGHT = env.float("SHAREHUB_LINKAGE_GUARD_WEIGHT", default=-10.0)
+# The review queue holds at most this share of the live records (at least 50 items): the most
+# likely matches first, so a team can work through it; the rest stay unlinked, counted in each
+# run's figures.
+SHAREHUB_REVIEW_QUEUE_SHARE = env.float("SHAREHUB_REVIEW_QUEUE_SHARE", default=0.01)
 SHAREHUB_PARTNERSHIP_NAME = env.str(
     "SHAREHUB_PARTNERSHIP_NAME", default="Demo Safeguarding Partnership"
 )

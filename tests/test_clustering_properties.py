@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from matching import scoring
 from matching.linkage import Thresholds, region_cluster
+from matching.tokens import RECORD_DTYPE, keys_from_packed
 
 WIDTHS = [len(c.levels) for c in scoring.COMPARISONS]
 PARAMETERS = scoring.Parameters(
@@ -44,7 +45,8 @@ def scored_pairs(draw):
 
 
 def cluster(size, left, right, levels, confirmed, rejected):
-    keys = {"nhs": np.zeros(size, dtype=np.uint64)}  # region_cluster only counts the records
+    # region_cluster reads the keys only to count the records and to order ties.
+    keys = keys_from_packed(np.zeros(size, dtype=RECORD_DTYPE).tobytes())
     weights = scoring.match_weights(levels, PARAMETERS)
     result = region_cluster(
         keys,

@@ -79,15 +79,19 @@ def test_an_incremental_run_touches_only_the_persons_its_records_may_belong_to(p
         for n, name in enumerate(["Jacob", "Maria", "Wen", "Aisha", "Pavel"], start=1)
     ]
     upload(police, rows_csv([good_row("P1", **ALICE), *strangers]))
-    alice = person_of(police, "P1")
-
     upload(other, rows_csv([good_row("O1", **ALICE)]))
+    alice = person_of(police, "P1")
+    assert person_of(other, "O1") == alice
+
+    # A further extract of a dataset the model knows (no new estimate, no re-clustering of all).
+    upload(other, rows_csv([good_row("O2", **ALICE)]), filename="more.csv")
 
     run = LinkageRun.objects.latest("pk")
     assert run.kind == LinkageRun.Kind.INCREMENTAL
-    assert run.figures["records"] == 7
-    assert run.figures["region_records"] == 2  # Alice's two records, not the strangers
-    assert person_of(other, "O1") == alice  # joined the person that was there, id kept
+    assert "model_estimated_because" not in run.figures
+    assert run.figures["records"] == 8
+    assert run.figures["region_records"] == 3  # Alice's three records, not the strangers
+    assert person_of(other, "O2") == alice  # joined the person that was there, id kept
 
 
 def test_a_merge_keeps_the_older_id_and_a_split_records_itself(police, other):
