@@ -35,6 +35,7 @@ NAV_ITEMS = [
     NavItem("Agency team", "agencies:team"),
     NavItem("Partnership", "agencies:partnership"),
     NavItem("Review links", "matching:review_queue"),
+    NavItem("Linkage", "matching:linkage_status"),
     NavItem("Linked data export", "matching:linkage_export"),
     NavItem("De-identified export", "insights:export"),
     NavItem("Risk indicators", "risk:indicator_list"),

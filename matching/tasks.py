@@ -37,3 +37,16 @@ def relink_after_decision(*, review_item_id: int) -> None:
     from risk.tasks import enrich_after_linkage
 
     enrich_after_linkage.delay()
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def relink_everything(*, run_id: int) -> None:
+    """Estimate the model afresh and re-link every record (a platform admin's relink)."""
+    from matching.relink import relink_run
+
+    run = relink_run(run_id=run_id)
+    if run is None or run.status != LinkageRun.Status.DONE:
+        return
+    from risk.tasks import enrich_after_linkage
+
+    enrich_after_linkage.delay()

@@ -9,4 +9,9 @@ urlpatterns = [
     path("review/<int:pk>/", views.review_item_view, name="review_item"),
     path("persons/<str:reference>/explain/", views.person_explain_view, name="person_explain"),
     path("linkage/export/", views.linkage_export_view, name="linkage_export"),
+    path("linkage/", views.linkage_status_view, name="linkage_status"),
+    path("linkage/runs/<int:pk>/", views.linkage_run_view, name="linkage_run"),
+    path(
+        "linkage/runs/<int:pk>/progress/", views.linkage_run_progress, name="linkage_run_progress"
+    ),
 ]

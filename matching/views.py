@@ -4,9 +4,15 @@ from collections.abc import Iterator
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    JsonResponse,
+    StreamingHttpResponse,
+)
 from django.http.response import HttpResponseBase
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
@@ -16,7 +22,13 @@ from agencies.models import Role
 from matching.explain import person_explain
 from matching.export import ExportError, linkage_export_start
 from matching.forms import LinkageExportForm, ReviewDecisionForm
-from matching.models import ReviewItem
+from matching.models import LinkageRun, ReviewItem
+from matching.relink import (
+    RelinkRefused,
+    linkage_overview,
+    relink_request,
+    run_progress_data,
+)
 from matching.review import (
     REVIEW_PERMISSION,
     ReviewError,
@@ -137,3 +149,38 @@ def linkage_csv_response(chunks: Iterator[str]) -> StreamingHttpResponse:
     response["Content-Disposition"] = f'attachment; filename="linked-records-{stamp}.csv"'
     response["Cache-Control"] = "no-store"
     return response
+
+
+# The model linkage uses and the runs it made are the platform admin's to watch (keys, retention
+# and the running of the platform are theirs: ARCHITECTURE.md). Figures only, no identifier.
+@role_required(Role.PLATFORM_ADMIN)
+def linkage_status_view(request: HttpRequest) -> HttpResponse:
+    error = ""
+    if request.method == "POST":
+        if request.POST.get("confirm") != "yes":
+            error = "Select yes to confirm that everything should be linked again."
+        else:
+            try:
+                run = relink_request(requested_by=request.user)
+            except RelinkRefused as refused:
+                error = str(refused)
+            else:
+                return redirect("matching:linkage_run", pk=run.pk)
+    return render(
+        request,
+        "matching/linkage_status.html",
+        {**linkage_overview(), "error": error},
+        status=400 if error else 200,
+    )
+
+
+@role_required(Role.PLATFORM_ADMIN)
+def linkage_run_view(request: HttpRequest, pk: int) -> HttpResponse:
+    run = get_object_or_404(LinkageRun.objects.select_related("requested_by"), pk=pk)
+    return render(request, "matching/linkage_run.html", {"run": run})
+
+
+@role_required(Role.PLATFORM_ADMIN)
+def linkage_run_progress(request: HttpRequest, pk: int) -> JsonResponse:
+    run = get_object_or_404(LinkageRun, pk=pk)
+    return JsonResponse(run_progress_data(run))

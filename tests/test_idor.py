@@ -25,7 +25,7 @@ from agencies.models import ApiToken, Dataset, DatasetVersion, Extract, Role, So
 from agencies.tokens import api_token_create
 from alerts.models import Alert, AlertDelivery, AlertEvent, AlertRule, RuleKind
 from consent.models import ConsentRecord, ConsentRequest, ConsentState, SafeguardingOverride
-from matching.models import LinkageRecord, Person, ReviewItem
+from matching.models import LinkageRecord, LinkageRun, Person, ReviewItem
 from notifications.models import Notification
 from protocols.models import Protocol, ProtocolVersion
 from retention.models import ErasureKind, ErasureRun, ErasureStatus
@@ -71,6 +71,8 @@ PK_KINDS = {
     "retention:extract_withdraw": "extract",
     "retention:erasure_detail": "erasure",
     "retention:erasure_progress": "erasure",
+    "matching:linkage_run": "linkage_run",
+    "matching:linkage_run_progress": "linkage_run",
 }
 PROTOCOL_PATTERNS = {
     "protocols:protocol_detail",
@@ -129,6 +131,10 @@ NO_CONTROL = {
         "matching_api:review_item_decision",
         "matching_api:person_explain",
     )
+} | {
+    # Linkage runs are the partnership's (a platform admin's relink), no agency's object.
+    name: "linkage runs are the platform admin's"
+    for name in ("matching:linkage_run", "matching:linkage_run_progress")
 }
 
 
@@ -220,6 +226,7 @@ def _world(code: str, name: str, kind: str) -> World:
         "override": override.pk,
         "notification": notification.pk,
         "alert": alert.pk,
+        "linkage_run": LinkageRun.objects.create(kind=LinkageRun.Kind.RELINK).pk,
         "erasure": ErasureRun.objects.create(
             kind=ErasureKind.EXTRACT,
             status=ErasureStatus.DONE,
@@ -250,6 +257,7 @@ def _missing_objects() -> dict[str, object]:
             "notification",
             "alert",
             "erasure",
+            "linkage_run",
         )
     } | {"person": gone_reference, "protocol": "PX00000000"}
 

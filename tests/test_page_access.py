@@ -10,7 +10,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from agencies.access import ALL_ROLES, API, PUBLIC, SIGNED_IN
 from agencies.models import Role, SourceRecord
 from agencies.tokens import api_token_create
-from matching.models import Person, ReviewItem
+from matching.models import LinkageRun, Person, ReviewItem
 from protocols.models import VersionStatus
 from retention.models import ErasureKind, ErasureRun
 from tests.ingest_helpers import csv_bytes, good_row, police_dataset, upload
@@ -83,6 +83,8 @@ URL_KWARGS = {
     "retention:extract_withdraw": {"pk": "extract"},
     "retention:erasure_detail": {"pk": "erasure"},
     "retention:erasure_progress": {"pk": "erasure"},
+    "matching:linkage_run": {"pk": "linkage_run"},
+    "matching:linkage_run_progress": {"pk": "linkage_run"},
 }
 # Pages about one person: the walk's fresh users hold no protocol, so those the role admits answer
 # 404, exactly as for a person who does not exist (tests/test_person_access.py walks them with and
@@ -169,6 +171,7 @@ def owned_objects(agency, member):
         "review_item": item.pk,
         "person": Person.objects.create().reference,
         "erasure": ErasureRun.objects.create(kind=ErasureKind.RETENTION).pk,
+        "linkage_run": LinkageRun.objects.create(kind=LinkageRun.Kind.RELINK).pk,
         "not_theirs": 999_999,
     }
 
