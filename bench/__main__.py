@@ -7,6 +7,7 @@ BENCHMARKS = [
     "bench.synthetic",
     "bench.ingest",
     "bench.linkage_quality",
+    "bench.linkage_shapes",
     "bench.linkage_speed",
     "bench.summary_load",
     "bench.enrich",

@@ -61,7 +61,7 @@ DOB_PLACEHOLDERS = {"1900-01-01"}
 
 # Every date format seen across the extracts (each agency has its own, plus rows from another
 # system in another): ISO with or without a midnight time, UK d/m/yyyy, and 31-Jan-2021.
-DATE_FORMATS = ["%Y-%m-%d", "%d/%m/%Y", "%d-%b-%Y"]
+DATE_FORMATS = ["%Y-%m-%d", "%d/%m/%Y", "%d-%b-%Y", "%Y%m%d"]
 
 # A UK postcode at the end of a one-line address (education has no postcode column).
 POSTCODE_AT_END = r"([A-Za-z]{1,2}[0-9][A-Za-z0-9]? ?[0-9][A-Za-z]{2})\s*$"
@@ -151,10 +151,70 @@ def _agency_frame(path: Path, agency: str, id_column: str) -> pd.DataFrame:
     )
 
 
+# A benchmark set's identifier roles (bench.linkage_sets), as the common schema names them.
+SET_ROLES = {
+    "forename": "forename",
+    "surname": "surname",
+    "date_of_birth": "dob",
+    "postcode": "postcode",
+    "address": "address",
+    "nhs_number": "nhs_number",
+    "upn": "upn",
+    "pnc_id": "pnc_id",
+}
+
+
+def _set_frame(path: Path, agency: str, definition: dict) -> pd.DataFrame:
+    """One extract of a benchmark set in the common plaintext schema, from its definition."""
+    raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+    columns: dict[str, list[str]] = {}
+    for spec in definition["columns"]:
+        role = SET_ROLES.get(spec.get("identifier", ""))
+        if role:
+            columns.setdefault(role, []).append(spec["column"])
+
+    def joined(role: str) -> pd.Series:
+        names = columns.get(role, [])
+        if not names:
+            return pd.Series("", index=raw.index, dtype="str")
+        parts = raw[names].apply(lambda row: ", ".join(v.strip() for v in row if v.strip()), axis=1)
+        return parts if len(names) > 1 else raw[names[0]]
+
+    address = joined("address")
+    postcode = joined("postcode")
+    return pd.DataFrame(
+        {
+            "agency": agency,
+            "source_record_id": raw[definition["source_id_column"]],
+            "forename": _clean_name(joined("forename"), FORENAME_PLACEHOLDERS),
+            "surname": _clean_name(joined("surname"), SURNAME_PLACEHOLDERS),
+            "dob": _clean_dob(joined("dob")),
+            "postcode": _clean_postcode(postcode)
+            if postcode.str.fullmatch(r"\s*[A-Za-z]{1,2}\d[A-Za-z\d]?\s*\d[A-Za-z]{2}\s*").mean()
+            > 0.5
+            else _blank_to_null(postcode.str.upper().str.replace(r"\s+", "", regex=True)),
+            "nhs_number": _clean_nhs(joined("nhs_number")),
+            "upn": _clean_upn(joined("upn")),
+            "pnc_id": _clean_pnc(joined("pnc_id")),
+            "address": _clean_address(address),
+        }
+    )
+
+
 def records_load(synthetic_dir: str | Path) -> pd.DataFrame:
-    """All five extracts, cleaned into one table with an integer unique_id."""
+    """All the extracts, cleaned into one table with an integer unique_id."""
     synthetic_dir = Path(synthetic_dir)
     manifest = json.loads((synthetic_dir / "manifest.json").read_text())
+    if "definition" in manifest["datasets"][0]:
+        frames = [
+            _set_frame(synthetic_dir / d["file"], d["agency"], d["definition"])
+            for d in manifest["datasets"]
+        ]
+        records = pd.concat(frames, ignore_index=True)
+        records.insert(0, "unique_id", range(len(records)))
+        # The house number, for blocking on address with a name as Splink's examples do.
+        records["house"] = records["address"].str.extract(r"(\d+)")[0]
+        return records[[*COLUMNS, "house"]]
     frames = [
         _agency_frame(synthetic_dir / d["file"], d["agency"], d["id_column"])
         for d in manifest["datasets"]
@@ -165,6 +225,53 @@ def records_load(synthetic_dir: str | Path) -> pd.DataFrame:
 
 
 # --- the Splink model ----------------------------------------------------------------------------
+def _present(records: pd.DataFrame, column: str) -> bool:
+    return column in records.columns and bool(records[column].notna().any())
+
+
+def _set_settings(records: pd.DataFrame) -> tuple[SettingsCreator, list, list]:
+    """Splink settings for a benchmark set: the same model as _settings over the identifiers the
+    set has, with an address comparison and address blocking rules where it has addresses (a
+    set without postcodes or dates of birth would otherwise give Splink nothing to go on)."""
+    uk_postcodes = _present(records, "postcode") and bool(
+        records["postcode"].dropna().str.fullmatch(r"[A-Z]{1,2}\d[A-Z\d]? \d[A-Z]{2}").mean() > 0.5
+    )
+    comparisons = [cl.NameComparison("forename"), cl.NameComparison("surname")]
+    blocking = [block_on("forename", "surname")]
+    deterministic = [block_on("forename", "surname", "dob")]
+    em_rules = [block_on("forename", "surname")]
+    if _present(records, "dob"):
+        comparisons.append(
+            cl.DateOfBirthComparison("dob", input_is_string=True, datetime_format="%Y-%m-%d")
+        )
+        blocking += [block_on("dob"), block_on("surname", "substr(dob, 1, 4)")]
+        em_rules.insert(0, block_on("dob"))
+    if _present(records, "postcode"):
+        comparisons.append(
+            cl.PostcodeComparison("postcode") if uk_postcodes else cl.ExactMatch("postcode")
+        )
+        blocking.append(block_on("postcode", "substr(forename, 1, 1)"))
+    # Where postcodes say where someone lives, the address adds mostly a household's shared
+    # evidence (Splink at any threshold then merges families); without them it is all there is.
+    if _present(records, "address") and not uk_postcodes:
+        comparisons.append(cl.JaroWinklerAtThresholds("address", [0.95, 0.88, 0.7]))
+        blocking += [block_on("house", "surname"), block_on("house", "forename")]
+        deterministic.append(block_on("forename", "surname", "address"))
+        em_rules.append(block_on("house", "surname"))
+    for identifier in ("nhs_number", "upn", "pnc_id"):
+        if _present(records, identifier):
+            comparisons.append(cl.ExactMatch(identifier))
+            blocking.insert(0, block_on(identifier))
+            deterministic.insert(0, block_on(identifier))
+    settings = SettingsCreator(
+        link_type="dedupe_only",
+        comparisons=comparisons,
+        blocking_rules_to_generate_predictions=blocking,
+        retain_intermediate_calculation_columns=False,
+    )
+    return settings, deterministic, em_rules
+
+
 def _settings() -> SettingsCreator:
     return SettingsCreator(
         # One combined table: records of one person within an agency (duplicate registrations)
@@ -236,9 +343,13 @@ def splink_link(
     mark = time.perf_counter()
     db_api = DuckDBAPI()
     table = db_api.register(records, dataset_display_name="records")
-    linker = Linker(table, _settings(), log_level=logging.WARNING)
+    if "house" in records.columns:
+        settings, deterministic_rules, em_rules = _set_settings(records)
+    else:
+        settings, deterministic_rules, em_rules = _settings(), DETERMINISTIC_RULES, EM_RULES
+    linker = Linker(table, settings, log_level=logging.WARNING)
     linker.training.estimate_probability_two_random_records_match(
-        DETERMINISTIC_RULES, recall=DETERMINISTIC_RECALL
+        deterministic_rules, recall=DETERMINISTIC_RECALL
     )
     stages["train_prior"] = time.perf_counter() - mark
 
@@ -247,7 +358,7 @@ def splink_link(
     stages["train_u"] = time.perf_counter() - mark
 
     mark = time.perf_counter()
-    for rule in EM_RULES:
+    for rule in em_rules:
         linker.training.estimate_parameters_using_expectation_maximisation(rule)
     stages["train_em"] = time.perf_counter() - mark
 
