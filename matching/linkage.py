@@ -221,6 +221,7 @@ class Population:
     dataset_ids: np.ndarray  # int32
     event_days: np.ndarray  # int32 days since 1970, -1 when unknown: for current addresses
     keys: Keys
+    agency_ids: np.ndarray  # int32
 
     def index_of(self, record_ids) -> np.ndarray:
         positions = np.searchsorted(self.record_ids, record_ids)
@@ -233,23 +234,29 @@ def population_load() -> Population:
     rows = (
         LinkageRecord.objects.filter(record__is_retired=False)
         .order_by("record_id")
-        .values_list("record_id", "person_id", "dataset_id", "record__event_date", "keys")
+        .values_list(
+            "record_id", "person_id", "dataset_id", "agency_id", "record__event_date", "keys"
+        )
     )
     count = rows.count()
     record_ids = np.zeros(count, dtype=np.int64)
     person_ids = np.zeros(count, dtype=np.int64)
     dataset_ids = np.zeros(count, dtype=np.int32)
+    agency_ids = np.zeros(count, dtype=np.int32)
     event_days = np.full(count, -1, dtype=np.int32)
     raw = bytearray(count * RECORD_DTYPE.itemsize)
     size = RECORD_DTYPE.itemsize
     epoch_ordinal = 719163  # date(1970, 1, 1).toordinal()
     index = 0
-    for record_id, person_id, dataset_id, event_date, blob in rows.iterator(chunk_size=20_000):
+    for record_id, person_id, dataset_id, agency_id, event_date, blob in rows.iterator(
+        chunk_size=20_000
+    ):
         if index >= count:
             break  # rows added since the count belong to the next run
         record_ids[index] = record_id
         person_ids[index] = person_id or 0
         dataset_ids[index] = dataset_id
+        agency_ids[index] = agency_id
         if event_date is not None:
             event_days[index] = event_date.toordinal() - epoch_ordinal
         raw[index * size : (index + 1) * size] = blob
@@ -257,7 +264,12 @@ def population_load() -> Population:
     keys = keys_from_packed(memoryview(raw)[: index * size])
     del raw
     return Population(
-        record_ids[:index], person_ids[:index], dataset_ids[:index], event_days[:index], keys
+        record_ids[:index],
+        person_ids[:index],
+        dataset_ids[:index],
+        event_days[:index],
+        keys,
+        agency_ids[:index],
     )
 
 
@@ -560,13 +572,15 @@ def _model_for_run(
     new model re-clusters every record, or the persons would depend on the order the extracts
     came in (those placed under the old model would keep its decisions)."""
     model, parameters = model_current()
-    stale = "asked to re-estimate" if reestimate else model_stale(model, population.dataset_ids)
+    stale = "asked to re-estimate" if reestimate else model_stale(model, population.agency_ids)
     if not stale and model is not None and parameters is not None:
         figures["model"] = model.pk
         return model, parameters, False
     figures.stage("model")
     figures["model_estimated_because"] = stale
-    new_model, new_parameters, _ = model_estimate(population.keys, population.dataset_ids, figures)
+    new_model, new_parameters, _ = model_estimate(
+        population.keys, population.dataset_ids, population.agency_ids, figures
+    )
     figures["model"] = new_model.pk
     return new_model, new_parameters, bool((population.person_ids != 0).any())
 

@@ -1,9 +1,9 @@
 """The linkage model: when to estimate it, how, and whether the estimate may be used.
 
 Linkage must not depend on the order agencies' extracts arrive in (LINKAGE.md). So:
-- the model is estimated afresh when a dataset it has not seen arrives, or when any dataset's
-  records have grown or shrunk by a quarter since it was estimated (the mix of pairs changed),
-  not only when the records double;
+- the model is estimated afresh when records of an agency it has not seen arrive, or when any
+  agency's records have grown or shrunk by a quarter since it was estimated (the mix of pairs
+  changed), not only when the records double;
 - EM runs on candidate pairs between datasets where there are enough of them: a first agency
   with no duplicates has only non-matches among its own pairs, but two agencies that know the
   same people always have matches between them;
@@ -44,8 +44,8 @@ def model_current() -> tuple[LinkageModel | None, scoring.Parameters | None]:
         return None, None  # estimated for other comparisons: estimate afresh
 
 
-def _dataset_counts(dataset_ids: np.ndarray) -> dict[str, int]:
-    distinct, counts = np.unique(dataset_ids, return_counts=True)
+def _counts(ids: np.ndarray) -> dict[str, int]:
+    distinct, counts = np.unique(ids, return_counts=True)
     return {str(d): int(c) for d, c in zip(distinct.tolist(), counts.tolist(), strict=True)}
 
 
@@ -70,17 +70,20 @@ def pair_mix(values: np.ndarray) -> np.ndarray:
     return x
 
 
-def model_stale(model: LinkageModel | None, dataset_ids: np.ndarray) -> str:
-    """Why the model should be estimated again for records of these datasets ("" if not)."""
+def model_stale(model: LinkageModel | None, agency_ids: np.ndarray) -> str:
+    """Why the model should be estimated again for records of these agencies ("" if not): an
+    agency it has not seen, or one whose records have grown or shrunk by a quarter. A new
+    dataset of a known agency (a school nursing extract beside the attendances) changes the mix
+    of pairs only as much as its records do."""
     if model is None:
         return "there was no model for the current comparisons"
-    trained: dict[str, int] = model.fit.get("datasets", {})
-    for dataset, count in _dataset_counts(dataset_ids).items():
-        before = trained.get(dataset, 0)
+    trained: dict[str, int] = model.fit.get("agencies", {})
+    for agency, count in _counts(agency_ids).items():
+        before = trained.get(agency, 0)
         if not before:
-            return "a dataset new to the model arrived"
+            return "an agency new to the model sent records"
         if abs(count - before) >= max(RESTALE_CHANGE * before, RESTALE_MIN_RECORDS):
-            return "a dataset's records changed by a quarter or more"
+            return "an agency's records changed by a quarter or more"
     return ""
 
 
@@ -102,10 +105,10 @@ def _strict_share(levels: np.ndarray) -> float:
 
 
 def model_estimate(
-    keys, dataset_ids: np.ndarray, figures
+    keys, dataset_ids: np.ndarray, agency_ids: np.ndarray, figures
 ) -> tuple[LinkageModel, scoring.Parameters, np.ndarray]:
-    """Estimate a model from every live record (`keys`, with each record's dataset), save it,
-    and return it with the levels of the pairs it was estimated on (a sample)."""
+    """Estimate a model from every live record (`keys`, with each record's dataset and agency),
+    save it, and return it with the levels of the pairs it was estimated on (a sample)."""
     started = time.perf_counter()
     records = len(dataset_ids)
     # Random pairs drawn over the records in an order of their content, not their ids.
@@ -145,7 +148,8 @@ def model_estimate(
     fit_figures = {
         "status": "refused" if refused else "estimated",
         "reason": refused,
-        "datasets": _dataset_counts(dataset_ids),
+        "datasets": _counts(dataset_ids),
+        "agencies": _counts(agency_ids),
         "pairs": "between datasets" if use_between else "all candidate pairs",
         "em_pairs": len(levels),
         "expected_matches": round(fit.expected_matches, 1),

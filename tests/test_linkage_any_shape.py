@@ -143,10 +143,10 @@ def test_the_first_agency_without_duplicates_gets_no_fitted_model_and_says_why(d
     # The prior m-probabilities are used in its place.
     assert model.parameters["m"] == [list(c.m_start) for c in scoring.COMPARISONS]
 
-    # A second agency's dataset makes the model stale: it is estimated again.
+    # A second agency's records make the model stale: it is estimated again.
     upload(sets["health"], extract(ATTENDANCES, [{**people[0], "ref": "A1"}]))
     run = LinkageRun.objects.latest("pk")
-    assert run.figures["model_estimated_because"] == "a dataset new to the model arrived"
+    assert run.figures["model_estimated_because"] == "an agency new to the model sent records"
     assert person_of("A1") == person_of("R0")
 
 
