@@ -480,7 +480,6 @@ _NAMESPACE = {
 BLOCK_FIELDS = (
     "block_sy",
     "block_fd",
-    "block_py",
     "block_nn",
     "block_fs",
     "block_hs",
