@@ -4,8 +4,8 @@ import csv
 
 from django.http import StreamingHttpResponse
 
-from agencies.ingest import quarantine_csv_rows
-from agencies.models import Extract
+from agencies.ingest import csv_cell_safe, quarantine_csv_rows
+from agencies.models import Extract, SourceRecord
 
 
 class _Echo:
@@ -23,5 +23,30 @@ def quarantine_csv_response(extract: Extract) -> StreamingHttpResponse:
         f'attachment; filename="extract-{extract.pk}-rejected-rows.csv"'
     )
     # The rows hold identifiers: never kept in a cache on the way.
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def warnings_csv_response(extract: Extract) -> StreamingHttpResponse:
+    """The extract's loaded records that came with warnings (a repaired date of birth, an NHS
+    number failing its check digit): the agency's own record id and the warnings, which name
+    columns, never values, so the agency can find and fix them in its own system."""
+    writer = csv.writer(_Echo())
+    records = (
+        SourceRecord.objects.filter(last_extract=extract)
+        .exclude(warnings=[])
+        .order_by("source_id")
+        .values_list("source_id", "warnings")
+        .iterator(chunk_size=2000)
+    )
+    rows = (
+        [csv_cell_safe(source_id), csv_cell_safe(" ".join(warnings))]
+        for source_id, warnings in records
+    )
+    response = StreamingHttpResponse(
+        (writer.writerow(row) for row in [["record_id", "warnings"], *rows]),
+        content_type="text/csv; charset=utf-8",
+    )
+    response["Content-Disposition"] = f'attachment; filename="extract-{extract.pk}-warnings.csv"'
     response["Cache-Control"] = "no-store"
     return response

@@ -19,7 +19,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from itertools import islice
 from pathlib import Path
@@ -249,6 +249,10 @@ class RowOutcome:
     event_date: date | None
     errors: list[str]
     warnings: list[str]
+    # Kinds of date of birth repair (normalise.DOB_REPAIRS) made on this row, and whether it had
+    # a date of birth at all: counted for the extract only if the row loads.
+    repairs: list[str] = field(default_factory=list)
+    has_dob: bool = False
 
 
 class RowValidator:
@@ -267,9 +271,9 @@ class RowValidator:
         dob_order: str = normalise.DOB_ORDER_DAY_FIRST,
     ):
         self.dob_order = dob_order
-        # Damaged dates of birth repaired (or kept in part), by kind: the extract's result says
-        # how many, so the agency can fix its source (normalise.DOB_REPAIRS).
-        self.repairs: Counter[str] = Counter()
+        # The row being read's date of birth repairs (normalise.DOB_REPAIRS) and whether it had one.
+        self._row_repairs: list[str] = []
+        self._row_has_dob = False
         by_name = {name.casefold(): name for name in header}
         self.source_column = by_name[definition.source_id_column.casefold()]
         self.event_column = definition.event_date_column
@@ -289,6 +293,8 @@ class RowValidator:
 
     def validate(self, row: Row) -> RowOutcome:
         values = row.values
+        self._row_repairs = []
+        self._row_has_dob = False
         errors: list[str] = [row.problem] if row.problem else []
         for column, value in values.items():
             if not value.isascii() and not _storable(value) or "\x00" in value:
@@ -325,7 +331,16 @@ class RowValidator:
                     event_date = value
             else:
                 payload[key] = value
-        return RowOutcome(source_id, identifiers, payload, event_date, errors, warnings)
+        return RowOutcome(
+            source_id,
+            identifiers,
+            payload,
+            event_date,
+            errors,
+            warnings,
+            repairs=self._row_repairs,
+            has_dob=self._row_has_dob,
+        )
 
     def _check_for(self, spec: ColumnSpec, file_column: str):
         """The function that reads one non-empty cell of this column: value, or None on error."""
@@ -334,12 +349,13 @@ class RowValidator:
             # A damaged date of birth is a warning, never a reason to set a record aside: what
             # can be read of it (a repaired date, the month and year, the year) is kept.
             messages = dob_repair_warnings(file_column)
-            order, repairs = self.dob_order, self.repairs
+            order = self.dob_order
 
             def date_of_birth(text, errors, warnings):
                 reading = normalise.dob_read(text, order=order)
+                self._row_has_dob = True
                 for repair in reading.repairs:
-                    repairs[repair] += 1
+                    self._row_repairs.append(repair)
                     warnings.append(messages[repair])
                 return reading.value or None
 
@@ -372,8 +388,8 @@ def dob_repair_warnings(file_column: str) -> dict[str, str]:
         "year were kept.",
         "year_only": f"Date of birth ({file_column}) could be read only as far as the year; the "
         "year was kept.",
-        "unreadable": f"Date of birth ({file_column}) could not be read as a date, so the record "
-        f"was loaded without one. Use {normalise.DATE_FORMATS_HELP}.",
+        "unreadable": f"Date of birth ({file_column}) could not be read as a date, so it is left "
+        f"out. Use {normalise.DATE_FORMATS_HELP}.",
     }
 
 
@@ -725,19 +741,36 @@ def _ingest(extract: Extract) -> None:
         Extract.objects.filter(pk=extract.pk).update(file_format=reader.format)
         dob_order = _dob_order(path, extract, definition)
         validator = RowValidator(definition, reader.header, dob_order=dob_order)
-        counts = {"read": 0, "loaded": 0, "warned": 0, "quarantined": 0}
+        counts = {"read": 0, "loaded": 0, "warned": 0, "quarantined": 0, "dob": 0}
+        dob_repairs: Counter[str] = Counter()
         with StagingWriter(extract) as writer:
-            _stage_rows(extract, reader, validator, writer, sealer, counts)
+            _stage_rows(extract, reader, validator, writer, sealer, counts, dob_repairs)
         _progress(extract, reader.bytes_read(), counts)
-    repairs: dict[str, Any] = (
-        {"date_of_birth": dict(validator.repairs)} if validator.repairs else {}
-    )
+    _dob_unreadable_check(counts, dob_repairs)
+    # Damaged dates of birth repaired (or kept in part) among the rows loaded, by kind: the
+    # extract's result says how many, so the agency can fix its source.
+    repairs: dict[str, Any] = {"date_of_birth": dict(dob_repairs)} if dob_repairs else {}
     if dob_order != normalise.DOB_ORDER_DAY_FIRST:
         repairs["date_of_birth_order"] = dob_order
     _finish(extract, counts, repairs)
 
 
-def _stage_rows(extract, reader, validator, writer, sealer, counts) -> None:
+def _dob_unreadable_check(counts: dict[str, int], repairs: Counter) -> None:
+    """A file whose dates of birth mostly cannot be read is written in a format ShareHub does not
+    know (spreadsheet day numbers, say): loading it would replace every stored date of birth
+    with none. Refused whole, like a file with too many bad rows."""
+    unreadable, written = repairs.get("unreadable", 0), counts["dob"]
+    threshold = settings.SHAREHUB_QUARANTINE_THRESHOLD
+    if written and unreadable / written > threshold:
+        raise ExtractFileError(
+            f"{unreadable:,} of {written:,} dates of birth ({unreadable / written:.1%}) could "
+            f"not be read at all, which is over the {threshold:.0%} limit, so nothing was "
+            f"loaded. Export them as {normalise.DATE_FORMATS_HELP} (not as spreadsheet day "
+            "numbers) and upload the extract again."
+        )
+
+
+def _stage_rows(extract, reader, validator, writer, sealer, counts, repairs) -> None:
     """Validate every row and hand it to the writer, staged or set aside."""
     dataset_id = extract.dataset_id
     seen: dict[str, int] = {}  # record id -> row it was first on
@@ -766,6 +799,8 @@ def _stage_rows(extract, reader, validator, writer, sealer, counts) -> None:
         else:
             counts["loaded"] += 1
             counts["warned"] += bool(outcome.warnings)
+            counts["dob"] += outcome.has_dob
+            repairs.update(outcome.repairs)
             identity = identity_seal(
                 sealer,
                 dataset_id=dataset_id,

@@ -100,6 +100,7 @@ def extract_progress_data(extract: Extract) -> dict:
         "rows_quarantined": extract.rows_quarantined,
         "records_retired": extract.records_retired,
         "repairs": extract_repair_lines(extract),
+        "repair_counts": extract.repairs,
         "message": extract.message,
         "definition_version": extract.version.number,
         "uploaded_at": extract.uploaded_at.isoformat(),

@@ -23,4 +23,9 @@ urlpatterns = [
         views.extract_quarantine_download,
         name="extract_quarantine",
     ),
+    path(
+        "extracts/<int:pk>/warnings.csv",
+        views.extract_warnings_download,
+        name="extract_warnings",
+    ),
 ]

@@ -18,7 +18,7 @@ from agencies.access import (
     usable_memberships,
 )
 from agencies.definitions import DefinitionError, definition_parse
-from agencies.downloads import quarantine_csv_response
+from agencies.downloads import quarantine_csv_response, warnings_csv_response
 from agencies.forms import ApiTokenForm, ExtractUploadForm, MappingForm, SampleFileForm
 from agencies.ingest import extract_limits, extract_receive
 from agencies.mapping import mapping_propose
@@ -264,6 +264,12 @@ def extract_progress(request: HttpRequest, pk: int) -> JsonResponse:
 def extract_quarantine_download(request: HttpRequest, pk: int) -> HttpResponse:
     extract = own_extract(request, pk)
     return quarantine_csv_response(extract)
+
+
+@role_required(Role.AGENCY_ADMIN)
+def extract_warnings_download(request: HttpRequest, pk: int) -> HttpResponse:
+    extract = own_extract(request, pk)
+    return warnings_csv_response(extract)
 
 
 @role_required(Role.AGENCY_ADMIN)

@@ -36,6 +36,7 @@ class AuditAction(models.TextChoices):
     RETENTION = "retention", "Retention period changed"
     WITHDRAWAL = "withdrawal", "Withdrawal requested"
     ERASURE = "erasure", "Records erased"
+    RELINK = "relink", "Re-link of everything requested"
 
 
 class AuditEntry(models.Model):

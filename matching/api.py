@@ -98,7 +98,9 @@ class ReviewItemSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ReviewItem
-        fields = ["id", "status", "reason", "score", "probability", "created_at", "records"]
+        fields = [
+            "id", "status", "reason", "why", "score", "probability", "created_at", "records",
+        ]  # fmt: skip
 
     def get_records(self, item) -> list[dict]:
         return [_record_brief(item.record_a), _record_brief(item.record_b)]
@@ -130,6 +132,7 @@ def review_item_data(item: ReviewItem, user) -> dict:
         "id": item.pk,
         "status": item.status,
         "reason": item.reason,
+        "why": item.why,
         "score": item.score,
         "probability": item.probability,
         "created_at": item.created_at,

@@ -505,7 +505,9 @@ def region_cluster(
                 int(left[index]),
                 int(right[index]),
                 float(weights[index]),
-                ReviewItem.Reason.SCORE,
+                # A family guard held a score that would have linked it, or the score alone
+                # fell between the thresholds.
+                ReviewItem.Reason.GUARD if not_automatic[index] else ReviewItem.Reason.SCORE,
                 levels[index],
             )
         )
@@ -1018,6 +1020,7 @@ def _review_store(
     )
     figures["review_items_withdrawn"] = len(withdrawn)
     figures["review_items_beyond_queue"] = _review_queue_trim(len(population.record_ids))
+    figures["review_queue_open"] = ReviewItem.objects.filter(status=ReviewItem.Status.OPEN).count()
 
 
 REVIEW_QUEUE_MIN = 50

@@ -191,15 +191,20 @@ def dob_read(text: str, *, order: str = DOB_ORDER_DAY_FIRST) -> DobReading:
     return DobReading("", ("unreadable",))
 
 
+MONTH_FIRST_MIN = 5
+
+
 def date_order_detect(values) -> str:
     """The order of day and month in a column of dates: month first only when the values say so.
 
     A value whose first number is over 12 can only be day first, and one whose second is over 12
     only month first. UK extracts are day first; a column is read month first when month-first
-    values are at least 1 in 50 and outnumber day-first ones four to one, so a few dates keyed
-    the American way in a UK file (which dob_read repairs one by one) do not turn the file.
+    values are at least five and 1 in 50 and outnumber day-first ones four to one, so a few dates
+    keyed the American way in a UK file (which dob_read repairs one by one) do not turn the file.
     """
     day_first = month_first = seen = 0
+    # Fewer month-first values than this say nothing of a whole file: one American date in a
+    # small daily extract is repaired on its own row, not taken as the file's order.
     for value in values:
         text = value.strip()
         match = _XXY.fullmatch(text.split(" ")[0]) if text else None
@@ -211,7 +216,7 @@ def date_order_detect(values) -> str:
         first, second = int(match.group(1)), int(match.group(2))
         day_first += first > 12 >= second
         month_first += second > 12 >= first
-    if month_first >= max(seen / 50, 1) and month_first > 4 * day_first:
+    if month_first >= max(seen / 50, MONTH_FIRST_MIN) and month_first > 4 * day_first:
         return DOB_ORDER_MONTH_FIRST
     return DOB_ORDER_DAY_FIRST
 

@@ -8,12 +8,18 @@ many persons merged and split. It runs as a Celery task, one at a time, with its
 run (matching.linkage.STAGES).
 """
 
-from django.db import transaction
+import logging
+from datetime import timedelta
+
+from django.db import connection, transaction
+from django.utils import timezone
 
 from matching import scoring
-from matching.linkage import linkage_run
+from matching.linkage import LINKAGE_LOCK_ID, linkage_run
 from matching.model import model_current
 from matching.models import LinkageRun, ReviewItem
+
+logger = logging.getLogger(__name__)
 
 IN_FLIGHT = (LinkageRun.Status.QUEUED, LinkageRun.Status.RUNNING)
 
@@ -22,7 +28,49 @@ class RelinkRefused(Exception):
     """A relink cannot be started now; the message says why."""
 
 
+# A queued relink no worker has started after this long was lost (the broker was down, or its
+# message was): it is closed so that another can be asked for.
+QUEUED_FOR_TOO_LONG = timedelta(minutes=30)
+# On the embedded default (no advisory locks to ask) a run still "running" after this long died
+# with its process; a relink of a million records takes minutes.
+RUNNING_FOR_TOO_LONG = timedelta(hours=6)
+
+
+def _abandoned(run: LinkageRun, now) -> bool:
+    if run.status == LinkageRun.Status.QUEUED:
+        return run.started_at < now - QUEUED_FOR_TOO_LONG
+    if connection.vendor == "postgresql":
+        # A running run holds the linkage lock (matching.linkage); if it can be taken, the
+        # worker that held it is gone (PostgreSQL drops a dead connection's locks).
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [LINKAGE_LOCK_ID])
+            free = cursor.fetchone()[0]
+            if free:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [LINKAGE_LOCK_ID])
+        return bool(free)
+    return run.started_at < now - RUNNING_FOR_TOO_LONG
+
+
+def runs_abandoned_close() -> int:
+    """Mark failed the runs whose worker died or whose task never arrived, so that they neither
+    show progress for ever nor stop a new relink being asked for. Returns how many."""
+    now = timezone.now()
+    closed = 0
+    for run in LinkageRun.objects.filter(status__in=IN_FLIGHT).order_by("pk"):
+        if _abandoned(run, now):
+            closed += LinkageRun.objects.filter(pk=run.pk, status=run.status).update(
+                status=LinkageRun.Status.FAILED,
+                finished_at=now,
+                stage="",
+                figures={**run.figures, "abandoned": True},
+            )
+    if closed:
+        logger.warning("closed %s abandoned linkage runs", closed)
+    return closed
+
+
 def relink_in_flight() -> LinkageRun | None:
+    runs_abandoned_close()
     return (
         LinkageRun.objects.filter(kind=LinkageRun.Kind.RELINK, status__in=IN_FLIGHT)
         .order_by("-pk")
@@ -30,9 +78,10 @@ def relink_in_flight() -> LinkageRun | None:
     )
 
 
-def relink_request(*, requested_by) -> LinkageRun:
-    """Queue a relink of everything; refused while another is waiting or running."""
-    from matching.tasks import relink_everything
+def relink_request(*, requested_by, membership=None, channel: str = "web") -> LinkageRun:
+    """Queue a relink of everything; refused while another is waiting or running. Audited."""
+    from audit.models import AuditAction
+    from audit.services import audit_record
 
     with transaction.atomic():
         # Taking turns on the row lock of the newest run keeps two admins' clicks from both
@@ -47,8 +96,30 @@ def relink_request(*, requested_by) -> LinkageRun:
         run = LinkageRun.objects.create(
             kind=LinkageRun.Kind.RELINK, status=LinkageRun.Status.QUEUED, requested_by=requested_by
         )
-        transaction.on_commit(lambda: relink_everything.delay(run_id=run.pk))
+        audit_record(
+            action=AuditAction.RELINK,
+            actor=requested_by,
+            membership=membership,
+            channel=channel,
+            detail={"linkage_run": run.pk},
+        )
+        if channel != "command":
+            transaction.on_commit(lambda: _enqueue(run.pk))
     return run
+
+
+def _enqueue(run_id: int) -> None:
+    from matching.tasks import relink_everything
+
+    try:
+        relink_everything.delay(run_id=run_id)
+    except Exception:  # the broker is down: say so on the run rather than leave it queued
+        logger.exception("linkage run %s could not be queued", run_id)
+        LinkageRun.objects.filter(pk=run_id, status=LinkageRun.Status.QUEUED).update(
+            status=LinkageRun.Status.FAILED,
+            finished_at=timezone.now(),
+            figures={"not_queued": True},
+        )
 
 
 def relink_run(*, run_id: int) -> LinkageRun | None:

@@ -1008,7 +1008,7 @@ def uncertain_because(levels_row: np.ndarray) -> str:
     missing = [labels[n] for n in ("forename", "dob", "location") if column[n] == MISSING]
     parts = []
     if agree:
-        parts.append(f"{_listed(agree).capitalize()} agree")
+        parts.append(f"{_listed(agree)} agree{'s' if len(agree) == 1 else ''}")
     if near:
         parts.append(f"{_listed(near)} {'is' if len(near) == 1 else 'are'} close but not the same")
     if differ:
@@ -1018,6 +1018,7 @@ def uncertain_because(levels_row: np.ndarray) -> str:
             f"{_listed(missing)} {'is' if len(missing) == 1 else 'are'} not on both records"
         )
     sentence = "; ".join(parts) + "." if parts else ""
+    sentence = sentence[:1].upper() + sentence[1:]
     forename_unsure = column["forename"] in (MISSING, FORENAME_DIFFERENT, FORENAME_LITTLE)
     if forename_unsure and column["surname"] >= SURNAME_SIMILAR and column["dob"] >= DOB_SWAPPED:
         return sentence + " Twins look like this."

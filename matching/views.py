@@ -161,7 +161,9 @@ def linkage_status_view(request: HttpRequest) -> HttpResponse:
             error = "Select yes to confirm that everything should be linked again."
         else:
             try:
-                run = relink_request(requested_by=request.user)
+                run = relink_request(
+                    requested_by=request.user, membership=request.membership, channel="web"
+                )
             except RelinkRefused as refused:
                 error = str(refused)
             else:
@@ -169,7 +171,11 @@ def linkage_status_view(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "matching/linkage_status.html",
-        {**linkage_overview(), "error": error},
+        {
+            **linkage_overview(),
+            "error": error,
+            "can_review": request.user.has_perm(REVIEW_PERMISSION),
+        },
         status=400 if error else 200,
     )
 

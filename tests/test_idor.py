@@ -44,6 +44,7 @@ PK_KINDS = {
     "agencies:extract_detail": "extract",
     "agencies:extract_progress": "extract",
     "agencies:extract_quarantine": "extract",
+    "agencies:extract_warnings": "extract",
     "agencies:api_token_revoke": "token",
     "agencies_api:dataset_detail": "dataset",
     "agencies_api:dataset_extracts": "dataset",

@@ -600,7 +600,8 @@ def test_stalled_extracts_are_sent_again_and_orphaned_files_removed(dataset):
 # --- Damaged dates of birth load, with what was repaired counted ---------------------------------
 
 
-def test_a_damaged_date_of_birth_loads_with_a_warning_and_is_counted(dataset):
+def test_a_damaged_date_of_birth_loads_with_a_warning_and_is_counted(dataset, settings):
+    settings.SHAREHUB_QUARANTINE_THRESHOLD = 0.2  # one unreadable date in six is under it
     rows = [
         good_row("I1"),
         good_row("I2", dob="07/23/1971"),  # month first in a day-first file
@@ -641,7 +642,8 @@ def test_a_damaged_date_of_birth_loads_with_a_warning_and_is_counted(dataset):
 
 
 def test_a_file_written_month_first_is_read_month_first(dataset):
-    dates = ["06/19/1968", "12/25/1990", "01/02/2000", "03/30/2001", "05/04/1977"]
+    dates = ["06/19/1968", "12/25/1990", "01/02/2000", "03/30/2001", "05/04/1977",
+             "07/23/1982", "11/14/2010", "02/28/1999"]  # fmt: skip
     rows = [good_row(f"I{n}", dob=written) for n, written in enumerate(dates)]
     extract = upload(dataset, csv_bytes(rows))
 
@@ -653,3 +655,63 @@ def test_a_file_written_month_first_is_read_month_first(dataset):
     )
     assert identity["date_of_birth"] == "2000-01-02"  # January the 2nd, as the file means
     assert "written month first" in extract_repair_lines(extract)[0]
+
+
+def test_a_file_whose_dates_of_birth_cannot_be_read_changes_nothing(dataset):
+    upload(dataset, csv_bytes([good_row(f"I{n}") for n in range(20)]))
+    before = dataset_snapshot(dataset)
+    identities = list(SourceRecord.objects.order_by("pk").values_list("identity", flat=True))
+
+    # Dates exported as spreadsheet day numbers: loaded, they would wipe every stored date.
+    extract = upload(
+        dataset, csv_bytes([good_row(f"I{n}", dob="42037") for n in range(20)]), filename="b.csv"
+    )
+
+    assert extract.status == ExtractStatus.REJECTED
+    assert extract.message.startswith("20 of 20 dates of birth (100.0%) could not be read")
+    assert "spreadsheet day numbers" in extract.message
+    assert "42037" not in extract.message
+    assert dataset_snapshot(dataset) == before
+    assert list(SourceRecord.objects.order_by("pk").values_list("identity", flat=True)) == (
+        identities
+    )
+
+
+def test_one_american_date_in_a_small_file_does_not_turn_the_file(dataset):
+    rows = [good_row("I1", dob="05/06/2007"), good_row("I2", dob="06/19/1968")]
+    extract = upload(dataset, csv_bytes(rows))
+
+    assert extract.repairs == {"date_of_birth": {"swapped": 1}}
+    identity = identity_open(
+        agency_id=dataset.agency_id, dataset_id=dataset.pk, source_id="I1",
+        blob=SourceRecord.objects.get(source_id="I1").identity,
+    )  # fmt: skip
+    assert identity["date_of_birth"] == "2007-06-05"  # 5 June, as the rest of the file is written
+
+
+def test_repairs_count_only_the_rows_loaded(dataset, settings):
+    settings.SHAREHUB_QUARANTINE_THRESHOLD = 0.9
+    rows = [good_row("I1", dob="31/02/1990"), good_row("I2", dob="31/02/1990", surname="")]
+    extract = upload(dataset, csv_bytes(rows))
+
+    assert extract.rows_quarantined == 1
+    assert extract.repairs == {"date_of_birth": {"impossible_day": 1}}
+
+
+def test_the_agency_admin_downloads_the_records_that_came_with_warnings(dataset, client, member):
+    from django.urls import reverse
+
+    from agencies.models import Role
+
+    rows = [good_row("I1"), good_row("=I2", dob="|7/0G/1964"), good_row("I3", nhs_number="1")]
+    extract = upload(dataset, csv_bytes(rows))
+    client.force_login(member(Role.AGENCY_ADMIN))
+    response = client.get(reverse("agencies:extract_warnings", args=[extract.pk]))
+
+    assert response["Cache-Control"] == "no-store"
+    lines = b"".join(response.streaming_content).decode().splitlines()
+    assert lines[0] == "record_id,warnings"
+    assert lines[1].startswith("'=I2,Date of birth (dob) has letters or marks")  # no formula
+    assert lines[2].startswith("I3,NHS number (nhs_number) fails its check digit.")
+    assert len(lines) == 3
+    assert "1964" not in "\n".join(lines)

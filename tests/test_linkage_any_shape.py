@@ -345,3 +345,43 @@ def test_a_second_relink_waits_for_the_first(client, member):
     assert LinkageRun.objects.filter(kind=LinkageRun.Kind.RELINK).count() == 1
     progress = client.get(reverse("matching:linkage_run_progress", args=[running.pk])).json()
     assert (progress["finished"], progress["stage"], progress["percent"]) == (False, "scoring", 50)
+
+
+def test_a_relink_whose_worker_died_does_not_block_the_next(client, member, settings):
+    from datetime import timedelta
+
+    from django.db import connection
+    from django.urls import reverse
+    from django.utils import timezone
+
+    from agencies.models import Role
+    from audit.models import AuditAction, AuditEntry
+
+    if connection.vendor == "postgresql":
+        # There a run is dead when nobody holds the linkage lock, whatever its age.
+        dead = LinkageRun.objects.create(
+            kind=LinkageRun.Kind.RELINK, status=LinkageRun.Status.RUNNING, stage="scoring"
+        )
+    else:
+        dead = LinkageRun.objects.create(
+            kind=LinkageRun.Kind.RELINK, status=LinkageRun.Status.RUNNING, stage="scoring"
+        )
+        LinkageRun.objects.filter(pk=dead.pk).update(started_at=timezone.now() - timedelta(hours=7))
+    lost = LinkageRun.objects.create(kind=LinkageRun.Kind.RELINK, status=LinkageRun.Status.QUEUED)
+    LinkageRun.objects.filter(pk=lost.pk).update(started_at=timezone.now() - timedelta(hours=1))
+    admin = member(Role.PLATFORM_ADMIN)
+    client.force_login(admin)
+
+    asked = client.post(reverse("matching:linkage_status"), {"confirm": "yes"})
+
+    assert asked.status_code == 302
+    dead.refresh_from_db()
+    lost.refresh_from_db()
+    assert (dead.status, lost.status) == (LinkageRun.Status.FAILED, LinkageRun.Status.FAILED)
+    assert dead.figures["abandoned"] is True
+    assert (
+        b"stopped part way" in client.get(reverse("matching:linkage_run", args=[dead.pk])).content
+    )
+    entry = AuditEntry.objects.get(action=AuditAction.RELINK)
+    assert entry.actor == admin
+    assert entry.detail == {"linkage_run": LinkageRun.objects.latest("pk").pk}

@@ -26,6 +26,7 @@ URL_KWARGS = {
     "agencies:extract_detail": {"pk": "extract"},
     "agencies:extract_progress": {"pk": "extract"},
     "agencies:extract_quarantine": {"pk": "extract"},
+    "agencies:extract_warnings": {"pk": "extract"},
     "agencies:api_token_revoke": {"pk": "token"},
     "agencies_api:dataset_detail": {"pk": "dataset"},
     "agencies_api:dataset_extracts": {"pk": "dataset"},

@@ -1,9 +1,10 @@
 import threading
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from matching.linkage import linkage_run
 from matching.models import LinkageRun
+from matching.relink import RelinkRefused, relink_request
 
 
 class Command(BaseCommand):
@@ -14,9 +15,10 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args, **options):
-        run = LinkageRun.objects.create(
-            kind=LinkageRun.Kind.RELINK, status=LinkageRun.Status.QUEUED
-        )
+        try:
+            run = relink_request(requested_by=None, channel="command")
+        except RelinkRefused as refused:
+            raise CommandError(str(refused)) from refused
         self.stdout.write(
             f"Linkage run {run.pk}: re-estimating the model and re-linking everything."
         )
