@@ -367,6 +367,7 @@ class RowValidator:
                 digits, valid = normalise.nhs_number_normalise(text)
                 if not valid:
                     warnings.append(warning)
+                    self._row_repairs.append(NHS_CHECK_DIGIT)
                 return digits or normalise.text_clean(text)
 
             return nhs_number
@@ -394,6 +395,7 @@ def dob_repair_warnings(file_column: str) -> dict[str, str]:
 
 
 DOB_ORDER_SAMPLE_ROWS = 10_000
+NHS_CHECK_DIGIT = "nhs_check_digit"
 
 
 def _dob_order(path: Path, extract: Extract, definition: Definition) -> str:
@@ -747,9 +749,15 @@ def _ingest(extract: Extract) -> None:
             _stage_rows(extract, reader, validator, writer, sealer, counts, dob_repairs)
         _progress(extract, reader.bytes_read(), counts)
     _dob_unreadable_check(counts, dob_repairs)
-    # Damaged dates of birth repaired (or kept in part) among the rows loaded, by kind: the
-    # extract's result says how many, so the agency can fix its source.
-    repairs: dict[str, Any] = {"date_of_birth": dict(dob_repairs)} if dob_repairs else {}
+    # Damaged dates of birth repaired (or kept in part) and NHS numbers failing their check
+    # digit, among the rows loaded: the extract's result says how many, so the agency can fix
+    # its source.
+    repairs: dict[str, Any] = {}
+    nhs_failures = dob_repairs.pop(NHS_CHECK_DIGIT, 0)
+    if dob_repairs:
+        repairs["date_of_birth"] = dict(dob_repairs)
+    if nhs_failures:
+        repairs["nhs_number"] = {"check_digit": nhs_failures}
     if dob_order != normalise.DOB_ORDER_DAY_FIRST:
         repairs["date_of_birth_order"] = dob_order
     _finish(extract, counts, repairs)

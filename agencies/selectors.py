@@ -81,6 +81,14 @@ def extract_repair_lines(extract: Extract) -> list[str]:
         if repair in DOB_REPAIRS:
             noun = "date of birth" if count == 1 else "dates of birth"
             lines.append(f"{count:,} {noun} {DOB_REPAIRS[repair]}.")
+    failures = extract.repairs.get("nhs_number", {}).get("check_digit", 0)
+    if failures:
+        one = failures == 1
+        lines.append(
+            f"{failures:,} NHS number{' fails its' if one else 's fail their'} check digit: "
+            f"{'its record' if one else 'their records'} loaded, but "
+            f"{'does' if one else 'do'} not link on the NHS number."
+        )
     return lines
 
 

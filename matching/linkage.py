@@ -51,7 +51,7 @@ from sharehub.locks import advisory_lock
 logger = logging.getLogger(__name__)
 
 WHOLE_REGION_SHARE = 0.5
-SECOND_PASS = True
+SECOND_PASS = False
 KEYS_BATCH = 2_000
 
 LINKAGE_LOCK_ID = 0x5348_4C4B  # "SHLK": one linkage run at a time on PostgreSQL

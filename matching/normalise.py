@@ -111,6 +111,10 @@ _TIME_TAIL = re.compile(r"[T ]\d{1,2}:\d{2}(?::\d{2})?(?:\.\d+)?(?:Z|[+-]\d\d:?\
 _YMD = re.compile(r"(\d{4})[-/. ](\d{1,2})[-/. ](\d{1,2})")
 _XXY = re.compile(r"(\d{1,2})[/.\- ](\d{1,2})[/.\- ](\d{4})")
 _EIGHT = re.compile(r"\d{8}")
+_OCR_CHARACTERS = "0-9OoQDlIi|!LZzSsGbBgq"
+_DAY_MONTH_NAME_OCR = re.compile(
+    rf"([{_OCR_CHARACTERS}]{{1,2}})[\- ]([A-Za-z]{{3,9}})[\- ,]+([{_OCR_CHARACTERS}]{{4}})"
+)
 _YEAR_ANYWHERE = re.compile(r"(?<!\d)(1[89]\d\d|20\d\d)(?!\d)")
 _EARLIEST_BIRTH_YEAR = 1880
 
@@ -177,6 +181,14 @@ def dob_read(text: str, *, order: str = DOB_ORDER_DAY_FIRST) -> DobReading:
         month = _MONTHS.get(match.group(2).lower())
         if month is not None:
             return _dob_from_parts(int(match.group(3)), int(match.group(1)), month, "dmy")
+    if match := _DAY_MONTH_NAME_OCR.fullmatch(text):
+        # "o4-Jun-2012", "30-Sep-20I7": look-alikes in the day and year, the month a word.
+        month = _MONTHS.get(match.group(2).lower())
+        day, year = (match.group(n).translate(_OCR_DIGITS) for n in (1, 3))
+        if month is not None and day.isdigit() and year.isdigit():
+            reading = _dob_from_parts(int(year), int(day), month, "dmy")
+            if reading.value:
+                return DobReading(reading.value, ("ocr", *reading.repairs))
     reading = _dob_numeric(text, order)
     if reading is not None:
         return reading
@@ -380,10 +392,20 @@ def name_normalise(value: str) -> str:
     person; hyphens and spaces both keep a word boundary (Smith-Jones == Smith Jones).
     Placeholders give "" so that they count as missing, never as a match.
     """
-    tokens = _name_tokens(value)
+    if _PLAIN_NAME.fullmatch(value):
+        # Already in the normalised form (linkage normalises a name once and derives its sound,
+        # canonical form and parts from that): the same answer without folding it again.
+        tokens = value.split(" ")
+    else:
+        tokens = _name_tokens(value)
     if _tokens_are_placeholder(tokens):
         return ""
+    if len(tokens) > 1 and (tokens[0] in NAME_TITLES or tokens[-1] in NAME_SUFFIXES):
+        tokens = _name_tokens(value)
     return " ".join(tokens)
+
+
+_PLAIN_NAME = re.compile(r"[a-z]+(?: [a-z]+)*")
 
 
 def surname_parts(value: str) -> list[str]:

@@ -874,15 +874,16 @@ def family_guards(
     - siblings or a parent and child: the forenames clearly differ and so do the dates of birth
       (a different month or year), or there is no date of birth on one side to tell;
     - a father and son of one name: no date of birth to tell them apart, and the middle names
-      differ.
+      differ;
+    - two people of one name: nothing but names to go on (no date of birth on one side, and no
+      address on one side or a different one).
     A placeholder forename ("Baby", "Unknown") or none counts as a forename that differs.
     A forename keyed badly on one record whose surname, date of birth and home all differ from
     a relative's is not one of these, and its score decides.
 
-    Where a family context's model weighs a pair (match_weights: the twins' or the household's
-    shared surname, date of birth and home counted as nothing), its score already says how
-    likely one person is against twins or siblings, and the twin and sibling rules give way to
-    it; the father-and-son rule stands.
+    Where a family context's model weighs a pair (match_weights: the household's shared surname
+    and home counted as nothing), its score already says how likely one person is against a
+    sibling, and the sibling rule gives way to it; the twin and father-and-son rules stand.
 
     Such a pair is clearly two people (no chain of links may join them) when a second thing also
     differs (sex, an identifier, the middle name, or the date of birth as well as the forename),
@@ -905,8 +906,9 @@ def family_guards(
     # The same full middle name is what twins and siblings seldom share; an initial they may.
     middle_agrees = column["middle"] == MIDDLE_SAME
     # A placeholder forename ("Baby", "Unknown") or none says no more than a different one:
-    # newborn twins are both "Baby Smith".
-    forename_unsure = forename_differs | (column["forename"] == MISSING)
+    # newborn twins are both "Baby Smith". A forename only a letter or a sound away is a typo far
+    # more often than a sibling's name: the score judges those.
+    forename_unsure = (column["forename"] == FORENAME_DIFFERENT) | (column["forename"] == MISSING)
     twin_like = (
         forename_unsure
         & (column["surname"] >= SURNAME_SIMILAR)
@@ -931,9 +933,21 @@ def family_guards(
         # context's share of one person, learnt mostly from pairs with forenames, says nothing
         # of them.
         modelled &= column["forename"] != MISSING
+    # Names alone, nothing else to go on (no date of birth, no address on one side): two people
+    # of one name are common enough that it never links by itself (an adult's police record
+    # with no date of birth would join a child of the same name).
+    names_only = (
+        dob_missing
+        & ((column["location"] == MISSING) | (column["location"] == LOCATION_DIFFERENT))
+        & ~middle_agrees
+    )
     not_automatic = ~identifier_agrees & (
-        ((twin_like | (forename_unsure & (dob_differs | dob_missing))) & ~middle_agrees & ~modelled)
+        # Twins are judged by the guard, never by the family context's share: that share is
+        # of pairs, and one person's many records make it look as if twins were rarer still.
+        (twin_like & ~middle_agrees)
+        | ((forename_unsure & (dob_differs | dob_missing)) & ~middle_agrees & ~modelled)
         | (dob_missing & middle_differs)
+        | names_only
     )
     clearly_different = relatives_number | (
         ~identifier_agrees

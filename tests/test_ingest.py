@@ -120,6 +120,11 @@ def test_an_nhs_number_failing_its_check_digit_warns_but_loads(dataset):
     assert (extract.rows_loaded, extract.rows_warned, extract.rows_quarantined) == (1, 1, 0)
     record = SourceRecord.objects.get(source_id="I1")
     assert record.warnings == ["NHS number (nhs_number) fails its check digit."]
+    assert extract.repairs == {"nhs_number": {"check_digit": 1}}
+    assert extract_repair_lines(extract) == [
+        "1 NHS number fails its check digit: its record loaded, but does not link on the NHS "
+        "number."
+    ]
 
 
 def test_a_repeated_record_id_keeps_the_first_and_sets_aside_the_rest(dataset, settings):

@@ -563,6 +563,8 @@ def test_dob_plausibility_never_raises(dob, on):
         ("|7/0G/1964", "1964-06-17", ("ocr",)),
         ("Z7/10/1983", "1983-10-27", ("ocr",)),
         ("0l/O2/2OO1", "2001-02-01", ("ocr",)),
+        ("o4-Jun-2012", "2012-06-04", ("ocr",)),
+        ("30-Sep-20I7", "2017-09-30", ("ocr",)),
         # An impossible day keeps the month and year.
         ("31/02/1990", "1990-02", ("impossible_day",)),
         ("00/02/1967", "1967-02", ("impossible_day",)),

@@ -33,7 +33,8 @@ PEOPLE = [
 
 def population_rows() -> list[dict]:
     """Per person: two identical records, one with a changed forename and no NHS number or
-    postcode, one with a longer surname. Linkage is sure of some pairs and unsure of others."""
+    postcode, one with a longer surname; and for the first, one with the name alone. Linkage is
+    sure of some pairs and unsure of others (a name alone never links by itself)."""
     rows = []
     for number, (forename, surname, dob, nhs, postcode) in enumerate(PEOPLE):
         same = {"forename": forename, "surname": surname, "dob": dob}
@@ -55,6 +56,8 @@ def population_rows() -> list[dict]:
                 postcode=postcode,
             )
         )
+    rows.append(good_row("P0-5", forename="Alice", surname="Smith", dob="", nhs_number="",
+                         postcode=""))  # fmt: skip
     return rows
 
 
