@@ -186,9 +186,9 @@ def dob_read(text: str, *, order: str = DOB_ORDER_DAY_FIRST) -> DobReading:
         month = _MONTHS.get(match.group(2).lower())
         day, year = (match.group(n).translate(_OCR_DIGITS) for n in (1, 3))
         if month is not None and day.isdigit() and year.isdigit():
-            reading = _dob_from_parts(int(year), int(day), month, "dmy")
-            if reading.value:
-                return DobReading(reading.value, ("ocr", *reading.repairs))
+            named = _dob_from_parts(int(year), int(day), month, "dmy")
+            if named.value:
+                return DobReading(named.value, ("ocr", *named.repairs))
     reading = _dob_numeric(text, order)
     if reading is not None:
         return reading
