@@ -902,8 +902,13 @@ def _persons_store(
     )
 
 
+# A link probability moving by less than this is not a change worth a write.
+SCORE_TOLERANCE = 1e-4
+
+
 def _records_update(rows: list[tuple], run: LinkageRun, now) -> int:
-    """Set person and link details on many LinkageRecord rows in few statements.
+    """Set person and link details on many LinkageRecord rows in few statements; returns how
+    many rows changed.
 
     Rows are (record id, person id, rule, link probability, partner record id). The table name
     comes from the model and every value is a parameter.
@@ -930,23 +935,35 @@ def _records_update(rows: list[tuple], run: LinkageRun, now) -> int:
                 "at timestamptz, run bigint) ON COMMIT DROP"
             )
             cursor.cursor.copy_expert("COPY linkage_updates FROM STDIN", buffer)
+            # Only rows whose person or link changed are written: a run that re-clusters a
+            # million records under a new model leaves most of them where they were, and a
+            # rewritten row costs its index entries and its WAL.
             cursor.execute(
                 f"UPDATE {table} AS r SET person_id = v.person, link_rule = v.rule, "  # noqa: S608
                 "link_score = v.score, linked_with_id = v.partner, linked_at = v.at, "
-                "run_id = v.run FROM linkage_updates AS v WHERE r.record_id = v.record"
+                "run_id = v.run FROM linkage_updates AS v WHERE r.record_id = v.record AND ("
+                "r.person_id IS DISTINCT FROM v.person OR r.link_rule IS DISTINCT FROM v.rule "
+                "OR r.linked_with_id IS DISTINCT FROM v.partner "
+                "OR (r.link_score IS NULL) <> (v.score IS NULL) "
+                f"OR abs(r.link_score - v.score) > {SCORE_TOLERANCE})"
             )
+            changed = cursor.rowcount
             cursor.execute("DROP TABLE linkage_updates")
-        return len(rows)
+        return changed
     with connection.cursor() as cursor:
+        before = connection.connection.total_changes
         cursor.executemany(
             f"UPDATE {table} SET person_id = %s, link_rule = %s, link_score = %s, "  # noqa: S608
-            "linked_with_id = %s, linked_at = %s, run_id = %s WHERE record_id = %s",
+            "linked_with_id = %s, linked_at = %s, run_id = %s WHERE record_id = %s AND ("
+            "person_id IS NOT %s OR link_rule IS NOT %s OR linked_with_id IS NOT %s "
+            "OR (link_score IS NULL) <> (%s IS NULL) "
+            f"OR abs(link_score - %s) > {SCORE_TOLERANCE})",
             [
-                (p, rule, score, partner, at, run_id, record)
+                (p, rule, score, partner, at, run_id, record, p, rule, partner, score, score)
                 for record, p, rule, score, partner, at, run_id in values
             ],
         )
-    return len(rows)
+        return connection.connection.total_changes - before
 
 
 def _review_store(
