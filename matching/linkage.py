@@ -51,7 +51,7 @@ from sharehub.locks import advisory_lock
 logger = logging.getLogger(__name__)
 
 WHOLE_REGION_SHARE = 0.5
-SECOND_PASS = False
+SECOND_PASS = True
 KEYS_BATCH = 2_000
 
 LINKAGE_LOCK_ID = 0x5348_4C4B  # "SHLK": one linkage run at a time on PostgreSQL
@@ -444,10 +444,12 @@ def region_cluster(
         clusters, _ = _links_applied(size, cannot, confirmed, left, right, auto[~taken], weights)
     labels = clusters.labels()
 
-    # Second pass: a record or person alike in all but the forename to exactly one other person,
-    # and to no one else, is that person under another given name (a middle or calling name).
-    # Twins show up as two persons alike to each other, each known apart by an NHS number, sex
-    # or date in some agency (a cannot-link above), and are left to a reviewer.
+    # Second pass: a record with no usable forename ("Baby", "Unknown", blank) alike in all else
+    # to exactly one other person, and to no one else, is that person before they were named.
+    # Not for two different forenames: twins are alike to each other and often to no one else
+    # (an outside benchmark saw them merged), and a middle name used as a forename is a
+    # comparison level of its own. Newborn twins both unnamed are alike to two people, and left.
+    alike = alike[levels[alike, scoring.COMPARISON_NAMES.index("forename")] == scoring.MISSING]
     if len(alike) and SECOND_PASS:
         partners: dict[int, set[int]] = defaultdict(set)
         for index in alike.tolist():

@@ -195,6 +195,8 @@ def comparison_levels(keys: Keys, left: np.ndarray, right: np.ndarray) -> np.nda
 
     dice, present = _dice(keys["bloom_forename"], left, right)
     same, both = _exact(keys, "forename", left, right)
+    # A nickname of several full names meets each of them (Sammy: Samantha and Samuel).
+    same |= _across(keys, "forename_alt", "forename", left, right)
     # A middle name given as the forename in one system ("James" for Robert James Smith), and a
     # forename written as an initial only ("J"): forename, middle name and initials share one
     # keyed namespace (matching.tokens), so these compare across fields.

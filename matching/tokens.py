@@ -38,6 +38,7 @@ from matching.normalise import (
     date_parse,
     dob_plausibility,
     forename_canonical,
+    forename_variants,
     gender_normalise,
     name_normalise,
     nhs_number_normalise,
@@ -443,6 +444,7 @@ EXACT_FIELDS = (
     "upn",
     "pnc",
     "forename",  # canonical (Bob -> robert)
+    "forename_alt",  # a nickname's other full name (Sam: samantha, and samuel), in the namespace
     "forename_initial",
     "middle",  # canonical first middle name, in the forename namespace
     "middle_initial",  # in the initial namespace, beside forename_initial
@@ -469,6 +471,7 @@ EXACT_FIELDS = (
 _NAMESPACE = {
     "middle": "forename",
     "middle_initial": "forename_initial",
+    "forename_alt": "forename",
     "surname_first": "surname",
     "surname_last": "surname",
     # One namespace for both names' sounds, so names keyed the wrong way round and misspelt
@@ -547,6 +550,14 @@ def _keyed64(key: bytes, parts: tuple[str, ...]) -> int:
     return value or 1  # 0 means missing
 
 
+def _forename_alternative(plain: str, canonical: str) -> str:
+    """A nickname of several full names has its canonical key (the first alphabetically) and,
+    here, the next: Sammy is samantha and samuel, so it must meet Samuel too. "" when the name
+    stands for one name only."""
+    names = forename_variants(plain) - {plain, canonical} if plain else set()
+    return min(names) if names else ""
+
+
 def _dob_digits(dob: date | None) -> set[str]:
     return (
         {f"{position}:{digit}" for position, digit in enumerate(dob.strftime("%Y%m%d"))}
@@ -572,6 +583,7 @@ def record_keys(identifiers: dict[str, str]) -> bytes:
         "upn": p.upn,
         "pnc": p.pnc,
         "forename": p.forename,
+        "forename_alt": _forename_alternative(p.forename_plain, p.forename),
         "forename_initial": p.forename_plain[:1],
         # An initial alone is compared as an initial: two people may share one.
         "middle": p.middle if len(p.middle_plain) > 1 else "",
