@@ -88,10 +88,12 @@ def _clean_name(s: pd.Series, placeholders: set[str]) -> pd.Series:
 def _clean_dob(s: pd.Series) -> pd.Series:
     """Parse any of the extracts' date formats to an ISO string; unparseable -> null."""
     s = s.str.strip().str.replace(r" 00:00:00$", "", regex=True)
-    parsed = pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns]")
+    # Each format parsed to ISO text and the first that reads kept: combining the parsed dates
+    # themselves breaks on pandas 3, whose resolution follows each parse (a year 5966 typo).
+    iso = pd.Series(None, index=s.index, dtype="object")
     for fmt in DATE_FORMATS:
-        parsed = parsed.fillna(pd.to_datetime(s, format=fmt, errors="coerce"))
-    iso = parsed.dt.strftime("%Y-%m-%d")
+        parsed = pd.to_datetime(s, format=fmt, errors="coerce")
+        iso = iso.fillna(parsed.dt.strftime("%Y-%m-%d").astype("object"))
     return iso.where(~iso.isin(DOB_PLACEHOLDERS))
 
 
