@@ -137,7 +137,9 @@ def keys_refresh(*, record_ids: list[int] | None = None) -> list[int]:
     agency_of = dict(Dataset.objects.values_list("pk", "agency_id"))
     done: list[int] = []
     now = timezone.now()
-    batch: list[LinkageRecord] = []
+    # (record id, agency id, dataset id, keys, key version, made at, link rule): rows, not
+    # model instances, which cost more to build than the keys do to compute.
+    batch: list[tuple] = []
     for record_id, dataset, source_id, blob in records.values_list(
         "pk", "dataset_id", "source_id", "identity"
     ).iterator(chunk_size=KEYS_BATCH):
@@ -145,13 +147,14 @@ def keys_refresh(*, record_ids: list[int] | None = None) -> list[int]:
             agency_id=agency_of[dataset], dataset_id=dataset, source_id=source_id, blob=bytes(blob)
         )
         batch.append(
-            LinkageRecord(
-                record_id=record_id,
-                agency_id=agency_of[dataset],
-                dataset_id=dataset,
-                keys=record_keys_compute(identifiers),
-                key_version=version,
-                keys_made_at=now,
+            (
+                record_id,
+                agency_of[dataset],
+                dataset,
+                record_keys_compute(identifiers),
+                version,
+                now,
+                "",
             )
         )
         del identifiers
@@ -163,13 +166,9 @@ def keys_refresh(*, record_ids: list[int] | None = None) -> list[int]:
     return done
 
 
-def _keys_write(batch: list[LinkageRecord]) -> list[int]:
+def _keys_write(rows: list[tuple]) -> list[int]:
     """Insert or replace keys in one statement per batch (Django's bulk_create spends longer
     building the SQL for 2,000 rows than the database takes to run it)."""
-    rows = [
-        (r.record_id, r.agency_id, r.dataset_id, r.keys, r.key_version, r.keys_made_at, "")
-        for r in batch
-    ]
     _upsert(
         LinkageRecord._meta.db_table,
         ("record_id", "agency_id", "dataset_id", "keys", "key_version", "keys_made_at"),
@@ -177,15 +176,15 @@ def _keys_write(batch: list[LinkageRecord]) -> list[int]:
         # A new row's link rule starts empty; a replaced one keeps its own.
         insert_only=("link_rule",),
     )
-    _search_keys_write(batch)
+    _search_keys_write(rows)
     return [row[0] for row in rows]
 
 
-def _search_keys_write(batch: list[LinkageRecord]) -> None:
+def _search_keys_write(rows: list[tuple]) -> None:
     """The keyed values search looks records up by (matching.models.SearchKey), beside the keys
     they come from, so that only a change of keys writes their indexes."""
-    rows = search_rows([r.record_id for r in batch], b"".join(r.keys for r in batch))
-    _upsert(SearchKey._meta.db_table, ("record_id", *SEARCH_FIELDS), rows)
+    found = search_rows([row[0] for row in rows], b"".join(row[3] for row in rows))
+    _upsert(SearchKey._meta.db_table, ("record_id", *SEARCH_FIELDS), found)
 
 
 def _upsert(

@@ -877,8 +877,8 @@ def family_guards(
       (a different month or year), or there is no date of birth on one side to tell;
     - a father and son of one name: no date of birth to tell them apart, and the middle names
       differ;
-    - two people of one name: nothing but names to go on (no date of birth on one side, and no
-      address on one side or a different one).
+    - two people of one name: nothing but names to go on (no date of birth on one side, no
+      address on one side or a different one, and no middle name or initial in common).
     A placeholder forename ("Baby", "Unknown") or none counts as a forename that differs.
     A forename keyed badly on one record whose surname, date of birth and home all differ from
     a relative's is not one of these, and its score decides.
@@ -935,13 +935,14 @@ def family_guards(
         # context's share of one person, learnt mostly from pairs with forenames, says nothing
         # of them.
         modelled &= column["forename"] != MISSING
-    # Names alone, nothing else to go on (no date of birth, no address on one side): two people
-    # of one name are common enough that it never links by itself (an adult's police record
-    # with no date of birth would join a child of the same name).
+    # Names alone, nothing else to go on (no date of birth, no address on one side, no middle
+    # name or initial in common): two people of one name are common enough that it never links
+    # by itself (an adult's police record with no date of birth would join a child of the same
+    # name).
     names_only = (
         dob_missing
         & ((column["location"] == MISSING) | (column["location"] == LOCATION_DIFFERENT))
-        & ~middle_agrees
+        & (column["middle"] < MIDDLE_INITIAL)
     )
     not_automatic = ~identifier_agrees & (
         # Twins are judged by the guard, never by the family context's share: that share is
