@@ -211,6 +211,7 @@ class SearchKey(models.Model):
     postcode = models.BigIntegerField(null=True)
     block_sy = models.BigIntegerField(null=True)
     block_fd = models.BigIntegerField(null=True)
+    block_dfi = models.BigIntegerField(null=True)
 
     class Meta:
         # Partial: most records lack most identifiers (only health sends NHS numbers, only
@@ -221,7 +222,17 @@ class SearchKey(models.Model):
                 name=f"searchkey_{name}",
                 condition=models.Q(**{f"{name}__isnull": False}),
             )
-            for name in ("nhs", "upn", "pnc", "surname", "dob", "postcode", "block_sy", "block_fd")
+            for name in (
+                "nhs",
+                "upn",
+                "pnc",
+                "surname",
+                "dob",
+                "postcode",
+                "block_sy",
+                "block_fd",
+                "block_dfi",
+            )  # fmt: skip
         ]
 
     def __str__(self) -> str:

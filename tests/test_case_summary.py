@@ -353,4 +353,6 @@ def test_search_keys_follow_the_linkage_keys(world):
     assert all(v is None or v != 0 for row in stored.values() for v in row[1:])
 
 
-SEARCH_COLUMNS = ("nhs", "upn", "pnc", "surname", "dob", "postcode", "block_sy", "block_fd")
+SEARCH_COLUMNS = (
+    "nhs", "upn", "pnc", "surname", "dob", "postcode", "block_sy", "block_fd", "block_dfi",
+)  # fmt: skip
