@@ -53,8 +53,13 @@ def content_hash(keys) -> np.ndarray:
     """A 64-bit value per record from its keyed values alone: equal for equal records, the same
     whatever id or position the record has."""
     mixed = np.zeros(len(keys["surname"]), dtype=np.uint64)
-    for number, name in enumerate(("surname", "forename", "dob", "dwelling", "postcode", "nhs")):
-        mixed ^= pair_mix(keys[name] + np.uint64(number))
+    # Every field and every Bloom word: records equal in a few fields but not all would tie, and
+    # a tie is broken by position, which follows the load order.
+    for number, name in enumerate(sorted(keys)):
+        column = np.asarray(keys[name]).astype(np.uint64, copy=False)
+        words = column.reshape(len(mixed), -1) if column.ndim > 1 else column[:, None]
+        for word in range(words.shape[1]):
+            mixed = pair_mix(mixed ^ (words[:, word] + np.uint64(number * 64 + word)))
     return mixed
 
 
