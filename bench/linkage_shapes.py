@@ -15,10 +15,12 @@ at most 0.5%), at most 1 review item per 100 records, and above Splink in every 
 """
 
 import argparse
+import base64
 import csv
 import itertools
 import json
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -50,8 +52,16 @@ def _truth(directory: Path) -> tuple[dict, dict]:
     return truth, household
 
 
-def sharehub_run(directory: Path, *, label: str, order: list[str] | None = None, at_once=False):
-    """Load and link a set in a child process on a fresh SQLite database; its JSON result."""
+def sharehub_run(
+    directory: Path,
+    *,
+    label: str,
+    order: list[str] | None = None,
+    at_once=False,
+    linkage_key: str | None = None,
+):
+    """Load and link a set in a child process on a fresh SQLite database; its JSON result.
+    Runs given one linkage key hash alike, so only the load order differs between them."""
     var_dir = OUT / f"var-shapes-{label}"
     var_dir.mkdir(parents=True, exist_ok=True)
     for leftover in var_dir.glob("sharehub.sqlite3*"):
@@ -60,6 +70,8 @@ def sharehub_run(directory: Path, *, label: str, order: list[str] | None = None,
         "SHAREHUB_VAR_DIR": str(var_dir),
         "SHAREHUB_LOG_LEVEL": "WARNING",
     }
+    if linkage_key:
+        env["SHAREHUB_LINKAGE_KEY"] = linkage_key
     out = var_dir / "result.json"
     command = [sys.executable, "-m", "bench.linkage_child", str(directory), "--out", str(out)]
     if order:
@@ -154,12 +166,19 @@ def orders_score(people: int) -> dict:
     agencies = [
         d["agency"] for d in json.loads((directory / "manifest.json").read_text())["datasets"]
     ]
+    # One key for every order: each keyed hash, and so the sample the model's u values come
+    # from, is then the same, and any difference left is the load order's alone.
+    key = "1:" + base64.b64encode(secrets.token_bytes(32)).decode()
     runs = {}
     for number, order in enumerate(itertools.permutations(agencies)):
-        result = sharehub_run(directory, label=f"orders-{number}", order=list(order))
+        result = sharehub_run(
+            directory, label=f"orders-{number}", order=list(order), linkage_key=key
+        )
         runs[" > ".join(order)] = _predicted(result)
         print(f"   order {number + 1}: {' > '.join(order)}", flush=True)
-    runs["all at once"] = _predicted(sharehub_run(directory, label="orders-at-once", at_once=True))
+    runs["all at once"] = _predicted(
+        sharehub_run(directory, label="orders-at-once", at_once=True, linkage_key=key)
+    )
     f1 = {order: pairwise_scores(predicted, truth)["f1"] for order, predicted in runs.items()}
     pairs = {order: _pair_set(predicted) for order, predicted in runs.items()}
     first = next(iter(pairs.values()))

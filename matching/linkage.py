@@ -591,6 +591,7 @@ def _model_for_run(
 def pair_weights(
     keys: Keys,
     left: np.ndarray,
+    right: np.ndarray,
     levels: np.ndarray,
     parameters: scoring.Parameters,
     frequencies: scoring.TermFrequencies,
@@ -598,7 +599,7 @@ def pair_weights(
     """Each pair's match weight, with agreement on a rare name weighing more than on a common
     one (term frequencies of the whole population)."""
     return scoring.match_weights(levels, parameters) + scoring.tf_adjustments(
-        keys, left, levels, parameters, frequencies
+        keys, left, right, levels, parameters, frequencies
     )
 
 
@@ -679,7 +680,7 @@ def _run(
     started = figures.time("candidates", started)
     figures.stage("scoring")
     levels = pair_levels(keys, left, right)
-    weights = pair_weights(keys, left, levels, parameters, frequencies)
+    weights = pair_weights(keys, left, right, levels, parameters, frequencies)
     started = figures.time("scoring", started)
 
     figures.stage("clustering")
@@ -725,7 +726,7 @@ def _region_find(
     seed = focus | np.isin(population.person_ids, np.fromiter(seed_persons, dtype=np.int64))
     left, right = candidate_pairs(population.keys, seed)
     levels = pair_levels(population.keys, left, right)
-    weights = pair_weights(population.keys, left, levels, parameters, frequencies)
+    weights = pair_weights(population.keys, left, right, levels, parameters, frequencies)
     # Partners that might be the same person bring their persons in. Clearly different ones
     # need not: a focus record's own old person is in the region anyway (person_ids below), so a
     # person it was wrongly joined to is re-clustered with everything it holds.

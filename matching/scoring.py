@@ -480,6 +480,7 @@ class TermFrequencies:
 def tf_adjustments(
     keys: Keys,
     left: np.ndarray,
+    right: np.ndarray,
     levels: np.ndarray,
     parameters: Parameters,
     frequencies: TermFrequencies,
@@ -487,7 +488,12 @@ def tf_adjustments(
     """What term frequencies add to each pair's weight: log2(u_exact / share of the value) for
     pairs agreeing exactly on a name, 0 elsewhere. A value never seen counts as rare as one
     record in the population. Not for a name a family context weighs as nothing: there the
-    surname is the family's."""
+    surname is the family's.
+
+    The exact level also holds pairs whose two values differ (a nickname and its full name,
+    forename and surname swapped): the commoner of the two sides' shares counts, as Splink's
+    greatest(tf_l, tf_r) does, so a pair weighs the same whichever record is on the left - and
+    so whatever order the records were loaded in."""
     adjustment = np.zeros(len(left))
     contexts = context_of(levels) if parameters.contexts else np.full(len(left), -1)
     for field_name, exact_level in TF_FIELDS.items():
@@ -501,7 +507,10 @@ def tf_adjustments(
             continue
         u_exact = parameters.u[column][exact_level]
         counts = (
-            frequencies.share(field_name, keys[field_name][left[agree]])
+            np.maximum(
+                frequencies.share(field_name, keys[field_name][left[agree]]),
+                frequencies.share(field_name, keys[field_name][right[agree]]),
+            )
             * frequencies.present[field_name]
         )
         # Shrunk towards the comparison's own u by TF_PRIOR_RECORDS records' worth: with a few
