@@ -37,6 +37,9 @@ class AuditAction(models.TextChoices):
     WITHDRAWAL = "withdrawal", "Withdrawal requested"
     ERASURE = "erasure", "Records erased"
     RELINK = "relink", "Re-link of everything requested"
+    REVIEW_READ = "review_read", "Link review item read"
+    RELEASE = "release", "Subject access part released"
+    GRANT = "grant", "Protocol given or taken back"
 
 
 class AuditEntry(models.Model):

@@ -19,6 +19,10 @@ class NotificationKind(models.TextChoices):
     OVERRIDE_REVIEWED = "override_reviewed", "Safeguarding override reviewed"
     ALERT_RAISED = "alert_raised", "New alerts"
     ALERT_ASSIGNED = "alert_assigned", "Alert assigned to you"
+    RELEASE_REQUESTED = "release_requested", "Subject access: your agency's part to review"
+    RELEASE_DONE = "release_done", "Subject access: another agency released its part"
+    CONSENT_TO_CONFIRM = "consent_to_confirm", "Consent recorded by another agency to confirm"
+    UNUSUAL_READ = "unusual_read", "Unusual reading of your agency's records"
 
 
 class Notification(models.Model):
