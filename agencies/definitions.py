@@ -37,6 +37,28 @@ MAX_COLUMNS = 300
 MAX_COLUMNS = 300
 
 
+def formula_start_problem(text: Any, *, what: str, fix: str) -> str:
+    """The problem with a name or label a spreadsheet would run as a formula, or "".
+
+    Dataset names and labels become the column headers of the partnership's CSV downloads;
+    those are made safe when written (agencies.ingest.csv_cell_safe), but a name that only works
+    with a quote in front of it is no name to give a dataset, so it is refused where it is typed.
+    """
+    from agencies.ingest import FORMULA_PREFIXES
+
+    text = text if isinstance(text, str) else ""
+    starting = next((t for t in (text, text.strip()) if t.startswith(FORMULA_PREFIXES)), "")
+    if not starting:
+        return ""
+    first = {"\t": "a tab", "\r": "a line break", "\0": "a null character"}.get(
+        starting[0], starting[0]
+    )
+    return (
+        f"{what} starts with {first}, which spreadsheets read as the start of a formula. "
+        f"{fix} so that it starts with a letter or a number."
+    )
+
+
 class DefinitionError(ValueError):
     """A definition that cannot be used; `problems` lists every reason, each saying what to fix."""
 
@@ -94,7 +116,9 @@ def _text(value: Any) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
-def _column_parse(index: int, raw: Any, problems: list[str]) -> ColumnSpec | None:
+def _column_parse(
+    index: int, raw: Any, problems: list[str], *, stored: bool = False
+) -> ColumnSpec | None:
     where = f"Column {index}"
     if not isinstance(raw, dict):
         problems.append(f'{where} must be an object with a "column" name.')
@@ -149,6 +173,18 @@ def _column_parse(index: int, raw: Any, problems: list[str]) -> ColumnSpec | Non
     label = _text(raw.get("label")) or name
     if len(label) > MAX_NAME_LENGTH:
         problems.append(f"{where}: the label is over {MAX_NAME_LENGTH} characters.")
+    elif (
+        kind
+        and not stored
+        and (
+            problem := formula_start_problem(
+                raw.get("label") if _text(raw.get("label")) else name,
+                what=f"{where}: the label",
+                fix="Change the label" if _text(raw.get("label")) else "Give it a label",
+            )
+        )
+    ):
+        problems.append(problem)
     required = raw.get("required", False)
     if not isinstance(required, bool):
         problems.append(f'{where}: "required" must be true or false.')
@@ -163,8 +199,12 @@ def _column_parse(index: int, raw: Any, problems: list[str]) -> ColumnSpec | Non
     )
 
 
-def definition_parse(data: Any) -> Definition:
-    """Check a definition given as JSON-like data; raise DefinitionError naming every problem."""
+def definition_parse(data: Any, *, stored: bool = False) -> Definition:
+    """Check a definition given as JSON-like data; raise DefinitionError naming every problem.
+
+    `stored`: a version saved before a rule was added still loads (its extracts keep coming);
+    names that look like formulas are refused only when a definition is given, and written
+    safely wherever they are written."""
     problems: list[str] = []
     if not isinstance(data, dict):
         raise DefinitionError(["The definition must be a JSON object."])
@@ -173,6 +213,12 @@ def definition_parse(data: Any) -> Definition:
         problems.append('Give the dataset a "name", e.g. "Police - domestic abuse incidents".')
     elif len(name) > MAX_NAME_LENGTH:
         problems.append(f"The dataset name is over {MAX_NAME_LENGTH} characters.")
+    elif not stored and (
+        problem := formula_start_problem(
+            data.get("name"), what="The dataset name", fix="Change the name"
+        )
+    ):
+        problems.append(problem)
     raw_columns = data.get("columns")
     if not isinstance(raw_columns, list) or not raw_columns:
         problems.append('List the file\'s "columns", each with its role.')
@@ -186,7 +232,7 @@ def definition_parse(data: Any) -> Definition:
     columns = [
         spec
         for index, raw in enumerate(raw_columns, start=1)
-        if (spec := _column_parse(index, raw, problems)) is not None
+        if (spec := _column_parse(index, raw, problems, stored=stored)) is not None
     ]
 
     seen: dict[str, str] = {}
@@ -261,5 +307,6 @@ def definition_from_version(version) -> Definition:
             "source_id_column": version.source_id_column,
             "event_date_column": version.event_date_column,
             "columns": version.columns,
-        }
+        },
+        stored=True,
     )

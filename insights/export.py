@@ -177,6 +177,9 @@ def export_start(
     if age_bands:
         header.append("age_band_at_event")
     header += [f"{f.dataset_name}: {f.label}" for f in chosen]
+    # Dataset names and labels are typed by agency admins: a header cell is as able to run as a
+    # formula in a spreadsheet as any other cell.
+    header = [csv_cell_safe(cell) for cell in header]
     return export, header, _chunks(export, user, membership, purpose, chosen, age_bands, header)
 
 

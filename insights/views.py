@@ -119,8 +119,7 @@ def table_csv(request: HttpRequest, name: str) -> HttpResponse:
     header, rows = _table(figures, name)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(header)
-    for row in rows:
+    for row in [header, *rows]:
         writer.writerow([csv_cell_safe(cell) for cell in row])
     response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
     stamp = f"{snapshot.computed_for:%Y-%m-%d}"
