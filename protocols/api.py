@@ -421,7 +421,8 @@ class SearchAPI(ReaderView):
                         "name": r.view.name or None,
                         "date_of_birth": r.view.date_of_birth or None,
                         "known_to": sorted({i.agency.code for i in r.view.involvements}),
-                        "match_weight": round(r.weight, 2),
+                        # A band, never the score: a number would move with details withheld.
+                        "match": r.band,
                     }
                     for r in results
                 ]

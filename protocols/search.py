@@ -7,6 +7,13 @@ postcode, or a sound-alike block) are candidates; each is scored against the que
 linkage model's comparisons, so a misspelt name or a swapped day and month still ranks high.
 Results go through the disclosure engine: a person the user's protocols do not cover is never
 listed, and a name shows only if a protocol discloses names.
+
+The index finds candidates among all records, but a person is listed, ranked and banded only on
+the identifiers the engine shows the searcher: each record's keys are made again from its
+disclosed identifiers alone (or are its stored keys, when every identifier it has is disclosed).
+A postcode or an NHS number the searcher may not see cannot put a person in the list, move them
+up it, or change their band; and the band (strong or possible) is all that is shown of a score,
+so no fine-grained number is there to probe.
 """
 
 from __future__ import annotations
@@ -19,10 +26,11 @@ from django.db.models import Q
 from matching import normalise, scoring
 from matching.identifiers import nhs_number_is_valid, pnc_id_is_valid, upn_is_valid
 from matching.linkage import model_current
-from matching.models import Person, SearchKey
+from matching.models import LinkageRecord, Person, SearchKey
 from matching.pseudonymise import record_keys_compute
 from matching.tokens import RECORD_DTYPE, SEARCH_FIELDS, keys_from_packed, search_signed
-from protocols.engine import PersonView, disclose
+from protocols.engine import PersonView, RecordView, disclose
+from protocols.fields import IDENTITY, dataset_catalogues
 from protocols.models import AccessLog
 from protocols.summary import access_log_write
 
@@ -32,6 +40,21 @@ MAX_CANDIDATES = 3000
 MAX_RESULTS = 25
 # Below this match weight a candidate shares too little with the query to be worth showing.
 MIN_WEIGHT = 2.0
+# At or above this weight (evidence of about 2^12 to 1 from what the searcher is shown) a result
+# is a strong match: a full name with the date of birth, or an NHS number, UPN or PNC id; a
+# surname with a date of birth or a postcode alone is a possible one.
+STRONG_WEIGHT = 12.0
+
+
+class MatchBand:
+    STRONG = "strong"
+    POSSIBLE = "possible"
+
+    LABELS = {STRONG: "Strong match", POSSIBLE: "Possible match"}
+
+
+def match_band(weight: float) -> str:
+    return MatchBand.STRONG if weight >= STRONG_WEIGHT else MatchBand.POSSIBLE
 
 
 class SearchError(ValueError):
@@ -54,11 +77,16 @@ class SearchQuery:
 @dataclass
 class SearchResult:
     view: PersonView
-    weight: float
+    # A MatchBand: the score itself is never shown, so it is not kept here either.
+    band: str
 
     @property
     def person(self) -> Person:
         return self.view.person
+
+    @property
+    def band_label(self) -> str:
+        return MatchBand.LABELS[self.band]
 
 
 def query_identifiers(query: SearchQuery) -> tuple[dict[str, str], list[str]]:
@@ -188,19 +216,94 @@ def person_search(
 def _ranked(
     *, user, membership, query: SearchQuery, purpose: str, now
 ) -> tuple[list[SearchResult], list[str]]:
-    best, ranked, kinds = persons_matching(query)
-    if not ranked:
+    identifiers, kinds = query_identifiers(query)
+    query_row = np.frombuffer(record_keys_compute(identifiers), dtype=RECORD_DTYPE)[0]
+    del identifiers
+    person_ids = list(dict.fromkeys(person for _, person, _ in _candidates(query_row)))
+    if not person_ids:
         return [], kinds
-    persons = Person.objects.filter(pk__in=ranked, is_active=True)
+    persons = Person.objects.filter(pk__in=person_ids, is_active=True)
     views = disclose(user=user, membership=membership, persons=persons, purpose=purpose, now=now)
-    results = [SearchResult(views[p], best[p]) for p in ranked if p in views]
-    return results[:MAX_RESULTS], kinds
+    weights = _disclosed_weights(query_row, list(views.values()))
+    # Ties go by person id, which says nothing about anyone's identifiers.
+    ranked = sorted(weights, key=lambda p: (-weights[p], p))[:MAX_RESULTS]
+    return [SearchResult(views[p], match_band(weights[p])) for p in ranked], kinds
+
+
+def _disclosed_identifiers(record: RecordView) -> dict[str, str]:
+    return {
+        f.key.removeprefix(IDENTITY): str(f.value)
+        for f in record.shown_fields
+        if f.key.startswith(IDENTITY) and f.value not in (None, "")
+    }
+
+
+def _disclosed_keys(views: list[PersonView]) -> tuple[list[int], list[bytes]]:
+    """(person id, packed keys) of each record the views show an identifier of, the keys made
+    from those identifiers alone. A record whose every identifier is shown keeps its stored
+    keys, which are the same thing; only a partly shown one has its keys made again, from the
+    values the engine returned (nothing is opened here)."""
+    records = [
+        (view.person.pk, record, _disclosed_identifiers(record))
+        for view in views
+        for record in view.records
+    ]
+    records = [(person, record, shown) for person, record, shown in records if shown]
+    if not records:
+        return [], []
+    catalogues = dataset_catalogues({record.dataset_id for _, record, _ in records})
+    identity_keys = {
+        dataset: {f.key for f in catalogue if f.is_identity}
+        for dataset, catalogue in catalogues.items()
+    }
+    whole = [
+        record.record_id
+        for _, record, _ in records
+        if identity_keys.get(record.dataset_id, set()) <= {f.key for f in record.shown_fields}
+    ]
+    stored = dict(
+        LinkageRecord.objects.filter(record_id__in=whole).values_list("record_id", "keys")
+    )
+    persons, packed = [], []
+    for person, record, shown in records:
+        keys = stored.get(record.record_id)
+        if keys is None or len(keys) != RECORD_DTYPE.itemsize:
+            keys = record_keys_compute(shown)
+        packed.append(bytes(keys))
+        persons.append(person)
+        del shown
+    return persons, packed
+
+
+def _disclosed_weights(query_row: np.ndarray, views: list[PersonView]) -> dict[int, float]:
+    """{person id: best match weight of the query against one of their records, as far as the
+    searcher is shown it}, for persons at or above MIN_WEIGHT. A record counts only if its shown
+    identifiers share an indexed value with the query, the rule that makes a candidate."""
+    persons, packed = _disclosed_keys(views)
+    if not persons:
+        return {}
+    keys = keys_from_packed(query_row.tobytes() + b"".join(packed))
+    right = np.arange(1, len(persons) + 1)
+    shares = np.zeros(len(persons), dtype=bool)
+    for name in SEARCH_FIELDS:
+        wanted = int(query_row[name])
+        if wanted:
+            shares |= keys[name][right] == wanted
+    levels = scoring.comparison_levels(keys, np.zeros(len(persons), dtype=np.int64), right)
+    parameters = _parameters()
+    weights = scoring.match_weights(levels, parameters) - parameters.prior_weight()
+    best: dict[int, float] = {}
+    for person, weight, shared in zip(persons, weights.tolist(), shares.tolist(), strict=True):
+        if shared and weight >= MIN_WEIGHT and weight > best.get(person, -np.inf):
+            best[person] = float(weight)
+    return best
 
 
 def persons_matching(query: SearchQuery) -> tuple[dict[int, float], list[int], list[str]]:
-    """({person id: weight}, person ids best first, kinds of input) for `query`, before any
-    disclosure decision: practitioner search filters these through the engine, a subject
-    access request through subject_access's own rule. Raises SearchError."""
+    """({person id: weight}, person ids best first, kinds of input) for `query`, over every
+    record, before any disclosure decision: for a subject access request, which finds people
+    under subject_access's own rule. Practitioner search does not use it: it scores only what
+    the engine shows the searcher (_ranked). Raises SearchError."""
     identifiers, kinds = query_identifiers(query)
     query_row = np.frombuffer(record_keys_compute(identifiers), dtype=RECORD_DTYPE)[0]
     del identifiers

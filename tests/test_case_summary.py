@@ -262,8 +262,16 @@ def test_search_finds_fuzzy_matches_ranked(client, world):
 
 
 def test_search_by_identifier_and_postcode(client, world):
-    linked, practitioner, _ = world
+    linked, practitioner, version = world
+    # The NHS number is on police records only: searched on once a protocol discloses it.
+    police_in_full = protocol_in_force(
+        author=version.author,
+        parties=[linked.csc.agency, linked.police.agency],
+        rules=[{"dataset": linked.police}],
+    )
     client.force_login(practitioner)
+    assert _search(client, identifier="943 476 5919").json()["results"] == []
+    give(police_in_full, practitioner)
     by_nhs = _search(client, identifier="943 476 5919").json()["results"]
     assert by_nhs[0]["reference"] == linked.alice.reference
     by_postcode = _search(client, postcode="ls11aa").json()["results"]
@@ -281,9 +289,20 @@ def test_search_shows_only_covered_people_and_names_only_when_disclosed(client, 
     worker = member(Role.PRACTITIONER)
     give(known_only, worker)
     client.force_login(worker)
+    # "Known to" shows no identifier, so there is nothing to match a search on (issue 20).
+    assert _search(client, surname="Smith", date_of_birth="01/02/2015").json()["results"] == []
+    dates_only = protocol_in_force(
+        author=ig,
+        parties=[linked.csc.agency, linked.police.agency],
+        rules=[
+            {"dataset": linked.police, "tier": Tier.SUMMARY, "fields": ["identity:date_of_birth"]}
+        ],
+    )
+    give(dates_only, worker)
     results = _search(client, surname="Smith", date_of_birth="01/02/2015").json()["results"]
-    # Alice first; her brother Bob (same surname, another date of birth) further down.
-    assert [r["reference"] for r in results] == [linked.alice.reference, linked.bob.reference]
+    # Alice on her date of birth; her brother Bob, same surname but not shown to the worker,
+    # and another date of birth, is not listed.
+    assert [r["reference"] for r in results] == [linked.alice.reference]
     assert all(r["name"] is None and r["known_to"] == ["POL"] for r in results)
     assert _search(client, surname="Brown").json()["results"] == []
 
