@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from consent.models import SafeguardingOverride
 from matching.models import Person
-from protocols.engine import PersonView, disclose
+from protocols.engine import PersonView, disclose, persons_visible
 from protocols.models import AccessLog, CaseUnlock, ProtocolVersion
 
 # The steps a practitioner can say they have completed; a list, so no free text about a
@@ -27,8 +27,9 @@ ASSESSMENT_STEPS = {
 class CaseSummary:
     view: PersonView
     household_reference: str | None = None
+    # Only the members the reader may see. How many others there are is not said: a count of
+    # people outside the reader's protocols is itself about them.
     household_members: list[PersonView] = field(default_factory=list)
-    household_members_withheld: int = 0
     protocols: list[ProtocolVersion] = field(default_factory=list)
     # The user's safeguarding overrides that opened something shown here.
     overrides: list[SafeguardingOverride] = field(default_factory=list)
@@ -42,6 +43,30 @@ def person_by_reference(reference: str) -> Person | None:
         seen.add(person.pk)
         person = Person.objects.filter(pk=person.merged_into_id).first()
     return person
+
+
+def merged_person_visible(*, user, membership, person: Person, purpose: str, channel: str) -> bool:
+    """Whether the engine lets the user see `person`, reached through the old reference of
+    someone merged into them: asked before saying where the reference went. A refusal is
+    logged as a denied summary, as for any person the user may not see."""
+    if person.pk in persons_visible(
+        user=user,
+        membership=membership,
+        person_ids=[person.pk],
+        purpose=purpose,
+        now=timezone.now(),
+    ):
+        return True
+    access_log_write(
+        user=user,
+        membership=membership,
+        action=AccessLog.Action.SUMMARY,
+        channel=channel,
+        purpose=purpose,
+        person=person,
+        found=False,
+    )
+    return False
 
 
 def case_summary(
@@ -79,7 +104,6 @@ def case_summary(
         view=view,
         household_reference=person.household.reference if person.household is not None else None,
         household_members=shown_members,
-        household_members_withheld=len(members) - len(shown_members),
         protocols=list(
             ProtocolVersion.objects.filter(pk__in=view.versions).select_related("protocol")
         ),
@@ -281,6 +305,5 @@ def summary_json(summary: CaseSummary) -> dict:
                 }
                 for m in summary.household_members
             ],
-            "members_not_shared": summary.household_members_withheld,
         },
     }

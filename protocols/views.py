@@ -52,11 +52,14 @@ from protocols.summary import (
     UnlockError,
     case_summary,
     case_unlock,
+    merged_person_visible,
     person_by_reference,
 )
 
-# Roles that read person data through protocols.
-READERS = (Role.PRACTITIONER, Role.ANALYST)
+# Roles that find a named person and read their case summary through protocols. Analysts are
+# not among them: they get counts, pseudonymous drill-downs and de-identified exports (insights/),
+# never an identifying search or a summary with names and dates of birth.
+READERS = (Role.PRACTITIONER,)
 
 
 # --- IG officers: protocols -------------------------------------------------------------------
@@ -363,6 +366,16 @@ def _summary_page(request: HttpRequest, reference: str, *, printable: bool) -> H
     if person is None:
         raise Http404("No such person.")
     if person.reference != reference:
+        # A merged person's old reference: say where it went only to a reader the engine lets
+        # see the person; anyone else gets the answer a reference that never existed gets.
+        if not merged_person_visible(
+            user=request.user,
+            membership=request.membership,
+            person=person,
+            purpose=purpose,
+            channel="web",
+        ):
+            raise Http404("No such person.")
         target = "protocols:summary_print" if printable else "protocols:summary"
         return redirect(f"{redirect(target, reference=person.reference).url}?purpose={purpose}")
     found = case_summary(

@@ -708,8 +708,12 @@ def test_summary_offers_request_and_override_to_practitioners_only(client, world
         rules=[{"dataset": world.linked.police, "consent": ConsentRule.UNLESS_OVERRIDE}],
     )
     give(version, analyst)
-    html = _summary(client, world, analyst)
-    assert 'data-testid="withheld"' in html
+    # Analysts read no case summary at all, whatever a protocol names (issue 20, finding 5).
+    client.force_login(analyst)
+    url = reverse("protocols:summary", args=[world.linked.alice.reference])
+    response = client.get(url + "?purpose=safeguarding")
+    assert response.status_code == 403
+    html = response.content.decode()
     assert "request-consent" not in html and "override-link" not in html
 
 
