@@ -9,7 +9,9 @@ here. The interface, and all that leaves it:
 - record_keys_compute: keyed values for linkage (matching.tokens): 64-bit HMAC-SHA256 tokens of
   each identifier at several granularities, blocking tokens and Bloom encodings of names and
   address, all under subkeys of the platform linkage key; comparable, not readable;
-- quarantine_seal / quarantine_open: a rejected row as it was in the file, for its agency admin.
+- quarantine_seal / quarantine_open: a rejected row as it was in the file, for its agency admin;
+- release_seal / release_open: another agency's part of a subject access report, as its owner
+  released it, sealed for the requesting agency (subject_access.release).
 
 Nothing else in ShareHub holds a plaintext identifier, and nothing here logs one.
 """
@@ -52,6 +54,23 @@ def quarantine_seal(sealer: AgencySealer, *, extract_id: int, row_number: int, r
 def quarantine_open(*, agency_id: int, extract_id: int, row_number: int, blob: bytes) -> dict:
     plaintext = agency_open(
         agency_id=agency_id, blob=blob, context=f"quarantine:{extract_id}:{row_number}"
+    )
+    return json.loads(plaintext)
+
+
+def _release_context(part_id: int, number: int) -> str:
+    return f"subject_access_release:{part_id}:{number}"
+
+
+def release_seal(sealer: AgencySealer, *, part_id: int, number: int, content: dict) -> bytes:
+    """Seal a released subject access part for the requesting agency (the sealer's), bound to
+    the part and the release's number, so one release cannot pass for another."""
+    return sealer.seal(_encode(content).encode(), context=_release_context(part_id, number))
+
+
+def release_open(*, agency_id: int, part_id: int, number: int, blob: bytes) -> dict:
+    plaintext = agency_open(
+        agency_id=agency_id, blob=blob, context=_release_context(part_id, number)
     )
     return json.loads(plaintext)
 

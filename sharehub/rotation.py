@@ -22,7 +22,14 @@ from django.db.models.functions import Substr
 from django.utils import timezone
 
 from agencies.models import Dataset, Extract, ExtractStatus, QuarantinedRow, SourceRecord, StagedRow
-from matching.pseudonymise import identity_open, identity_seal, quarantine_open, quarantine_seal
+from matching.pseudonymise import (
+    identity_open,
+    identity_seal,
+    quarantine_open,
+    quarantine_seal,
+    release_open,
+    release_seal,
+)
 from sharehub.keys import (
     AgencySealer,
     SealError,
@@ -33,6 +40,7 @@ from sharehub.keys import (
     sealed_version,
 )
 from sharehub.models import DataKey
+from subject_access.models import PartRelease
 
 BATCH_ROWS = 2000
 
@@ -122,6 +130,17 @@ def _quarantine_reseal(sealer: AgencySealer, blob: bytes, context: tuple) -> byt
     return quarantine_seal(sealer, extract_id=extract_id, row_number=row_number, row=row)
 
 
+def _release_reseal(sealer: AgencySealer, blob: bytes, context: tuple) -> bytes:
+    part_id, number = context
+    content = release_open(agency_id=sealer.agency_id, part_id=part_id, number=number, blob=blob)
+    return release_seal(sealer, part_id=part_id, number=number, content=content)
+
+
+def _agency_releases(agency_id: int) -> models.Q:
+    # A released subject access part is sealed for the agency that asked for it.
+    return models.Q(part__request__agency_id=agency_id)
+
+
 def _agency_datasets(agency_id: int) -> models.Q:
     return models.Q(dataset_id__in=Dataset.objects.filter(agency_id=agency_id).values("pk"))
 
@@ -150,6 +169,14 @@ SEALED_COLUMNS = (
         ("extract_id", "row_number"),
         _agency_extracts,
         _quarantine_reseal,
+    ),
+    _SealedColumn(
+        "released subject access parts",
+        PartRelease,
+        "content",
+        ("part_id", "number"),
+        _agency_releases,
+        _release_reseal,
     ),
     # Staged rows live only while their extract is ingested, and the ingest that wrote them
     # merges or deletes them; they are never resealed, only looked at before retiring a key.

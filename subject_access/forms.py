@@ -1,3 +1,5 @@
+from typing import cast
+
 from django import forms
 
 from protocols.forms import IdentifiersForm
@@ -19,3 +21,30 @@ class ReportOptionsForm(forms.Form):
         initial="0",
         error_messages={"required": "Choose how staff should be shown in the report."},
     )
+
+
+class AskForm(forms.Form):
+    fresh = forms.TypedChoiceField(
+        choices=[("0", "Add the parts not yet asked for"), ("1", "Start a new request")],
+        coerce=lambda value: value == "1",
+        initial="0",
+        required=False,
+        widget=forms.HiddenInput,
+    )
+
+
+class ReleaseForm(forms.Form):
+    """What the owning agency's IG officer withholds; everything else shown is released."""
+
+    withhold = forms.MultipleChoiceField(
+        label="What to withhold",
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"invalid_choice": "Choose only details shown on this page to withhold."},
+    )
+    fingerprint = forms.CharField(widget=forms.HiddenInput)
+
+    def __init__(self, *args, keys: set[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        withhold = cast(forms.MultipleChoiceField, self.fields["withhold"])
+        withhold.choices = [(key, key) for key in sorted(keys)]

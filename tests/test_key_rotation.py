@@ -188,7 +188,11 @@ def test_agency_rotation_reseals_every_blob_and_retires_the_old_key(loaded):
     result = agency_key_rotate(agency_id=agency.pk)
 
     assert (result.version, result.started, result.complete) == (2, True, True)
-    assert result.resealed == {"identities": 11, "rejected rows": 2}
+    assert result.resealed == {
+        "identities": 11,
+        "rejected rows": 2,
+        "released subject access parts": 0,
+    }
     assert result.retired_versions == [1]
     forget_keys()
     assert opened(agency) == contents
@@ -237,7 +241,11 @@ def test_a_rotation_stopped_after_some_batches_finishes_on_a_rerun(loaded):
     first = agency_key_rotate(agency_id=agency.pk, batch_size=3, max_batches=2)
 
     assert (first.version, first.complete, first.retired_versions) == (2, False, [])
-    assert first.resealed == {"identities": 6, "rejected rows": 0}
+    assert first.resealed == {
+        "identities": 6,
+        "rejected rows": 0,
+        "released subject access parts": 0,
+    }
     assert first.remaining == 7
     # Half way, old and new blobs open side by side.
     assert sorted({sealed_version(blob) for blob in blobs(agency).values()}) == [1, 2]
@@ -247,7 +255,11 @@ def test_a_rotation_stopped_after_some_batches_finishes_on_a_rerun(loaded):
     second = agency_key_rotate(agency_id=agency.pk, batch_size=3)
 
     assert (second.version, second.started, second.complete) == (2, False, True)
-    assert second.resealed == {"identities": 5, "rejected rows": 2}
+    assert second.resealed == {
+        "identities": 5,
+        "rejected rows": 2,
+        "released subject access parts": 0,
+    }
     assert second.retired_versions == [1]
     assert DataKey.objects.filter(agency=agency).count() == 2  # no third key on the rerun
     after = blobs(agency)
@@ -280,7 +292,11 @@ def test_a_rotation_that_crashes_mid_batch_loses_nothing_and_a_rerun_finishes(lo
     result = agency_key_rotate(agency_id=agency.pk, batch_size=4)
 
     assert (result.version, result.complete) == (2, True)
-    assert result.resealed == {"identities": 7, "rejected rows": 2}
+    assert result.resealed == {
+        "identities": 7,
+        "rejected rows": 2,
+        "released subject access parts": 0,
+    }
     forget_keys()
     assert opened(agency) == contents
 
@@ -326,7 +342,10 @@ def test_the_command_reports_counts_and_nothing_a_record_holds(loaded):
 
     output = run("--agency", agency.code, "--batch-size", "5")
 
-    assert "CSC: new data key 2; resealed 11 identities, 2 rejected rows." in output
+    assert (
+        "CSC: new data key 2; resealed 11 identities, 2 rejected rows, "
+        "0 released subject access parts."
+    ) in output
     assert "identities resealed 10 of 11" in output
     assert "CSC: retired data key version(s) 1." in output
     assert "CSC: rotation complete." in output
