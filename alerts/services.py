@@ -45,6 +45,8 @@ logger = logging.getLogger(__name__)
 # Alerts are for keeping people safe: recipients and readers are asked about under this purpose.
 ALERT_PURPOSE = Purpose.SAFEGUARDING
 NOTE_MAX_LENGTH = 2000
+# Persons per disclosure question when an alert's rule is asked again for one recipient.
+ALERT_PERSONS_PER_BATCH = 500
 
 
 class AlertError(ValueError):
@@ -204,13 +206,7 @@ def alerts_evaluate(*, book: ScoreBook, today: date) -> dict[str, int]:
         window = rule.window_days or 0
         if window and window not in scores_before:
             scores_before[window] = book.scores_on(today - timedelta(days=window))
-        before = scores_before[window]
-        if rule.kind == RuleKind.SCORE_ABOVE:
-            met = now_scores > (rule.threshold or 0)
-        elif rule.kind == RuleKind.SCORE_RISING:
-            met = now_scores - before >= (rule.rise or 0)
-        else:  # step-down: was at or above the threshold, now below the lower one
-            met = (before >= (rule.threshold or 0)) & (now_scores < (rule.lower_threshold or 0))
+        met = _score_rule_met(rule, now_scores, scores_before[window])
         holding = {
             ids[position]: round(float(now_scores[position]), 2)
             for position in np.nonzero(met)[0].tolist()
@@ -220,6 +216,16 @@ def alerts_evaluate(*, book: ScoreBook, today: date) -> dict[str, int]:
         figures["ended"] += ended
     figures["delivered"] = alerts_deliver(now=timezone.now())
     return figures
+
+
+def _score_rule_met(rule: AlertRule, now, before):
+    """Whether a score rule holds, for arrays of every person's scores or one recipient's."""
+    if rule.kind == RuleKind.SCORE_ABOVE:
+        return now > (rule.threshold or 0)
+    if rule.kind == RuleKind.SCORE_RISING:
+        return now - before >= (rule.rise or 0)
+    # Step-down: was at or above the threshold, now below the lower one.
+    return (before >= (rule.threshold or 0)) & (now < (rule.lower_threshold or 0))
 
 
 def _causes_apply(
@@ -346,12 +352,17 @@ def alerts_deliver(*, now) -> int:
     from notifications.models import NotificationKind
     from notifications.services import notify
 
-    pending = list(Alert.objects.filter(delivered=False).values_list("pk", "rule_id", "person_id"))
+    pending = {
+        alert.pk: alert
+        for alert in Alert.objects.filter(delivered=False).only(
+            "pk", "rule_id", "person_id", "raised_on", "finding_keys"
+        )
+    }
     if not pending:
         return 0
     by_rule: dict[int, list[tuple[int, int]]] = defaultdict(list)
-    for pk, rule_id, person_id in pending:
-        by_rule[rule_id].append((pk, person_id))
+    for alert in pending.values():
+        by_rule[alert.rule_id].append((alert.pk, alert.person_id))
     subscriptions = (
         AlertSubscription.objects.filter(
             rule_id__in=list(by_rule),
@@ -371,7 +382,7 @@ def alerts_deliver(*, now) -> int:
     with transaction.atomic():
         claimed = set(
             Alert.objects.select_for_update(skip_locked=True)
-            .filter(pk__in=[p[0] for p in pending], delivered=False)
+            .filter(pk__in=list(pending), delivered=False)
             .values_list("pk", flat=True)
         )
         for followed in by_membership.values():
@@ -385,11 +396,17 @@ def alerts_deliver(*, now) -> int:
             visible = _sees(
                 membership, [pid for alerts in wanted.values() for _, pid in alerts], now
             )
+            holding = _holding_for(
+                membership,
+                [pending[pk] for alerts in wanted.values() for pk, pid in alerts if pid in visible],
+                {subscription.rule_id: subscription.rule for subscription in followed},
+                now,
+            )
             for subscription in followed:
                 rows = [
                     AlertDelivery(alert_id=pk, membership=membership)
-                    for pk, pid in wanted[subscription.rule_id]
-                    if pid in visible
+                    for pk, _ in wanted[subscription.rule_id]
+                    if pk in holding
                 ]
                 if not rows:
                     continue
@@ -407,6 +424,66 @@ def alerts_deliver(*, now) -> int:
                 )
         Alert.objects.filter(pk__in=claimed).update(delivered=True)
     return delivered
+
+
+def _holding_for(
+    membership: Membership, alerts: list[Alert], rules: dict[int, AlertRule], now
+) -> set[int]:
+    """The ids of `alerts` whose rule holds on what the engine shows the recipient.
+
+    A rule is asked again of the findings the recipient may see (protocols.engine.
+    finding_disclosed: every field a finding was read from is shown to them, as on the person's
+    risk page): a score rule of their score on the alert's day, a new event of that event being
+    shown. An alert that stood on fields withheld from someone would tell them what the records
+    are withheld from saying (issue 20 finding 10), so it does not reach them.
+    """
+    from matching.models import Person
+    from protocols.engine import disclose, finding_disclosed
+    from risk.scoring import contribution
+    from risk.services import persons_terms
+
+    holding: set[int] = set()
+    person_ids = sorted({alert.person_id for alert in alerts})
+    for start in range(0, len(person_ids), ALERT_PERSONS_PER_BATCH):
+        batch = set(person_ids[start : start + ALERT_PERSONS_PER_BATCH])
+        views = disclose(
+            user=membership.user,
+            membership=membership,
+            persons=Person.objects.filter(pk__in=batch),
+            purpose=ALERT_PURPOSE,
+            now=now,
+        )
+        terms = persons_terms(list(views))
+        for alert in alerts:
+            view = views.get(alert.person_id)
+            if alert.person_id not in batch or view is None:
+                continue
+            shown = [
+                (finding, term)
+                for finding, term in terms.get(alert.person_id, [])
+                if finding_disclosed(
+                    view, record_id=finding.record_id, field_keys=finding.field_keys
+                )
+            ]
+            rule = rules[alert.rule_id]
+            if rule.kind == RuleKind.NEW_EVENT_WHILE_OPEN:
+                causes = {tuple(pair) for pair in alert.finding_keys}
+                met = any((f.indicator_id, f.record_id) in causes for f, _ in shown) and any(
+                    i.agency.pk == rule.open_agency_id for i in view.involvements
+                )
+            else:
+                day = alert.raised_on
+                earlier = day - timedelta(days=rule.window_days or 0)
+                met = bool(
+                    _score_rule_met(
+                        rule,
+                        sum(contribution(term, day) for _, term in shown),
+                        sum(contribution(term, earlier) for _, term in shown),
+                    )
+                )
+            if met:
+                holding.add(alert.pk)
+    return holding
 
 
 # --- the inbox -----------------------------------------------------------------------------------
