@@ -9,7 +9,35 @@ class SharehubConfig(AppConfig):
 
     def ready(self):
         # Registers the agency token scheme with drf-spectacular, which finds it by subclass.
+        from django.conf import settings
+
         from sharehub import api_schema  # noqa: F401
+
+        if settings.PRODUCTION:
+            keys_load_or_refuse()
+
+
+def keys_load_or_refuse() -> None:
+    """Read the master and linkage keys once at start-up, so a deployment with a malformed key
+    stops here, saying which, rather than at the first record it seals or matches."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from sharehub.keys import linkage_keys, master_keys
+
+    for variable, load in (
+        ("SHAREHUB_MASTER_KEYS", master_keys),
+        ("SHAREHUB_LINKAGE_KEY", linkage_keys),
+    ):
+        try:
+            load()
+        except ImproperlyConfigured:
+            raise
+        except Exception as error:
+            # The type only: a parser's message could quote part of the key.
+            raise ImproperlyConfigured(
+                f"{variable} could not be read ({type(error).__name__}): entries must look like "
+                "'1:<base64 of 32 random bytes>'."
+            ) from None
 
 
 class ShareHubAdminConfig(admin_apps.AdminConfig):

@@ -42,6 +42,29 @@ if PRODUCTION:
 else:
     SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="") or _development_secret_key()
 
+if PRODUCTION:
+    # Refused here, not left to `check --deploy`: gunicorn runs no system checks, and Django's
+    # own check of the key (security.W009) is only a warning. The rule is Django's: 50 characters
+    # or more, 5 different ones at least, not the prefix of the key startproject writes.
+    if (
+        len(SECRET_KEY) < 50
+        or len(set(SECRET_KEY)) < 5
+        or SECRET_KEY.startswith("django-insecure-")
+    ):
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY is too weak for SHAREHUB_PRODUCTION: set it (or "
+            "DJANGO_SECRET_KEY_FILE) to 50 or more random characters, for example the output of "
+            "python -c 'import secrets; print(secrets.token_urlsafe(50))'."
+        )
+    # Without them every sealed identity and match token would be unreadable or, worse, made
+    # under a key nobody kept. sharehub.apps checks at start-up that they also parse.
+    for _variable in ("SHAREHUB_MASTER_KEYS", "SHAREHUB_LINKAGE_KEY"):
+        if not env.str(_variable, default=""):
+            raise ImproperlyConfigured(
+                f"Set {_variable} (or {_variable}_FILE) when SHAREHUB_PRODUCTION is true, to "
+                "'1:<base64 of 32 random bytes>' (how to make one: Keys, in the README)."
+            )
+
 ALLOWED_HOSTS = env.list(
     "DJANGO_ALLOWED_HOSTS", default=[] if PRODUCTION else ["127.0.0.1", "localhost", "[::1]"]
 )

@@ -1,5 +1,7 @@
 """The shell: the landing redirect, each role's home page, health check and error pages."""
 
+import logging
+
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -10,6 +12,8 @@ from agencies.models import Role
 from agencies.selectors import agency_team, partnership_agencies, role_counts
 from alerts.services import alert_counts
 from consent.services import work_waiting
+
+logger = logging.getLogger(__name__)
 
 ROLE_HOMES = {
     Role.PRACTITIONER: "practitioner_home",
@@ -83,10 +87,40 @@ def platform_home(request: HttpRequest) -> HttpResponse:
 @public
 @never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
-    """For the load balancer and compose health check: the process answers and the database too."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-    return JsonResponse({"status": "ok"})
+    """For the load balancer and compose health check: the process answers, the database too,
+    and the keys load (a process that cannot open or match a record is not healthy). 503 and
+    which check failed otherwise, never why in detail: the page is public."""
+    checks = {"database": "ok", "keys": "ok"}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception:
+        logger.exception("healthz: the database does not answer")
+        checks["database"] = "failed"
+    try:
+        _keys_load(database_ok=checks["database"] == "ok")
+    except Exception as error:
+        # The type only: a parser's message could quote part of a key.
+        logger.error("healthz: the keys do not load (%s)", type(error).__name__)
+        checks["keys"] = "failed"
+    healthy = all(result == "ok" for result in checks.values())
+    return JsonResponse(
+        {"status": "ok" if healthy else "not ok", "checks": checks}, status=200 if healthy else 503
+    )
+
+
+def _keys_load(*, database_ok: bool) -> None:
+    """The master and linkage keys parse, and the master key unwraps an agency's data key (a
+    well-formed key that is not the one the data keys were wrapped with opens nothing)."""
+    from sharehub.keys import AgencySealer, linkage_keys, master_keys
+    from sharehub.models import DataKey
+
+    master_keys()
+    linkage_keys()
+    if database_ok:
+        agency_id = DataKey.objects.values_list("agency_id", flat=True).first()
+        if agency_id is not None:
+            AgencySealer(agency_id)
 
 
 # The API's clients read JSON, whatever went wrong: an error there answers {"detail": ...} as

@@ -1,5 +1,6 @@
 """The settings module under different environments, each checked in a fresh interpreter."""
 
+import base64
 import os
 import secrets
 import subprocess
@@ -44,6 +45,9 @@ def production_env(**extra: str) -> dict[str, str]:
         "SHAREHUB_PRODUCTION": "true",
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(60),
         "DJANGO_ALLOWED_HOSTS": "sharehub.example.org",
+        # Production refuses to start without its keys (issue 20 finding 12).
+        "SHAREHUB_MASTER_KEYS": "1:" + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+        "SHAREHUB_LINKAGE_KEY": "1:" + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
         **extra,
     }
 
