@@ -2,6 +2,7 @@ from django import forms
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 from django.db import transaction
 
+from accounts.ratelimits import count_one, typed_client
 from accounts.tasks import send_password_reset_email
 
 
@@ -31,10 +32,16 @@ class PasswordResetRequestForm(PasswordResetForm):
         """Send each matching user a reset link from a Celery task, after this request commits.
 
         Only the user id crosses the broker; the token is made in the worker, so no address or
-        token sits in Redis.
+        token sits in Redis. Past settings.SHAREHUB_RATE_LIMITS["password_reset_address"]
+        requests for one address in the window nothing is sent, and the page says what it always
+        says: counted for every address asked about, so the limit does not tell which exist.
         """
+        email = self.cleaned_data["email"]
+        within, _ = count_one("password_reset_address", typed_client(email))
+        if not within:
+            return
         domain = domain_override or (request.get_host() if request else "localhost")
-        for user in self.get_users(self.cleaned_data["email"]):
+        for user in self.get_users(email):
             transaction.on_commit(
                 lambda user_id=user.pk: send_password_reset_email.delay(
                     user_id=user_id, domain=domain, use_https=use_https

@@ -5,6 +5,8 @@ settings.SHAREHUB_RATE_LIMITS[scope] requests are used up in the current window.
 keyed on the user's id, or on the client IP address before sign-in, never on anything typed.
 """
 
+import hashlib
+import hmac
 import time
 from collections.abc import Callable
 from functools import wraps
@@ -19,6 +21,17 @@ def _client_key(request: HttpRequest, per: str) -> str:
     if per == "user" and request.user.is_authenticated:
         return f"user:{request.user.pk}"
     return f"ip:{request.META.get('REMOTE_ADDR', '')}"
+
+
+def typed_client(text: str) -> str:
+    """A counter key for something typed (an email address asked about): a keyed hash of it,
+    lower-cased, so the cache never holds what was typed."""
+    digest = hmac.new(
+        settings.SECRET_KEY.encode(),
+        b"ratelimit-typed:" + text.strip().lower().encode(),
+        hashlib.sha256,
+    ).hexdigest()
+    return f"typed:{digest[:32]}"
 
 
 def _window(scope: str, client: str) -> tuple[str, int, int]:

@@ -22,10 +22,14 @@ sign_in = public(
 sign_out = public(auth_views.LogoutView.as_view(template_name="accounts/signed_out.html"))
 
 password_reset = public(
-    auth_views.PasswordResetView.as_view(
-        form_class=PasswordResetRequestForm,
-        template_name="accounts/password_reset.html",
-        success_url=reverse_lazy("accounts:password_reset_done"),
+    # Per address here; per email address asked about in the form, which sends nothing past its
+    # limit but answers as always, so the limit tells no one whether the address has an account.
+    rate_limited("password_reset", per="ip", methods=("POST",))(
+        auth_views.PasswordResetView.as_view(
+            form_class=PasswordResetRequestForm,
+            template_name="accounts/password_reset.html",
+            success_url=reverse_lazy("accounts:password_reset_done"),
+        )
     )
 )
 password_reset_done = public(

@@ -425,6 +425,11 @@ SHAREHUB_RATE_LIMITS = {
     # No API endpoint takes a password; API tokens are long and random, so guessing is hopeless,
     # but an address sending bad tokens is refused for a while rather than answered for ever.
     "api_token_failures": (10, 5 * 60),
+    # Password reset: requests per IP address, and emails per email address asked about
+    # (counted whether it has an account or not; past the limit the page answers as always and
+    # sends nothing, so the limit tells no one which addresses have accounts).
+    "password_reset": (5, 60 * 60),
+    "password_reset_address": (3, 60 * 60),
 }
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"search": "30/min", "export": "10/hour"}
 # Counters must be shared by every web process, so Redis when there is one; the embedded
