@@ -1,5 +1,7 @@
 """The demo partnership that `make demo` loads: five agencies and a login for every role."""
 
+import shutil
+import tempfile
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -90,18 +92,39 @@ def demo_load(*, people: int = DEMO_PEOPLE) -> list[DemoLogin]:
     # The children's services IG officer reviews uncertain links in the demo.
     reviewer_grant(user=get_user_model().objects.get(email=DEMO_REVIEWER))
     if people:
-        out_dir = Path(settings.VAR_DIR) / f"demo-synthetic-{people}-{DEMO_SEED}"
-        if not (out_dir / "manifest.json").exists():
-            synthetic_population_write(people=people, seed=DEMO_SEED, out_dir=out_dir)
-        synthetic_load(
-            out_dir=out_dir,
-            agencies={kind: agencies[code] for kind, code in SYNTHETIC_HOLDERS.items()},
-        )
+        _demo_sources_load(agencies, people=people)
         demo_protocol_ensure(agencies)
         demo_consent_work(agencies["HLT"])
         demo_insights_protocol_ensure(agencies)
         demo_risk_ensure(agencies)
     return DEMO_LOGINS
+
+
+def _demo_sources_load(agencies, *, people: int) -> None:
+    """Write the synthetic extracts, load them, and leave nothing of them behind.
+
+    The files are what an agency's extract would be: plaintext names, dates of birth, NHS
+    numbers and addresses, and the ground truth of who is who. They are written to a directory
+    only the owner may open (mkdtemp makes it 0700), readable by the owner alone, and deleted
+    once loaded, the way ingest deletes a real upload. The generator is seeded, so a second run
+    writes the same files again; extracts already loaded are not sent twice.
+    """
+    var_dir = Path(settings.VAR_DIR)
+    var_dir.mkdir(parents=True, exist_ok=True)
+    # Earlier versions of the demo kept the files here, readable by anyone on the machine.
+    for left_behind in var_dir.glob("demo-synthetic-*"):
+        if left_behind.is_dir():
+            shutil.rmtree(left_behind)
+    with tempfile.TemporaryDirectory(prefix="demo-sources-", dir=var_dir) as work:
+        out_dir = Path(work)
+        synthetic_population_write(people=people, seed=DEMO_SEED, out_dir=out_dir)
+        for written in out_dir.rglob("*"):
+            if written.is_file():
+                written.chmod(0o600)
+        synthetic_load(
+            out_dir=out_dir,
+            agencies={kind: agencies[code] for kind, code in SYNTHETIC_HOLDERS.items()},
+        )
 
 
 DEMO_PROTOCOL = "Northbridge MASH information sharing protocol"
