@@ -25,12 +25,15 @@ from matching.review import (
     NOTE_MAX_LENGTH,
     REVIEW_PERMISSION,
     ReviewError,
+    explain_read_audit,
+    identifier_comparison,
     review_decide,
     review_history,
-    review_identifiers_visible,
     review_item_get,
+    review_item_readable,
     review_item_sides,
     review_queue,
+    review_read_audit,
     review_reasons,
 )
 from sharehub.api_schema import CSV, DOCUMENT, answers
@@ -117,16 +120,11 @@ def _decision_data(decision: ReviewDecision) -> dict:
 
 
 def review_item_data(item: ReviewItem, user) -> dict:
-    with_identifiers = review_identifiers_visible(user, item)
+    identifiers = identifier_comparison(user, item)
     records = []
-    for side in review_item_sides(item, with_identifiers=with_identifiers):
+    for side in review_item_sides(item):
         data = asdict(side)
         data.pop("record_id")
-        data["identifiers"] = (
-            [{"label": label, "value": value} for label, value in side.identifiers]
-            if with_identifiers
-            else None
-        )
         records.append(data)
     return {
         "id": item.pk,
@@ -137,9 +135,34 @@ def review_item_data(item: ReviewItem, user) -> dict:
         "probability": item.probability,
         "created_at": item.created_at,
         "records": records,
+        # Whether each identifier agrees and how it differs; never the values. None when the
+        # engine does not let the caller compare them.
+        "identifiers": (
+            [
+                {"name": c.name, "label": c.label, "agreement": c.agreement, "how": c.how}
+                for c in identifiers
+            ]
+            if identifiers is not None
+            else None
+        ),
         "reasons": review_reasons(item),
         "decisions": [_decision_data(d) for d in review_history(item)],
     }
+
+
+def _readable_item(request, pk: int) -> ReviewItem:
+    """The item, or 404 when it does not exist or is a decided pair that is not the caller's
+    (the refusal is audited)."""
+    item = review_item_get(pk)
+    if item is None:
+        raise Http404
+    membership = getattr(request._request, "membership", None)
+    if not review_item_readable(request.user, membership, item):
+        review_read_audit(
+            user=request.user, membership=membership, item=item, channel="api", outcome="denied"
+        )
+        raise Http404
+    return item
 
 
 # --- Views ----------------------------------------------------------------------------------------
@@ -161,9 +184,13 @@ class ReviewItemDetailAPI(MatchingAPIView):
 
     @extend_schema(responses=answers({200: DOCUMENT}))
     def get(self, request, pk: int):
-        item = review_item_get(pk)
-        if item is None:
-            raise Http404
+        item = _readable_item(request, pk)
+        review_read_audit(
+            user=request.user,
+            membership=getattr(request._request, "membership", None),
+            item=item,
+            channel="api",
+        )
         response = Response(review_item_data(item, request.user))
         response["Cache-Control"] = "no-store"
         return response
@@ -178,9 +205,7 @@ class ReviewItemDecisionAPI(MatchingAPIView):
         request=DecisionInputSerializer, responses=answers({200: DOCUMENT}, problems=True)
     )
     def post(self, request, pk: int):
-        item = review_item_get(pk)
-        if item is None:
-            raise Http404
+        item = _readable_item(request, pk)
         given = DecisionInputSerializer(data=request.data)
         given.is_valid(raise_exception=True)
         try:
@@ -221,6 +246,12 @@ class PersonExplainAPI(MatchingAPIView):
         explanation = person_explain(reference=reference)
         if explanation is None:
             raise Http404
+        explain_read_audit(
+            user=request.user,
+            membership=getattr(request._request, "membership", None),
+            person=explanation,
+            channel="api",
+        )
         response = Response(explanation.as_data())
         response["Cache-Control"] = "no-store"
         return response

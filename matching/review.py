@@ -6,7 +6,8 @@ persons around them (matching.tasks.relink_after_decision). Every decision is ke
 (ReviewDecision, append-only), so a change of mind leaves the first decision on record.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import date
 
 from django.contrib.auth.models import Permission
 from django.db import transaction
@@ -14,11 +15,12 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from agencies.definitions import IDENTIFIER_FIELDS
-from agencies.models import SourceRecord
-from matching.models import ReviewDecision, ReviewItem
-from matching.pseudonymise import identity_open
+from agencies.models import Membership, Role, SourceRecord
+from matching.models import LinkageRecord, ReviewDecision, ReviewItem
+from matching.nicknames import NICKNAMES
+from matching.normalise import date_parse, postcode_normalise, text_clean
 from matching.tasks import relink_after_decision
-from protocols.engine import link_review_identifiers_visible
+from protocols.engine import link_review_identifiers_visible, link_review_identities
 
 REVIEW_PERMISSION = "matching.review_links"
 DECISIONS = (ReviewItem.Status.CONFIRMED, ReviewItem.Status.REJECTED)
@@ -43,9 +45,60 @@ class ReviewError(Exception):
 
 
 def review_identifiers_visible(user, item: ReviewItem) -> bool:
-    """Whether `user` may see the identifiers of the two records of `item`; decided by the
+    """Whether `user` may compare the identifiers of the two records of `item`; decided by the
     disclosure engine."""
     return link_review_identifiers_visible(user=user, review_permission=REVIEW_PERMISSION)
+
+
+def review_item_readable(user, membership: Membership | None, item: ReviewItem) -> bool:
+    """Whether a reviewer may open `item`. An open pair is any reviewer's to settle; once
+    decided, the pair (and the evidence that someone judged it) stays with those who decided it
+    and with IG officers, who answer for the decisions. Callers have already checked the review
+    permission."""
+    decided = item.status in DECISIONS or item.decided_by_id is not None
+    if not decided and not item.decisions.exists():
+        return True
+    if membership is not None and membership.role == Role.IG_OFFICER:
+        return True
+    return item.decided_by_id == user.pk or item.decisions.filter(decided_by=user).exists()
+
+
+def review_read_audit(
+    *, user, membership: Membership | None, item: ReviewItem, channel: str, outcome: str = "ok"
+) -> None:
+    """One audit entry for a read of `item` (or a refused one): ids only, no identifier."""
+    from audit.models import AuditAction
+    from audit.services import audit_record
+
+    audit_record(
+        action=AuditAction.REVIEW_READ,
+        actor=user,
+        membership=membership,
+        channel=channel,
+        detail={"review_item": item.pk, "records": [item.record_a_id, item.record_b_id]},
+        outcome=outcome,
+    )
+
+
+def explain_read_audit(*, user, membership: Membership | None, person, channel: str) -> None:
+    """One audit entry for a read of how linkage built `person`: the person's reference and
+    the ids of the records shown, no identifier."""
+    from audit.models import AuditAction
+    from audit.services import audit_record
+
+    records = list(
+        LinkageRecord.objects.filter(person__reference=person.reference)
+        .order_by("record_id")
+        .values_list("record_id", flat=True)
+    )
+    audit_record(
+        action=AuditAction.REVIEW_READ,
+        actor=user,
+        membership=membership,
+        channel=channel,
+        person=person,
+        detail={"explain": True, "records": records},
+    )
 
 
 def reviewer_grant(*, user) -> bool:
@@ -104,7 +157,7 @@ def review_next_open(*, after: ReviewItem) -> ReviewItem | None:
 
 @dataclass
 class RecordSide:
-    """One record of a pair, as a reviewer sees it."""
+    """One record of a pair, as a reviewer sees it: where it comes from, never who it names."""
 
     record_id: int
     agency_code: str
@@ -113,24 +166,18 @@ class RecordSide:
     source_id: str
     is_retired: bool
     person_reference: str | None
-    # (label, value) in a fixed order; empty when the viewer may not see identifiers.
-    identifiers: list[tuple[str, str]] = field(default_factory=list)
 
 
-def review_item_sides(item: ReviewItem, *, with_identifiers: bool) -> list[RecordSide]:
-    """The two records of `item` side by side. Pass `with_identifiers` only as decided by
-    review_identifiers_visible: it opens the records' sealed identities."""
-    return [
-        _side(record, with_identifiers=with_identifiers)
-        for record in (item.record_a, item.record_b)
-    ]
+def review_item_sides(item: ReviewItem) -> list[RecordSide]:
+    """The two records of `item` side by side."""
+    return [_side(record) for record in (item.record_a, item.record_b)]
 
 
-def _side(record: SourceRecord, *, with_identifiers: bool) -> RecordSide:
+def _side(record: SourceRecord) -> RecordSide:
     dataset = record.dataset
     linkage = getattr(record, "linkage", None)
     person = linkage.person if linkage is not None else None
-    side = RecordSide(
+    return RecordSide(
         record_id=record.pk,
         agency_code=dataset.agency.code,
         agency_name=dataset.agency.name,
@@ -139,34 +186,183 @@ def _side(record: SourceRecord, *, with_identifiers: bool) -> RecordSide:
         is_retired=record.is_retired,
         person_reference=person.reference if person is not None else None,
     )
-    if with_identifiers:
-        opened = identity_open(
-            agency_id=dataset.agency_id,
-            dataset_id=dataset.pk,
-            source_id=record.source_id,
-            blob=bytes(record.identity),
-        )
-        side.identifiers = _identifier_rows(opened)
-    return side
 
 
-def _identifier_rows(opened: dict) -> list[tuple[str, str]]:
+# --- Comparing identifiers ------------------------------------------------------------------------
+
+SAME = "same"
+DIFFERENT = "different"
+FIRST_ONLY = "first_only"
+SECOND_ONLY = "second_only"
+AGREEMENT_TEXT = {
+    SAME: "Same on both records",
+    DIFFERENT: "Different",
+    FIRST_ONLY: "Only on the first record",
+    SECOND_ONLY: "Only on the second record",
+}
+_NAMES = {"forename", "surname", "other_names"}
+_CODES = {"nhs_number", "upn", "pnc_id", "local_id"}
+
+
+@dataclass(frozen=True)
+class IdentifierComparison:
+    """Whether one identifier agrees between the two records, and how it differs, in words.
+
+    A reviewer needs "the same date of birth" or "day and month swapped" to judge a pair, not
+    the date: values are never carried here, so no page or answer built from it can show one.
+    """
+
+    name: str
+    label: str
+    agreement: str
+    how: str = ""
+
+    @property
+    def agreement_text(self) -> str:
+        return AGREEMENT_TEXT[self.agreement]
+
+
+def identifier_comparison(user, item: ReviewItem) -> list[IdentifierComparison] | None:
+    """How each identifier of `item`'s two records compares, in the order of IDENTIFIER_FIELDS,
+    or None when the engine does not let `user` compare them."""
+    opened = link_review_identities(
+        user=user, review_permission=REVIEW_PERMISSION, records=(item.record_a, item.record_b)
+    )
+    if opened is None:
+        return None
+    first, second = opened
     order = list(IDENTIFIER_FIELDS)
+    names = sorted(
+        set(first) | set(second), key=lambda n: (order.index(n) if n in order else len(order), n)
+    )
     rows = []
-    for name in sorted(opened, key=lambda n: (order.index(n) if n in order else len(order), n)):
-        value = opened[name]
-        if isinstance(value, list | tuple):
-            value = ", ".join(str(v) for v in value)
-        rows.append((IDENTIFIER_FIELDS.get(name, name), str(value)))
+    for name in names:
+        a, b = _comparable(name, first.get(name)), _comparable(name, second.get(name))
+        if not a and not b:
+            continue
+        label = IDENTIFIER_FIELDS.get(name, name)
+        if a and not b:
+            rows.append(IdentifierComparison(name, label, FIRST_ONLY))
+        elif b and not a:
+            rows.append(IdentifierComparison(name, label, SECOND_ONLY))
+        elif a == b:
+            rows.append(IdentifierComparison(name, label, SAME))
+        else:
+            rows.append(IdentifierComparison(name, label, DIFFERENT, _how_different(name, a, b)))
+    del first, second, opened
     return rows
 
 
-def identifier_table(sides: list[RecordSide]) -> list[tuple[str, str, str]]:
-    """(label, record A's value, record B's value) for every identifier either record has."""
-    first, second = (dict(side.identifiers) for side in sides)
-    labels = [label for label, _ in sides[0].identifiers]
-    labels += [label for label, _ in sides[1].identifiers if label not in first]
-    return [(label, first.get(label, ""), second.get(label, "")) for label in labels]
+def _comparable(name: str, value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple):
+        value = " ".join(str(v) for v in value if v)
+    text = text_clean(str(value))
+    if name == "date_of_birth":
+        parsed = date_parse(text)
+        return parsed.isoformat() if parsed else text
+    if name == "postcode":
+        return postcode_normalise(text)
+    if name in _CODES:
+        return "".join(ch for ch in text.upper() if ch.isalnum())
+    return text.casefold()
+
+
+def _how_different(name: str, a: str, b: str) -> str:
+    if name == "date_of_birth":
+        return _dates_differ(a, b)
+    if name == "postcode":
+        return _postcodes_differ(a, b)
+    if name in _CODES:
+        return _codes_differ(a, b)
+    if name in _NAMES:
+        return _names_differ(a, b)
+    if name == "address":
+        shared = set(a.split()) & set(b.split())
+        longest = max(len(a.split()), len(b.split()))
+        return f"{len(shared)} of {longest} words in common" if shared else "No word in common"
+    return ""
+
+
+def _dates_differ(a: str, b: str) -> str:
+    try:
+        first, second = date.fromisoformat(a), date.fromisoformat(b)
+    except ValueError:
+        return "Not both readable as dates"
+    if first.year == second.year and (first.day, first.month) == (second.month, second.day):
+        return "Day and month swapped"
+    parts = (
+        ("year", first.year == second.year),
+        ("month", first.month == second.month),
+        ("day", first.day == second.day),
+    )
+    same = [part for part, equal in parts if equal]
+    differ = [part for part, equal in parts if not equal]
+    text = " and ".join(differ) + (" differ" if len(differ) > 1 else " differs")
+    if first.year != second.year:
+        gap = abs(first.year - second.year)
+        text += f" (years {gap} apart)"
+    return (f"Same {' and '.join(same)}; " if same else "") + text
+
+
+def _postcodes_differ(a: str, b: str) -> str:
+    outward_a, _, inward_a = a.partition(" ")
+    outward_b, _, inward_b = b.partition(" ")
+    if not inward_a or not inward_b:
+        return "Not both complete postcodes"
+    if outward_a == outward_b:
+        if inward_a[0] == inward_b[0]:
+            return "Same district and sector, different street"
+        return "Same district, different sector"
+    area_a = "".join(ch for ch in outward_a if ch.isalpha())
+    area_b = "".join(ch for ch in outward_b if ch.isalpha())
+    if area_a == area_b:
+        return "Same area, different district"
+    return "Different area"
+
+
+def _codes_differ(a: str, b: str) -> str:
+    if len(a) != len(b):
+        return "Different lengths"
+    differ = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
+    if len(differ) == 2 and differ[1] == differ[0] + 1 and a[differ[0]] == b[differ[1]]:
+        if a[differ[1]] == b[differ[0]]:
+            return "Two neighbouring characters swapped"
+    if len(differ) <= 2:
+        return f"{len(differ)} character{'s' if len(differ) > 1 else ''} different"
+    return f"{len(differ)} of {len(a)} characters different"
+
+
+def _names_differ(a: str, b: str) -> str:
+    if (
+        b in NICKNAMES.get(a, ())
+        or a in NICKNAMES.get(b, ())
+        or set(NICKNAMES.get(a, ())) & set(NICKNAMES.get(b, ()))
+    ):
+        return "Different, but a known short form of the same name"
+    if min(len(a), len(b)) == 1 and a[0] == b[0]:
+        return "One is the other's initial"
+    if a.startswith(b) or b.startswith(a):
+        return "One is the start of the other"
+    if set(a.split()) & set(b.split()):
+        return "Some names in common"
+    distance = _edit_distance(a, b)
+    if distance <= 2:
+        return f"Spelt alike ({distance} letter{'s' if distance > 1 else ''} different)"
+    if a[0] == b[0]:
+        return "Different, with the same first letter"
+    return "Different"
+
+
+def _edit_distance(a: str, b: str) -> int:
+    previous = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        current = [i]
+        for j, y in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x != y)))
+        previous = current
+    return previous[-1]
 
 
 def review_reasons(item: ReviewItem) -> list[dict]:

@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
 from accounts.ratelimits import rate_limited
-from agencies.access import permission_required, role_required
+from agencies.access import ShareHubRequest, permission_required, role_required
 from agencies.models import Role
 from matching.explain import person_explain
 from matching.export import ExportError, linkage_export_start
@@ -32,14 +32,16 @@ from matching.relink import (
 from matching.review import (
     REVIEW_PERMISSION,
     ReviewError,
-    identifier_table,
+    explain_read_audit,
+    identifier_comparison,
     review_decide,
     review_history,
-    review_identifiers_visible,
     review_item_get,
+    review_item_readable,
     review_item_sides,
     review_next_open,
     review_queue,
+    review_read_audit,
     review_reasons,
 )
 
@@ -58,9 +60,19 @@ def review_queue_view(request: HttpRequest) -> HttpResponse:
 
 @permission_required(REVIEW_PERMISSION)
 @never_cache
-def review_item_view(request: HttpRequest, pk: int) -> HttpResponse:
+def review_item_view(request: ShareHubRequest, pk: int) -> HttpResponse:
     item = review_item_get(pk)
     if item is None:
+        raise Http404("No such review item.")
+    if not review_item_readable(request.user, request.membership, item):
+        # As for an item that does not exist: a decided pair is its deciders' and IG's.
+        review_read_audit(
+            user=request.user,
+            membership=request.membership,
+            item=item,
+            channel="web",
+            outcome="denied",
+        )
         raise Http404("No such review item.")
     form = ReviewDecisionForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -89,16 +101,16 @@ def review_item_view(request: HttpRequest, pk: int) -> HttpResponse:
                 return redirect("matching:review_queue")
             return redirect("matching:review_item", pk=following.pk)
         item = review_item_get(pk) or item
-    with_identifiers = review_identifiers_visible(request.user, item)
-    sides = review_item_sides(item, with_identifiers=with_identifiers)
+    review_read_audit(user=request.user, membership=request.membership, item=item, channel="web")
+    identifiers = identifier_comparison(request.user, item)
     return render(
         request,
         "matching/review_item.html",
         {
             "item": item,
-            "sides": sides,
-            "identifiers": identifier_table(sides) if with_identifiers else [],
-            "with_identifiers": with_identifiers,
+            "sides": review_item_sides(item),
+            "identifiers": identifiers or [],
+            "with_identifiers": identifiers is not None,
             "reasons": review_reasons(item),
             "history": review_history(item),
             "form": form,
@@ -114,10 +126,13 @@ def review_item_view(request: HttpRequest, pk: int) -> HttpResponse:
 # who does not exist.
 @permission_required(REVIEW_PERMISSION, roles=(Role.PLATFORM_ADMIN,), hide=True)
 @never_cache
-def person_explain_view(request: HttpRequest, reference: str) -> HttpResponse:
+def person_explain_view(request: ShareHubRequest, reference: str) -> HttpResponse:
     explanation = person_explain(reference=reference)
     if explanation is None:
         raise Http404("No such person.")
+    explain_read_audit(
+        user=request.user, membership=request.membership, person=explanation, channel="web"
+    )
     return render(request, "matching/person_explain.html", {"person": explanation})
 
 
@@ -154,7 +169,7 @@ def linkage_csv_response(chunks: Iterator[str]) -> StreamingHttpResponse:
 # The model linkage uses and the runs it made are the platform admin's to watch (keys, retention
 # and the running of the platform are theirs: ARCHITECTURE.md). Figures only, no identifier.
 @role_required(Role.PLATFORM_ADMIN)
-def linkage_status_view(request: HttpRequest) -> HttpResponse:
+def linkage_status_view(request: ShareHubRequest) -> HttpResponse:
     error = ""
     if request.method == "POST":
         if request.POST.get("confirm") != "yes":

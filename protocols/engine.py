@@ -641,6 +641,27 @@ def link_review_identifiers_visible(*, user, review_permission: str) -> bool:
     return bool(user.is_authenticated and user.is_active and user.has_perm(review_permission))
 
 
+def link_review_identities(*, user, review_permission: str, records) -> list[dict] | None:
+    """The identifiers of a review item's two records, opened for a link reviewer to compare,
+    or None when the user may not see them (link_review_identifiers_visible).
+
+    Opened here so that every opening of a sealed identity for a reader is in this module; the
+    caller (matching.review.identifier_comparison) shows whether each identifier agrees and how
+    it differs, never the values.
+    """
+    if not link_review_identifiers_visible(user=user, review_permission=review_permission):
+        return None
+    return [
+        identity_open(
+            agency_id=record.dataset.agency_id,
+            dataset_id=record.dataset_id,
+            source_id=record.source_id,
+            blob=bytes(record.identity),
+        )
+        for record in records
+    ]
+
+
 @dataclass(frozen=True)
 class _Hold:
     """What stands between a covering rule and its fields: nothing (reason ""), or a reason."""
