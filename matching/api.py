@@ -18,7 +18,7 @@ from agencies.access import admits, api_roles
 from agencies.models import ApiToken, Role
 from matching import views as pages
 from matching.explain import person_explain
-from matching.export import ExportError, linkage_export_start
+from matching.export import EXPORT_PURPOSES, ExportError, ExportRefused, linkage_export_start
 from matching.models import ReviewDecision, ReviewItem
 from matching.review import (
     DECISIONS,
@@ -258,9 +258,10 @@ class PersonExplainAPI(MatchingAPIView):
 
 
 class LinkageExportAPI(MatchingAPIView):
-    """GET ?purpose=...: the linked dataset as CSV, streamed."""
+    """GET ?purpose=commissioning|evaluation&statement=...: the records your protocols disclose
+    for the purpose, as CSV, streamed (matching.export, as the page)."""
 
-    roles = (Role.ANALYST, Role.PLATFORM_ADMIN)
+    roles = (Role.ANALYST,)
     # The same per-user limit as the web exports (settings: DEFAULT_THROTTLE_RATES).
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "export"
@@ -268,20 +269,31 @@ class LinkageExportAPI(MatchingAPIView):
     @extend_schema(
         parameters=[
             OpenApiParameter(
-                "purpose", str, required=True, description="Why the export is needed (recorded)."
-            )
+                "purpose",
+                str,
+                required=True,
+                enum=list(EXPORT_PURPOSES),
+                description="The purpose the disclosure engine is asked for.",
+            ),
+            OpenApiParameter(
+                "statement", str, required=True, description="Why the export is needed (recorded)."
+            ),
         ],
         responses=answers({(200, "text/csv"): CSV}, problems=True),
     )
     def get(self, request):
         try:
             _, chunks = linkage_export_start(
+                user=request.user,
+                membership=getattr(request._request, "membership", None),
                 purpose=request.query_params.get("purpose", ""),
-                made_by=request.user,
+                statement=request.query_params.get("statement", ""),
                 channel="api",
             )
+        except ExportRefused as refused:
+            return Response({"detail": str(refused)}, status=status.HTTP_403_FORBIDDEN)
         except ExportError as error:
-            return Response({"purpose": [str(error)]}, status=status.HTTP_400_BAD_REQUEST)
+            return Response({error.field: [str(error)]}, status=status.HTTP_400_BAD_REQUEST)
         return pages.linkage_csv_response(chunks)
 
 

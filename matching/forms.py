@@ -1,8 +1,9 @@
 from django import forms
 
-from matching.export import PURPOSE_MAX_LENGTH
+from matching.export import EXPORT_PURPOSES, PURPOSE_MAX_LENGTH
 from matching.models import ReviewItem
 from matching.review import NOTE_MAX_LENGTH
+from protocols.models import Purpose
 
 
 class ReviewDecisionForm(forms.Form):
@@ -32,11 +33,21 @@ class ReviewDecisionForm(forms.Form):
 
 
 class LinkageExportForm(forms.Form):
-    purpose = forms.CharField(
+    purpose = forms.ChoiceField(
+        label="Which of your purposes is the export for?",
+        choices=[(p, Purpose(p).label) for p in EXPORT_PURPOSES],
+        widget=forms.RadioSelect,
+        help_text="Only records your protocols share with you for this purpose are exported.",
+        error_messages={
+            "required": "Select what the export is for.",
+            "invalid_choice": "Select what the export is for.",
+        },
+    )
+    statement = forms.CharField(
         label="What is the export for?",
         max_length=PURPOSE_MAX_LENGTH,
         help_text='Recorded with the export, for example "Evaluation of the early help offer, '
-        '2026".',
+        '2026". Do not name anyone.',
         error_messages={
             "required": "Enter what the export is for.",
             "max_length": f"Shorten the purpose to {PURPOSE_MAX_LENGTH} characters or fewer.",

@@ -20,7 +20,7 @@ from accounts.ratelimits import rate_limited
 from agencies.access import ShareHubRequest, permission_required, role_required
 from agencies.models import Role
 from matching.explain import person_explain
-from matching.export import ExportError, linkage_export_start
+from matching.export import ExportError, export_purposes_available, linkage_export_start
 from matching.forms import LinkageExportForm, ReviewDecisionForm
 from matching.models import LinkageRun, ReviewItem
 from matching.relink import (
@@ -136,24 +136,35 @@ def person_explain_view(request: ShareHubRequest, reference: str) -> HttpRespons
     return render(request, "matching/person_explain.html", {"person": explanation})
 
 
-@role_required(Role.ANALYST, Role.PLATFORM_ADMIN)
+# Analysts only: what they get is what the disclosure engine shares with them for the purpose
+# (matching.export). A platform admin's whole-partnership export is the command's.
+@role_required(Role.ANALYST)
 # The form page is free to open; each export made counts.
 @rate_limited("export", methods=("POST",))
-def linkage_export_view(request: HttpRequest) -> HttpResponseBase:
+def linkage_export_view(request: ShareHubRequest) -> HttpResponseBase:
     form = LinkageExportForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
             _, chunks = linkage_export_start(
-                purpose=form.cleaned_data["purpose"], made_by=request.user, channel="web"
+                user=request.user,
+                membership=request.membership,
+                purpose=form.cleaned_data["purpose"],
+                statement=form.cleaned_data["statement"],
+                channel="web",
             )
         except ExportError as error:
-            form.add_error("purpose", str(error))
+            form.add_error(error.field, str(error))
         else:
             return linkage_csv_response(chunks)
     return render(
         request,
         "matching/linkage_export.html",
-        {"form": form},
+        {
+            "form": form,
+            "available": export_purposes_available(
+                user=request.user, membership=request.membership
+            ),
+        },
         status=400 if form.errors else 200,
     )
 

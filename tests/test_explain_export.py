@@ -24,7 +24,10 @@ from matching.models import (
     PersonEvent,
 )
 from matching.review import reviewer_grant
+from protocols.models import Purpose
+from tests.factories import MembershipFactory, UserFactory
 from tests.ingest_helpers import csv_bytes, good_row, police_dataset, upload
+from tests.protocol_helpers import give, protocol_in_force
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -79,12 +82,31 @@ def read_csv(text: str) -> list[list[str]]:
     return list(csv.reader(io.StringIO(text)))
 
 
-def export_text(**fields) -> tuple[LinkageExport, str]:
+def platform_admin():
+    user = UserFactory()
+    MembershipFactory(user=user, agency=None, role=Role.PLATFORM_ADMIN)
+    return user
+
+
+def export_text(*, purpose: str = "Test", admin=None) -> tuple[LinkageExport, str]:
+    """The platform admin's whole-partnership export (the command's)."""
     stream = io.StringIO(newline="")
-    made = linkage_export_write(
-        stream, **{"purpose": "Test", "made_by": None, "channel": "command", **fields}
-    )
+    made = linkage_export_write(stream, admin=admin or platform_admin(), statement=purpose)
     return made, stream.getvalue()
+
+
+def analyst_with_protocol(member, agency):
+    """An analyst of `agency` holding an evaluation protocol over every dataset it keeps."""
+    analyst = member(Role.ANALYST)
+    version = protocol_in_force(
+        author=member(Role.IG_OFFICER),
+        parties=[agency],
+        rules=[{"dataset": dataset} for dataset in agency.datasets.all()],
+        purpose=Purpose.EVALUATION,
+        roles=(Role.ANALYST,),
+    )
+    give(version, analyst)
+    return analyst
 
 
 # --- Explain --------------------------------------------------------------------------------------
@@ -176,7 +198,8 @@ def test_the_export_has_one_row_per_live_linked_record_with_its_columns(linked):
     unlinked = linked["C1"]
     LinkageRecord.objects.filter(record=unlinked).update(person=None)
 
-    made, text = export_text(purpose="Evaluation of early help, 2026")
+    admin = platform_admin()
+    made, text = export_text(purpose="Evaluation of early help, 2026", admin=admin)
     table = read_csv(text)
     assert (
         tuple(table[0])
@@ -205,7 +228,7 @@ def test_the_export_has_one_row_per_live_linked_record_with_its_columns(linked):
         "Evaluation of early help, 2026",
         4,
         "command",
-        None,
+        admin,
     )
 
 
@@ -255,8 +278,8 @@ def test_the_export_neutralises_spreadsheet_formulas(agency):
 
 def test_the_export_is_written_in_chunks(linked, monkeypatch):
     monkeypatch.setattr(export_module, "CHUNK_ROWS", 2)
-    made, chunks = export_module.linkage_export_start(
-        purpose="Chunks", made_by=None, channel="command"
+    made, chunks = export_module.linkage_export_platform_start(
+        admin=platform_admin(), statement="Chunks"
     )
     parts = list(chunks)
     assert len(parts) == 4  # header + 2 rows, 2 rows, 2 rows, then the empty remainder
@@ -267,8 +290,8 @@ def test_the_export_is_written_in_chunks(linked, monkeypatch):
 
 def test_a_reader_stopping_early_is_recorded_with_the_rows_that_left(linked, monkeypatch):
     monkeypatch.setattr(export_module, "CHUNK_ROWS", 2)
-    made, chunks = export_module.linkage_export_start(
-        purpose="Stopped", made_by=None, channel="api"
+    made, chunks = export_module.linkage_export_platform_start(
+        admin=platform_admin(), statement="Stopped"
     )
     next(chunks)
     chunks.close()
@@ -283,12 +306,12 @@ def test_an_export_needs_a_purpose(linked, purpose):
     assert not LinkageExport.objects.exists()
 
 
-def test_the_api_streams_the_export_to_analysts_and_platform_admins(client, member, linked):
+def test_the_api_streams_the_export_to_analysts(client, member, linked, agency):
     url = reverse("matching_api:linkage_export")
-    for role in (Role.ANALYST, Role.PLATFORM_ADMIN):
-        user = member(role)
+    # Twice: the same analyst's second export is a new one.
+    for user in [analyst_with_protocol(member, agency)] * 2:
         client.force_login(user)
-        response = client.get(url, {"purpose": "Commissioning review"})
+        response = client.get(url, {"purpose": "evaluation", "statement": "Commissioning review"})
         assert response.status_code == 200
         assert isinstance(response, StreamingHttpResponse)
         assert response["Content-Type"] == "text/csv; charset=utf-8"
@@ -299,28 +322,27 @@ def test_the_api_streams_the_export_to_analysts_and_platform_admins(client, memb
         made = LinkageExport.objects.latest("pk")
         assert (made.made_by, made.channel, made.rows) == (user, "api", 6)
 
-    client.force_login(member(Role.ANALYST))
-    missing = client.get(url)
+    missing = client.get(url, {"purpose": "evaluation"})
     assert missing.status_code == 400
-    assert "Say what the export is for" in missing.json()["purpose"][0]
+    assert "Say what the export is for" in missing.json()["statement"][0]
 
-    for role in (Role.PRACTITIONER, Role.IG_OFFICER, Role.AGENCY_ADMIN):
+    for role in (Role.PRACTITIONER, Role.IG_OFFICER, Role.AGENCY_ADMIN, Role.PLATFORM_ADMIN):
         client.force_login(member(role))
         assert client.get(url, {"purpose": "x"}).status_code == 403
     assert LinkageExport.objects.count() == 2
 
 
-def test_analysts_download_the_export_from_a_page(client, member, linked):
-    analyst = member(Role.ANALYST)
+def test_analysts_download_the_export_from_a_page(client, member, linked, agency):
+    analyst = analyst_with_protocol(member, agency)
     client.force_login(analyst)
     url = reverse("matching:linkage_export")
     assert b"What is the export for?" in client.get(url).content
 
-    refused = client.post(url, {"purpose": ""})
+    refused = client.post(url, {"purpose": "evaluation", "statement": ""})
     assert refused.status_code == 400
-    assert b'<a href="#id_purpose">Enter what the export is for.</a>' in refused.content
+    assert b'<a href="#id_statement">Enter what the export is for.</a>' in refused.content
 
-    response = client.post(url, {"purpose": "Needs assessment"})
+    response = client.post(url, {"purpose": "evaluation", "statement": "Needs assessment"})
     assert response.status_code == 200
     assert response["Content-Disposition"].startswith('attachment; filename="linked-records-')
     assert len(read_csv(b"".join(response.streaming_content).decode())) == 7
@@ -329,8 +351,10 @@ def test_analysts_download_the_export_from_a_page(client, member, linked):
 
 
 def test_export_linkage_command_writes_a_private_file(linked, tmp_path, capsys):
+    admin = platform_admin()
+    by = ("--by", admin.email)
     out = tmp_path / "linked.csv"
-    call_command("export_linkage", "--out", str(out), "--purpose", "Annual evaluation")
+    call_command("export_linkage", "--out", str(out), "--purpose", "Annual evaluation", *by)
     table = read_csv(out.read_text())
     assert tuple(table[0]) == EXPORT_HEADER and len(table) == 7
     assert oct(os.stat(out).st_mode & 0o777) == "0o600"
@@ -338,7 +362,7 @@ def test_export_linkage_command_writes_a_private_file(linked, tmp_path, capsys):
     assert LinkageExport.objects.get().channel == "command"
 
     with pytest.raises(CommandError, match="already exists"):
-        call_command("export_linkage", "--out", str(out), "--purpose", "Again")
+        call_command("export_linkage", "--out", str(out), "--purpose", "Again", *by)
     with pytest.raises(CommandError, match="Say what the export is for"):
-        call_command("export_linkage", "--out", str(tmp_path / "other.csv"), "--purpose", " ")
+        call_command("export_linkage", "--out", str(tmp_path / "other.csv"), "--purpose", " ", *by)
     assert LinkageExport.objects.count() == 1
