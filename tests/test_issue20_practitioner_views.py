@@ -248,6 +248,9 @@ def test_an_old_reference_of_an_unseen_person_answers_like_no_person(client, wor
         assert merged.status_code == missing.status_code == 404
         assert _without_csrf(merged.content) == _without_csrf(missing.content)
         assert linked.bob.reference.encode() not in merged.content
+    # Each refusal is on the record as a denied summary of the person it would have shown.
+    denied = AccessLog.objects.filter(user=outsider, found=False, person=linked.bob)
+    assert denied.count() == 2
     # The reader who may see Bob is sent on to him.
     client.force_login(practitioner)
     response = client.get(reverse("protocols:summary", args=[old]))
