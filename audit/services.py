@@ -1,57 +1,87 @@
 """Writing to the audit trail and checking it.
 
     audit_record(action=, actor=, membership=, ...)   one entry, chained to the one before
-    audit_verify()                                    the first broken link, or None
+    audit_verify()                                    the first broken link, a cut tail, or None
+
+The head and count written outside the database, and read back by audit_verify: audit.anchors.
 
 Appends take turns: on PostgreSQL a transaction-level advisory lock is held from reading the
 last hash to committing the new entry, so fifty writers at once still make one chain, never a
 fork. The lock is the transaction's, so an entry written inside a larger transaction (a consent
 statement and its log) commits or rolls back with it.
+
+Someone with the database alone must not be able to rewrite history (SECURITY.md row 19):
+- each entry's hash is an HMAC-SHA256 under the audit key (sharehub.keys.audit_keys), which is
+  kept outside the database; an entry records its key version, so the key rotates without
+  rewriting anything. Entries written before keys keep their plain SHA-256 hash and still
+  verify; the first keyed entry chains onto them, so they are covered too, and an unkeyed entry
+  after a keyed one is a forgery ("downgraded");
+- the head hash and the entry count are anchored outside the database: a line in an append-only
+  file the deployment names (SHAREHUB_AUDIT_ANCHOR_PATH), MACed under the same key, and a log
+  line, at the first keyed entry, every SHAREHUB_AUDIT_ANCHOR_EVERY entries (after commit) and
+  every few minutes (audit.tasks.anchor). The verifier compares the chain with every anchor: a
+  chain recomputed from the start no longer gives the anchored heads, and a cut tail holds fewer
+  entries than were anchored.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from audit.models import GENESIS, AuditEntry
+from audit.anchors import Anchor, UnknownAuditKey, anchor_write, anchors_read, keyed_mac
+from audit.models import GENESIS, UNKEYED, AuditEntry
+from sharehub.keys import audit_key
 
 _LOCK_ID = 4211  # the advisory lock of audit appends
 VERIFY_CHUNK = 10_000
 
 
 def _canonical(entry: AuditEntry) -> str:
-    """The entry's content as the hash reads it: fixed keys, sorted, UTC to the microsecond."""
-    return json.dumps(
-        {
-            "at": entry.at.astimezone(UTC).isoformat(timespec="microseconds"),
-            "actor": entry.actor_id,
-            "agency": entry.agency_id,
-            "role": entry.role,
-            "action": entry.action,
-            "channel": entry.channel,
-            "purpose": entry.purpose,
-            "person": entry.person_reference,
-            "versions": entry.protocol_versions,
-            "detail": entry.detail,
-            "outcome": entry.outcome,
-            "prev": entry.prev_hash,
-        },
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=True,
-    )
+    """The entry's content as the hash reads it: fixed keys, sorted, UTC to the microsecond.
+    A keyed entry's key version and position are part of it; an unkeyed one's form is the one
+    entries were written with before keys, unchanged."""
+    content = {
+        "at": entry.at.astimezone(UTC).isoformat(timespec="microseconds"),
+        "actor": entry.actor_id,
+        "agency": entry.agency_id,
+        "role": entry.role,
+        "action": entry.action,
+        "channel": entry.channel,
+        "purpose": entry.purpose,
+        "person": entry.person_reference,
+        "versions": entry.protocol_versions,
+        "detail": entry.detail,
+        "outcome": entry.outcome,
+        "prev": entry.prev_hash,
+    }
+    if entry.hash_key_version != UNKEYED:
+        content["key"] = entry.hash_key_version
+        content["seq"] = entry.seq
+    return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+def public_hash_of(entry: AuditEntry) -> str:
+    """Plain SHA-256 of the entry's content: how entries were hashed before keys, and what
+    anyone with the source could compute."""
+    return hashlib.sha256(_canonical(entry).encode()).hexdigest()
 
 
 def entry_hash_of(entry: AuditEntry) -> str:
-    return hashlib.sha256(_canonical(entry).encode()).hexdigest()
+    """The entry's hash: an HMAC under its audit key version, or plain SHA-256 if unkeyed."""
+    if entry.hash_key_version == UNKEYED:
+        return public_hash_of(entry)
+    return keyed_mac(entry.hash_key_version, b"sharehub:audit-entry:", _canonical(entry))
 
 
 def audit_record(
@@ -85,43 +115,119 @@ def audit_record(
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_ID])
-        last = AuditEntry.objects.order_by("-pk").values_list("entry_hash", flat=True).first()
-        entry.prev_hash = last or GENESIS
+        last = (
+            AuditEntry.objects.order_by("-pk")
+            .values("entry_hash", "seq", "hash_key_version")
+            .first()
+        )
+        if last is None:
+            entry.prev_hash, entry.seq = GENESIS, 1
+        elif last["seq"] is None:
+            # The first keyed entry after entries written before keys: counted once.
+            entry.prev_hash, entry.seq = last["entry_hash"], AuditEntry.objects.count() + 1
+        else:
+            entry.prev_hash, entry.seq = last["entry_hash"], last["seq"] + 1
+        entry.hash_key_version = audit_key().version
         entry.entry_hash = entry_hash_of(entry)
         entry.save(force_insert=True)
+        first_keyed = last is None or last["hash_key_version"] == UNKEYED
+        if first_keyed or entry.seq % max(1, settings.SHAREHUB_AUDIT_ANCHOR_EVERY) == 0:
+            # After commit: an anchor must never name an entry that was rolled back.
+            transaction.on_commit(
+                partial(anchor_write, entry_id=entry.pk, entries=entry.seq, head=entry.entry_hash),
+                robust=True,
+            )
     return entry
 
 
 @dataclass(frozen=True)
 class BrokenLink:
     entry_id: int
-    reason: str  # "changed": its content no longer gives its hash; "unlinked": prev differs
+    # "changed": its content no longer gives its hash; "forged": its hash is the plain SHA-256
+    # anyone can compute, not the keyed one; "downgraded": unkeyed after a keyed entry;
+    # "unlinked": prev (or position) differs; "no_key": its key version is not configured;
+    # "anchor": it differs from what an anchor outside the database recorded for it;
+    # "missing": an anchored entry is gone from the middle of the chain.
+    reason: str
+
+
+@dataclass(frozen=True)
+class Truncation:
+    anchored: int  # entries an anchor counted
+    anchored_entry: int  # the head entry it named
+    found: int  # entries the chain holds
 
 
 @dataclass(frozen=True)
 class Verification:
     entries: int
     broken: BrokenLink | None
+    anchors: int = 0  # anchors the chain was checked against
+    truncated: Truncation | None = None
+    bad_anchors: int = 0  # anchor lines whose MAC does not hold
 
     @property
     def intact(self) -> bool:
-        return self.broken is None
+        return self.broken is None and self.truncated is None and self.bad_anchors == 0
+
+
+def _entry_fault(entry: AuditEntry, *, previous: str, position: int, keyed_seen: bool) -> str:
+    if entry.prev_hash != previous:
+        return "unlinked"
+    if entry.hash_key_version == UNKEYED:
+        if keyed_seen:
+            return "downgraded"
+        return "" if public_hash_of(entry) == entry.entry_hash else "changed"
+    try:
+        keyed = entry_hash_of(entry)
+    except UnknownAuditKey:
+        return "no_key"
+    if not hmac.compare_digest(keyed, entry.entry_hash):
+        return "forged" if public_hash_of(entry) == entry.entry_hash else "changed"
+    if entry.seq != position:
+        return "unlinked"
+    return ""
 
 
 def audit_verify() -> Verification:
-    """Walk the chain in order: the first entry whose content or link does not hold."""
+    """Walk the chain in order: the first entry whose content, key or link does not hold, or
+    that differs from an anchor; then whether the anchors counted more than the chain holds."""
+    anchors, bad = anchors_read()
+    by_entry: dict[int, list[Anchor]] = {}
+    for anchor in anchors:
+        by_entry.setdefault(anchor.entry, []).append(anchor)
+
+    def result(broken=None, truncated=None) -> Verification:
+        return Verification(checked, broken, len(anchors), truncated, bad)
+
     previous = GENESIS
     checked = 0
+    keyed_seen = False
     last_pk = 0
     while True:
         chunk = list(AuditEntry.objects.filter(pk__gt=last_pk).order_by("pk")[:VERIFY_CHUNK])
         if not chunk:
-            return Verification(checked, None)
+            break
         for entry in chunk:
-            if entry.prev_hash != previous:
-                return Verification(checked, BrokenLink(entry.pk, "unlinked"))
-            if entry_hash_of(entry) != entry.entry_hash:
-                return Verification(checked, BrokenLink(entry.pk, "changed"))
+            fault = _entry_fault(
+                entry, previous=previous, position=checked + 1, keyed_seen=keyed_seen
+            )
+            if fault:
+                return result(BrokenLink(entry.pk, fault))
+            for anchor in by_entry.pop(entry.pk, ()):
+                if anchor.head != entry.entry_hash or anchor.entries != checked + 1:
+                    return result(BrokenLink(entry.pk, "anchor"))
+            keyed_seen = keyed_seen or entry.hash_key_version != UNKEYED
             previous = entry.entry_hash
             checked += 1
         last_pk = chunk[-1].pk
+    # Anchors left name entries the table no longer holds.
+    for entry_id, left in sorted(by_entry.items()):
+        anchor = max(left, key=lambda a: a.entries)
+        if entry_id > last_pk or anchor.entries > checked:
+            furthest = max(
+                (a for group in by_entry.values() for a in group), key=lambda a: a.entries
+            )
+            return result(truncated=Truncation(furthest.entries, furthest.entry, checked))
+        return result(BrokenLink(entry_id, "missing"))
+    return result()

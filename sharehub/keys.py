@@ -313,3 +313,27 @@ def derive_key(purpose: str) -> bytes:
     # Keyed on the key itself, so a changed linkage key (tests, rotation) never meets a stale
     # subkey; HKDF per call would cost more than the HMACs it feeds.
     return _hkdf(linkage_key(), purpose)
+
+
+# --- Audit key ------------------------------------------------------------------------------------
+# Every audit entry's hash is an HMAC under this key (SECURITY.md row 19), so someone with the
+# database alone cannot recompute the chain after an edit. SHAREHUB_AUDIT_KEY (or _FILE) is
+# "version:base64key" like SHAREHUB_MASTER_KEYS, current first; each entry records the version it
+# was keyed with, so rotating means putting a new key first and keeping the old ones listed for as
+# long as the entries they keyed are to be verified. Nothing is rewritten.
+
+
+@lru_cache(maxsize=1)
+def audit_keys() -> tuple[MasterKey, ...]:
+    """The configured audit keys, current first."""
+    return _versioned_keys("SHAREHUB_AUDIT_KEY", "SHAREHUB_AUDIT_KEY_FILE", "dev-audit-key")
+
+
+def audit_key() -> MasterKey:
+    """The current audit key, which new entries and anchors are keyed with."""
+    return audit_keys()[0]
+
+
+def audit_key_of(version: int) -> MasterKey | None:
+    """The audit key of `version`; None if SHAREHUB_AUDIT_KEY no longer lists it."""
+    return next((key for key in audit_keys() if key.version == version), None)

@@ -342,6 +342,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "risk.tasks.enrich_nightly",
         "schedule": crontab(hour=2, minute=30),
     },
+    # The audit trail's head, anchored outside the database even when few entries are written.
+    "audit-anchor": {"task": "audit.tasks.anchor", "schedule": 5 * 60},
 }
 CELERY_TIMEZONE = TIME_ZONE
 
@@ -469,6 +471,15 @@ SHAREHUB_LINKAGE_GUARD_WEIGHT = env.float("SHAREHUB_LINKAGE_GUARD_WEIGHT", defau
 # likely matches first, so a team can work through it; the rest stay unlinked, counted in each
 # run's figures.
 SHAREHUB_REVIEW_QUEUE_SHARE = env.float("SHAREHUB_REVIEW_QUEUE_SHARE", default=0.01)
+# Audit anchors (SECURITY.md row 19): the head hash and entry count of the audit trail, written
+# outside the database to an append-only file the deployment names (a write-once mount or a file
+# shipped off the host) and to the log, at the first keyed entry, every ANCHOR_EVERY entries and
+# every few minutes by beat. audit_verify compares the chain with them, so a recomputed chain or
+# a cut tail shows.
+SHAREHUB_AUDIT_ANCHOR_PATH = Path(
+    env.str("SHAREHUB_AUDIT_ANCHOR_PATH", default=str(VAR_DIR / "audit-anchors.jsonl"))
+)
+SHAREHUB_AUDIT_ANCHOR_EVERY = env.int("SHAREHUB_AUDIT_ANCHOR_EVERY", default=100)
 SHAREHUB_PARTNERSHIP_NAME = env.str(
     "SHAREHUB_PARTNERSHIP_NAME", default="Demo Safeguarding Partnership"
 )

@@ -15,6 +15,7 @@ test_broker_configure()
 # anywhere else.
 os.environ["SHAREHUB_MASTER_KEYS"] = "1:" + base64.urlsafe_b64encode(b"t" * 32).decode()
 os.environ["SHAREHUB_LINKAGE_KEY"] = "1:" + base64.urlsafe_b64encode(b"l" * 32).decode()
+os.environ["SHAREHUB_AUDIT_KEY"] = "1:" + base64.urlsafe_b64encode(b"u" * 32).decode()
 
 
 @pytest.fixture(autouse=True)
@@ -27,6 +28,13 @@ def tasks_run_in_process():
     celery_app.conf.task_always_eager = True
     yield
     celery_app.conf.task_always_eager = previous
+
+
+@pytest.fixture(autouse=True)
+def audit_anchors_apart(settings, tmp_path):
+    """Each test's audit anchors in a file of its own: the database starts empty each time, and
+    anchors left by another test would count entries it never had (a 'truncation')."""
+    settings.SHAREHUB_AUDIT_ANCHOR_PATH = tmp_path / "audit-anchors.jsonl"
 
 
 @pytest.fixture
