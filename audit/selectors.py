@@ -17,7 +17,9 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from django.db.models import Q, QuerySet
+from django.db import connections
+from django.db.models import BooleanField, Q, QuerySet
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from audit.models import AuditAction, AuditEntry
@@ -48,7 +50,7 @@ def audit_entries(*, agency_id: int, query: AuditQuery) -> QuerySet[AuditEntry]:
     if query.person:
         entries = entries.filter(person_reference=query.person.strip().upper())
     if query.protocol_version:
-        entries = entries.filter(protocol_versions__contains=[query.protocol_version])
+        entries = with_protocol_version(entries, query.protocol_version)
     if query.action:
         entries = entries.filter(action=query.action)
     if query.since:
@@ -56,6 +58,21 @@ def audit_entries(*, agency_id: int, query: AuditQuery) -> QuerySet[AuditEntry]:
     if query.until:
         entries = entries.filter(at__date__lte=query.until)
     return entries.order_by("-pk")
+
+
+def with_protocol_version(entries: QuerySet[AuditEntry], version: int) -> QuerySet[AuditEntry]:
+    """Entries whose protocol versions include `version`. PostgreSQL's jsonb containment where
+    there is one; SQLite has no JSON containment (Django raises NotSupportedError), so there the
+    array is read with json_each. Either way an exact element, never a substring (1 is not 11)."""
+    if connections[entries.db].vendor == "postgresql":
+        return entries.filter(protocol_versions__contains=[version])
+    has_version = RawSQL(  # noqa: S611 - a fixed statement; the version is a bound parameter
+        "EXISTS (SELECT 1 FROM json_each(audit_auditentry.protocol_versions) AS v "
+        "WHERE v.type = 'integer' AND v.value = %s)",
+        [int(version)],
+        output_field=BooleanField(),
+    )
+    return entries.alias(has_version=has_version).filter(has_version=True)
 
 
 @dataclass
