@@ -27,3 +27,14 @@ class AuditSearchForm(forms.Form):
     )
     since = TextDateField(label="From", required=False)
     until = TextDateField(label="To", required=False)
+
+
+class ReadsSearchForm(forms.Form):
+    person = forms.CharField(
+        label="Person (ShareHub reference)",
+        required=False,
+        max_length=12,
+        help_text="The 10-character reference, never a name.",
+    )
+    since = TextDateField(label="From", required=False)
+    until = TextDateField(label="To", required=False)

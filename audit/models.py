@@ -78,3 +78,55 @@ class AuditEntry(models.Model):
     def __str__(self) -> str:
         return f"audit entry {self.pk} ({self.action})"
 
+
+class RecordRead(models.Model):
+    """Which agency's records an audit entry shows, so each agency's IG officer can see who read
+    its records, whoever they act for (each agency answers for its own records).
+
+    Derived from the entry when it is written (its detail names record ids and datasets); the
+    entry stays the record of what happened. Field keys and references only, as in the entry.
+    """
+
+    entry = models.ForeignKey(AuditEntry, on_delete=models.PROTECT, related_name="record_reads")
+    agency_id = models.IntegerField()  # the owner of the records read
+    at = models.DateTimeField()
+    persons = models.JSONField(default=list)  # references of the persons whose records these are
+    fields = models.JSONField(default=list)  # field keys shown from the agency's records
+    records = models.PositiveIntegerField(default=0)
+    # Only that the agency knows the person ("known to"), no field of its records.
+    known_to_only = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        indexes = [models.Index(fields=["agency_id", "at"])]
+
+    def __str__(self) -> str:
+        return f"read of agency {self.agency_id}'s records in audit entry {self.entry_id}"
+
+
+class ReadFlag(models.Model):
+    """Unusual reading of an agency's records, once told to its IG officers: one row per kind,
+    reader, person and day, so a periodic run tells each thing once."""
+
+    agency_id = models.IntegerField()  # the owner of the records read
+    kind = models.CharField(max_length=16)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    person_reference = models.CharField(max_length=12, blank=True)
+    day = models.DateField()
+    detail = models.CharField(max_length=300)
+    at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["agency_id", "kind", "actor", "person_reference", "day"],
+                name="readflag_once",
+            )
+        ]
+        indexes = [models.Index(fields=["agency_id", "at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} flag for agency {self.agency_id} on {self.day}"

@@ -1,7 +1,11 @@
 """Reading the audit trail: IG officers' searches, and access that looks unusual.
 
 An IG officer reads the entries of people acting for their own agency: each agency answers for
-its own staff. Two kinds of access are flagged for a look, not judged:
+its own staff. And, since each agency answers for its own records too, the reads of their
+agency's records by anyone, whichever agency the reader acts for (`record_reads`).
+
+Access is flagged for a look, not judged, on the same rules for both (`unusual_access` for the
+agency's staff, `unusual_reads` for readers of its records):
 
 - bursts: a user opening many more case summaries in a day than their usual daily count (the
   mean over the 30 days before), or `BURST_COUNT` or more within `BURST_MINUTES` minutes, which
@@ -22,7 +26,7 @@ from django.db.models import BooleanField, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from audit.models import AuditAction, AuditEntry
+from audit.models import AuditAction, AuditEntry, RecordRead
 
 BURST_COUNT = 50
 BURST_MINUTES = 10
@@ -82,6 +86,7 @@ class Flag:
     actor: str
     detail: str
     at: datetime
+    person_reference: str = ""
 
 
 def unusual_access(*, agency_id: int, now: datetime | None = None) -> list[Flag]:
@@ -95,19 +100,79 @@ def unusual_access(*, agency_id: int, now: datetime | None = None) -> list[Flag]
         .select_related("actor")
         .order_by("at")
     )
+    actors = {e.actor_id for e in summaries if e.actor_id is not None}
+    usual = Counter(
+        AuditEntry.objects.filter(
+            agency_id=agency_id,
+            action=AuditAction.SUMMARY,
+            actor_id__in=actors,
+            at__gte=since - timedelta(days=USUAL_DAYS),
+            at__lt=since,
+        ).values_list("actor_id", flat=True)
+    )
+    return _flags(summaries, usual, label=_staff_name, noun="case summaries")
+
+
+def unusual_reads(*, agency_id: int, now: datetime | None = None) -> list[Flag]:
+    """Flags over the last day for whoever read the agency's records, of any agency: the same
+    rules, counted over the reads (case summaries, risk pages, alerts) that showed its records."""
+    now = now or timezone.now()
+    since = now - timedelta(days=1)
+    entries = [
+        read.entry
+        for read in RecordRead.objects.filter(
+            agency_id=agency_id, at__gte=since, entry__actor__isnull=False
+        )
+        .select_related("entry", "entry__actor")
+        .order_by("at", "pk")
+    ]
+    actors = {e.actor_id for e in entries}
+    usual = Counter(
+        RecordRead.objects.filter(
+            agency_id=agency_id,
+            entry__actor_id__in=actors,
+            at__gte=since - timedelta(days=USUAL_DAYS),
+            at__lt=since,
+        ).values_list("entry__actor_id", flat=True)
+    )
+    return _flags(entries, usual, label=_reader_label(entries), noun="reads of your records")
+
+
+def _staff_name(entry: AuditEntry) -> str:
+    return (entry.actor.full_name or entry.actor.email) if entry.actor is not None else ""
+
+
+def _reader_label(entries: list[AuditEntry]):
+    """A reader as an IG officer of another agency may see them: role, agency and user number
+    (their own agency's IG officer can look the user up), not their name."""
+    from agencies.models import Agency, Role
+
+    names: dict[int | None, str] = dict(
+        Agency.objects.filter(pk__in={e.agency_id for e in entries}).values_list("pk", "name")
+    )
+    roles = dict(Role.choices)
+
+    def label(entry: AuditEntry) -> str:
+        role = roles.get(entry.role, entry.role or "Someone")
+        return f"{role}, {names.get(entry.agency_id, 'no agency')} (user {entry.actor_id})"
+
+    return label
+
+
+def _flags(entries: list[AuditEntry], usual: Counter, *, label, noun: str) -> list[Flag]:
+    """Bursts, many in a day, and reads without a recorded reason, over `entries` (in time
+    order, one reader's each counted apart); `usual` counts each reader's over USUAL_DAYS."""
     flags: list[Flag] = []
     by_actor: dict[int, list[AuditEntry]] = defaultdict(list)
-    for entry in summaries:
+    for entry in entries:
         if entry.actor_id is not None:
             by_actor[entry.actor_id].append(entry)
-    usual = _usual_daily(agency_id, list(by_actor), before=since)
     window = timedelta(minutes=BURST_MINUTES)
-    for actor_id, entries in by_actor.items():
-        actor = entries[0].actor
-        name = (actor.full_name or actor.email) if actor is not None else ""
+    for actor_id, mine in by_actor.items():
+        name = label(mine[0])
         start = 0
-        for end, entry in enumerate(entries):
-            while entry.at - entries[start].at > window:
+        for end, entry in enumerate(mine):
+            while entry.at - mine[start].at > window:
                 start += 1
             if end - start + 1 >= BURST_COUNT:
                 flags.append(
@@ -115,42 +180,31 @@ def unusual_access(*, agency_id: int, now: datetime | None = None) -> list[Flag]
                         "burst",
                         actor_id,
                         name,
-                        f"{end - start + 1} case summaries within {BURST_MINUTES} minutes",
+                        f"{end - start + 1} {noun} within {BURST_MINUTES} minutes",
                         entry.at,
                     )
                 )
                 break
-        mean = usual.get(actor_id, 0.0)
-        if len(entries) >= DAILY_MINIMUM and len(entries) > DAILY_FACTOR * mean:
+        mean = usual.get(actor_id, 0) / USUAL_DAYS
+        if len(mine) >= DAILY_MINIMUM and len(mine) > DAILY_FACTOR * mean:
             flags.append(
                 Flag(
                     "many",
                     actor_id,
                     name,
-                    f"{len(entries)} case summaries in the last day; usually {mean:.1f} a day",
-                    entries[-1].at,
+                    f"{len(mine)} {noun} in the last day; usually {mean:.1f} a day",
+                    mine[-1].at,
                 )
             )
-    flags.extend(_without_reason(agency_id, summaries))
+    flags.extend(_without_reason(entries, label))
     return flags
 
 
-def _usual_daily(agency_id: int, actor_ids: list[int], *, before: datetime) -> dict[int, float]:
-    rows = AuditEntry.objects.filter(
-        agency_id=agency_id,
-        action=AuditAction.SUMMARY,
-        actor_id__in=actor_ids,
-        at__gte=before - timedelta(days=USUAL_DAYS),
-        at__lt=before,
-    ).values_list("actor_id", flat=True)
-    return {actor: count / USUAL_DAYS for actor, count in Counter(rows).items()}
-
-
-def _without_reason(agency_id: int, summaries: list[AuditEntry]) -> list[Flag]:
+def _without_reason(entries: list[AuditEntry], label) -> list[Flag]:
     from alerts.models import AlertDelivery
     from consent.models import ConsentRequest, SafeguardingOverride
 
-    pairs = {(e.actor_id, e.person_reference) for e in summaries if e.person_reference}
+    pairs = {(e.actor_id, e.person_reference) for e in entries if e.person_reference}
     if not pairs:
         return []
     references = {reference for _, reference in pairs}
@@ -172,7 +226,7 @@ def _without_reason(agency_id: int, summaries: list[AuditEntry]) -> list[Flag]:
     )
     flags = []
     seen = set()
-    for entry in summaries:
+    for entry in entries:
         key = (entry.actor_id, entry.person_reference)
         if not entry.person_reference or key in reasons or key in seen:
             continue
@@ -181,10 +235,25 @@ def _without_reason(agency_id: int, summaries: list[AuditEntry]) -> list[Flag]:
             Flag(
                 "no_reason",
                 entry.actor_id or 0,
-                (entry.actor.full_name or entry.actor.email) if entry.actor else "",
-                f"Case summary of person {entry.person_reference}: no alert, consent request "
-                "or override of theirs about this person",
+                label(entry),
+                f"{entry.get_action_display()} of person {entry.person_reference}: no alert, "
+                "consent request or override of theirs about this person",
                 entry.at,
+                entry.person_reference,
             )
         )
     return flags
+
+
+def record_reads(
+    *, agency_id: int, person: str = "", since: date | None = None, until: date | None = None
+) -> QuerySet[RecordRead]:
+    """Reads of the agency's records by anyone, newest first."""
+    reads = RecordRead.objects.filter(agency_id=agency_id).select_related("entry")
+    if person:
+        reads = reads.filter(entry__person_reference=person.strip().upper())
+    if since:
+        reads = reads.filter(at__date__gte=since)
+    if until:
+        reads = reads.filter(at__date__lte=until)
+    return reads.order_by("-at", "-pk")

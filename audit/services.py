@@ -41,6 +41,7 @@ from django.utils import timezone
 
 from audit.anchors import Anchor, UnknownAuditKey, anchor_write, anchors_read, keyed_mac
 from audit.models import GENESIS, UNKEYED, AuditEntry
+from audit.reads import record_reads_write
 from sharehub.keys import audit_key
 
 _LOCK_ID = 4211  # the advisory lock of audit appends
@@ -130,6 +131,7 @@ def audit_record(
         entry.hash_key_version = audit_key().version
         entry.entry_hash = entry_hash_of(entry)
         entry.save(force_insert=True)
+        record_reads_write(entry)
         first_keyed = last is None or last["hash_key_version"] == UNKEYED
         if first_keyed or entry.seq % max(1, settings.SHAREHUB_AUDIT_ANCHOR_EVERY) == 0:
             # After commit: an anchor must never name an entry that was rolled back.

@@ -7,4 +7,5 @@ app_name = "audit"
 urlpatterns = [
     path("audit/", views.audit_page, name="audit"),
     path("audit/export.csv", views.audit_export, name="export"),
+    path("audit/reads/", views.reads_page, name="reads"),
 ]

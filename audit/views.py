@@ -1,7 +1,9 @@
-"""The IG officer's audit page: verify the chain, search the trail, export it, see flags."""
+"""The IG officer's audit pages: verify the chain, search the trail, export it, see flags; and
+the reads of their agency's records by anyone, with their flags."""
 
 import csv
 import io
+from datetime import timedelta
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -11,10 +13,10 @@ from django.views.decorators.cache import never_cache
 from accounts.ratelimits import rate_limited
 from agencies.access import role_required
 from agencies.ingest import csv_cell_safe
-from agencies.models import Role
-from audit.forms import AuditSearchForm
-from audit.models import AuditAction
-from audit.selectors import AuditQuery, audit_entries, unusual_access
+from agencies.models import Agency, Role
+from audit.forms import AuditSearchForm, ReadsSearchForm
+from audit.models import AuditAction, ReadFlag
+from audit.selectors import AuditQuery, audit_entries, record_reads, unusual_access, unusual_reads
 from audit.services import audit_record, audit_verify
 
 PAGE_ROWS = 100
@@ -97,3 +99,39 @@ def audit_export(request: HttpRequest) -> HttpResponse:
         f'attachment; filename="sharehub-audit-{timezone.localdate():%Y-%m-%d}.csv"'
     )
     return response
+
+
+@role_required(Role.IG_OFFICER)
+@never_cache
+def reads_page(request: HttpRequest) -> HttpResponse:
+    """Who read this agency's records, whichever agency they act for: what the trail holds
+    (role, agency, when, purpose, person reference, field keys), never more."""
+    agency_id = request.membership.agency_id
+    form = ReadsSearchForm(request.GET or None)
+    data = form.cleaned_data if form.is_valid() else {}
+    reads = record_reads(
+        agency_id=agency_id,
+        person=data.get("person") or "",
+        since=data.get("since"),
+        until=data.get("until"),
+    )
+    shown = list(reads[:PAGE_ROWS])
+    names = dict(
+        Agency.objects.filter(pk__in={r.entry.agency_id for r in shown}).values_list("pk", "name")
+    )
+    roles = dict(Role.choices)
+    for read in shown:
+        read.reader_agency = names.get(read.entry.agency_id, "No agency")
+        read.reader_role = roles.get(read.entry.role, read.entry.role)
+    since = timezone.now() - timedelta(days=30)
+    return render(
+        request,
+        "audit/reads.html",
+        {
+            "form": form,
+            "reads": shown,
+            "more": reads.count() > PAGE_ROWS,
+            "flags": unusual_reads(agency_id=agency_id),
+            "told": list(ReadFlag.objects.filter(agency_id=agency_id, at__gte=since)[:PAGE_ROWS]),
+        },
+    )

@@ -342,8 +342,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "risk.tasks.enrich_nightly",
         "schedule": crontab(hour=2, minute=30),
     },
-    # The audit trail's head, anchored outside the database even when few entries are written.
+    # The audit trail's head, anchored outside the database even when few entries are written;
+    # and unusual reads of each agency's records, told to its IG officers.
     "audit-anchor": {"task": "audit.tasks.anchor", "schedule": 5 * 60},
+    "audit-unusual-reads": {"task": "audit.tasks.unusual_reads_notify", "schedule": 15 * 60},
 }
 CELERY_TIMEZONE = TIME_ZONE
 

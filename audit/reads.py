@@ -1,0 +1,144 @@
+"""Which agency's records each audit entry shows, and telling an agency's IG officers of
+unusual reading of them (issue 20): each agency answers for its own records, whoever reads them.
+
+    record_reads_write(entry)   RecordRead rows for a new entry (audit.services calls it)
+    unusual_reads_tell()        flags stored once and sent as notifications (beat)
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from audit.models import AuditEntry, RecordRead
+
+
+def _named_records(fields: dict, reference: str):
+    """From an entry's detail["fields"] (case summary, risk page, alert): {record id: (person
+    reference, field keys)} and {dataset id: person references} for "known to" badges."""
+    records: dict[int, tuple[str, set[str]]] = {}
+    datasets: dict[int, set[str]] = {}
+
+    def add_records(mapping, person: str) -> None:
+        if not isinstance(mapping, dict):
+            return
+        for key, value in mapping.items():
+            if str(key).isdigit():
+                keys = records.setdefault(int(key), (person, set()))[1]
+                keys.update(str(k) for k in (value or ()))
+
+    def add_known(ids, person: str) -> None:
+        for dataset_id in ids or ():
+            if isinstance(dataset_id, int):
+                datasets.setdefault(dataset_id, set()).add(person)
+
+    add_records(fields, reference)
+    add_records(fields.get("reasons"), reference)
+    add_known(fields.get("known_to"), reference)
+    household = fields.get("household")
+    if isinstance(household, dict):
+        for member, seen in household.items():
+            if isinstance(seen, dict):
+                add_records(seen.get("fields"), str(member))
+                add_known(seen.get("known_to"), str(member))
+    return records, datasets
+
+
+def record_reads_write(entry: AuditEntry) -> None:
+    """One RecordRead per agency whose records the entry shows (at any tier, "known to" too)."""
+    fields = entry.detail.get("fields") if isinstance(entry.detail, dict) else None
+    if entry.outcome != "ok" or not isinstance(fields, dict) or not fields:
+        return
+    records, datasets = _named_records(fields, entry.person_reference)
+    if not records and not datasets:
+        return
+    from agencies.models import Dataset, SourceRecord
+
+    owners: dict[int, dict[str, Any]] = {}
+
+    def owner(agency_id: int) -> dict[str, Any]:
+        return owners.setdefault(agency_id, {"persons": set(), "fields": set(), "records": 0})
+
+    if records:
+        for record_id, agency_id in SourceRecord.objects.filter(pk__in=records).values_list(
+            "pk", "dataset__agency_id"
+        ):
+            person, keys = records[record_id]
+            read = owner(agency_id)
+            read["persons"].add(person)
+            read["fields"].update(keys)
+            read["records"] += 1
+    if datasets:
+        for dataset_id, agency_id in Dataset.objects.filter(pk__in=datasets).values_list(
+            "pk", "agency_id"
+        ):
+            owner(agency_id)["persons"].update(datasets[dataset_id])
+    RecordRead.objects.bulk_create(
+        RecordRead(
+            entry=entry,
+            agency_id=agency_id,
+            at=entry.at,
+            persons=sorted(p for p in read["persons"] if p),
+            fields=sorted(read["fields"]),
+            records=read["records"],
+            known_to_only=not read["records"],
+        )
+        for agency_id, read in owners.items()
+    )
+
+
+def unusual_reads_tell(*, now: datetime | None = None) -> int:
+    """Tell each agency's IG officers, once, of every unusual read of its records in the last
+    day (audit.selectors.unusual_reads); returns how many flags were new. Safe to run again: a
+    flag is stored once per kind, reader, person and day, and only a new one is told."""
+    from django.db import IntegrityError
+    from django.urls import reverse
+
+    from agencies.models import Membership, Role
+    from audit.models import ReadFlag
+    from audit.selectors import unusual_reads
+    from notifications.models import NotificationKind
+    from notifications.services import notify
+
+    now = now or timezone.now()
+    owners = (
+        RecordRead.objects.filter(at__gte=now - timedelta(days=1))
+        .values_list("agency_id", flat=True)
+        .distinct()
+    )
+    told = 0
+    for agency_id in sorted(set(owners)):
+        for flag in unusual_reads(agency_id=agency_id, now=now):
+            try:
+                with transaction.atomic():
+                    _, created = ReadFlag.objects.get_or_create(
+                        agency_id=agency_id,
+                        kind=flag.kind,
+                        actor_id=flag.actor_id,
+                        person_reference=flag.person_reference,
+                        day=timezone.localdate(flag.at),
+                        defaults={"detail": flag.detail[:300], "at": flag.at},
+                    )
+            except IntegrityError:  # another run stored it first
+                created = False
+            if not created:
+                continue
+            told += 1
+            officers = [
+                m.user
+                for m in Membership.objects.filter(
+                    agency_id=agency_id, role=Role.IG_OFFICER, is_active=True
+                ).select_related("user")
+            ]
+            # The reader by role, agency and user number, the person by reference: nothing
+            # the audit trail does not hold.
+            notify(
+                recipients=officers,
+                kind=NotificationKind.UNUSUAL_READ,
+                message=f"Unusual reading of your agency's records: {flag.actor}, {flag.detail}.",
+                link=reverse("audit:reads"),
+            )
+    return told
