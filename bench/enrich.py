@@ -80,7 +80,7 @@ def practitioners_ensure(agencies: dict, per_agency: int) -> None:
 
     from agencies.models import Role
     from agencies.services import user_with_membership_ensure
-    from protocols.models import ProtocolVersion
+    from protocols.models import ProtocolGrant, ProtocolVersion
 
     readers_create(0)  # the protocol version in force, without summary_load's readers
     protocol = ProtocolVersion.objects.get(name=PROTOCOL_NAME).protocol
@@ -93,6 +93,9 @@ def practitioners_ensure(agencies: dict, per_agency: int) -> None:
                 role=Role.PRACTITIONER,
             )
             assign_perm("protocols.use_protocol", membership.user, protocol)
+            ProtocolGrant.objects.get_or_create(
+                protocol=protocol, user=membership.user, agency=membership.agency
+            )
 
 
 def analyst_ensure(agencies: dict):
@@ -109,6 +112,7 @@ def analyst_ensure(agencies: dict):
         ConsentRule,
         DatasetRule,
         Protocol,
+        ProtocolGrant,
         ProtocolVersion,
         Purpose,
         Tier,
@@ -151,6 +155,9 @@ def analyst_ensure(agencies: dict):
         role=Role.ANALYST,
     )
     assign_perm("protocols.use_protocol", membership.user, version.protocol)
+    ProtocolGrant.objects.get_or_create(
+        protocol=version.protocol, user=membership.user, agency=membership.agency
+    )
     return membership
 
 

@@ -194,6 +194,7 @@ def readers_create(count: int) -> list[tuple]:
         ConsentRule,
         DatasetRule,
         Protocol,
+        ProtocolGrant,
         ProtocolVersion,
         Tier,
         VersionStatus,
@@ -234,6 +235,10 @@ def readers_create(count: int) -> list[tuple]:
             user=user, agency=agencies[number % len(agencies)], role=Role.PRACTITIONER
         )
         assign_perm("protocols.use_protocol", user, version.protocol)
+        # Given by the reader's own agency: the engine counts a grant only for that agency.
+        ProtocolGrant.objects.get_or_create(
+            protocol=version.protocol, user=user, agency=membership.agency
+        )
         pairs.append((user, membership))
     return pairs
 

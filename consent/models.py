@@ -105,6 +105,38 @@ class ConsentRecord(models.Model):
         return self.expires_on is not None and timezone.localdate() > self.expires_on
 
 
+class ConfirmationOutcome(models.TextChoices):
+    CONFIRMED = "confirmed", "Confirmed"
+    DECLINED = "declined", "Declined"
+
+
+class ConsentConfirmation(models.Model):
+    """The owning agency's answer to a consent statement another agency recorded about its
+    records: under a protocol whose consent from others waits for the owner
+    (protocols.models.ConsentFromOthers), a "given" statement opens the agency's records only
+    once confirmed. One answer per statement and agency, never edited."""
+
+    record = models.ForeignKey(
+        ConsentRecord, on_delete=models.PROTECT, related_name="confirmations"
+    )
+    agency = models.ForeignKey("agencies.Agency", on_delete=models.PROTECT, related_name="+")
+    outcome = models.CharField(max_length=20, choices=ConfirmationOutcome.choices)
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField(default=timezone.now)
+    note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["at", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["record", "agency"], name="consentconfirmation_once_per_agency"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.outcome} of consent {self.record_id} by agency {self.agency_id}"
+
+
 class RequestStatus(models.TextChoices):
     OPEN = "open", "Waiting for an answer"
     CONSENT_GIVEN = "consent_given", "Consent obtained"

@@ -51,6 +51,11 @@ def version_diff(old: ProtocolVersion, new: ProtocolVersion) -> list[Change]:
         f"{old.override_max_hours} hours",
         f"{new.override_max_hours} hours",
     )
+    compare(
+        "Consent recorded by another agency",
+        old.get_consent_from_others_display(),
+        new.get_consent_from_others_display(),
+    )
     compare("Roles", ", ".join(sorted(old.roles)), ", ".join(sorted(new.roles)))
     compare(
         "Parties",

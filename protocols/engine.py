@@ -6,8 +6,9 @@ Every page, API endpoint and export that shows person data asks here and shows w
 nothing more. The decision, per record and field:
 
 1. The protocols that apply are the user's (django-guardian `use_protocol`, given to them or to
-   one of their groups) whose version is active and in force today, for this purpose, with the
-   user's acting agency among its parties and their acting role among its roles.
+   one of their groups, by an IG officer of the agency the user acts for: a ProtocolGrant names
+   that agency) whose version is active and in force today, for this purpose, with the user's
+   acting agency among its parties and their acting role among its roles.
 2. A rule of one of those versions covers a record when it names the record's dataset and the
    record is within the rule's look-back.
 3. A rule at "known to" or above makes the agency's involvement known, with the latest date.
@@ -19,7 +20,9 @@ nothing more. The decision, per record and field:
    protocol P over agency A's dataset, read for purpose U, the latest given, refused or withdrawn
    statement about the person whose scope is P or U and which names A decides. Given and not past
    its expiry lifts the hold; anything else, or nothing recorded, keeps it. Read on every call,
-   so a withdrawal holds from the next page load.
+   so a withdrawal holds from the next page load. A "given" statement recorded by another agency
+   than A counts only once A has confirmed it, unless P's version chose that consent from others
+   counts at once (ProtocolVersion.consent_from_others); until then it is as if not recorded.
 6. A rule "needed unless override" also yields to the user's own safeguarding override
    (consent.models.SafeguardingOverride) for the person, made under that protocol version and
    naming the rule's dataset, acting in the same agency and role, for the safeguarding purpose,
@@ -40,13 +43,20 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import cached_property
 
-from django.db.models import BigIntegerField, Q
+from django.db.models import BigIntegerField, CharField, Exists, OuterRef, Q
 from django.db.models.functions import Cast
 from django.utils import timezone
 from guardian.models import GroupObjectPermission, UserObjectPermission
 
 from agencies.models import Agency, Dataset, Membership
-from consent.models import DECISIVE_STATES, ConsentRecord, ConsentState, SafeguardingOverride
+from consent.models import (
+    DECISIVE_STATES,
+    ConfirmationOutcome,
+    ConsentConfirmation,
+    ConsentRecord,
+    ConsentState,
+    SafeguardingOverride,
+)
 from matching.models import LinkageRecord, Person
 from matching.persons import persons_merged_into
 from matching.pseudonymise import identity_open
@@ -60,8 +70,10 @@ from protocols.fields import (
 )
 from protocols.models import (
     CaseUnlock,
+    ConsentFromOthers,
     ConsentRule,
     DatasetRule,
+    ProtocolGrant,
     Purpose,
     Tier,
     VersionStatus,
@@ -122,6 +134,7 @@ class Grant:
     lookback_days: int | None
     staged: bool
     override_max_hours: int = 0
+    consent_from_others: str = ConsentFromOthers.OWNER_CONFIRMS
 
     def covers(self, event_date: date | None, today: date) -> bool:
         if self.lookback_days is None:
@@ -296,7 +309,10 @@ def grants_for(*, user, membership: Membership | None, purpose: str, today: date
     One query: read on every summary, search and list, so it goes straight to the rule rows
     rather than through guardian's get_objects_for_user (four queries). Only object permissions
     count, given to the user or to one of their groups; a global `use_protocol` (which nobody
-    should hold) grants nothing, and a superuser holds only what they were given.
+    should hold) grants nothing, and a superuser holds only what they were given. Each counts
+    only with a ProtocolGrant of the same holder naming the acting agency: an IG officer answers
+    for their own agency's staff, so what they give does not follow a user who also works for
+    another agency into their work there, nor a member of another agency added to a group.
     """
     if (
         membership is None
@@ -317,8 +333,22 @@ def grants_for(*, user, membership: Membership | None, purpose: str, today: date
     given_to_user = UserObjectPermission.objects.filter(user_id=user.pk, **held).values(
         id_=Cast("object_pk", BigIntegerField())
     )
-    given_to_group = GroupObjectPermission.objects.filter(group__user=user.pk, **held).values(
-        id_=Cast("object_pk", BigIntegerField())
+    granted_to_user = ProtocolGrant.objects.filter(
+        user_id=user.pk, agency_id=membership.agency_id
+    ).values("protocol_id")
+    # A group's grant: given by the acting agency to a group of the user's that holds it.
+    granted_to_group = (
+        ProtocolGrant.objects.filter(group__user=user.pk, agency_id=membership.agency_id)
+        .filter(
+            Exists(
+                GroupObjectPermission.objects.filter(
+                    group_id=OuterRef("group_id"),
+                    object_pk=Cast(OuterRef("protocol_id"), CharField()),
+                    **held,
+                )
+            )
+        )
+        .values("protocol_id")
     )
     rows = (
         DatasetRule.objects.filter(
@@ -330,7 +360,11 @@ def grants_for(*, user, membership: Membership | None, purpose: str, today: date
         )
         .filter(Q(version__valid_to__isnull=True) | Q(version__valid_to__gte=today))
         .filter(
-            Q(version__protocol_id__in=given_to_user) | Q(version__protocol_id__in=given_to_group)
+            (
+                Q(version__protocol_id__in=given_to_user)
+                & Q(version__protocol_id__in=granted_to_user)
+            )
+            | Q(version__protocol_id__in=granted_to_group)
         )
         .order_by("version_id", "dataset_id")
         .values_list(
@@ -348,6 +382,7 @@ def grants_for(*, user, membership: Membership | None, purpose: str, today: date
             "consent",
             "lookback_days",
             "version__override_max_hours",
+            "version__consent_from_others",
         )
     )
     grants = []
@@ -366,6 +401,7 @@ def grants_for(*, user, membership: Membership | None, purpose: str, today: date
         consent,
         lookback_days,
         override_max_hours,
+        consent_from_others,
     ) in rows:
         if membership.role not in (roles or []):
             continue
@@ -383,6 +419,7 @@ def grants_for(*, user, membership: Membership | None, purpose: str, today: date
                 lookback_days=lookback_days,
                 staged=staged,
                 override_max_hours=override_max_hours,
+                consent_from_others=consent_from_others,
             )
         )
     return grants
@@ -400,7 +437,11 @@ def consent_standings(
 
     Two queries. Statements recorded for a person since merged into one of `person_ids`,
     directly or through a chain of merges, count for them: a merge says the two were one human
-    all along.
+    all along. A "given" statement recorded by an agency other than the one whose records it is
+    about counts for a protocol whose consent from others waits for the owner only once that
+    agency confirmed it (consent.models.ConsentConfirmation); until then it is left out, as if
+    not recorded, so the statement before it (or nothing) decides. Refusals and withdrawals
+    count at once, whoever records them: they only ever withhold.
     """
     needing = [g for g in grants if _needs_consent(g)]
     ids = list(person_ids)
@@ -408,20 +449,48 @@ def consent_standings(
         return {}
     protocol_ids = {g.protocol_id for g in needing}
     agency_ids = {g.agency_id for g in needing}
+    at_once = {g.protocol_id for g in needing if g.consent_from_others == ConsentFromOthers.AT_ONCE}
     now_is = {pid: pid for pid in ids} | persons_merged_into(ids)
-    rows = ConsentRecord.objects.filter(
-        Q(protocol_id__in=protocol_ids) | Q(purpose=purpose),
-        person_id__in=list(now_is),
-        state__in=DECISIVE_STATES,
-        agencies__in=agency_ids,
-    ).values_list(
-        "person_id", "protocol_id", "agencies", "state", "recorded_at", "pk", "expires_on"
+    # One row per statement and agency it names, read through the link table so that whether
+    # that agency confirmed it comes in the same query.
+    named = ConsentRecord.agencies.through
+    # django-stubs cannot see the link table's fields or the annotation: checked by the tests.
+    rows = (
+        named.objects.filter(  # type: ignore[misc]
+            Q(consentrecord__protocol_id__in=protocol_ids) | Q(consentrecord__purpose=purpose),
+            consentrecord__person_id__in=list(now_is),
+            consentrecord__state__in=DECISIVE_STATES,
+            agency_id__in=agency_ids,
+        )
+        .annotate(
+            confirmed=Exists(
+                ConsentConfirmation.objects.filter(
+                    record_id=OuterRef("consentrecord_id"),
+                    agency_id=OuterRef("agency_id"),
+                    outcome=ConfirmationOutcome.CONFIRMED,
+                )
+            )
+        )
+        .values_list(
+            "consentrecord__person_id",
+            "consentrecord__protocol_id",
+            "agency_id",
+            "consentrecord__state",
+            "consentrecord__recorded_at",
+            "consentrecord_id",
+            "consentrecord__expires_on",
+            "consentrecord__recorded_by_agency_id",
+            "confirmed",
+        )
     )
     latest: dict[tuple[int, int, int], tuple] = {}
-    for person_id, protocol_id, agency_id, state, at, pk, expires_on in rows:
+    for person_id, protocol_id, agency_id, state, at, pk, expires_on, by, confirmed in rows:
         person = now_is[person_id]
+        unconfirmed = state == ConsentState.GIVEN and by != agency_id and not confirmed
         # A purpose-wide statement speaks for every protocol of the purpose.
         for grant_protocol in protocol_ids if protocol_id is None else (protocol_id,):
+            if unconfirmed and grant_protocol not in at_once:
+                continue
             key = (person, grant_protocol, agency_id)
             if key not in latest or (at, pk) > latest[key][:2]:
                 latest[key] = (at, pk, state, expires_on)

@@ -10,6 +10,7 @@ from protocols.fields import FieldInfo, dataset_catalogues
 from protocols.models import (
     DEFAULT_OVERRIDE_HOURS,
     MAX_OVERRIDE_HOURS,
+    ConsentFromOthers,
     ConsentRule,
     Purpose,
     Tier,
@@ -92,6 +93,17 @@ class ProtocolForm(forms.Form):
             "max_value": f"Enter {MAX_OVERRIDE_HOURS} hours (30 days) or fewer.",
         },
     )
+    consent_from_others = forms.ChoiceField(
+        label="When consent recorded by another agency opens an agency's records",
+        choices=ConsentFromOthers.choices,
+        initial=ConsentFromOthers.OWNER_CONFIRMS,
+        # Left out, the safe default applies: the owner confirms.
+        required=False,
+        widget=forms.RadioSelect,
+        help_text="Each agency is the controller of its own records. By default, consent that a "
+        "practitioner of one agency records about another agency's records opens them only once "
+        "that agency's IG officers confirm it; until then only a safeguarding override does.",
+    )
     parties = forms.MultipleChoiceField(
         widget=forms.CheckboxSelectMultiple,
         error_messages={"required": "Choose the agencies party to the protocol."},
@@ -130,6 +142,7 @@ class ProtocolForm(forms.Form):
             valid_to=data["valid_to"],
             staged=data["staged"],
             override_max_hours=data["override_max_hours"] or DEFAULT_OVERRIDE_HOURS,
+            consent_from_others=data["consent_from_others"] or ConsentFromOthers.OWNER_CONFIRMS,
             party_ids=tuple(int(p) for p in data["parties"]),
             roles=tuple(data["roles"]),
             change_note=data["change_note"],
@@ -149,6 +162,7 @@ class ProtocolForm(forms.Form):
             "valid_to": data.valid_to.isoformat() if data.valid_to else "",
             "staged": data.staged,
             "override_max_hours": data.override_max_hours,
+            "consent_from_others": data.consent_from_others,
             "parties": [str(p) for p in data.party_ids],
             "roles": list(data.roles),
         }

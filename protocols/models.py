@@ -51,6 +51,16 @@ class ConsentRule(models.TextChoices):
     UNLESS_OVERRIDE = "unless_override", "Consent needed unless a safeguarding override"
 
 
+class ConsentFromOthers(models.TextChoices):
+    """How a consent statement recorded by one agency about another agency's records takes
+    effect under a protocol. Each agency is the controller of its own records: by default the
+    owner confirms a statement another agency recorded before it opens anything (until then only
+    a safeguarding override does); a protocol may choose, explicitly, that it counts at once."""
+
+    OWNER_CONFIRMS = "owner_confirms", "When the agency whose records they are confirms it"
+    AT_ONCE = "at_once", "At once; the agency whose records they are is told"
+
+
 class Protocol(models.Model):
     """An information sharing agreement; its content lives in its versions."""
 
@@ -117,6 +127,9 @@ class ProtocolVersion(models.Model):
     override_max_hours = models.PositiveSmallIntegerField(
         default=DEFAULT_OVERRIDE_HOURS,
         validators=[MinValueValidator(1), MaxValueValidator(MAX_OVERRIDE_HOURS)],
+    )
+    consent_from_others = models.CharField(
+        max_length=20, choices=ConsentFromOthers.choices, default=ConsentFromOthers.OWNER_CONFIRMS
     )
     status = models.CharField(
         max_length=20, choices=VersionStatus.choices, default=VersionStatus.DRAFT
@@ -205,6 +218,58 @@ class DatasetRule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.dataset}: {self.get_tier_display()}"
+
+
+class ProtocolGrant(models.Model):
+    """Which agency gave a holder (a user, or a group) a protocol: django-guardian's
+    `use_protocol` permission says who holds it, this says for which agency. The engine counts a
+    grant only while its holder acts for that agency, so a protocol given by one agency's IG
+    officer never follows someone who also works for another agency when they act there."""
+
+    protocol = models.ForeignKey(Protocol, on_delete=models.CASCADE, related_name="grants")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="protocol_grants",
+    )
+    group = models.ForeignKey(
+        "auth.Group",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="protocol_grants",
+    )
+    agency = models.ForeignKey("agencies.Agency", on_delete=models.PROTECT, related_name="+")
+    # Null only for grants made before the agency was stored whose officer is not known.
+    granted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    granted_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["protocol", "agency", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(user__isnull=False, group__isnull=True)
+                | Q(user__isnull=True, group__isnull=False),
+                name="protocolgrant_one_holder",
+            ),
+            models.UniqueConstraint(
+                fields=["protocol", "user", "agency"],
+                condition=Q(user__isnull=False),
+                name="protocolgrant_once_per_user",
+            ),
+            models.UniqueConstraint(
+                fields=["protocol", "group", "agency"],
+                condition=Q(group__isnull=False),
+                name="protocolgrant_once_per_group",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"grant of protocol {self.protocol_id} by agency {self.agency_id}"
 
 
 class Approval(models.Model):

@@ -13,9 +13,9 @@ from datetime import date
 from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from guardian.models import GroupObjectPermission
-from guardian.shortcuts import assign_perm, get_groups_with_perms, get_users_with_perms, remove_perm
+from guardian.shortcuts import assign_perm, remove_perm
 
+from accounts.models import User
 from agencies.models import Agency, Dataset, Membership, Role
 from protocols.fields import dataset_catalogues
 from protocols.models import (
@@ -24,10 +24,12 @@ from protocols.models import (
     MAX_OVERRIDE_HOURS,
     OPEN_STATUSES,
     Approval,
+    ConsentFromOthers,
     ConsentRule,
     DatasetRule,
     Protocol,
     ProtocolEvent,
+    ProtocolGrant,
     ProtocolVersion,
     Purpose,
     Tier,
@@ -99,6 +101,7 @@ class ProtocolInput:
     valid_to: date | None = None
     staged: bool = False
     override_max_hours: int = DEFAULT_OVERRIDE_HOURS
+    consent_from_others: str = ConsentFromOthers.OWNER_CONFIRMS
     change_note: str = ""
 
 
@@ -153,6 +156,11 @@ def _checked(data: ProtocolInput) -> dict[str, list[str]]:
         problem(
             "override_max_hours",
             f"The longest safeguarding override must be from 1 to {MAX_OVERRIDE_HOURS} hours.",
+        )
+    if data.consent_from_others not in ConsentFromOthers.values:
+        problem(
+            "consent_from_others",
+            "Choose when consent recorded by another agency opens an agency's records.",
         )
     if not data.roles or set(data.roles) - set(PROTOCOL_ROLES):
         problem(
@@ -211,6 +219,7 @@ def _write_content(version: ProtocolVersion, data: ProtocolInput) -> None:
     version.valid_to = data.valid_to
     version.staged = data.staged
     version.override_max_hours = data.override_max_hours
+    version.consent_from_others = data.consent_from_others
     version.change_note = data.change_note.strip()
     version.save()
     version.parties.set(data.party_ids)
@@ -300,6 +309,7 @@ def version_input(version: ProtocolVersion) -> ProtocolInput:
         valid_to=version.valid_to,
         staged=version.staged,
         override_max_hours=version.override_max_hours,
+        consent_from_others=version.consent_from_others,
         party_ids=tuple(version.parties.values_list("pk", flat=True)),
         rules=tuple(
             RuleInput(
@@ -498,13 +508,16 @@ def _assignable(membership: Membership, protocol: Protocol) -> Agency:
 def protocol_assign(
     *, membership: Membership, protocol: Protocol, user=None, group: Group | None = None
 ) -> bool:
-    """Give `protocol` to a member of the assigner's agency, or to a group; False if they had it.
+    """Give `protocol`, for the assigner's agency, to a member of it or to a group all of whose
+    members work in it; False if they had it from this agency already.
 
-    An IG officer answers for their own agency's staff, so they give protocols to them only.
+    An IG officer answers for their own agency's staff, so they give protocols to them only, and
+    the grant counts only while its holder acts for that agency (protocols.engine.grants_for).
+    A group with anyone from outside is refused, saying how many, never who: an IG officer is
+    not told the names of another agency's staff.
     """
     agency = _assignable(membership, protocol)
-    target = user if user is not None else group
-    if target is None:
+    if user is None and group is None:
         raise ProtocolError("Choose a person or a group.")
     if (
         user is not None
@@ -513,10 +526,33 @@ def protocol_assign(
         raise ProtocolError(
             f"{user} does not work in {agency.name}; their own IG officer gives them protocols."
         )
-    if _holds(protocol, user=user, group=group):
+    if user is None and group is not None:
+        outside = (
+            group.user_set.exclude(memberships__agency=agency, memberships__is_active=True)
+            .distinct()
+            .count()
+        )
+        if outside:
+            raise ProtocolError(
+                {
+                    "group": [
+                        f"{outside} {'member' if outside == 1 else 'members'} of the group "
+                        f"{'does' if outside == 1 else 'do'} not work in {agency.name}. Give the "
+                        "protocol to a group whose members all work in your agency, or to people "
+                        "one by one."
+                    ]
+                }
+            )
+    holder = {"user": user} if user is not None else {"group": group}
+    _, created = ProtocolGrant.objects.get_or_create(
+        protocol=protocol, agency=agency, **holder, defaults={"granted_by": membership.user}
+    )
+    if not created:
         return False
-    assign_perm("use_protocol", target, protocol)
+    assign_perm("use_protocol", user if user is not None else group, protocol)
+    target = user if user is not None else group
     _event(protocol, None, ProtocolEvent.Kind.ASSIGNED, membership.user, str(target))
+    _grant_audit(membership, protocol, "given", user=user, group=group)
     return True
 
 
@@ -524,8 +560,9 @@ def protocol_assign(
 def protocol_unassign(
     *, membership: Membership, protocol: Protocol, user=None, group: Group | None = None
 ) -> bool:
-    """Take `protocol` from a member of the officer's agency, or from a group; False if they
-    did not hold it directly."""
+    """Take back what the officer's agency gave `protocol` to (a member of the agency, or a
+    group); False if the agency had not given it to them. Another agency's grant to the same
+    holder stays; the permission goes with the last grant."""
     agency = _assignable(membership, protocol)
     target = user if user is not None else group
     if target is None:
@@ -534,31 +571,38 @@ def protocol_unassign(
         raise ProtocolError(
             f"{user} does not work in {agency.name}; their own IG officer manages their protocols."
         )
-    if not _holds(protocol, user=user, group=group):
+    holder = {"user": user} if user is not None else {"group": group}
+    taken, _ = ProtocolGrant.objects.filter(protocol=protocol, agency=agency, **holder).delete()
+    if not taken:
         return False
-    remove_perm("use_protocol", target, protocol)
+    if not ProtocolGrant.objects.filter(protocol=protocol, **holder).exists():
+        remove_perm("use_protocol", target, protocol)
     _event(protocol, None, ProtocolEvent.Kind.UNASSIGNED, membership.user, str(target))
+    _grant_audit(membership, protocol, "taken", user=user, group=group)
     return True
 
 
-def _holds(protocol: Protocol, *, user=None, group: Group | None = None) -> bool:
-    """Whether the user (not through a group) or the group holds the protocol."""
-    if user is not None:
-        return user in get_users_with_perms(
-            protocol, only_with_perms_in=["use_protocol"], with_group_users=False
-        )
-    return GroupObjectPermission.objects.filter(
-        group=group,
-        permission__codename="use_protocol",
-        content_type__app_label="protocols",
-        object_pk=str(protocol.pk),
-    ).exists()
+def _grant_audit(membership: Membership, protocol: Protocol, change: str, *, user, group) -> None:
+    """Ids only: the holder's name is in the protocol's own history, not the trail."""
+    from audit.models import AuditAction
+    from audit.services import audit_record
+
+    audit_record(
+        action=AuditAction.GRANT,
+        actor=membership.user,
+        membership=membership,
+        detail={
+            "protocol": protocol.reference,
+            "change": change,
+            "holder": {"user": user.pk} if user is not None else {"group": group.pk},
+        },
+    )
 
 
 def protocol_holders(protocol: Protocol):
-    """(users, groups) holding the protocol directly."""
-    users = get_users_with_perms(
-        protocol, only_with_perms_in=["use_protocol"], with_group_users=False
-    )
-    groups = get_groups_with_perms(protocol)
+    """(users, groups) given the protocol directly by a party's IG officer: a permission
+    without a grant naming an agency opens nothing (protocols.engine.grants_for), so it is not
+    listed as held."""
+    users = User.objects.filter(protocol_grants__protocol=protocol).distinct().order_by("pk")
+    groups = Group.objects.filter(protocol_grants__protocol=protocol).distinct().order_by("name")
     return users, groups

@@ -287,12 +287,27 @@ def protocol_holders(request: HttpRequest, reference: str) -> HttpResponse:
             if protocol_unassign(membership=request.membership, protocol=protocol, **holder):
                 messages.success(request, "Protocol taken away.")
             else:
-                messages.success(request, "They did not hold this protocol.")
+                messages.success(request, "Your agency had not given it to them.")
         elif protocol_assign(membership=request.membership, protocol=protocol, **holder):
             messages.success(request, "Protocol given.")
         else:
-            messages.success(request, "They already hold this protocol.")
+            messages.success(request, "Your agency already gave them this protocol.")
     except ProtocolError as error:
+        if set(error.problems) & set(form.fields):
+            # A problem with the holder asked for (a group with members outside the agency):
+            # shown at the field and in an error summary, with what was typed kept.
+            for name, problems in error.problems.items():
+                for problem in problems:
+                    form.add_error(name if name in form.fields else None, problem)
+            overview = protocol_overview(protocol, request.membership)
+            context = {
+                **overview,
+                "assign_form": form,
+                "reason_form": ReasonForm(),
+                "note_form": NoteForm(),
+                "today": timezone.localdate(),
+            }
+            return render(request, "protocols/protocol_detail.html", context, status=400)
         messages.error(request, str(error))
     return redirect("protocols:protocol_detail", reference=reference)
 

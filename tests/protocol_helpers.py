@@ -7,8 +7,9 @@ from datetime import date
 from django.utils import timezone
 from guardian.shortcuts import assign_perm
 
+from accounts.models import User
 from agencies.definitions import definition_parse
-from agencies.models import Dataset, Role, SourceRecord
+from agencies.models import Dataset, Membership, Role, SourceRecord
 from agencies.services import dataset_define
 from matching.linkage import linkage_run
 from matching.models import Household, LinkageRecord, LinkageRun, Person, PersonEvent
@@ -16,6 +17,7 @@ from protocols.models import (
     ConsentRule,
     DatasetRule,
     Protocol,
+    ProtocolGrant,
     ProtocolVersion,
     Purpose,
     Tier,
@@ -177,5 +179,24 @@ def protocol_in_force(
     return version
 
 
-def give(version: ProtocolVersion, holder) -> None:
+def give(version: ProtocolVersion, holder, *, agency=None) -> None:
+    """Give the protocol to a user or group, as given by `agency`'s IG officer; by default by
+    every agency the holder (or a member of the group) works in, so the grant applies whichever
+    of their agencies they act for (protocols.models.ProtocolGrant)."""
     assign_perm("protocols.use_protocol", holder, version.protocol)
+    if agency is not None:
+        agencies = [agency.pk]
+    else:
+        users = [holder] if isinstance(holder, User) else list(holder.user_set.all())
+        agencies = sorted(
+            set(
+                Membership.objects.filter(
+                    user__in=users, agency__isnull=False, is_active=True
+                ).values_list("agency_id", flat=True)
+            )
+        ) or [version.protocol.owner_agency_id]
+    holder_is = {"user": holder} if isinstance(holder, User) else {"group": holder}
+    for agency_id in agencies:
+        ProtocolGrant.objects.get_or_create(
+            protocol=version.protocol, agency_id=agency_id, **holder_is
+        )

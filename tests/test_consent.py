@@ -41,7 +41,14 @@ from matching.models import Person
 from matching.screening import identifiers_in_text
 from notifications.models import Notification, NotificationKind
 from protocols.engine import disclose_view
-from protocols.models import AccessLog, ConsentRule, ProtocolVersion, Purpose, Tier
+from protocols.models import (
+    AccessLog,
+    ConsentFromOthers,
+    ConsentRule,
+    ProtocolVersion,
+    Purpose,
+    Tier,
+)
 from tests.protocol_helpers import Linked, give, linked_people, protocol_in_force
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
@@ -81,6 +88,10 @@ def _world(agency, other_agency, member, *, police_consent, max_hours=72) -> Wor
         ],
     )
     version.override_max_hours = max_hours
+    # Statements here are recorded by CSC about police records and decide at once: these tests
+    # are about how statements decide. By default such a statement waits for the police to
+    # confirm it (tests/test_issue20_grants_consent.py); the protocol chooses otherwise here.
+    version.consent_from_others = ConsentFromOthers.AT_ONCE
     version.save()
     practitioner = member(Role.PRACTITIONER)
     colleague = member(Role.PRACTITIONER)

@@ -10,13 +10,17 @@ plain terms, reading only what the example wrote:
   about the person, whose scope is the rule's protocol or the purpose and which names the rule's
   agency, is "given" and not past its expiry day; "not sought" never decides;
 - a rule "needed unless override" also shows them while the practitioner's own override, under
-  that protocol version and naming that dataset, has begun, has not expired and was not ended.
+  that protocol version and naming that dataset, has begun, has not expired and was not ended;
+- a "given" statement recorded by another agency than the one whose records the rule covers
+  counts only once that agency confirmed it, unless the protocol takes consent from others at
+  once (the "wide" protocol here chooses that; the "narrow" one keeps the default).
 
 And the property that matters most: whatever the overrides, what is shown is a subset of what
 the same protocols show once consent is given for everything.
 """
 
 import dataclasses
+import types
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -29,6 +33,8 @@ from hypothesis import strategies as st
 from agencies.models import Membership, Role
 from consent.models import (
     DECISIVE_STATES,
+    ConfirmationOutcome,
+    ConsentConfirmation,
     ConsentRecord,
     ConsentState,
     OverrideCategory,
@@ -38,7 +44,7 @@ from consent.models import (
 from protocols import engine
 from protocols.engine import disclose_view
 from protocols.fields import dataset_catalogue
-from protocols.models import ConsentRule, Purpose, Tier
+from protocols.models import ConsentFromOthers, ConsentRule, Purpose, Tier
 from tests.protocol_helpers import give, linked_people, protocol_in_force
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
@@ -88,6 +94,8 @@ def world(agency, other_agency, member) -> World:
                 if v == key
             ],
         )
+    versions["wide"].consent_from_others = ConsentFromOthers.AT_ONCE
+    versions["wide"].save()
     practitioner, colleague = member(Role.PRACTITIONER), member(Role.PRACTITIONER)
     for version in versions.values():
         give(version, practitioner)
@@ -122,6 +130,8 @@ class Statement:
     agencies: frozenset  # of "csc" / "police"
     hours_ago: int
     expires_in_days: int | None
+    recorded_by: str = "csc"
+    confirmed: frozenset = frozenset()  # of "csc" / "police": who confirmed it
 
 
 @dataclass(frozen=True)
@@ -142,6 +152,8 @@ statements = st.lists(
         agencies=st.frozensets(st.sampled_from(["csc", "police"]), min_size=1),
         hours_ago=st.integers(1, 24 * 20),
         expires_in_days=st.none() | st.integers(-3, 3),
+        recorded_by=st.sampled_from(["csc", "csc", "police"]),
+        confirmed=st.frozensets(st.sampled_from(["csc", "police"])),
     ),
     max_size=7,
 )
@@ -176,12 +188,25 @@ def _write(w: World, history: list[Statement], overridden: list[Override]) -> No
             if s.expires_in_days is None
             else TODAY + timedelta(days=s.expires_in_days),
             recorded_by=w.practitioner,
-            recorded_by_agency=w.csc,
+            recorded_by_agency=agencies[s.recorded_by],
             # Distinct times, so "the latest" never hangs on the order rows were written.
             recorded_at=NOW - timedelta(hours=s.hours_ago, seconds=n),
             **scope,
         )
         record.agencies.set([agencies[a] for a in s.agencies])
+        # Confirmed by some; the police decline the rest, CSC leaves them unanswered.
+        ConsentConfirmation.objects.bulk_create(
+            ConsentConfirmation(
+                record=record,
+                agency=agencies[a],
+                outcome=ConfirmationOutcome.CONFIRMED
+                if a in s.confirmed
+                else ConfirmationOutcome.DECLINED,
+                by=w.practitioner,
+            )
+            for a in s.agencies
+            if a != s.recorded_by and (a in s.confirmed or a == "police")
+        )
     for o in overridden:
         started = NOW - timedelta(hours=o.started_hours_ago)
         user = w.practitioner if o.own else w.colleague
@@ -222,6 +247,12 @@ def _oracle(w: World, history: list[Statement], overridden: list[Override]) -> s
             if s.state in DECISIVE_STATES
             and s.scope in (version, "purpose")
             and agency in s.agencies
+            and (
+                s.state != ConsentState.GIVEN
+                or s.recorded_by == agency
+                or version == "wide"  # takes consent from others at once
+                or agency in s.confirmed
+            )
         ]
         if not deciding:
             return False
@@ -282,6 +313,12 @@ def test_an_override_never_shows_more_than_consent_would(world, history, overrid
             recorded_at=NOW - timedelta(seconds=1),
         )
         everything.agencies.set([world.csc, world.police])
+        ConsentConfirmation.objects.create(
+            record=everything,
+            agency=world.police,
+            outcome=ConfirmationOutcome.CONFIRMED,
+            by=world.practitioner,
+        )
         assert with_overrides <= _shown(world)
         transaction.set_rollback(True)
 
@@ -296,6 +333,11 @@ def test_the_oracle_is_not_vacuous(world):
     assert police_only and {r for r, _ in police_only} <= set(world.records["police"])
     refused = [*given_wide, Statement(ConsentState.REFUSED, "wide", frozenset({"csc"}), 1, None)]
     assert not {r for r, _ in _oracle(world, refused, [])} & set(world.records["csc"])
+    # Recorded by CSC about police records: under "narrow" they wait for the police.
+    police = frozenset({"police"})
+    unconfirmed = [Statement(ConsentState.GIVEN, "narrow", police, 5, None)]
+    confirmed = [Statement(ConsentState.GIVEN, "narrow", police, 5, None, "csc", police)]
+    assert _oracle(world, unconfirmed, []) == set() < _oracle(world, confirmed, [])
 
 
 def _lifts_needed_rules_too(grant, **kw):
@@ -313,6 +355,13 @@ MUTANTS = {
         engine.ConsentStanding,
         "given_on",
         lambda self, day: self.state == ConsentState.GIVEN,
+    ),
+    # Every protocol read as taking consent from others at once: a statement recorded by CSC
+    # about police records opens them before the police confirm it.
+    "consent recorded by another agency counts unconfirmed": (
+        engine,
+        "ConsentFromOthers",
+        types.SimpleNamespace(AT_ONCE="owner_confirms", OWNER_CONFIRMS="owner_confirms"),
     ),
     "an ended override still counts": (
         OverrideQuerySet,

@@ -41,16 +41,25 @@ from hypothesis.stateful import (
 from accounts.models import User
 from agencies.definitions import IDENTIFIER_FIELDS
 from agencies.models import Agency, Dataset, DatasetVersion, Membership, Role, SourceRecord
-from consent.models import ConsentRecord, ConsentState, OverrideCategory, SafeguardingOverride
+from consent.models import (
+    ConfirmationOutcome,
+    ConsentConfirmation,
+    ConsentRecord,
+    ConsentState,
+    OverrideCategory,
+    SafeguardingOverride,
+)
 from matching.models import LinkageRecord, Person
 from matching.pseudonymise import identity_open
 from protocols import engine
 from protocols.engine import ConsentStanding, Withholding, disclose
 from protocols.models import (
     CaseUnlock,
+    ConsentFromOthers,
     ConsentRule,
     DatasetRule,
     Protocol,
+    ProtocolGrant,
     ProtocolVersion,
     Purpose,
     Tier,
@@ -115,6 +124,7 @@ class VersionSpec:
     police: RuleSpec | None
     csc: RuleSpec | None
     override_max_hours: int = 72
+    consent_from_others: str = ConsentFromOthers.OWNER_CONFIRMS
 
 
 @dataclass(frozen=True)
@@ -127,6 +137,11 @@ class ConsentSpec:
     state: str
     recorded: timedelta  # recorded_at, from the read (NOW)
     expires: int | None  # expires_on, in days from TODAY
+    # Which agency recorded it, and which of the agencies it names confirmed it (a "given"
+    # statement about another agency's records waits for that agency, unless the protocol
+    # chose consent from others at once). By default every agency confirmed it.
+    recorded_by: str = "csc"
+    confirmed: tuple[str, ...] = ("csc", "police")
 
 
 @dataclass(frozen=True)
@@ -159,6 +174,9 @@ class Case:
     purpose: str
     consents: tuple[ConsentSpec, ...] = ()
     overrides: tuple[OverrideSpec, ...] = ()
+    # The agency whose IG officer gave each slot's protocol ("csc", "police" or "both"); by
+    # default the acting agency.
+    granted_by: tuple[str, ...] = ()
 
 
 # Most draws favour the protocol applying, so that examples disclose something often enough;
@@ -261,6 +279,7 @@ def version_specs(
         police=draw(rules) if draw(st.sampled_from([True] * 3 + [False])) else None,
         csc=draw(rules) if draw(st.sampled_from([True] * 3 + [False])) else None,
         override_max_hours=draw(st.sampled_from([72, 72, 1, 24, 720])),
+        consent_from_others=draw(st.sampled_from(ConsentFromOthers.values)),
     )
 
 
@@ -276,6 +295,9 @@ RECORDED = [
     timedelta(days=-400),
 ]
 CONSENT_AGENCIES = [("csc", "police")] * 3 + [("csc",), ("police",), ()]
+# Which agencies confirmed a statement: none, one (answered "declined" by the other, or not yet
+# answered), or both.
+CONFIRMED = [(), (), ("csc",), ("police",), ("csc", "police")]
 
 
 @st.composite
@@ -313,6 +335,8 @@ def consent_histories(draw, slots: Iterable[int] = (0,), purpose=Purpose.SAFEGUA
                 ),
                 recorded=draw(st.sampled_from(RECORDED)),
                 expires=draw(st.sampled_from([None] * 3 + [-100, -1, -1, 0, 1, 100])),
+                recorded_by=draw(st.sampled_from(["csc", "csc", "police"])),
+                confirmed=draw(st.sampled_from(CONFIRMED)),
             )
         )
     return tuple(history)
@@ -377,6 +401,9 @@ def override_specs(
     )
 
 
+# Whose IG officer gives a protocol: mostly CSC (where the machine's reader starts), the police,
+# or both.
+GRANTED_BY = st.sampled_from(["csc", "csc", "police", "both"])
 # "global" is the permission given model-wide, which the engine must ignore (protocols are
 # assigned one by one); "colleague" and "other_group" give it to someone else.
 holders = st.sampled_from(
@@ -429,8 +456,13 @@ def cases(draw, about: str | None = None) -> Case:
         for i in range(draw(st.sampled_from(versions_drawn)))
     )
     given_to = list(draw(st.tuples(*[holder] * SLOTS)))
+    other_agency = "police" if agency == "csc" else "csc"
+    granted_by = list(
+        draw(st.tuples(*[st.sampled_from([agency] * 4 + [other_agency, "both"])] * SLOTS))
+    )
     if about != ANY:
         given_to[versions[0].slot] = draw(st.sampled_from(["user", "group"]))
+        granted_by[versions[0].slot] = agency
     # Statements and overrides are mostly about the first protocol; overrides about it open the
     # datasets where its rule yields, as consent.services.override_start records.
     first = versions[0]
@@ -444,6 +476,7 @@ def cases(draw, about: str | None = None) -> Case:
     return Case(
         versions=versions,
         holders=tuple(given_to),
+        granted_by=tuple(granted_by),
         agency=agency,
         role=role,
         membership_active=draw(st.sampled_from([True] * (9 if about == ANY else 19) + [False])),
@@ -564,13 +597,20 @@ def holder_of(world: World, name: str):
     }[name]
 
 
-def give(world: World, name: str, protocol: Protocol) -> None:
+def give(world: World, name: str, protocol: Protocol, by: str = "csc") -> None:
+    """The permission, and the grant naming the agency (or "both") whose IG officer gave it."""
     if name == "none":
         return
     if name == "global":
         assign_perm("protocols.use_protocol", world.user_row)
         return
-    assign_perm("protocols.use_protocol", holder_of(world, name), protocol)
+    holder = holder_of(world, name)
+    assign_perm("protocols.use_protocol", holder, protocol)
+    holder_is = {"group": holder} if isinstance(holder, Group) else {"user": holder}
+    for agency in ("csc", "police") if by == "both" else (by,):
+        ProtocolGrant.objects.get_or_create(
+            protocol=protocol, agency=world.agencies[agency], **holder_is
+        )
 
 
 def version_create(
@@ -588,6 +628,7 @@ def version_create(
         valid_to=None if spec.valid_to is None else today + timedelta(days=spec.valid_to),
         staged=spec.staged,
         override_max_hours=spec.override_max_hours,
+        consent_from_others=spec.consent_from_others,
         status=status,
         author_id=world.colleague_id,
     )
@@ -648,8 +689,12 @@ def consent_create(
     recorded_at: datetime,
     expires_on: date | None,
     replaces: ConsentRecord | None = None,
+    recorded_by: str = "csc",
+    confirmed: Iterable[str] = ("csc", "police"),
 ) -> ConsentRecord:
-    """A consent statement about `person` for a protocol or a purpose (`scope`)."""
+    """A consent statement about `person` for a protocol or a purpose (`scope`), recorded by
+    `recorded_by` and confirmed by the agencies `confirmed` among those it names (the others
+    named, except the recorder, declined it)."""
     protocol = scope if isinstance(scope, Protocol) else None
     record = ConsentRecord.objects.create(
         person=world.people[person],
@@ -658,11 +703,24 @@ def consent_create(
         state=state,
         expires_on=expires_on,
         recorded_by_id=world.colleague_id,
-        recorded_by_agency=world.agencies["csc"],
+        recorded_by_agency=world.agencies[recorded_by],
         recorded_at=recorded_at,
         replaces=replaces,
     )
     record.agencies.set([world.agencies[a] for a in agencies])
+    # Not confirmed: declined by the police, not yet answered by CSC.
+    ConsentConfirmation.objects.bulk_create(
+        ConsentConfirmation(
+            record=record,
+            agency=world.agencies[a],
+            outcome=ConfirmationOutcome.CONFIRMED
+            if a in confirmed
+            else ConfirmationOutcome.DECLINED,
+            by_id=world.colleague_id,
+        )
+        for a in agencies
+        if a != recorded_by and (a in confirmed or a == "police")
+    )
     return record
 
 
@@ -738,7 +796,8 @@ def case_build(world: World, case: Case) -> dict[int | str, Protocol]:
                 status = VersionStatus.SUPERSEDED
             taken.add(group)
             version_create(world, protocol, number, spec, status, TODAY)
-        give(world, case.holders[slot], protocol)
+        by = case.granted_by[slot] if case.granted_by else case.agency
+        give(world, case.holders[slot], protocol, by)
         protocols[slot] = protocol
     protocols["other"] = protocol_unheld(world)
     for consent in case.consents:
@@ -752,6 +811,8 @@ def case_build(world: World, case: Case) -> dict[int | str, Protocol]:
             state=consent.state,
             recorded_at=NOW + consent.recorded,
             expires_on=None if consent.expires is None else TODAY + timedelta(days=consent.expires),
+            recorded_by=consent.recorded_by,
+            confirmed=consent.confirmed,
         )
     for override in case.overrides:
         override_create(
@@ -846,17 +907,32 @@ def consent_text(statement: ConsentRecord, today: date) -> str:
     return f"Consent {word} on {_on(timezone.localdate(statement.recorded_at))}"
 
 
-def protocols_held(user: User) -> set[int]:
-    """Protocols the user holds use_protocol on, themselves or through a group."""
+def protocols_held(user: User, agency_id: int) -> set[int]:
+    """Protocols the user holds use_protocol on, themselves or through a group, each with a
+    grant of the same holder made by the agency they act for."""
     content_type = ContentType.objects.get_for_model(Protocol)
     permission = Permission.objects.get(content_type=content_type, codename="use_protocol")
-    direct = UserObjectPermission.objects.filter(
-        user=user, permission=permission, content_type=content_type
-    ).values_list("object_pk", flat=True)
-    grouped = GroupObjectPermission.objects.filter(
-        group__in=user.groups.all(), permission=permission, content_type=content_type
-    ).values_list("object_pk", flat=True)
-    return {int(pk) for pk in [*direct, *grouped]}
+    direct = {
+        int(pk)
+        for pk in UserObjectPermission.objects.filter(
+            user=user, permission=permission, content_type=content_type
+        ).values_list("object_pk", flat=True)
+    } & set(
+        ProtocolGrant.objects.filter(user=user, agency_id=agency_id).values_list(
+            "protocol_id", flat=True
+        )
+    )
+    grouped = {
+        (group_id, int(pk))
+        for group_id, pk in GroupObjectPermission.objects.filter(
+            group__in=user.groups.all(), permission=permission, content_type=content_type
+        ).values_list("group_id", "object_pk")
+    } & set(
+        ProtocolGrant.objects.filter(group__isnull=False, agency_id=agency_id).values_list(
+            "group_id", "protocol_id"
+        )
+    )
+    return direct | {pk for _, pk in grouped}
 
 
 def dataset_shape(dataset_id: int) -> tuple[dict[str, str], set[str]]:
@@ -886,7 +962,7 @@ def oracle(
         return expected
     applying = []
     for version in ProtocolVersion.objects.filter(
-        protocol_id__in=protocols_held(user)
+        protocol_id__in=protocols_held(user, membership.agency_id)
     ).prefetch_related("parties", "rules"):
         if (
             version.status == VersionStatus.ACTIVE
@@ -915,12 +991,22 @@ def oracle(
             person_id = merged_into[person_id]
         return None
 
-    # Statements that decide (not "not sought"), whom they are about now, and their agencies.
+    # Statements that decide (not "not sought"), whom they are about now, their agencies, and
+    # the agencies that confirmed them.
     statements = [
-        (c, now_is(c.person_id), {a.pk for a in c.agencies.all()})
+        (
+            c,
+            now_is(c.person_id),
+            {a.pk for a in c.agencies.all()},
+            {
+                f.agency_id
+                for f in c.confirmations.all()
+                if f.outcome == ConfirmationOutcome.CONFIRMED
+            },
+        )
         for c in ConsentRecord.objects.filter(
             state__in=[ConsentState.GIVEN, ConsentState.REFUSED, ConsentState.WITHDRAWN]
-        ).prefetch_related("agencies")
+        ).prefetch_related("agencies", "confirmations")
     ]
     # The user's own overrides, made acting in this agency and role, in force now.
     in_force = [
@@ -933,15 +1019,24 @@ def oracle(
         and o.started_at <= now < o.expires_at
     ]
 
-    def deciding(person_id: int, protocol_id: int, agency_id: int) -> ConsentRecord | None:
+    def deciding(
+        person_id: int, protocol_id: int, agency_id: int, at_once: bool
+    ) -> ConsentRecord | None:
         """The latest statement about the person (or one merged into them) whose scope is the
-        protocol or the purpose and which names the agency."""
+        protocol or the purpose and which names the agency; "given" by another agency only if
+        the agency confirmed it, or the protocol takes consent from others at once."""
         found = [
             c
-            for c, about, agency_ids in statements
+            for c, about, agency_ids, confirmed in statements
             if about == person_id
             and (c.protocol_id == protocol_id if c.protocol_id else c.purpose == purpose)
             and agency_id in agency_ids
+            and (
+                c.state != ConsentState.GIVEN
+                or c.recorded_by_agency_id == agency_id
+                or at_once
+                or agency_id in confirmed
+            )
         ]
         return max(found, key=lambda c: (c.recorded_at, c.pk), default=None)
 
@@ -963,7 +1058,12 @@ def oracle(
             return Withholding.ASSESSMENT, None, set()
         if dataset_rule.consent == ConsentRule.NONE:
             return "", None, set()
-        statement = deciding(person_id, version.protocol_id, owner[dataset_rule.dataset_id])
+        statement = deciding(
+            person_id,
+            version.protocol_id,
+            owner[dataset_rule.dataset_id],
+            version.consent_from_others == ConsentFromOthers.AT_ONCE,
+        )
         expected.consent_outcomes.add(statement.state if statement else "nothing recorded")
         if statement is not None and statement.state == ConsentState.GIVEN:
             if statement.expires_on is None or today <= statement.expires_on:
@@ -1364,21 +1464,22 @@ class DisclosureMachine(RuleBasedStateMachine):
             st.tuples(
                 version_specs(slot=0, spoils=[None] * 12 + SPOILS[10:], rules=machine_rules),
                 st.sampled_from(["user", "user", "group", "none"]),
+                GRANTED_BY,
             ),
             min_size=1,
             max_size=SLOTS,
         )
     )
     def protocols_given(self, specs):
-        for spec, holder in specs:
+        for spec, holder, by in specs:
             protocol = protocol_create(self.world)
             version_create(self.world, protocol, 1, spec, spec.status, NOW.date())
-            give(self.world, holder, protocol)
+            give(self.world, holder, protocol, by)
             self.protocols.append(protocol)
 
-    @rule(index=st.integers(0, SLOTS - 1), holder=holders)
-    def grant(self, index, holder):
-        give(self.world, holder, self.protocols[index % len(self.protocols)])
+    @rule(index=st.integers(0, SLOTS - 1), holder=holders, by=GRANTED_BY)
+    def grant(self, index, holder, by):
+        give(self.world, holder, self.protocols[index % len(self.protocols)], by)
 
     @rule(index=st.integers(0, SLOTS - 1), holder=st.sampled_from(["user", "group", "global"]))
     def revoke(self, index, holder):
@@ -1454,9 +1555,14 @@ class DisclosureMachine(RuleBasedStateMachine):
         agencies=st.sampled_from([("csc", "police"), ("csc",), ("police",), ()]),
         expires=st.sampled_from([None, None, -1, 0, 1, 30]),
         backdated=st.sampled_from([0, 0, 0, 1, 7]),
+        recorded_by=st.sampled_from(["csc", "csc", "police"]),
+        confirmed=st.sampled_from(CONFIRMED),
     )
-    def consent_recorded(self, person, state, scope, agencies, expires, backdated):
-        """A statement of consent, perhaps entered days after it was made."""
+    def consent_recorded(
+        self, person, state, scope, agencies, expires, backdated, recorded_by, confirmed
+    ):
+        """A statement of consent, perhaps entered days after it was made, by either agency,
+        and confirmed by some of the agencies it names."""
         record = consent_create(
             self.world,
             person=person,
@@ -1467,6 +1573,8 @@ class DisclosureMachine(RuleBasedStateMachine):
             expires_on=None
             if expires is None
             else timezone.localdate(self.now) + timedelta(days=expires),
+            recorded_by=recorded_by,
+            confirmed=confirmed,
         )
         if state == ConsentState.GIVEN:
             self.given.append(record)
@@ -1589,6 +1697,47 @@ def staged_and_consent_case() -> Case:
         unlocks=frozenset({("colleague", "alice")}),
         purpose=Purpose.SAFEGUARDING,
     )
+
+
+def test_a_grant_is_caught_following_its_holder_into_another_agency(world, monkeypatch):
+    """Given by the police's IG officer, a protocol opens nothing to the user acting for CSC
+    (issue 20, finding 6); an engine that ignores which agency gave a grant fails the
+    comparison."""
+    case = replace(
+        staged_and_consent_case(),
+        versions=(
+            VersionSpec(
+                slot=0,
+                status=VersionStatus.ACTIVE,
+                valid_from=-30,
+                valid_to=None,
+                purpose=Purpose.SAFEGUARDING,
+                roles=(Role.PRACTITIONER,),
+                parties=("csc", "police"),
+                staged=False,
+                police=RuleSpec(Tier.FULL, ConsentRule.NONE, None, ()),
+                csc=None,
+            ),
+        ),
+        holders=("user", "none", "none"),
+        granted_by=("police", "csc", "csc"),
+    )
+    problems, expected = case_compare(world, case)
+    assert problems == [] and not expected.visible
+    assert not case_compare(world, replace(case, granted_by=("both", "csc", "csc")))[0]
+
+    class AnyAgency:
+        """ProtocolGrant as an engine would read it that ignored the granting agency."""
+
+        class objects:
+            @staticmethod
+            def filter(*args, **kwargs):
+                kwargs.pop("agency_id", None)
+                return ProtocolGrant.objects.filter(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "ProtocolGrant", AnyAgency)
+    problems, _ = case_compare(world, case)
+    assert any("visible persons" in p for p in problems)
 
 
 def test_held_back_rules_are_caught_when_the_engine_ignores_them(world, monkeypatch):
