@@ -208,3 +208,24 @@ class ReviewForm(forms.Form):
         "override at once if it is still running.",
         error_messages={"required": "Write a note saying why."},
     )
+
+
+class ConfirmForm(forms.Form):
+    """The owning agency's answer to consent another agency recorded about its records."""
+
+    outcome = forms.ChoiceField(
+        label="Does this match what your agency knows of the person's consent?",
+        choices=[
+            ("confirmed", "Confirm: share our records under it"),
+            ("declined", "Decline: our records stay withheld"),
+        ],
+        widget=forms.RadioSelect,
+        error_messages={"required": "Choose confirm or decline."},
+    )
+    note = forms.CharField(
+        label="Note (optional)",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="For example, where your agency's own record of the consent is. Do not write "
+        "names or other identifiers.",
+    )

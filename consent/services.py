@@ -18,6 +18,8 @@ from django.utils import timezone
 from accounts.models import User
 from agencies.models import Agency, Membership, Role
 from consent.models import (
+    ConfirmationOutcome,
+    ConsentConfirmation,
     ConsentGivenBy,
     ConsentMethod,
     ConsentRecord,
@@ -37,9 +39,11 @@ from protocols.engine import PersonView, Withheld, Withholding, disclose_view
 from protocols.models import (
     DEFAULT_OVERRIDE_HOURS,
     AccessLog,
+    ConsentFromOthers,
     Protocol,
     ProtocolVersion,
     Purpose,
+    VersionStatus,
 )
 from protocols.summary import access_log_write, person_by_reference
 
@@ -275,8 +279,11 @@ def consent_record(
     to those protocols.
 
     A statement of fact by a professional, as in a MASH: whoever spoke with the family records
-    it, with its evidence. Because "given" opens other agencies' records, it is logged, and the
-    IG officers of every other agency it names are told.
+    it, with its evidence. It is logged. Each agency is the controller of its own records, so
+    "given" about another agency's records opens them only once that agency's IG officers
+    confirm it (consent_confirm), unless the protocol chose that it counts at once
+    (protocols.models.ConsentFromOthers), when they are only told. Until then a safeguarding
+    override is the only way to them. The disclosure engine decides; this only records and tells.
     """
     scopes = consent_scopes(
         user=user, membership=membership, person=person, purpose=purpose, channel=channel
@@ -300,7 +307,8 @@ def consent_record(
 
 def _record_announce(record: ConsentRecord, *, membership, purpose: str, channel: str) -> None:
     """Log a consent statement as an access decision, and tell the IG officers of the other
-    agencies whose records it is about."""
+    agencies whose records it is about: asked to confirm it where it waits for them, told of
+    it otherwise."""
     access_log_write(
         user=record.recorded_by,
         membership=membership,
@@ -310,23 +318,166 @@ def _record_announce(record: ConsentRecord, *, membership, purpose: str, channel
         person=record.person,
         fields={"consent_recorded": record.pk, "state": record.state},
     )
-    others = [a for a in record.agencies.all() if a.pk != membership.agency_id]
-    if not others:
-        return
-    notify(
-        recipients=User.objects.filter(
-            is_active=True,
-            memberships__agency__in=others,
-            memberships__is_active=True,
-            memberships__role=Role.IG_OFFICER,
-        ).distinct(),
-        kind=NotificationKind.CONSENT_RECORDED,
-        message=(
-            f"{membership.agency.name} recorded consent {record.get_state_display().lower()} "
-            f"about your agency's records of person {record.person.reference}."
-        ),
-        link=reverse("consent:statement", args=[record.pk]),
+    awaited = {a.pk for a in consent_awaiting(record)}
+    state = record.get_state_display().lower()
+    for agency in record.agencies.all():
+        if agency.pk == membership.agency_id:
+            continue
+        if agency.pk in awaited:
+            notify(
+                recipients=_ig_officers(agency.pk),
+                kind=NotificationKind.CONSENT_TO_CONFIRM,
+                message=(
+                    f"{membership.agency.name} recorded consent {state} about your agency's "
+                    f"records of person {record.person.reference}. Nothing of your records is "
+                    "shared under it until your agency confirms it."
+                ),
+                link=_confirm_link(record, agency.pk),
+            )
+        else:
+            notify(
+                recipients=_ig_officers(agency.pk),
+                kind=NotificationKind.CONSENT_RECORDED,
+                message=(
+                    f"{membership.agency.name} recorded consent {state} about your agency's "
+                    f"records of person {record.person.reference}."
+                ),
+                link=reverse("consent:statement", args=[record.pk]),
+            )
+
+
+def _ig_officers(agency_id: int):
+    return User.objects.filter(
+        is_active=True,
+        memberships__agency_id=agency_id,
+        memberships__is_active=True,
+        memberships__role=Role.IG_OFFICER,
+    ).distinct()
+
+
+def _confirm_link(record: ConsentRecord, agency_id: int) -> str:
+    # One link per agency asked, so one agency's answer settles its own officers' notices only.
+    return f"{reverse('consent:statement', args=[record.pk])}?agency={agency_id}"
+
+
+def _in_force_versions(record: ConsentRecord):
+    """The versions in force that the statement's scope covers: its protocol's, or those of
+    its purpose to which the recording agency is party."""
+    today = timezone.localdate()
+    found = ProtocolVersion.objects.filter(status=VersionStatus.ACTIVE, valid_from__lte=today)
+    found = found.filter(Q(valid_to__isnull=True) | Q(valid_to__gte=today))
+    if record.protocol_id is not None:
+        return found.filter(protocol_id=record.protocol_id)
+    return found.filter(purpose=record.purpose, parties=record.recorded_by_agency_id)
+
+
+def consent_awaiting(record: ConsentRecord) -> list[Agency]:
+    """The agencies named by a "given" statement recorded by another agency that have not yet
+    answered it, where a protocol it covers waits for the owner's confirmation. For telling
+    people; the engine reads the confirmations itself (protocols.engine.consent_standings)."""
+    if record.state != ConsentState.GIVEN:
+        return []
+    if not _in_force_versions(record).exclude(consent_from_others=ConsentFromOthers.AT_ONCE):
+        return []
+    answered = set(record.confirmations.values_list("agency_id", flat=True))
+    return [
+        a
+        for a in record.agencies.order_by("name")
+        if a.pk != record.recorded_by_agency_id and a.pk not in answered
+    ]
+
+
+def consent_can_confirm(membership: Membership | None, record: ConsentRecord) -> bool:
+    """Whether an IG officer's agency is asked to confirm the statement and has not answered."""
+    return (
+        membership is not None
+        and membership.role == Role.IG_OFFICER
+        and any(a.pk == membership.agency_id for a in consent_awaiting(record))
     )
+
+
+def consent_confirm(
+    *,
+    user,
+    membership,
+    record_id: int,
+    confirmed: bool,
+    note: str = "",
+    channel: str = "web",
+) -> ConsentConfirmation:
+    """The owning agency's IG officer confirms (or declines) a "given" statement another agency
+    recorded about its records: confirmed, the engine counts it for those records from the next
+    page load; declined, it never does. Answered once per agency; logged and audited, the
+    recorder told."""
+    if membership is None or membership.role != Role.IG_OFFICER or membership.agency_id is None:
+        raise NotFound()
+    record = (
+        ConsentRecord.objects.filter(pk=record_id, agencies=membership.agency_id)
+        .select_related("person", "protocol", "recorded_by", "recorded_by_agency")
+        .first()
+    )
+    if record is None:
+        raise NotFound()
+    problems: dict[str, str] = {}
+    if record.recorded_by_agency_id == membership.agency_id:
+        problems[""] = "Your own agency recorded this statement; it needs no confirmation."
+    elif record.state != ConsentState.GIVEN:
+        problems[""] = (
+            "Only consent given waits for confirmation; this statement takes effect as it is."
+        )
+    _text_problems(problems, "note", note, what="note", person_ids=_household_ids(record.person))
+    if problems:
+        raise ConsentError(problems)
+    outcome = ConfirmationOutcome.CONFIRMED if confirmed else ConfirmationOutcome.DECLINED
+    try:
+        with transaction.atomic():
+            confirmation = ConsentConfirmation.objects.create(
+                record=record,
+                agency_id=membership.agency_id,
+                outcome=outcome,
+                by=user,
+                note=note.strip(),
+            )
+            access_log_write(
+                user=user,
+                membership=membership,
+                action=AccessLog.Action.CONSENT,
+                channel=channel,
+                purpose=_purpose_of(record),
+                person=record.person,
+                fields={"consent_confirmed": record.pk, "outcome": str(outcome)},
+            )
+            notices_settle(
+                kind=NotificationKind.CONSENT_TO_CONFIRM,
+                link=_confirm_link(record, membership.agency_id),
+            )
+            notify(
+                recipients=[record.recorded_by],
+                kind=NotificationKind.CONSENT_ANSWERED,
+                message=(
+                    f"{membership.agency.name} {outcome.label.lower()} the consent you recorded "
+                    f"for person {record.person.reference}"
+                    + (
+                        "; its records are shared under it from now on."
+                        if confirmed
+                        else "; its records stay withheld."
+                    )
+                ),
+                link=reverse("consent:statement", args=[record.pk]),
+            )
+    except IntegrityError:
+        raise ConsentError({"": "Your agency has already answered this statement."}) from None
+    return confirmation
+
+
+def _purpose_of(record: ConsentRecord) -> str:
+    """The statement's purpose, or its protocol's: what the access log files it under."""
+    if record.purpose or record.protocol_id is None:
+        return record.purpose or Purpose.SAFEGUARDING
+    version = (
+        ProtocolVersion.objects.filter(protocol_id=record.protocol_id).order_by("-number").first()
+    )
+    return version.purpose if version is not None else Purpose.SAFEGUARDING
 
 
 def consent_withdraw(

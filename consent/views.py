@@ -18,6 +18,7 @@ from agencies.access import role_required
 from agencies.models import Role
 from consent.forms import (
     AnswerForm,
+    ConfirmForm,
     ConsentForm,
     OverrideForm,
     RequestForm,
@@ -30,6 +31,9 @@ from consent.services import (
     ConsentInput,
     NotFound,
     can_answer,
+    consent_awaiting,
+    consent_can_confirm,
+    consent_confirm,
     consent_history_read,
     consent_record,
     consent_request_answer,
@@ -95,7 +99,7 @@ def person_consent(request: HttpRequest, reference: str) -> HttpResponse:
         data = form.cleaned_data
         protocol_id, whole_purpose = form.scope_value()
         try:
-            consent_record(
+            record = consent_record(
                 user=request.user,
                 membership=request.membership,
                 person=person,
@@ -113,7 +117,16 @@ def person_consent(request: HttpRequest, reference: str) -> HttpResponse:
         except ConsentError as error:
             _add_problems(form, error)
         else:
-            messages.success(request, "Consent recorded. The case summary reflects it now.")
+            awaited = consent_awaiting(record)
+            if awaited:
+                names = ", ".join(a.name for a in awaited)
+                messages.success(
+                    request,
+                    f"Consent recorded. Records of {names} stay withheld until {names} "
+                    "confirms it; its IG officers have been asked.",
+                )
+            else:
+                messages.success(request, "Consent recorded. The case summary reflects it now.")
             return redirect(f"{request.path}?purpose={purpose}")
     return render(
         request,
@@ -412,9 +425,42 @@ def override_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @role_required(Role.PRACTITIONER, Role.IG_OFFICER)
 @never_cache
 def statement_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    """One consent statement, for the IG officers of the agencies it names and its recorder."""
+    """One consent statement, for the IG officers of the agencies it names and its recorder;
+    where it waits for the IG officer's agency to confirm it, the confirm or decline step."""
     try:
         statement = statement_for(user=request.user, membership=request.membership, record_id=pk)
     except NotFound:
         raise Http404("No such consent record.") from None
-    return render(request, "consent/statement.html", {"record": statement})
+    confirming = consent_can_confirm(request.membership, statement)
+    form = ConfirmForm(request.POST if request.method == "POST" else None) if confirming else None
+    if request.method == "POST":
+        if form is None:
+            messages.error(request, "Your agency has nothing to confirm on this statement.")
+            return redirect(request.path)
+        if form.is_valid():
+            try:
+                consent_confirm(
+                    user=request.user,
+                    membership=request.membership,
+                    record_id=pk,
+                    confirmed=form.cleaned_data["outcome"] == "confirmed",
+                    note=form.cleaned_data["note"],
+                )
+            except NotFound:
+                raise Http404("No such consent record.") from None
+            except ConsentError as error:
+                _add_problems(form, error)
+            else:
+                messages.success(request, "Answer recorded; the practitioner has been told.")
+                return redirect(request.path)
+    return render(
+        request,
+        "consent/statement.html",
+        {
+            "record": statement,
+            "form": form,
+            "confirmations": statement.confirmations.select_related("agency", "by"),
+            "awaiting": consent_awaiting(statement),
+        },
+        status=400 if form is not None and form.errors else 200,
+    )
