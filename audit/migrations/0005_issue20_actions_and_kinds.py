@@ -4,15 +4,41 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('audit', '0004_relink_action'),
+        ("audit", "0004_relink_action"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='auditentry',
-            name='action',
-            field=models.CharField(choices=[('search', 'Search'), ('summary', 'Case summary'), ('unlock', 'Assessment step recorded'), ('override', 'Safeguarding override'), ('consent', 'Consent read or recorded'), ('consent_request', 'Consent request'), ('risk', 'Risk score and reasons'), ('alert', 'Alert'), ('drilldown', 'Dashboard drill-down'), ('export', 'Export'), ('protocol', 'Protocol change'), ('review', 'Link review decision'), ('upload', 'Extract uploaded'), ('login', 'Signed in'), ('login_failed', 'Sign-in failed'), ('subject_access', 'Subject access report'), ('retention', 'Retention period changed'), ('withdrawal', 'Withdrawal requested'), ('erasure', 'Records erased'), ('relink', 'Re-link of everything requested'), ('review_read', 'Link review item read'), ('release', 'Subject access part released'), ('grant', 'Protocol given or taken back')], max_length=20),
+            model_name="auditentry",
+            name="action",
+            field=models.CharField(
+                choices=[
+                    ("search", "Search"),
+                    ("summary", "Case summary"),
+                    ("unlock", "Assessment step recorded"),
+                    ("override", "Safeguarding override"),
+                    ("consent", "Consent read or recorded"),
+                    ("consent_request", "Consent request"),
+                    ("risk", "Risk score and reasons"),
+                    ("alert", "Alert"),
+                    ("drilldown", "Dashboard drill-down"),
+                    ("export", "Export"),
+                    ("protocol", "Protocol change"),
+                    ("review", "Link review decision"),
+                    ("upload", "Extract uploaded"),
+                    ("login", "Signed in"),
+                    ("login_failed", "Sign-in failed"),
+                    ("subject_access", "Subject access report"),
+                    ("retention", "Retention period changed"),
+                    ("withdrawal", "Withdrawal requested"),
+                    ("erasure", "Records erased"),
+                    ("relink", "Re-link of everything requested"),
+                    ("review_read", "Link review item read"),
+                    ("release", "Subject access part released"),
+                    ("grant", "Protocol given or taken back"),
+                ],
+                max_length=20,
+            ),
         ),
     ]
