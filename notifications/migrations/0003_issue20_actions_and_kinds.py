@@ -4,15 +4,30 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('notifications', '0002_alert_kinds'),
+        ("notifications", "0002_alert_kinds"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='notification',
-            name='kind',
-            field=models.CharField(choices=[('consent_requested', 'Consent request'), ('consent_answered', 'Consent request answered'), ('consent_recorded', 'Consent recorded about your records'), ('override_to_review', 'Safeguarding override to review'), ('override_ended', 'Safeguarding override ended'), ('override_reviewed', 'Safeguarding override reviewed'), ('alert_raised', 'New alerts'), ('alert_assigned', 'Alert assigned to you'), ('release_requested', "Subject access: your agency's part to review"), ('release_done', 'Subject access: another agency released its part'), ('consent_to_confirm', 'Consent recorded by another agency to confirm'), ('unusual_read', "Unusual reading of your agency's records")], max_length=32),
+            model_name="notification",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("consent_requested", "Consent request"),
+                    ("consent_answered", "Consent request answered"),
+                    ("consent_recorded", "Consent recorded about your records"),
+                    ("override_to_review", "Safeguarding override to review"),
+                    ("override_ended", "Safeguarding override ended"),
+                    ("override_reviewed", "Safeguarding override reviewed"),
+                    ("alert_raised", "New alerts"),
+                    ("alert_assigned", "Alert assigned to you"),
+                    ("release_requested", "Subject access: your agency's part to review"),
+                    ("release_done", "Subject access: another agency released its part"),
+                    ("consent_to_confirm", "Consent recorded by another agency to confirm"),
+                    ("unusual_read", "Unusual reading of your agency's records"),
+                ],
+                max_length=32,
+            ),
         ),
     ]
