@@ -527,11 +527,10 @@ def protocol_assign(
             f"{user} does not work in {agency.name}; their own IG officer gives them protocols."
         )
     if user is None and group is not None:
-        outside = (
-            group.user_set.exclude(memberships__agency=agency, memberships__is_active=True)
-            .distinct()
-            .count()
-        )
+        # One active membership in the agency each: a subquery, as exclude() across a
+        # many-valued relation would let the two conditions match different memberships.
+        inside = Membership.objects.filter(agency=agency, is_active=True).values("user_id")
+        outside = group.user_set.exclude(pk__in=inside).count()
         if outside:
             raise ProtocolError(
                 {

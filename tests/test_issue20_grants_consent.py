@@ -12,6 +12,7 @@ The world: children's social care (CSC, `agency`) and the police (POL, `other_ag
 two police records and a CSC record (tests.protocol_helpers.linked_people).
 """
 
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -32,9 +33,17 @@ from consent.services import (
 )
 from notifications.models import Notification, NotificationKind
 from protocols.engine import disclose_view
-from protocols.models import ConsentFromOthers, ConsentRule, ProtocolGrant, Purpose, Tier
+from protocols.models import (
+    ConsentFromOthers,
+    ConsentRule,
+    ProtocolGrant,
+    ProtocolVersion,
+    Purpose,
+    Tier,
+)
 from protocols.services import ProtocolError, protocol_assign, protocol_unassign
 from tests.factories import MembershipFactory
+from tests.ingest_helpers import police_dataset
 from tests.protocol_helpers import give, linked_people, protocol_in_force
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
@@ -119,6 +128,20 @@ def test_the_form_says_how_many_members_are_outside_and_names_none(
     assert "govuk-error-summary" in text
     assert "Police Person" not in text
     assert not ProtocolGrant.objects.exists()
+
+
+def test_a_member_whose_only_membership_here_is_inactive_is_outside(
+    shared, agency, other_agency, member
+):
+    """Inactive in CSC, active in the police: outside CSC, so the group is refused."""
+    _, version, csc_ig, _ = shared
+    group = Group.objects.create(name="MASH")
+    former = member(Role.PRACTITIONER, in_agency=other_agency)
+    MembershipFactory(user=former, agency=agency, role=Role.PRACTITIONER, is_active=False)
+    former.groups.add(group)
+
+    with pytest.raises(ProtocolError, match="1 member of the group"):
+        protocol_assign(membership=csc_ig, protocol=version.protocol, group=group)
 
 
 def test_a_grant_does_not_follow_a_user_acting_for_another_agency(
@@ -233,6 +256,40 @@ def test_the_migration_backfills_the_granting_agency_from_the_granter(shared, me
         practitioner,
         csc_ig.user,
     )
+
+
+def test_the_protocol_form_offers_the_choice_and_defaults_to_the_owner_confirming(
+    agency, other_agency, member, client
+):
+    police = police_dataset(other_agency)
+    author = member(Role.IG_OFFICER)
+    client.force_login(author)
+    data = {
+        "name": "Early help sharing",
+        "purpose": "safeguarding",
+        "lawful_basis": "UK GDPR Art 6(1)(e)",
+        "valid_from": "01/01/2026",
+        "parties": [str(agency.pk), str(other_agency.pk)],
+        "roles": ["practitioner"],
+        f"rule-{police.pk}-tier": "full",
+        f"rule-{police.pk}-consent": "needed",
+    }
+    form = client.get(reverse("protocols:protocol_new")).content.decode()
+    owner_confirms = re.search(r'<input[^>]*value="owner_confirms"[^>]*>', form)
+    assert owner_confirms and "checked" in owner_confirms.group(0)
+
+    client.post(reverse("protocols:protocol_new"), data)
+    client.post(reverse("protocols:protocol_new"), data | {"consent_from_others": "at_once"})
+
+    chosen = list(
+        ProtocolVersion.objects.order_by("pk").values_list("consent_from_others", flat=True)
+    )
+    assert chosen == [ConsentFromOthers.OWNER_CONFIRMS, ConsentFromOthers.AT_ONCE]
+    at_once = ProtocolVersion.objects.order_by("pk").last()
+    page = client.get(
+        reverse("protocols:version_detail", args=[at_once.protocol.reference, at_once.number])
+    )
+    assert "at once; the agency whose records they are is told" in page.content.decode()
 
 
 # --- Finding 7: consent recorded by another agency waits for the owner ------------------------
