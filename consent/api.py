@@ -23,6 +23,7 @@ from consent.services import (
     ConsentError,
     ConsentInput,
     NotFound,
+    consent_awaiting,
     consent_history_read,
     consent_record,
     consent_request_answer,
@@ -231,7 +232,12 @@ class PersonConsentAPI(MatchingAPIView):
             raise Http404("No such person.") from None
         except ConsentError as error:
             return _problems(error)
-        return Response(record_json(record), status=status.HTTP_201_CREATED)
+        # The agencies whose records stay withheld until their IG officers confirm it.
+        awaiting = [a.code for a in consent_awaiting(record)]
+        return Response(
+            {**record_json(record), "awaiting_confirmation": awaiting},
+            status=status.HTTP_201_CREATED,
+        )
 
 
 class ConsentWithdrawAPI(MatchingAPIView):

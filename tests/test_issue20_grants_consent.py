@@ -511,3 +511,24 @@ def test_the_recorder_is_told_it_awaits_confirmation(consent_world, client):
     )
     assert ConsentRecord.objects.count() == 1, page.content.decode()[:3000]
     assert "until Test Police confirms it" in page.content.decode()
+
+
+def test_the_api_says_whose_confirmation_the_statement_awaits(consent_world, client):
+    w = consent_world
+    client.force_login(w["practitioner"])
+    response = client.post(
+        f"{reverse('consent_api:person_consent', args=[w['linked'].alice.reference])}"
+        f"?purpose={Purpose.SAFEGUARDING}",
+        {
+            "state": "given",
+            "protocol": w["version"].protocol.reference,
+            "agencies": ["POL"],
+            "method": "written",
+            "given_by": "person",
+            "evidence_reference": "CSC form 12",
+        },
+        content_type="application/json",
+    )
+    assert response.status_code == 201, response.content
+    assert response.json()["awaiting_confirmation"] == ["POL"]
+    assert _police_fields(w) == set()
