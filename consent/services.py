@@ -360,31 +360,52 @@ def _confirm_link(record: ConsentRecord, agency_id: int) -> str:
     return f"{reverse('consent:statement', args=[record.pk])}?agency={agency_id}"
 
 
-def _in_force_versions(record: ConsentRecord):
-    """The versions in force that the statement's scope covers: its protocol's, or those of
-    its purpose to which the recording agency is party."""
+def consent_awaiting_many(records: list[ConsentRecord]) -> dict[int, list[Agency]]:
+    """{statement id: the agencies whose confirmation it awaits} (see consent_awaiting), for
+    many statements in two queries, or none when `records` came with their agencies and
+    confirmations prefetched."""
+    given = [r for r in records if r.state == ConsentState.GIVEN]
+    if not given:
+        return {}
     today = timezone.localdate()
-    found = ProtocolVersion.objects.filter(status=VersionStatus.ACTIVE, valid_from__lte=today)
-    found = found.filter(Q(valid_to__isnull=True) | Q(valid_to__gte=today))
-    if record.protocol_id is not None:
-        return found.filter(protocol_id=record.protocol_id)
-    return found.filter(purpose=record.purpose, parties=record.recorded_by_agency_id)
+    # Versions in force that wait for the owner: a statement's protocol's, or, for a
+    # purpose-wide statement, those of its purpose the recording agency is party to.
+    waiting = (
+        ProtocolVersion.objects.filter(status=VersionStatus.ACTIVE, valid_from__lte=today)
+        .filter(Q(valid_to__isnull=True) | Q(valid_to__gte=today))
+        .exclude(consent_from_others=ConsentFromOthers.AT_ONCE)
+        .values_list("protocol_id", "purpose", "parties")
+    )
+    protocols, purposes = set(), set()
+    for protocol_id, purpose, party in waiting:
+        protocols.add(protocol_id)
+        purposes.add((purpose, party))
+    found = {}
+    for record in given:
+        waits = (
+            record.protocol_id in protocols
+            if record.protocol_id is not None
+            else (record.purpose, record.recorded_by_agency_id) in purposes
+        )
+        if not waits:
+            continue
+        answered = {c.agency_id for c in record.confirmations.all()}
+        found[record.pk] = sorted(
+            (
+                a
+                for a in record.agencies.all()
+                if a.pk != record.recorded_by_agency_id and a.pk not in answered
+            ),
+            key=lambda a: a.name,
+        )
+    return found
 
 
 def consent_awaiting(record: ConsentRecord) -> list[Agency]:
     """The agencies named by a "given" statement recorded by another agency that have not yet
     answered it, where a protocol it covers waits for the owner's confirmation. For telling
     people; the engine reads the confirmations itself (protocols.engine.consent_standings)."""
-    if record.state != ConsentState.GIVEN:
-        return []
-    if not _in_force_versions(record).exclude(consent_from_others=ConsentFromOthers.AT_ONCE):
-        return []
-    answered = set(record.confirmations.values_list("agency_id", flat=True))
-    return [
-        a
-        for a in record.agencies.order_by("name")
-        if a.pk != record.recorded_by_agency_id and a.pk not in answered
-    ]
+    return consent_awaiting_many([record]).get(record.pk, [])
 
 
 def consent_can_confirm(membership: Membership | None, record: ConsentRecord) -> bool:
@@ -530,7 +551,7 @@ def consent_history(person: Person):
     return (
         ConsentRecord.objects.filter(person_id__in=[person.pk, *persons_merged_into([person.pk])])
         .select_related("protocol", "recorded_by", "recorded_by_agency")
-        .prefetch_related("agencies")
+        .prefetch_related("agencies", "confirmations")
         .order_by("-recorded_at", "-pk")
     )
 
@@ -541,6 +562,8 @@ class ShownStatement:
 
     record: ConsentRecord
     agencies: list[Agency]
+    # Agencies (of those shown) whose confirmation a "given" statement still waits for.
+    awaiting: list[Agency] = field(default_factory=list)
 
 
 def consent_history_read(
@@ -551,10 +574,15 @@ def consent_history_read(
     scopes = consent_scopes(
         user=user, membership=membership, person=person, purpose=purpose, channel=channel
     )
+    records = [r for r in consent_history(person) if scopes.covers(r)]
+    awaiting = consent_awaiting_many(records)
     shown = [
-        ShownStatement(record, [a for a in record.agencies.all() if a.pk in scopes.agency_ids])
-        for record in consent_history(person)
-        if scopes.covers(record)
+        ShownStatement(
+            record,
+            [a for a in record.agencies.all() if a.pk in scopes.agency_ids],
+            [a for a in awaiting.get(record.pk, []) if a.pk in scopes.agency_ids],
+        )
+        for record in records
     ]
     access_log_write(
         user=user,

@@ -511,6 +511,16 @@ def test_the_recorder_is_told_it_awaits_confirmation(consent_world, client):
     )
     assert ConsentRecord.objects.count() == 1, page.content.decode()[:3000]
     assert "until Test Police confirms it" in page.content.decode()
+    assert "Awaiting confirmation by Test Police" in page.content.decode()
+
+    consent_confirm(
+        user=w["police_ig"],
+        membership=_membership(w["police_ig"]),
+        record_id=ConsentRecord.objects.get().pk,
+        confirmed=True,
+    )
+    again = client.get(f"{url}?purpose={Purpose.SAFEGUARDING}").content.decode()
+    assert "Awaiting confirmation" not in again
 
 
 def test_the_api_says_whose_confirmation_the_statement_awaits(consent_world, client):
