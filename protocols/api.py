@@ -22,6 +22,7 @@ from protocols.fields import dataset_catalogue
 from protocols.models import (
     DEFAULT_OVERRIDE_HOURS,
     MAX_OVERRIDE_HOURS,
+    ConsentFromOthers,
     Protocol,
     ProtocolVersion,
     Purpose,
@@ -80,6 +81,7 @@ def version_json(version: ProtocolVersion) -> dict:
         "valid_to": version.valid_to,
         "staged": version.staged,
         "override_max_hours": version.override_max_hours,
+        "consent_from_others": version.consent_from_others,
         "author": version.author.get_full_name(),
         "submitted_at": version.submitted_at,
         "approved_at": version.approved_at,
@@ -133,6 +135,13 @@ class ProtocolInputSerializer(serializers.Serializer):
     override_max_hours = serializers.IntegerField(
         required=False, default=DEFAULT_OVERRIDE_HOURS, min_value=1, max_value=MAX_OVERRIDE_HOURS
     )
+    # How consent recorded by one agency about another's records takes effect; by default, once
+    # the owning agency confirms it.
+    consent_from_others = serializers.ChoiceField(
+        choices=ConsentFromOthers.values,
+        required=False,
+        default=ConsentFromOthers.OWNER_CONFIRMS,
+    )
     change_note = serializers.CharField(required=False, allow_blank=True, default="")
     rules = RuleSerializer(many=True)
 
@@ -174,6 +183,7 @@ class ProtocolInputSerializer(serializers.Serializer):
             valid_to=data["valid_to"],
             staged=data["staged"],
             override_max_hours=data["override_max_hours"],
+            consent_from_others=data["consent_from_others"],
             change_note=data["change_note"],
             rules=tuple(
                 RuleInput(

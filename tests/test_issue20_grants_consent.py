@@ -542,3 +542,28 @@ def test_the_api_says_whose_confirmation_the_statement_awaits(consent_world, cli
     assert response.status_code == 201, response.content
     assert response.json()["awaiting_confirmation"] == ["POL"]
     assert _police_fields(w) == set()
+
+
+def test_the_protocol_api_takes_and_shows_the_choice(agency, other_agency, member, client):
+    police = police_dataset(other_agency)
+    client.force_login(member(Role.IG_OFFICER))
+    body = {
+        "name": "API protocol",
+        "purpose": "safeguarding",
+        "lawful_basis": "UK GDPR Art 6(1)(e)",
+        "valid_from": "2026-01-01",
+        "parties": [agency.code, other_agency.code],
+        "rules": [{"dataset": police.pk, "tier": "full", "consent": "needed"}],
+    }
+    url = reverse("protocols_api:protocol_list")
+    default = client.post(url, body, content_type="application/json")
+    chosen = client.post(
+        url, {**body, "consent_from_others": "at_once"}, content_type="application/json"
+    )
+    wrong = client.post(
+        url, {**body, "consent_from_others": "whenever"}, content_type="application/json"
+    )
+
+    assert (default.status_code, chosen.status_code, wrong.status_code) == (201, 201, 400)
+    assert default.json()["consent_from_others"] == "owner_confirms"
+    assert chosen.json()["consent_from_others"] == "at_once"
