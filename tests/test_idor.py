@@ -29,6 +29,7 @@ from matching.models import LinkageRecord, LinkageRun, Person, ReviewItem
 from notifications.models import Notification
 from protocols.models import Protocol, ProtocolVersion
 from retention.models import ErasureKind, ErasureRun, ErasureStatus
+from subject_access.models import PartRelease, ReleasePart, SubjectAccessRequest
 from tests.factories import AgencyFactory, MembershipFactory, UserFactory
 from tests.ingest_helpers import csv_bytes, good_row, police_dataset, upload
 from tests.protocol_helpers import give, protocol_in_force
@@ -74,6 +75,7 @@ PK_KINDS = {
     "retention:erasure_progress": "erasure",
     "matching:linkage_run": "linkage_run",
     "matching:linkage_run_progress": "linkage_run",
+    "subject_access:part": "release_part",
 }
 PROTOCOL_PATTERNS = {
     "protocols:protocol_detail",
@@ -214,6 +216,11 @@ def _world(code: str, name: str, kind: str) -> World:
         rule=rule, person=person, cause_key=f"from:{code}", raised_on=now.date(), delivered=True
     )
     AlertDelivery.objects.create(alert=alert, membership=practitioner.memberships.get())
+    # The agency's part of a subject access request, for its own IG officer to release.
+    access_request = SubjectAccessRequest.objects.create(
+        person=person, agency=agency, requested_by=members[Role.IG_OFFICER]
+    )
+    release_part = ReleasePart.objects.create(request=access_request, agency=agency)
     world = World(agency=agency, members=members, token=token)
     world.objects = {
         "dataset": dataset.pk,
@@ -228,6 +235,7 @@ def _world(code: str, name: str, kind: str) -> World:
         "notification": notification.pk,
         "alert": alert.pk,
         "linkage_run": LinkageRun.objects.create(kind=LinkageRun.Kind.RELINK).pk,
+        "release_part": release_part.pk,
         "erasure": ErasureRun.objects.create(
             kind=ErasureKind.EXTRACT,
             status=ErasureStatus.DONE,
@@ -259,6 +267,7 @@ def _missing_objects() -> dict[str, object]:
             "alert",
             "erasure",
             "linkage_run",
+            "release_part",
         )
     } | {"person": gone_reference, "protocol": "PX00000000"}
 
@@ -315,6 +324,8 @@ STATE_MODELS = [
     AlertEvent,
     ErasureRun,
     SourceRecord,
+    ReleasePart,
+    PartRelease,
 ]
 
 
