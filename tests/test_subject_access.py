@@ -11,6 +11,7 @@ from django.utils import timezone
 from agencies.models import Membership, Role, SourceRecord
 from audit.models import AuditAction, AuditEntry
 from consent.models import ConsentRecord
+from matching.models import LinkageRecord
 from notifications.models import Notification, NotificationKind
 from protocols.models import AccessLog, Purpose
 from subject_access.models import PartRelease, ReleaseFrozen, ReleasePart
@@ -244,6 +245,15 @@ def test_finding_1_another_agencys_record_values_stay_out_before_release(client,
     html = page.content.decode()
     assert "Verbal argument" not in html and "9434765919" not in html
     assert html.count('data-testid="sar-record"') == 1
+    # The partnership's links are shown, but not the rule that made them: "nhs" would say the
+    # unreleased police record holds an NHS number that agrees.
+    links = html.split('data-testid="sar-links"')[1].split("</table>")[0]
+    rules = set(
+        LinkageRecord.objects.filter(record__dataset__agency=linked.police.agency).values_list(
+            "link_rule", flat=True
+        )
+    )
+    assert rules - {""} and not any(f">{rule}<" in links for rule in rules)
 
 
 # --- Other agencies' parts: asked for, reviewed and released by their owner ------------------
