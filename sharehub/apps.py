@@ -18,15 +18,17 @@ class SharehubConfig(AppConfig):
 
 
 def keys_load_or_refuse() -> None:
-    """Read the master and linkage keys once at start-up, so a deployment with a malformed key
-    stops here, saying which, rather than at the first record it seals or matches."""
+    """Read the master, linkage and audit keys once at start-up, so a deployment with a
+    malformed key stops here, saying which, rather than at the first record it seals or matches
+    or the first entry it audits."""
     from django.core.exceptions import ImproperlyConfigured
 
-    from sharehub.keys import linkage_keys, master_keys
+    from sharehub.keys import audit_keys, linkage_keys, master_keys
 
     for variable, load in (
         ("SHAREHUB_MASTER_KEYS", master_keys),
         ("SHAREHUB_LINKAGE_KEY", linkage_keys),
+        ("SHAREHUB_AUDIT_KEY", audit_keys),
     ):
         try:
             load()

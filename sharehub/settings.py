@@ -58,7 +58,9 @@ if PRODUCTION:
         )
     # Without them every sealed identity and match token would be unreadable or, worse, made
     # under a key nobody kept. sharehub.apps checks at start-up that they also parse.
-    for _variable in ("SHAREHUB_MASTER_KEYS", "SHAREHUB_LINKAGE_KEY"):
+    # The audit key too: without it every entry would fail to write, and with one made up per
+    # process the chain could not be verified.
+    for _variable in ("SHAREHUB_MASTER_KEYS", "SHAREHUB_LINKAGE_KEY", "SHAREHUB_AUDIT_KEY"):
         if not env.str(_variable, default=""):
             raise ImproperlyConfigured(
                 f"Set {_variable} (or {_variable}_FILE) when SHAREHUB_PRODUCTION is true, to "

@@ -110,13 +110,14 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 
 def _keys_load(*, database_ok: bool) -> None:
-    """The master and linkage keys parse, and the master key unwraps an agency's data key (a
+    """The master, linkage and audit keys parse, and the master key unwraps an agency's data key (a
     well-formed key that is not the one the data keys were wrapped with opens nothing)."""
-    from sharehub.keys import AgencySealer, linkage_keys, master_keys
+    from sharehub.keys import AgencySealer, audit_keys, linkage_keys, master_keys
     from sharehub.models import DataKey
 
     master_keys()
     linkage_keys()
+    audit_keys()
     if database_ok:
         agency_id = DataKey.objects.values_list("agency_id", flat=True).first()
         if agency_id is not None:

@@ -255,6 +255,7 @@ def _production(**changes: str | None) -> dict[str, str]:
         "DJANGO_ALLOWED_HOSTS": "sharehub.example.org",
         "SHAREHUB_MASTER_KEYS": _key(),
         "SHAREHUB_LINKAGE_KEY": _key(),
+        "SHAREHUB_AUDIT_KEY": _key(),
     }
     env.update(changes)
     return {k: v for k, v in env.items() if v is not None}
@@ -265,6 +266,8 @@ def _production(**changes: str | None) -> dict[str, str]:
     [
         ({"SHAREHUB_MASTER_KEYS": None}, "SHAREHUB_MASTER_KEYS"),
         ({"SHAREHUB_LINKAGE_KEY": None}, "SHAREHUB_LINKAGE_KEY"),
+        ({"SHAREHUB_AUDIT_KEY": None}, "SHAREHUB_AUDIT_KEY"),
+        ({"SHAREHUB_AUDIT_KEY": "1:tooshort"}, "SHAREHUB_AUDIT_KEY"),
         ({"SHAREHUB_MASTER_KEYS": "1:tooshort"}, "SHAREHUB_MASTER_KEYS"),
         ({"DJANGO_SECRET_KEY": "x"}, "DJANGO_SECRET_KEY"),
         ({"DJANGO_SECRET_KEY": "django-insecure-" + "a" * 50}, "DJANGO_SECRET_KEY"),

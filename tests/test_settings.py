@@ -48,6 +48,7 @@ def production_env(**extra: str) -> dict[str, str]:
         # Production refuses to start without its keys (issue 20 finding 12).
         "SHAREHUB_MASTER_KEYS": "1:" + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
         "SHAREHUB_LINKAGE_KEY": "1:" + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+        "SHAREHUB_AUDIT_KEY": "1:" + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
         **extra,
     }
 
