@@ -70,7 +70,8 @@ def test_admin_defines_uploads_watches_progress_and_downloads_rejected_rows(
 
     expect(page.get_by_test_id("extract-counts")).to_contain_text(
         f"{GOOD_ROWS + DAMAGED_DOB_ROWS + BAD_ROWS} read, "
-        f"{GOOD_ROWS + DAMAGED_DOB_ROWS} loaded, {DAMAGED_DOB_ROWS} with warnings, {BAD_ROWS} rejected"
+        f"{GOOD_ROWS + DAMAGED_DOB_ROWS} loaded, {DAMAGED_DOB_ROWS} with warnings, "
+        f"{BAD_ROWS} rejected"
     )
     with page.expect_download() as download_info:
         page.get_by_role("link", name="Download the rejected rows (CSV)").click()
