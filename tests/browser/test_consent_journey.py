@@ -97,6 +97,13 @@ def test_consent_is_sought_by_the_owning_agency_then_withdrawn(
     police_ig = member(
         Role.IG_OFFICER, in_agency=other_agency, full_name="Cath Police", email="cath@pol.test"
     )
+    # Search matches only on identifiers the practitioner is shown (issue 20, finding 4): she
+    # finds Alice through her own agency's referral.
+    csc_names = {
+        "dataset": linked.csc,
+        "tier": Tier.SUMMARY,
+        "fields": ["identity:forename", "identity:surname", "identity:date_of_birth"],
+    }
     version = protocol_in_force(
         author=police_ig,
         parties=[agency, other_agency],
@@ -106,7 +113,8 @@ def test_consent_is_sought_by_the_owning_agency_then_withdrawn(
                 "tier": Tier.SUMMARY,
                 "fields": ["field:risk_grade"],
                 "consent": ConsentRule.NEEDED,
-            }
+            },
+            csc_names,
         ],
         name="Police risk with consent",
     )
@@ -293,6 +301,13 @@ def test_a_safeguarding_override_shows_at_once_and_ig_finds_it_not_justified(
     police_ig = member(
         Role.IG_OFFICER, in_agency=other_agency, full_name="Cath Police", email="cath@pol.test"
     )
+    # Search matches only on identifiers the practitioner is shown (issue 20, finding 4): she
+    # finds Alice through her own agency's referral.
+    csc_names = {
+        "dataset": linked.csc,
+        "tier": Tier.SUMMARY,
+        "fields": ["identity:forename", "identity:surname", "identity:date_of_birth"],
+    }
     version = protocol_in_force(
         author=police_ig,
         parties=[agency, other_agency],
@@ -302,7 +317,8 @@ def test_a_safeguarding_override_shows_at_once_and_ig_finds_it_not_justified(
                 "tier": Tier.SUMMARY,
                 "fields": ["field:risk_grade"],
                 "consent": ConsentRule.UNLESS_OVERRIDE,
-            }
+            },
+            csc_names,
         ],
         name="MASH police risk",
     )
