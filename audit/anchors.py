@@ -4,8 +4,9 @@ The head entry's id and hash and the count of entries up to it, one JSON line ea
 the file SHAREHUB_AUDIT_ANCHOR_PATH names (a write-once mount, or a file shipped off the host)
 and written to the log (logger "audit.anchor"). Each line carries a MAC under the audit key, so
 a line added by someone without the key is told apart. audit.services writes one after the
-first keyed entry and every SHAREHUB_AUDIT_ANCHOR_EVERY entries commit; beat writes the current
-head every few minutes (audit_anchor); audit_verify reads them all back.
+first keyed entry, every SHAREHUB_AUDIT_ANCHOR_EVERY (10) entries and, from the write path, at the
+first entry after SHAREHUB_AUDIT_ANCHOR_SECONDS (30) without an anchor from that process; beat
+writes the current head every few minutes (audit_anchor); audit_verify reads them all back.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import hmac
 import json
 import logging
 import os
+import time
 from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
@@ -28,6 +30,10 @@ from sharehub.keys import audit_key, audit_key_of
 
 logger = logging.getLogger(__name__)
 anchor_logger = logging.getLogger("audit.anchor")
+
+# When this process last wrote an anchor (time.monotonic()), for the write path's time window;
+# None before its first, so a process's first entry is anchored.
+_last_written: float | None = None
 
 
 class UnknownAuditKey(Exception):
@@ -66,6 +72,8 @@ def _anchor_path() -> Path:
 def anchor_write(*, entry_id: int, entries: int, head: str) -> Anchor:
     """Append one anchor line (and log it). Never raises: the entry is committed already, and
     a failure is an error in the log, which the next anchor makes good."""
+    global _last_written
+    _last_written = time.monotonic()
     key = audit_key()
     line: dict[str, Any] = {
         "at": timezone.now().astimezone(UTC).isoformat(timespec="seconds"),
@@ -91,6 +99,16 @@ def anchor_write(*, entry_id: int, entries: int, head: str) -> Anchor:
         "audit anchor: %s entries, head entry %s %s (key %s)", entries, entry_id, head, key.version
     )
     return Anchor(line["at"], entries, entry_id, head, key.version)
+
+
+def anchor_due() -> bool:
+    """Whether this process has written no anchor for SHAREHUB_AUDIT_ANCHOR_SECONDS: the write
+    path then anchors the entry it writes, so a busy trail is anchored within seconds without
+    beat, and a quiet one at its next entry."""
+    return (
+        _last_written is None
+        or time.monotonic() - _last_written >= settings.SHAREHUB_AUDIT_ANCHOR_SECONDS
+    )
 
 
 def audit_anchor() -> Anchor | None:

@@ -39,7 +39,14 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from audit.anchors import Anchor, UnknownAuditKey, anchor_write, anchors_read, keyed_mac
+from audit.anchors import (
+    Anchor,
+    UnknownAuditKey,
+    anchor_due,
+    anchor_write,
+    anchors_read,
+    keyed_mac,
+)
 from audit.models import GENESIS, UNKEYED, AuditEntry
 from audit.reads import record_reads_write
 from sharehub.keys import audit_key
@@ -133,7 +140,8 @@ def audit_record(
         entry.save(force_insert=True)
         record_reads_write(entry)
         first_keyed = last is None or last["hash_key_version"] == UNKEYED
-        if first_keyed or entry.seq % max(1, settings.SHAREHUB_AUDIT_ANCHOR_EVERY) == 0:
+        every = max(1, settings.SHAREHUB_AUDIT_ANCHOR_EVERY)
+        if first_keyed or entry.seq % every == 0 or anchor_due():
             # After commit: an anchor must never name an entry that was rolled back.
             transaction.on_commit(
                 partial(anchor_write, entry_id=entry.pk, entries=entry.seq, head=entry.entry_hash),
@@ -149,7 +157,8 @@ class BrokenLink:
     # anyone can compute, not the keyed one; "downgraded": unkeyed after a keyed entry;
     # "unlinked": prev (or position) differs; "no_key": its key version is not configured;
     # "anchor": it differs from what an anchor outside the database recorded for it;
-    # "missing": an anchored entry is gone from the middle of the chain.
+    # "missing": an anchored entry is gone from the middle of the chain; "gap": on SQLite, its id
+    # does not follow the entry before it (ids are not reused, rollbacks leave none): deleted.
     reason: str
 
 
@@ -206,6 +215,7 @@ def audit_verify() -> Verification:
     checked = 0
     keyed_seen = False
     last_pk = 0
+    gaps_mean_deletion = connection.vendor == "sqlite"
     while True:
         chunk = list(AuditEntry.objects.filter(pk__gt=last_pk).order_by("pk")[:VERIFY_CHUNK])
         if not chunk:
@@ -214,6 +224,8 @@ def audit_verify() -> Verification:
             fault = _entry_fault(
                 entry, previous=previous, position=checked + 1, keyed_seen=keyed_seen
             )
+            if not fault and gaps_mean_deletion and checked and entry.pk != last_pk + 1:
+                fault = "gap"
             if fault:
                 return result(BrokenLink(entry.pk, fault))
             for anchor in by_entry.pop(entry.pk, ()):
@@ -222,7 +234,7 @@ def audit_verify() -> Verification:
             keyed_seen = keyed_seen or entry.hash_key_version != UNKEYED
             previous = entry.entry_hash
             checked += 1
-        last_pk = chunk[-1].pk
+            last_pk = entry.pk
     # Anchors left name entries the table no longer holds.
     for entry_id, left in sorted(by_entry.items()):
         anchor = max(left, key=lambda a: a.entries)

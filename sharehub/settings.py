@@ -477,13 +477,15 @@ SHAREHUB_LINKAGE_GUARD_WEIGHT = env.float("SHAREHUB_LINKAGE_GUARD_WEIGHT", defau
 SHAREHUB_REVIEW_QUEUE_SHARE = env.float("SHAREHUB_REVIEW_QUEUE_SHARE", default=0.01)
 # Audit anchors (SECURITY.md row 19): the head hash and entry count of the audit trail, written
 # outside the database to an append-only file the deployment names (a write-once mount or a file
-# shipped off the host) and to the log, at the first keyed entry, every ANCHOR_EVERY entries and
-# every few minutes by beat. audit_verify compares the chain with them, so a recomputed chain or
-# a cut tail shows.
+# shipped off the host) and to the log, at the first keyed entry, every ANCHOR_EVERY entries, at
+# the first entry after ANCHOR_SECONDS without an anchor, and every few minutes by beat.
+# audit_verify compares the chain with them, so a recomputed chain or a cut tail shows; the
+# smaller these two, the smaller the cut that can go unseen (audit.services).
 SHAREHUB_AUDIT_ANCHOR_PATH = Path(
     env.str("SHAREHUB_AUDIT_ANCHOR_PATH", default=str(VAR_DIR / "audit-anchors.jsonl"))
 )
-SHAREHUB_AUDIT_ANCHOR_EVERY = env.int("SHAREHUB_AUDIT_ANCHOR_EVERY", default=100)
+SHAREHUB_AUDIT_ANCHOR_EVERY = env.int("SHAREHUB_AUDIT_ANCHOR_EVERY", default=10)
+SHAREHUB_AUDIT_ANCHOR_SECONDS = env.int("SHAREHUB_AUDIT_ANCHOR_SECONDS", default=30)
 SHAREHUB_PARTNERSHIP_NAME = env.str(
     "SHAREHUB_PARTNERSHIP_NAME", default="Demo Safeguarding Partnership"
 )

@@ -13,6 +13,7 @@ REASONS = {
     "no_key": "its audit key version is not in SHAREHUB_AUDIT_KEY",
     "anchor": "it differs from what an anchor outside the database recorded: recomputed",
     "missing": "an anchored entry is gone",
+    "gap": "its id does not follow the entry before it: entries before it were deleted",
 }
 
 
