@@ -7,6 +7,9 @@ chose, with every date cut to its month and the age at the event given as a band
 is written, and no free-text field can be chosen: notes name people. What is disclosed comes from
 the disclosure engine, person by person, exactly as a case summary would show it to the analyst
 under that purpose. Each export is logged with its purpose and the protocol versions used.
+
+Persons come in the order of their pseudonym, keyed for the one export: two exports in one
+order would line up row by row, and every pseudonym in one would map to the other.
 """
 
 from __future__ import annotations
@@ -183,8 +186,17 @@ def export_start(
     return export, header, _chunks(export, user, membership, purpose, chosen, age_bands, header)
 
 
+def _export_key() -> bytes:
+    """The export's own key: its pseudonyms and its row order, dropped when the export ends."""
+    return secrets.token_bytes(32)
+
+
+def _person_pseudonym(key: bytes, reference: str) -> str:
+    return hmac.new(key, b"person:" + reference.encode(), hashlib.sha256).hexdigest()[:20]
+
+
 def _chunks(export, user, membership, purpose, chosen, age_bands, header) -> Iterator[str]:
-    key = secrets.token_bytes(32)
+    key = _export_key()
     by_dataset: dict[int, list[ExportField]] = {}
     for item in chosen:
         by_dataset.setdefault(item.dataset_id, []).append(item)
@@ -196,28 +208,34 @@ def _chunks(export, user, membership, purpose, chosen, age_bands, header) -> Ite
     versions: set[int] = set()
     now = timezone.now()
     dob_key = identity_key("date_of_birth")
-    person_ids = list(
+    people = (
         LinkageRecord.objects.filter(
             dataset_id__in=list(by_dataset),
             person__isnull=False,
             person__is_active=True,
             record__is_retired=False,
         )
-        .order_by("person_id")
-        .values_list("person_id", flat=True)
+        .order_by()
+        .values_list("person_id", "person__reference")
         .distinct()
     )
+    person_ids = [
+        person_id
+        for person_id, reference in sorted(people, key=lambda pair: _person_pseudonym(key, pair[1]))
+    ]
     try:
         for start in range(0, len(person_ids), PERSONS_PER_BATCH):
-            batch = Person.objects.filter(pk__in=person_ids[start : start + PERSONS_PER_BATCH])
+            batch_ids = person_ids[start : start + PERSONS_PER_BATCH]
+            batch = Person.objects.filter(pk__in=batch_ids)
             views = disclose(
                 user=user, membership=membership, persons=batch, purpose=purpose, now=now
             )
-            for view in views.values():
+            for person_id in batch_ids:
+                view = views.get(person_id)
+                if view is None:
+                    continue
                 written = False
-                pseudonym = hmac.new(
-                    key, b"person:" + view.person.reference.encode(), hashlib.sha256
-                ).hexdigest()[:20]
+                pseudonym = _person_pseudonym(key, view.person.reference)
                 involved = " ".join(sorted({i.agency.code for i in view.involvements}))
                 for record in view.records:
                     wanted = by_dataset.get(record.dataset_id)

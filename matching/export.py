@@ -17,7 +17,13 @@ pseudonym, and no pseudonym equals a reference, an id or a match token that Shar
 The platform admin's command (manage.py export_linkage) still writes every live record with its
 source id, for checking linkage itself; it names the admin and its purpose in the audit trail.
 
-Rows are written as they are read, so a large population takes the memory of one batch.
+Two analysts' exports must not line up row by row, or every pseudonym in one maps to the other
+by position. So an analyst's rows come in the order of the person pseudonym, which is keyed for
+the one export, and the link score is cut to one decimal place: an exact score is near enough
+unique to join two files on (agency, dataset, score) whatever their order.
+
+Rows are written as they are read, so a large population takes the memory of one batch (and the
+export's list of person ids and references, which sets the order).
 """
 
 import csv
@@ -51,6 +57,9 @@ EXPORT_PURPOSES = (Purpose.COMMISSIONING, Purpose.EVALUATION)
 PURPOSE_MAX_LENGTH = LinkageExport._meta.get_field("purpose").max_length or 200
 CHUNK_ROWS = 5_000
 PERSONS_PER_BATCH = 500
+# The analyst's export gives the link score to one decimal place (see the module's docstring).
+ANALYST_SCORE_FORMAT = "{:.1f}"
+PLATFORM_SCORE_FORMAT = "{:.4f}"
 
 
 class ExportError(ValueError):
@@ -153,7 +162,9 @@ def linkage_export_start(
         versions={g.version_id for g in grants},
         detail={"kind": "linkage", "export": export.pk, "statement": statement},
     )
+    key = _export_key()
     rows = _disclosed_rows(
+        key=key,
         user=user,
         membership=membership,
         purpose=purpose,
@@ -161,7 +172,9 @@ def linkage_export_start(
         dataset_ids={g.dataset_id for g in grants},
     )
     own_agency = membership.agency_id if membership is not None else None
-    return export, _chunks(export, rows, own_agency=own_agency)
+    return export, _chunks(
+        export, rows, key=key, own_agency=own_agency, score_format=ANALYST_SCORE_FORMAT
+    )
 
 
 def linkage_export_platform_start(*, admin, statement: str) -> tuple[LinkageExport, Iterator[str]]:
@@ -194,7 +207,14 @@ def linkage_export_platform_start(*, admin, statement: str) -> tuple[LinkageExpo
             "scope": "every agency",
         },
     )
-    return export, _chunks(export, _every_row(), own_agency=None, every_id=True)
+    return export, _chunks(
+        export,
+        _every_row(),
+        key=_export_key(),
+        own_agency=None,
+        every_id=True,
+        score_format=PLATFORM_SCORE_FORMAT,
+    )
 
 
 def linkage_export_write(stream: TextIO, *, admin, statement: str) -> LinkageExport:
@@ -214,27 +234,43 @@ def _audit(**fields) -> None:
     audit_record(action=AuditAction.EXPORT, **fields)
 
 
+def _export_key() -> bytes:
+    """The export's own key: its pseudonyms and its row order, dropped when the export ends."""
+    return secrets.token_bytes(32)
+
+
+def _pseudonym(key: bytes, kind: bytes, value: str | None) -> str:
+    if not value:
+        return ""
+    # The kind keeps a person, a household and a record with the same text apart.
+    return hmac.new(key, kind + b":" + value.encode(), hashlib.sha256).hexdigest()
+
+
 def _disclosed_rows(
-    *, user, membership, purpose: str, now, dataset_ids: set[int]
+    *, key: bytes, user, membership, purpose: str, now, dataset_ids: set[int]
 ) -> Iterator[_Row]:
-    """The records the engine discloses to the user, person by person, in batches."""
-    person_ids = list(
+    """The records the engine discloses to the user, person by person in the order of their
+    pseudonym in this export, in batches."""
+    people = (
         LinkageRecord.objects.filter(
             dataset_id__in=list(dataset_ids),
             person__isnull=False,
             person__is_active=True,
             record__is_retired=False,
         )
-        .order_by("person_id")
-        .values_list("person_id", flat=True)
+        .order_by()
+        .values_list("person_id", "person__reference")
         .distinct()
     )
-    for start in range(0, len(person_ids), PERSONS_PER_BATCH):
-        batch = list(
-            Person.objects.filter(
-                pk__in=person_ids[start : start + PERSONS_PER_BATCH]
-            ).select_related("household")
+    person_ids = [
+        person_id
+        for person_id, reference in sorted(
+            people, key=lambda pair: _pseudonym(key, b"person", pair[1])
         )
+    ]
+    for start in range(0, len(person_ids), PERSONS_PER_BATCH):
+        batch_ids = person_ids[start : start + PERSONS_PER_BATCH]
+        batch = list(Person.objects.filter(pk__in=batch_ids).select_related("household"))
         views = disclose(user=user, membership=membership, persons=batch, purpose=purpose, now=now)
         shown = [record for view in views.values() for record in view.records]
         facts = {
@@ -243,9 +279,15 @@ def _disclosed_rows(
                 record_id__in=[record.record_id for record in shown]
             ).values_list("record_id", "record__source_id", "link_score")
         }
-        for view in views.values():
+        for person_id in batch_ids:
+            view = views.get(person_id)
+            if view is None:
+                continue
             household = view.person.household
-            for record in sorted(view.records, key=lambda r: r.record_id):
+            # Within a person too, an order of the export's own (a record's pseudonym).
+            for record in sorted(
+                view.records, key=lambda r: _pseudonym(key, b"row", str(r.record_id))
+            ):
                 source_id, score = facts[record.record_id]
                 yield _Row(
                     agency_id=record.agency.pk,
@@ -281,15 +323,16 @@ def _every_row() -> Iterator[_Row]:
 
 
 def _chunks(
-    export: LinkageExport, rows: Iterator[_Row], *, own_agency: int | None, every_id: bool = False
+    export: LinkageExport,
+    rows: Iterator[_Row],
+    *,
+    key: bytes,
+    own_agency: int | None,
+    score_format: str,
+    every_id: bool = False,
 ) -> Iterator[str]:
-    key = secrets.token_bytes(32)
-
     def pseudonym(kind: bytes, value: str | None) -> str:
-        if not value:
-            return ""
-        # The kind keeps a person, a household and a record with the same text apart.
-        return hmac.new(key, kind + b":" + value.encode(), hashlib.sha256).hexdigest()
+        return _pseudonym(key, kind, value)
 
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
@@ -308,7 +351,7 @@ def _chunks(
                     source_id,
                     pseudonym(b"person", row.person),
                     pseudonym(b"household", row.household),
-                    "" if row.score is None else f"{row.score:.4f}",
+                    "" if row.score is None else score_format.format(row.score),
                 )
             )
             written += 1
