@@ -53,6 +53,8 @@ def content_hash(keys) -> np.ndarray:
     """A 64-bit value per record from its keyed values alone: equal for equal records, the same
     whatever id or position the record has."""
     mixed = np.zeros(len(keys["surname"]), dtype=np.uint64)
+    if not len(mixed):
+        return mixed  # no records: reshape(0, -1) below could not tell the width
     # Every field and every Bloom word: records equal in a few fields but not all would tie, and
     # a tie is broken by position, which follows the load order.
     for number, name in enumerate(sorted(keys)):

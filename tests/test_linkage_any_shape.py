@@ -450,3 +450,12 @@ def test_a_relink_whose_worker_died_does_not_block_the_next(client, member, sett
     entry = AuditEntry.objects.get(action=AuditAction.RELINK)
     assert entry.actor == admin
     assert entry.detail == {"linkage_run": LinkageRun.objects.latest("pk").pk}
+
+
+def test_a_region_with_no_records_hashes_to_nothing():
+    # An incremental run whose extract brought nothing new to link has an empty region; a
+    # worker failed every such run when the hash reshaped zero records.
+    from matching.model import content_hash
+    from matching.tokens import keys_from_packed
+
+    assert content_hash(keys_from_packed(b"")).shape == (0,)
