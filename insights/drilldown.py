@@ -7,6 +7,11 @@ summary's "known to" would show). Someone known to social care and the police, w
 care records the reader's protocols do not cover, is not listed under social care: listing them
 there would say what the protocol does not. Nobody else is listed or counted on the list page.
 Risk bands have no drill-down: a band is worked out from records the reader may not see.
+
+A count the dashboard suppresses ("<5", or "[c]" so that a small one cannot be worked out) has
+no drill-down either: the list would show how many people are behind it. Whether it is
+suppressed is read from the dashboard's own figures (insights.services.people_figures, made by
+insights.suppression), not decided again here.
 """
 
 from __future__ import annotations
@@ -34,6 +39,27 @@ SCAN_LIMIT = 100_000
 
 class CellError(ValueError):
     """Not a count the dashboard links from."""
+
+
+class CellSuppressed(CellError):
+    """A count the dashboard shows suppressed: its people are not listed."""
+
+
+def _published_cells(people: dict) -> dict[str, dict]:
+    """The dashboard's people cells that carry a drill-down key, by that key."""
+    cells = [*people["caseload"], *people["intersections"]]
+    cells += [cell for row in people["matrix"] for cell in row["cells"]]
+    return {cell["drill"]: cell for cell in cells if cell.get("drill")}
+
+
+def cell_check(cell: str, people: dict) -> None:
+    """Raise CellSuppressed when the dashboard's figures `people` show `cell` suppressed, and
+    CellError when they hold no such count."""
+    shown = _published_cells(people).get(cell)
+    if shown is None:
+        raise CellError(cell)
+    if shown["suppressed"]:
+        raise CellSuppressed(cell)
 
 
 @dataclass
@@ -84,9 +110,15 @@ def _candidates(cell: str):
     return profiles.annotate(hit=F("agency_mask").bitand(mask)).filter(hit=mask)
 
 
-def drilldown(*, user, membership, cell: str, agencies: list[dict], page: int = 1) -> Drilldown:
-    """One page of the people behind `cell` that the user may see; logged like a search."""
+def drilldown(
+    *, user, membership, cell: str, agencies: list[dict], people: dict, page: int = 1
+) -> Drilldown:
+    """One page of the people behind `cell` that the user may see; logged like a search.
+
+    `agencies` and `people` are the dashboard's figures; a cell they show suppressed raises
+    CellSuppressed before anyone is read."""
     title = cell_title(cell, agencies)
+    cell_check(cell, people)
     now = timezone.now()
     wanted = page * PAGE_SIZE + 1
     visible: list[int] = []

@@ -14,7 +14,7 @@ from accounts.ratelimits import rate_limited
 from agencies.access import role_required
 from agencies.ingest import csv_cell_safe
 from agencies.models import Role
-from insights.drilldown import CellError, drilldown
+from insights.drilldown import CellError, CellSuppressed, drilldown
 from insights.evaluation import evaluation_figures
 from insights.export import ExportError, export_start, exportable_fields
 from insights.forms import EvaluationForm, ExportForm
@@ -144,8 +144,11 @@ def people(request: HttpRequest) -> HttpResponse:
             membership=request.membership,
             cell=cell,
             agencies=figures["agencies"],
+            people=figures["people"],
             page=page_number,
         )
+    except CellSuppressed:
+        return render(request, "insights/people_suppressed.html", status=403)
     except CellError:
         raise Http404("No such count.") from None
     return render(request, "insights/people.html", {"found": found, "cell": cell})

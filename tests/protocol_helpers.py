@@ -137,6 +137,57 @@ def linked_people(police_agency, csc_agency) -> Linked:
     return Linked(police=police, csc=csc, records=records, **people)
 
 
+def crowd(linked: Linked, *, per_group: int = 5) -> None:
+    """`per_group` more people known to the police only, to social care only and to both, each
+    with copies of Alice's records, so that no dashboard count of `linked_people` is small
+    enough to be suppressed (a suppressed count has no drill-down list)."""
+    from matching.pseudonymise import identity_open, identity_seal
+    from sharehub.keys import AgencySealer
+
+    home = Household.objects.create()
+
+    def copy(original: SourceRecord, source_id: str, person: Person) -> None:
+        dataset = original.dataset
+        identity = identity_open(
+            agency_id=dataset.agency_id,
+            dataset_id=dataset.pk,
+            source_id=original.source_id,
+            blob=bytes(original.identity),
+        )
+        record = SourceRecord.objects.create(
+            dataset=dataset,
+            source_id=source_id,
+            identity=identity_seal(
+                AgencySealer(dataset.agency_id),
+                dataset_id=dataset.pk,
+                source_id=source_id,
+                identifiers=identity,
+            ),
+            payload=original.payload,
+            event_date=original.event_date,
+            first_extract_id=original.first_extract_id,
+            last_extract_id=original.last_extract_id,
+            updated_at=timezone.now(),
+        )
+        template = LinkageRecord.objects.get(record=original)
+        LinkageRecord.objects.create(
+            record=record,
+            agency_id=template.agency_id,
+            dataset_id=template.dataset_id,
+            keys=template.keys,
+            key_version=template.key_version,
+            keys_made_at=template.keys_made_at,
+            person=person,
+            linked_at=timezone.now(),
+        )
+
+    for group, originals in (("P", ["A1"]), ("C", ["S1"]), ("B", ["A1", "S1"])):
+        for number in range(per_group):
+            person = Person.objects.create(household=home)
+            for original in originals:
+                copy(linked.records[original], f"{group}{original}-{number}", person)
+
+
 def protocol_in_force(
     *,
     author,

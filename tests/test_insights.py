@@ -20,7 +20,7 @@ from matching.models import Household, Person
 from protocols.models import AccessLog, Purpose, Tier
 from risk.models import RiskRun
 from risk.services import enrich_run
-from tests.protocol_helpers import give, linked_people, protocol_in_force
+from tests.protocol_helpers import crowd, give, linked_people, protocol_in_force
 
 AGENCY_CODES = ["CSC", "POL", "HLT", "EDU", "HSG"]
 
@@ -225,6 +225,9 @@ def test_the_dashboard_shows_only_suppressed_figures_with_charts_and_tables(worl
 
 def test_drilldown_lists_only_people_the_engine_shows_as_known_to_those_agencies(world, client):
     linked, analyst = world
+    # Enough people that no count drilled into below is suppressed (those have no list).
+    crowd(linked)
+    enrich_run(kind=RiskRun.Kind.NIGHTLY, today=date(2026, 3, 1))
     figures = InsightSnapshot.objects.latest().figures
     police_bit = _bit(figures, linked.police.agency_id)
     csc_bit = _bit(figures, linked.csc.agency_id)
@@ -234,7 +237,11 @@ def test_drilldown_lists_only_people_the_engine_shows_as_known_to_those_agencies
     listed = set(
         re.findall(r'data-testid="drilldown-reference">([0-9A-Z]{10})<', police.content.decode())
     )
-    assert listed == {linked.alice.reference, linked.bob.reference}
+    with_police_records = Person.objects.filter(
+        is_active=True, records__dataset_id=linked.police.pk
+    ).values_list("reference", flat=True)
+    assert listed == set(with_police_records)
+    assert {linked.alice.reference, linked.bob.reference} <= listed
     # Alice is known to social care too, but the analyst's protocol does not cover it.
     csc = client.get(f"/insights/people/?cell=agency:{csc_bit}")
     assert linked.alice.reference not in csc.content.decode()

@@ -145,3 +145,59 @@ def test_no_template_has_a_comment_over_several_lines():
     ]
     assert list(_template_files())
     assert unclosed == []
+
+
+# --- F: no list behind a count the dashboard suppresses -----------------------------------------
+
+# Made up so that the dashboard shows "<5" for the people known to Agency A alone (2 of them)
+# and "[c]" for those known to both A and B (20 of them: hidden so a small count cannot be
+# worked out), while the people known to A (32) are published.
+SUPPRESSION_PAGE = {1: 2, 2: 30, 4: 30, 3: 10, 5: 10, 6: 10, 7: 10}
+
+
+@pytest.fixture
+def suppressed_dashboard(db):
+    from agencies.models import Agency
+    from insights.models import InsightSnapshot, PersonProfile
+    from insights.services import people_figures
+
+    agencies = [Agency.objects.create(code=c, name=f"Agency {c}", kind="other") for c in "ABC"]
+    PersonProfile.objects.bulk_create(
+        PersonProfile(person=Person.objects.create(), agency_mask=mask, agencies=mask.bit_count())
+        for mask, count in SUPPRESSION_PAGE.items()
+        for _ in range(count)
+    )
+    people = people_figures(agencies)
+    InsightSnapshot.objects.create(
+        computed_for="2026-12-07",
+        figures={
+            "agencies": [
+                {"bit": bit, "id": a.pk, "code": a.code, "name": a.name}
+                for bit, a in enumerate(agencies)
+            ],
+            "people": people,
+        },
+    )
+    cells = [*people["caseload"], *people["intersections"]]
+    cells += [cell for row in people["matrix"] for cell in row["cells"]]
+    return {cell["drill"]: cell["shown"] for cell in cells}
+
+
+def test_a_drilldown_is_refused_for_a_count_the_dashboard_suppresses(
+    client, member, suppressed_dashboard
+):
+    from protocols.models import AccessLog
+
+    shown = suppressed_dashboard
+    assert (shown["set:1"], shown["pair:0:1"], shown["agency:0"]) == ("<5", "[c]", "32")
+    analyst = member(Role.ANALYST)
+    client.force_login(analyst)
+    for cell in ("set:1", "pair:0:1"):  # primary and complementary suppression
+        refused = client.get("/insights/people/", {"cell": cell})
+        assert refused.status_code == 403, cell
+        page = refused.content.decode()
+        assert "This count is not listed" in page
+        assert 'data-testid="drilldown"' not in page
+    assert not AccessLog.objects.filter(action=AccessLog.Action.DRILLDOWN).exists()
+    # A published count still has its list (of the people the analyst's protocols show).
+    assert client.get("/insights/people/", {"cell": "agency:0"}).status_code == 200

@@ -21,7 +21,7 @@ from matching.linkage import keys_refresh
 from matching.models import Household, LinkageRecord
 from protocols.models import AccessLog, Purpose, Tier
 from tests.ingest_helpers import csv_bytes, good_row, upload
-from tests.protocol_helpers import give, linked_people, protocol_in_force
+from tests.protocol_helpers import crowd, give, linked_people, protocol_in_force
 
 # Police records show their names and dates of birth to the searcher, never their postcodes.
 POLICE_NAMES_ONLY = [
@@ -216,6 +216,7 @@ def test_the_drilldown_lists_references_without_links_to_summaries(client, world
         rules=[{"dataset": linked.police, "tier": Tier.KNOWN_TO}],
     )
     give(version, analyst)
+    crowd(linked)  # no count drilled into is suppressed (those have no list)
     enrich_run(kind=RiskRun.Kind.NIGHTLY)
     figures = InsightSnapshot.objects.latest().figures
     bit = next(a["bit"] for a in figures["agencies"] if a["id"] == linked.police.agency_id)
