@@ -19,6 +19,7 @@ from agencies.models import Membership, Role, SourceRecord
 from matching.models import LinkageRecord, ReviewDecision, ReviewItem
 from matching.nicknames import NICKNAMES
 from matching.normalise import date_parse, postcode_normalise, text_clean
+from matching.screening import identifiers_in_text, screen_problem
 from matching.tasks import relink_after_decision
 from protocols.engine import link_review_identifiers_visible, link_review_identities
 
@@ -405,6 +406,11 @@ def review_decide(
             f"The note is {len(note):,} characters; shorten it to {NOTE_MAX_LENGTH:,} or fewer.",
             field="note",
         )
+    # By shape only (NHS numbers, postcodes, ...): a reviewer is shown whether identifiers
+    # agree, never their values, so there is nobody's value to judge the note against, and
+    # judging it against the pair's would tell the reviewer them.
+    if kinds := identifiers_in_text(note):
+        raise ReviewError(screen_problem(kinds, what="note"), field="note")
     with transaction.atomic():
         # Locked, so a linkage run withdrawing the item or another reviewer deciding it waits.
         current = ReviewItem.objects.select_for_update().get(pk=item.pk)
