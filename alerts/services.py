@@ -35,7 +35,7 @@ from alerts.models import (
 )
 from matching.models import LinkageRecord
 from matching.screening import identifiers_in_text, screen_problem
-from protocols.engine import persons_visible
+from protocols.engine import identifiers_shown, persons_visible
 from protocols.models import Purpose
 from risk.models import RiskFinding, RiskIndicator
 from risk.scoring import ScoreBook
@@ -640,9 +640,18 @@ def alert_close(*, membership: Membership, alert_id: int, outcome: str, note: st
     with transaction.atomic():
         alert = alert_for(membership=membership, alert_id=alert_id, lock=True)
         if note and "note" not in problems:
-            kinds = identifiers_in_text(note, person_ids=[alert.person_id])
+            # Judged only against what the engine shows this practitioner of the person: a
+            # refusal for a withheld surname or date of birth would disclose it.
+            shown = identifiers_shown(
+                user=membership.user,
+                membership=membership,
+                person_ids=[alert.person_id],
+                purpose=ALERT_PURPOSE,
+                now=timezone.now(),
+            )
+            kinds = identifiers_in_text(note, shown=shown)
             if kinds:
-                problems["note"] = [screen_problem(kinds, what="the note")]
+                problems["note"] = [screen_problem(kinds, what="note")]
         if alert.status == AlertStatus.CLOSED:
             problems.setdefault("", []).append("This alert is already closed.")
         if problems:

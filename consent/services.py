@@ -35,7 +35,13 @@ from matching.persons import persons_merged_into
 from matching.screening import identifiers_in_text, screen_problem
 from notifications.models import NotificationKind
 from notifications.services import notices_settle, notify
-from protocols.engine import PersonView, Withheld, Withholding, disclose_view
+from protocols.engine import (
+    PersonView,
+    Withheld,
+    Withholding,
+    disclose_view,
+    identifiers_shown,
+)
 from protocols.models import (
     DEFAULT_OVERRIDE_HOURS,
     AccessLog,
@@ -76,7 +82,7 @@ def _text_problems(
     text: str,
     *,
     what: str,
-    person_ids: list[int],
+    shown: dict[str, set[int]],
     minimum: int = 0,
     required_message: str = "",
 ) -> None:
@@ -88,19 +94,33 @@ def _text_problems(
         problems[name] = f"Shorten the {what} to {MAX_TEXT} characters or fewer."
         return
     if text:
-        kinds = identifiers_in_text(text, person_ids=person_ids)
+        kinds = identifiers_in_text(text, shown=shown)
         if kinds:
             problems[name] = screen_problem(kinds, what=what)
 
 
 def _household_ids(person: Person) -> list[int]:
-    """The person and the members of their household: whose identifiers the screen looks for."""
+    """The person and the members of their household: whose identifiers the screen looks for,
+    of those the writer is shown (_shown_to)."""
     if person.household_id is None:
         return [person.pk]
     return list(
         Person.objects.filter(Q(pk=person.pk) | Q(household_id=person.household_id)).values_list(
             "pk", flat=True
         )
+    )
+
+
+def _shown_to(*, user, membership, person: Person, purpose: str) -> dict[str, set[int]]:
+    """The surnames, dates of birth and postcodes of the person's household that the writer is
+    shown, as the disclosure engine decides: all a note of theirs is judged against. Judged
+    against more, a refusal would tell them a withheld identifier."""
+    return identifiers_shown(
+        user=user,
+        membership=membership,
+        person_ids=_household_ids(person),
+        purpose=purpose,
+        now=timezone.now(),
     )
 
 
@@ -203,7 +223,7 @@ def _years_later(day: date, years: int) -> date:
         return day.replace(year=day.year + years, day=28)
 
 
-def _consent_problems(data: ConsentInput, *, person_ids: list[int], today: date) -> dict:
+def _consent_problems(data: ConsentInput, *, shown: dict[str, set[int]], today: date) -> dict:
     problems: dict[str, str] = {}
     if data.state not in ConsentState.values:
         problems["state"] = "Choose what the person said: given, refused, withdrawn or not sought."
@@ -243,9 +263,9 @@ def _consent_problems(data: ConsentInput, *, person_ids: list[int], today: date)
             "evidence_reference",
             data.evidence_reference,
             what="evidence reference",
-            person_ids=person_ids,
+            shown=shown,
         )
-    _text_problems(problems, "note", data.note, what="note", person_ids=person_ids)
+    _text_problems(problems, "note", data.note, what="note", shown=shown)
     return problems
 
 
@@ -288,9 +308,8 @@ def consent_record(
     scopes = consent_scopes(
         user=user, membership=membership, person=person, purpose=purpose, channel=channel
     )
-    problems = _consent_problems(
-        data, person_ids=_household_ids(person), today=timezone.localdate()
-    )
+    shown = _shown_to(user=user, membership=membership, person=person, purpose=purpose)
+    problems = _consent_problems(data, shown=shown, today=timezone.localdate())
     if data.protocol_id is None and data.purpose != purpose:
         problems["scope"] = "Choose a protocol, or this purpose, for the consent to cover."
     elif data.protocol_id is not None and data.protocol_id not in scopes.protocol_ids:
@@ -446,7 +465,10 @@ def consent_confirm(
         problems[""] = (
             "Only consent given waits for confirmation; this statement takes effect as it is."
         )
-    _text_problems(problems, "note", note, what="note", person_ids=_household_ids(record.person))
+    shown = _shown_to(
+        user=user, membership=membership, person=record.person, purpose=_purpose_of(record)
+    )
+    _text_problems(problems, "note", note, what="note", shown=shown)
     if problems:
         raise ConsentError(problems)
     outcome = ConfirmationOutcome.CONFIRMED if confirmed else ConfirmationOutcome.DECLINED
@@ -527,7 +549,8 @@ def consent_withdraw(
     if given is None:
         raise NotFound()
     problems: dict[str, str] = {}
-    _text_problems(problems, "note", note, what="note", person_ids=_household_ids(person))
+    shown = _shown_to(user=user, membership=membership, person=person, purpose=purpose)
+    _text_problems(problems, "note", note, what="note", shown=shown)
     if problems:
         raise ConsentError(problems)
     data = ConsentInput(
@@ -695,7 +718,7 @@ def consent_request_create(
         "reason",
         reason,
         what="reason",
-        person_ids=_household_ids(person),
+        shown=_shown_to(user=user, membership=membership, person=person, purpose=purpose),
         minimum=MIN_REQUEST_REASON,
         required_message=(
             f"Say why you need to see the record, in at least {MIN_REQUEST_REASON} characters, "
@@ -823,8 +846,10 @@ def consent_request_answer(
         expires_on=expires_on,
         note=note,
     )
-    person_ids = _household_ids(request.person)
-    problems = _consent_problems(data, person_ids=person_ids, today=timezone.localdate())
+    shown = _shown_to(
+        user=user, membership=membership, person=request.person, purpose=request.purpose
+    )
+    problems = _consent_problems(data, shown=shown, today=timezone.localdate())
     if outcome == RequestStatus.NOT_APPROPRIATE and not note.strip():
         problems["note"] = "Say why it is not appropriate to seek consent."
     if problems:
@@ -1004,7 +1029,9 @@ def override_start(
         "justification",
         justification,
         what="justification",
-        person_ids=_household_ids(person),
+        shown=_shown_to(
+            user=user, membership=membership, person=person, purpose=Purpose.SAFEGUARDING
+        ),
         minimum=MIN_JUSTIFICATION,
         required_message=(
             f"Explain in at least {MIN_JUSTIFICATION} characters why you must see the record "
@@ -1144,7 +1171,9 @@ def override_review(
         "note",
         note,
         what="note",
-        person_ids=_household_ids(override.person),
+        shown=_shown_to(
+            user=user, membership=membership, person=override.person, purpose=Purpose.SAFEGUARDING
+        ),
         minimum=MIN_REVIEW_NOTE,
         required_message="Write a note saying why, for the practitioner and the audit.",
     )

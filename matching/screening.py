@@ -2,10 +2,15 @@
 
 An override's justification, a consent request's reason or an evidence reference is stored as
 typed, and ShareHub stores no plaintext identifier. So before such text is kept it is screened for
-identifiers of any kind (NHS numbers, UPNs, PNC ids, postcodes, phone numbers, email addresses)
-and for the surname, date of birth or postcode of the people it is about, recognised by keying
-each word and date with the linkage key and comparing with their records' search keys: nobody's
-name is ever held in plaintext to compare with. What is found is named by kind, never quoted.
+identifiers by their shape, which needs no one's data (NHS numbers and UPNs with a valid check
+digit, PNC ids with a valid check letter, full postcodes, phone numbers, email addresses), and
+for the surname, date of birth or postcode of the people it is about, recognised by keying each
+word and date with the linkage key and comparing with their records' search keys: nobody's name
+is ever held in plaintext to compare with. What is found is named by kind, never quoted.
+
+Only identifiers the writer is shown are compared (`shown`, from the disclosure engine's
+protocols.engine.identifiers_shown): a refusal for a withheld date of birth would tell the writer
+it is one, and a note of a hundred dates is a fast way to ask.
 
 A screen, not a guarantee: a forename, or a name misspelt beyond its keyed form, passes.
 """
@@ -13,7 +18,7 @@ A screen, not a guarantee: a forename, or a name misspelt beyond its keyed form,
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Mapping
 
 import numpy as np
 
@@ -40,9 +45,12 @@ _DATE_NAMED = re.compile(
 _WORD = re.compile(r"[^\W\d_][^\W\d_'-]*[^\W\d_]", re.UNICODE)
 
 
-def identifiers_in_text(text: str, *, person_ids: Iterable[int] = ()) -> list[str]:
+def identifiers_in_text(
+    text: str, *, shown: Mapping[str, Collection[int]] | None = None
+) -> list[str]:
     """The kinds of identifier found in `text` ("an NHS number", "a postcode", ...), in a fixed
-    order and each once; with `person_ids`, also their surnames, dates of birth and postcode."""
+    order and each once. With `shown`, {"surname" | "date_of_birth" | "postcode": ids of the
+    records whose value of it the writer is shown}, also those values; never any other."""
     found: list[str] = []
 
     def note(kind: str) -> None:
@@ -71,9 +79,8 @@ def identifiers_in_text(text: str, *, person_ids: Iterable[int] = ()) -> list[st
         note("a phone number")
     if _EMAIL.search(text):
         note("an email address")
-    ids = list(person_ids)
-    if ids:
-        kinds = _personal_keys_in(text, ids, numbers=numbers, postcodes=ordinal_shaped)
+    if shown and any(shown.values()):
+        kinds = _personal_keys_in(text, shown, numbers=numbers, postcodes=ordinal_shaped)
         found.extend(kind for kind in kinds if kind not in found)
     return found
 
@@ -99,11 +106,11 @@ def screen_problem(kinds: list[str], *, what: str) -> str:
 
 
 def _personal_keys_in(
-    text: str, person_ids: list[int], *, numbers: list[str], postcodes: list[str]
+    text: str, shown: Mapping[str, Collection[int]], *, numbers: list[str], postcodes: list[str]
 ) -> list[str]:
-    """Surnames, dates of birth and postcodes of the people in `person_ids`, found by keying
-    every word, date and ordinal-shaped postcode in the text and comparing with their search
-    keys. Every word: text is capped in length, so there is no need to sample."""
+    """The surnames, dates of birth and postcodes `shown` to the writer, found by keying every
+    word, date and ordinal-shaped postcode in the text and comparing with the search keys of
+    the records shown. Every word: text is capped in length, so there is no need to sample."""
     words = {normalise.text_clean(w) for w in _WORD.findall(text)}
     words = {w for w in words if len(w) >= 2}
     dates = {d.isoformat() for d in _dates_in(text, numbers)}
@@ -112,17 +119,22 @@ def _personal_keys_in(
     surnames = {_key("surname", w) for w in words} - {None}
     births = {_key("date_of_birth", d) for d in dates} - {None}
     places = {_key("postcode", p) for p in postcodes} - {None}
+    surname_ids = set(shown.get("surname", ()))
+    birth_ids = set(shown.get("date_of_birth", ()))
+    place_ids = set(shown.get("postcode", ()))
     held = list(
-        SearchKey.objects.filter(record__person_id__in=person_ids).values_list(
-            "surname", "dob", "postcode"
+        SearchKey.objects.filter(record_id__in=surname_ids | birth_ids | place_ids).values_list(
+            "record_id", "surname", "dob", "postcode"
         )
     )
+    # Each column only from the records whose value of it is shown: a record may show the
+    # surname and withhold the date of birth.
     kinds = []
-    if surnames & {s for s, _, _ in held if s is not None}:
+    if surnames & {s for r, s, _, _ in held if r in surname_ids and s is not None}:
         kinds.append("the person's surname")
-    if births & {d for _, d, _ in held if d is not None}:
+    if births & {d for r, _, d, _ in held if r in birth_ids and d is not None}:
         kinds.append("the person's date of birth")
-    if places & {p for _, _, p in held if p is not None}:
+    if places & {p for r, _, _, p in held if r in place_ids and p is not None}:
         kinds.append("the person's postcode")
     return kinds
 

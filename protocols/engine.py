@@ -690,6 +690,31 @@ def persons_visible(
     )
 
 
+def identifiers_shown(
+    *,
+    user,
+    membership: Membership | None,
+    person_ids: Iterable[int],
+    purpose: str,
+    now: datetime,
+    names: Iterable[str] = ("surname", "date_of_birth", "postcode"),
+) -> dict[str, set[int]]:
+    """{identifier name: ids of the records of `person_ids` whose value of it `user` is shown}
+    for each of `names`: what a note the user writes may be screened against
+    (matching.screening). Judging a note against a withheld identifier would answer "is this
+    their date of birth?" for someone not shown it, so only what disclose() shows counts."""
+    persons = Person.objects.filter(pk__in=list(person_ids))
+    views = disclose(user=user, membership=membership, persons=persons, purpose=purpose, now=now)
+    wanted = {identity_key(name): name for name in names}
+    shown: dict[str, set[int]] = {name: set() for name in wanted.values()}
+    for view in views.values():
+        for record in view.records:
+            for field_view in record.shown_fields:
+                if field_view.key in wanted:
+                    shown[wanted[field_view.key]].add(record.record_id)
+    return shown
+
+
 def finding_disclosed(view: PersonView, *, record_id: int, field_keys: Iterable[str]) -> bool:
     """Whether a derived fact about a record (a risk reason, an alert's cause) may be shown with
     `view`: only when every field it was derived from is shown of that record, so a score's
