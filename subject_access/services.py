@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -179,11 +180,18 @@ def _access_entries(person: Person, *, names: bool) -> list[AccessEntry]:
     entries, not access-log rows, so compiling this report never shows up here as if a
     practitioner had looked at the person."""
     entries = []
+    # A search logs the persons it listed in `results`, not `person`: the text match narrows,
+    # the membership test below decides (a reference is never a part of another).
+    listed = Q(person__isnull=True, action=AccessLog.Action.SEARCH) & Q(
+        results__icontains=f'"{person.reference}"'
+    )
     for row in (
-        AccessLog.objects.filter(person=person)
+        AccessLog.objects.filter(Q(person=person) | listed)
         .select_related("user", "agency")
         .order_by("at", "pk")
     ):
+        if row.person_id is None and person.reference not in (row.results or []):
+            continue
         entries.append(
             AccessEntry(
                 at=row.at,
