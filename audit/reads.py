@@ -1,7 +1,9 @@
 """Which agency's records each audit entry shows, and telling an agency's IG officers of
 unusual reading of them (issue 20): each agency answers for its own records, whoever reads them.
 
-    record_reads_write(entry)   RecordRead rows for a new entry (audit.services calls it)
+    record_reads_write(entry)   RecordRead rows for a new entry (audit.services calls it): case
+                                summaries, risk pages, alerts, search results, explain pages
+                                and exports
     unusual_reads_tell()        flags stored once and sent as notifications (beat)
 """
 
@@ -17,8 +19,9 @@ from audit.models import AuditEntry, RecordRead
 
 
 def _named_records(fields: dict, reference: str):
-    """From an entry's detail["fields"] (case summary, risk page, alert): {record id: (person
-    reference, field keys)} and {dataset id: person references} for "known to" badges."""
+    """From an entry's detail["fields"] (case summary, risk page, alert, search results, explain
+    page): {record id: (person reference, field keys)} and {dataset id: person references} for
+    "known to" badges."""
     records: dict[int, tuple[str, set[str]]] = {}
     datasets: dict[int, set[str]] = {}
 
@@ -38,19 +41,91 @@ def _named_records(fields: dict, reference: str):
     add_records(fields, reference)
     add_records(fields.get("reasons"), reference)
     add_known(fields.get("known_to"), reference)
-    household = fields.get("household")
-    if isinstance(household, dict):
-        for member, seen in household.items():
-            if isinstance(seen, dict):
-                add_records(seen.get("fields"), str(member))
-                add_known(seen.get("known_to"), str(member))
+    # Other persons shown beside the one read: household members on a case summary, and each
+    # person a search listed ("results"), each {reference: {"fields": ..., "known_to": ...}}.
+    for others in (fields.get("household"), fields.get("results")):
+        if isinstance(others, dict):
+            for member, seen in others.items():
+                if isinstance(seen, dict):
+                    add_records(seen.get("fields"), str(member))
+                    add_known(seen.get("known_to"), str(member))
     return records, datasets
 
 
+# What a reviewer sees of each record on a person's explain page (matching.explain): its
+# agency's own record id and how it was linked, no identifier.
+EXPLAIN_KEYS = ["source_id", "link"]
+
+
+def _shown(entry: AuditEntry) -> dict | None:
+    """The entry's detail["fields"], or for an explain read the same form made from the ids of
+    the records it showed."""
+    detail = entry.detail if isinstance(entry.detail, dict) else {}
+    if detail.get("explain") and isinstance(detail.get("records"), list):
+        return {str(r): EXPLAIN_KEYS for r in detail["records"] if isinstance(r, int)}
+    fields = detail.get("fields")
+    return fields if isinstance(fields, dict) else None
+
+
+# What a linked export (matching.export) writes of each shared record besides pseudonyms.
+LINKAGE_EXPORT_KEYS = ["agency", "dataset", "link_score"]
+
+
+def _exported(entry: AuditEntry) -> dict[int, set[str]]:
+    """{dataset id: field keys} an export entry names: the datasets a linked export's
+    protocols share ("datasets"), or the "dataset id|key" choices of a de-identified one."""
+    detail = entry.detail if isinstance(entry.detail, dict) else {}
+    if entry.action != "export":
+        return {}
+    exported: dict[int, set[str]] = {}
+    if detail.get("kind") == "linkage":
+        for dataset_id in detail.get("datasets") or ():
+            if isinstance(dataset_id, int):
+                exported.setdefault(dataset_id, set()).update(LINKAGE_EXPORT_KEYS)
+    elif detail.get("kind") == "deidentified":
+        for choice in detail.get("fields") or ():
+            dataset_id, _, key = str(choice).partition("|")
+            if dataset_id.isdigit() and key:
+                exported.setdefault(int(dataset_id), set()).add(key)
+    return exported
+
+
+def _export_reads_write(entry: AuditEntry, exported: dict[int, set[str]]) -> None:
+    """One RecordRead per agency whose datasets an export takes values from. The rows leave as
+    a stream after the entry is written, so it names the datasets and keys, not the persons or
+    a count of records (records=0, shown as an export on /audit/reads/)."""
+    from agencies.models import Dataset
+
+    owners: dict[int, set[str]] = {}
+    for dataset_id, agency_id in Dataset.objects.filter(pk__in=exported).values_list(
+        "pk", "agency_id"
+    ):
+        owners.setdefault(agency_id, set()).update(exported[dataset_id])
+    RecordRead.objects.bulk_create(
+        RecordRead(
+            entry=entry,
+            agency_id=agency_id,
+            at=entry.at,
+            persons=[],
+            fields=sorted(keys),
+            records=0,
+            known_to_only=False,
+        )
+        for agency_id, keys in owners.items()
+    )
+
+
 def record_reads_write(entry: AuditEntry) -> None:
-    """One RecordRead per agency whose records the entry shows (at any tier, "known to" too)."""
-    fields = entry.detail.get("fields") if isinstance(entry.detail, dict) else None
-    if entry.outcome != "ok" or not isinstance(fields, dict) or not fields:
+    """One RecordRead per agency whose records the entry shows (at any tier, "known to" too),
+    or whose values an export takes."""
+    if entry.outcome != "ok":
+        return
+    exported = _exported(entry)
+    if exported:
+        _export_reads_write(entry, exported)
+        return
+    fields = _shown(entry)
+    if not fields:
         return
     records, datasets = _named_records(fields, entry.person_reference)
     if not records and not datasets:

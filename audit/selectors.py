@@ -115,7 +115,8 @@ def unusual_access(*, agency_id: int, now: datetime | None = None) -> list[Flag]
 
 def unusual_reads(*, agency_id: int, now: datetime | None = None) -> list[Flag]:
     """Flags over the last day for whoever read the agency's records, of any agency: the same
-    rules, counted over the reads (case summaries, risk pages, alerts) that showed its records."""
+    rules, counted over the reads (case summaries, risk pages, alerts, searches, explain pages,
+    exports) that showed its records."""
     now = now or timezone.now()
     since = now - timedelta(days=1)
     entries = [
@@ -251,7 +252,12 @@ def record_reads(
     """Reads of the agency's records by anyone, newest first."""
     reads = RecordRead.objects.filter(agency_id=agency_id).select_related("entry")
     if person:
-        reads = reads.filter(entry__person_reference=person.strip().upper())
+        reference = person.strip().upper()
+        # A search's read names its persons in `persons`, not the entry: quoted, so that one
+        # reference never matches inside another.
+        reads = reads.filter(
+            Q(entry__person_reference=reference) | Q(persons__icontains=f'"{reference}"')
+        )
     if since:
         reads = reads.filter(at__date__gte=since)
     if until:

@@ -160,7 +160,13 @@ def linkage_export_start(
         channel=channel,
         purpose=purpose,
         versions={g.version_id for g in grants},
-        detail={"kind": "linkage", "export": export.pk, "statement": statement},
+        # The datasets shared: each owner's IG officers see the export among reads of theirs.
+        detail={
+            "kind": "linkage",
+            "export": export.pk,
+            "statement": statement,
+            "datasets": sorted({g.dataset_id for g in grants}),
+        },
     )
     key = _export_key()
     rows = _disclosed_rows(

@@ -30,7 +30,7 @@ from matching.models import LinkageRecord, Person, SearchKey
 from matching.pseudonymise import record_keys_compute
 from matching.tokens import RECORD_DTYPE, SEARCH_FIELDS, keys_from_packed, search_signed
 from protocols.engine import PersonView, RecordView, disclose
-from protocols.fields import IDENTITY, dataset_catalogues
+from protocols.fields import IDENTITY, dataset_catalogues, identity_key
 from protocols.models import AccessLog
 from protocols.summary import access_log_write
 
@@ -209,8 +209,27 @@ def person_search(
         versions=sorted({v for r in results for v in r.view.versions}),
         query_kinds=kinds,
         results=[r.person.reference for r in results],
+        fields={"results": {r.person.reference: _shown_logged(r.view) for r in results}},
     )
     return results, kinds
+
+
+# What a result row shows of a person's records (templates/protocols/search.html): the name and
+# date of birth, and a badge per agency that knows them.
+_RESULT_KEYS = frozenset(identity_key(k) for k in ("forename", "surname", "date_of_birth"))
+
+
+def _shown_logged(view: PersonView) -> dict:
+    """The record ids and field keys a result row shows, and the datasets behind its badges: so
+    each owning agency's IG officers see the search among the reads of their records."""
+    return {
+        "fields": {
+            str(record.record_id): keys
+            for record in view.records
+            if (keys := sorted(f.key for f in record.shown_fields if f.key in _RESULT_KEYS))
+        },
+        "known_to": sorted({i.dataset_id for i in view.involvements}),
+    }
 
 
 def _ranked(
