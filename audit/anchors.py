@@ -4,7 +4,7 @@ The head entry's id and hash and the count of entries up to it, one JSON line ea
 the file SHAREHUB_AUDIT_ANCHOR_PATH names (a write-once mount, or a file shipped off the host)
 and written to the log (logger "audit.anchor"). Each line carries a MAC under the audit key, so
 a line added by someone without the key is told apart. audit.services writes one after the
-first keyed entry, every SHAREHUB_AUDIT_ANCHOR_EVERY (10) entries and, from the write path, at the
+first keyed entry, every SHAREHUB_AUDIT_ANCHOR_EVERY (1) entries and, from the write path, at the
 first entry after SHAREHUB_AUDIT_ANCHOR_SECONDS (30) without an anchor from that process; beat
 writes the current head every few minutes (audit_anchor); audit_verify reads them all back.
 """

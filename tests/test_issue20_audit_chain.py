@@ -182,8 +182,9 @@ def test_entries_are_keyed_and_the_key_rotates_without_rewriting(audit_key, monk
 
 @pytest.mark.django_db
 def test_entries_written_before_keys_still_verify_and_are_covered_by_the_next_keyed_one(
-    audit_key, django_capture_on_commit_callbacks
+    audit_key, django_capture_on_commit_callbacks, settings
 ):
+    settings.SHAREHUB_AUDIT_ANCHOR_EVERY = 10  # so the first keyed entry's anchor is the only one
     legacy = _write(4)
     # Make them what entries written before this change look like: unkeyed, no position.
     _tamper("UPDATE audit_auditentry SET hash_key_version = 0, seq = NULL", [])

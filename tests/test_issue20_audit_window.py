@@ -3,6 +3,8 @@ entries chained onto what was left, went unreported ("intact: 502 entries, check
 anchors"). The write path now anchors every few entries and every few seconds, without beat, and
 on SQLite the verifier reports entry ids that jump."""
 
+import time
+
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
@@ -25,8 +27,11 @@ def _cut(entries) -> None:
 def test_the_testers_cut_past_the_window_and_two_new_entries_is_reported(
     audit_key,  # noqa: F811
     django_capture_on_commit_callbacks,
+    settings,
 ):
-    """Write more than the window, anchor, write more, cut them, let the app write two more."""
+    """Write more than the window, anchor, write more, cut them, let the app write two more.
+    With a deployment's window of 10 entries (the default is now every entry)."""
+    settings.SHAREHUB_AUDIT_ANCHOR_EVERY = 10
     with django_capture_on_commit_callbacks(execute=True):
         _write(25)
     call_command("audit_anchor")  # beat's anchor at 25
@@ -90,4 +95,34 @@ def test_a_cut_inside_the_window_shows_as_ids_that_jump_on_sqlite(
     assert result.broken is not None
     assert (result.broken.entry_id, result.broken.reason) == (first.pk, "gap")
     with pytest.raises(CommandError, match="gap"):
+        call_command("audit_verify")
+
+
+@pytest.mark.django_db
+def test_a_short_cut_with_the_id_sequence_reset_is_reported(
+    audit_key,  # noqa: F811
+    django_capture_on_commit_callbacks,
+    settings,
+    monkeypatch,
+):
+    """The second outside test: cut 5 entries after the last anchor (inside a 10-entry window),
+    reset SQLite's id sequence so no gap shows, let the app write 15 more: "intact". Every
+    entry is anchored now, so the cut entries' anchors outlive them."""
+    # The deployment's own anchoring only: no time-window anchor falls due during the test.
+    settings.SHAREHUB_AUDIT_ANCHOR_SECONDS = 3600
+    monkeypatch.setattr(anchors, "_last_written", time.monotonic())
+    with django_capture_on_commit_callbacks(execute=True):
+        _write(20)
+        tail = _write(5)
+    _cut(tail)
+    if connection.vendor == "sqlite":
+        _tamper(
+            "UPDATE sqlite_sequence SET seq = %s WHERE name = 'audit_auditentry'",
+            [tail[0].pk - 1],
+        )
+    with django_capture_on_commit_callbacks(execute=True):
+        _write(15)
+    result = audit_verify()
+    assert not result.intact
+    with pytest.raises(CommandError, match="truncated|anchor|gap|missing"):
         call_command("audit_verify")
