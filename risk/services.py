@@ -349,6 +349,7 @@ def person_risk(
     the score and its reasons never say more than the records would. None: not found (logged).
     """
     from protocols.engine import disclose, finding_disclosed
+    from protocols.fields import identity_key
     from protocols.models import AccessLog
     from protocols.summary import access_log_write
 
@@ -408,6 +409,7 @@ def person_risk(
     # they may see of each: a child's risk often sits with an adult of the household.
     household_score = score
     household_shown = 1
+    household_logged: dict[str, dict] = {}
     for member in members:
         member_view = views.get(member.pk)
         if member.pk == person.pk or member_view is None:
@@ -418,7 +420,23 @@ def person_risk(
                 member_view, record_id=finding.record_id, field_keys=finding.field_keys
             ):
                 household_score += contribution(term, today)
-                logged.setdefault(str(finding.record_id), []).extend(finding.field_keys)
+                # The member's record, under the member's reference (audit.reads).
+                member_fields = household_logged.setdefault(member.reference, {"fields": {}})
+                member_fields["fields"].setdefault(str(finding.record_id), []).extend(
+                    finding.field_keys
+                )
+    # The name at the top of the page is made from the records whose name fields the reader is
+    # shown (PersonView.name): those records are read too, for each agency owning one, even
+    # when no reason is shared (issue 20, finding E).
+    name_keys = {identity_key("forename"), identity_key("surname")}
+    named = {
+        str(r.record_id): sorted(k for k in view.shown_keys[r.record_id] if k in name_keys)
+        for r in view.records
+        if view.shown_keys[r.record_id] & name_keys
+    }
+    logged_fields: dict[str, Any] = {**named, "reasons": logged}
+    if household_logged:
+        logged_fields["household"] = household_logged
     access_log_write(
         user=user,
         membership=membership,
@@ -427,7 +445,7 @@ def person_risk(
         purpose=purpose,
         person=person,
         versions=sorted(set().union(*(v.versions for v in views.values()))),
-        fields={"reasons": logged},
+        fields=logged_fields,
     )
     reasons.sort(key=lambda r: -r.adds)
     return RiskPage(
