@@ -2,8 +2,8 @@
 unusual reading of them (issue 20): each agency answers for its own records, whoever reads them.
 
     record_reads_write(entry)   RecordRead rows for a new entry (audit.services calls it): case
-                                summaries, risk pages, alerts, search results, explain pages
-                                and exports
+                                summaries, risk pages, alerts, search results, explain pages,
+                                exports and dashboard drill-downs (references only)
     unusual_reads_tell()        flags stored once and sent as notifications (beat)
 """
 
@@ -42,7 +42,8 @@ def _named_records(fields: dict, reference: str):
     add_records(fields.get("reasons"), reference)
     add_known(fields.get("known_to"), reference)
     # Other persons shown beside the one read: household members on a case summary, and each
-    # person a search listed ("results"), each {reference: {"fields": ..., "known_to": ...}}.
+    # person a search or a drill-down listed ("results"), each {reference: {"fields": ...,
+    # "known_to": ...}}; a drill-down names no field, only the datasets of its cell's agencies.
     for others in (fields.get("household"), fields.get("results")):
         if isinstance(others, dict):
             for member, seen in others.items():

@@ -12,6 +12,13 @@ A count the dashboard suppresses ("<5", or "[c]" so that a small one cannot be w
 no drill-down either: the list would show how many people are behind it. Whether it is
 suppressed is read from the dashboard's own figures (insights.services.people_figures, made by
 insights.suppression), not decided again here.
+
+The list is the pseudonymous references behind the cell asked for and nothing else (issue 20,
+finding D): a per-person attribute that cuts across the dashboard's cells, such as the agencies
+each person is known to, would let a suppressed cell ("police and education": "[c]") be counted
+off a published one ("police"). What a row says is what the cell says. The de-identified
+row-level export (insights.export) keeps its agencies_involved column: row-level data for an
+analyst under a protocol is a different control.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from django.utils import timezone
 
 from insights.models import PersonProfile
 from matching.models import Person
-from protocols.engine import PersonView, agencies_visible, disclose
+from protocols.engine import agencies_visible, disclose
 from protocols.models import AccessLog, Purpose
 from protocols.summary import access_log_write
 
@@ -65,7 +72,7 @@ def cell_check(cell: str, people: dict) -> None:
 @dataclass
 class Drilldown:
     title: str
-    views: list[PersonView]
+    references: list[str]  # pseudonymous references only: no per-person attribute
     page: int
     has_next: bool
     scan_stopped: bool
@@ -159,18 +166,29 @@ def drilldown(
         now=now,
     )
     ordered = [views[pid] for pid in on_page if pid in views]
+    # Each person listed is shown known to the cell's agencies (and, to the reader, to nothing
+    # else): a read of references, no field, for each of those agencies (audit.reads).
+    cell_agencies = {a["id"] for a in agencies if mask & (1 << a["bit"])}
+    known_to = {
+        v.person.reference: {
+            "known_to": sorted(
+                {i.dataset_id for i in v.involvements if i.agency.pk in cell_agencies}
+            )
+        }
+        for v in ordered
+    }
     access_log_write(
         user=user,
         membership=membership,
         action=AccessLog.Action.DRILLDOWN,
         channel="web",
         purpose=DRILLDOWN_PURPOSE,
-        fields={"cell": cell, "page": page},
+        fields={"cell": cell, "page": page, "results": known_to},
         results=[v.person.reference for v in ordered],
     )
     return Drilldown(
         title=title,
-        views=ordered,
+        references=[v.person.reference for v in ordered],
         page=page,
         has_next=len(visible) > page * PAGE_SIZE,
         scan_stopped=stopped,
