@@ -12,13 +12,18 @@ Only identifiers the writer is shown are compared (`shown`, from the disclosure 
 protocols.engine.identifiers_shown): a refusal for a withheld date of birth would tell the writer
 it is one, and a note of a hundred dates is a fast way to ask.
 
+Text is read as it looks, not as it is encoded, before any of this: a writer could otherwise
+get an identifier past the screen in full-width digits, with a zero-width space inside it, or
+spelt out a character at a time ("L S 1 0 2 Q G"). See `_cleaned` and `_squeezed`.
+
 A screen, not a guarantee: a forename, or a name misspelt beyond its keyed form, passes.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping
+import unicodedata
+from collections.abc import Collection, Iterator, Mapping
 
 import numpy as np
 
@@ -43,6 +48,7 @@ _DATE_NAMED = re.compile(
     r"\b(\d{1,2})(?:st|nd|rd|th)?[\- ]+([A-Za-z]{3,9})[\- ,]+(\d{4})\b", re.IGNORECASE
 )
 _WORD = re.compile(r"[^\W\d_][^\W\d_'-]*[^\W\d_]", re.UNICODE)
+_SPACED_LETTERS = re.compile(r"\b[^\W\d_]\b(?:[\s.-]+[^\W\d_]\b){2,}")
 
 
 def identifiers_in_text(
@@ -57,15 +63,24 @@ def identifiers_in_text(
         if kind not in found:
             found.append(kind)
 
-    numbers = [_digits_of(match.group()) for match in _DIGIT_RUN.finditer(text)]
-    if any(len(d) == 10 and nhs_number_is_valid(d) for d in numbers):
+    text = _cleaned(text)
+    fenced = _fenced(text)
+    squeezed = list(_squeezed(fenced))
+    numbers = [_digits_of(match.group()) for match in _DIGIT_RUN.finditer(fenced)]
+    if any(len(d) == 10 and nhs_number_is_valid(d) for d in numbers) or any(
+        _squeezed_nhs_number(joined) for joined, _ in squeezed
+    ):
         note("an NHS number")
     for match in _UPN.finditer(text):
         if upn_is_valid(normalise.upn_normalise(match.group())):
             note("a UPN")
+    if any(_squeezed_upn(joined, edges) for joined, edges in squeezed):
+        note("a UPN")
     for match in _PNC.finditer(text):
         if pnc_id_is_valid(normalise.pnc_id_normalise(match.group())):
             note("a PNC id")
+    if any(_squeezed_pnc_id(joined, edges) for joined, edges in squeezed):
+        note("a PNC id")
     ordinal_shaped = []
     for match in _POSTCODE.finditer(text):
         postcode = normalise.postcode_normalise(match.group(1) + match.group(2))
@@ -75,6 +90,12 @@ def identifiers_in_text(
             ordinal_shaped.append(postcode)
         else:
             note("a postcode")
+    for joined, edges in squeezed:
+        for postcode in _squeezed_postcodes(joined, edges):
+            if _ORDINAL.match(postcode.partition(" ")[2]):
+                ordinal_shaped.append(postcode)
+            else:
+                note("a postcode")
     if any(_is_phone(d) for d in numbers):
         note("a phone number")
     if _EMAIL.search(text):
@@ -83,6 +104,127 @@ def identifiers_in_text(
         kinds = _personal_keys_in(text, shown, numbers=numbers, postcodes=ordinal_shaped)
         found.extend(kind for kind in kinds if kind not in found)
     return found
+
+
+class _DecimalDigits(dict):
+    """A str.translate table reading any script's decimal digit (Arabic-Indic, Devanagari...) as
+    0-9, filled as characters are met rather than for all of Unicode up front."""
+
+    def __missing__(self, codepoint: int) -> int:
+        char = chr(codepoint)
+        value = unicodedata.decimal(char, None) if codepoint > 127 else None
+        self[codepoint] = ord(str(value)) if value is not None else codepoint
+        return self[codepoint]
+
+
+_DECIMAL_DIGITS = _DecimalDigits()
+# Marks the edges of times and dates in `_fenced` text; never left in text by `_cleaned`.
+_FENCE = "\x00"
+
+
+def _cleaned(text: str) -> str:
+    """`text` as a reader sees it. Format characters (Unicode category Cf: zero-width spaces and
+    joiners, soft hyphens, direction marks) go; compatibility forms are folded (NFKC: full-width
+    digits and letters, non-breaking and thin spaces, ligatures); every script's decimal digits
+    read as 0-9. Each is invisible, or looks like the plain character, to the person reading."""
+    if text.isascii() and text.isprintable():
+        return text  # nothing to do, and most notes are like this
+    visible = "".join(c for c in text if unicodedata.category(c) != "Cf")
+    return unicodedata.normalize("NFKC", visible).translate(_DECIMAL_DIGITS).replace(_FENCE, " ")
+
+
+_TIME = re.compile(r"(?<![\d:])(?:[01]?\d|2[0-3]):[0-5]\d(?![\d:])")
+
+
+def _fenced(text: str) -> str:
+    """`text` with fences round its times (10:30) and its dates with a four-digit year
+    (12/03/2026), so that no run of digits is read across one. Notes are full of "seen
+    04/08/2026 13:55", whose ten digits would otherwise be a phone number, and an NHS number
+    one time in eleven. A date with a two-digit year is not fenced: six digits and four more
+    is how a Scottish CHI number, a date of birth and a serial, is written."""
+
+    def fence(match: re.Match[str]) -> str:
+        return f"{_FENCE}{match.group()}{_FENCE}"
+
+    def fence_date(match: re.Match[str]) -> str:
+        parts = re.split(r"[/.\- ]", match.group())
+        parsed = normalise.date_parse(match.group()) if 4 in map(len, parts) else None
+        return fence(match) if parsed is not None and 1900 <= parsed.year < 2100 else match.group()
+
+    return _DATE_NUMERIC.sub(fence_date, _TIME.sub(fence, text))
+
+
+_ALNUM = re.compile(r"[^\W_]+")
+# A comma or semicolon and a space ends a stretch, as a fence does: "days 3, 12, 281, 14" is a
+# list, and joined up it makes ten-digit runs that pass a check digit one time in eleven.
+_LIST_BREAK = re.compile(rf"{_FENCE}|[,;]\s+")
+
+
+def _squeezed(fenced: str) -> Iterator[tuple[str, set[int]]]:
+    """Each stretch of text between fences and list breaks, with everything but letters and
+    digits taken out, in capitals, and its edges: the offsets where a word began or ended, or
+    letters met digits.
+
+    "L S 1 0 2 Q G", "943_476_5919" or "2008 005 6560 Z" is an identifier spelt out to get
+    past the shapes above. A shape found here counts only from edge to edge, so "room 14B with"
+    (ROOM14BWITH) holds no "M1 4BW", and only shapes with a check digit or letter, or the
+    strict shape of a postcode, are looked for: joined-up counts ("3 12 7") are common."""
+    for stretch in _LIST_BREAK.split(fenced):
+        words = _ALNUM.findall(stretch)
+        if len(words) < 2:
+            continue  # nothing was taken out between characters: the plain shapes saw it
+        joined = "".join(words).upper()
+        edges = {0}
+        offset = 0
+        for word in words:
+            offset += len(word)
+            edges.add(offset)
+        edges.update(
+            i for i in range(1, len(joined)) if joined[i - 1].isdigit() != joined[i].isdigit()
+        )
+        yield joined, edges
+
+
+def _squeezed_nhs_number(joined: str) -> bool:
+    return any(len(run) == 10 and nhs_number_is_valid(run) for run in re.findall(r"\d+", joined))
+
+
+def _from_edges(joined: str, edges: set[int], length: int) -> Iterator[str]:
+    for start in sorted(edges):
+        if start + length in edges:
+            yield joined[start : start + length]
+
+
+_SQUEEZED_PNC = re.compile(r"\d{11}[A-Z]")
+
+
+def _squeezed_upn(joined: str, edges: set[int]) -> bool:
+    return any(upn_is_valid(c) for c in _from_edges(joined, edges, 13))
+
+
+def _squeezed_pnc_id(joined: str, edges: set[int]) -> bool:
+    # The long form only: a short form (08/56560Z) with its slash taken out is any number
+    # followed by a word, right one time in 23.
+    return any(
+        _SQUEEZED_PNC.fullmatch(c) and pnc_id_is_valid(c) for c in _from_edges(joined, edges, 12)
+    )
+
+
+# A postcode's last two letters are never C, I, K, M, O or V (Royal Mail): this keeps "at 10
+# am" and "by 10 pm" (AT1 0AM, BY1 0PM) from reading as postcodes once spaces are gone.
+_SQUEEZED_POSTCODE = re.compile(r"([A-Z]{1,2}\d[A-Z\d]?)(\d[ABD-HJLNP-UW-Z]{2})")
+
+
+def _squeezed_postcodes(joined: str, edges: set[int]) -> list[str]:
+    postcodes = []
+    for length in (5, 6, 7):
+        for candidate in _from_edges(joined, edges, length):
+            if (match := _SQUEEZED_POSTCODE.fullmatch(candidate)) is None:
+                continue
+            postcode = f"{match.group(1)} {match.group(2)}"
+            if normalise.postcode_parts(postcode) is not None:
+                postcodes.append(postcode)
+    return postcodes
 
 
 def _digits_of(run: str) -> str:
@@ -112,6 +254,8 @@ def _personal_keys_in(
     word, date and ordinal-shaped postcode in the text and comparing with the search keys of
     the records shown. Every word: text is capped in length, so there is no need to sample."""
     words = {normalise.text_clean(w) for w in _WORD.findall(text)}
+    # A name spelt out a letter at a time: "S m i t h", "S.M.I.T.H".
+    words |= {re.sub(r"[\s.-]+", "", m.group()) for m in _SPACED_LETTERS.finditer(text)}
     words = {w for w in words if len(w) >= 2}
     dates = {d.isoformat() for d in _dates_in(text, numbers)}
     if not words and not dates and not postcodes:
