@@ -30,7 +30,8 @@ from agencies.ingest import csv_cell_safe
 from audit.models import AuditAction
 from audit.services import audit_record
 from insights.models import DeidentifiedExport
-from matching.models import LinkageRecord, Person
+from matching.models import Person
+from matching.persons import persons_holding_records_in
 from matching.screening import identifiers_in_text, screen_problem
 from protocols.engine import disclose, grants_for
 from protocols.fields import dataset_catalogues, identity_key
@@ -208,21 +209,9 @@ def _chunks(export, user, membership, purpose, chosen, age_bands, header) -> Ite
     versions: set[int] = set()
     now = timezone.now()
     dob_key = identity_key("date_of_birth")
-    people = (
-        LinkageRecord.objects.filter(
-            dataset_id__in=list(by_dataset),
-            person__isnull=False,
-            person__is_active=True,
-            record__is_retired=False,
-        )
-        .order_by()
-        .values_list("person_id", "person__reference")
-        .distinct()
+    person_ids = persons_holding_records_in(
+        by_dataset, order_by=lambda reference: _person_pseudonym(key, reference)
     )
-    person_ids = [
-        person_id
-        for person_id, reference in sorted(people, key=lambda pair: _person_pseudonym(key, pair[1]))
-    ]
     try:
         for start in range(0, len(person_ids), PERSONS_PER_BATCH):
             batch_ids = person_ids[start : start + PERSONS_PER_BATCH]

@@ -40,6 +40,7 @@ from django.utils import timezone
 from agencies.ingest import csv_cell_safe
 from agencies.models import Membership, Role
 from matching.models import LinkageExport, LinkageRecord, Person
+from matching.persons import persons_holding_records_in
 from matching.screening import identifiers_in_text, screen_problem
 from protocols.engine import disclose, grants_for
 from protocols.models import Purpose
@@ -257,23 +258,9 @@ def _disclosed_rows(
 ) -> Iterator[_Row]:
     """The records the engine discloses to the user, person by person in the order of their
     pseudonym in this export, in batches."""
-    people = (
-        LinkageRecord.objects.filter(
-            dataset_id__in=list(dataset_ids),
-            person__isnull=False,
-            person__is_active=True,
-            record__is_retired=False,
-        )
-        .order_by()
-        .values_list("person_id", "person__reference")
-        .distinct()
+    person_ids = persons_holding_records_in(
+        dataset_ids, order_by=lambda reference: _pseudonym(key, b"person", reference)
     )
-    person_ids = [
-        person_id
-        for person_id, reference in sorted(
-            people, key=lambda pair: _pseudonym(key, b"person", pair[1])
-        )
-    ]
     for start in range(0, len(person_ids), PERSONS_PER_BATCH):
         batch_ids = person_ids[start : start + PERSONS_PER_BATCH]
         batch = list(Person.objects.filter(pk__in=batch_ids).select_related("household"))

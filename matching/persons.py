@@ -1,8 +1,8 @@
 """Following persons through merges."""
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
-from matching.models import Person
+from matching.models import LinkageRecord, Person
 
 
 def persons_merged_into(person_ids: Iterable[int]) -> dict[int, int]:
@@ -27,3 +27,23 @@ def persons_merged_into(person_ids: Iterable[int]) -> dict[int, int]:
             next_frontier[pk] = frontier[into]
         frontier = next_frontier
     return found
+
+
+def persons_holding_records_in(
+    dataset_ids: Iterable[int], *, order_by: Callable[[str], str]
+) -> list[int]:
+    """Ids of the live persons with a live record in any of `dataset_ids`, sorted by
+    `order_by(reference)`. An export passes its own keyed pseudonym, so two exports' rows come
+    in orders that cannot be lined up with each other."""
+    people = (
+        LinkageRecord.objects.filter(
+            dataset_id__in=list(dataset_ids),
+            person__isnull=False,
+            person__is_active=True,
+            record__is_retired=False,
+        )
+        .order_by()
+        .values_list("person_id", "person__reference")
+        .distinct()
+    )
+    return [person_id for person_id, reference in sorted(people, key=lambda p: order_by(p[1]))]
