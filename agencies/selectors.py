@@ -1,5 +1,8 @@
 """Reads about agencies and their staff, shared by the home pages and the agency pages."""
 
+from collections.abc import Iterable
+
+from django.contrib.auth import get_user_model
 from django.db.models import Count, Max, Q, QuerySet
 
 from agencies.models import Agency, Dataset, Extract, Membership, Role
@@ -14,6 +17,21 @@ def partnership_agencies() -> QuerySet[Agency]:
             filter=Q(memberships__is_active=True, memberships__user__is_active=True),
             distinct=True,
         )
+    )
+
+
+def ig_officers(agency_ids: Iterable[int]) -> QuerySet:
+    """The active users acting as IG officers, in an active membership, of any of these
+    agencies: who is told of what concerns an agency's records."""
+    return (
+        get_user_model()
+        .objects.filter(
+            is_active=True,
+            memberships__agency_id__in=list(agency_ids),
+            memberships__is_active=True,
+            memberships__role=Role.IG_OFFICER,
+        )
+        .distinct()
     )
 
 

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from agencies.models import Agency, Membership, Role
+from agencies.selectors import ig_officers
 from consent.models import (
     ConfirmationOutcome,
     ConsentConfirmation,
@@ -344,7 +345,7 @@ def _record_announce(record: ConsentRecord, *, membership, purpose: str, channel
             continue
         if agency.pk in awaited:
             notify(
-                recipients=_ig_officers(agency.pk),
+                recipients=ig_officers([agency.pk]),
                 kind=NotificationKind.CONSENT_TO_CONFIRM,
                 message=(
                     f"{membership.agency.name} recorded consent {state} about your agency's "
@@ -355,7 +356,7 @@ def _record_announce(record: ConsentRecord, *, membership, purpose: str, channel
             )
         else:
             notify(
-                recipients=_ig_officers(agency.pk),
+                recipients=ig_officers([agency.pk]),
                 kind=NotificationKind.CONSENT_RECORDED,
                 message=(
                     f"{membership.agency.name} recorded consent {state} about your agency's "
@@ -363,15 +364,6 @@ def _record_announce(record: ConsentRecord, *, membership, purpose: str, channel
                 ),
                 link=reverse("consent:statement", args=[record.pk]),
             )
-
-
-def _ig_officers(agency_id: int):
-    return User.objects.filter(
-        is_active=True,
-        memberships__agency_id=agency_id,
-        memberships__is_active=True,
-        memberships__role=Role.IG_OFFICER,
-    ).distinct()
 
 
 def _confirm_link(record: ConsentRecord, agency_id: int) -> str:
@@ -976,16 +968,7 @@ def _reviewers(override: SafeguardingOverride):
     """IG officers of the overriding user's agency and of the agencies whose records it opened,
     never the user who overrode."""
     agency_ids = {override.agency_id, *override.agencies.values_list("pk", flat=True)}
-    return (
-        User.objects.filter(
-            is_active=True,
-            memberships__agency_id__in=agency_ids,
-            memberships__is_active=True,
-            memberships__role=Role.IG_OFFICER,
-        )
-        .exclude(pk=override.user_id)
-        .distinct()
-    )
+    return ig_officers(agency_ids).exclude(pk=override.user_id)
 
 
 def override_start(

@@ -9,8 +9,8 @@ from django.db.models import Max
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import User
 from agencies.models import Membership, Role
+from agencies.selectors import ig_officers
 from audit.models import AuditAction
 from audit.services import audit_record
 from matching.pseudonymise import release_seal
@@ -94,7 +94,7 @@ def parts_ask(*, request, requesting_agency, person, agency_ids: set[int]) -> li
     ]
     for part in made:
         notify(
-            recipients=_ig_officers(part.agency_id),
+            recipients=ig_officers([part.agency_id]),
             kind=NotificationKind.RELEASE_REQUESTED,
             message=(
                 f"{requesting_agency.name} is answering a subject access request from person "
@@ -103,15 +103,6 @@ def parts_ask(*, request, requesting_agency, person, agency_ids: set[int]) -> li
             link=_part_link(part),
         )
     return made
-
-
-def _ig_officers(agency_id: int):
-    return User.objects.filter(
-        is_active=True,
-        memberships__agency_id=agency_id,
-        memberships__is_active=True,
-        memberships__role=Role.IG_OFFICER,
-    ).distinct()
 
 
 def parts_to_release(membership: Membership | None) -> list[ReleasePart]:
@@ -278,7 +269,7 @@ def part_release(
         )
         notices_settle(kind=NotificationKind.RELEASE_REQUESTED, link=_part_link(part))
         notify(
-            recipients=_ig_officers(requesting.pk),
+            recipients=ig_officers([requesting.pk]),
             kind=NotificationKind.RELEASE_DONE,
             message=(
                 f"{part.agency.name} released its part of the subject access report on person "
