@@ -251,3 +251,16 @@ def give(version: ProtocolVersion, holder, *, agency=None) -> None:
         ProtocolGrant.objects.get_or_create(
             protocol=version.protocol, agency_id=agency_id, **holder_is
         )
+
+
+def police_shared_with_a_practitioner(agency, other_agency, member):
+    """Alice's family linked across the police (`other_agency`) and social care (`agency`), and
+    a social care practitioner given a protocol that shares the police records: the world many
+    tests read from. Returns (linked, practitioner, version)."""
+    linked = linked_people(other_agency, agency)
+    practitioner = member(Role.PRACTITIONER)
+    version = protocol_in_force(
+        author=practitioner, parties=[agency, other_agency], rules=[{"dataset": linked.police}]
+    )
+    give(version, practitioner)
+    return linked, practitioner, version

@@ -15,7 +15,7 @@ from audit.services import audit_record, audit_verify
 from protocols.models import AccessLog, Purpose
 from protocols.summary import case_summary
 from tests.ingest_helpers import csv_bytes, good_row, police_dataset, upload
-from tests.protocol_helpers import give, linked_people, protocol_in_force
+from tests.protocol_helpers import police_shared_with_a_practitioner
 
 postgres_only = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="the trigger is PostgreSQL's"
@@ -151,12 +151,7 @@ def test_fifty_writers_at_once_make_one_chain():
 
 @pytest.fixture
 def world(db, agency, other_agency, member):
-    linked = linked_people(other_agency, agency)
-    practitioner = member(Role.PRACTITIONER)
-    version = protocol_in_force(
-        author=practitioner, parties=[agency, other_agency], rules=[{"dataset": linked.police}]
-    )
-    give(version, practitioner)
+    linked, practitioner, _ = police_shared_with_a_practitioner(agency, other_agency, member)
     return linked, practitioner
 
 

@@ -6,18 +6,12 @@ import pytest
 from agencies.models import Membership, Role
 from audit.models import AuditAction
 from audit.services import audit_record
-from tests.protocol_helpers import give, linked_people, protocol_in_force
+from tests.protocol_helpers import police_shared_with_a_practitioner
 
 
 @pytest.fixture
 def world(db, agency, other_agency, member):
-    linked = linked_people(other_agency, agency)
-    practitioner = member(Role.PRACTITIONER)
-    version = protocol_in_force(
-        author=practitioner, parties=[agency, other_agency], rules=[{"dataset": linked.police}]
-    )
-    give(version, practitioner)
-    return linked, practitioner, version
+    return police_shared_with_a_practitioner(agency, other_agency, member)
 
 
 def test_the_protocol_version_filter_works_on_the_default_database(world, client, member):

@@ -11,18 +11,17 @@ from matching.review import explain_read_audit
 from protocols.models import Purpose
 from protocols.search import SearchQuery, person_search
 from subject_access.services import subject_access_report
-from tests.protocol_helpers import give, linked_people, protocol_in_force
+from tests.protocol_helpers import (
+    give,
+    linked_people,
+    police_shared_with_a_practitioner,
+    protocol_in_force,
+)
 
 
 @pytest.fixture
 def world(db, agency, other_agency, member):
-    # Police records (other_agency) shared with a social care practitioner (agency).
-    linked = linked_people(other_agency, agency)
-    practitioner = member(Role.PRACTITIONER)
-    version = protocol_in_force(
-        author=practitioner, parties=[agency, other_agency], rules=[{"dataset": linked.police}]
-    )
-    give(version, practitioner)
+    linked, practitioner, _ = police_shared_with_a_practitioner(agency, other_agency, member)
     return linked, practitioner
 
 

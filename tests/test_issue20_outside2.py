@@ -17,7 +17,13 @@ from insights.models import InsightSnapshot
 from protocols.models import Purpose, Tier
 from risk.models import RiskRun
 from risk.services import enrich_run
-from tests.protocol_helpers import crowd, give, linked_people, protocol_in_force
+from tests.protocol_helpers import (
+    crowd,
+    give,
+    linked_people,
+    police_shared_with_a_practitioner,
+    protocol_in_force,
+)
 
 
 @pytest.fixture
@@ -105,13 +111,7 @@ def test_a_drilldown_is_a_read_of_references_for_the_agencies_of_its_cell(
 
 @pytest.fixture
 def practitioner_world(db, agency, other_agency, member):
-    # Police records (other_agency) shared with a social care practitioner (agency).
-    linked = linked_people(other_agency, agency)
-    practitioner = member(Role.PRACTITIONER)
-    version = protocol_in_force(
-        author=practitioner, parties=[agency, other_agency], rules=[{"dataset": linked.police}]
-    )
-    give(version, practitioner)
+    linked, practitioner, _ = police_shared_with_a_practitioner(agency, other_agency, member)
     return linked, practitioner
 
 
