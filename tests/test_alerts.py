@@ -30,6 +30,23 @@ from tests.protocol_helpers import give, linked_people, protocol_in_force
 DAY = date(2026, 1, 20)
 
 
+def high_risk_indicator(admin, linked):
+    """30 points for each high-risk police incident in the last year, fading over 30 days."""
+    return indicator_save(
+        by=admin,
+        rescore=False,
+        data=IndicatorInput(
+            name="High risk incident",
+            kind="structured",
+            datasets=[linked.police],
+            weight=30,
+            half_life_days=30,
+            lookback_days=365,
+            conditions=[{"column": "risk_grade", "op": "is", "value": "high"}],
+        ),
+    )
+
+
 @pytest.fixture
 def world(db, agency, other_agency, member):
     linked = linked_people(other_agency, agency)
@@ -43,19 +60,7 @@ def world(db, agency, other_agency, member):
     )
     give(version, csc_worker)
     give(version, police_worker)
-    indicator = indicator_save(
-        by=admin,
-        rescore=False,
-        data=IndicatorInput(
-            name="High risk incident",
-            kind="structured",
-            datasets=[linked.police],
-            weight=30,
-            half_life_days=30,
-            lookback_days=365,
-            conditions=[{"column": "risk_grade", "op": "is", "value": "high"}],
-        ),
-    )
+    indicator = high_risk_indicator(admin, linked)
     return {
         "linked": linked,
         "admin": admin,

@@ -27,11 +27,11 @@ from agencies.models import Dataset, DatasetVersion, Role
 from alerts.models import Alert, AlertDelivery, RuleKind
 from alerts.services import RuleInput, rule_save, subscription_set
 from protocols.models import Purpose, Tier
-from risk.indicators import IndicatorInput
 from risk.models import RiskRun
-from risk.services import enrich_run, indicator_save
+from risk.services import enrich_run
 from tests.ingest_helpers import POLICE_DEFINITION
 from tests.protocol_helpers import give, linked_people, protocol_in_force
+from tests.test_alerts import high_risk_indicator
 from tests.test_settings import run_manage
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -160,19 +160,7 @@ def alert_world(db, agency, other_agency, member):
         rules=[{"dataset": linked.police, "tier": Tier.KNOWN_TO}, {"dataset": linked.csc}],
     )
     give(narrow, known_to_reader)
-    indicator = indicator_save(
-        by=admin,
-        rescore=False,
-        data=IndicatorInput(
-            name="High risk incident",
-            kind="structured",
-            datasets=[linked.police],
-            weight=30,
-            half_life_days=30,
-            lookback_days=365,
-            conditions=[{"column": "risk_grade", "op": "is", "value": "high"}],
-        ),
-    )
+    indicator = high_risk_indicator(admin, linked)
     return {
         "linked": linked,
         "admin": admin,
