@@ -95,3 +95,39 @@ def window(browser, live_server, request):
 def go_to(page: Page, label: str) -> None:
     page.locator("#navigation").get_by_role("link", name=label, exact=True).click()
     expect(page.locator("#navigation [aria-current=page]")).to_have_text(label)
+
+
+AXE_SOURCE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
+# What the public sector accessibility regulations ask for: WCAG 2.2 AA, with axe's best
+# practices (landmarks, the `region` rule, heading order) on top.
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]
+
+
+def axe_violations(page: Page) -> list[dict]:
+    """axe-core's violations on the page as it is now, each with its rule id, impact and the
+    selectors of the elements at fault.
+
+    axe is evaluated through the browser's debugging protocol, not added as a <script>: the
+    strict CSP (no inline scripts) stays on, as a user has it.
+    """
+    if not AXE_SOURCE.exists():
+        pytest.fail(f"axe-core not found at {AXE_SOURCE}: run npm ci (make assets)")
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.evaluate(AXE_SOURCE.read_text(encoding="utf-8") + "\n;0")
+    result = page.evaluate(
+        "async (tags) => { const r = await axe.run(document, "
+        "{runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']}); "
+        "return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help, "
+        "nodes: v.nodes.map(n => n.target.join(' '))})); }",
+        AXE_TAGS,
+    )
+    return result
+
+
+def expect_accessible(page: Page) -> None:
+    """Fail, naming each rule and element, if axe-core finds any violation on the page."""
+    violations = axe_violations(page)
+    assert violations == [], f"axe-core on {page.url}:\n" + "\n".join(
+        f"- {v['id']} ({v['impact']}): {v['help']} at {', '.join(v['nodes'][:5])}"
+        for v in violations
+    )
