@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from agencies.labels import readable_label
 from agencies.readers import Row
 from matching.normalise import date_parse
 
@@ -33,11 +34,6 @@ TRUE_FALSE = {"true", "false", "yes", "no", "y", "n", "1", "0", "t", "f"}
 
 def _key(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.lower())
-
-
-def _label(name: str) -> str:
-    words = re.sub(r"[_\-.]+", " ", name).strip()
-    return words[:1].upper() + words[1:]
 
 
 @dataclass
@@ -135,7 +131,7 @@ def mapping_propose(
 
 
 def _sensitive_guess(name: str, stats: _ColumnStats) -> dict:
-    label = _label(name)
+    label = readable_label(name)
     if not stats.count:
         return {"type": "text", "label": label}
     if stats.dates >= 0.8 * stats.count:

@@ -9,6 +9,7 @@ same field after the agency adds a column.
 from dataclasses import dataclass
 
 from agencies.definitions import IDENTIFIER_FIELDS
+from agencies.labels import label_made_from_column, readable_label
 from agencies.models import Dataset, DatasetVersion
 
 IDENTITY = "identity:"
@@ -53,10 +54,10 @@ def catalogue_from_versions(versions: list[DatasetVersion]) -> list[FieldInfo]:
                 )
             elif column.get("type"):
                 key = payload_key(column["column"])
-                payload.setdefault(
-                    key,
-                    FieldInfo(key, column.get("label") or column["column"], False, column["type"]),
-                )
+                label = column.get("label") or ""
+                if label_made_from_column(label, column["column"]):
+                    label = readable_label(column["column"])
+                payload.setdefault(key, FieldInfo(key, label, False, column["type"]))
     order = list(IDENTIFIER_FIELDS)
     identity_sorted = sorted(
         identity.values(), key=lambda f: order.index(f.key.removeprefix(IDENTITY))
