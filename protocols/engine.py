@@ -159,6 +159,8 @@ class FieldView:
     allowed_versions: list[int] = field(default_factory=list)
     # Set when the field is withheld: the reason code and its text.
     withheld: str = ""
+    # "identifier" or the column's type (date, category, number, boolean, text): how to read it.
+    type: str = ""
 
     @property
     def shown(self) -> bool:
@@ -178,7 +180,13 @@ class RecordView:
     # The event date, only when a field carrying it is shown; the timeline sorts by it.
     event_date: date | None
     fields: list[FieldView]
-    not_shared: int  # fields of the dataset no protocol of the user discloses
+    # The labels of the dataset's fields no protocol of the user discloses, in the dataset's
+    # order: the dataset's shape, which any holder of a rule over it may know, not the record's.
+    not_shared_labels: list[str] = field(default_factory=list)
+
+    @property
+    def not_shared(self) -> int:
+        return len(self.not_shared_labels)
 
     @property
     def shown_fields(self) -> list[FieldView]:
@@ -200,6 +208,9 @@ class Involvement:
     records: int
     allowed_by: list[str]
     detail_shown: bool
+    # The records behind it, for linkage's account of how each joined the person (matching.
+    # confidence); never shown as such.
+    record_ids: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -851,6 +862,7 @@ class _PersonBuilder:
                 detail_shown=False,
             )
         involvement.records += 1
+        involvement.record_ids.append(record.record_id)
         if record.event_date and (
             involvement.latest is None or record.event_date > involvement.latest
         ):
@@ -896,16 +908,26 @@ class _PersonBuilder:
             )
         payload = record.payload or {}
         fields = []
+        not_shared: list[str] = []
         for info in shape.catalogue:
             if info.key in shown_by:
                 value = (identity if info.is_identity else payload).get(info.name)
                 fields.append(
                     FieldView(
-                        info.key, info.label, value, shown_by[info.key], shown_versions[info.key]
+                        info.key,
+                        info.label,
+                        value,
+                        shown_by[info.key],
+                        shown_versions[info.key],
+                        type=info.type,
                     )
                 )
             elif info.key in withheld_by:
-                fields.append(FieldView(info.key, info.label, withheld=withheld_by[info.key]))
+                fields.append(
+                    FieldView(info.key, info.label, withheld=withheld_by[info.key], type=info.type)
+                )
+            else:
+                not_shared.append(info.label)
         del identity
         self.records.append(
             RecordView(
@@ -915,7 +937,7 @@ class _PersonBuilder:
                 dataset_name=dataset.name,
                 event_date=record.event_date if shape.event_keys & shown_by.keys() else None,
                 fields=fields,
-                not_shared=len(shape.keys) - len(fields),
+                not_shared_labels=not_shared,
             )
         )
 
