@@ -12,6 +12,7 @@ from consent.models import SafeguardingOverride
 from matching.models import Person
 from protocols.engine import PersonView, disclose, persons_visible
 from protocols.models import AccessLog, CaseUnlock, ProtocolVersion
+from protocols.summary_page import summary_page
 
 # The steps a practitioner can say they have completed; a list, so no free text about a
 # family is written into the unlock record.
@@ -231,9 +232,19 @@ def case_unlock(*, user, membership, person: Person, step: str, purpose: str, ch
     return True
 
 
+def _link_json(confidence) -> dict | None:
+    if confidence is None:
+        return None
+    return {"band": confidence.band or None, "how": confidence.words}
+
+
 def summary_json(summary: CaseSummary) -> dict:
-    """The summary as the API returns it: exactly what the page shows."""
+    """The summary as the API returns it: exactly what the page shows, with each link's band
+    and how it was made in words (never its weight)."""
     view = summary.view
+    page = summary_page(view, household=summary.household_members)
+    links = page.confidence
+    weakest = page.weakest_link
     return {
         "person": {
             "reference": view.person.reference,
@@ -242,6 +253,14 @@ def summary_json(summary: CaseSummary) -> dict:
         },
         "purpose": view.purpose,
         "staged_detail_locked": view.staged_locked,
+        "weakest_link": None
+        if weakest is None or page.weakest_link_at is None
+        else {
+            "band": weakest.band,
+            "how": weakest.words,
+            "agency": page.weakest_link_at.agency.code,
+            "dataset": page.weakest_link_at.involvement.dataset_name,
+        },
         "protocols": [
             {"reference": v.protocol.reference, "version": v.number, "name": v.name}
             for v in summary.protocols
@@ -254,8 +273,9 @@ def summary_json(summary: CaseSummary) -> dict:
                 "latest_involvement": i.latest.isoformat() if i.latest else None,
                 "detail_shown": i.detail_shown,
                 "allowed_by": i.allowed_by,
+                "link_band": block.confidence.band if block.confidence else None,
             }
-            for i in view.involvements
+            for i, block in zip(view.involvements, page.agencies, strict=True)
         ],
         "records": [
             {
@@ -277,6 +297,8 @@ def summary_json(summary: CaseSummary) -> dict:
                     for f in r.withheld_fields
                 ],
                 "fields_not_shared": r.not_shared,
+                "fields_not_shared_labels": r.not_shared_labels,
+                "link": _link_json(links.get(r.record_id)),
             }
             for r in view.timeline()
         ],

@@ -28,5 +28,6 @@ urlpatterns = [
     path("search/", views.search, name="search"),
     path("persons/<str:reference>/", views.summary, name="summary"),
     path("persons/<str:reference>/print/", views.summary_print, name="summary_print"),
+    path("persons/<str:reference>/summary.pdf", views.summary_pdf, name="summary_pdf"),
     path("persons/<str:reference>/unlock/", views.unlock, name="unlock"),
 ]

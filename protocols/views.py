@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.contrib.auth.models import Group
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
@@ -55,6 +56,7 @@ from protocols.summary import (
     merged_person_visible,
     person_by_reference,
 )
+from protocols.summary_page import summary_page
 
 # Roles that find a named person and read their case summary through protocols. Analysts are
 # not among them: they get counts, pseudonymous drill-downs and de-identified exports (insights/),
@@ -375,7 +377,16 @@ def summary_print(request: HttpRequest, reference: str) -> HttpResponse:
     return _summary_page(request, reference, printable=True)
 
 
-def _summary_page(request: HttpRequest, reference: str, *, printable: bool) -> HttpResponse:
+@role_required(*READERS)
+@never_cache
+def summary_pdf(request: HttpRequest, reference: str) -> HttpResponse:
+    """The printable summary as a tagged PDF, for a case file or a conference pack."""
+    return _summary_page(request, reference, printable=True, pdf=True)
+
+
+def _summary_page(
+    request: HttpRequest, reference: str, *, printable: bool, pdf: bool = False
+) -> HttpResponse:
     purpose = _purpose(request)
     person = person_by_reference(reference)
     if person is None:
@@ -391,7 +402,7 @@ def _summary_page(request: HttpRequest, reference: str, *, printable: bool) -> H
             channel="web",
         ):
             raise Http404("No such person.")
-        target = "protocols:summary_print" if printable else "protocols:summary"
+        target = request.resolver_match.view_name if request.resolver_match else "protocols:summary"
         return redirect(f"{redirect(target, reference=person.reference).url}?purpose={purpose}")
     found = case_summary(
         user=request.user,
@@ -402,20 +413,45 @@ def _summary_page(request: HttpRequest, reference: str, *, printable: bool) -> H
     )
     if found is None:
         raise Http404("No such person.")
+    context = {
+        "summary": found,
+        "view": found.view,
+        "page": summary_page(
+            found.view,
+            household=found.household_members,
+            agency_code=request.GET.get("agency", ""),
+        ),
+        "purpose": purpose,
+        "purpose_label": Purpose(purpose).label,
+        "unlock_form": UnlockForm(),
+        "generated_at": timezone.now(),
+        "can_seek_consent": request.membership is not None
+        and request.membership.role == Role.PRACTITIONER,
+        "printable": printable,
+    }
+    if pdf:
+        return _pdf_response(request, context, reference=person.reference)
     return render(
         request,
         "protocols/summary_print.html" if printable else "protocols/summary.html",
-        {
-            "summary": found,
-            "view": found.view,
-            "purpose": purpose,
-            "purpose_label": Purpose(purpose).label,
-            "unlock_form": UnlockForm(),
-            "generated_at": timezone.now(),
-            "can_seek_consent": request.membership is not None
-            and request.membership.role == Role.PRACTITIONER,
-        },
+        context,
     )
+
+
+def _pdf_response(request: HttpRequest, context: dict, *, reference: str) -> HttpResponse:
+    from django.contrib.staticfiles import finders
+    from weasyprint import CSS, HTML
+
+    html = render_to_string("protocols/summary_print.html", {**context, "for_pdf": True}, request)
+    # Tagged (pdf/ua-1) so a screen reader can read it; no base URL, so nothing is fetched.
+    document = HTML(string=html).write_pdf(
+        stylesheets=[CSS(filename=finders.find("protocols/summary_pdf.css"))],
+        pdf_variant="pdf/ua-1",
+    )
+    response = HttpResponse(document, content_type="application/pdf")
+    # The pseudonymous reference only: a name in a file name travels wherever the file does.
+    response["Content-Disposition"] = f'attachment; filename="case-summary-{reference}.pdf"'
+    return response
 
 
 @role_required(*READERS)
