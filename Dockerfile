@@ -4,8 +4,9 @@
 FROM node:22-bookworm-slim AS frontend
 WORKDIR /src
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund --loglevel=error
-# The same script as `make assets`: copies the compiled govuk-frontend files into build/frontend,
+# --ignore-scripts: every package ships built files; none needs to run code as it installs.
+RUN npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+# The same script as `make assets`: copies the compiled front-end files into build/frontend,
 # which is what the settings serve.
 COPY scripts/build-frontend scripts/build-frontend
 RUN ./scripts/build-frontend

@@ -240,8 +240,8 @@ USE_I18N = True
 USE_TZ = True
 
 # --- Static files ---------------------------------------------------------------------------
-# govuk-frontend comes from the npm registry; `make assets` copies its compiled files into
-# build/frontend. Nothing of it is committed.
+# govuk-frontend, Chart.js and Swagger UI come from the npm registry; `make assets` copies their
+# compiled files into build/frontend. Nothing of them is committed.
 FRONTEND_BUILD_DIR = BASE_DIR / "build" / "frontend"
 STATIC_URL = "/static/"
 STATIC_ROOT = Path(env.str("DJANGO_STATIC_ROOT", default=str(VAR_DIR / "staticfiles")))
@@ -252,6 +252,7 @@ STATICFILES_DIRS = [
     BASE_DIR / "static",
     ("govuk", FRONTEND_BUILD_DIR / "govuk"),
     ("chartjs", FRONTEND_BUILD_DIR / "chartjs"),
+    ("swagger-ui", FRONTEND_BUILD_DIR / "swagger-ui"),
 ]
 # The design system's stylesheet refers to its fonts and images at /assets/, so that folder is
 # served from the site root.

@@ -36,6 +36,7 @@ urlpatterns = [
         api_roles(*sorted(ALL_ROLES))(SpectacularAPIView.as_view()),
         name="api_schema",
     ),
+    path("api/docs/", views.api_docs, name="api_docs"),
     path("admin/", admin.site.urls),
 ]
 

@@ -1,14 +1,17 @@
-"""The shell: the landing redirect, each role's home page, health check and error pages."""
+"""The shell: the landing redirect, each role's home page, the API docs page, health check and
+error pages."""
 
 import logging
 
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
 
-from agencies.access import public, role_required, signed_in
+from agencies.access import ALL_ROLES, public, role_required, signed_in
 from agencies.models import Role
+from agencies.navigation import allows
 from agencies.selectors import agency_team, partnership_agencies, role_counts
 from alerts.services import alert_counts
 from consent.services import work_waiting
@@ -84,6 +87,22 @@ def platform_home(request: HttpRequest) -> HttpResponse:
     )
 
 
+# The same audience as the schema it shows (sharehub/urls.py, `api_schema`): every role, since
+# the schema lists what can be asked, never what is held. The schema endpoint alone also
+# answers agency tokens, which are for systems, not for people reading a page.
+@role_required(*sorted(ALL_ROLES))
+def api_docs(request: HttpRequest) -> HttpResponse:
+    """The REST API's documentation: Swagger UI drawing the OpenAPI schema, read-only."""
+    membership = request.membership
+    tokens = "agencies:api_tokens"
+    may_make_tokens = allows(tokens, membership.role, user=request.user, membership=membership)
+    return render(
+        request,
+        "sharehub/api_docs.html",
+        {"tokens_url": reverse(tokens) if may_make_tokens else None},
+    )
+
+
 @public
 @never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -127,6 +146,8 @@ def _keys_load(*, database_ok: bool) -> None:
 # The API's clients read JSON, whatever went wrong: an error there answers {"detail": ...} as
 # DRF's own refusals do, and as the OpenAPI schema promises, never a page.
 API_PREFIX = "/api/"
+# Pages for people that sit under /api/ beside what they describe: their errors are pages.
+API_PAGES = frozenset({"/api/docs/"})
 API_ERRORS = {
     400: "The request could not be understood.",
     403: "You do not have permission to do this.",
@@ -136,7 +157,7 @@ API_ERRORS = {
 
 
 def _api_error(request: HttpRequest, status: int) -> HttpResponse | None:
-    if not request.path.startswith(API_PREFIX):
+    if not request.path.startswith(API_PREFIX) or request.path in API_PAGES:
         return None
     return JsonResponse({"detail": API_ERRORS[status]}, status=status)
 
