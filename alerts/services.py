@@ -35,10 +35,16 @@ from alerts.models import (
 )
 from matching.models import LinkageRecord
 from matching.screening import identifiers_in_text, screen_problem
-from protocols.engine import identifiers_shown, persons_visible
+from protocols.engine import (
+    PersonView,
+    disclose,
+    finding_disclosed,
+    identifiers_shown,
+    persons_visible,
+)
 from protocols.models import Purpose
 from risk.models import RiskFinding, RiskIndicator
-from risk.scoring import ScoreBook
+from risk.scoring import FindingTerm, ScoreBook, contribution
 
 logger = logging.getLogger(__name__)
 
@@ -431,15 +437,12 @@ def _holding_for(
 ) -> set[int]:
     """The ids of `alerts` whose rule holds on what the engine shows the recipient.
 
-    A rule is asked again of the findings the recipient may see (protocols.engine.
-    finding_disclosed: every field a finding was read from is shown to them, as on the person's
-    risk page): a score rule of their score on the alert's day, a new event of that event being
-    shown. An alert that stood on fields withheld from someone would tell them what the records
-    are withheld from saying (issue 20 finding 10), so it does not reach them.
+    A rule is asked again of the findings the recipient may see (findings_shown): a score rule
+    of their score on the alert's day, a new event of that event being shown. An alert that
+    stood on fields withheld from someone would tell them what the records are withheld from
+    saying (issue 20 finding 10), so it does not reach them.
     """
     from matching.models import Person
-    from protocols.engine import disclose, finding_disclosed
-    from risk.scoring import contribution
     from risk.services import persons_terms
 
     holding: set[int] = set()
@@ -458,13 +461,7 @@ def _holding_for(
             view = views.get(alert.person_id)
             if alert.person_id not in batch or view is None:
                 continue
-            shown = [
-                (finding, term)
-                for finding, term in terms.get(alert.person_id, [])
-                if finding_disclosed(
-                    view, record_id=finding.record_id, field_keys=finding.field_keys
-                )
-            ]
+            shown = findings_shown(view, terms.get(alert.person_id, []))
             rule = rules[alert.rule_id]
             if rule.kind == RuleKind.NEW_EVENT_WHILE_OPEN:
                 causes = {tuple(pair) for pair in alert.finding_keys}
@@ -472,18 +469,34 @@ def _holding_for(
                     i.agency.pk == rule.open_agency_id for i in view.involvements
                 )
             else:
-                day = alert.raised_on
-                earlier = day - timedelta(days=rule.window_days or 0)
-                met = bool(
-                    _score_rule_met(
-                        rule,
-                        sum(contribution(term, day) for _, term in shown),
-                        sum(contribution(term, earlier) for _, term in shown),
-                    )
-                )
+                score, before = rule_scores(rule, [term for _, term in shown], alert.raised_on)
+                met = bool(_score_rule_met(rule, score, before))
             if met:
                 holding.add(alert.pk)
     return holding
+
+
+def findings_shown(
+    view: PersonView, terms: list[tuple[RiskFinding, FindingTerm]]
+) -> list[tuple[RiskFinding, FindingTerm]]:
+    """The findings of `terms` (risk.services.persons_terms) that may count for the reader of
+    `view`: those whose every field read is shown to them (protocols.engine.finding_disclosed),
+    as the person's risk page counts them."""
+    return [
+        (finding, term)
+        for finding, term in terms
+        if finding_disclosed(view, record_id=finding.record_id, field_keys=finding.field_keys)
+    ]
+
+
+def rule_scores(rule: AlertRule, terms: list[FindingTerm], day: date) -> tuple[float, float]:
+    """The two scores a score rule compares, from `terms`: on `day`, and `window_days` before
+    (the same day for a rule with no window)."""
+    earlier = day - timedelta(days=rule.window_days or 0)
+    return (
+        sum(contribution(term, day) for term in terms),
+        sum(contribution(term, earlier) for term in terms),
+    )
 
 
 # --- the inbox -----------------------------------------------------------------------------------
