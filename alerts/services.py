@@ -21,6 +21,7 @@ import numpy as np
 from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
+from django.utils.timesince import timesince
 
 from agencies.models import Agency, Membership, Role
 from alerts.models import (
@@ -35,10 +36,17 @@ from alerts.models import (
 )
 from matching.models import LinkageRecord
 from matching.screening import identifiers_in_text, screen_problem
-from protocols.engine import identifiers_shown, persons_visible
-from protocols.models import Purpose
+from protocols.engine import (
+    PersonView,
+    disclose,
+    finding_disclosed,
+    identifiers_shown,
+    persons_visible,
+)
+from protocols.fields import identity_key
+from protocols.models import AccessLog, Purpose
 from risk.models import RiskFinding, RiskIndicator
-from risk.scoring import ScoreBook
+from risk.scoring import FindingTerm, ScoreBook, contribution
 
 logger = logging.getLogger(__name__)
 
@@ -431,15 +439,12 @@ def _holding_for(
 ) -> set[int]:
     """The ids of `alerts` whose rule holds on what the engine shows the recipient.
 
-    A rule is asked again of the findings the recipient may see (protocols.engine.
-    finding_disclosed: every field a finding was read from is shown to them, as on the person's
-    risk page): a score rule of their score on the alert's day, a new event of that event being
-    shown. An alert that stood on fields withheld from someone would tell them what the records
-    are withheld from saying (issue 20 finding 10), so it does not reach them.
+    A rule is asked again of the findings the recipient may see (findings_shown): a score rule
+    of their score on the alert's day, a new event of that event being shown. An alert that
+    stood on fields withheld from someone would tell them what the records are withheld from
+    saying (issue 20 finding 10), so it does not reach them.
     """
     from matching.models import Person
-    from protocols.engine import disclose, finding_disclosed
-    from risk.scoring import contribution
     from risk.services import persons_terms
 
     holding: set[int] = set()
@@ -458,13 +463,7 @@ def _holding_for(
             view = views.get(alert.person_id)
             if alert.person_id not in batch or view is None:
                 continue
-            shown = [
-                (finding, term)
-                for finding, term in terms.get(alert.person_id, [])
-                if finding_disclosed(
-                    view, record_id=finding.record_id, field_keys=finding.field_keys
-                )
-            ]
+            shown = findings_shown(view, terms.get(alert.person_id, []))
             rule = rules[alert.rule_id]
             if rule.kind == RuleKind.NEW_EVENT_WHILE_OPEN:
                 causes = {tuple(pair) for pair in alert.finding_keys}
@@ -472,18 +471,34 @@ def _holding_for(
                     i.agency.pk == rule.open_agency_id for i in view.involvements
                 )
             else:
-                day = alert.raised_on
-                earlier = day - timedelta(days=rule.window_days or 0)
-                met = bool(
-                    _score_rule_met(
-                        rule,
-                        sum(contribution(term, day) for _, term in shown),
-                        sum(contribution(term, earlier) for _, term in shown),
-                    )
-                )
+                score, before = rule_scores(rule, [term for _, term in shown], alert.raised_on)
+                met = bool(_score_rule_met(rule, score, before))
             if met:
                 holding.add(alert.pk)
     return holding
+
+
+def findings_shown(
+    view: PersonView, terms: list[tuple[RiskFinding, FindingTerm]]
+) -> list[tuple[RiskFinding, FindingTerm]]:
+    """The findings of `terms` (risk.services.persons_terms) that may count for the reader of
+    `view`: those whose every field read is shown to them (protocols.engine.finding_disclosed),
+    as the person's risk page counts them."""
+    return [
+        (finding, term)
+        for finding, term in terms
+        if finding_disclosed(view, record_id=finding.record_id, field_keys=finding.field_keys)
+    ]
+
+
+def rule_scores(rule: AlertRule, terms: list[FindingTerm], day: date) -> tuple[float, float]:
+    """The two scores a score rule compares, from `terms`: on `day`, and `window_days` before
+    (the same day for a rule with no window)."""
+    earlier = day - timedelta(days=rule.window_days or 0)
+    return (
+        sum(contribution(term, day) for term in terms),
+        sum(contribution(term, earlier) for term in terms),
+    )
 
 
 # --- the inbox -----------------------------------------------------------------------------------
@@ -497,10 +512,33 @@ class InboxFilter:
 
 
 @dataclass
+class InboxEntry:
+    """One alert as its reader's inbox shows it, with what the engine shares of the person."""
+
+    alert: Alert
+    name: str  # "" unless a protocol shows the reader the person's name
+    year_of_birth: int | None  # only where a date of birth is shown to the reader
+    known_to: list[Agency]  # the agencies the reader may see know the person
+    # Score rules: the scores the rule compares (rule_scores) on the day the alert was raised,
+    # counted from the findings shown to the reader, as their risk page counts them: the score
+    # stored with the alert may stand on records withheld from them. None for a new event.
+    score: float | None
+    score_before: float | None
+    raised_ago: str  # "3 days ago"
+
+    @property
+    def score_change(self) -> float | None:
+        if self.score is None or self.score_before is None:
+            return None
+        return round(self.score - self.score_before, 1)
+
+
+@dataclass
 class Inbox:
     alerts: list[Alert]
-    rules: list[AlertRule]
     counts: dict[str, int] = field(default_factory=dict)
+    # Filled by alert_inbox_read, which logs what it shows.
+    entries: list[InboxEntry] = field(default_factory=list)
 
 
 def _delivered_to(membership: Membership) -> QuerySet[Alert]:
@@ -521,7 +559,9 @@ def _sees(membership: Membership, person_ids, now=None) -> set[int]:
 def alert_inbox(*, membership: Membership, filters: InboxFilter, now=None, limit=200) -> Inbox:
     """The alerts delivered to `membership` about people the user may still see, newest first."""
     now = now or timezone.now()
-    alerts = _delivered_to(membership).select_related("rule", "person", "assigned_to__user")
+    alerts = _delivered_to(membership).select_related(
+        "rule__indicator", "rule__open_agency", "person", "assigned_to__user"
+    )
     if filters.status in AlertStatus.values:
         alerts = alerts.filter(status=filters.status)
     else:
@@ -534,7 +574,112 @@ def alert_inbox(*, membership: Membership, filters: InboxFilter, now=None, limit
     # One visibility question serves the list and the counts: every delivered alert's person.
     counts, visible = _counts_and_visible(membership, now)
     shown = [a for a in found if a.person_id in visible][:limit]
-    return Inbox(alerts=shown, rules=inbox_rules(membership), counts=counts)
+    return Inbox(alerts=shown, counts=counts)
+
+
+# What an inbox row shows of a person's records: the name and the year of birth.
+_INBOX_KEYS = frozenset(identity_key(k) for k in ("forename", "surname", "date_of_birth"))
+
+
+def alert_inbox_read(
+    *, membership: Membership, filters: InboxFilter, channel: str = "web", now=None
+) -> Inbox:
+    """The inbox with what the engine shares of each alert's person (the name where a protocol
+    shows it; the agencies that know them, and the year of birth where a date of birth is
+    shown) and each score as far as the reader is shown it. One disclosure question and one
+    read of findings for the whole page, whatever the number of alerts. The read is logged, with
+    every person it listed and the fields shown of each, as a search's is.
+    """
+    from protocols.summary import access_log_write
+    from risk.services import persons_terms
+
+    now = now or timezone.now()
+    inbox = alert_inbox(membership=membership, filters=filters, now=now)
+    persons = {alert.person_id: alert.person for alert in inbox.alerts}
+    views = disclose(
+        user=membership.user,
+        membership=membership,
+        persons=persons.values(),
+        purpose=ALERT_PURPOSE,
+        now=now,
+    )
+    scored = {
+        alert.person_id
+        for alert in inbox.alerts
+        if alert.rule.kind != RuleKind.NEW_EVENT_WHILE_OPEN and alert.person_id in views
+    }
+    terms = persons_terms(sorted(scored)) if scored else {}
+    logged: dict[str, dict[str, Any]] = {}
+    for alert in inbox.alerts:
+        # Seen a moment ago by alert_inbox; a protocol withdrawn since hides the person.
+        view = views.get(alert.person_id)
+        if view is None:
+            continue
+        shown = findings_shown(view, terms.get(alert.person_id, []))
+        score: float | None = None
+        before: float | None = None
+        if alert.rule.kind != RuleKind.NEW_EVENT_WHILE_OPEN:
+            now_score, then_score = rule_scores(
+                alert.rule, [term for _, term in shown], alert.raised_on
+            )
+            score, before = round(now_score, 1), round(then_score, 1)
+        inbox.entries.append(
+            InboxEntry(
+                alert=alert,
+                name=view.name,
+                year_of_birth=_year_of_birth(view.date_of_birth),
+                known_to=list({i.agency.pk: i.agency for i in view.involvements}.values()),
+                score=score,
+                score_before=before,
+                raised_ago=_ago(alert.raised_at, now),
+            )
+        )
+        # A person on two alerts of the page is shown, and logged, alike on both.
+        logged.setdefault(alert.person.reference, _inbox_logged(view, shown))
+    if inbox.entries:
+        access_log_write(
+            user=membership.user,
+            membership=membership,
+            action=AccessLog.Action.ALERT,
+            channel=channel,
+            purpose=ALERT_PURPOSE,
+            versions=sorted(set().union(*(view.versions for view in views.values()))),
+            results=list(logged),
+            fields={"results": logged},
+        )
+    return inbox
+
+
+def _inbox_logged(view: PersonView, shown: list[tuple[RiskFinding, FindingTerm]]) -> dict:
+    """What a row shows of a person, in the form audit.reads reads a search result in: the
+    record ids and field keys behind the name, the year of birth and the score, and the
+    datasets behind "known to"."""
+    fields: dict[str, set[str]] = {}
+    for record in view.records:
+        keys = view.shown_keys[record.record_id] & _INBOX_KEYS
+        if keys:
+            fields[str(record.record_id)] = set(keys)
+    for finding, _ in shown:
+        fields.setdefault(str(finding.record_id), set()).update(finding.field_keys)
+    return {
+        "fields": {record: sorted(keys) for record, keys in sorted(fields.items())},
+        "known_to": sorted({i.dataset_id for i in view.involvements}),
+    }
+
+
+def _year_of_birth(value: str) -> int | None:
+    """The year of a date of birth as the engine gives it (normalised at ingest: ISO)."""
+    try:
+        return date.fromisoformat(value).year
+    except ValueError:
+        return None
+
+
+def _ago(moment, now) -> str:
+    """ "3 days ago": the largest unit only, as a list is read at a glance."""
+    if now - moment < timedelta(minutes=1):
+        return "just now"
+    return f"{timesince(moment, now, depth=1)} ago"
 
 
 def _counts_and_visible(membership: Membership, now=None) -> tuple[dict[str, int], set[int]]:

@@ -19,7 +19,7 @@ from alerts.services import (
     alert_assign,
     alert_close,
     alert_for,
-    alert_inbox,
+    alert_inbox_read,
     alert_read,
     alert_recipients,
     inbox_rules,
@@ -40,7 +40,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
             rule_id=form.cleaned_data["rule"],
             mine=form.cleaned_data["mine"],
         )
-    found = alert_inbox(membership=request.membership, filters=filters)
+    found = alert_inbox_read(membership=request.membership, filters=filters, channel="web")
     return render(
         request,
         "alerts/inbox.html",

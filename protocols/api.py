@@ -435,7 +435,10 @@ class SearchAPI(ReaderView):
                         "match": r.band,
                     }
                     for r in results
-                ]
+                ],
+                # More people the caller may see matched than the closest shown: narrow it.
+                "capped": results.capped,
+                "limit": results.limit,
             }
         )
 

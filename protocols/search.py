@@ -19,10 +19,12 @@ so no fine-grained number is there to probe.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 import numpy as np
 from django.db.models import Q
 
+from agencies.models import Agency
 from matching import normalise, scoring
 from matching.identifiers import nhs_number_is_valid, pnc_id_is_valid, upn_is_valid
 from matching.linkage import model_current
@@ -87,6 +89,31 @@ class SearchResult:
     @property
     def band_label(self) -> str:
         return MatchBand.LABELS[self.band]
+
+    @property
+    def known_to(self) -> list[Agency]:
+        """The agencies the searcher may see know the person, each once."""
+        return list({i.agency.pk: i.agency for i in self.view.involvements}.values())
+
+    @property
+    def date_of_birth(self) -> date | None:
+        """The date of birth the engine shows, as a date (identifiers are stored normalised:
+        ISO), or None when none is shown."""
+        try:
+            return date.fromisoformat(self.view.date_of_birth)
+        except ValueError:
+            return None
+
+
+class SearchResults(list[SearchResult]):
+    """The people a search shows, best first. `capped` when more people the searcher may see
+    matched than the MAX_RESULTS shown, so the page can say the list is not everyone."""
+
+    limit = MAX_RESULTS
+
+    def __init__(self, results=(), *, capped: bool = False):
+        super().__init__(results)
+        self.capped = capped
 
 
 def query_identifiers(query: SearchQuery) -> tuple[dict[str, str], list[str]]:
@@ -190,8 +217,9 @@ def _parameters() -> scoring.Parameters:
 
 def person_search(
     *, user, membership, query: SearchQuery, purpose: str, now, channel: str
-) -> tuple[list[SearchResult], list[str]]:
-    """People matching `query` whom the user may see, best first, and the kinds of input used.
+) -> tuple[SearchResults, list[str]]:
+    """People matching `query` whom the user may see, best first (at most MAX_RESULTS, capped
+    says whether more matched), and the kinds of input used.
 
     Logged: who searched, for what purpose, the kinds of input (never the terms), the persons
     shown and the protocol versions that showed them. A query that cannot be read raises
@@ -234,19 +262,23 @@ def _shown_logged(view: PersonView) -> dict:
 
 def _ranked(
     *, user, membership, query: SearchQuery, purpose: str, now
-) -> tuple[list[SearchResult], list[str]]:
+) -> tuple[SearchResults, list[str]]:
     identifiers, kinds = query_identifiers(query)
     query_row = np.frombuffer(record_keys_compute(identifiers), dtype=RECORD_DTYPE)[0]
     del identifiers
     person_ids = list(dict.fromkeys(person for _, person, _ in _candidates(query_row)))
     if not person_ids:
-        return [], kinds
+        return SearchResults(), kinds
     persons = Person.objects.filter(pk__in=person_ids, is_active=True)
     views = disclose(user=user, membership=membership, persons=persons, purpose=purpose, now=now)
     weights = _disclosed_weights(query_row, list(views.values()))
     # Ties go by person id, which says nothing about anyone's identifiers.
-    ranked = sorted(weights, key=lambda p: (-weights[p], p))[:MAX_RESULTS]
-    return [SearchResult(views[p], match_band(weights[p])) for p in ranked], kinds
+    ranked = sorted(weights, key=lambda p: (-weights[p], p))
+    # Whether more matched says only that more people the searcher may see do: nothing of them.
+    return SearchResults(
+        (SearchResult(views[p], match_band(weights[p])) for p in ranked[:MAX_RESULTS]),
+        capped=len(ranked) > MAX_RESULTS,
+    ), kinds
 
 
 def _disclosed_identifiers(record: RecordView) -> dict[str, str]:

@@ -180,11 +180,12 @@ def _access_entries(person: Person, *, names: bool) -> list[AccessEntry]:
     entries, not access-log rows, so compiling this report never shows up here as if a
     practitioner had looked at the person."""
     entries = []
-    # A search logs the persons it listed in `results`, not `person`: the text match narrows,
-    # the membership test below decides (a reference is never a part of another).
-    listed = Q(person__isnull=True, action=AccessLog.Action.SEARCH) & Q(
-        results__icontains=f'"{person.reference}"'
-    )
+    # A search and the alert inbox log the persons they listed in `results`, not `person`: the
+    # text match narrows, the membership test below decides (a reference is never a part of
+    # another).
+    listed = Q(
+        person__isnull=True, action__in=[AccessLog.Action.SEARCH, AccessLog.Action.ALERT]
+    ) & Q(results__icontains=f'"{person.reference}"')
     for row in (
         AccessLog.objects.filter(Q(person=person) | listed)
         .select_related("user", "agency")

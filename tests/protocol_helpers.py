@@ -264,3 +264,55 @@ def police_shared_with_a_practitioner(agency, other_agency, member):
     )
     give(version, practitioner)
     return linked, practitioner, version
+
+
+SMITH_FORENAMES = (
+    "Adam", "Beth", "Cara", "Dan", "Ella", "Finn", "Gina", "Hugo", "Iris", "Jack",
+    "Kate", "Liam", "Mia", "Noah", "Olive", "Paul", "Rosa", "Seth", "Tara", "Uma",
+    "Vic", "Will", "Xena", "Yusuf", "Zara", "Owen", "Nina", "Leo",
+)  # fmt: skip
+
+
+def more_smiths(linked: Linked, count: int, *, dataset: Dataset | None = None) -> list[Person]:
+    """`count` more people called Smith (up to 28), each known to `dataset` (the police's by
+    default, or social care's) by one record and placed in a person of their own, none at
+    Alice's postcode, with her NHS number or with a risk grade that scores: a search on the
+    surname then finds more people than a results page lists. Their records go through ingest
+    for real (keys and search rows); linked_people's persons are set back afterwards, as the
+    linkage run after the extract may have regrouped them."""
+    dataset = dataset or linked.police
+
+    def who(n: int) -> dict:
+        return {
+            "forename": SMITH_FORENAMES[n],
+            "dob": f"{n + 1:02d}/03/2013",
+            "postcode": "LS8 1AA",
+        }
+
+    if dataset == linked.csc:
+        content = csv_bytes([csc_row(f"X{n}", **who(n)) for n in range(count)], header=CSC_HEADER)
+    else:
+        content = csv_bytes(
+            [
+                good_row(f"X{n}", nhs_number="", risk_grade="standard", **who(n))
+                for n in range(count)
+            ]
+        )
+    upload(dataset, content, filename="more-smiths.csv")
+    people = []
+    for record in SourceRecord.objects.filter(dataset=dataset, source_id__regex=r"^X\d+$").order_by(
+        "pk"
+    ):
+        person = Person.objects.create()
+        LinkageRecord.objects.filter(record=record).update(person=person, linked_at=timezone.now())
+        people.append(person)
+    assert len(people) == count
+    placed = {"alice": ["A1", "A2", "S1"], "bob": ["B1"], "carol": ["S2"]}
+    for name, members in placed.items():
+        LinkageRecord.objects.filter(record__in=[linked.records[m] for m in members]).update(
+            person=getattr(linked, name)
+        )
+    keep = [linked.alice.pk, linked.bob.pk, linked.carol.pk, *(p.pk for p in people)]
+    Person.objects.filter(pk__in=keep).update(is_active=True)
+    Person.objects.exclude(pk__in=keep).update(is_active=False)
+    return people

@@ -132,7 +132,14 @@ def test_a_practitioner_receives_acknowledges_and_closes_an_alert(
     expect(rows).to_have_count(1)
     cells = rows.first.get_by_role("cell")
     expect(cells).to_have_text(
-        [RULE, alice, re.compile(r"^\d{1,2} [A-Z][a-z]+ \d{4}$"), "New", "Nobody"]
+        [
+            RULE,
+            re.compile(rf"^\s*Alice Smith\s+Person {alice}, born 2015; known to "),
+            "Score 100 Rule: Above 75",
+            re.compile(r"^\s*Raised just now\s+\d{1,2} [A-Z][a-z]+ \d{4}, \d{2}:\d{2}\s*$"),
+            "New",
+            "Nobody",
+        ]
     )
     rows.first.get_by_role("link", name=RULE).click()
 
@@ -189,7 +196,14 @@ def test_a_practitioner_receives_acknowledges_and_closes_an_alert(
     expect(priya.get_by_role("caption")).to_contain_text("Alerts matching the filter")
     expect(rows).to_have_count(1)
     expect(rows.first.get_by_role("cell")).to_have_text(
-        [RULE, alice, re.compile(r"\d{4}$"), "Closed", "Nobody"]
+        [
+            RULE,
+            re.compile(rf"Person {alice}"),
+            "Score 100 Rule: Above 75",
+            re.compile(r"\d{2}:\d{2}\s*$"),
+            "Closed",
+            "Nobody",
+        ]
     )
     rows.first.get_by_role("link", name=RULE).click()
     expect(priya.get_by_test_id("alert-status")).to_have_text("Closed: No further action")
