@@ -159,6 +159,9 @@ class FieldView:
     allowed_versions: list[int] = field(default_factory=list)
     # Set when the field is withheld: the reason code and its text.
     withheld: str = ""
+    # The field's contact role (protocols.fields.FieldInfo.contact), "" for any other field: what
+    # protocols.contacts reads who to contact from.
+    contact: str = ""
 
     @property
     def shown(self) -> bool:
@@ -901,7 +904,12 @@ class _PersonBuilder:
                 value = (identity if info.is_identity else payload).get(info.name)
                 fields.append(
                     FieldView(
-                        info.key, info.label, value, shown_by[info.key], shown_versions[info.key]
+                        info.key,
+                        info.label,
+                        value,
+                        shown_by[info.key],
+                        shown_versions[info.key],
+                        contact=info.contact,
                     )
                 )
             elif info.key in withheld_by:

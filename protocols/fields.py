@@ -21,6 +21,9 @@ class FieldInfo:
     label: str
     is_identity: bool
     type: str  # "identifier" or the sensitive type (date, category, number, boolean, text)
+    # A key of agencies.definitions.CONTACT_ROLES when the field is the agency's own contact
+    # detail (lead worker, team, team phone, team email), as the newest mapping says; else "".
+    contact: str = ""
 
     @property
     def name(self) -> str:
@@ -55,7 +58,13 @@ def catalogue_from_versions(versions: list[DatasetVersion]) -> list[FieldInfo]:
                 key = payload_key(column["column"])
                 payload.setdefault(
                     key,
-                    FieldInfo(key, column.get("label") or column["column"], False, column["type"]),
+                    FieldInfo(
+                        key,
+                        column.get("label") or column["column"],
+                        False,
+                        column["type"],
+                        contact=column.get("contact", ""),
+                    ),
                 )
     order = list(IDENTIFIER_FIELDS)
     identity_sorted = sorted(
