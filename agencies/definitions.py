@@ -32,8 +32,17 @@ SENSITIVE_TYPES: dict[str, str] = {
     "text": "Free text",
 }
 
+# Who to contact at the agency about a record: its own lead worker, team, team phone and team
+# email, never the person's. A contact column is a free-text field of the payload, shared only as
+# a protocol shares it; agencies.contacts decides how each is read.
+CONTACT_ROLES: dict[str, str] = {
+    "lead_worker": "Lead worker",
+    "team": "Team",
+    "team_phone": "Team phone",
+    "team_email": "Team email",
+}
+
 MAX_NAME_LENGTH = 200
-MAX_COLUMNS = 300
 MAX_COLUMNS = 300
 
 
@@ -75,6 +84,7 @@ class ColumnSpec:
     label: str = ""
     values: tuple[str, ...] = ()
     required: bool = False
+    contact: str = ""  # a key of CONTACT_ROLES, for a text column holding the agency's contact
 
     @property
     def ignored(self) -> bool:
@@ -89,6 +99,8 @@ class ColumnSpec:
             data["label"] = self.label
             if self.values:
                 data["values"] = list(self.values)
+            if self.contact:
+                data["contact"] = self.contact
         else:
             data["ignore"] = True
         if self.required:
@@ -139,6 +151,7 @@ def _column_parse(
         "values",
         "required",
         "ignore",
+        "contact",
     }
     if unknown_keys:
         problems.append(f"{where} has unknown settings: {', '.join(sorted(unknown_keys))}.")
@@ -189,6 +202,7 @@ def _column_parse(
     if not isinstance(required, bool):
         problems.append(f'{where}: "required" must be true or false.')
         required = False
+    contact = _contact_parse(where, raw, problems, identifier=identifier, kind=kind)
     return ColumnSpec(
         column=name,
         identifier=identifier,
@@ -196,7 +210,42 @@ def _column_parse(
         label=label if kind else "",
         values=values,
         required=required and not ignore,
+        contact=contact,
     )
+
+
+def _contact_parse(
+    where: str, raw: dict, problems: list[str], *, identifier: str, kind: str
+) -> str:
+    """The column's contact role, or "" (with the problem noted) when it cannot have one."""
+    contact = raw.get("contact")
+    if contact is None or contact == "":
+        return ""
+    if not isinstance(contact, str) or contact not in CONTACT_ROLES:
+        problems.append(
+            f'{where}: "contact" must be one of: {", ".join(CONTACT_ROLES)}, or left out.'
+        )
+        return ""
+    role = CONTACT_ROLES[contact].lower()
+    if identifier:
+        # A contact is kept as text in the record; an identifier is the person's own and is
+        # only ever sealed. One column cannot be both.
+        problems.append(
+            f"{where} is mapped as an identifier, so it cannot also be the {role}: contact "
+            "details are your agency's own, never the person's. Map it as one or the other."
+        )
+        return ""
+    if not kind:
+        problems.append(
+            f"{where} is ignored, so it cannot be the {role}. Map it as free text to keep it."
+        )
+        return ""
+    if kind != "text":
+        problems.append(
+            f'{where} is the {role}, so its type must be "text" (free text), not "{kind}".'
+        )
+        return ""
+    return contact
 
 
 def definition_parse(data: Any, *, stored: bool = False) -> Definition:
@@ -250,6 +299,16 @@ def definition_parse(data: Any, *, stored: bool = False) -> Definition:
             problems.append(
                 f"{IDENTIFIER_FIELDS[identifier]} is mapped from {uses} columns; map it from one."
             )
+    contact_uses: dict[str, list[str]] = {}
+    for spec in columns:
+        if spec.contact:
+            contact_uses.setdefault(spec.contact, []).append(spec.column)
+    for contact, used_by in contact_uses.items():
+        if len(used_by) > 1:
+            problems.append(
+                f"The {CONTACT_ROLES[contact].lower()} is mapped from {len(used_by)} columns "
+                f"({', '.join(used_by)}); map it from one."
+            )
     if columns and not identifier_uses:
         problems.append(
             "Map at least one column to an identifier (such as surname or NHS number), "
@@ -266,6 +325,14 @@ def definition_parse(data: Any, *, stored: bool = False) -> Definition:
         as_identifier = next(
             (c.identifier for c in columns if c.column == source_id_column and c.identifier), ""
         )
+        as_contact = next(
+            (c.contact for c in columns if c.column == source_id_column and c.contact), ""
+        )
+        if as_contact:
+            problems.append(
+                f'The record id column "{source_id_column}" cannot also be the '
+                f"{CONTACT_ROLES[as_contact].lower()}."
+            )
         if as_identifier and as_identifier != "local_id":
             # The record id is stored as it is, to match later extracts; a national identifier
             # there would be a plaintext identifier in the database.

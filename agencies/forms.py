@@ -1,12 +1,23 @@
 from django import forms
 
-from agencies.definitions import IDENTIFIER_FIELDS, MAX_COLUMNS, SENSITIVE_TYPES
+from agencies.definitions import CONTACT_ROLES, IDENTIFIER_FIELDS, MAX_COLUMNS, SENSITIVE_TYPES
 from agencies.models import ExtractMode
 
 ROLE_CHOICES = [
     ("ignore", "Not needed - ignore this column"),
     *((f"identifier:{k}", f"Identifier: {v}") for k, v in IDENTIFIER_FIELDS.items()),
     *((f"type:{k}", f"Sensitive field: {v}") for k, v in SENSITIVE_TYPES.items()),
+]
+
+_CONTACT_CHOICE_TEXT = {
+    "lead_worker": "Yes, the lead worker's name",
+    "team": "Yes, the team",
+    "team_phone": "Yes, the team phone number",
+    "team_email": "Yes, the team email address",
+}
+CONTACT_CHOICES = [
+    ("", "No"),
+    *((role, _CONTACT_CHOICE_TEXT.get(role, label)) for role, label in CONTACT_ROLES.items()),
 ]
 
 
@@ -93,6 +104,11 @@ class MappingForm(forms.Form):
             self.fields[f"required_{index}"] = forms.BooleanField(
                 label="Every row must have it", required=False
             )
+            self.fields[f"contact_{index}"] = forms.ChoiceField(
+                label=f"Is {column} a contact detail?",
+                choices=CONTACT_CHOICES,
+                required=False,
+            )
 
     @staticmethod
     def initial_from_definition(data: dict) -> dict:
@@ -112,6 +128,7 @@ class MappingForm(forms.Form):
             initial[f"label_{index}"] = column.get("label", "")
             initial[f"values_{index}"] = "\n".join(column.get("values", []))
             initial[f"required_{index}"] = column.get("required", False)
+            initial[f"contact_{index}"] = column.get("contact", "")
         return initial
 
     def rows(self):
@@ -123,6 +140,7 @@ class MappingForm(forms.Form):
                 "label": self[f"label_{index}"],
                 "values": self[f"values_{index}"],
                 "required": self[f"required_{index}"],
+                "contact": self[f"contact_{index}"],
             }
 
     def clean(self):
@@ -153,6 +171,10 @@ class MappingForm(forms.Form):
                         ]
                 if data[f"required_{index}"]:
                     entry["required"] = True
+            if data[f"contact_{index}"]:
+                # Given whatever the role, so that the definition's rules say what is wrong
+                # with a contact that is also an identifier or ignored.
+                entry["contact"] = data[f"contact_{index}"]
             columns.append(entry)
         return {
             "name": data["name"],

@@ -29,7 +29,14 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from agencies.contacts import (
+    TEAM_EMAIL,
+    TEAM_PHONE,
+    contact_is_subject_identifier,
+    contact_value_read,
+)
 from agencies.definitions import (
+    CONTACT_ROLES,
     REPEATABLE_IDENTIFIERS,
     ColumnSpec,
     Definition,
@@ -249,8 +256,9 @@ class RowOutcome:
     event_date: date | None
     errors: list[str]
     warnings: list[str]
-    # Kinds of date of birth repair (normalise.DOB_REPAIRS) made on this row, and whether it had
-    # a date of birth at all: counted for the extract only if the row loads.
+    # Kinds of date of birth repair (normalise.DOB_REPAIRS) made on this row, NHS numbers failing
+    # their check digit and contacts left out (CONTACT_REPAIRS), and whether it had a date of
+    # birth at all: counted for the extract only if the row loads.
     repairs: list[str] = field(default_factory=list)
     has_dob: bool = False
 
@@ -289,6 +297,17 @@ class RowValidator:
             )
             for spec in definition.columns
             if not spec.ignored
+        ]
+        # (payload key, contact role, warning) of each contact column: checked against the row's
+        # own identifiers once the whole row is read.
+        self.contacts = [
+            (
+                spec.column,
+                spec.contact,
+                contact_subject_warning(spec, by_name[spec.column.casefold()]),
+            )
+            for spec in definition.columns
+            if spec.contact
         ]
 
     def validate(self, row: Row) -> RowOutcome:
@@ -331,6 +350,11 @@ class RowValidator:
                     event_date = value
             else:
                 payload[key] = value
+        for key, role, warning in self.contacts:
+            if key in payload and contact_is_subject_identifier(role, payload[key], identifiers):
+                del payload[key]
+                warnings.append(warning)
+                self._row_repairs.append(CONTACT_SUBJECT)
         return RowOutcome(
             source_id,
             identifiers,
@@ -375,7 +399,58 @@ class RowValidator:
             return lambda text, errors, warnings: normalise.postcode_normalise(text)
         if field:
             return lambda text, errors, warnings: normalise.text_clean(text)
+        if spec.contact:
+            return self._contact_check(spec, file_column)
         return _SENSITIVE_CHECKS[spec.type](spec, file_column)
+
+    def _contact_check(self, spec: ColumnSpec, file_column: str):
+        """A contact that is not what its role says (a team phone that is no phone number) is
+        left out with a warning, never a reason to set the row aside: the record is still
+        the agency's, only its contact is missing."""
+        role = spec.contact
+        repair, warning = {
+            TEAM_PHONE: (
+                CONTACT_NOT_PHONE,
+                f"{spec.label} ({file_column}) is not a UK phone number, so it is left out of "
+                "the contact details.",
+            ),
+            TEAM_EMAIL: (
+                CONTACT_NOT_EMAIL,
+                f"{spec.label} ({file_column}) is not an email address, so it is left out of "
+                "the contact details.",
+            ),
+        }.get(role, ("", ""))
+
+        def contact(text, errors, warnings):
+            value = contact_value_read(role, text)
+            if not value:
+                if repair:
+                    warnings.append(warning)
+                    self._row_repairs.append(repair)
+                return None
+            return value
+
+        return contact
+
+
+# Kinds of contact left out at loading, counted with the identifier repairs and reported apart.
+CONTACT_NOT_PHONE = "contact_not_phone"
+CONTACT_NOT_EMAIL = "contact_not_email"
+CONTACT_SUBJECT = "contact_subject"
+CONTACT_REPAIRS = {
+    CONTACT_NOT_PHONE: "not_phone",
+    CONTACT_NOT_EMAIL: "not_email",
+    CONTACT_SUBJECT: "subject_identifier",
+}
+
+
+def contact_subject_warning(spec: ColumnSpec, file_column: str) -> str:
+    role = CONTACT_ROLES[spec.contact].lower()
+    return (
+        f"{spec.label} ({file_column}), the {role}, is the same as the person's own name or "
+        "another of their identifiers on this row, so it is not kept: contact columns hold "
+        "your agency's details, never the person's."
+    )
 
 
 def dob_repair_warnings(file_column: str) -> dict[str, str]:
@@ -749,15 +824,20 @@ def _ingest(extract: Extract) -> None:
             _stage_rows(extract, reader, validator, writer, sealer, counts, dob_repairs)
         _progress(extract, reader.bytes_read(), counts)
     _dob_unreadable_check(counts, dob_repairs)
-    # Damaged dates of birth repaired (or kept in part) and NHS numbers failing their check
-    # digit, among the rows loaded: the extract's result says how many, so the agency can fix
-    # its source.
+    # Damaged dates of birth repaired (or kept in part), NHS numbers failing their check digit
+    # and contact details left out, among the rows loaded: the extract's result says how many,
+    # so the agency can fix its source.
     repairs: dict[str, Any] = {}
     nhs_failures = dob_repairs.pop(NHS_CHECK_DIGIT, 0)
+    contacts = {
+        name: count for kind, name in CONTACT_REPAIRS.items() if (count := dob_repairs.pop(kind, 0))
+    }
     if dob_repairs:
         repairs["date_of_birth"] = dict(dob_repairs)
     if nhs_failures:
         repairs["nhs_number"] = {"check_digit": nhs_failures}
+    if contacts:
+        repairs["contacts"] = contacts
     if dob_order != normalise.DOB_ORDER_DAY_FIRST:
         repairs["date_of_birth_order"] = dob_order
     _finish(extract, counts, repairs)

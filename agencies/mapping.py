@@ -26,6 +26,26 @@ _IDENTIFIER_NAMES = {
     "upn": {"upn", "uniquepupilnumber", "pupilnumber"},
     "pnc_id": {"pncid", "pnc", "pncnumber", "pncno"},
 }
+# The agency's own contact details, proposed by the column's name alone: a phone column's digits
+# would otherwise be proposed as a number, and lose its leading 0.
+_CONTACT_NAMES = {
+    "lead_worker": {
+        "leadworker",
+        "leadprofessional",
+        "allocatedworker",
+        "allocatedsocialworker",
+        "socialworker",
+        "keyworker",
+        "caseworker",
+        "caseowner",
+        "officerincase",
+        "oic",
+        "worker",
+    },
+    "team": {"team", "teamname", "allocatedteam", "owningteam", "workerteam"},
+    "team_phone": {"teamphone", "teamtelephone", "teamtel", "teamphonenumber"},
+    "team_email": {"teamemail", "teamemailaddress", "teammail", "teammailbox"},
+}
 _ADDRESS = re.compile(r"^(address|addr|street|town|city|line)\w*$")
 _SOURCE_ID = re.compile(r"^(id|ref|urn|recordid|recordref|\w+id|\w+ref|\w+reference|\w+number)$")
 _NOT_SOURCE_ID = {"nhsnumber", "upn", "pncid", "pnc", "nhsno"}
@@ -87,6 +107,7 @@ def mapping_propose(
 
     columns = []
     used_identifiers: set[str] = set()
+    used_contacts: set[str] = set()
     source_id = ""
     for name in header:
         key = _key(name)
@@ -101,9 +122,11 @@ def mapping_propose(
         )
         if not identifier and _ADDRESS.match(key):
             identifier = "address"
+        contact = "" if identifier else _contact_role(key, used_contacts)
         if (
             not source_id
             and not identifier
+            and not contact
             and key not in _NOT_SOURCE_ID
             and name in id_like
             and column_stats.count
@@ -115,6 +138,12 @@ def mapping_propose(
         if identifier:
             used_identifiers.add(identifier)
             columns.append({"column": name, "identifier": identifier})
+            continue
+        if contact:
+            used_contacts.add(contact)
+            columns.append(
+                {"column": name, "type": "text", "label": _label(name), "contact": contact}
+            )
             continue
         columns.append({"column": name, **_sensitive_guess(name, column_stats)})
 
@@ -128,6 +157,12 @@ def mapping_propose(
         "event_date_column": event_date,
         "columns": columns,
     }
+
+
+def _contact_role(key: str, used: set[str]) -> str:
+    return next(
+        (role for role, names in _CONTACT_NAMES.items() if key in names and role not in used), ""
+    )
 
 
 def _sensitive_guess(name: str, stats: _ColumnStats) -> dict:

@@ -110,6 +110,30 @@ def extract_repair_lines(extract: Extract) -> list[str]:
     return lines
 
 
+def extract_contact_lines(extract: Extract) -> list[str]:
+    """Sentences for the extract's result: how many contact details were left out and why.
+    Counts only, never a value."""
+    counts = extract.repairs.get("contacts", {})
+    lines = []
+    if phones := counts.get("not_phone", 0):
+        lines.append(
+            f"{phones:,} team phone {'number is' if phones == 1 else 'numbers are'} not a UK "
+            "phone number, so left out of the contact details."
+        )
+    if emails := counts.get("not_email", 0):
+        lines.append(
+            f"{emails:,} team email {'address is' if emails == 1 else 'addresses are'} not an "
+            "email address, so left out of the contact details."
+        )
+    if same := counts.get("subject_identifier", 0):
+        lines.append(
+            f"{same:,} contact {'detail was' if same == 1 else 'details were'} the same as the "
+            "person's own name or identifiers on the row, so not kept: contact columns hold "
+            "your agency's details, never the person's."
+        )
+    return lines
+
+
 def extract_progress_data(extract: Extract) -> dict:
     """What the progress bar and the API show about an extract in flight or finished."""
     return {
@@ -127,6 +151,7 @@ def extract_progress_data(extract: Extract) -> dict:
         "records_retired": extract.records_retired,
         "repairs": extract_repair_lines(extract),
         "repair_counts": extract.repairs,
+        "contact_warnings": extract_contact_lines(extract),
         "message": extract.message,
         "definition_version": extract.version.number,
         "uploaded_at": extract.uploaded_at.isoformat(),

@@ -17,7 +17,7 @@ from agencies.access import (
     signed_in,
     usable_memberships,
 )
-from agencies.definitions import DefinitionError, definition_parse
+from agencies.definitions import CONTACT_ROLES, DefinitionError, definition_parse
 from agencies.downloads import quarantine_csv_response, warnings_csv_response
 from agencies.forms import ApiTokenForm, ExtractUploadForm, MappingForm, SampleFileForm
 from agencies.ingest import extract_limits, extract_receive
@@ -29,6 +29,7 @@ from agencies.selectors import (
     agency_team,
     dataset_extract_history,
     dataset_record_counts,
+    extract_contact_lines,
     extract_progress_data,
     extract_repair_lines,
     partnership_agencies,
@@ -196,12 +197,19 @@ def _mapping_save(request, form: MappingForm, *, dataset: Dataset | None) -> Htt
 @role_required(Role.AGENCY_ADMIN)
 def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
     dataset = own_dataset(request, pk)
+    version = dataset.current_version
+    columns = [
+        {**column, "contact_label": CONTACT_ROLES.get(column.get("contact", ""), "")}
+        for column in (version.columns if version else [])
+    ]
     return render(
         request,
         "agencies/dataset_detail.html",
         {
             "dataset": dataset,
-            "version": dataset.current_version,
+            "version": version,
+            "columns": columns,
+            "has_contacts": any(column["contact_label"] for column in columns),
             "extracts": dataset_extract_history(dataset),
             "record_counts": dataset_record_counts(dataset),
         },
@@ -250,7 +258,11 @@ def extract_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "agencies/extract_detail.html",
-        {"extract": extract, "repair_lines": extract_repair_lines(extract)},
+        {
+            "extract": extract,
+            "repair_lines": extract_repair_lines(extract),
+            "contact_lines": extract_contact_lines(extract),
+        },
     )
 
 

@@ -255,6 +255,19 @@ def digits_only(value: str) -> str:
     return _NOT_DIGITS.sub("", value)
 
 
+def phone_digits(value: str) -> str:
+    """A phone number's digits as dialled in the UK: +44 (and a "(0)" after it) read as 0."""
+    value = value.strip()
+    if value.startswith("+44"):
+        value = "0" + value[3:].replace("(0)", "", 1)
+    return digits_only(value)
+
+
+def phone_is_uk(digits: str) -> bool:
+    """A UK number as dialled: 0 then a non-zero digit, 10 or 11 digits in all."""
+    return len(digits) in (10, 11) and digits[0] == "0" and digits[1] != "0"
+
+
 def nhs_number_normalise(value: str) -> tuple[str, bool]:
     """The NHS number's ten digits, and whether its check digit is right."""
     digits = digits_only(value)

@@ -66,7 +66,7 @@ def identifiers_in_text(
     text = _cleaned(text)
     fenced = _fenced(text)
     squeezed = list(_squeezed(fenced))
-    numbers = [_digits_of(match.group()) for match in _DIGIT_RUN.finditer(fenced)]
+    numbers = [normalise.phone_digits(match.group()) for match in _DIGIT_RUN.finditer(fenced)]
     if any(len(d) == 10 and nhs_number_is_valid(d) for d in numbers) or any(
         _squeezed_nhs_number(joined) for joined, _ in squeezed
     ):
@@ -96,7 +96,7 @@ def identifiers_in_text(
                 ordinal_shaped.append(postcode)
             else:
                 note("a postcode")
-    if any(_is_phone(d) for d in numbers):
+    if any(normalise.phone_is_uk(d) for d in numbers):
         note("a phone number")
     if _EMAIL.search(text):
         note("an email address")
@@ -225,17 +225,6 @@ def _squeezed_postcodes(joined: str, edges: set[int]) -> list[str]:
             if normalise.postcode_parts(postcode) is not None:
                 postcodes.append(postcode)
     return postcodes
-
-
-def _digits_of(run: str) -> str:
-    if run.startswith("+44"):
-        run = "0" + run[3:].replace("(0)", "", 1)
-    return normalise.digits_only(run)
-
-
-def _is_phone(digits: str) -> bool:
-    """A UK number as dialled: 0 then a non-zero digit, 10 or 11 digits in all."""
-    return len(digits) in (10, 11) and digits[0] == "0" and digits[1] != "0"
 
 
 def screen_problem(kinds: list[str], *, what: str) -> str:

@@ -161,6 +161,9 @@ class FieldView:
     withheld: str = ""
     # "identifier" or the column's type (date, category, number, boolean, text): how to read it.
     type: str = ""
+    # The field's contact role (protocols.fields.FieldInfo.contact), "" for any other field: what
+    # protocols.contacts reads who to contact from.
+    contact: str = ""
 
     @property
     def shown(self) -> bool:
@@ -920,6 +923,7 @@ class _PersonBuilder:
                         shown_by[info.key],
                         shown_versions[info.key],
                         type=info.type,
+                        contact=info.contact,
                     )
                 )
             elif info.key in withheld_by:

@@ -22,6 +22,9 @@ class FieldInfo:
     label: str
     is_identity: bool
     type: str  # "identifier" or the sensitive type (date, category, number, boolean, text)
+    # A key of agencies.definitions.CONTACT_ROLES when the field is the agency's own contact
+    # detail (lead worker, team, team phone, team email), as the newest mapping says; else "".
+    contact: str = ""
 
     @property
     def name(self) -> str:
@@ -57,7 +60,10 @@ def catalogue_from_versions(versions: list[DatasetVersion]) -> list[FieldInfo]:
                 label = column.get("label") or ""
                 if label_made_from_column(label, column["column"]):
                     label = readable_label(column["column"])
-                payload.setdefault(key, FieldInfo(key, label, False, column["type"]))
+                payload.setdefault(
+                    key,
+                    FieldInfo(key, label, False, column["type"], contact=column.get("contact", "")),
+                )
     order = list(IDENTIFIER_FIELDS)
     identity_sorted = sorted(
         identity.values(), key=lambda f: order.index(f.key.removeprefix(IDENTITY))

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from consent.models import SafeguardingOverride
 from matching.models import Person
+from protocols.contacts import involvement_contacts
 from protocols.engine import PersonView, disclose, persons_visible
 from protocols.models import AccessLog, CaseUnlock, ProtocolVersion
 from protocols.summary_page import summary_page
@@ -232,6 +233,17 @@ def case_unlock(*, user, membership, person: Person, step: str, purpose: str, ch
     return True
 
 
+def _contact_json(contact) -> dict | None:
+    if not contact:
+        return None
+    return {
+        "lead_worker": contact.lead_worker or None,
+        "team": contact.team or None,
+        "phone": contact.phone or None,
+        "email": contact.email or None,
+    }
+
+
 def _link_json(confidence) -> dict | None:
     if confidence is None:
         return None
@@ -244,6 +256,7 @@ def summary_json(summary: CaseSummary) -> dict:
     view = summary.view
     page = summary_page(view, household=summary.household_members)
     links = page.confidence
+    contacts = involvement_contacts(view)
     weakest = page.weakest_link
     return {
         "person": {
@@ -274,6 +287,7 @@ def summary_json(summary: CaseSummary) -> dict:
                 "detail_shown": i.detail_shown,
                 "allowed_by": i.allowed_by,
                 "link_band": block.confidence.band if block.confidence else None,
+                "contact": _contact_json(contacts.get(i.dataset_id)),
             }
             for i, block in zip(view.involvements, page.agencies, strict=True)
         ],

@@ -66,7 +66,9 @@ def _columns(catalogues: dict[int, list[FieldInfo]], datasets: list[Dataset]) ->
     for dataset in datasets:
         found: dict[str, tuple[str, set[str]]] = {}
         for info in catalogues.get(dataset.pk, []):
-            if not info.is_identity:
+            # A contact detail is about the agency's worker, never the person: no indicator
+            # reads it.
+            if not info.is_identity and not info.contact:
                 found[info.name] = (info.type, set())
         if shared is None:
             shared = found
@@ -142,7 +144,7 @@ def indicator_checked(data: IndicatorInput) -> dict[str, Any]:
                 )
         for dataset in data.datasets:
             has_text = any(
-                not info.is_identity and info.type == "text"
+                not info.is_identity and info.type == "text" and not info.contact
                 for info in catalogues.get(dataset.pk, [])
             )
             if not has_text:
@@ -317,6 +319,7 @@ def indicators_compiled(indicators: Iterable[RiskIndicator]) -> list[CompiledInd
                     for info in catalogues.get(dataset_id, [])
                     if not info.is_identity
                     and info.type == "text"
+                    and not info.contact
                     and (not indicator.text_columns or info.name in indicator.text_columns)
                 ]
                 for dataset_id in ids

@@ -128,11 +128,18 @@ def _demo_sources_load(agencies, *, people: int) -> None:
 
 
 DEMO_PROTOCOL = "Northbridge MASH information sharing protocol"
+# Who to contact at the police about an incident: the officer in the case and their team.
+# Social care's rule is "full", so its allocated worker and team are shared with the rest.
+POLICE_CONTACT_FIELDS = ("officer_in_case", "team", "team_phone", "team_email")
 # What the MASH protocol shares of each agency's dataset (by agency code): the tier, the fields
 # of a summary (the synthetic extracts' column names) and the consent rule.
 DEMO_RULES = {
     "CSC": ("full", (), "none"),
-    "POL": ("summary", ("incident_date", "incident_type", "role", "risk_grade"), "none"),
+    "POL": (
+        "summary",
+        ("incident_date", "incident_type", "role", "risk_grade", *POLICE_CONTACT_FIELDS),
+        "none",
+    ),
     "HLT": ("full", (), "unless_override"),
     "EDU": ("summary", ("school", "attendance_pct", "exclusion_type"), "none"),
     "HSG": ("known_to", (), "none"),

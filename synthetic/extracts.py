@@ -26,6 +26,7 @@ from datetime import date, timedelta
 
 from matching.identifiers import UPN_LETTERS, upn_check_letter
 from synthetic import notes
+from synthetic.contacts import ContactBook
 from synthetic.names import MONTHS, SA_PROPHET_NAMES
 from synthetic.noise import (
     NoiseRates,
@@ -85,6 +86,10 @@ SOCIAL_CARE = DatasetSpec(
         "cp_category",
         "looked_after",
         "case_notes",
+        "allocated_worker",
+        "team",
+        "team_phone",
+        "team_email",
     ),
 )
 POLICE = DatasetSpec(
@@ -105,6 +110,10 @@ POLICE = DatasetSpec(
         "role",
         "risk_grade",
         "summary",
+        "officer_in_case",
+        "team",
+        "team_phone",
+        "team_email",
     ),
 )
 HEALTH = DatasetSpec(
@@ -275,6 +284,7 @@ class _Agency:
         rng: random.Random,
         rates: NoiseRates,
         *,
+        rng_name: str,
         id_prefix: str,
         surname_upper: bool = False,
         ascii_only: bool = False,
@@ -284,6 +294,11 @@ class _Agency:
         self.spec = spec
         self.rng = rng
         self.rates = rates
+        # Who to contact at the agency, drawn from a stream of its own: the contact columns
+        # leave every other column as it was for the same seed.
+        self.contacts = ContactBook(
+            random.Random(f"{rng_name}:contacts")  # noqa: S311 - test data, reproducible
+        )
         self.id_prefix = id_prefix
         self.surname_upper = surname_upper
         self.ascii_only = ascii_only
@@ -941,6 +956,7 @@ def _police_render(
         role,
         grade,
         summary,
+        *a.contacts.police(incident[0], incident_type),
     ]
 
 
@@ -1089,6 +1105,7 @@ def _social_care_render(
         cp_category,
         looked_after,
         note,
+        *a.contacts.social_care(person.household.household_id, when.year),
     ]
 
 
@@ -1234,8 +1251,9 @@ def extracts_build(*, population: Population, seed: int, rates: NoiseRates) -> l
     extracts = []
     for spec, events, renderer, options in _AGENCIES:
         # Test data, not secrets: a seeded, reproducible generator is the point (S311).
-        rng = random.Random(f"sharehub-synthetic:{seed}:{spec.agency}")  # noqa: S311
-        agency = _Agency(spec, rng, rates, **options)
+        name = f"sharehub-synthetic:{seed}:{spec.agency}"
+        rng = random.Random(name)  # noqa: S311
+        agency = _Agency(spec, rng, rates, rng_name=name, **options)
         events(population, agency)
         extracts.append(agency.render(renderer))
     return extracts

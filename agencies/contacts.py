@@ -1,0 +1,118 @@
+"""Contact details in agencies' records: how a lead worker, team, team phone and email are read.
+
+A contact column (agencies.definitions.CONTACT_ROLES) holds the agency's own details, so that a
+partner shown that the agency knows a person can tell whom to call there. They are not the
+person's identifiers, so they are kept as text in the record's payload and shared only as a
+protocol shares the field. Ingest reads them with these rules, and protocols.contacts reads them
+again with the same rules before a link is made of them, so a record loaded before its column
+became a contact never shows a malformed phone number or email address as one.
+"""
+
+import re
+import string
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+
+from matching import normalise
+
+LEAD_WORKER = "lead_worker"
+TEAM = "team"
+TEAM_PHONE = "team_phone"
+TEAM_EMAIL = "team_email"
+
+# "0113 496 0000 ext 214", "0113 496 0000 x214": the extension is kept for the tel: link.
+_EXTENSION = re.compile(
+    r"^(?P<number>.*?)[\s,;]*(?:ext\.?|extn\.?|extension|x)\s*(?P<ext>\d{1,6})$"
+)
+_PHONE_CHARACTERS = re.compile(r"[\d\s+().\-/]+")
+MAX_EMAIL_LENGTH = 254
+
+
+def _phone_parts(text: str) -> tuple[str, str] | None:
+    """The UK number's digits and its extension ("" if none), or None when it is not one."""
+    text = normalise.text_clean(text)
+    number, extension = text, ""
+    if match := _EXTENSION.match(text.casefold()):
+        number, extension = match.group("number"), match.group("ext")
+    if not _PHONE_CHARACTERS.fullmatch(number):
+        return None
+    digits = normalise.phone_digits(number)
+    return (digits, extension) if normalise.phone_is_uk(digits) else None
+
+
+def contact_phone_read(text: str) -> str:
+    """The phone number as written (spacing tidied) when it is a UK phone number, else ""."""
+    return normalise.text_clean(text) if _phone_parts(text) is not None else ""
+
+
+def contact_phone_href(text: str) -> str:
+    """A tel: link to the number (RFC 3966, in international form), or "" if it is not one."""
+    parts = _phone_parts(text)
+    if parts is None:
+        return ""
+    digits, extension = parts
+    return f"tel:+44{digits[1:]}" + (f";ext={extension}" if extension else "")
+
+
+def contact_email_read(text: str) -> str:
+    """The email address when it looks like one (Django's own rule), else ""."""
+    text = text.strip()
+    if not text or len(text) > MAX_EMAIL_LENGTH:
+        return ""
+    try:
+        validate_email(text)
+    except ValidationError:
+        return ""
+    return text
+
+
+def contact_value_read(role: str, text: str) -> str:
+    """A contact cell as it is kept and shown, or "" when it is not what its role says."""
+    if role == TEAM_PHONE:
+        return contact_phone_read(text)
+    if role == TEAM_EMAIL:
+        return contact_email_read(text)
+    return normalise.text_clean(text)
+
+
+# Punctuation reads as a space when names are compared: "Smith, Alice" is "smith alice".
+_PUNCTUATION_AS_SPACE = str.maketrans({c: " " for c in string.punctuation})
+_NEVER_A_PHONE = frozenset({"date_of_birth", "gender", "postcode", "upn", "pnc_id"})
+
+
+def _folded(text: str) -> str:
+    return " ".join(text.casefold().translate(_PUNCTUATION_AS_SPACE).split())
+
+
+def contact_is_subject_identifier(role: str, value: str, identifiers: dict[str, str]) -> bool:
+    """Whether a contact value is in fact one of the person's own identifiers on the same row:
+    their phone number or email address (when the dataset maps one), their name, or any other.
+
+    Such a value would put the person's identifier in the record as plain text, where ShareHub
+    keeps none, so ingest drops it. `identifiers`: the row's values, as ingest read them. Run
+    for every contact of every row, so each comparison is ruled out as cheaply as it can be.
+    """
+    held = [v for v in identifiers.values() if v]
+    if not value or not held:
+        return False
+    if role == TEAM_PHONE:
+        digits = normalise.phone_digits(value)
+        # Only free-text identifiers can hold a phone number as typed: a date of birth, gender,
+        # postcode, UPN or PNC id, normalised, never reads as 0 and 9 or 10 more digits.
+        return any(
+            normalise.phone_digits(v) == digits
+            for name, v in identifiers.items()
+            if v and len(v) >= 10 and name not in _NEVER_A_PHONE
+        )
+    if role == TEAM_EMAIL:
+        email = value.casefold()
+        return any("@" in v and v.strip().casefold() == email for v in held)
+    folded = _folded(value)
+    if not folded or folded.split(" ", 1)[0] not in " ".join(held).casefold():
+        return False  # its first word is in none of the identifiers: most rows stop here
+    forename = identifiers.get("forename", "")
+    surname = identifiers.get("surname", "")
+    other = identifiers.get("other_names", "")
+    names = [f"{forename} {surname}", f"{surname} {forename}", f"{forename} {other} {surname}"]
+    return any(_folded(v) == folded for v in [*held, *names])

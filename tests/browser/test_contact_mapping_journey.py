@@ -1,0 +1,82 @@
+"""Journey: an agency admin marks a column as the lead worker in the mapping form, with the
+keyboard alone, and sees it on the dataset's definition page."""
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from agencies.models import Role
+from tests.browser.conftest import axe_violations
+from tests.browser.test_review_journey import tab_to
+from tests.browser.test_sign_in import sign_in
+from tests.test_contacts import define, with_column
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+# Outside every landmark on all signed-in pages, from templates/base.html (not this change's to
+# edit): the account bar, and the back link slot (`before_content`) before <main>. Nothing else
+# is let through; once base.html puts them in landmarks this is expect_accessible exactly.
+BASE_LAYOUT_OUTSIDE_LANDMARKS = (".sharehub-account-bar__", ".govuk-back-link")
+
+
+def expect_accessible(page: Page) -> None:
+    """tests.browser.conftest.expect_accessible, but for base.html's two known `region` nodes."""
+    violations = []
+    for violation in axe_violations(page):
+        nodes = violation["nodes"]
+        if violation["id"] == "region":
+            nodes = [n for n in nodes if not n.startswith(BASE_LAYOUT_OUTSIDE_LANDMARKS)]
+        if nodes:
+            violations.append({**violation, "nodes": nodes})
+    assert violations == [], f"axe-core on {page.url}:\n" + "\n".join(
+        f"- {v['id']} ({v['impact']}): {v['help']} at {', '.join(v['nodes'][:5])}"
+        for v in violations
+    )
+
+
+def test_admin_marks_a_column_as_lead_worker_using_only_the_keyboard(page: Page, member, agency):
+    dataset = define(agency, with_column({"column": "oic", "type": "text", "label": "OIC"}))
+    admin = member(Role.AGENCY_ADMIN)
+    sign_in(page, admin.email)
+    page.goto(f"/datasets/{dataset.pk}/")
+    expect(page.get_by_test_id("contact-columns")).to_have_text(
+        "No column is mapped as a contact detail"
+    )
+    expect_accessible(page)
+
+    tab_to(page, page.get_by_role("button", name="Change the mapping"))
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Change the mapping")
+    expect_accessible(page)
+
+    contact = page.get_by_label("Is oic a contact detail?")
+    expect(contact).to_have_value("")
+    tab_to(page, contact, limit=200)
+    page.keyboard.press("ArrowDown")
+    expect(contact).to_have_value("lead_worker")
+    expect(contact.locator("option:checked")).to_have_text("Yes, the lead worker's name")
+    tab_to(page, page.get_by_role("button", name="Save the mapping"), limit=200)
+    page.keyboard.press("Enter")
+
+    expect(page.locator(".govuk-notification-banner")).to_contain_text("Mapping saved as version 2")
+    expect(page.get_by_test_id("contact-columns")).to_have_text("Lead worker: oic")
+    expect_accessible(page)
+    version = dataset.current_version
+    assert next(c for c in version.columns if c["column"] == "oic")["contact"] == "lead_worker"
+
+    # A contact detail is never the person's: one on an identifier column is refused, with the
+    # error summary leading back to the form.
+    tab_to(page, page.get_by_role("button", name="Change the mapping"))
+    page.keyboard.press("Enter")
+    surname = page.get_by_label("Is surname a contact detail?")
+    tab_to(page, surname, limit=200)
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown")
+    expect(surname).to_have_value("team")
+    tab_to(page, page.get_by_role("button", name="Save the mapping"), limit=200)
+    page.keyboard.press("Enter")
+    summary = page.locator(".govuk-error-summary")
+    expect(summary).to_contain_text(
+        'Column "surname" is mapped as an identifier, so it cannot also be the team'
+    )
+    expect_accessible(page)
+    assert dataset.versions.count() == 2
