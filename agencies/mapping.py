@@ -142,7 +142,7 @@ def mapping_propose(
         if contact:
             used_contacts.add(contact)
             columns.append(
-                {"column": name, "type": "text", "label": _label(name), "contact": contact}
+                {"column": name, "type": "text", "label": readable_label(name), "contact": contact}
             )
             continue
         columns.append({"column": name, **_sensitive_guess(name, column_stats)})

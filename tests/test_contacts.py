@@ -548,7 +548,7 @@ def test_a_malformed_phone_loaded_before_the_column_was_a_contact_is_not_shown(d
             FieldView("field:team_email", "Team email", "not an address", contact="team_email"),
             FieldView("field:team", "Team", "  Public   Protection ", contact="team"),
         ],
-        not_shared=0,
+        not_shared_labels=[],
     )
     assert record_contact(record) == Contact(team="Public Protection")
 
@@ -637,7 +637,7 @@ def person_views(draw):
                 dataset_name="",
                 event_date=draw(st.none() | st.dates(date(2020, 1, 1), date(2026, 6, 1))),
                 fields=draw(st.lists(field_views(), max_size=6)),
-                not_shared=0,
+                not_shared_labels=[],
             )
         )
     return PersonView(

@@ -5,32 +5,12 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from agencies.models import Role
-from tests.browser.conftest import axe_violations
+from tests.browser.conftest import expect_accessible
 from tests.browser.test_review_journey import tab_to
 from tests.browser.test_sign_in import sign_in
 from tests.test_contacts import define, with_column
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-# Outside every landmark on all signed-in pages, from templates/base.html (not this change's to
-# edit): the account bar, and the back link slot (`before_content`) before <main>. Nothing else
-# is let through; once base.html puts them in landmarks this is expect_accessible exactly.
-BASE_LAYOUT_OUTSIDE_LANDMARKS = (".sharehub-account-bar__", ".govuk-back-link")
-
-
-def expect_accessible(page: Page) -> None:
-    """tests.browser.conftest.expect_accessible, but for base.html's two known `region` nodes."""
-    violations = []
-    for violation in axe_violations(page):
-        nodes = violation["nodes"]
-        if violation["id"] == "region":
-            nodes = [n for n in nodes if not n.startswith(BASE_LAYOUT_OUTSIDE_LANDMARKS)]
-        if nodes:
-            violations.append({**violation, "nodes": nodes})
-    assert violations == [], f"axe-core on {page.url}:\n" + "\n".join(
-        f"- {v['id']} ({v['impact']}): {v['help']} at {', '.join(v['nodes'][:5])}"
-        for v in violations
-    )
 
 
 def test_admin_marks_a_column_as_lead_worker_using_only_the_keyboard(page: Page, member, agency):
