@@ -380,6 +380,44 @@ def _components(size: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return _roots(parent)
 
 
+def _vouched_for(
+    confirmed: list[tuple[int, int]],
+    left: np.ndarray,
+    right: np.ndarray,
+    auto: np.ndarray,
+    constraint: np.ndarray,
+) -> np.ndarray:
+    """Which `constraint` pairs a reviewer's "same person" answers for: one end is a confirmed
+    pair's record or automatically linked to it, the other likewise for the pair's other record.
+
+    A reviewer who confirms two records knows how they differ (often a family guard's reason:
+    another forename, another date of birth). Each side's own duplicates differ from the other
+    side in just that way; held apart by the guard, a person's other agencies' records would be
+    split off by the very decision that joined the two (a missed link reported from a household
+    is exactly such a pair). Only score and family guards yield: a "different people" answer
+    never does. One hop of automatic links, no chains, so the guard still stops a chain.
+    """
+    ends = {record for pair in confirmed for record in pair}
+    near: dict[int, set[int]] = defaultdict(set)
+    for a, b in zip(left[auto].tolist(), right[auto].tolist(), strict=True):
+        if a in ends:
+            near[a].add(b)
+        if b in ends:
+            near[b].add(a)
+    vouched: set[tuple[int, int]] = set()
+    for a, b in confirmed:
+        for x in near[a] | {a}:
+            for y in near[b] | {b}:
+                vouched.add((min(x, y), max(x, y)))
+    lows = np.minimum(left[constraint], right[constraint]).tolist()
+    highs = np.maximum(left[constraint], right[constraint]).tolist()
+    return np.fromiter(
+        ((low, high) in vouched for low, high in zip(lows, highs, strict=True)),
+        dtype=bool,
+        count=len(constraint),
+    )
+
+
 def region_cluster(
     keys: Keys,
     left: np.ndarray,
@@ -414,6 +452,8 @@ def region_cluster(
         np.concatenate([right[auto], right[alike], confirmed_b]),
     )
     constraint = np.flatnonzero(clearly_different & (reach[left] == reach[right]))
+    if confirmed and len(constraint):
+        constraint = constraint[~_vouched_for(confirmed, left, right, auto, constraint)]
     cannot: dict[int, set[int]] = defaultdict(set)
     for a, b in [
         *zip(left[constraint].tolist(), right[constraint].tolist(), strict=True),
