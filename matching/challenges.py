@@ -34,7 +34,7 @@ from matching.model import model_current
 from matching.models import LinkageRecord, LinkChallenge, Person, ReviewItem
 from matching.screening import identifiers_in_text, screen_problem
 from matching.tokens import keys_from_packed
-from protocols.engine import RecordView, disclose, identifiers_shown
+from protocols.engine import PersonView, RecordView, disclose, identifiers_shown
 
 MIN_REASON = 20
 MAX_REASON = 2000
@@ -105,10 +105,7 @@ def report_target(
     target = ReportTarget(kind=kind, person=person, purpose=purpose)
     if view is not None and other is None:
         target.record = next((r for r in view.records if r.record_id == record_id), None)
-        # The only record the reporter knows of (no other is even "known to" them): there is no
-        # link they can see to report, and saying whether the person holds others would tell
-        # them of records their protocols do not cover.
-        if target.record is not None and sum(i.records for i in view.involvements) < 2:
+        if target.record is not None and not records_reportable(view):
             target.record = None
     elif view is not None and other is not None:
         in_household = (
@@ -132,6 +129,15 @@ def report_target(
         raise ChallengeNotFound()
     target.already = _open_report_of(user, target)
     return target
+
+
+def records_reportable(view: PersonView) -> bool:
+    """Whether a reader may report records of the person in `view` as not theirs: only when
+    they know of at least two of the person's records (shown, or counted as "known to"). With
+    one, there is no link they can see to report, and answering whether the person holds others
+    would tell them of records their protocols do not cover. For the case summary, to offer the
+    report link only where it leads somewhere."""
+    return sum(involvement.records for involvement in view.involvements) >= 2
 
 
 def _open_report_of(user, target: ReportTarget) -> LinkChallenge | None:

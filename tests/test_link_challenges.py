@@ -10,6 +10,7 @@ import pytest
 from django.template import Context, Template
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from agencies.models import Role, SourceRecord
 from audit.models import AuditAction, AuditEntry
@@ -19,12 +20,14 @@ from matching.challenges import (
     ChallengeNotFound,
     link_report,
     open_challenges_for,
+    records_reportable,
     report_target,
 )
 from matching.linkage import linkage_run
 from matching.models import LinkageRecord, LinkChallenge, Person, ReviewDecision, ReviewItem
 from matching.review import review_decide, review_item_readable, review_queue, reviewer_grant
 from notifications.models import Notification, NotificationKind
+from protocols.engine import disclose
 from protocols.models import Purpose
 from tests.ingest_helpers import HEADER, POLICE_DEFINITION, csv_bytes, good_row, upload
 from tests.ingest_helpers import police_dataset as dataset_of
@@ -436,8 +439,17 @@ def test_only_what_the_engine_shows_the_reporter_can_be_reported(family, member,
     assert denied.count() == 8
     assert_no_plaintext(" ".join(str(e.detail) for e in denied))
 
-    # What it does show can be reported.
+    # What it does show can be reported; the summary can ask before offering the link.
     assert _target(family, practitioner, "K2", record=family.pk("K2")).record is not None
+    views = disclose(
+        user=practitioner,
+        membership=practitioner.memberships.get(),
+        persons=[family.person("K2"), family.person("D1")],
+        purpose=SAFEGUARDING,
+        now=timezone.now(),
+    )
+    assert records_reportable(views[family.person_id("K2")])
+    assert not records_reportable(views[family.person_id("D1")])
     assert _target(family, practitioner, "M1", other=family.person("M2")).other is not None
 
 
