@@ -41,6 +41,7 @@ class AuditAction(models.TextChoices):
     REVIEW_READ = "review_read", "Link review item read"
     RELEASE = "release", "Subject access part released"
     GRANT = "grant", "Protocol given or taken back"
+    LINK_REPORT = "link_report", "Wrong or missed link reported"
 
 
 class AuditEntry(models.Model):

@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 from agencies.access import admits, api_roles
 from agencies.models import ApiToken, Role
 from matching import views as pages
+from matching.challenges import item_reports
 from matching.explain import person_explain
 from matching.export import EXPORT_PURPOSES, ExportError, ExportRefused, linkage_export_start
 from matching.models import ReviewDecision, ReviewItem
@@ -102,7 +103,8 @@ class ReviewItemSerializer(serializers.ModelSerializer):
     class Meta:
         model = ReviewItem
         fields = [
-            "id", "status", "reason", "why", "score", "probability", "created_at", "records",
+            "id", "status", "reason", "why", "score", "probability", "created_at",
+            "reported_at", "records",
         ]  # fmt: skip
 
     def get_records(self, item) -> list[dict]:
@@ -134,6 +136,7 @@ def review_item_data(item: ReviewItem, user) -> dict:
         "score": item.score,
         "probability": item.probability,
         "created_at": item.created_at,
+        "reported_at": item.reported_at,
         "records": records,
         # Whether each identifier agrees and how it differs; never the values. None when the
         # engine does not let the caller compare them.
@@ -147,6 +150,17 @@ def review_item_data(item: ReviewItem, user) -> dict:
         ),
         "reasons": review_reasons(item),
         "decisions": [_decision_data(d) for d in review_history(item)],
+        # What practitioners reported about the pair (matching.challenges); never who.
+        "reports": [
+            {
+                "kind": report.kind,
+                "reason": report.reason,
+                "reported_at": report.reported_at,
+                "status": report.status,
+                "outcome": report.outcome or None,
+            }
+            for report in item_reports(item)
+        ],
     }
 
 

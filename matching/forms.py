@@ -1,7 +1,8 @@
 from django import forms
 
+from matching.challenges import MAX_REASON, MIN_REASON
 from matching.export import EXPORT_PURPOSES, PURPOSE_MAX_LENGTH
-from matching.models import ReviewItem
+from matching.models import LinkChallenge, ReviewItem
 from matching.review import NOTE_MAX_LENGTH
 from protocols.models import Purpose
 
@@ -53,3 +54,33 @@ class LinkageExportForm(forms.Form):
             "max_length": f"Shorten the purpose to {PURPOSE_MAX_LENGTH} characters or fewer.",
         },
     )
+
+
+class LinkChallengeForm(forms.Form):
+    """Why a practitioner reports a wrong or missed link. Its length and the identifiers in it
+    are checked by matching.challenges.link_report, which says what to fix."""
+
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 5}),
+        help_text=f"At least {MIN_REASON} characters. Say what in your agency's records shows it, "
+        "for example a different school or a different mother. A link reviewer reads this. Do "
+        "not write names, dates of birth, addresses or numbers: refer to people by their "
+        "ShareHub reference.",
+        # Longer text is refused by the service with a message of its own; the form keeps it, so
+        # the writer can shorten what they wrote rather than lose it.
+        max_length=MAX_REASON * 2,
+    )
+
+    def __init__(self, *args, kind: str, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["reason"]
+        if kind == LinkChallenge.Kind.WRONG:
+            field.label = "Why is this record not about this person?"
+            missing = "Enter why the record is not this person's"
+        else:
+            field.label = "Why are they the same person?"
+            missing = "Enter why they are the same person"
+        field.error_messages = {
+            "required": missing,
+            "max_length": f"Your reason must be {MAX_REASON:,} characters or fewer",
+        }

@@ -380,6 +380,44 @@ def _components(size: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return _roots(parent)
 
 
+def _vouched_for(
+    confirmed: list[tuple[int, int]],
+    left: np.ndarray,
+    right: np.ndarray,
+    auto: np.ndarray,
+    constraint: np.ndarray,
+) -> np.ndarray:
+    """Which `constraint` pairs a reviewer's "same person" answers for: one end is a confirmed
+    pair's record or automatically linked to it, the other likewise for the pair's other record.
+
+    A reviewer who confirms two records knows how they differ (often a family guard's reason:
+    another forename, another date of birth). Each side's own duplicates differ from the other
+    side in just that way; held apart by the guard, a person's other agencies' records would be
+    split off by the very decision that joined the two (a missed link reported from a household
+    is exactly such a pair). Only score and family guards yield: a "different people" answer
+    never does. One hop of automatic links, no chains, so the guard still stops a chain.
+    """
+    ends = {record for pair in confirmed for record in pair}
+    near: dict[int, set[int]] = defaultdict(set)
+    for a, b in zip(left[auto].tolist(), right[auto].tolist(), strict=True):
+        if a in ends:
+            near[a].add(b)
+        if b in ends:
+            near[b].add(a)
+    vouched: set[tuple[int, int]] = set()
+    for a, b in confirmed:
+        for x in near[a] | {a}:
+            for y in near[b] | {b}:
+                vouched.add((min(x, y), max(x, y)))
+    lows = np.minimum(left[constraint], right[constraint]).tolist()
+    highs = np.maximum(left[constraint], right[constraint]).tolist()
+    return np.fromiter(
+        ((low, high) in vouched for low, high in zip(lows, highs, strict=True)),
+        dtype=bool,
+        count=len(constraint),
+    )
+
+
 def region_cluster(
     keys: Keys,
     left: np.ndarray,
@@ -414,6 +452,8 @@ def region_cluster(
         np.concatenate([right[auto], right[alike], confirmed_b]),
     )
     constraint = np.flatnonzero(clearly_different & (reach[left] == reach[right]))
+    if confirmed and len(constraint):
+        constraint = constraint[~_vouched_for(confirmed, left, right, auto, constraint)]
     cannot: dict[int, set[int]] = defaultdict(set)
     for a, b in [
         *zip(left[constraint].tolist(), right[constraint].tolist(), strict=True),
@@ -1017,16 +1057,16 @@ def _review_store(
     figures["review_items_reopened"] = reopened
     # Open items no longer a question: inside one person now (the links around them decided
     # it), no longer uncertain (both records were re-clustered and the pair was not asked), or
-    # about a retired record.
+    # about a retired record. Not a pair a practitioner reported (matching.challenges): that
+    # linkage is sure of it is what they dispute, and a reviewer answers them.
     person_of = dict(zip(record_ids.tolist(), population.person_ids[region].tolist(), strict=True))
+    still_open = ReviewItem.objects.filter(status=ReviewItem.Status.OPEN, reported_at__isnull=True)
     withdrawn = list(
-        ReviewItem.objects.filter(status=ReviewItem.Status.OPEN)
-        .filter(models.Q(record_a__is_retired=True) | models.Q(record_b__is_retired=True))
-        .values_list("pk", flat=True)
+        still_open.filter(
+            models.Q(record_a__is_retired=True) | models.Q(record_b__is_retired=True)
+        ).values_list("pk", flat=True)
     )
-    for pk, a, b in ReviewItem.objects.filter(status=ReviewItem.Status.OPEN).values_list(
-        "pk", "record_a_id", "record_b_id"
-    ):
+    for pk, a, b in still_open.values_list("pk", "record_a_id", "record_b_id"):
         if (
             a in person_of
             and b in person_of
@@ -1034,9 +1074,9 @@ def _review_store(
         ):
             withdrawn.append(pk)
     # Only items still open: a reviewer's decision saved since they were read stands.
-    ReviewItem.objects.filter(pk__in=withdrawn, status=ReviewItem.Status.OPEN).update(
-        status=ReviewItem.Status.WITHDRAWN
-    )
+    ReviewItem.objects.filter(
+        pk__in=withdrawn, status=ReviewItem.Status.OPEN, reported_at__isnull=True
+    ).update(status=ReviewItem.Status.WITHDRAWN)
     figures["review_items_withdrawn"] = len(withdrawn)
     figures["review_items_beyond_queue"] = _review_queue_trim(len(population.record_ids))
     figures["review_queue_open"] = ReviewItem.objects.filter(status=ReviewItem.Status.OPEN).count()
@@ -1048,17 +1088,17 @@ REVIEW_QUEUE_MIN = 50
 def _review_queue_trim(records: int) -> int:
     """Keep the open review queue to what a team can work through (SHAREHUB_REVIEW_QUEUE_SHARE
     of the live records): the pairs most likely to be one person stay, the rest are withdrawn
-    (a later run asks again if one rises). Returns how many were withdrawn."""
+    (a later run asks again if one rises). Pairs a practitioner reported always stay. Returns
+    how many were withdrawn."""
     cap = max(REVIEW_QUEUE_MIN, round(settings.SHAREHUB_REVIEW_QUEUE_SHARE * records))
+    asked_by_linkage = ReviewItem.objects.filter(
+        status=ReviewItem.Status.OPEN, reported_at__isnull=True
+    )
     beyond = list(
-        ReviewItem.objects.filter(status=ReviewItem.Status.OPEN)
-        .order_by("-probability", "pk")
-        .values_list("pk", flat=True)[cap:]
+        asked_by_linkage.order_by("-probability", "pk").values_list("pk", flat=True)[cap:]
     )
     if beyond:
-        ReviewItem.objects.filter(pk__in=beyond, status=ReviewItem.Status.OPEN).update(
-            status=ReviewItem.Status.WITHDRAWN
-        )
+        asked_by_linkage.filter(pk__in=beyond).update(status=ReviewItem.Status.WITHDRAWN)
     return len(beyond)
 
 

@@ -251,6 +251,7 @@ class ReviewItem(models.Model):
     class Reason(models.TextChoices):
         SCORE = "score", "Score between the thresholds"
         GUARD = "guard", "Would join two people with clearly different details"
+        REPORTED = "reported", "Reported by a practitioner"
 
     # record_a < record_b, so a pair has one row whichever way round it was found.
     record_a = models.ForeignKey(
@@ -274,6 +275,10 @@ class ReviewItem(models.Model):
     )
     decided_at = models.DateTimeField(null=True, blank=True)
     decision_note = models.TextField(blank=True)
+    # When a practitioner's report on the pair (LinkChallenge) began waiting for a decision; None
+    # once a reviewer has decided it. Such an item heads the queue, and linkage neither withdraws
+    # it nor trims it from the queue: a person said linkage was wrong, and a person answers.
+    reported_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -284,7 +289,14 @@ class ReviewItem(models.Model):
                 condition=models.Q(record_a__lt=models.F("record_b")), name="reviewitem_ordered"
             ),
         ]
-        indexes = [models.Index(fields=["status", "-score"])]
+        indexes = [
+            models.Index(fields=["status", "-score"]),
+            models.Index(
+                fields=["reported_at"],
+                name="reviewitem_reported",
+                condition=models.Q(reported_at__isnull=False),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"review {self.pk} ({self.status})"
@@ -302,6 +314,80 @@ class ReviewDecision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.decision} on review {self.item_id}"
+
+
+class LinkChallenge(models.Model):
+    """A practitioner's report that linkage got a person wrong: a record that is not this
+    person's (WRONG), or a member of their household who is the same person (MISSED).
+
+    It asks a link reviewer about one pair of records (`item`), and the reviewer's decision on
+    that pair binds linkage as any decision does (matching.review). The reporter is kept so they
+    can be told the outcome and cannot report the same thing twice; nobody else is ever told
+    who, or which agency, reported. `reason` is screened for identifiers before it is kept.
+    """
+
+    class Kind(models.TextChoices):
+        WRONG = "wrong", "This record is not this person"
+        MISSED = "missed", "Another person is this same person"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Waiting for a link reviewer"
+        DECIDED = "decided", "Decided"
+
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    item = models.ForeignKey(ReviewItem, on_delete=models.CASCADE, related_name="challenges")
+    # WRONG: the record reported. MISSED: none; the pair is a record of each person.
+    record = models.ForeignKey(
+        "agencies.SourceRecord",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    # The person whose case summary it was reported from, and for MISSED the household member
+    # said to be them: accountability, as an access log entry names a person.
+    person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="+")
+    other_person = models.ForeignKey(
+        Person, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    reason = models.TextField()
+    purpose = models.CharField(max_length=32)
+    reported_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    reported_at = models.DateTimeField(auto_now_add=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    # The reviewer's answer on the pair: ReviewItem.Status.CONFIRMED or REJECTED.
+    outcome = models.CharField(max_length=20, choices=ReviewItem.Status.choices, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            # One open report per reporter per pair: a practitioner cannot flood the queue.
+            models.UniqueConstraint(
+                fields=["reported_by", "item"],
+                condition=models.Q(status="open"),
+                name="linkchallenge_one_open_per_pair",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    models.Q(kind="wrong", record__isnull=False, other_person__isnull=True)
+                    | models.Q(kind="missed", record__isnull=True, other_person__isnull=False)
+                ),
+                name="linkchallenge_kind_shape",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["record"],
+                name="linkchallenge_open_record",
+                condition=models.Q(status="open"),
+            ),
+            models.Index(fields=["item", "status"], name="linkchallenge_item_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"link report {self.pk} ({self.kind}, {self.status})"
 
 
 class LinkageExport(models.Model):

@@ -11,11 +11,12 @@ from datetime import date
 
 from django.contrib.auth.models import Permission
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from agencies.definitions import IDENTIFIER_FIELDS
 from agencies.models import Membership, Role, SourceRecord
+from matching.challenges import challenges_settle
 from matching.models import LinkageRecord, ReviewDecision, ReviewItem
 from matching.nicknames import NICKNAMES
 from matching.normalise import date_parse, postcode_normalise, text_clean
@@ -56,6 +57,9 @@ def review_item_readable(user, membership: Membership | None, item: ReviewItem) 
     decided, the pair (and the evidence that someone judged it) stays with those who decided it
     and with IG officers, who answer for the decisions. Callers have already checked the review
     permission."""
+    # A reported pair is a question again (matching.challenges), in every reviewer's queue.
+    if item.reported_at is not None:
+        return True
     decided = item.status in DECISIONS or item.decided_by_id is not None
     if not decided and not item.decisions.exists():
         return True
@@ -129,11 +133,13 @@ def _review_permission() -> Permission:
 
 
 def review_queue() -> QuerySet[ReviewItem]:
-    """Open items, most certain first (the ones a reviewer can settle fastest)."""
+    """Pairs a practitioner reported first, the longest waiting first (a person is waiting on
+    the answer, and may be looking at the wrong child's history meanwhile), decided ones too;
+    then open items, most certain first (the ones a reviewer can settle fastest)."""
     return (
-        ReviewItem.objects.filter(status=ReviewItem.Status.OPEN)
+        ReviewItem.objects.filter(Q(status=ReviewItem.Status.OPEN) | Q(reported_at__isnull=False))
         .select_related("record_a__dataset__agency", "record_b__dataset__agency")
-        .order_by("-score", "pk")
+        .order_by(F("reported_at").asc(nulls_last=True), "-score", "pk")
     )
 
 
@@ -393,7 +399,9 @@ def review_decide(
     """Record `user`'s decision on `item` and have linkage run again with it.
 
     Allowed on an open item, or on a decided one as a change of mind (the other decision); a
-    withdrawn item (linkage no longer asks) and a repeat of the current decision are refused.
+    withdrawn item (linkage no longer asks) and a repeat of the current decision are refused,
+    except on a pair a practitioner reported, where repeating it upholds the decision. Every
+    report waiting on the pair is settled with the decision, and its reporter told.
     """
     if decision not in DECISIONS:
         raise ReviewError(
@@ -420,7 +428,7 @@ def review_decide(
                 "queued. Go back to the review queue for the next pair.",
                 code="withdrawn",
             )
-        if current.status == decision:
+        if current.status == decision and current.reported_at is None:
             label = ReviewItem.Status(decision).label.lower()
             raise ReviewError(
                 f"This pair is already decided as {label}. To change the decision, choose the "
@@ -437,6 +445,7 @@ def review_decide(
         recorded = ReviewDecision.objects.create(
             item=current, decision=decision, decided_by=user, note=note, channel=channel
         )
+        reports = challenges_settle(item=current, decision=decision, at=now)
         from audit.models import AuditAction
         from audit.services import audit_record
 
@@ -448,6 +457,7 @@ def review_decide(
                 "review_item": current.pk,
                 "decision": decision,
                 "records": [current.record_a_id, current.record_b_id],
+                **({"link_reports": reports} if reports else {}),
             },
         )
         # robust: the decision stands if the broker is down; any later linkage run applies

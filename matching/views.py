@@ -1,4 +1,5 @@
-"""Pages for link reviewers (the review queue), for explaining a person, and the linked export."""
+"""Pages for link reviewers (the review queue), for practitioners reporting a wrong or missed
+link, for explaining a person, and the linked export."""
 
 from collections.abc import Iterator
 
@@ -13,16 +14,26 @@ from django.http import (
 )
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
 from accounts.ratelimits import rate_limited
 from agencies.access import ShareHubRequest, permission_required, role_required
 from agencies.models import Role
+from matching.challenges import (
+    ChallengeError,
+    ChallengeNotFound,
+    challenge_of_reporter,
+    item_reports,
+    link_report,
+    outcome_text,
+    report_target,
+)
 from matching.explain import person_explain
 from matching.export import ExportError, export_purposes_available, linkage_export_start
-from matching.forms import LinkageExportForm, ReviewDecisionForm
-from matching.models import LinkageRun, ReviewItem
+from matching.forms import LinkageExportForm, LinkChallengeForm, ReviewDecisionForm
+from matching.models import LinkageRun, LinkChallenge, Person, ReviewItem
 from matching.relink import (
     RelinkRefused,
     linkage_overview,
@@ -44,6 +55,7 @@ from matching.review import (
     review_read_audit,
     review_reasons,
 )
+from protocols.views import _purpose
 
 QUEUE_PAGE_SIZE = 50
 
@@ -113,10 +125,120 @@ def review_item_view(request: ShareHubRequest, pk: int) -> HttpResponse:
             "with_identifiers": identifiers is not None,
             "reasons": review_reasons(item),
             "history": review_history(item),
+            "reports": item_reports(item),
             "form": form,
             "can_decide": item.status != ReviewItem.Status.WITHDRAWN,
         },
         status=400 if form.errors else 200,
+    )
+
+
+# --- Practitioners: reporting a wrong or missed link ----------------------------------------------
+
+
+# Practitioners read case summaries (protocols.views.READERS), and report from them. A person,
+# record or household member the engine does not show the reporter answers 404, as on the summary.
+@role_required(Role.PRACTITIONER)
+@rate_limited("link_report", methods=("POST",))
+@never_cache
+def challenge_wrong_view(request: ShareHubRequest, reference: str, record: int) -> HttpResponse:
+    """Report that a record on a person's case summary is not about them."""
+    return _challenge_page(request, reference, record_id=record)
+
+
+@role_required(Role.PRACTITIONER)
+@rate_limited("link_report", methods=("POST",))
+@never_cache
+def challenge_missed_view(request: ShareHubRequest, reference: str, other: str) -> HttpResponse:
+    """Report that a member of a person's household is the same person."""
+    member = Person.objects.filter(reference=other).first()
+    if member is None:
+        raise Http404("No such person.")
+    return _challenge_page(request, reference, other=member)
+
+
+def _challenge_page(
+    request: ShareHubRequest,
+    reference: str,
+    *,
+    record_id: int | None = None,
+    other: Person | None = None,
+) -> HttpResponse:
+    purpose = _purpose(request)
+    # The person's own reference only: a report names the person as they are now, and an old
+    # reference of someone merged away is not followed to them here (the summary does that).
+    person = Person.objects.filter(reference=reference).first()
+    if person is None:
+        raise Http404("No such person.")
+    asked = {"record_id": record_id, "other": other}
+    try:
+        target = report_target(
+            user=request.user,
+            membership=request.membership,
+            person=person,
+            purpose=purpose,
+            channel="web",
+            **asked,
+        )
+    except ChallengeNotFound:
+        raise Http404("No such person.") from None
+    summary_url = f"{reverse('protocols:summary', args=[person.reference])}?purpose={purpose}"
+    form = LinkChallengeForm(request.POST or None, kind=target.kind)
+    if request.method == "POST" and form.is_valid():
+        try:
+            link_report(
+                user=request.user,
+                membership=request.membership,
+                person=person,
+                purpose=purpose,
+                reason=form.cleaned_data["reason"],
+                channel="web",
+                **asked,
+            )
+        except ChallengeNotFound:
+            raise Http404("No such person.") from None
+        except ChallengeError as error:
+            form.add_error(error.field, error.message)
+        else:
+            messages.success(
+                request,
+                "Report sent. A link reviewer will check it, and you will get a notification "
+                "when they decide.",
+            )
+            return redirect(summary_url)
+    return render(
+        request,
+        "matching/challenge_new.html",
+        {
+            "target": target,
+            "person": person,
+            "purpose": purpose,
+            "summary_url": summary_url,
+            "form": form,
+            "wrong": target.kind == LinkChallenge.Kind.WRONG,
+        },
+        status=400 if form.errors else 200,
+    )
+
+
+@role_required(Role.PRACTITIONER)
+@never_cache
+def challenge_detail_view(request: ShareHubRequest, pk: int) -> HttpResponse:
+    """A report and its outcome, for the practitioner who made it; 404 for anyone else."""
+    challenge = challenge_of_reporter(user=request.user, pk=pk)
+    if challenge is None:
+        raise Http404("No such report.")
+    return render(
+        request,
+        "matching/challenge_detail.html",
+        {
+            "challenge": challenge,
+            "outcome": (
+                outcome_text(challenge, challenge.outcome)
+                if challenge.status == LinkChallenge.Status.DECIDED
+                else ""
+            ),
+        },
     )
 
 

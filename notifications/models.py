@@ -23,6 +23,7 @@ class NotificationKind(models.TextChoices):
     RELEASE_DONE = "release_done", "Subject access: another agency released its part"
     CONSENT_TO_CONFIRM = "consent_to_confirm", "Consent recorded by another agency to confirm"
     UNUSUAL_READ = "unusual_read", "Unusual reading of your agency's records"
+    LINK_REPORT_DECIDED = "link_report_decided", "Link you reported decided"
 
 
 class Notification(models.Model):

@@ -17,6 +17,7 @@ from accounts.models import User
 from accounts.ratelimits import rate_limited
 from agencies.access import role_required
 from agencies.models import Role
+from matching.challenges import open_challenges_for, records_reportable
 from protocols.diff import version_diff
 from protocols.forms import (
     AssignForm,
@@ -428,6 +429,13 @@ def _summary_page(
         "can_seek_consent": request.membership is not None
         and request.membership.role == Role.PRACTITIONER,
         "printable": printable,
+        # Reports of a wrong or missed link waiting for a reviewer, on what the page shows.
+        "challenges": open_challenges_for(
+            person_ids=[found.view.person.pk, *(m.person.pk for m in found.household_members)],
+            record_ids=[r.record_id for r in found.view.records],
+            user=request.user,
+        ),
+        "can_report_records": records_reportable(found.view),
     }
     if pdf:
         return _pdf_response(request, context, reference=person.reference)

@@ -437,6 +437,9 @@ SHAREHUB_RATE_LIMITS = {
     # sends nothing, so the limit tells no one which addresses have accounts).
     "password_reset": (5, 60 * 60),
     "password_reset_address": (3, 60 * 60),
+    # Reports of a wrong or missed link, per user: each waits for a person to review it, and one
+    # open report per record or pair is enforced besides (matching.challenges).
+    "link_report": (20, 60 * 60),
 }
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"search": "30/min", "export": "10/hour"}
 # Counters must be shared by every web process, so Redis when there is one; the embedded

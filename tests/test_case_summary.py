@@ -106,6 +106,8 @@ def _person_patterns() -> list[str]:
 PERSON_URL_EXTRA = {
     "consent:person_consent_withdraw": {"record_id": 1},
     "consent_api:consent_withdrawal": {"pk": 1},
+    "matching:challenge_wrong": {"record": 1},
+    "matching:challenge_missed": {"other": "NOSUCHPERSN"},
 }
 PERSON_URL_POST = {
     "protocols:unlock",

@@ -25,7 +25,7 @@ from agencies.models import ApiToken, Dataset, DatasetVersion, Extract, Role, So
 from agencies.tokens import api_token_create
 from alerts.models import Alert, AlertDelivery, AlertEvent, AlertRule, RuleKind
 from consent.models import ConsentRecord, ConsentRequest, ConsentState, SafeguardingOverride
-from matching.models import LinkageRecord, LinkageRun, Person, ReviewItem
+from matching.models import LinkageRecord, LinkageRun, LinkChallenge, Person, ReviewItem
 from notifications.models import Notification
 from protocols.models import Protocol, ProtocolVersion
 from retention.models import ErasureKind, ErasureRun, ErasureStatus
@@ -76,6 +76,7 @@ PK_KINDS = {
     "matching:linkage_run": "linkage_run",
     "matching:linkage_run_progress": "linkage_run",
     "subject_access:part": "release_part",
+    "matching:challenge_detail": "link_report",
 }
 PROTOCOL_PATTERNS = {
     "protocols:protocol_detail",
@@ -139,6 +140,9 @@ NO_CONTROL = {
     name: "linkage runs are the platform admin's"
     for name in ("matching:linkage_run", "matching:linkage_run_progress")
 }
+# Reporting a missed link needs two people of one household, which this world's single person is
+# not (tests/test_link_challenges.py reports one as a practitioner).
+NO_CONTROL["matching:challenge_missed"] = "a missed link needs a household of two"
 
 
 @dataclass
@@ -221,6 +225,16 @@ def _world(code: str, name: str, kind: str) -> World:
         person=person, agency=agency, requested_by=members[Role.IG_OFFICER]
     )
     release_part = ReleasePart.objects.create(request=access_request, agency=agency)
+    # The practitioner's report that one of the person's records is not theirs.
+    link_report = LinkChallenge.objects.create(
+        kind=LinkChallenge.Kind.WRONG,
+        item=review_item,
+        record=first,
+        person=person,
+        reason="Walk: a different school on our file.",
+        purpose=version.purpose,
+        reported_by=practitioner,
+    )
     world = World(agency=agency, members=members, token=token)
     world.objects = {
         "dataset": dataset.pk,
@@ -236,6 +250,8 @@ def _world(code: str, name: str, kind: str) -> World:
         "alert": alert.pk,
         "linkage_run": LinkageRun.objects.create(kind=LinkageRun.Kind.RELINK).pk,
         "release_part": release_part.pk,
+        "source_record": first.pk,
+        "link_report": link_report.pk,
         "erasure": ErasureRun.objects.create(
             kind=ErasureKind.EXTRACT,
             status=ErasureStatus.DONE,
@@ -268,6 +284,8 @@ def _missing_objects() -> dict[str, object]:
             "erasure",
             "linkage_run",
             "release_part",
+            "source_record",
+            "link_report",
         )
     } | {"person": gone_reference, "protocol": "PX00000000"}
 
@@ -285,6 +303,10 @@ def _kwargs(name: str, pattern, objects: dict) -> dict | None:
             kind = "protocol" if name in PROTOCOL_PATTERNS else "person"
         elif argument == "record_id":
             kind = "consent_record"
+        elif argument == "record":
+            kind = "source_record"
+        elif argument == "other":
+            kind = "person"
         elif argument == "number":
             kwargs[argument] = 1
             continue
@@ -315,6 +337,7 @@ STATE_MODELS = [
     Extract,
     ApiToken,
     ReviewItem,
+    LinkChallenge,
     LinkageRecord,
     ConsentRequest,
     ConsentRecord,

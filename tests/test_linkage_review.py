@@ -260,3 +260,31 @@ def test_a_part_merged_into_an_older_person_is_not_also_a_split_from(police, oth
     assert PersonEvent.objects.filter(person_id=q, kind="merged", other_id=p).exists()
     assert PersonEvent.objects.filter(person_id=split_off, kind="split_from", other_id=p).exists()
     assert not PersonEvent.objects.filter(person_id=q, kind="split_from", other_id=p).exists()
+
+
+# --- A reviewer's "same person" and the family guard ----------------------------------------------
+
+
+def test_a_same_person_decision_keeps_each_sides_duplicates_with_it(police, other):
+    """A "same person" on two records a family guard keeps apart (another forename and date of
+    birth, one home: what a practitioner reports as a missed link) joins them, and each side's
+    own duplicates come too, rather than being split off by the guard between them and the
+    other side (issue 21: the person lost their other agency's record)."""
+    mia = {**ALICE, "forename": "Mia", "surname": "Turner", "dob": "05/05/2010"}
+    upload(police, rows_csv([good_row("M1", **mia)]))
+    upload(other, rows_csv([good_row("O1", **mia)]))
+    upload(police, rows_csv([good_row("M2", **{**mia, "forename": "Mya", "dob": "15/05/2011"})]))
+    linkage_run(full=True)
+    assert person_of(police, "M1") == person_of(other, "O1") != person_of(police, "M2")
+
+    first, second = sorted((pk_of(police, "M1"), pk_of(police, "M2")))
+    ReviewItem.objects.update_or_create(
+        record_a_id=first, record_b_id=second,
+        defaults={"score": 1, "probability": 0.6, "status": ReviewItem.Status.CONFIRMED},
+    )  # fmt: skip
+    linkage_run(full=True)
+    assert person_of(police, "M1") == person_of(police, "M2") == person_of(other, "O1")
+    # A later duplicate of the other side's record joins them too.
+    upload(other, rows_csv([good_row("O2", **{**mia, "forename": "Mya", "dob": "15/05/2011"})]))
+    linkage_run(full=True)
+    assert person_of(other, "O2") == person_of(police, "M2")

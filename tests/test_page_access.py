@@ -34,6 +34,9 @@ URL_KWARGS = {
     "agencies_api:extract_quarantine": {"pk": "extract"},
     "matching:review_item": {"pk": "review_item"},
     "matching:person_explain": {"reference": "person"},
+    "matching:challenge_wrong": {"reference": "person", "record": 999_999},
+    "matching:challenge_missed": {"reference": "person", "other": "person"},
+    "matching:challenge_detail": {"pk": "not_theirs"},
     "matching_api:review_item_detail": {"pk": "review_item"},
     "matching_api:review_item_decision": {"pk": "review_item"},
     "matching_api:person_explain": {"reference": "person"},
@@ -104,6 +107,8 @@ PERSON_PAGES = {
     "consent:request_new",
     "consent:override_new",
     "risk:person_risk",
+    "matching:challenge_wrong",
+    "matching:challenge_missed",
 }
 # Pages about a consent request, an override or a notification: the walk's users are party to
 # none, so those the role admits answer 404 (tests/test_consent.py opens them as the parties).
@@ -112,6 +117,7 @@ NOT_THEIRS_PAGES = {
     "consent:statement",
     "consent:override_detail",
     "notifications:open",
+    "matching:challenge_detail",
     "subject_access:part",
     "risk:indicator_edit",
     "alerts:alert_detail",
