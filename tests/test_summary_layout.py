@@ -334,7 +334,7 @@ def test_the_page_and_api_show_bands_and_the_weakest_link_never_a_score(client, 
 # --- Queries --------------------------------------------------------------------------------------
 
 
-SUMMARY_PAGE_QUERIES = 27
+SUMMARY_PAGE_QUERIES = 28
 
 
 def test_the_summary_page_costs_a_fixed_number_of_queries(client, world, django_assert_num_queries):

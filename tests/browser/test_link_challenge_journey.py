@@ -13,6 +13,7 @@ from playwright.sync_api import Page, expect
 
 from matching.models import LinkageRecord, LinkChallenge, ReviewItem
 from tests.browser.conftest import expect_accessible
+from tests.browser.test_protocol_journey import expect_case_summary
 from tests.browser.test_review_journey import tab_to
 from tests.browser.test_sign_in import sign_in
 from tests.test_link_challenges import PLAINTEXT, family  # noqa: F401 - the fixture
@@ -50,7 +51,7 @@ def test_a_wrong_link_is_reported_reviewed_and_the_reporter_told(window, family)
     priya = window("practitioner")
     sign_in(priya, family.practitioner.email)
     priya.goto(f"/persons/{kyle.reference}/?purpose=safeguarding")
-    expect(priya.get_by_role("heading", level=1)).to_have_text("Case summary")
+    expect_case_summary(priya, kyle.reference)
     summary_url = priya.url
     follow_report_link(priya, kyle.reference, reported.pk)
     expect(priya.get_by_text(f"Person {kyle.reference}").first).to_be_visible()
