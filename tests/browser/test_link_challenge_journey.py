@@ -11,11 +11,14 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
+from agencies.models import Role
 from matching.models import LinkageRecord, LinkChallenge, ReviewItem
+from protocols.models import ProtocolVersion
 from tests.browser.conftest import expect_accessible
 from tests.browser.test_protocol_journey import expect_case_summary
 from tests.browser.test_review_journey import tab_to
 from tests.browser.test_sign_in import sign_in
+from tests.protocol_helpers import give
 from tests.test_link_challenges import PLAINTEXT, family  # noqa: F401 - the fixture
 from tests.test_review import pair_item
 
@@ -41,7 +44,11 @@ def follow_report_link(page: Page, reference: str, record_id: int) -> None:
     )
 
 
-def test_a_wrong_link_is_reported_reviewed_and_the_reporter_told(window, family):  # noqa: F811
+def test_a_wrong_link_is_reported_reviewed_and_the_reporter_told(
+    window,
+    family,  # noqa: F811 - the fixture
+    member,
+):
     kyle = LinkageRecord.objects.get(record=family.records["K2"]).person
     reported = family.records["K2"]
     # A pair linkage queued itself, more certain than the one the practitioner will report.
@@ -94,6 +101,26 @@ def test_a_wrong_link_is_reported_reviewed_and_the_reporter_told(window, family)
         "Report sent. A link reviewer will check it"
     )
     expect(priya).to_have_url(summary_url)
+    # While it waits, the summary warns of it on that record, and on no other.
+    warning = priya.get_by_test_id("challenge-warning")
+    expect(warning).to_have_count(1)
+    expect(
+        priya.locator(f'[data-testid="record"][data-record="{reported.pk}"]').get_by_test_id(
+            "challenge-warning"
+        )
+    ).to_be_visible()
+    expect_accessible(priya)
+    # ... for everyone who sees that record, not only the reporter.
+    colleague = member(Role.PRACTITIONER, full_name="Colin Colleague")
+    give(ProtocolVersion.objects.get(), colleague)
+    colin = window("colleague")
+    sign_in(colin, colleague.email)
+    colin.goto(summary_url)
+    expect(
+        colin.locator(f'[data-testid="record"][data-record="{reported.pk}"]').get_by_test_id(
+            "challenge-warning"
+        )
+    ).to_be_visible()
     challenge = LinkChallenge.objects.get()
     assert (challenge.reason, challenge.record_id, challenge.status) == (
         REASON,
@@ -137,7 +164,9 @@ def test_a_wrong_link_is_reported_reviewed_and_the_reporter_told(window, family)
     assert LinkageRecord.objects.get(record=family.records["K1"]).person == kyle
     assert LinkageRecord.objects.get(record=reported).person != kyle
 
-    # --- The practitioner is told, and reads the outcome.
+    # --- Decided, the warning is gone; the practitioner is told, and reads the outcome.
+    colin.reload()
+    expect(colin.get_by_test_id("challenge-warning")).to_have_count(0)
     priya.goto(summary_url)
     expect(priya.get_by_test_id("notifications-unread")).to_have_text("1 unread")
     priya.get_by_test_id("notifications-link").click()
