@@ -44,7 +44,7 @@ from protocols.engine import (
     identifiers_shown,
 )
 from protocols.models import (
-    DEFAULT_OVERRIDE_HOURS,
+    DEFAULT_OVERRIDE_LENGTH_HOURS,
     AccessLog,
     ConsentFromOthers,
     Protocol,
@@ -925,10 +925,12 @@ class OverrideOption:
     label: str
     max_hours: int
     opens: list[Withheld]
+    # The version's usual length (ProtocolVersion.override_default_hours): what the form offers
+    # first. Never more than max_hours, whatever a version written by hand says.
+    default_hours: int = DEFAULT_OVERRIDE_LENGTH_HOURS
 
-    @property
-    def default_hours(self) -> int:
-        return min(DEFAULT_OVERRIDE_HOURS, self.max_hours)
+    def __post_init__(self) -> None:
+        self.default_hours = max(1, min(self.default_hours, self.max_hours))
 
 
 def override_options(
@@ -949,16 +951,23 @@ def override_options(
     protocols = Protocol.objects.in_bulk(
         {pid for entry in view.withheld for pid in entry.overridable}
     )
+    usual = dict(
+        ProtocolVersion.objects.filter(
+            pk__in={v for entry in view.withheld for v in entry.override_versions.values()}
+        ).values_list("pk", "override_default_hours")
+    )
     for entry in view.withheld:
         for protocol_id, hours in entry.overridable.items():
             option = by_protocol.get(protocol_id)
             if option is None:
+                version_id = entry.override_versions[protocol_id]
                 option = by_protocol[protocol_id] = OverrideOption(
                     protocol=protocols[protocol_id],
-                    version_id=entry.override_versions[protocol_id],
+                    version_id=version_id,
                     label=entry.protocol_labels[protocol_id],
                     max_hours=hours,
                     opens=[],
+                    default_hours=usual.get(version_id, DEFAULT_OVERRIDE_LENGTH_HOURS),
                 )
             option.opens.append(entry)
     return view, sorted(by_protocol.values(), key=lambda o: (o.label, o.protocol.pk))
@@ -1022,7 +1031,7 @@ def override_start(
         ),
     )
     if hours is None:
-        problems["hours"] = "Enter how many hours you need, like 72."
+        problems["hours"] = "Enter how many hours you need, like 24."
     elif option is not None and not 1 <= hours <= option.max_hours:
         problems["hours"] = (
             f"Enter from 1 to {option.max_hours} hours: the most this protocol allows."

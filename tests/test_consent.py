@@ -732,7 +732,7 @@ def test_override_page_shows_at_once_and_then_the_banner(client, world):
     client.force_login(world.practitioner)
     url = reverse("consent:override_new", args=[world.linked.alice.reference])
     page = client.get(url).content.decode()
-    assert 'value="72"' in page and "What it would show" in page
+    assert 'value="24"' in page and "What it would show" in page
     response = client.post(
         url,
         {
