@@ -31,6 +31,7 @@ from consent.models import (
     ReviewOutcome,
     SafeguardingOverride,
 )
+from consent.selectors import consent_request_open
 from matching.models import Person
 from matching.persons import persons_merged_into
 from matching.screening import identifiers_in_text, screen_problem
@@ -40,6 +41,7 @@ from protocols.engine import (
     PersonView,
     Withheld,
     Withholding,
+    agencies_visible,
     disclose_view,
     identifiers_shown,
 )
@@ -75,6 +77,27 @@ class NotFound(ConsentError):
 
     def __init__(self):
         super().__init__({"": "Not found."})
+
+
+class AlreadyRequested(ConsentError):
+    """The practitioner's agency has already asked the agency holding the records, and the
+    request is open: `existing` is it, for the page to link to."""
+
+    def __init__(self, existing: ConsentRequest, *, user):
+        self.existing = existing
+        who = (
+            "You"
+            if existing.requested_by_id == user.pk
+            else f"{existing.requested_by.full_name}, of your agency,"
+        )
+        asked_on = timezone.localdate(existing.created_at)
+        super().__init__(
+            {
+                "": f"{who} already asked {existing.owner_agency.name} to seek consent for "
+                f"this person on {asked_on.day} {asked_on:%B %Y}; the request is waiting for "
+                "an answer. Asking again would send them the same question twice."
+            }
+        )
 
 
 def _text_problems(
@@ -693,7 +716,10 @@ def consent_request_create(
     reason: str,
     channel: str = "web",
 ) -> ConsentRequest:
-    """Ask the agency that holds a dataset withheld for want of consent to seek it."""
+    """Ask the agency that holds a dataset withheld for want of consent to seek it.
+
+    Refused (AlreadyRequested) while the practitioner's agency has an open request to that
+    agency about the person for the purpose (consent.selectors.consent_request_open)."""
     entry = withheld_for_consent(
         user=user,
         membership=membership,
@@ -705,6 +731,10 @@ def consent_request_create(
     problems: dict[str, str] = {}
     if entry is None:
         problems["dataset"] = "Nothing of that dataset is withheld from you for want of consent."
+    else:
+        _refuse_a_second_request(
+            user=user, membership=membership, person=person, purpose=purpose, entry=entry
+        )
     _text_problems(
         problems,
         "reason",
@@ -722,6 +752,12 @@ def consent_request_create(
     protocol_id = entry.protocol_ids[0]
     try:
         with transaction.atomic():
+            # Two colleagues asking at once: the second waits for the first's transaction on
+            # the person's row, then finds its request.
+            list(Person.objects.select_for_update().filter(pk=person.pk).values_list("pk"))
+            _refuse_a_second_request(
+                user=user, membership=membership, person=person, purpose=purpose, entry=entry
+            )
             request = ConsentRequest.objects.create(
                 person=person,
                 protocol_id=protocol_id,
@@ -742,13 +778,33 @@ def consent_request_create(
                 link=reverse("consent:request_detail", args=[request.pk]),
             )
     except IntegrityError:
-        raise ConsentError(
-            {
-                "": "You already asked this agency about this person; their answer will come "
-                "to your notifications."
-            }
-        ) from None
+        # The same practitioner, agency asked and protocol under another purpose: still a
+        # second copy of their own open question (consentrequest_one_open).
+        existing = (
+            ConsentRequest.objects.filter(
+                person=person,
+                requested_by=user,
+                owner_agency_id=entry.agency.pk,
+                protocol_id=protocol_id,
+                status=RequestStatus.OPEN,
+            )
+            .select_related("requested_by", "owner_agency")
+            .first()
+        )
+        if existing is not None:
+            raise AlreadyRequested(existing, user=user) from None
+        raise
     return request
+
+
+def _refuse_a_second_request(
+    *, user, membership, person: Person, purpose: str, entry: Withheld
+) -> None:
+    existing = consent_request_open(
+        membership=membership, person=person, purpose=purpose, owner_agency_id=entry.agency.pk
+    )
+    if existing is not None:
+        raise AlreadyRequested(existing, user=user)
 
 
 def requests_received(membership: Membership | None):
@@ -778,14 +834,58 @@ def requests_sent(user):
 
 
 def consent_request_for(*, user, membership, request_id: int) -> ConsentRequest:
-    """A request the user sent or whose agency it was sent to; anything else is not found."""
+    """A request the user sent or whose agency it was sent to, or one a colleague sent that
+    they may know of (request_of_colleague); anything else is not found."""
     received = requests_received(membership).filter(pk=request_id).first()
     if received is not None:
         return received
     sent = requests_sent(user).filter(pk=request_id).first()
-    if sent is None:
+    if sent is not None:
+        return sent
+    colleagues = request_of_colleague(user=user, membership=membership, request_id=request_id)
+    if colleagues is None:
         raise NotFound()
-    return sent
+    return colleagues
+
+
+def request_of_colleague(*, user, membership, request_id: int) -> ConsentRequest | None:
+    """A request another practitioner of the user's agency sent, for a practitioner the
+    disclosure engine shows that the agency asked is involved with the person: where a second
+    request is refused, its page says what is already asked and how it stands.
+
+    Only what the request is (who asked whom, when, its status): its reason and the answer's
+    note were written for the agency asked and the requester, from what each of them is shown,
+    so they are not shown to colleagues (request_is_party)."""
+    if membership is None or membership.role != Role.PRACTITIONER or membership.agency_id is None:
+        return None
+    found = (
+        ConsentRequest.objects.filter(pk=request_id, requester_agency_id=membership.agency_id)
+        .exclude(requested_by=user)
+        .select_related("person", "requester_agency", "requested_by", "owner_agency", "dataset")
+        .select_related("protocol")
+        .first()
+    )
+    if found is None:
+        return None
+    person = person_by_reference(found.person.reference)
+    if person is None:
+        return None
+    visible = agencies_visible(
+        user=user,
+        membership=membership,
+        person_ids=[person.pk],
+        purpose=found.purpose,
+        now=timezone.now(),
+    )
+    return found if found.owner_agency_id in visible.get(person.pk, set()) else None
+
+
+def request_is_party(membership: Membership | None, user, request: ConsentRequest) -> bool:
+    """Whether the user sent the request or works in the agency asked: who reads its reason
+    and the answer's note."""
+    return request.requested_by_id == user.pk or (
+        membership is not None and membership.agency_id == request.owner_agency_id
+    )
 
 
 def can_answer(membership: Membership | None, request: ConsentRequest) -> bool:

@@ -26,7 +26,9 @@ from consent.forms import (
     WithdrawForm,
 )
 from consent.models import RequestStatus, ReviewOutcome
+from consent.selectors import consent_request_open
 from consent.services import (
+    AlreadyRequested,
     ConsentError,
     ConsentInput,
     NotFound,
@@ -51,6 +53,7 @@ from consent.services import (
     overrides_per_user,
     owner_references,
     person_or_not_found,
+    request_is_party,
     requests_received,
     requests_sent,
     statement_for,
@@ -170,7 +173,8 @@ def person_consent_withdraw(request: HttpRequest, reference: str, record_id: int
 @role_required(Role.PRACTITIONER)
 @never_cache
 def request_new(request: HttpRequest, reference: str) -> HttpResponse:
-    """Ask the agency holding a withheld record to seek consent."""
+    """Ask the agency holding a withheld record to seek consent; or, where the practitioner's
+    agency already asked it and waits for the answer, say so and link to that request."""
     purpose = _purpose(request)
     person = _person(reference)
     dataset = request.POST.get("dataset") or request.GET.get("dataset") or ""
@@ -185,6 +189,18 @@ def request_new(request: HttpRequest, reference: str) -> HttpResponse:
         )
     except NotFound:
         raise Http404("No such person.") from None
+    existing = (
+        consent_request_open(
+            membership=request.membership,
+            person=person,
+            purpose=purpose,
+            owner_agency_id=entry.agency.pk,
+        )
+        if entry is not None
+        else None
+    )
+    # A form sent from a page opened before the first request went is still refused (by the
+    # service), with the same link.
     if request.method == "POST" and form.is_valid():
         try:
             consent_request_create(
@@ -197,6 +213,9 @@ def request_new(request: HttpRequest, reference: str) -> HttpResponse:
             )
         except NotFound:
             raise Http404("No such person.") from None
+        except AlreadyRequested as error:
+            existing = error.existing
+            _add_problems(form, error)
         except ConsentError as error:
             _add_problems(form, error)
         else:
@@ -208,7 +227,13 @@ def request_new(request: HttpRequest, reference: str) -> HttpResponse:
     return render(
         request,
         "consent/request_new.html",
-        {"person": person, "purpose": purpose, "form": form, "entry": entry},
+        {
+            "person": person,
+            "purpose": purpose,
+            "form": form,
+            "entry": entry,
+            "existing": existing,
+        },
     )
 
 
@@ -272,6 +297,7 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
             if answering
             else [],
             "mine": consent_request.requested_by_id == request.user.pk,
+            "party": request_is_party(request.membership, request.user, consent_request),
         },
     )
 

@@ -830,9 +830,13 @@ def test_request_pages_and_notifications(client, world):
     # Someone else's notification is not found.
     other = Notification.objects.get(recipient=world.practitioner)
     assert client.get(reverse("notifications:open", args=[other.pk])).status_code == 404
-    # A CSC colleague is party to neither end of the request.
+    # A CSC colleague shown the police's involvement with Alice sees that it was asked and how
+    # it stands (where a second request is refused, it links here), not its reason or note.
     client.force_login(world.colleague)
-    assert client.get(detail).status_code == 404
+    page = client.get(detail).content.decode()
+    assert 'data-testid="colleagues-request"' in page
+    assert "Strategy discussion is tomorrow morning." not in page
+    assert 'data-testid="request-status">Consent obtained' in page
 
 
 def test_ig_review_pages(client, world):
