@@ -1,18 +1,24 @@
-"""Reads about consent requests: for the case summary, and for the checks consent.services
-makes before it writes."""
+"""Reads about consent requests and safeguarding overrides: for the case summary, and for the
+checks consent.services makes before it writes.
+
+Nothing here decides what anyone sees of a person: which overrides apply is the disclosure
+engine's answer (protocols.engine.overrides_active), asked here, not a second copy of it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, datetime
 
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from agencies.models import Dataset, Membership
-from consent.models import ConsentRequest, RequestStatus
+from consent.models import ConsentRequest, RequestStatus, SafeguardingOverride
 from matching.models import Person
 from matching.persons import persons_merged_into
+from protocols.engine import grants_for, overrides_active
+from protocols.models import Purpose
 
 
 def _open_requests_from(
@@ -80,3 +86,38 @@ def consent_requests_pending(
         .values_list("pk", "asked")
     )
     return {pk: timezone.localdate(asked) for pk, asked in rows}
+
+
+def overrides_in_force(
+    *, user, membership: Membership | None, person: Person, now: datetime | None = None
+) -> list[SafeguardingOverride]:
+    """The user's safeguarding overrides for the person that the disclosure engine honours at
+    `now`: begun, not ended or expired, made acting in the same agency and role, under a
+    protocol version in force that they hold and whose rules give way to one.
+
+    An override the engine no longer honours (its version replaced without carrying it over,
+    or the user acting elsewhere) is not "already in force": counting it would refuse a new
+    override while showing nothing.
+    """
+    now = now or timezone.now()
+    grants = grants_for(
+        user=user,
+        membership=membership,
+        purpose=Purpose.SAFEGUARDING,
+        today=timezone.localdate(now),
+    )
+    honoured = overrides_active(
+        user=user,
+        membership=membership,
+        person_ids=[person.pk],
+        grants=grants,
+        purpose=Purpose.SAFEGUARDING,
+        now=now,
+    )
+    if not honoured:
+        return []
+    return list(
+        SafeguardingOverride.objects.filter(pk__in=set(honoured.values()))
+        .select_related("protocol", "version", "person")
+        .order_by("expires_at", "pk")
+    )

@@ -31,7 +31,7 @@ from consent.models import (
     ReviewOutcome,
     SafeguardingOverride,
 )
-from consent.selectors import consent_request_open
+from consent.selectors import consent_request_open, overrides_in_force
 from matching.models import Person
 from matching.persons import persons_merged_into
 from matching.screening import identifiers_in_text, screen_problem
@@ -1096,19 +1096,26 @@ def override_start(
     person with consent. Logged, and sent to IG officers for review.
 
     One at a time per person and protocol: back-to-back overrides would stretch past the
-    protocol's limit without anyone reviewing the whole.
+    protocol's limit without anyone reviewing the whole. Only one the engine honours counts
+    (consent.selectors.overrides_in_force); to start afresh, the practitioner ends it first.
     """
     now = now or timezone.now()
     _, options = override_options(user=user, membership=membership, person=person, channel=channel)
     option = next((o for o in options if o.protocol.pk == protocol_id), None)
     problems: dict[str, str] = {}
-    running = (
-        overrides_of(user=user, person=person, now=now).filter(protocol_id=protocol_id).first()
+    running = next(
+        (
+            o
+            for o in overrides_in_force(user=user, membership=membership, person=person, now=now)
+            if o.protocol_id == protocol_id
+        ),
+        None,
     )
     if running is not None:
         problems[""] = (
             "You already have an override for this person under this protocol until "
-            f"{timezone.localtime(running.expires_at):%H:%M on %-d %B %Y}."
+            f"{timezone.localtime(running.expires_at):%H:%M on %-d %B %Y}. To start a new "
+            "one, end that one first: it is shown above the form."
         )
     elif option is None:
         problems["protocol"] = (
@@ -1184,15 +1191,6 @@ def override_start(
     return override
 
 
-def overrides_of(*, user, person: Person | None = None, now: datetime | None = None):
-    """The user's own overrides in force, optionally for one person."""
-    now = now or timezone.now()
-    found = SafeguardingOverride.objects.active_at(now).filter(user=user)
-    if person is not None:
-        found = found.filter(person=person)
-    return found.select_related("protocol", "version", "person")
-
-
 def override_for_user(*, user, membership, override_id: int) -> SafeguardingOverride:
     """An override the user may open: one their agency reviews, as an IG officer, or their own."""
     if membership is not None and membership.role == Role.IG_OFFICER:
@@ -1234,6 +1232,14 @@ def overrides_for_ig(membership: Membership | None):
     ).values("pk")
     return SafeguardingOverride.objects.filter(pk__in=ids).select_related(
         "user", "agency", "person", "protocol", "version", "reviewed_by"
+    )
+
+
+def override_history(override: SafeguardingOverride) -> list:
+    """Its steps from version to version of its protocol (consent.carry_over), oldest first:
+    for the override's page, which says where it was carried and why it ended."""
+    return list(
+        override.carry_overs.select_related("from_version", "to_version").order_by("at", "pk")
     )
 
 

@@ -26,7 +26,7 @@ from consent.forms import (
     WithdrawForm,
 )
 from consent.models import RequestStatus, ReviewOutcome
-from consent.selectors import consent_request_open
+from consent.selectors import consent_request_open, overrides_in_force
 from consent.services import (
     AlreadyRequested,
     ConsentError,
@@ -45,11 +45,11 @@ from consent.services import (
     consent_withdraw,
     override_end,
     override_for_user,
+    override_history,
     override_options,
     override_review,
     override_start,
     overrides_for_ig,
-    overrides_of,
     overrides_per_user,
     owner_references,
     person_or_not_found,
@@ -64,6 +64,8 @@ from protocols.views import _purpose
 
 # How far back the per-user override counts look.
 OVERVIEW_DAYS = 90
+# Sent with "End it and start a new override": override_stop then opens the override form.
+START_AGAIN = "new"
 
 
 def _person(reference: str):
@@ -359,7 +361,11 @@ def override_new(request: HttpRequest, reference: str) -> HttpResponse:
             "person": person,
             "form": form,
             "options": options,
-            "active": list(overrides_of(user=request.user, person=person)),
+            # Those the engine honours: one replaced without carrying over is no obstacle.
+            "active": overrides_in_force(
+                user=request.user, membership=request.membership, person=person
+            ),
+            "start_again": START_AGAIN,
         },
     )
 
@@ -374,6 +380,13 @@ def override_stop(request: HttpRequest, pk: int) -> HttpResponse:
     except ConsentError as error:
         messages.error(request, str(error))
         return redirect("consent:override_detail", pk=pk)
+    if request.POST.get("then") == START_AGAIN:
+        messages.success(
+            request,
+            "Override ended; the records are withheld again. Start a new override below if "
+            "you still need one.",
+        )
+        return redirect("consent:override_new", reference=override.person.reference)
     messages.success(request, "Override ended. The records are withheld again.")
     return redirect(_summary_url(override.person.reference, Purpose.SAFEGUARDING))
 
@@ -444,6 +457,8 @@ def override_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "form": form,
             "mine": override.user_id == request.user.pk,
             "now": timezone.now(),
+            "carry_overs": override_history(override),
+            "start_again": START_AGAIN,
         },
     )
 

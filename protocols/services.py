@@ -420,14 +420,37 @@ def protocol_approve(
         raise ProtocolError(f"{agency.name} has already approved this version.") from None
     _event(version.protocol, version, ProtocolEvent.Kind.APPROVED, membership.user, agency.name)
     if not approvals_missing(version):
+        from consent.carry_over import overrides_carry_over
+
         now = timezone.now()
         previous = version.protocol.versions.filter(status__in=LIVE_STATUSES)
         previous.update(status=VersionStatus.SUPERSEDED, status_changed_at=now)
         version.status = VersionStatus.ACTIVE
         version.approved_at = version.status_changed_at = now
         version.save(update_fields=["status", "approved_at", "status_changed_at"])
-        _event(version.protocol, version, ProtocolEvent.Kind.ACTIVATED, membership.user)
+        # Overrides in force under the version replaced would otherwise stop opening anything
+        # while still counting as in force: each carries over, or ends with its holder told.
+        steps = overrides_carry_over(
+            version=version, by=membership.user, membership=membership, now=now
+        )
+        _event(
+            version.protocol,
+            version,
+            ProtocolEvent.Kind.ACTIVATED,
+            membership.user,
+            _carried_detail(steps),
+        )
     return version
+
+
+def _carried_detail(steps) -> str:
+    """For the protocol's history: how many safeguarding overrides the approval carried over
+    or ended (counts only; who and for whom are on the overrides)."""
+    if not steps:
+        return ""
+    ended = sum(1 for step in steps if step.ended)
+    carried = len(steps) - ended
+    return f"safeguarding overrides in force: {carried} carried over to this version, {ended} ended"
 
 
 @transaction.atomic

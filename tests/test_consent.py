@@ -1170,7 +1170,8 @@ def test_an_override_opens_only_what_it_opened_under_the_version_it_was_made(
     view = _view(world)
     assert _police_shown(view)
     assert not [f for r in view.records if r.agency.code == "CSC" for f in r.shown_fields]
-    # A new version of the protocol, approved while the override runs: it lifts nothing there.
+    # A new version put in force while the override runs, without the approval that carries
+    # overrides over (tests/test_override_carry_over.py): it lifts nothing there.
     world.version.status = "superseded"
     world.version.save()
     successor = ProtocolVersion.objects.create(
