@@ -20,6 +20,7 @@ from consent.models import (
 )
 from consent.services import (
     ANSWER_STATES,
+    AlreadyRequested,
     ConsentError,
     ConsentInput,
     NotFound,
@@ -306,6 +307,11 @@ class PersonRequestAPI(MatchingAPIView):
             )
         except NotFound:
             raise Http404("No such person.") from None
+        except AlreadyRequested as error:
+            # The open request the caller's agency already sent: what to follow instead.
+            refused = _problems(error)
+            refused.data["existing_request"] = error.existing.pk
+            return refused
         except ConsentError as error:
             return _problems(error)
         return Response(request_json(created), status=status.HTTP_201_CREATED)

@@ -169,7 +169,7 @@ class OverrideForm(forms.Form):
         widget=forms.TextInput(attrs={"inputmode": "numeric"}),
         error_messages={
             "required": "Enter how many hours you need.",
-            "invalid": "Enter the hours as a whole number, like 72.",
+            "invalid": "Enter the hours as a whole number, like 24.",
             "min_value": "Enter at least 1 hour.",
         },
     )
@@ -177,18 +177,23 @@ class OverrideForm(forms.Form):
     def __init__(self, *args, options: list[OverrideOption], **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["protocol"].choices = [
-            (str(o.protocol.pk), f"{o.label}: up to {o.max_hours} hours") for o in options
+            (str(o.protocol.pk), f"{o.label}: usually {o.default_hours}, up to {o.max_hours} hours")
+            for o in options
         ]
-        if options and not self.is_bound:
-            self.initial.setdefault("hours", options[0].default_hours)
+        if not options:
+            return
+        # The protocol's usual length, not its most; with several protocols, the shortest usual
+        # length, which each of them allows.
+        usual = min(o.default_hours for o in options)
+        if not self.is_bound:
+            self.initial.setdefault("hours", usual)
             if len(options) == 1:
                 self.initial.setdefault("protocol", str(options[0].protocol.pk))
-        if options:
-            most = max(o.max_hours for o in options)
-            self.fields["hours"].help_text = (
-                f"The default is {options[0].default_hours}; your protocol allows up to {most}. "
-                "Access ends by itself when the time is up."
-            )
+        most = max(o.max_hours for o in options)
+        self.fields["hours"].help_text = (
+            f"Usually {usual}; your protocol allows up to {most}. Choose no longer than you need: "
+            "access ends by itself when the time is up, and you can end it sooner."
+        )
 
 
 class ReviewForm(forms.Form):

@@ -4,7 +4,8 @@ The disclosure engine (protocols.engine) reads these: a rule that needs consent 
 while the latest decisive consent statement for the person, the protocol or purpose and the
 owning agency says "given" and has not expired, or, for rules that yield to one, while the user
 holds an override. Nothing here is ever edited to change what it says: a withdrawal is a new
-statement, an override ends by its clock or by a recorded end, so the history is the table.
+statement, an override ends by its clock or by a recorded end, so the history is the table. An
+override carried over to a new version of its protocol keeps each step in OverrideCarryOver.
 """
 
 from django.conf import settings
@@ -241,7 +242,9 @@ class SafeguardingOverride(models.Model):
     )
     role = models.CharField(max_length=32)
     protocol = models.ForeignKey("protocols.Protocol", on_delete=models.PROTECT, related_name="+")
-    # The version in force when the override began: its limit on the duration applied.
+    # The version it is held under, whose limit on the duration applies: the one in force when
+    # it began, or a later one it was carried over to when that was approved (carry_overs
+    # keeps each step, so the version it was made under is never lost).
     version = models.ForeignKey(
         "protocols.ProtocolVersion", on_delete=models.PROTECT, related_name="+"
     )
@@ -261,8 +264,9 @@ class SafeguardingOverride(models.Model):
     # for the reviewer to judge the scope without seeing the data.
     agencies = models.ManyToManyField("agencies.Agency", related_name="+")
     opened = models.JSONField(default=list)
-    # The datasets it opened: the engine lifts nothing else under it, so it never shows more
-    # than the reviewer is shown it opened, even if the protocol later covers more.
+    # The datasets it opens: the engine lifts nothing else under it, so it never shows more
+    # than the reviewer is shown it opened, even if the protocol later covers more. A carry-over
+    # to a new version may narrow it, never widen it.
     dataset_ids = models.JSONField(default=list)
     review = models.CharField(
         max_length=20, choices=ReviewOutcome.choices, default=ReviewOutcome.AWAITING
@@ -304,3 +308,97 @@ class SafeguardingOverride(models.Model):
         if self.ended_at is not None and self.ended_at < self.expires_at:
             return self.ended_at
         return self.expires_at
+
+
+class CarryOverEnd(models.TextChoices):
+    """Why an override in force ended when a new version of its protocol was approved."""
+
+    NOT_FOR_HOLDER = (
+        "not_for_holder",
+        "The new version does not serve the override's agency and role for safeguarding",
+    )
+    NOTHING_LEFT = (
+        "nothing_left",
+        "Nothing the override opened gives way to a safeguarding override under the new version",
+    )
+    TIME_USED = (
+        "time_used",
+        "The new version allows shorter overrides, and this one had already lasted that long",
+    )
+
+
+class CarryOverDrop(models.TextChoices):
+    """Why a dataset an override opened is not opened by it under the new version."""
+
+    NO_YIELDING_RULE = (
+        "no_yielding_rule",
+        "The new version has no rule for these records that gives way to a safeguarding "
+        "override, so they are withheld again",
+    )
+    NO_CONSENT_NEEDED = (
+        "no_consent_needed",
+        "The new version shares these records without consent: no override is needed for them",
+    )
+    WIDER_RULE = (
+        "wider_rule",
+        "The new version would show more of these records than the override was made and "
+        "reviewed for; a new override, reviewed afresh, is needed to see them",
+    )
+
+
+class OverrideCarryOver(models.Model):
+    """What became of an override in force when a new version of its protocol was approved:
+    carried over to it (perhaps opening less, or ending sooner), or ended. Never edited; one
+    per override and version, so approving twice, or repairing, changes nothing again."""
+
+    override = models.ForeignKey(
+        SafeguardingOverride, on_delete=models.PROTECT, related_name="carry_overs"
+    )
+    from_version = models.ForeignKey(
+        "protocols.ProtocolVersion", on_delete=models.PROTECT, related_name="+"
+    )
+    to_version = models.ForeignKey(
+        "protocols.ProtocolVersion", on_delete=models.PROTECT, related_name="+"
+    )
+    at = models.DateTimeField()
+    # Why it ended; empty when it was carried over.
+    ended = models.CharField(max_length=20, choices=CarryOverEnd.choices, blank=True)
+    expires_before = models.DateTimeField()
+    # When it now expires; for one that ended, when it was to expire had it carried over.
+    expires_after = models.DateTimeField()
+    # The datasets it opens under the new version, and those it stopped opening:
+    # [{"dataset": id, "name": dataset name, "agency": agency name, "reason": CarryOverDrop}].
+    dataset_ids = models.JSONField(default=list)
+    dropped = models.JSONField(default=list)
+    # The IG officer whose approval put the new version in force; none when
+    # `manage.py overrides_carry_over` repaired one left from before carry-overs.
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["at", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["override", "to_version"], name="overridecarryover_once_per_version"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"carry-over of override {self.override_id} to version {self.to_version_id}"
+
+    @property
+    def carried(self) -> bool:
+        return not self.ended
+
+    @property
+    def shortened(self) -> bool:
+        return self.carried and self.expires_after < self.expires_before
+
+    @property
+    def dropped_reasons(self) -> list[tuple[str, str]]:
+        """(what, why) for each dataset it no longer opens, as a person reads them."""
+        return [
+            (f"{item['agency']}, {item['name']}", CarryOverDrop(item["reason"]).label)
+            for item in self.dropped
+        ]

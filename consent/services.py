@@ -31,6 +31,7 @@ from consent.models import (
     ReviewOutcome,
     SafeguardingOverride,
 )
+from consent.selectors import consent_request_open, overrides_in_force
 from matching.models import Person
 from matching.persons import persons_merged_into
 from matching.screening import identifiers_in_text, screen_problem
@@ -40,11 +41,12 @@ from protocols.engine import (
     PersonView,
     Withheld,
     Withholding,
+    agencies_visible,
     disclose_view,
     identifiers_shown,
 )
 from protocols.models import (
-    DEFAULT_OVERRIDE_HOURS,
+    DEFAULT_OVERRIDE_LENGTH_HOURS,
     AccessLog,
     ConsentFromOthers,
     Protocol,
@@ -75,6 +77,27 @@ class NotFound(ConsentError):
 
     def __init__(self):
         super().__init__({"": "Not found."})
+
+
+class AlreadyRequested(ConsentError):
+    """The practitioner's agency has already asked the agency holding the records, and the
+    request is open: `existing` is it, for the page to link to."""
+
+    def __init__(self, existing: ConsentRequest, *, user):
+        self.existing = existing
+        who = (
+            "You"
+            if existing.requested_by_id == user.pk
+            else f"{existing.requested_by.full_name}, of your agency,"
+        )
+        asked_on = timezone.localdate(existing.created_at)
+        super().__init__(
+            {
+                "": f"{who} already asked {existing.owner_agency.name} to seek consent for "
+                f"this person on {asked_on.day} {asked_on:%B %Y}; the request is waiting for "
+                "an answer. Asking again would send them the same question twice."
+            }
+        )
 
 
 def _text_problems(
@@ -693,7 +716,10 @@ def consent_request_create(
     reason: str,
     channel: str = "web",
 ) -> ConsentRequest:
-    """Ask the agency that holds a dataset withheld for want of consent to seek it."""
+    """Ask the agency that holds a dataset withheld for want of consent to seek it.
+
+    Refused (AlreadyRequested) while the practitioner's agency has an open request to that
+    agency about the person for the purpose (consent.selectors.consent_request_open)."""
     entry = withheld_for_consent(
         user=user,
         membership=membership,
@@ -705,6 +731,10 @@ def consent_request_create(
     problems: dict[str, str] = {}
     if entry is None:
         problems["dataset"] = "Nothing of that dataset is withheld from you for want of consent."
+    else:
+        _refuse_a_second_request(
+            user=user, membership=membership, person=person, purpose=purpose, entry=entry
+        )
     _text_problems(
         problems,
         "reason",
@@ -722,6 +752,12 @@ def consent_request_create(
     protocol_id = entry.protocol_ids[0]
     try:
         with transaction.atomic():
+            # Two colleagues asking at once: the second waits for the first's transaction on
+            # the person's row, then finds its request.
+            list(Person.objects.select_for_update().filter(pk=person.pk).values_list("pk"))
+            _refuse_a_second_request(
+                user=user, membership=membership, person=person, purpose=purpose, entry=entry
+            )
             request = ConsentRequest.objects.create(
                 person=person,
                 protocol_id=protocol_id,
@@ -742,13 +778,33 @@ def consent_request_create(
                 link=reverse("consent:request_detail", args=[request.pk]),
             )
     except IntegrityError:
-        raise ConsentError(
-            {
-                "": "You already asked this agency about this person; their answer will come "
-                "to your notifications."
-            }
-        ) from None
+        # The same practitioner, agency asked and protocol under another purpose: still a
+        # second copy of their own open question (consentrequest_one_open).
+        existing = (
+            ConsentRequest.objects.filter(
+                person=person,
+                requested_by=user,
+                owner_agency_id=entry.agency.pk,
+                protocol_id=protocol_id,
+                status=RequestStatus.OPEN,
+            )
+            .select_related("requested_by", "owner_agency")
+            .first()
+        )
+        if existing is not None:
+            raise AlreadyRequested(existing, user=user) from None
+        raise
     return request
+
+
+def _refuse_a_second_request(
+    *, user, membership, person: Person, purpose: str, entry: Withheld
+) -> None:
+    existing = consent_request_open(
+        membership=membership, person=person, purpose=purpose, owner_agency_id=entry.agency.pk
+    )
+    if existing is not None:
+        raise AlreadyRequested(existing, user=user)
 
 
 def requests_received(membership: Membership | None):
@@ -778,14 +834,58 @@ def requests_sent(user):
 
 
 def consent_request_for(*, user, membership, request_id: int) -> ConsentRequest:
-    """A request the user sent or whose agency it was sent to; anything else is not found."""
+    """A request the user sent or whose agency it was sent to, or one a colleague sent that
+    they may know of (request_of_colleague); anything else is not found."""
     received = requests_received(membership).filter(pk=request_id).first()
     if received is not None:
         return received
     sent = requests_sent(user).filter(pk=request_id).first()
-    if sent is None:
+    if sent is not None:
+        return sent
+    colleagues = request_of_colleague(user=user, membership=membership, request_id=request_id)
+    if colleagues is None:
         raise NotFound()
-    return sent
+    return colleagues
+
+
+def request_of_colleague(*, user, membership, request_id: int) -> ConsentRequest | None:
+    """A request another practitioner of the user's agency sent, for a practitioner the
+    disclosure engine shows that the agency asked is involved with the person: where a second
+    request is refused, its page says what is already asked and how it stands.
+
+    Only what the request is (who asked whom, when, its status): its reason and the answer's
+    note were written for the agency asked and the requester, from what each of them is shown,
+    so they are not shown to colleagues (request_is_party)."""
+    if membership is None or membership.role != Role.PRACTITIONER or membership.agency_id is None:
+        return None
+    found = (
+        ConsentRequest.objects.filter(pk=request_id, requester_agency_id=membership.agency_id)
+        .exclude(requested_by=user)
+        .select_related("person", "requester_agency", "requested_by", "owner_agency", "dataset")
+        .select_related("protocol")
+        .first()
+    )
+    if found is None:
+        return None
+    person = person_by_reference(found.person.reference)
+    if person is None:
+        return None
+    visible = agencies_visible(
+        user=user,
+        membership=membership,
+        person_ids=[person.pk],
+        purpose=found.purpose,
+        now=timezone.now(),
+    )
+    return found if found.owner_agency_id in visible.get(person.pk, set()) else None
+
+
+def request_is_party(membership: Membership | None, user, request: ConsentRequest) -> bool:
+    """Whether the user sent the request or works in the agency asked: who reads its reason
+    and the answer's note."""
+    return request.requested_by_id == user.pk or (
+        membership is not None and membership.agency_id == request.owner_agency_id
+    )
 
 
 def can_answer(membership: Membership | None, request: ConsentRequest) -> bool:
@@ -925,10 +1025,12 @@ class OverrideOption:
     label: str
     max_hours: int
     opens: list[Withheld]
+    # The version's usual length (ProtocolVersion.override_default_hours): what the form offers
+    # first. Never more than max_hours, whatever a version written by hand says.
+    default_hours: int = DEFAULT_OVERRIDE_LENGTH_HOURS
 
-    @property
-    def default_hours(self) -> int:
-        return min(DEFAULT_OVERRIDE_HOURS, self.max_hours)
+    def __post_init__(self) -> None:
+        self.default_hours = max(1, min(self.default_hours, self.max_hours))
 
 
 def override_options(
@@ -949,16 +1051,23 @@ def override_options(
     protocols = Protocol.objects.in_bulk(
         {pid for entry in view.withheld for pid in entry.overridable}
     )
+    usual = dict(
+        ProtocolVersion.objects.filter(
+            pk__in={v for entry in view.withheld for v in entry.override_versions.values()}
+        ).values_list("pk", "override_default_hours")
+    )
     for entry in view.withheld:
         for protocol_id, hours in entry.overridable.items():
             option = by_protocol.get(protocol_id)
             if option is None:
+                version_id = entry.override_versions[protocol_id]
                 option = by_protocol[protocol_id] = OverrideOption(
                     protocol=protocols[protocol_id],
-                    version_id=entry.override_versions[protocol_id],
+                    version_id=version_id,
                     label=entry.protocol_labels[protocol_id],
                     max_hours=hours,
                     opens=[],
+                    default_hours=usual.get(version_id, DEFAULT_OVERRIDE_LENGTH_HOURS),
                 )
             option.opens.append(entry)
     return view, sorted(by_protocol.values(), key=lambda o: (o.label, o.protocol.pk))
@@ -987,19 +1096,26 @@ def override_start(
     person with consent. Logged, and sent to IG officers for review.
 
     One at a time per person and protocol: back-to-back overrides would stretch past the
-    protocol's limit without anyone reviewing the whole.
+    protocol's limit without anyone reviewing the whole. Only one the engine honours counts
+    (consent.selectors.overrides_in_force); to start afresh, the practitioner ends it first.
     """
     now = now or timezone.now()
     _, options = override_options(user=user, membership=membership, person=person, channel=channel)
     option = next((o for o in options if o.protocol.pk == protocol_id), None)
     problems: dict[str, str] = {}
-    running = (
-        overrides_of(user=user, person=person, now=now).filter(protocol_id=protocol_id).first()
+    running = next(
+        (
+            o
+            for o in overrides_in_force(user=user, membership=membership, person=person, now=now)
+            if o.protocol_id == protocol_id
+        ),
+        None,
     )
     if running is not None:
         problems[""] = (
             "You already have an override for this person under this protocol until "
-            f"{timezone.localtime(running.expires_at):%H:%M on %-d %B %Y}."
+            f"{timezone.localtime(running.expires_at):%H:%M on %-d %B %Y}. To start a new "
+            "one, end that one first: it is shown above the form."
         )
     elif option is None:
         problems["protocol"] = (
@@ -1022,7 +1138,7 @@ def override_start(
         ),
     )
     if hours is None:
-        problems["hours"] = "Enter how many hours you need, like 72."
+        problems["hours"] = "Enter how many hours you need, like 24."
     elif option is not None and not 1 <= hours <= option.max_hours:
         problems["hours"] = (
             f"Enter from 1 to {option.max_hours} hours: the most this protocol allows."
@@ -1075,15 +1191,6 @@ def override_start(
     return override
 
 
-def overrides_of(*, user, person: Person | None = None, now: datetime | None = None):
-    """The user's own overrides in force, optionally for one person."""
-    now = now or timezone.now()
-    found = SafeguardingOverride.objects.active_at(now).filter(user=user)
-    if person is not None:
-        found = found.filter(person=person)
-    return found.select_related("protocol", "version", "person")
-
-
 def override_for_user(*, user, membership, override_id: int) -> SafeguardingOverride:
     """An override the user may open: one their agency reviews, as an IG officer, or their own."""
     if membership is not None and membership.role == Role.IG_OFFICER:
@@ -1125,6 +1232,14 @@ def overrides_for_ig(membership: Membership | None):
     ).values("pk")
     return SafeguardingOverride.objects.filter(pk__in=ids).select_related(
         "user", "agency", "person", "protocol", "version", "reviewed_by"
+    )
+
+
+def override_history(override: SafeguardingOverride) -> list:
+    """Its steps from version to version of its protocol (consent.carry_over), oldest first:
+    for the override's page, which says where it was carried and why it ended."""
+    return list(
+        override.carry_overs.select_related("from_version", "to_version").order_by("at", "pk")
     )
 
 

@@ -26,7 +26,9 @@ from consent.forms import (
     WithdrawForm,
 )
 from consent.models import RequestStatus, ReviewOutcome
+from consent.selectors import consent_request_open, overrides_in_force
 from consent.services import (
+    AlreadyRequested,
     ConsentError,
     ConsentInput,
     NotFound,
@@ -43,14 +45,15 @@ from consent.services import (
     consent_withdraw,
     override_end,
     override_for_user,
+    override_history,
     override_options,
     override_review,
     override_start,
     overrides_for_ig,
-    overrides_of,
     overrides_per_user,
     owner_references,
     person_or_not_found,
+    request_is_party,
     requests_received,
     requests_sent,
     statement_for,
@@ -61,6 +64,8 @@ from protocols.views import _purpose
 
 # How far back the per-user override counts look.
 OVERVIEW_DAYS = 90
+# Sent with "End it and start a new override": override_stop then opens the override form.
+START_AGAIN = "new"
 
 
 def _person(reference: str):
@@ -170,7 +175,8 @@ def person_consent_withdraw(request: HttpRequest, reference: str, record_id: int
 @role_required(Role.PRACTITIONER)
 @never_cache
 def request_new(request: HttpRequest, reference: str) -> HttpResponse:
-    """Ask the agency holding a withheld record to seek consent."""
+    """Ask the agency holding a withheld record to seek consent; or, where the practitioner's
+    agency already asked it and waits for the answer, say so and link to that request."""
     purpose = _purpose(request)
     person = _person(reference)
     dataset = request.POST.get("dataset") or request.GET.get("dataset") or ""
@@ -185,6 +191,18 @@ def request_new(request: HttpRequest, reference: str) -> HttpResponse:
         )
     except NotFound:
         raise Http404("No such person.") from None
+    existing = (
+        consent_request_open(
+            membership=request.membership,
+            person=person,
+            purpose=purpose,
+            owner_agency_id=entry.agency.pk,
+        )
+        if entry is not None
+        else None
+    )
+    # A form sent from a page opened before the first request went is still refused (by the
+    # service), with the same link.
     if request.method == "POST" and form.is_valid():
         try:
             consent_request_create(
@@ -197,6 +215,9 @@ def request_new(request: HttpRequest, reference: str) -> HttpResponse:
             )
         except NotFound:
             raise Http404("No such person.") from None
+        except AlreadyRequested as error:
+            existing = error.existing
+            _add_problems(form, error)
         except ConsentError as error:
             _add_problems(form, error)
         else:
@@ -208,7 +229,13 @@ def request_new(request: HttpRequest, reference: str) -> HttpResponse:
     return render(
         request,
         "consent/request_new.html",
-        {"person": person, "purpose": purpose, "form": form, "entry": entry},
+        {
+            "person": person,
+            "purpose": purpose,
+            "form": form,
+            "entry": entry,
+            "existing": existing,
+        },
     )
 
 
@@ -272,6 +299,7 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
             if answering
             else [],
             "mine": consent_request.requested_by_id == request.user.pk,
+            "party": request_is_party(request.membership, request.user, consent_request),
         },
     )
 
@@ -333,7 +361,11 @@ def override_new(request: HttpRequest, reference: str) -> HttpResponse:
             "person": person,
             "form": form,
             "options": options,
-            "active": list(overrides_of(user=request.user, person=person)),
+            # Those the engine honours: one replaced without carrying over is no obstacle.
+            "active": overrides_in_force(
+                user=request.user, membership=request.membership, person=person
+            ),
+            "start_again": START_AGAIN,
         },
     )
 
@@ -348,6 +380,13 @@ def override_stop(request: HttpRequest, pk: int) -> HttpResponse:
     except ConsentError as error:
         messages.error(request, str(error))
         return redirect("consent:override_detail", pk=pk)
+    if request.POST.get("then") == START_AGAIN:
+        messages.success(
+            request,
+            "Override ended; the records are withheld again. Start a new override below if "
+            "you still need one.",
+        )
+        return redirect("consent:override_new", reference=override.person.reference)
     messages.success(request, "Override ended. The records are withheld again.")
     return redirect(_summary_url(override.person.reference, Purpose.SAFEGUARDING))
 
@@ -418,6 +457,8 @@ def override_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "form": form,
             "mine": override.user_id == request.user.pk,
             "now": timezone.now(),
+            "carry_overs": override_history(override),
+            "start_again": START_AGAIN,
         },
     )
 

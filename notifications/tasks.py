@@ -33,7 +33,9 @@ def notification_email(*, notification_id: int) -> None:
         send_mail(
             subject=f"ShareHub: {notification.get_kind_display()}",
             message=(
-                f"There is a new {notification.get_kind_display().lower()} for you in ShareHub.\n\n"
+                # The kind's label stands alone after the colon: it may begin "New" itself
+                # ("New alerts"), which read "a new new alerts" inside a sentence.
+                f"You have a notification in ShareHub: {notification.get_kind_display()}.\n\n"
                 f"Sign in to see it: {settings.SHAREHUB_SITE_URL}{notification.link}\n"
             ),
             from_email=None,

@@ -81,6 +81,7 @@ def version_json(version: ProtocolVersion) -> dict:
         "valid_to": version.valid_to,
         "staged": version.staged,
         "override_max_hours": version.override_max_hours,
+        "override_default_hours": version.override_default_hours,
         "consent_from_others": version.consent_from_others,
         "author": version.author.get_full_name(),
         "submitted_at": version.submitted_at,
@@ -135,6 +136,15 @@ class ProtocolInputSerializer(serializers.Serializer):
     override_max_hours = serializers.IntegerField(
         required=False, default=DEFAULT_OVERRIDE_HOURS, min_value=1, max_value=MAX_OVERRIDE_HOURS
     )
+    override_default_hours = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        min_value=1,
+        max_value=MAX_OVERRIDE_HOURS,
+        help_text="The length the override form offers at first, at most override_max_hours; "
+        "24 when left out, or override_max_hours if that is shorter.",
+    )
     # How consent recorded by one agency about another's records takes effect; by default, once
     # the owning agency confirms it.
     consent_from_others = serializers.ChoiceField(
@@ -183,6 +193,7 @@ class ProtocolInputSerializer(serializers.Serializer):
             valid_to=data["valid_to"],
             staged=data["staged"],
             override_max_hours=data["override_max_hours"],
+            override_default_hours=data["override_default_hours"],
             consent_from_others=data["consent_from_others"],
             change_note=data["change_note"],
             rules=tuple(

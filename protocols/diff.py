@@ -52,6 +52,11 @@ def version_diff(old: ProtocolVersion, new: ProtocolVersion) -> list[Change]:
         f"{new.override_max_hours} hours",
     )
     compare(
+        "Usual length of a safeguarding override",
+        f"{old.override_default_hours} hours",
+        f"{new.override_default_hours} hours",
+    )
+    compare(
         "Consent recorded by another agency",
         old.get_consent_from_others_display(),
         new.get_consent_from_others_display(),

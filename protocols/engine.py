@@ -24,8 +24,9 @@ nothing more. The decision, per record and field:
    than A counts only once A has confirmed it, unless P's version chose that consent from others
    counts at once (ProtocolVersion.consent_from_others); until then it is as if not recorded.
 6. A rule "needed unless override" also yields to the user's own safeguarding override
-   (consent.models.SafeguardingOverride) for the person, made under that protocol version and
-   naming the rule's dataset, acting in the same agency and role, for the safeguarding purpose,
+   (consent.models.SafeguardingOverride) for the person, held under that protocol version (made
+   under it, or carried over to it when it was approved: consent.carry_over) and naming the
+   rule's dataset, acting in the same agency and role, for the safeguarding purpose,
    until it expires or is ended. An override lifts only the consent hold: it shows what the rule
    shows with consent, never more, and never lifts a rule whose consent is simply "needed".
 7. Several protocols: the union. Each shown field names every protocol that allowed it.
@@ -527,8 +528,9 @@ def overrides_active(
     force at `now`, made acting in the same agency and role, where a rule would yield to one.
 
     An override lifts only what its reviewer is shown it opened: the datasets withheld when it
-    began, under the version then in force. A later version, or a dataset the protocol covers
-    later, needs an override of its own. One query, or none.
+    began, under the version it is held under. A later version holds it only once approving
+    that version carried it over (consent.carry_over); a dataset the protocol covers later
+    needs an override of its own. One query, or none.
     """
     ids = list(person_ids)
     yielding = {g.version_id for g in grants if g.consent == ConsentRule.UNLESS_OVERRIDE}

@@ -9,6 +9,7 @@ from matching import normalise
 from protocols.fields import FieldInfo, dataset_catalogues
 from protocols.models import (
     DEFAULT_OVERRIDE_HOURS,
+    DEFAULT_OVERRIDE_LENGTH_HOURS,
     MAX_OVERRIDE_HOURS,
     ConsentFromOthers,
     ConsentRule,
@@ -83,12 +84,28 @@ class ProtocolForm(forms.Form):
         max_value=MAX_OVERRIDE_HOURS,
         initial=DEFAULT_OVERRIDE_HOURS,
         help_text="Only for data whose consent rule gives way to a safeguarding override. "
-        f"Up to {MAX_OVERRIDE_HOURS} hours; practitioners are offered {DEFAULT_OVERRIDE_HOURS} "
-        "hours or less by default.",
+        f"Up to {MAX_OVERRIDE_HOURS} hours; {DEFAULT_OVERRIDE_HOURS} if left empty.",
         # GOV.UK asks for a text input with a numeric keyboard, not type=number.
         widget=forms.TextInput(attrs={"inputmode": "numeric"}),
         error_messages={
             "invalid": "Enter the hours as a whole number, like 72.",
+            "min_value": "Enter at least 1 hour.",
+            "max_value": f"Enter {MAX_OVERRIDE_HOURS} hours (30 days) or fewer.",
+        },
+    )
+    override_default_hours = forms.IntegerField(
+        label="Usual length of a safeguarding override, in hours",
+        # Left empty, the house default applies (or the longest, if that is shorter).
+        required=False,
+        min_value=1,
+        max_value=MAX_OVERRIDE_HOURS,
+        initial=DEFAULT_OVERRIDE_LENGTH_HOURS,
+        help_text="The length practitioners are offered at first; they may choose more, up to "
+        f"the longest above. {DEFAULT_OVERRIDE_LENGTH_HOURS} if left empty, or the longest if "
+        "that is shorter.",
+        widget=forms.TextInput(attrs={"inputmode": "numeric"}),
+        error_messages={
+            "invalid": "Enter the hours as a whole number, like 24.",
             "min_value": "Enter at least 1 hour.",
             "max_value": f"Enter {MAX_OVERRIDE_HOURS} hours (30 days) or fewer.",
         },
@@ -142,6 +159,7 @@ class ProtocolForm(forms.Form):
             valid_to=data["valid_to"],
             staged=data["staged"],
             override_max_hours=data["override_max_hours"] or DEFAULT_OVERRIDE_HOURS,
+            override_default_hours=data["override_default_hours"],
             consent_from_others=data["consent_from_others"] or ConsentFromOthers.OWNER_CONFIRMS,
             party_ids=tuple(int(p) for p in data["parties"]),
             roles=tuple(data["roles"]),
@@ -162,6 +180,7 @@ class ProtocolForm(forms.Form):
             "valid_to": data.valid_to.isoformat() if data.valid_to else "",
             "staged": data.staged,
             "override_max_hours": data.override_max_hours,
+            "override_default_hours": data.usual_override_hours,
             "consent_from_others": data.consent_from_others,
             "parties": [str(p) for p in data.party_ids],
             "roles": list(data.roles),

@@ -39,10 +39,17 @@ class Tier(models.IntegerChoices):
     FULL = 3, "Full (every field)"
 
 
-# Safeguarding overrides: 72 hours unless the protocol says less; never more than 30 days, after
-# which "seeking consent would put the child at risk" should have been revisited.
+# Safeguarding overrides: at most 72 hours unless the protocol says otherwise; never more than 30
+# days, after which "seeking consent would put the child at risk" should have been revisited.
 DEFAULT_OVERRIDE_HOURS = 72
 MAX_OVERRIDE_HOURS = 30 * 24
+# The length a practitioner is offered at first, unless the protocol sets its own: a day. Enough
+# for what an override is for (a strategy discussion, a visit, a decision that cannot wait for
+# consent), and short enough that seeing a family's records without their say does not, by
+# default, outlast the reason for it. Who needs longer chooses it, up to the protocol's most,
+# and the IG officer reviewing the override sees that they did; the most is a ceiling to choose
+# up to, not the length to take when nobody thinks about it.
+DEFAULT_OVERRIDE_LENGTH_HOURS = 24
 
 
 class ConsentRule(models.TextChoices):
@@ -126,6 +133,12 @@ class ProtocolVersion(models.Model):
     # duration up to it (consent.overrides). Only rules "needed unless override" yield to one.
     override_max_hours = models.PositiveSmallIntegerField(
         default=DEFAULT_OVERRIDE_HOURS,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_OVERRIDE_HOURS)],
+    )
+    # The length the override form offers at first; never more than override_max_hours
+    # (protocols.services checks it when a draft is saved).
+    override_default_hours = models.PositiveSmallIntegerField(
+        default=DEFAULT_OVERRIDE_LENGTH_HOURS,
         validators=[MinValueValidator(1), MaxValueValidator(MAX_OVERRIDE_HOURS)],
     )
     consent_from_others = models.CharField(

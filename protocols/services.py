@@ -20,6 +20,7 @@ from agencies.models import Agency, Dataset, Membership, Role
 from protocols.fields import dataset_catalogues
 from protocols.models import (
     DEFAULT_OVERRIDE_HOURS,
+    DEFAULT_OVERRIDE_LENGTH_HOURS,
     LIVE_STATUSES,
     MAX_OVERRIDE_HOURS,
     OPEN_STATUSES,
@@ -101,8 +102,16 @@ class ProtocolInput:
     valid_to: date | None = None
     staged: bool = False
     override_max_hours: int = DEFAULT_OVERRIDE_HOURS
+    # None: the house default, or the longest override if that is shorter (usual_override_hours).
+    override_default_hours: int | None = None
     consent_from_others: str = ConsentFromOthers.OWNER_CONFIRMS
     change_note: str = ""
+
+    @property
+    def usual_override_hours(self) -> int:
+        if self.override_default_hours is not None:
+            return self.override_default_hours
+        return min(DEFAULT_OVERRIDE_LENGTH_HOURS, self.override_max_hours)
 
 
 # --- Who may do what --------------------------------------------------------------------------
@@ -156,6 +165,12 @@ def _checked(data: ProtocolInput) -> dict[str, list[str]]:
         problem(
             "override_max_hours",
             f"The longest safeguarding override must be from 1 to {MAX_OVERRIDE_HOURS} hours.",
+        )
+    elif not 1 <= data.usual_override_hours <= data.override_max_hours:
+        problem(
+            "override_default_hours",
+            "The usual length of a safeguarding override must be from 1 hour to the longest "
+            f"override, {data.override_max_hours} hours.",
         )
     if data.consent_from_others not in ConsentFromOthers.values:
         problem(
@@ -219,6 +234,7 @@ def _write_content(version: ProtocolVersion, data: ProtocolInput) -> None:
     version.valid_to = data.valid_to
     version.staged = data.staged
     version.override_max_hours = data.override_max_hours
+    version.override_default_hours = data.usual_override_hours
     version.consent_from_others = data.consent_from_others
     version.change_note = data.change_note.strip()
     version.save()
@@ -309,6 +325,7 @@ def version_input(version: ProtocolVersion) -> ProtocolInput:
         valid_to=version.valid_to,
         staged=version.staged,
         override_max_hours=version.override_max_hours,
+        override_default_hours=version.override_default_hours,
         consent_from_others=version.consent_from_others,
         party_ids=tuple(version.parties.values_list("pk", flat=True)),
         rules=tuple(
@@ -403,14 +420,37 @@ def protocol_approve(
         raise ProtocolError(f"{agency.name} has already approved this version.") from None
     _event(version.protocol, version, ProtocolEvent.Kind.APPROVED, membership.user, agency.name)
     if not approvals_missing(version):
+        from consent.carry_over import overrides_carry_over
+
         now = timezone.now()
         previous = version.protocol.versions.filter(status__in=LIVE_STATUSES)
         previous.update(status=VersionStatus.SUPERSEDED, status_changed_at=now)
         version.status = VersionStatus.ACTIVE
         version.approved_at = version.status_changed_at = now
         version.save(update_fields=["status", "approved_at", "status_changed_at"])
-        _event(version.protocol, version, ProtocolEvent.Kind.ACTIVATED, membership.user)
+        # Overrides in force under the version replaced would otherwise stop opening anything
+        # while still counting as in force: each carries over, or ends with its holder told.
+        steps = overrides_carry_over(
+            version=version, by=membership.user, membership=membership, now=now
+        )
+        _event(
+            version.protocol,
+            version,
+            ProtocolEvent.Kind.ACTIVATED,
+            membership.user,
+            _carried_detail(steps),
+        )
     return version
+
+
+def _carried_detail(steps) -> str:
+    """For the protocol's history: how many safeguarding overrides the approval carried over
+    or ended (counts only; who and for whom are on the overrides)."""
+    if not steps:
+        return ""
+    ended = sum(1 for step in steps if step.ended)
+    carried = len(steps) - ended
+    return f"safeguarding overrides in force: {carried} carried over to this version, {ended} ended"
 
 
 @transaction.atomic

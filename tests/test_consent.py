@@ -732,7 +732,7 @@ def test_override_page_shows_at_once_and_then_the_banner(client, world):
     client.force_login(world.practitioner)
     url = reverse("consent:override_new", args=[world.linked.alice.reference])
     page = client.get(url).content.decode()
-    assert 'value="72"' in page and "What it would show" in page
+    assert 'value="24"' in page and "What it would show" in page
     response = client.post(
         url,
         {
@@ -830,9 +830,13 @@ def test_request_pages_and_notifications(client, world):
     # Someone else's notification is not found.
     other = Notification.objects.get(recipient=world.practitioner)
     assert client.get(reverse("notifications:open", args=[other.pk])).status_code == 404
-    # A CSC colleague is party to neither end of the request.
+    # A CSC colleague shown the police's involvement with Alice sees that it was asked and how
+    # it stands (where a second request is refused, it links here), not its reason or note.
     client.force_login(world.colleague)
-    assert client.get(detail).status_code == 404
+    page = client.get(detail).content.decode()
+    assert 'data-testid="colleagues-request"' in page
+    assert "Strategy discussion is tomorrow morning." not in page
+    assert 'data-testid="request-status">Consent obtained' in page
 
 
 def test_ig_review_pages(client, world):
@@ -1166,7 +1170,8 @@ def test_an_override_opens_only_what_it_opened_under_the_version_it_was_made(
     view = _view(world)
     assert _police_shown(view)
     assert not [f for r in view.records if r.agency.code == "CSC" for f in r.shown_fields]
-    # A new version of the protocol, approved while the override runs: it lifts nothing there.
+    # A new version put in force while the override runs, without the approval that carries
+    # overrides over (tests/test_override_carry_over.py): it lifts nothing there.
     world.version.status = "superseded"
     world.version.save()
     successor = ProtocolVersion.objects.create(

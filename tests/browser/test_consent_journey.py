@@ -346,7 +346,8 @@ def test_a_safeguarding_override_shows_at_once_and_ig_finds_it_not_justified(
     expect(protocol_choice).to_have_count(1)
     expect(protocol_choice).to_be_checked()  # the only protocol, chosen already
     hours = omar.get_by_label("For how many hours?")
-    expect(hours).to_have_value("48")  # the protocol allows less than the usual 72
+    # The protocol's usual length is offered, not the 48 hours it allows at most.
+    expect(hours).to_have_value("24")
 
     # Nothing filled in: GOV.UK's error summary says what to fix and takes the focus.
     override_button = omar.get_by_role("button", name="Override and show the records")
@@ -374,7 +375,7 @@ def test_a_safeguarding_override_shows_at_once_and_ig_finds_it_not_justified(
     expect(
         omar.get_by_role("radio", name=re.compile(r"^Seeking consent would increase the risk"))
     ).to_be_checked()
-    expect(hours).to_have_value("48")
+    expect(hours).to_have_value("24")
     omar.get_by_label("Justification").fill(JUSTIFICATION)
     override_button.click()
     expect(banner(omar)).to_contain_text("Safeguarding override in force until")
@@ -392,7 +393,7 @@ def test_a_safeguarding_override_shows_at_once_and_ig_finds_it_not_justified(
     override = SafeguardingOverride.objects.get()
     assert (override.user, override.hours, override.review) == (
         practitioner,
-        48,
+        24,
         ReviewOutcome.AWAITING,
     )
 
@@ -414,7 +415,7 @@ def test_a_safeguarding_override_shows_at_once_and_ig_finds_it_not_justified(
     expect(cath.get_by_test_id("override-details")).to_contain_text(
         f"{other_agency.name}, {POLICE_DATASET}: Risk grade"
     )
-    expect(cath.get_by_test_id("override-details")).to_contain_text("for 48 hours")
+    expect(cath.get_by_test_id("override-details")).to_contain_text("for 24 hours")
     review = cath.get_by_test_id("review-form")
     review.get_by_role("radio", name="Not justified").check()
     review.get_by_label("Note").fill("Consent could have been sought safely through the school.")
