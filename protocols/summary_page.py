@@ -72,6 +72,9 @@ class AgencyBlock:
     latest_line: str
     confidence: LinkConfidence | None  # the weakest link among the dataset's records
     withheld: list[Withheld]
+    # The day the reader's agency asked the holder to seek consent, while that request is open:
+    # said instead of offering to ask again.
+    consent_requested_on: date | None = None
 
     @property
     def agency(self) -> Agency:
@@ -117,16 +120,23 @@ class SummaryPage:
 
 
 def summary_page(
-    view: PersonView, *, household: Sequence[PersonView] = (), agency_code: str = ""
+    view: PersonView,
+    *,
+    household: Sequence[PersonView] = (),
+    agency_code: str = "",
+    consent_pending: dict[int, date] | None = None,
 ) -> SummaryPage:
     """The summary laid out for reading; `household` the other members the engine shows;
-    `agency_code` keeps the chronology to one agency."""
+    `agency_code` keeps the chronology to one agency; `consent_pending`, {dataset id: day
+    asked} of the reader's agency's open consent requests (consent.selectors)."""
     dob = identity_key("date_of_birth")
     confidence = link_confidence(
         (r for i in view.involvements for r in i.record_ids),
         dob_shown={record for record, keys in view.shown_keys.items() if dob in keys},
     )
     blocks = [_agency_block(view, involvement, confidence) for involvement in view.involvements]
+    for block in blocks:
+        block.consent_requested_on = (consent_pending or {}).get(block.involvement.dataset_id)
     choices = list(dict.fromkeys((i.agency.code, i.agency.name) for i in view.involvements))
     chosen = agency_code if agency_code in {code for code, _ in choices} else ""
     timeline = [r for r in view.timeline() if not chosen or r.agency.code == chosen]

@@ -17,6 +17,7 @@ from accounts.models import User
 from accounts.ratelimits import rate_limited
 from agencies.access import role_required
 from agencies.models import Role
+from consent.selectors import consent_requests_pending
 from matching.challenges import open_challenges_for, records_reportable
 from protocols.diff import version_diff
 from protocols.forms import (
@@ -421,6 +422,12 @@ def _summary_page(
             found.view,
             household=found.household_members,
             agency_code=request.GET.get("agency", ""),
+            consent_pending=consent_requests_pending(
+                membership=request.membership,
+                person=person,
+                purpose=purpose,
+                dataset_ids=[w.dataset_id for w in found.view.withheld if w.reason == "consent"],
+            ),
         ),
         "purpose": purpose,
         "purpose_label": Purpose(purpose).label,

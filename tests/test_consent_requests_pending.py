@@ -270,3 +270,24 @@ def test_the_open_request_selector_is_per_agency_asked(world):  # noqa: F811
         )
         is None
     )
+
+
+def test_the_summary_says_consent_was_asked_for_and_no_longer_offers_to_ask(
+    client,
+    world,  # noqa: F811
+):
+    from django.urls import reverse
+
+    url = reverse("protocols:summary", args=[world.linked.alice.reference])
+    client.force_login(world.practitioner)
+    before = client.get(url).content.decode()
+    assert 'data-testid="request-consent"' in before
+    assert 'data-testid="consent-pending"' not in before
+    _ask(world)
+    after = client.get(url).content.decode()
+    day = timezone.localdate()
+    assert f"Consent requested on {day.day} {day:%B %Y}, waiting for" in after
+    assert 'data-testid="request-consent"' not in after
+    # A colleague in the same agency sees it is waiting too, rather than asking again.
+    client.force_login(world.colleague)
+    assert "Consent requested on" in client.get(url).content.decode()
