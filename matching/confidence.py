@@ -39,6 +39,8 @@ class Band:
 STRONG_PROBABILITY = 0.99
 
 _IDENTIFIER_RULES = {"nhs": "Same NHS number", "upn": "Same UPN", "pnc": "Same PNC id"}
+_IDENTIFIER_NAMES = {"nhs": "nhs_number", "upn": "upn", "pnc": "pnc_id"}
+NOT_NAMEABLE = "Linked on details not shared with you"
 _DOB_DIFFERS = {
     scoring.DOB_SWAPPED: "date of birth differs by a day/month swap",
     scoring.DOB_YEAR_MONTH: "date of birth differs in the day",
@@ -68,13 +70,18 @@ class LinkConfidence:
 ONLY_RECORD = LinkConfidence("", "This person's only record")
 
 
-def link_confidence(record_ids, *, dob_shown: set[int] | None = None) -> dict[int, LinkConfidence]:
+def link_confidence(
+    record_ids, *, shown: dict[int, frozenset[str]] | None = None
+) -> dict[int, LinkConfidence]:
     """{record id: how it joined its person} for each of `record_ids` linkage has placed.
 
-    `dob_shown`, the records whose date of birth the reader is shown: how two dates of birth
-    differ is said only when the reader sees both, since "a day/month swap" of a date they are
-    shown would tell them the date on a record they are not. Elsewhere it is "differs". None
-    (a link reviewer, who compares the pair anyway) says it always.
+    `shown`, {record id: the identifiers (forename, date_of_birth, postcode...) the reader is
+    shown of it}: a detail is named in the words, agreeing or differing, only when the reader is
+    shown it on both records. "Name and postcode agree" under a police record whose postcode
+    is not shared would tell the reader the police postcode (it is the one they see on the
+    other record); so would "a day/month swap" of a date they see. What cannot be named is
+    left out, and the band still says how sure the link is. None (a link reviewer, who compares
+    the pair anyway) names everything.
 
     Two queries whatever the number of records: the records' linkage rows, then the keys of
     the partners not among them.
@@ -106,7 +113,9 @@ def link_confidence(record_ids, *, dob_shown: set[int] | None = None) -> dict[in
             probability,
             partner,
             levels.get(record),
-            dob_named=dob_shown is None or {record, partner} <= dob_shown,
+            nameable=None
+            if shown is None
+            else shown.get(record, frozenset()) & shown.get(partner, frozenset()),
         )
         for record, (_, rule, probability, partner, _, _) in rows.items()
     }
@@ -144,23 +153,29 @@ def _confidence(
     partner: int | None,
     levels: np.ndarray | None,
     *,
-    dob_named: bool = True,
+    nameable: frozenset[str] | None = None,
 ) -> LinkConfidence:
+    """`nameable`: the identifiers the reader is shown on both records (None: all)."""
     if partner is None:
         return ONLY_RECORD
     if rule in _IDENTIFIER_RULES:
+        if nameable is not None and _IDENTIFIER_NAMES[rule] not in nameable:
+            return LinkConfidence(Band.CERTAIN, NOT_NAMEABLE)
         return LinkConfidence(Band.CERTAIN, _IDENTIFIER_RULES[rule])
     if rule == "review":
         return LinkConfidence(Band.CERTAIN, "A link reviewer confirmed the same person")
     if levels is None:
         # Keys made under different linkage keys: the rule and probability alone speak.
         if rule in _RULE_WORDS and (probability or 0) >= STRONG_PROBABILITY:
-            return LinkConfidence(Band.STRONG, _RULE_WORDS[rule])
+            words = _RULE_WORDS[rule] if nameable is None else NOT_NAMEABLE
+            return LinkConfidence(Band.STRONG, words)
         return LinkConfidence(Band.PROBABLE, "Probable match on the balance of the evidence")
-    agree, differ, missing = _described(levels, dob_named=dob_named)
+    # The band from all the evidence; the words from what the reader may be told of it.
+    _, differences, _ = _described(levels)
+    agree, differ, missing = _described(levels, nameable=nameable)
     strong = (
         (probability or 0) >= STRONG_PROBABILITY
-        and not differ
+        and not differences
         and "surname" in _agreeing(levels)
         and bool({"date_of_birth", "forename"} & _agreeing(levels))
         and bool({"date_of_birth", "address"} & _agreeing(levels))
@@ -171,7 +186,9 @@ def _confidence(
     parts.extend(differ)
     if missing:
         parts.append(f"no {_listed(missing)} on one of the records")
-    sentence = ", ".join(parts) if parts else "linked on the balance of the evidence"
+    sentence = ", ".join(parts) if parts else NOT_NAMEABLE.lower()
+    if not parts and strong:
+        return LinkConfidence(Band.STRONG, NOT_NAMEABLE)
     if strong:
         return LinkConfidence(Band.STRONG, sentence[:1].upper() + sentence[1:])
     return LinkConfidence(Band.PROBABLE, f"Probable match: {sentence}")
@@ -203,47 +220,60 @@ def _column(levels: np.ndarray) -> dict[str, int]:
 
 
 def _described(
-    levels: np.ndarray, *, dob_named: bool = True
+    levels: np.ndarray, *, nameable: frozenset[str] | None = None
 ) -> tuple[list[str], list[str], list[str]]:
-    """(details that agree, how the others differ, details one record lacks), in words."""
+    """(details that agree, how the others differ, details one record lacks), in words; of the
+    details in `nameable` only (None: all)."""
+
+    def named(*identifiers: str) -> bool:
+        return nameable is None or all(i in nameable for i in identifiers)
+
     column = _column(levels)
     agreeing = _agreeing(levels)
     agree: list[str] = []
-    if {"forename", "surname"} <= agreeing:
+    if {"forename", "surname"} <= agreeing and named("forename", "surname"):
         agree.append("name")
-    elif "surname" in agreeing:
+    elif "surname" in agreeing and named("surname"):
         agree.append("surname")
-    elif "forename" in agreeing:
+    elif "forename" in agreeing and named("forename"):
         agree.append("forename")
-    if "date_of_birth" in agreeing:
+    if "date_of_birth" in agreeing and named("date_of_birth"):
         agree.append("date of birth")
-    if column["location"] == scoring.LOCATION_DWELLING:
+    if column["location"] == scoring.LOCATION_DWELLING and named("address", "postcode"):
         agree.append("address")
-    elif column["location"] >= scoring.LOCATION_POSTCODE_OR_STREET:
+    elif column["location"] >= scoring.LOCATION_POSTCODE_OR_STREET and (
+        named("postcode") or named("address")
+    ):
         agree.append("postcode or street")
 
     differ: list[str] = []
-    if column["forename"] in (scoring.FORENAME_SIMILAR, scoring.FORENAME_LITTLE):
-        differ.append("forename similar but not the same")
-    elif column["forename"] == scoring.FORENAME_DIFFERENT:
-        differ.append("forename differs")
-    if column["surname"] in (scoring.SURNAME_SIMILAR, scoring.SURNAME_LITTLE):
-        differ.append("surname similar but not the same")
-    elif column["surname"] == scoring.SURNAME_DIFFERENT:
-        differ.append("surname differs")
-    if column["dob"] in _DOB_DIFFERS:
-        differ.append(_DOB_DIFFERS[column["dob"]] if dob_named else "date of birth differs")
-    if column["location"] in (scoring.LOCATION_DIFFERENT, scoring.LOCATION_AREA):
+    if named("forename"):
+        if column["forename"] in (scoring.FORENAME_SIMILAR, scoring.FORENAME_LITTLE):
+            differ.append("forename similar but not the same")
+        elif column["forename"] == scoring.FORENAME_DIFFERENT:
+            differ.append("forename differs")
+    if named("surname"):
+        if column["surname"] in (scoring.SURNAME_SIMILAR, scoring.SURNAME_LITTLE):
+            differ.append("surname similar but not the same")
+        elif column["surname"] == scoring.SURNAME_DIFFERENT:
+            differ.append("surname differs")
+    if column["dob"] in _DOB_DIFFERS and named("date_of_birth"):
+        differ.append(_DOB_DIFFERS[column["dob"]])
+    if column["location"] in (scoring.LOCATION_DIFFERENT, scoring.LOCATION_AREA) and named(
+        "postcode", "address"
+    ):
         differ.append("address differs")
 
+    # That one record lacks a detail says nothing of its value; named only where the reader
+    # would see it on both were it there.
     missing = [
         words
-        for name, words in (
-            ("forename", "forename"),
-            ("surname", "surname"),
-            ("dob", "date of birth"),
+        for name, words, identifier in (
+            ("forename", "forename", "forename"),
+            ("surname", "surname", "surname"),
+            ("dob", "date of birth", "date_of_birth"),
         )
-        if column[name] == scoring.MISSING
+        if column[name] == scoring.MISSING and named(identifier)
     ]
     return agree, differ, missing
 

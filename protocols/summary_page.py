@@ -129,10 +129,13 @@ def summary_page(
     """The summary laid out for reading; `household` the other members the engine shows;
     `agency_code` keeps the chronology to one agency; `consent_pending`, {dataset id: day
     asked} of the reader's agency's open consent requests (consent.selectors)."""
-    dob = identity_key("date_of_birth")
+    # The identifiers the reader is shown of each record: the link words name only those.
     confidence = link_confidence(
         (r for i in view.involvements for r in i.record_ids),
-        dob_shown={record for record, keys in view.shown_keys.items() if dob in keys},
+        shown={
+            record: frozenset(k.removeprefix(IDENTITY) for k in keys if k.startswith(IDENTITY))
+            for record, keys in view.shown_keys.items()
+        },
     )
     blocks = [_agency_block(view, involvement, confidence) for involvement in view.involvements]
     for block in blocks:

@@ -247,8 +247,15 @@ def test_how_dates_of_birth_differ_is_said_only_to_a_reader_shown_both():
         dob=scoring.DOB_SWAPPED,
         location=scoring.LOCATION_DWELLING,
     )
-    found = _confidence("score", 0.97, 5, swapped, dob_named=False)
-    assert found.words == "Probable match: name and address agree, date of birth differs"
+    found = _confidence(
+        "score",
+        0.97,
+        5,
+        swapped,
+        nameable=frozenset({"forename", "surname", "address", "postcode"}),
+    )
+    assert found.words == "Probable match: name and address agree"
+    assert found.band == Band.PROBABLE  # the band from all the evidence, said or not
 
 
 def test_a_reader_not_shown_the_partners_date_of_birth_is_not_told_how_it_differs(world):
@@ -260,10 +267,13 @@ def test_a_reader_not_shown_the_partners_date_of_birth_is_not_told_how_it_differ
     LinkageRecord.objects.filter(record=s1).update(
         link_rule="score", link_score=0.97, linked_with=a9
     )
-    shown_both = link_confidence([s1.pk], dob_shown={s1.pk, a9.pk})[s1.pk]
-    shown_one = link_confidence([s1.pk], dob_shown={s1.pk})[s1.pk]
+    both = frozenset({"forename", "surname", "date_of_birth"})
+    shown_both = link_confidence([s1.pk], shown={s1.pk: both, a9.pk: both})[s1.pk]
+    shown_one = link_confidence(
+        [s1.pk], shown={s1.pk: both, a9.pk: frozenset({"forename", "surname"})}
+    )[s1.pk]
     assert "date of birth differs by a day/month swap" in shown_both.words
-    assert "date of birth differs" in shown_one.words and "swap" not in shown_one.words
+    assert "date of birth" not in shown_one.words
     assert shown_one.band == shown_both.band == Band.PROBABLE
 
 
@@ -276,6 +286,26 @@ def test_name_and_date_of_birth_agreeing_with_a_high_probability_is_strong():
     )
     assert found.band == Band.STRONG
     assert found.words == "Name and date of birth agree"
+
+
+def test_a_detail_the_reader_is_not_shown_on_both_records_is_not_named():
+    levels = _levels(
+        forename=scoring.FORENAME_SAME,
+        surname=scoring.SURNAME_SAME,
+        dob=scoring.DOB_SAME,
+        location=scoring.LOCATION_POSTCODE_OR_STREET,
+    )
+    # The police postcode is not shared: "postcode agrees" would give it away.
+    names_only = frozenset({"forename", "surname", "date_of_birth"})
+    found = _confidence("score", 0.9999, 5, levels, nameable=names_only)
+    assert "postcode" not in found.words and "street" not in found.words
+    assert found.words == "Name and date of birth agree"
+    # An NHS number the reader sees on one record only: the band, not which identifier.
+    hidden = _confidence("nhs", 0.9999, 5, None, nameable=frozenset({"forename"}))
+    assert (hidden.band, hidden.words) == (Band.CERTAIN, "Linked on details not shared with you")
+    # Nothing shown at all: the band alone.
+    bare = _confidence("score", 0.9999, 5, levels, nameable=frozenset())
+    assert (bare.band, bare.words) == (Band.STRONG, "Linked on details not shared with you")
 
 
 def test_the_words_never_carry_a_weight_or_probability():
