@@ -23,6 +23,7 @@ from protocols.fields import IDENTITY, identity_key
 # How many fields a chronology line carries before "details"; a line longer than this many
 # characters is cut, so one event stays one line at a laptop's width.
 KEY_FIELDS = 3
+LATEST_FIELDS = 2
 LINE_CHARACTERS = 110
 # Types a one-line summary reads well; long free text waits for the details.
 _SHORT_TYPES = ("category", "boolean", "number", "date")
@@ -227,7 +228,9 @@ def _agency_block(
         involvement=involvement,
         protocols=protocols,
         latest_record=latest,
-        latest_line=_key_line(latest) if latest else "",
+        # Shorter than a chronology line: the agency's block is read at a glance, and the
+        # chronology below has the event in full.
+        latest_line=_key_line(latest, fields=LATEST_FIELDS) if latest else "",
         confidence=weakest(confidence[r] for r in involvement.record_ids if r in confidence),
         withheld=[w for w in view.withheld if w.dataset_id == involvement.dataset_id],
     )
@@ -249,7 +252,7 @@ def _line(record: RecordView, confidence: LinkConfidence | None) -> ChronologyLi
     )
 
 
-def _key_line(record: RecordView) -> str:
+def _key_line(record: RecordView, *, fields: int = KEY_FIELDS) -> str:
     """The few fields that say what happened: the short ones before long text, never an
     identifier (those are said once, above) nor the date the line already starts with."""
     candidates = [
@@ -260,7 +263,7 @@ def _key_line(record: RecordView) -> str:
         and not _is_event_date(f, record)
     ]
     short = [f for f in candidates if f.type in _SHORT_TYPES]
-    chosen = (short or candidates)[:KEY_FIELDS]
+    chosen = (short or candidates)[:fields]
     if not chosen:
         if record.withheld_fields:
             return "Detail withheld"

@@ -37,9 +37,10 @@ def _png_height(png: bytes) -> int:
     return height
 
 
-def _busiest_child(membership):
-    """The child (under 18 by the date of birth the practitioner is shown) with the most
-    records on their summary, and the engine's view of them."""
+def _busiest_children(membership, *, most: int = 3):
+    """The children (under 18 by the date of birth the practitioner is shown) with the most
+    records on their summary, busiest first, as the engine's views of them: several, as
+    several children tie and their pages differ (a household of five, a contact line)."""
     views = disclose(
         user=membership.user,
         membership=membership,
@@ -56,7 +57,8 @@ def _busiest_child(membership):
             continue
         if (today - born).days < ADULT_AT * 365.25:
             children.append(view)
-    return max(children, key=lambda v: (len(v.records), len(v.involvements), -v.person.pk))
+    children.sort(key=lambda v: (-len(v.records), -len(v.involvements), v.person.pk))
+    return children[:most]
 
 
 def test_the_busiest_childs_summary_fits_two_screens_with_every_shared_field(
@@ -67,21 +69,29 @@ def test_the_busiest_childs_summary_fits_two_screens_with_every_shared_field(
     membership = Membership.objects.select_related("user").get(
         user__email=PRACTITIONER, role=Role.PRACTITIONER
     )
-    view = _busiest_child(membership)
-    assert len(view.records) >= 8, "the demo's busiest child has a busy summary"
+    busiest = _busiest_children(membership)
+    assert len(busiest[0].records) >= 8, "the demo's busiest child has a busy summary"
 
     context = browser.new_context(base_url=live_server.url, viewport=SCREEN)
     page = context.new_page()
     sign_in(page, PRACTITIONER, password=DEMO_PASSWORD)
+    for view in busiest:
+        _check_summary(page, view)
+    context.close()
+
+
+def _check_summary(page, view) -> None:
+    """One child's summary: two screens at most, every field the engine shows on the page."""
     page.goto(f"{reverse('protocols:summary', args=[view.person.reference])}?purpose=safeguarding")
     expect(page.locator(".govuk-caption-m")).to_contain_text(view.person.reference)
 
     # --- Two screens: the whole page, as a screenshot, is at most twice the window's height.
     SCREENSHOTS.mkdir(exist_ok=True)
-    png = page.screenshot(path=SCREENSHOTS / "busiest-child-summary.png", full_page=True)
-    assert _png_height(png) <= 2 * SCREEN["height"], (
-        f"the summary is {_png_height(png)} px tall; two screens are {2 * SCREEN['height']}"
+    png = page.screenshot(
+        path=SCREENSHOTS / f"busiest-child-summary-{view.person.reference}.png", full_page=True
     )
+    height, most = _png_height(png), 2 * SCREEN["height"]
+    assert height <= most, f"{view.person.reference}: {height} px tall; two screens are {most}"
 
     # --- Nothing the protocol shares is lost: every field the engine shows is on the page.
     for record in view.records:
@@ -110,4 +120,3 @@ def test_the_busiest_childs_summary_fits_two_screens_with_every_shared_field(
     page.keyboard.press("Enter")
     expect(first.locator("[data-field-key]").first).to_be_visible()
     expect_accessible(page)
-    context.close()
