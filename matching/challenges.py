@@ -31,7 +31,7 @@ from agencies.models import Membership, Role
 from matching import scoring
 from matching.candidates import pair_levels
 from matching.model import model_current
-from matching.models import LinkageRecord, LinkChallenge, Person, ReviewItem
+from matching.models import LinkageRecord, LinkChallenge, Person, RecordApart, ReviewItem
 from matching.screening import identifiers_in_text, screen_problem
 from matching.tokens import keys_from_packed
 from protocols.engine import PersonView, RecordView, disclose, identifiers_shown
@@ -328,11 +328,20 @@ def _pair_for_wrong_link(person: Person, record_id: int) -> _Pair | None:
         .values_list("linked_with_id", flat=True)
         .first()
     )
+    # Asked directly, not among the newest records compared: the partner that holds the record
+    # in the person may be older than any of them.
+    if (
+        linked_with is not None
+        and linked_with != record_id
+        and LinkageRecord.objects.filter(
+            record_id=linked_with, person=person, record__is_retired=False
+        ).exists()
+    ):
+        return _most_alike([record_id], [linked_with])
     others = [r for r in _live_records(person) if r != record_id]
     if not others:
         return None
-    partners = [linked_with] if linked_with in others else others
-    return _most_alike([record_id], partners)
+    return _most_alike([record_id], others)
 
 
 def _pair_for_missed_link(person: Person, other: Person) -> _Pair | None:
@@ -437,6 +446,7 @@ def challenges_settle(*, item: ReviewItem, decision: str, at: datetime) -> int:
         status=LinkChallenge.Status.DECIDED, outcome=decision, decided_at=at
     )
     ReviewItem.objects.filter(pk=item.pk).update(reported_at=None)
+    _records_apart_keep(item=item, decision=decision)
     for challenge in waiting:
         notify(
             recipients=[challenge.reported_by],
@@ -445,6 +455,38 @@ def challenges_settle(*, item: ReviewItem, decision: str, at: datetime) -> int:
             link=reverse("matching:challenge_detail", args=[challenge.pk]),
         )
     return len(waiting)
+
+
+def _records_apart_keep(*, item: ReviewItem, decision: str) -> None:
+    """Hold each record reported on `item` as a wrong link apart from every other record of the
+    person it sits in now, on "different people"; let it go back on "same person" (a change of
+    mind). A rejection upheld keeps the records it was first held apart from: by then the record
+    sits in a person of its own."""
+    reported = set(
+        LinkChallenge.objects.filter(item=item, kind=LinkChallenge.Kind.WRONG).values_list(
+            "record_id", flat=True
+        )
+    ) & {item.record_a_id, item.record_b_id}
+    if decision != ReviewItem.Status.REJECTED:
+        RecordApart.objects.filter(item=item).delete()
+        return
+    held = set(RecordApart.objects.filter(item=item).values_list("record_id", flat=True))
+    rows = []
+    for record_id in sorted(reported - held):
+        person_id = (
+            LinkageRecord.objects.filter(record_id=record_id)
+            .values_list("person_id", flat=True)
+            .first()
+        )
+        if person_id is None:
+            continue
+        others = (
+            LinkageRecord.objects.filter(person_id=person_id, record__is_retired=False)
+            .exclude(record_id=record_id)
+            .values_list("record_id", flat=True)
+        )
+        rows += [RecordApart(item=item, record_id=record_id, other_id=o) for o in others]
+    RecordApart.objects.bulk_create(rows, batch_size=2_000, ignore_conflicts=True)
 
 
 def outcome_text(challenge: LinkChallenge, decision: str) -> str:
@@ -458,8 +500,9 @@ def outcome_text(challenge: LinkChallenge, decision: str) -> str:
         if agreed:
             return (
                 f"A link reviewer agreed with your report on person {person}: the record you "
-                "reported is not this person's. The records are being linked again to separate "
-                "them."
+                "reported is not this person's. It is taken out of this person's records by a "
+                "linkage run started with the decision, and kept apart from them on every run "
+                "after; their other records stay together."
             )
         return (
             f"A link reviewer checked your report on person {person} and found that the record "

@@ -390,6 +390,34 @@ class LinkChallenge(models.Model):
         return f"link report {self.pk} ({self.kind}, {self.status})"
 
 
+class RecordApart(models.Model):
+    """A record a link reviewer decided is not the person it sat in (a practitioner's report of
+    a wrong link, upheld as "different people"), held apart from each record that person had at
+    the decision.
+
+    A "not this person" answer is about the record against the whole person, not against the
+    one record it was shown beside: a single cannot-link pair would let the record's other links
+    (a shared PNC id) hold it in, and split the rest of the person instead. Linkage keeps to
+    each row as to a "different people" pair (matching.linkage), so only the reported record
+    leaves, and its strong identifiers do not pull it back. The rows go when the reviewer
+    changes the decision to "same person" (matching.challenges).
+    """
+
+    item = models.ForeignKey(ReviewItem, on_delete=models.CASCADE, related_name="apart")
+    record = models.ForeignKey("agencies.SourceRecord", on_delete=models.CASCADE, related_name="+")
+    other = models.ForeignKey("agencies.SourceRecord", on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["item", "record", "other"], name="recordapart_one_per_pair"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"record {self.record_id} apart from {self.other_id}"
+
+
 class LinkageExport(models.Model):
     """A record that an export was made: by whom, for what, how many rows. Never the key."""
 

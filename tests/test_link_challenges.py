@@ -673,3 +673,137 @@ def test_the_queue_and_the_item_show_the_report_but_never_the_reporter(client, f
     reports = detail.json()["reports"]
     assert [(r["kind"], r["reason"], r["status"]) for r in reports] == [("wrong", REASON, "open")]
     assert "Priya" not in detail.content.decode()
+
+
+# --- A reported record against the person it sits in (issue 21, H1) -------------------------------
+
+PNC = "1981/0154257C"
+NHS = "9434765919"
+POLICE_WITH_PNC = {
+    **DEFINITION,
+    "columns": [*DEFINITION["columns"], {"column": "pnc", "identifier": "pnc_id"}],
+}
+HEALTH_DEFINITION = {**DEFINITION, "name": "Health - attendances"}
+
+
+@dataclass
+class Phoebe:
+    """Three police records of one person sharing a PNC id (P1-P3) and two health records sharing
+    an NHS number (H1, H2), all linked into one person."""
+
+    world: Family
+
+    def person_id(self, source_id: str) -> int:
+        return self.world.person_id(source_id)
+
+    def persons(self) -> dict[str, int]:
+        return {s: self.person_id(s) for s in ("P1", "P2", "P3", "H1", "H2")}
+
+
+@pytest.fixture
+def phoebe(agency, other_agency, member) -> Phoebe:
+    who = {"forename": "Phoebe", "surname": "Lane", "dob": "07/09/2014"}
+    police = dataset_of(agency, POLICE_WITH_PNC)
+    upload(
+        police,
+        csv_bytes(
+            [
+                row(f"P{n}", nhs_number="", pnc=PNC, incident_date=f"2025-0{n}-01", **who)
+                for n in (1, 2, 3)
+            ],
+            header=[*COLUMNS, "pnc"],
+        ),
+    )
+    health = dataset_of(other_agency, HEALTH_DEFINITION)
+    upload(
+        health,
+        csv_bytes(
+            [row(f"H{n}", nhs_number=NHS, incident_date=f"2025-0{n}-15", **who) for n in (1, 2)],
+            header=COLUMNS,
+        ),
+    )
+    linkage_run(full=True)
+    practitioner = member(Role.PRACTITIONER, full_name="Priya Shah")
+    version = protocol_in_force(author=practitioner, parties=[agency], rules=[{"dataset": police}])
+    give(version, practitioner)
+    reviewer = member(Role.IG_OFFICER, full_name="Rita Reviewer")
+    reviewer_grant(user=reviewer)
+    records = {r.source_id: r for r in SourceRecord.objects.filter(dataset__in=[police, health])}
+    world = Family(records=records, practitioner=practitioner, reviewer=reviewer)
+    assert len(set(Phoebe(world).persons().values())) == 1
+    ReviewItem.objects.all().delete()
+    return Phoebe(world)
+
+
+def test_a_reported_record_is_asked_about_with_the_record_that_links_it_there(phoebe):
+    challenge = report_wrong(phoebe.world, "P2")
+    partner = LinkageRecord.objects.get(record_id=phoebe.world.pk("P2")).linked_with_id
+    assert partner is not None
+    assert pair_of(challenge.item) == {phoebe.world.pk("P2"), partner}
+
+
+def test_rejecting_a_reported_record_takes_it_alone_out_of_the_person(
+    phoebe, django_capture_on_commit_callbacks
+):
+    before = phoebe.person_id("P1")
+    challenge = report_wrong(phoebe.world, "P2")
+    with django_capture_on_commit_callbacks(execute=True):
+        review_decide(
+            item=challenge.item, user=phoebe.world.reviewer, decision="rejected", channel="web"
+        )
+
+    # The reported record left; the rest of the person (police and health) stayed together,
+    # under the reference they had, though P2 shares a PNC id with P1 and P3.
+    def check() -> None:
+        persons = phoebe.persons()
+        rest = {persons[s] for s in ("P1", "P3", "H1", "H2")}
+        assert rest == {before}
+        assert persons["P2"] != before
+
+    check()
+    linkage_run(full=True)
+    check()
+    linkage_run(full=True)
+    check()
+    # No open pair spans the person and the record's new one but the decided one.
+    assert not ReviewItem.objects.filter(status=ReviewItem.Status.OPEN).exists()
+
+    notice = Notification.objects.get(recipient=phoebe.world.practitioner)
+    reference = Person.objects.get(pk=before).reference
+    assert reference in notice.message
+    assert "It is taken out of this person's records" in notice.message
+    assert "their other records stay together" in notice.message
+    assert_no_plaintext(notice.message)
+
+
+def test_confirming_a_reported_record_leaves_the_person_as_it_was(
+    phoebe, django_capture_on_commit_callbacks
+):
+    before = phoebe.persons()
+    challenge = report_wrong(phoebe.world, "P2")
+    with django_capture_on_commit_callbacks(execute=True):
+        review_decide(
+            item=challenge.item, user=phoebe.world.reviewer, decision="confirmed", channel="web"
+        )
+    assert phoebe.persons() == before
+    linkage_run(full=True)
+    assert phoebe.persons() == before
+    notice = Notification.objects.get(recipient=phoebe.world.practitioner)
+    assert "It stays linked to them" in notice.message
+
+
+def test_a_change_of_mind_to_same_person_brings_the_record_back(
+    phoebe, django_capture_on_commit_callbacks
+):
+    before = phoebe.person_id("P1")
+    challenge = report_wrong(phoebe.world, "P2")
+    with django_capture_on_commit_callbacks(execute=True):
+        review_decide(
+            item=challenge.item, user=phoebe.world.reviewer, decision="rejected", channel="web"
+        )
+    assert phoebe.person_id("P2") != before
+    with django_capture_on_commit_callbacks(execute=True):
+        review_decide(
+            item=challenge.item, user=phoebe.world.reviewer, decision="confirmed", channel="web"
+        )
+    assert set(phoebe.persons().values()) == {before}
