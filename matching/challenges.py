@@ -11,8 +11,9 @@ apart, "same person" joins them.
 
 Who may report what is the disclosure engine's to say: a record it shows the reporter, a household
 member it lets them see. Anything else answers as a person who does not exist. While a report
-waits, everyone shown the record, or both people, is warned (open_challenges_for); nobody but the
-reporter is told who reported or from which agency, and the reporter is told the outcome.
+waits, everyone shown the record, or both people, is warned (open_challenges_for); the link
+reviewer is never told who reported or from which agency, nor the time of day (the reporter's own
+agency's IG officers see the report in their audit), and the reporter is told the outcome.
 """
 
 from __future__ import annotations
@@ -649,12 +650,50 @@ def challenge_of_reporter(*, user, pk: int) -> LinkChallenge | None:
     )
 
 
-def item_reports(item: ReviewItem) -> list[LinkChallenge]:
-    """Every report on a review item, oldest first, for the reviewer: what was reported, when and
-    why. Never who reported or from which agency: the reviewer judges the records, not the
-    reporter."""
-    return list(
+@dataclass(frozen=True)
+class ItemReport:
+    """A report on a review item as its reviewer sees it."""
+
+    kind: str
+    record_id: int | None
+    reason: str
+    # The day only: a time to the microsecond would match the report to its audit entry, which
+    # names the reporter.
+    reported_on: date
+    status: str
+    outcome: str
+    decided_at: datetime | None
+
+    def get_outcome_display(self) -> str:
+        return ReviewItem.Status(self.outcome).label if self.outcome else ""
+
+
+def item_reports(item: ReviewItem) -> list[ItemReport]:
+    """Every report on a review item, oldest first, for the reviewer: what was reported, on
+    which day and why. Never who reported or from which agency: the reviewer judges the records,
+    not the reporter."""
+    rows = (
         LinkChallenge.objects.filter(item=item)
-        .only("kind", "reason", "reported_at", "status", "outcome", "decided_at")
         .order_by("reported_at", "pk")
+        .values_list(
+            "kind", "record_id", "reason", "reported_at", "status", "outcome", "decided_at"
+        )
+    )
+    return [
+        ItemReport(kind, record_id, reason, timezone.localdate(at), status, outcome, decided_at)
+        for kind, record_id, reason, at, status, outcome, decided_at in rows
+    ]
+
+
+def reported_record_id(item: ReviewItem, reports: list[ItemReport]) -> int | None:
+    """The record of `item` a practitioner reported as not the person it sits in, if any: the
+    reviewer's question is then whether that record is this person."""
+    pair = {item.record_a_id, item.record_b_id}
+    return next(
+        (
+            r.record_id
+            for r in reports
+            if r.kind == LinkChallenge.Kind.WRONG and r.record_id in pair
+        ),
+        None,
     )

@@ -322,8 +322,9 @@ class LinkChallenge(models.Model):
 
     It asks a link reviewer about one pair of records (`item`), and the reviewer's decision on
     that pair binds linkage as any decision does (matching.review). The reporter is kept so they
-    can be told the outcome and cannot report the same thing twice; nobody else is ever told
-    who, or which agency, reported. `reason` is screened for identifiers before it is kept.
+    can be told the outcome and cannot report the same thing twice; the link reviewer is never
+    told who, or which agency, reported (the reporter's own IG officers see it in their audit).
+    `reason` is screened for identifiers before it is kept.
     """
 
     class Kind(models.TextChoices):

@@ -560,7 +560,9 @@ def test_the_report_page_takes_a_report_and_says_what_to_fix(client, family):
     body = page.content.decode()
     assert "Report a record that is not this person" in body
     assert "Why is this record not about this person?" in body
-    assert "Nobody is told who reported it" in body
+    # True of everyone it speaks of: the reporter's own IG officers audit their reports.
+    assert "The link reviewer is not told who reported it or from which agency" in body
+    assert "Nobody is told" not in body
 
     refused = client.post(url, {"reason": "Not him."})
     assert refused.status_code == 400
@@ -664,14 +666,32 @@ def test_the_queue_and_the_item_show_the_report_but_never_the_reporter(client, f
     assert 'data-testid="reports"' in body
     assert REASON in body
     assert "The records are not the same person" in body
+    assert "Is the second record about the person it is linked to?" in body
+    assert "You are not told who reported it or from which agency" in body
+    assert "not shown to you or to anyone else" not in body
+    # The day of the report only, never the time of day.
+    reported = challenge.reported_at
+    assert f"{reported.day} {reported:%b %Y}" in body
+    assert (
+        timezone.localtime(reported).strftime("%H:%M")
+        not in body.split('data-testid="reports"')[1].split("</table>")[0]
+    )
     for reporter in ("Priya", "Shah", family.practitioner.email):
         assert reporter not in body
     listed = client.get(reverse("matching_api:review_item_list")).json()
     assert listed["results"][0]["id"] == challenge.item.pk
-    assert listed["results"][0]["reported_at"] is not None
+    # The day of the report, not its time: a time would match it to the audit entry naming the
+    # reporter, which the reporter's IG officers may read.
+    today = timezone.localdate().isoformat()
+    assert listed["results"][0]["reported_on"] == today
+    assert "reported_at" not in listed["results"][0]
     detail = client.get(reverse("matching_api:review_item_detail", args=[challenge.item.pk]))
     reports = detail.json()["reports"]
     assert [(r["kind"], r["reason"], r["status"]) for r in reports] == [("wrong", REASON, "open")]
+    assert reports[0]["reported_on"] == today and "reported_at" not in reports[0]
+    assert detail.json()["reported_on"] == today
+    # The question is about the reported record (K2) against the person it is linked to.
+    assert [r["reported"] for r in detail.json()["records"]] == [False, True]
     assert "Priya" not in detail.content.decode()
 
 
