@@ -5,8 +5,10 @@ token must not carry its maker's review permission or role to a machine.
 """
 
 from dataclasses import asdict
+from datetime import date
 
 from django.http import Http404
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import generics, serializers, status
 from rest_framework.permissions import BasePermission
@@ -17,7 +19,7 @@ from rest_framework.views import APIView
 from agencies.access import admits, api_roles
 from agencies.models import ApiToken, Role
 from matching import views as pages
-from matching.challenges import item_reports
+from matching.challenges import item_reports, reported_record_id
 from matching.explain import person_explain
 from matching.export import EXPORT_PURPOSES, ExportError, ExportRefused, linkage_export_start
 from matching.models import ReviewDecision, ReviewItem
@@ -97,15 +99,25 @@ def _record_brief(record) -> dict:
     }
 
 
+def _reported_on(item: ReviewItem):
+    """The day a practitioner's report on the pair began waiting, or None: the day only, as the
+    reviewer is shown it, so the report cannot be matched to its audit entry by the time."""
+    return timezone.localdate(item.reported_at) if item.reported_at is not None else None
+
+
 class ReviewItemSerializer(serializers.ModelSerializer):
     records = serializers.SerializerMethodField()
+    reported_on = serializers.SerializerMethodField()
 
     class Meta:
         model = ReviewItem
         fields = [
             "id", "status", "reason", "why", "score", "probability", "created_at",
-            "reported_at", "records",
+            "reported_on", "records",
         ]  # fmt: skip
+
+    def get_reported_on(self, item) -> date | None:
+        return _reported_on(item)
 
     def get_records(self, item) -> list[dict]:
         return [_record_brief(item.record_a), _record_brief(item.record_b)]
@@ -123,9 +135,13 @@ def _decision_data(decision: ReviewDecision) -> dict:
 
 def review_item_data(item: ReviewItem, user) -> dict:
     identifiers = identifier_comparison(user, item)
+    reports = item_reports(item)
+    reported = reported_record_id(item, reports)
     records = []
     for side in review_item_sides(item):
         data = asdict(side)
+        # Which record a practitioner reported as not the person it is linked to.
+        data["reported"] = side.record_id == reported
         data.pop("record_id")
         records.append(data)
     return {
@@ -136,7 +152,7 @@ def review_item_data(item: ReviewItem, user) -> dict:
         "score": item.score,
         "probability": item.probability,
         "created_at": item.created_at,
-        "reported_at": item.reported_at,
+        "reported_on": _reported_on(item),
         "records": records,
         # Whether each identifier agrees and how it differs; never the values. None when the
         # engine does not let the caller compare them.
@@ -155,11 +171,11 @@ def review_item_data(item: ReviewItem, user) -> dict:
             {
                 "kind": report.kind,
                 "reason": report.reason,
-                "reported_at": report.reported_at,
+                "reported_on": report.reported_on,
                 "status": report.status,
                 "outcome": report.outcome or None,
             }
-            for report in item_reports(item)
+            for report in reports
         ],
     }
 

@@ -11,8 +11,9 @@ apart, "same person" joins them.
 
 Who may report what is the disclosure engine's to say: a record it shows the reporter, a household
 member it lets them see. Anything else answers as a person who does not exist. While a report
-waits, everyone shown the record, or both people, is warned (open_challenges_for); nobody but the
-reporter is told who reported or from which agency, and the reporter is told the outcome.
+waits, everyone shown the record, or both people, is warned (open_challenges_for); the link
+reviewer is never told who reported or from which agency, nor the time of day (the reporter's own
+agency's IG officers see the report in their audit), and the reporter is told the outcome.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from agencies.models import Membership, Role
 from matching import scoring
 from matching.candidates import pair_levels
 from matching.model import model_current
-from matching.models import LinkageRecord, LinkChallenge, Person, ReviewItem
+from matching.models import LinkageRecord, LinkChallenge, Person, RecordApart, ReviewItem
 from matching.screening import identifiers_in_text, screen_problem
 from matching.tokens import keys_from_packed
 from protocols.engine import PersonView, RecordView, disclose, identifiers_shown
@@ -328,11 +329,20 @@ def _pair_for_wrong_link(person: Person, record_id: int) -> _Pair | None:
         .values_list("linked_with_id", flat=True)
         .first()
     )
+    # Asked directly, not among the newest records compared: the partner that holds the record
+    # in the person may be older than any of them.
+    if (
+        linked_with is not None
+        and linked_with != record_id
+        and LinkageRecord.objects.filter(
+            record_id=linked_with, person=person, record__is_retired=False
+        ).exists()
+    ):
+        return _most_alike([record_id], [linked_with])
     others = [r for r in _live_records(person) if r != record_id]
     if not others:
         return None
-    partners = [linked_with] if linked_with in others else others
-    return _most_alike([record_id], partners)
+    return _most_alike([record_id], others)
 
 
 def _pair_for_missed_link(person: Person, other: Person) -> _Pair | None:
@@ -437,6 +447,7 @@ def challenges_settle(*, item: ReviewItem, decision: str, at: datetime) -> int:
         status=LinkChallenge.Status.DECIDED, outcome=decision, decided_at=at
     )
     ReviewItem.objects.filter(pk=item.pk).update(reported_at=None)
+    _records_apart_keep(item=item, decision=decision)
     for challenge in waiting:
         notify(
             recipients=[challenge.reported_by],
@@ -445,6 +456,38 @@ def challenges_settle(*, item: ReviewItem, decision: str, at: datetime) -> int:
             link=reverse("matching:challenge_detail", args=[challenge.pk]),
         )
     return len(waiting)
+
+
+def _records_apart_keep(*, item: ReviewItem, decision: str) -> None:
+    """Hold each record reported on `item` as a wrong link apart from every other record of the
+    person it sits in now, on "different people"; let it go back on "same person" (a change of
+    mind). A rejection upheld keeps the records it was first held apart from: by then the record
+    sits in a person of its own."""
+    reported = set(
+        LinkChallenge.objects.filter(item=item, kind=LinkChallenge.Kind.WRONG).values_list(
+            "record_id", flat=True
+        )
+    ) & {item.record_a_id, item.record_b_id}
+    if decision != ReviewItem.Status.REJECTED:
+        RecordApart.objects.filter(item=item).delete()
+        return
+    held = set(RecordApart.objects.filter(item=item).values_list("record_id", flat=True))
+    rows = []
+    for record_id in sorted(reported - held):
+        person_id = (
+            LinkageRecord.objects.filter(record_id=record_id)
+            .values_list("person_id", flat=True)
+            .first()
+        )
+        if person_id is None:
+            continue
+        others = (
+            LinkageRecord.objects.filter(person_id=person_id, record__is_retired=False)
+            .exclude(record_id=record_id)
+            .values_list("record_id", flat=True)
+        )
+        rows += [RecordApart(item=item, record_id=record_id, other_id=o) for o in others]
+    RecordApart.objects.bulk_create(rows, batch_size=2_000, ignore_conflicts=True)
 
 
 def outcome_text(challenge: LinkChallenge, decision: str) -> str:
@@ -458,8 +501,9 @@ def outcome_text(challenge: LinkChallenge, decision: str) -> str:
         if agreed:
             return (
                 f"A link reviewer agreed with your report on person {person}: the record you "
-                "reported is not this person's. The records are being linked again to separate "
-                "them."
+                "reported is not this person's. It is taken out of this person's records by a "
+                "linkage run started with the decision, and kept apart from them on every run "
+                "after; their other records stay together."
             )
         return (
             f"A link reviewer checked your report on person {person} and found that the record "
@@ -606,12 +650,50 @@ def challenge_of_reporter(*, user, pk: int) -> LinkChallenge | None:
     )
 
 
-def item_reports(item: ReviewItem) -> list[LinkChallenge]:
-    """Every report on a review item, oldest first, for the reviewer: what was reported, when and
-    why. Never who reported or from which agency: the reviewer judges the records, not the
-    reporter."""
-    return list(
+@dataclass(frozen=True)
+class ItemReport:
+    """A report on a review item as its reviewer sees it."""
+
+    kind: str
+    record_id: int | None
+    reason: str
+    # The day only: a time to the microsecond would match the report to its audit entry, which
+    # names the reporter.
+    reported_on: date
+    status: str
+    outcome: str
+    decided_at: datetime | None
+
+    def get_outcome_display(self) -> str:
+        return ReviewItem.Status(self.outcome).label if self.outcome else ""
+
+
+def item_reports(item: ReviewItem) -> list[ItemReport]:
+    """Every report on a review item, oldest first, for the reviewer: what was reported, on
+    which day and why. Never who reported or from which agency: the reviewer judges the records,
+    not the reporter."""
+    rows = (
         LinkChallenge.objects.filter(item=item)
-        .only("kind", "reason", "reported_at", "status", "outcome", "decided_at")
         .order_by("reported_at", "pk")
+        .values_list(
+            "kind", "record_id", "reason", "reported_at", "status", "outcome", "decided_at"
+        )
+    )
+    return [
+        ItemReport(kind, record_id, reason, timezone.localdate(at), status, outcome, decided_at)
+        for kind, record_id, reason, at, status, outcome, decided_at in rows
+    ]
+
+
+def reported_record_id(item: ReviewItem, reports: list[ItemReport]) -> int | None:
+    """The record of `item` a practitioner reported as not the person it sits in, if any: the
+    reviewer's question is then whether that record is this person."""
+    pair = {item.record_a_id, item.record_b_id}
+    return next(
+        (
+            r.record_id
+            for r in reports
+            if r.kind == LinkChallenge.Kind.WRONG and r.record_id in pair
+        ),
+        None,
     )

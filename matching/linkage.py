@@ -32,6 +32,7 @@ from matching.models import (
     LinkageRun,
     Person,
     PersonEvent,
+    RecordApart,
     ReviewItem,
     SearchKey,
 )
@@ -354,6 +355,10 @@ def _links_applied(
         if clusters.union(a, b):
             placed_by.setdefault(a, weight)
             placed_by.setdefault(b, weight)
+            continue
+        if b in cannot.get(a, ()):
+            # A reviewer said these two records are different people: a decision, not a
+            # record that could be either of two people.
             continue
         for end in (a, b):
             if end in placed_by and placed_by[end] - weight < AMBIGUITY_MARGIN:
@@ -777,13 +782,16 @@ def _region_find(
     persons = set(np.unique(population.person_ids[in_region]).tolist()) | touched_persons
     # Decided pairs bind both records; an open one may be what kept a record apart (a record that
     # could be either of two people): when one side changes, the other is clustered again too.
-    decided = ReviewItem.objects.filter(
-        status__in=[
-            ReviewItem.Status.CONFIRMED,
-            ReviewItem.Status.REJECTED,
-            ReviewItem.Status.OPEN,
-        ]
-    ).values_list("record_a_id", "record_b_id")
+    decided = [
+        *ReviewItem.objects.filter(
+            status__in=[
+                ReviewItem.Status.CONFIRMED,
+                ReviewItem.Status.REJECTED,
+                ReviewItem.Status.OPEN,
+            ]
+        ).values_list("record_a_id", "record_b_id"),
+        *RecordApart.objects.values_list("record_id", "other_id"),
+    ]
     while True:
         persons.discard(0)
         in_region |= np.isin(population.person_ids, np.fromiter(persons, dtype=np.int64))
@@ -807,7 +815,8 @@ def _region_find(
 def _decisions_in(
     population: Population, region: np.ndarray
 ) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
-    """Reviewers' decisions as region positions: confirmed pairs and rejected pairs."""
+    """Reviewers' decisions as region positions: confirmed pairs, and rejected pairs with the
+    records a reviewer took out of a person held apart from its other records."""
     position_of = {
         int(record_id): index for index, record_id in enumerate(population.record_ids[region])
     }
@@ -819,6 +828,10 @@ def _decisions_in(
         if a in position_of and b in position_of:
             pair = (position_of[a], position_of[b])
             (confirmed if status == ReviewItem.Status.CONFIRMED else rejected).append(pair)
+    # A record a reviewer took out of a person is apart from each record the person had.
+    for a, b in RecordApart.objects.values_list("record_id", "other_id"):
+        if a in position_of and b in position_of:
+            rejected.append((position_of[a], position_of[b]))
     return confirmed, rejected
 
 

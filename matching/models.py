@@ -322,8 +322,9 @@ class LinkChallenge(models.Model):
 
     It asks a link reviewer about one pair of records (`item`), and the reviewer's decision on
     that pair binds linkage as any decision does (matching.review). The reporter is kept so they
-    can be told the outcome and cannot report the same thing twice; nobody else is ever told
-    who, or which agency, reported. `reason` is screened for identifiers before it is kept.
+    can be told the outcome and cannot report the same thing twice; the link reviewer is never
+    told who, or which agency, reported (the reporter's own IG officers see it in their audit).
+    `reason` is screened for identifiers before it is kept.
     """
 
     class Kind(models.TextChoices):
@@ -388,6 +389,34 @@ class LinkChallenge(models.Model):
 
     def __str__(self) -> str:
         return f"link report {self.pk} ({self.kind}, {self.status})"
+
+
+class RecordApart(models.Model):
+    """A record a link reviewer decided is not the person it sat in (a practitioner's report of
+    a wrong link, upheld as "different people"), held apart from each record that person had at
+    the decision.
+
+    A "not this person" answer is about the record against the whole person, not against the
+    one record it was shown beside: a single cannot-link pair would let the record's other links
+    (a shared PNC id) hold it in, and split the rest of the person instead. Linkage keeps to
+    each row as to a "different people" pair (matching.linkage), so only the reported record
+    leaves, and its strong identifiers do not pull it back. The rows go when the reviewer
+    changes the decision to "same person" (matching.challenges).
+    """
+
+    item = models.ForeignKey(ReviewItem, on_delete=models.CASCADE, related_name="apart")
+    record = models.ForeignKey("agencies.SourceRecord", on_delete=models.CASCADE, related_name="+")
+    other = models.ForeignKey("agencies.SourceRecord", on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["item", "record", "other"], name="recordapart_one_per_pair"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"record {self.record_id} apart from {self.other_id}"
 
 
 class LinkageExport(models.Model):

@@ -29,6 +29,7 @@ from matching.challenges import (
     link_report,
     outcome_text,
     report_target,
+    reported_record_id,
 )
 from matching.explain import person_explain
 from matching.export import ExportError, export_purposes_available, linkage_export_start
@@ -115,17 +116,24 @@ def review_item_view(request: ShareHubRequest, pk: int) -> HttpResponse:
         item = review_item_get(pk) or item
     review_read_audit(user=request.user, membership=request.membership, item=item, channel="web")
     identifiers = identifier_comparison(request.user, item)
+    reports = item_reports(item)
+    sides = review_item_sides(item)
+    reported = reported_record_id(item, reports)
     return render(
         request,
         "matching/review_item.html",
         {
             "item": item,
-            "sides": review_item_sides(item),
+            "sides": sides,
             "identifiers": identifiers or [],
             "with_identifiers": identifiers is not None,
             "reasons": review_reasons(item),
             "history": review_history(item),
-            "reports": item_reports(item),
+            "reports": reports,
+            # "first" or "second": the record reported as not the person it is linked to.
+            "reported_record": (
+                "first" if reported == sides[0].record_id else "second" if reported else ""
+            ),
             "form": form,
             "can_decide": item.status != ReviewItem.Status.WITHDRAWN,
         },

@@ -560,7 +560,9 @@ def test_the_report_page_takes_a_report_and_says_what_to_fix(client, family):
     body = page.content.decode()
     assert "Report a record that is not this person" in body
     assert "Why is this record not about this person?" in body
-    assert "Nobody is told who reported it" in body
+    # True of everyone it speaks of: the reporter's own IG officers audit their reports.
+    assert "The link reviewer is not told who reported it or from which agency" in body
+    assert "Nobody is told" not in body
 
     refused = client.post(url, {"reason": "Not him."})
     assert refused.status_code == 400
@@ -664,12 +666,164 @@ def test_the_queue_and_the_item_show_the_report_but_never_the_reporter(client, f
     assert 'data-testid="reports"' in body
     assert REASON in body
     assert "The records are not the same person" in body
+    assert "Is the second record about the person it is linked to?" in body
+    assert "You are not told who reported it or from which agency" in body
+    assert "not shown to you or to anyone else" not in body
+    # The day of the report only, never the time of day.
+    reported = challenge.reported_at
+    assert f"{reported.day} {reported:%b %Y}" in body
+    assert (
+        timezone.localtime(reported).strftime("%H:%M")
+        not in body.split('data-testid="reports"')[1].split("</table>")[0]
+    )
     for reporter in ("Priya", "Shah", family.practitioner.email):
         assert reporter not in body
     listed = client.get(reverse("matching_api:review_item_list")).json()
     assert listed["results"][0]["id"] == challenge.item.pk
-    assert listed["results"][0]["reported_at"] is not None
+    # The day of the report, not its time: a time would match it to the audit entry naming the
+    # reporter, which the reporter's IG officers may read.
+    today = timezone.localdate().isoformat()
+    assert listed["results"][0]["reported_on"] == today
+    assert "reported_at" not in listed["results"][0]
     detail = client.get(reverse("matching_api:review_item_detail", args=[challenge.item.pk]))
     reports = detail.json()["reports"]
     assert [(r["kind"], r["reason"], r["status"]) for r in reports] == [("wrong", REASON, "open")]
+    assert reports[0]["reported_on"] == today and "reported_at" not in reports[0]
+    assert detail.json()["reported_on"] == today
+    # The question is about the reported record (K2) against the person it is linked to.
+    assert [r["reported"] for r in detail.json()["records"]] == [False, True]
     assert "Priya" not in detail.content.decode()
+
+
+# --- A reported record against the person it sits in (issue 21, H1) -------------------------------
+
+PNC = "1981/0154257C"
+NHS = "9434765919"
+POLICE_WITH_PNC = {
+    **DEFINITION,
+    "columns": [*DEFINITION["columns"], {"column": "pnc", "identifier": "pnc_id"}],
+}
+HEALTH_DEFINITION = {**DEFINITION, "name": "Health - attendances"}
+
+
+@dataclass
+class Phoebe:
+    """Three police records of one person sharing a PNC id (P1-P3) and two health records sharing
+    an NHS number (H1, H2), all linked into one person."""
+
+    world: Family
+
+    def person_id(self, source_id: str) -> int:
+        return self.world.person_id(source_id)
+
+    def persons(self) -> dict[str, int]:
+        return {s: self.person_id(s) for s in ("P1", "P2", "P3", "H1", "H2")}
+
+
+@pytest.fixture
+def phoebe(agency, other_agency, member) -> Phoebe:
+    who = {"forename": "Phoebe", "surname": "Lane", "dob": "07/09/2014"}
+    police = dataset_of(agency, POLICE_WITH_PNC)
+    upload(
+        police,
+        csv_bytes(
+            [
+                row(f"P{n}", nhs_number="", pnc=PNC, incident_date=f"2025-0{n}-01", **who)
+                for n in (1, 2, 3)
+            ],
+            header=[*COLUMNS, "pnc"],
+        ),
+    )
+    health = dataset_of(other_agency, HEALTH_DEFINITION)
+    upload(
+        health,
+        csv_bytes(
+            [row(f"H{n}", nhs_number=NHS, incident_date=f"2025-0{n}-15", **who) for n in (1, 2)],
+            header=COLUMNS,
+        ),
+    )
+    linkage_run(full=True)
+    practitioner = member(Role.PRACTITIONER, full_name="Priya Shah")
+    version = protocol_in_force(author=practitioner, parties=[agency], rules=[{"dataset": police}])
+    give(version, practitioner)
+    reviewer = member(Role.IG_OFFICER, full_name="Rita Reviewer")
+    reviewer_grant(user=reviewer)
+    records = {r.source_id: r for r in SourceRecord.objects.filter(dataset__in=[police, health])}
+    world = Family(records=records, practitioner=practitioner, reviewer=reviewer)
+    assert len(set(Phoebe(world).persons().values())) == 1
+    ReviewItem.objects.all().delete()
+    return Phoebe(world)
+
+
+def test_a_reported_record_is_asked_about_with_the_record_that_links_it_there(phoebe):
+    challenge = report_wrong(phoebe.world, "P2")
+    partner = LinkageRecord.objects.get(record_id=phoebe.world.pk("P2")).linked_with_id
+    assert partner is not None
+    assert pair_of(challenge.item) == {phoebe.world.pk("P2"), partner}
+
+
+def test_rejecting_a_reported_record_takes_it_alone_out_of_the_person(
+    phoebe, django_capture_on_commit_callbacks
+):
+    before = phoebe.person_id("P1")
+    challenge = report_wrong(phoebe.world, "P2")
+    with django_capture_on_commit_callbacks(execute=True):
+        review_decide(
+            item=challenge.item, user=phoebe.world.reviewer, decision="rejected", channel="web"
+        )
+
+    # The reported record left; the rest of the person (police and health) stayed together,
+    # under the reference they had, though P2 shares a PNC id with P1 and P3.
+    def check() -> None:
+        persons = phoebe.persons()
+        rest = {persons[s] for s in ("P1", "P3", "H1", "H2")}
+        assert rest == {before}
+        assert persons["P2"] != before
+
+    check()
+    linkage_run(full=True)
+    check()
+    linkage_run(full=True)
+    check()
+    # No open pair spans the person and the record's new one but the decided one.
+    assert not ReviewItem.objects.filter(status=ReviewItem.Status.OPEN).exists()
+
+    notice = Notification.objects.get(recipient=phoebe.world.practitioner)
+    reference = Person.objects.get(pk=before).reference
+    assert reference in notice.message
+    assert "It is taken out of this person's records" in notice.message
+    assert "their other records stay together" in notice.message
+    assert_no_plaintext(notice.message)
+
+
+def test_confirming_a_reported_record_leaves_the_person_as_it_was(
+    phoebe, django_capture_on_commit_callbacks
+):
+    before = phoebe.persons()
+    challenge = report_wrong(phoebe.world, "P2")
+    with django_capture_on_commit_callbacks(execute=True):
+        review_decide(
+            item=challenge.item, user=phoebe.world.reviewer, decision="confirmed", channel="web"
+        )
+    assert phoebe.persons() == before
+    linkage_run(full=True)
+    assert phoebe.persons() == before
+    notice = Notification.objects.get(recipient=phoebe.world.practitioner)
+    assert "It stays linked to them" in notice.message
+
+
+def test_a_change_of_mind_to_same_person_brings_the_record_back(
+    phoebe, django_capture_on_commit_callbacks
+):
+    before = phoebe.person_id("P1")
+    challenge = report_wrong(phoebe.world, "P2")
+    with django_capture_on_commit_callbacks(execute=True):
+        review_decide(
+            item=challenge.item, user=phoebe.world.reviewer, decision="rejected", channel="web"
+        )
+    assert phoebe.person_id("P2") != before
+    with django_capture_on_commit_callbacks(execute=True):
+        review_decide(
+            item=challenge.item, user=phoebe.world.reviewer, decision="confirmed", channel="web"
+        )
+    assert set(phoebe.persons().values()) == {before}
