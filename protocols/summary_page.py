@@ -24,6 +24,7 @@ from protocols.fields import IDENTITY, identity_key
 # characters is cut, so one event stays one line at a laptop's width.
 KEY_FIELDS = 3
 LATEST_FIELDS = 2
+NOT_RECORDED = "Not recorded on the records shared with you"
 LINE_CHARACTERS = 110
 # Types a one-line summary reads well; long free text waits for the details.
 _SHORT_TYPES = ("category", "boolean", "number", "date")
@@ -114,6 +115,9 @@ class SummaryPage:
     weakest_link: LinkConfidence | None
     weakest_link_at: AgencyBlock | None
     household: list[HouseholdMember] = field(default_factory=list)
+    # An agency asked for that is not among those shown: the page says so rather than quietly
+    # showing every agency.
+    agency_unknown: bool = False
     # The protocols every agency block is shared under, when they are the same for all: said
     # once above the blocks rather than in each. Empty when the blocks differ.
     protocols_shared: list[str] = field(default_factory=list)
@@ -142,6 +146,8 @@ def summary_page(
     for block in blocks:
         block.consent_requested_on = (consent_pending or {}).get(block.involvement.dataset_id)
     choices = list(dict.fromkeys((i.agency.code, i.agency.name) for i in view.involvements))
+    # Codes are written in capitals; one typed in lower case is the same agency.
+    agency_code = agency_code.strip().upper()
     chosen = agency_code if agency_code in {code for code, _ in choices} else ""
     timeline = [r for r in view.timeline() if not chosen or r.agency.code == chosen]
     weakest_block = None
@@ -155,6 +161,7 @@ def summary_page(
         chronology=[_line(record, confidence.get(record.record_id)) for record in timeline],
         agency_choices=choices,
         agency_chosen=chosen,
+        agency_unknown=bool(agency_code) and not chosen,
         weakest_link=weakest_link,
         weakest_link_at=weakest_block,
         household=[
@@ -194,7 +201,10 @@ def _identity(view: PersonView) -> list[IdentityPart]:
     for key, label in labels.items():
         values = found.get(key)
         if not values:
-            parts.append(IdentityPart(key, label, "Not recorded", []))
+            # Not recorded on any record shared with the reader: another agency may hold it.
+            parts.append(
+                IdentityPart(key, label, "Not recorded on the records shared with you", [])
+            )
             continue
         # The value most agencies record first; ties in the order the records came.
         ranked = [

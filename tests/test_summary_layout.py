@@ -387,3 +387,17 @@ def test_the_summary_page_costs_a_fixed_number_of_queries(client, world, django_
     )
     with django_assert_num_queries(SUMMARY_PAGE_QUERIES):
         assert client.get(url).status_code == 200
+
+
+def test_the_agency_filter_reads_any_case_and_says_when_it_knows_no_such_agency(
+    client, world, other_agency
+):
+    linked, practitioner, _ = world
+    client.force_login(practitioner)
+    url = reverse("protocols:summary", args=[linked.alice.reference])
+    lower = client.get(url, {"agency": other_agency.code.lower()}).content.decode()
+    assert f"Chronology, newest first, {other_agency.name} only" in lower
+    assert f"agency={other_agency.code}" in lower  # the print and PDF links keep the filter
+    unknown = client.get(url, {"agency": "NOPE"}).content.decode()
+    assert 'data-testid="agency-unknown"' in unknown
+    assert 'data-testid="agency-unknown"' not in client.get(url).content.decode()
