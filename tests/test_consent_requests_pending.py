@@ -206,6 +206,31 @@ def test_the_request_page_points_to_the_request_already_sent(client, world):  # 
     assert client.get(detail).status_code == 200
 
 
+@pytest.mark.parametrize("reason", ["", "Short.", REASON])
+def test_asking_again_on_the_web_says_why_whatever_the_form_holds(
+    client,
+    world,  # noqa: F811
+    reason,
+):
+    """Tester's finding L5 (issue 21): a second request sent with an empty reason got "There is
+    a problem" over an empty list, the form's own error having nowhere to show. It gets the
+    API's answer: the request already sent, linked."""
+    first = _ask(world, world.colleague)
+    url = reverse("consent:request_new", args=[world.linked.alice.reference])
+    client.force_login(world.practitioner)
+    response = client.post(
+        url + f"?purpose=safeguarding&dataset={world.linked.police.pk}",
+        {"dataset": world.linked.police.pk, "reason": reason},
+    )
+    html = response.content.decode()
+    summary = html.split('data-testid="request-refused"', 1)[1].split("</ul>", 1)[0]
+    assert f"{world.colleague.full_name}, of your agency, already asked" in summary
+    assert '<a href="#existing-request">' in summary
+    detail = reverse("consent:request_detail", args=[first.pk])
+    assert f'href="{detail}" data-testid="existing-request-link"' in html
+    assert ConsentRequest.objects.count() == 1
+
+
 def test_only_colleagues_shown_the_agency_asked_open_the_request(client, world, member):  # noqa: F811
     request = _ask(world)
     detail = reverse("consent:request_detail", args=[request.pk])
