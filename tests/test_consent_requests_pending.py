@@ -5,7 +5,9 @@ The world is tests/test_consent.py's: CSC practitioners and police records of Al
 for want of consent.
 """
 
+import re
 from datetime import timedelta
+from html import unescape
 
 import pytest
 from django.db import connection
@@ -229,6 +231,24 @@ def test_asking_again_on_the_web_says_why_whatever_the_form_holds(
     detail = reverse("consent:request_detail", args=[first.pk])
     assert f'href="{detail}" data-testid="existing-request-link"' in html
     assert ConsentRequest.objects.count() == 1
+
+
+def test_the_request_list_names_each_request_once(client, world):  # noqa: F811
+    """Tester's finding L6b (issue 21): a row read "16:13 , request about person X X", hidden
+    text after the link repeating the person column. The person cell describes the link."""
+    request = _ask(world)
+    client.force_login(world.practitioner)
+    html = client.get(reverse("consent:request_list")).content.decode()
+    table = html.split('data-testid="sent"', 1)[1].split("</table>", 1)[0]
+    row = table.split('<tbody class="govuk-table__body">', 1)[1]
+    text = re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", row))).strip()
+    asked = timezone.localtime(request.created_at)
+    reference = world.linked.alice.reference
+    assert text == (
+        f"{asked.day} {asked:%B %Y, %H:%M} {reference} {request.owner_agency.name} Waiting for an answer"
+    ), text
+    cell = f"sent-{request.pk}-person"
+    assert f'aria-describedby="{cell}"' in row and f'id="{cell}">{reference}</td>' in row
 
 
 def test_only_colleagues_shown_the_agency_asked_open_the_request(client, world, member):  # noqa: F811
