@@ -245,7 +245,8 @@ def test_the_request_list_names_each_request_once(client, world):  # noqa: F811
     asked = timezone.localtime(request.created_at)
     reference = world.linked.alice.reference
     assert text == (
-        f"{asked.day} {asked:%B %Y, %H:%M} {reference} {request.owner_agency.name} Waiting for an answer"
+        f"{asked.day} {asked:%B %Y, %H:%M} {reference} {request.owner_agency.name} "
+        "Waiting for an answer"
     ), text
     cell = f"sent-{request.pk}-person"
     assert f'aria-describedby="{cell}"' in row and f'id="{cell}">{reference}</td>' in row
