@@ -17,7 +17,13 @@ from agencies.access import (
     signed_in,
     usable_memberships,
 )
-from agencies.definitions import CONTACT_ROLES, DefinitionError, definition_parse
+from agencies.definitions import (
+    CONTACT_ROLES,
+    IDENTIFIER_FIELDS,
+    SENSITIVE_TYPES,
+    DefinitionError,
+    definition_parse,
+)
 from agencies.downloads import quarantine_csv_response, warnings_csv_response
 from agencies.forms import ApiTokenForm, ExtractUploadForm, MappingForm, SampleFileForm
 from agencies.ingest import extract_limits, extract_receive
@@ -199,7 +205,11 @@ def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
     dataset = own_dataset(request, pk)
     version = dataset.current_version
     columns = [
-        {**column, "contact_label": CONTACT_ROLES.get(column.get("contact", ""), "")}
+        {
+            **column,
+            "contact_label": CONTACT_ROLES.get(column.get("contact", ""), ""),
+            "role": _column_role(column),
+        }
         for column in (version.columns if version else [])
     ]
     return render(
@@ -214,6 +224,22 @@ def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "record_counts": dataset_record_counts(dataset),
         },
     )
+
+
+def _column_role(column: dict) -> str:
+    """What a mapped column is, in words: "Risk grade (category: standard, medium, high)",
+    "Officer in case (free text; contact detail: lead worker)", "Identifier: Date of birth"."""
+    if identifier := column.get("identifier"):
+        return f"Identifier: {IDENTIFIER_FIELDS.get(identifier, identifier)}"
+    if not column.get("type"):
+        return "Ignored"
+    kind = SENSITIVE_TYPES.get(column["type"], column["type"]).lower()
+    if column.get("values"):
+        kind += ": " + ", ".join(str(value) for value in column["values"])
+    parts = [kind]
+    if contact := CONTACT_ROLES.get(column.get("contact", "")):
+        parts.append(f"contact detail: {contact.lower()}")
+    return f"{column.get('label') or column['column']} ({'; '.join(parts)})"
 
 
 @role_required(Role.AGENCY_ADMIN)

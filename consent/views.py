@@ -226,6 +226,11 @@ def request_new(request: HttpRequest, reference: str) -> HttpResponse:
                 "Request sent. You will get a notification when the agency answers.",
             )
             return redirect(_summary_url(reference, purpose))
+    elif request.method == "POST" and existing is not None:
+        # A page with a request waiting has no form on it, so the form's own errors (an empty
+        # reason) would show nowhere: the answer is the request already sent, as the service
+        # and the API give it.
+        _add_problems(form, AlreadyRequested(existing, user=request.user))
     return render(
         request,
         "consent/request_new.html",

@@ -277,27 +277,23 @@ def _reason_checked(reason: str, *, user, membership, target: ReportTarget) -> s
         raise ChallengeError(f"Your reason must be {MIN_REASON} characters or more")
     if len(text) > MAX_REASON:
         raise ChallengeError(f"Your reason must be {MAX_REASON:,} characters or fewer")
-    # Judged against the identifiers of the household the reporter is shown, and no others: a
-    # refusal for a withheld date of birth would tell them it is one (matching.screening).
+    # Judged against the identifiers the reporter is shown of the person, or the two people, the
+    # report is about, and no others (matching.screening). A withheld date of birth would be
+    # confirmed by a refusal; so would a withheld surname, by the refusal a household member's
+    # shown surname gets when the family shares it: on the page of someone shown as "Name not
+    # shared" it reads as "that is their surname". Shapes (NHS numbers, postcodes, phones,
+    # emails) are refused whoever they belong to.
+    persons = [target.person] if target.other is None else [target.person, target.other]
     shown = identifiers_shown(
         user=user,
         membership=membership,
-        person_ids=_household_ids(target.person, target.other),
+        person_ids=[p.pk for p in persons],
         purpose=target.purpose,
         now=timezone.now(),
     )
     if kinds := identifiers_in_text(text, shown=shown):
         raise ChallengeError(screen_problem(kinds, what="reason"))
     return text
-
-
-def _household_ids(person: Person, other: Person | None) -> list[int]:
-    ids = {person.pk} | ({other.pk} if other is not None else set())
-    if person.household_id is not None:
-        ids |= set(
-            Person.objects.filter(household_id=person.household_id).values_list("pk", flat=True)
-        )
-    return sorted(ids)
 
 
 # --- Which pair -----------------------------------------------------------------------------------

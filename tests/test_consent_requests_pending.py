@@ -5,7 +5,9 @@ The world is tests/test_consent.py's: CSC practitioners and police records of Al
 for want of consent.
 """
 
+import re
 from datetime import timedelta
+from html import unescape
 
 import pytest
 from django.db import connection
@@ -204,6 +206,50 @@ def test_the_request_page_points_to_the_request_already_sent(client, world):  # 
     assert 'data-testid="existing-request"' in html and detail in html
     # The link opens for the colleague it was shown to.
     assert client.get(detail).status_code == 200
+
+
+@pytest.mark.parametrize("reason", ["", "Short.", REASON])
+def test_asking_again_on_the_web_says_why_whatever_the_form_holds(
+    client,
+    world,  # noqa: F811
+    reason,
+):
+    """Tester's finding L5 (issue 21): a second request sent with an empty reason got "There is
+    a problem" over an empty list, the form's own error having nowhere to show. It gets the
+    API's answer: the request already sent, linked."""
+    first = _ask(world, world.colleague)
+    url = reverse("consent:request_new", args=[world.linked.alice.reference])
+    client.force_login(world.practitioner)
+    response = client.post(
+        url + f"?purpose=safeguarding&dataset={world.linked.police.pk}",
+        {"dataset": world.linked.police.pk, "reason": reason},
+    )
+    html = response.content.decode()
+    summary = html.split('data-testid="request-refused"', 1)[1].split("</ul>", 1)[0]
+    assert f"{world.colleague.full_name}, of your agency, already asked" in summary
+    assert '<a href="#existing-request">' in summary
+    detail = reverse("consent:request_detail", args=[first.pk])
+    assert f'href="{detail}" data-testid="existing-request-link"' in html
+    assert ConsentRequest.objects.count() == 1
+
+
+def test_the_request_list_names_each_request_once(client, world):  # noqa: F811
+    """Tester's finding L6b (issue 21): a row read "16:13 , request about person X X", hidden
+    text after the link repeating the person column. The person cell describes the link."""
+    request = _ask(world)
+    client.force_login(world.practitioner)
+    html = client.get(reverse("consent:request_list")).content.decode()
+    table = html.split('data-testid="sent"', 1)[1].split("</table>", 1)[0]
+    row = table.split('<tbody class="govuk-table__body">', 1)[1]
+    text = re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", row))).strip()
+    asked = timezone.localtime(request.created_at)
+    reference = world.linked.alice.reference
+    assert text == (
+        f"{asked.day} {asked:%B %Y, %H:%M} {reference} {request.owner_agency.name} "
+        "Waiting for an answer"
+    ), text
+    cell = f"sent-{request.pk}-person"
+    assert f'aria-describedby="{cell}"' in row and f'id="{cell}">{reference}</td>' in row
 
 
 def test_only_colleagues_shown_the_agency_asked_open_the_request(client, world, member):  # noqa: F811

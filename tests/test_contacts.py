@@ -274,6 +274,35 @@ def test_the_definition_page_says_when_no_column_is_a_contact(admin_client, agen
     assert "No column is mapped as a contact detail" in html
 
 
+def test_the_definition_page_says_what_each_column_is_in_words(admin_client, agency):
+    """Tester's finding L6 (issue 21): a contact column read "Officer in case (text:
+    officer_in_case, text, Officer in case, lead_worker, Lead worker)", the column's own
+    settings listed as if they were a category's values."""
+    dataset = define(
+        agency,
+        with_column(
+            {
+                "column": "officer_in_case",
+                "type": "text",
+                "label": "Officer in case",
+                "contact": "lead_worker",
+            }
+        ),
+    )
+    html = admin_client.get(reverse("agencies:dataset_detail", args=[dataset.pk])).content.decode()
+
+    def role(column: str) -> str:
+        cell = f'<td class="govuk-table__cell" data-testid="role-{column}">'
+        return html.split(cell, 1)[1].split("</td>", 1)[0]
+
+    assert role("officer_in_case") == "Officer in case (free text; contact detail: lead worker)"
+    assert role("risk_grade") == "Risk grade (category: standard, medium, high)"
+    assert role("summary") == "Summary (free text)"
+    assert role("dob") == "Identifier: Date of birth"
+    assert role("incident_ref") == "Ignored"
+    assert "officer_in_case, text" not in html
+
+
 @pytest.fixture
 def token(member, agency):
     return api_token_create(agency=agency, name="nightly", created_by=member(Role.AGENCY_ADMIN))[1]

@@ -28,7 +28,7 @@ from matching.models import LinkageRecord, LinkChallenge, Person, ReviewDecision
 from matching.review import review_decide, review_item_readable, review_queue, reviewer_grant
 from notifications.models import Notification, NotificationKind
 from protocols.engine import disclose
-from protocols.models import Purpose
+from protocols.models import Purpose, Tier
 from tests.ingest_helpers import HEADER, POLICE_DEFINITION, csv_bytes, good_row, upload
 from tests.ingest_helpers import police_dataset as dataset_of
 from tests.protocol_helpers import give, protocol_in_force
@@ -590,6 +590,106 @@ def test_the_report_page_takes_a_report_and_says_what_to_fix(client, family):
     assert 'data-testid="report-form"' not in again
     assert client.post(url, {"reason": REASON}).status_code == 400
     assert LinkChallenge.objects.count() == 1
+
+
+# --- What a reason is screened against (tester's finding H2, issue 21) --------------------------
+
+
+@pytest.fixture
+def names_withheld(family, member, agency, other_agency):
+    """A practitioner shown the police records without names or dates of birth, so Kyle, Dean and
+    Mya read "Name not shared", and the other agency's record of Mia in full: her surname, Turner,
+    is the family's, and her date of birth is shown."""
+    practitioner = member(Role.PRACTITIONER, full_name="Nia Nonames")
+    version = protocol_in_force(
+        author=practitioner,
+        parties=[agency, other_agency],
+        rules=[
+            {
+                "dataset": family.records["K1"].dataset,
+                "tier": Tier.SUMMARY,
+                "fields": ["field:incident_date", "field:risk_grade"],
+            },
+            {"dataset": family.records["O1"].dataset},
+        ],
+    )
+    give(version, practitioner)
+    return practitioner
+
+
+def _reason_answer(client, url: str, reason: str) -> tuple[int, tuple[str, ...]]:
+    """What the report page answers `reason` with: its status and error messages. A report it
+    takes is removed again, so the next reason meets the same page."""
+    response = client.post(url, {"reason": reason})
+    errors: tuple[str, ...] = ()
+    if response.status_code == 400:
+        errors = tuple(response.context["form"].errors.get("reason", []))
+    LinkChallenge.objects.all().delete()
+    ReviewItem.objects.all().delete()
+    return response.status_code, errors
+
+
+def _missed_url(family, mine: str, theirs: str) -> str:
+    return (
+        reverse(
+            "matching:challenge_missed",
+            args=[family.person(mine).reference, family.person(theirs).reference],
+        )
+        + "?purpose=safeguarding"
+    )
+
+
+WITHHELD_GUESSES = {
+    # Kyle's surname and date of birth, and Dean's, none shown to this reader, against made-up ones.
+    "real surname": "The Turner boy on our file goes to a different school.",
+    "real date of birth": "Our child was born on 10/10/2012, a different school.",
+    "Dean's date of birth": "Ours was born on 01/03/1985 and lives in another city.",
+    "made-up surname": "The Pemberton boy on our file goes to a different school.",
+    "made-up date of birth": "Our child was born on 11/10/2012, a different school.",
+}
+
+
+def test_a_reason_is_not_screened_against_what_the_reporter_is_not_shown(
+    client, family, names_withheld
+):
+    """The report pages of people shown as "Name not shared" give their real surname and date of
+    birth the answer a made-up one gets, even where a household member shown to the reporter
+    has the same surname: a refusal would confirm the guess."""
+    client.force_login(names_withheld)
+    kyle = client.get(reverse("protocols:summary", args=[family.person("K1").reference]))
+    assert kyle.context["view"].name == ""
+    for url in (
+        wrong_url(family, "K2"),  # a record of Kyle's
+        _missed_url(family, "K1", "D1"),  # Kyle and Dean
+    ):
+        answers = {what: _reason_answer(client, url, r) for what, r in WITHHELD_GUESSES.items()}
+        assert set(answers.values()) == {(302, ())}, (url, answers)
+        # What no one's data is needed for is refused whoever it belongs to.
+        status, errors = _reason_answer(client, url, "Ours is NHS 943 476 5919, lives LS6 4QT.")
+        assert status == 400
+        assert errors[0].startswith("Take an NHS number and a postcode out of the reason")
+
+
+@pytest.mark.parametrize(
+    "reason, kind",
+    [
+        ("The Turner girl on our file goes to a different school.", "surname"),
+        ("Our child was born on 05/05/2010, a different school.", "date of birth"),
+    ],
+)
+def test_a_reason_holding_what_the_reporter_is_shown_is_refused(
+    client, family, names_withheld, reason, kind
+):
+    """Mia's surname and date of birth are shown to the reporter (the other agency's record):
+    refused on a report of a record of hers, and on a report of her and Mya."""
+    client.force_login(names_withheld)
+    for url in (wrong_url(family, "M1"), _missed_url(family, "M2", "M1")):
+        status, errors = _reason_answer(client, url, reason)
+        assert status == 400, url
+        assert errors == (
+            f"Take the person's {kind} out of the reason: ShareHub keeps no names or "
+            "identifiers in free text. Refer to the person by their ShareHub reference.",
+        )
 
 
 def test_the_report_pages_answer_404_for_what_the_reader_may_not_see(client, family, member):
