@@ -846,14 +846,24 @@ def _persons_store(
     record_ids = population.record_ids[region]
     old = population.person_ids[region]
     labels = result.labels
-    # The holder of an old person is the cluster of its oldest record (lowest id: positions are in
-    # record id order); the person's id stays with that part.
+    # The holder of an old person is the cluster holding most of its records, and of those the
+    # one with its oldest record (lowest id: positions are in record id order); the person's id
+    # stays with that part. Most, not oldest alone: when a reviewer takes one record out of a
+    # person and it was the person's first, the reference practitioners know stays with the
+    # records that are still that person, not with the one taken out.
     holder: dict[int, int] = {}
     parts: dict[int, set[int]] = defaultdict(set)
-    for label, person in zip(labels.tolist(), old.tolist(), strict=True):
+    counts: dict[tuple[int, int], int] = defaultdict(int)
+    first_seen: dict[tuple[int, int], int] = {}
+    for position, (label, person) in enumerate(zip(labels.tolist(), old.tolist(), strict=True)):
         if person:
-            holder.setdefault(person, label)
             parts[person].add(label)
+            counts[(person, label)] += 1
+            first_seen.setdefault((person, label), position)
+    for person, labels_of in parts.items():
+        holder[person] = min(
+            labels_of, key=lambda label: (-counts[(person, label)], first_seen[(person, label)])
+        )
     claimants: dict[int, list[int]] = defaultdict(list)
     for person, label in holder.items():
         claimants[label].append(person)
