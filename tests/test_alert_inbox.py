@@ -22,7 +22,13 @@ from protocols.models import AccessLog, Tier
 from risk.models import RiskRun
 from risk.services import enrich_run
 from subject_access.services import subject_access_report
-from tests.protocol_helpers import crowd, give, linked_people, protocol_in_force
+from tests.protocol_helpers import (
+    audit_append_queries,
+    crowd,
+    give,
+    linked_people,
+    protocol_in_force,
+)
 from tests.test_alerts import DAY, high_risk_indicator
 
 # A1, a high-risk police incident on 10 January, adds 30 halved every 30 days: on DAY (20
@@ -243,7 +249,7 @@ def test_the_inbox_asks_a_fixed_number_of_queries(client, world, django_assert_n
         for r in _rows(page)
     }
     assert one == many
-    with django_assert_num_queries(INBOX_QUERIES):
+    with django_assert_num_queries(INBOX_QUERIES + audit_append_queries()):
         client.get("/alerts/")
 
 
