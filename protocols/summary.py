@@ -10,7 +10,6 @@ from django.utils import timezone
 
 from consent.models import SafeguardingOverride
 from matching.models import Person
-from protocols.contacts import involvement_contacts
 from protocols.engine import PersonView, disclose, persons_visible
 from protocols.models import AccessLog, CaseUnlock, ProtocolVersion
 from protocols.summary_page import summary_page
@@ -256,7 +255,6 @@ def summary_json(summary: CaseSummary) -> dict:
     view = summary.view
     page = summary_page(view, household=summary.household_members)
     links = page.confidence
-    contacts = involvement_contacts(view)
     weakest = page.weakest_link
     return {
         "person": {
@@ -287,7 +285,7 @@ def summary_json(summary: CaseSummary) -> dict:
                 "detail_shown": i.detail_shown,
                 "allowed_by": i.allowed_by,
                 "link_band": block.confidence.band if block.confidence else None,
-                "contact": _contact_json(contacts.get(i.dataset_id)),
+                "contact": _contact_json(block.contact),
             }
             for i, block in zip(view.involvements, page.agencies, strict=True)
         ],

@@ -17,6 +17,7 @@ from datetime import date
 
 from agencies.models import Agency
 from matching.confidence import LinkConfidence, link_confidence, weakest
+from protocols.contacts import Contact, involvement_contacts
 from protocols.engine import FieldView, Involvement, PersonView, RecordView, Withheld
 from protocols.fields import IDENTITY, identity_key
 
@@ -77,6 +78,8 @@ class AgencyBlock:
     # The day the reader's agency asked the holder to seek consent, while that request is open:
     # said instead of offering to ask again.
     consent_requested_on: date | None = None
+    # Who to contact at the agency, from the fields the engine shows (protocols.contacts).
+    contact: Contact | None = None
 
     @property
     def agency(self) -> Agency:
@@ -143,8 +146,10 @@ def summary_page(
         },
     )
     blocks = [_agency_block(view, involvement, confidence) for involvement in view.involvements]
+    contacts = involvement_contacts(view)
     for block in blocks:
         block.consent_requested_on = (consent_pending or {}).get(block.involvement.dataset_id)
+        block.contact = contacts.get(block.involvement.dataset_id)
     choices = list(dict.fromkeys((i.agency.code, i.agency.name) for i in view.involvements))
     # Codes are written in capitals; one typed in lower case is the same agency.
     agency_code = agency_code.strip().upper()

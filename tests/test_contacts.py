@@ -586,7 +586,7 @@ def test_the_include_renders_a_compact_contact_line_with_links(db, known_to_poli
     police, _, alice, practitioner = known_to_police
     view = view_under(practitioner, alice, police, tier=Tier.FULL)
     html = render_to_string(
-        "protocols/_contact.html", {"person_view": view, "dataset_id": police.pk}
+        "protocols/_contact.html", {"contact": involvement_contacts(view).get(police.pk)}
     )
     assert 'data-testid="contact"' in html
     assert "Contact: <span" in html
@@ -602,7 +602,7 @@ def test_the_include_renders_a_compact_contact_line_with_links(db, known_to_poli
         "ppu@police.northbridge.example</a></span>"
     ) in html
     nothing = render_to_string(
-        "protocols/_contact.html", {"person_view": view, "dataset_id": police.pk + 1}
+        "protocols/_contact.html", {"contact": involvement_contacts(view).get(police.pk + 1)}
     )
     assert nothing.strip() == ""
 
