@@ -104,7 +104,7 @@ def test_the_register_says_what_is_shared_in_words(world, client):
 
     register = transparency_register(today=TODAY)
     (indicator,) = register.indicators  # the retired one counts for nothing: not listed
-    assert indicator.counts == "A record where risk grade is high"
+    assert indicator.counts == 'A record where risk grade is "high"'
     assert indicator.weight_in_words == "Counts for 3 points, halving every 90 days"
     assert indicator.datasets == ["Test Police: Police - domestic abuse incidents"]
     (rule,) = register.alert_rules

@@ -164,18 +164,21 @@ def _number(value) -> str:
     return str(value)
 
 
-def _list_in_words(items: list[str]) -> str:
+def _list_in_words(items: list[str], *, last: str = "and") -> str:
     if len(items) <= 1:
         return "".join(items)
-    return ", ".join(items[:-1]) + " and " + items[-1]
+    return ", ".join(items[:-1]) + f" {last} " + items[-1]
 
 
 def _tier_in_words(rule: DatasetRule, labels: dict[str, str]) -> str:
     if rule.tier == Tier.KNOWN_TO:
-        return "known to only: that the agency is involved and the latest date, nothing more"
+        return "only that the agency knows the person, and the date of its latest record"
     if rule.tier == Tier.FULL:
         return "full: every field"
-    named = [_in_sentence(labels.get(key, "a field no longer in use")) for key in rule.fields]
+    # In the dataset's own order (identifiers first), as the agency's records read.
+    order = list(labels)
+    keys = sorted(rule.fields, key=lambda k: order.index(k) if k in order else len(order))
+    named = [_in_sentence(labels.get(key, "a field no longer in use")) for key in keys]
     return "summary: " + (", ".join(named) if named else "no fields named")
 
 
@@ -195,16 +198,21 @@ def _condition_in_words(condition: dict, labels: dict[str, str]) -> str:
     words = f"{_in_sentence(label)} {ConditionOp(condition['op']).label}"
     value = condition.get("value")
     if isinstance(value, list):
-        value = " or ".join(str(v) for v in value)
-    if value is not None and value != "":
+        words += " " + _list_in_words([f'"{v}"' for v in value], last="or")
+    elif isinstance(value, str) and value:
+        words += f' "{value}"'
+    elif value is not None and value != "":
         words += f" {_number(value)}"
     return words
 
 
 def _indicator_counts(indicator: RiskIndicator, labels: dict[str, str]) -> str:
     if indicator.kind == IndicatorKind.VOCABULARY:
-        phrases = _list_in_words([f'"{p}"' for p in indicator.phrases])
-        text = f"Free-text notes that mention {phrases} (not where the note says otherwise)"
+        phrases = _list_in_words([f'"{p}"' for p in indicator.phrases], last="or")
+        text = f"Free-text notes that mention {phrases} (not where the note says otherwise"
+        if any("*" in p for p in indicator.phrases):
+            text += '; "*" stands for any ending of the word'
+        text += ")"
         if indicator.text_columns:
             columns = [_in_sentence(labels.get(payload_key(c), c)) for c in indicator.text_columns]
             text += f", read in {_list_in_words(columns)}"
