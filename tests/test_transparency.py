@@ -6,6 +6,8 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -274,3 +276,19 @@ def test_no_person_data_from_the_demo_reaches_the_register(
             assert value not in body, f"{name} shows {value}"
         for user in User.objects.all():
             assert user.full_name not in body and user.email not in body
+
+
+def test_the_register_costs_the_same_queries_however_much_is_configured(
+    world, client, agency, other_agency, django_assert_max_num_queries
+):
+    with CaptureQueriesContext(connection) as first:
+        client.get(reverse("transparency:register"))
+    _protocol(world["author"], [agency, other_agency], world["police"], "Second in force")
+    more = RiskIndicator.objects.create(
+        name="Another", kind=IndicatorKind.STRUCTURED, conditions=[], weight=2
+    )
+    more.datasets.set([world["police"]])
+    AlertRule.objects.create(name="Rising", kind=RuleKind.SCORE_RISING, rise=5, window_days=30)
+    with django_assert_max_num_queries(len(first.captured_queries)):
+        page = client.get(reverse("transparency:register")).content.decode()
+    assert "Second in force" in page and "Score up by 5 or more within 30 days" in page
