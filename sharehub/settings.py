@@ -98,6 +98,7 @@ INSTALLED_APPS = [
     "audit",
     "subject_access",
     "retention",
+    "transparency",
     "csp",
     "synthetic",
     "axes",

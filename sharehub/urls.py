@@ -25,6 +25,7 @@ urlpatterns = [
     path("", include("audit.urls")),
     path("", include("subject_access.urls")),
     path("", include("retention.urls")),
+    path("", include("transparency.urls")),
     path("api/v1/", include("agencies.api_urls")),
     path("api/v1/", include("matching.api_urls")),
     path("api/v1/", include("protocols.api_urls")),

@@ -341,3 +341,18 @@ def test_user_without_a_role_sees_an_explanation_not_a_home_page(client, db):
     assert response.status_code == 403
     assert b"no role in ShareHub yet" in response.content
     assert client.get(reverse("practitioner_home")).status_code == 403
+
+
+# Pages the public reads without signing in (issue 22, item 7): a declaration that changes is a
+# change of whom the service answers to, so it fails here rather than passing the walk quietly.
+MEANT_FOR_THE_PUBLIC = {
+    "transparency:register",
+    "transparency:privacy",
+    "transparency:register_json",
+}
+
+
+def test_pages_meant_for_the_public_stay_public():
+    declared = dict(site_patterns())
+    closed = {n for n in MEANT_FOR_THE_PUBLIC if declared[n].callback.allowed_roles != PUBLIC}
+    assert closed == set()
