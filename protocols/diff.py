@@ -89,7 +89,7 @@ def version_diff(old: ProtocolVersion, new: ProtocolVersion, *, rules: bool = Tr
 @dataclass(frozen=True)
 class RuleChange:
     """How one dataset's rule changed, field by field and in words (issue 22): an approver
-    reads "Added: Risk grade" and "Tier raised from Known to to Summary", not two rule texts
+    reads "Added: Risk grade" and 'Tier raised from "Known to" to "Summary"', not two rule texts
     to compare by eye."""
 
     dataset: str  # "Agency: Dataset"
@@ -155,7 +155,8 @@ def rule_changes(old: ProtocolVersion, new: ProtocolVersion) -> list[RuleChange]
         else:
             if after.tier != before.tier:
                 way = "raised" if after.tier > before.tier else "lowered"
-                tier = f"Tier {way} from {_tier_name(before.tier)} to {_tier_name(after.tier)}"
+                was_tier, now_tier = _tier_name(before.tier), _tier_name(after.tier)
+                tier = f'Tier {way} from "{was_tier}" to "{now_tier}"'
             if after.consent != before.consent:
                 consent = _CONSENT_NOW[ConsentRule(after.consent)]
             if after.lookback_days != before.lookback_days:

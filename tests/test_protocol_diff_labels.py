@@ -63,7 +63,7 @@ def test_rule_changes_name_fields_by_label_and_say_tier_and_consent_in_words(
     police, csc, housing, old, new = _versions(agency, other_agency, member(Role.IG_OFFICER))
     changes = {c.dataset: c for c in rule_changes(old, new)}
     police_change = changes[f"{other_agency.name}: {police.name}"]
-    assert police_change.tier == "Tier raised from Known to to Summary"
+    assert police_change.tier == 'Tier raised from "Known to" to "Summary"'
     assert police_change.consent == "Consent now needed unless a safeguarding override"
     assert police_change.added == ("Risk grade",)
     assert police_change.removed == ()
@@ -105,6 +105,6 @@ def test_the_changes_page_lists_added_and_removed_fields_by_label(
     assert 'data-testid="rule-changes"' in body
     assert "Added:</strong> <ins>Child protection plan</ins>" in body
     assert "Removed:</strong> <del>Category of need</del>" in body
-    assert "Tier raised from Known to to Summary" in body
+    assert "Tier raised from &quot;Known to&quot; to &quot;Summary&quot;" in body
     # Labels everywhere on the page, the version's own rule table too: never a raw key.
     assert "field:" not in body and "identity:" not in body
