@@ -42,6 +42,7 @@ class AuditAction(models.TextChoices):
     RELEASE = "release", "Subject access part released"
     GRANT = "grant", "Protocol given or taken back"
     LINK_REPORT = "link_report", "Wrong or missed link reported"
+    PROTOCOL_PREVIEW = "protocol_preview", "Protocol previewed as a holder"
 
 
 class AuditEntry(models.Model):

@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 
+from agencies.labels import readable_label
 from protocols.fields import dataset_catalogues
 from protocols.models import ConsentRule, ProtocolVersion, Purpose, Tier
 
@@ -30,8 +31,10 @@ def _rule_text(rule, labels: dict[str, str]) -> str:
     return "; ".join(parts)
 
 
-def version_diff(old: ProtocolVersion, new: ProtocolVersion) -> list[Change]:
-    """What changed from `old` to `new`, in the order an approver reads a protocol."""
+def version_diff(old: ProtocolVersion, new: ProtocolVersion, *, rules: bool = True) -> list[Change]:
+    """What changed from `old` to `new`, in the order an approver reads a protocol; with
+    `rules`, each dataset's rule as a whole text before and after (the API's form; the page
+    reads rule_changes instead)."""
     changes: list[Change] = []
 
     def compare(what: str, before: str, after: str) -> None:
@@ -67,6 +70,8 @@ def version_diff(old: ProtocolVersion, new: ProtocolVersion) -> list[Change]:
         ", ".join(sorted(a.name for a in old.parties.all())),
         ", ".join(sorted(a.name for a in new.parties.all())),
     )
+    if not rules:
+        return changes
     old_rules = {r.dataset_id: r for r in old.rules.select_related("dataset__agency")}
     new_rules = {r.dataset_id: r for r in new.rules.select_related("dataset__agency")}
     catalogues = dataset_catalogues(set(old_rules) | set(new_rules))
@@ -79,3 +84,97 @@ def version_diff(old: ProtocolVersion, new: ProtocolVersion) -> list[Change]:
             _rule_text(new_rules.get(dataset_id), labels),
         )
     return changes
+
+
+@dataclass(frozen=True)
+class RuleChange:
+    """How one dataset's rule changed, field by field and in words (issue 22): an approver
+    reads "Added: Risk grade" and 'Tier raised from "Known to" to "Summary"', not two rule texts
+    to compare by eye."""
+
+    dataset: str  # "Agency: Dataset"
+    # Each a sentence, or "" when that part did not change.
+    sharing: str  # newly shared, or no longer shared at all
+    tier: str
+    consent: str
+    lookback: str
+    # Field labels, in the dataset's order: shown under the new rule and not the old, and the
+    # other way round. A rule at Full shows every field; below Summary, none.
+    added: tuple[str, ...]
+    removed: tuple[str, ...]
+
+
+def _tier_name(tier: int) -> str:
+    return Tier(tier).label.split(" (")[0]
+
+
+_CONSENT_NOW = {
+    ConsentRule.NONE: "Consent no longer needed",
+    ConsentRule.NEEDED: "Consent now needed, with no safeguarding override",
+    ConsentRule.UNLESS_OVERRIDE: "Consent now needed unless a safeguarding override",
+}
+
+
+def _records(days: int | None) -> str:
+    return f"records from the last {days} days" if days else "all records"
+
+
+def _shown_keys(rule, keys: list[str]) -> list[str]:
+    if rule is None or rule.tier < Tier.SUMMARY:
+        return []
+    if rule.tier >= Tier.FULL:
+        return keys
+    return [k for k in keys if k in rule.fields] + [k for k in rule.fields if k not in keys]
+
+
+def rule_changes(old: ProtocolVersion, new: ProtocolVersion) -> list[RuleChange]:
+    """Each dataset whose rule differs between `old` and `new`, by agency and dataset name."""
+    old_rules = {r.dataset_id: r for r in old.rules.select_related("dataset__agency")}
+    new_rules = {r.dataset_id: r for r in new.rules.select_related("dataset__agency")}
+    catalogues = dataset_catalogues(set(old_rules) | set(new_rules))
+    found = []
+    for dataset_id in set(old_rules) | set(new_rules):
+        before, after = old_rules.get(dataset_id), new_rules.get(dataset_id)
+        rule = after if after is not None else old_rules[dataset_id]
+        catalogue = catalogues.get(dataset_id, [])
+        # A key no mapping of the dataset carries any more reads as a readable name, never raw.
+        labels = {f.key: f.label for f in catalogue}
+        keys = [f.key for f in catalogue]
+
+        def label(key: str, labels=labels) -> str:
+            return labels.get(key) or readable_label(key.split(":", 1)[-1])
+
+        was, now = _shown_keys(before, keys), _shown_keys(after, keys)
+        sharing = tier = consent = lookback = ""
+        if before is None:
+            sharing = f"Newly shared at {_tier_name(rule.tier)}"
+            if rule.consent != ConsentRule.NONE:
+                consent = _CONSENT_NOW[ConsentRule(rule.consent)]
+        elif after is None:
+            sharing = f"No longer shared (was {_tier_name(before.tier)})"
+        else:
+            if after.tier != before.tier:
+                way = "raised" if after.tier > before.tier else "lowered"
+                was_tier, now_tier = _tier_name(before.tier), _tier_name(after.tier)
+                tier = f'Tier {way} from "{was_tier}" to "{now_tier}"'
+            if after.consent != before.consent:
+                consent = _CONSENT_NOW[ConsentRule(after.consent)]
+            if after.lookback_days != before.lookback_days:
+                lookback = (
+                    f"Now {_records(after.lookback_days)} (was {_records(before.lookback_days)})"
+                )
+        added = tuple(label(k) for k in now if k not in was)
+        removed = tuple(label(k) for k in was if k not in now)
+        if sharing or tier or consent or lookback or added or removed:
+            found.append(
+                RuleChange(
+                    dataset=f"{rule.dataset.agency.name}: {rule.dataset.name}",
+                    sharing=sharing,
+                    tier=tier,
+                    consent=consent,
+                    lookback=lookback,
+                    added=added,
+                    removed=removed,
+                )
+            )
+    return sorted(found, key=lambda c: c.dataset)

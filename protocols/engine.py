@@ -75,6 +75,7 @@ from protocols.models import (
     ConsentRule,
     DatasetRule,
     ProtocolGrant,
+    ProtocolVersion,
     Purpose,
     Tier,
     VersionStatus,
@@ -579,23 +580,7 @@ def disclose(
     for grant in grants:
         by_dataset.setdefault(grant.dataset_id, []).append(grant)
     shapes = _shapes(by_dataset)
-    rows = (
-        LinkageRecord.objects.filter(
-            person_id__in=list(people),
-            dataset_id__in=list(by_dataset),
-            record__is_retired=False,
-        )
-        .order_by("record_id")
-        .values_list(
-            "person_id",
-            "record_id",
-            "dataset_id",
-            "record__source_id",
-            "record__identity",
-            "record__payload",
-            "record__event_date",
-        )
-    )
+    rows = _record_rows(people, by_dataset)
     staged = any(g.staged for g in grants)
     unlocked = (
         set(
@@ -615,7 +600,55 @@ def disclose(
         purpose=purpose,
         now=now,
     )
+    return _views(
+        by_dataset=by_dataset,
+        shapes=shapes,
+        people=people,
+        rows=rows,
+        unlocked=unlocked,
+        standings=standings,
+        overrides=overrides,
+        purpose=purpose,
+        today=today,
+    )
 
+
+def _record_rows(people: dict[int, Person], by_dataset: dict[int, list[Grant]]):
+    """The records of `people` in the datasets the grants name, as _views() reads them."""
+    return (
+        LinkageRecord.objects.filter(
+            person_id__in=list(people),
+            dataset_id__in=list(by_dataset),
+            record__is_retired=False,
+        )
+        .order_by("record_id")
+        .values_list(
+            "person_id",
+            "record_id",
+            "dataset_id",
+            "record__source_id",
+            "record__identity",
+            "record__payload",
+            "record__event_date",
+        )
+    )
+
+
+def _views(
+    *,
+    by_dataset: dict[int, list[Grant]],
+    shapes: dict[int, _Shape],
+    people: dict[int, Person],
+    rows: Iterable[tuple],
+    unlocked: set[int],
+    standings: dict[tuple[int, int, int], ConsentStanding],
+    overrides: dict[tuple[int, int, int], int],
+    purpose: str,
+    today: date,
+) -> dict[int, PersonView]:
+    """The decision itself, shared by disclose() and the preview entry points below: what the
+    grants show of each record row (person id, record id, dataset id, source id, sealed
+    identity or an identity already open, payload, event date)."""
     builders: dict[int, _PersonBuilder] = {}
     for person_id, record_id, dataset_id, source_id, identity, payload, event_date in rows:
         shape = shapes[dataset_id]
@@ -834,7 +867,7 @@ def _shapes(by_dataset: dict[int, list[Grant]]) -> dict[int, _Shape]:
 class _RecordData:
     record_id: int
     source_id: str
-    identity: bytes
+    identity: bytes | dict
     payload: dict
     event_date: date | None
 
@@ -904,7 +937,10 @@ class _PersonBuilder:
             return
         involvement.detail_shown = True
         identity: dict = {}
-        if any(key.startswith(IDENTITY) for key in shown_by):
+        if isinstance(record.identity, dict):
+            # A preview's made-up person (disclose_synthetic): placeholders, nothing sealed.
+            identity = record.identity
+        elif any(key.startswith(IDENTITY) for key in shown_by):
             identity = identity_open(
                 agency_id=dataset.agency_id,
                 dataset_id=dataset.pk,
@@ -994,3 +1030,118 @@ class _PersonBuilder:
             staged_locked=self.staged_locked,
             overrides=self.overrides,
         )
+
+
+# Preview: what one version would show a holder, before it is in force (protocols.preview).
+# The same decision as disclose(), with the grants made from the version rather than read from
+# the user's permissions: an approver sees what practitioners will see, not an imitation.
+
+# The reference a preview's made-up person is shown under: lower case, which matching never
+# issues, so it can never be a real person's.
+SYNTHETIC_REFERENCE = "example"
+
+
+def version_grants(
+    *, version: ProtocolVersion, role: str, agency_id: int, purpose: str
+) -> list[Grant]:
+    """The rules of `version` as grants_for() would give them to a holder of its protocol
+    acting in `role` for `agency_id` for `purpose`, whatever the version's status and dates
+    (a draft is previewed before it is in force). Nothing when the role or agency is not among
+    the version's or the purpose is not its own, as grants_for() would count nothing."""
+    if (
+        role not in (version.roles or [])
+        or purpose != version.purpose
+        or not version.parties.filter(pk=agency_id).exists()
+    ):
+        return []
+    rows = (
+        DatasetRule.objects.filter(version=version, tier__gt=Tier.HIDDEN)
+        .order_by("dataset_id")
+        .values_list(
+            "dataset_id", "dataset__agency_id", "tier", "fields", "consent", "lookback_days"
+        )
+    )
+    return [
+        Grant(
+            version_id=version.pk,
+            protocol_id=version.protocol_id,
+            protocol_reference=version.protocol.reference,
+            label=version.label,
+            dataset_id=dataset_id,
+            agency_id=dataset_agency_id,
+            tier=tier,
+            fields=frozenset(fields or ()),
+            consent=consent,
+            lookback_days=lookback_days,
+            staged=version.staged,
+            override_max_hours=version.override_max_hours,
+            consent_from_others=version.consent_from_others,
+        )
+        for dataset_id, dataset_agency_id, tier, fields, consent, lookback_days in rows
+    ]
+
+
+def _grouped(grants: list[Grant]) -> dict[int, list[Grant]]:
+    by_dataset: dict[int, list[Grant]] = {}
+    for grant in grants:
+        by_dataset.setdefault(grant.dataset_id, []).append(grant)
+    return by_dataset
+
+
+def disclose_as_holder(
+    *, grants: list[Grant], persons: Iterable[Person], purpose: str, now: datetime
+) -> dict[int, PersonView]:
+    """What a holder of `grants` (version_grants) would see of each of `persons`: their real
+    records and real consent, with no assessment step recorded and no safeguarding override,
+    which a new holder has not got. Persons the grants do not reach are left out."""
+    people = {p.pk: p for p in persons if p.is_active}
+    if not people or not grants:
+        return {}
+    by_dataset = _grouped(grants)
+    return _views(
+        by_dataset=by_dataset,
+        shapes=_shapes(by_dataset),
+        people=people,
+        rows=_record_rows(people, by_dataset),
+        unlocked=set(),
+        standings=consent_standings(person_ids=people, grants=grants, purpose=purpose),
+        overrides={},
+        purpose=purpose,
+        today=timezone.localdate(now),
+    )
+
+
+def disclose_synthetic(
+    *, grants: list[Grant], dataset_ids: Iterable[int], purpose: str, now: datetime
+) -> PersonView | None:
+    """What a holder of `grants` would see of a made-up person with one record, dated today, in
+    each of `dataset_ids`, every field of it filled with a placeholder naming the field
+    ("[Date of birth]"): the shape of what is shown, with no real person's data. Built in
+    memory and never saved; no consent is recorded for it and no assessment step, so what
+    waits for either shows as withheld. Each record's id is minus its dataset's, so that two
+    versions previewed for the same made-up person name the same records. None when the
+    grants reach none of the datasets."""
+    by_dataset = _grouped(grants)
+    wanted = sorted(set(dataset_ids) & set(by_dataset))
+    if not wanted:
+        return None
+    shapes = _shapes({dataset_id: by_dataset[dataset_id] for dataset_id in wanted})
+    person = Person(reference=SYNTHETIC_REFERENCE)
+    today = timezone.localdate(now)
+    rows = []
+    for dataset_id in wanted:
+        catalogue = shapes[dataset_id].catalogue
+        identity = {f.name: f"[{f.label}]" for f in catalogue if f.is_identity}
+        payload = {f.name: f"[{f.label}]" for f in catalogue if not f.is_identity}
+        rows.append((0, -dataset_id, dataset_id, "example", identity, payload, today))
+    return _views(
+        by_dataset=by_dataset,
+        shapes=shapes,
+        people={0: person},
+        rows=rows,
+        unlocked=set(),
+        standings={},
+        overrides={},
+        purpose=purpose,
+        today=today,
+    ).get(0)

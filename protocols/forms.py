@@ -16,6 +16,7 @@ from protocols.models import (
     Purpose,
     Tier,
 )
+from protocols.preview import person_for_preview
 from protocols.services import (
     COMMON_GATEWAYS,
     COMMON_LAWFUL_BASES,
@@ -322,3 +323,60 @@ class UnlockForm(forms.Form):
         widget=forms.RadioSelect,
         error_messages={"required": "Choose the assessment step you have completed."},
     )
+
+
+class PreviewForm(forms.Form):
+    """Who the preview is for: a role and an agency among the version's, a purpose, and
+    optionally a person of the previewer's own agency by ShareHub reference. Read from the
+    query string, so a preview can be shared with a colleague as a link (a reference is
+    ShareHub's own, never an identifier)."""
+
+    role = forms.ChoiceField(label="Role")
+    agency = forms.ChoiceField(label="Agency")
+    purpose = forms.ChoiceField(label="Purpose", choices=Purpose.choices)
+    person = forms.CharField(
+        label="ShareHub reference of a person (optional)",
+        required=False,
+        max_length=20,
+        help_text="Leave empty to see an example person whose every field is filled in. "
+        "Only a person your agency holds a record about can be previewed.",
+        widget=forms.TextInput(attrs={"spellcheck": "false", "autocomplete": "off"}),
+    )
+
+    NO_SUCH_PERSON = (
+        "No person your agency holds a record about has that reference. Check the reference, "
+        "or leave it empty to see an example person."
+    )
+
+    def __init__(self, data, *, version, membership):
+        self.membership = membership
+        self.parties = {a.code: a for a in version.parties.order_by("name")}
+        labels = dict(Role.choices)
+        super().__init__(data)
+        self.fields["role"].choices = [(r, labels.get(r, r)) for r in version.roles]
+        self.fields["agency"].choices = [(code, a.name) for code, a in self.parties.items()]
+
+    @classmethod
+    def defaults(cls, *, version, membership) -> dict:
+        """The preview a bare link opens: the version's first role, the previewer's own agency,
+        the version's purpose, the example person."""
+        return {
+            "role": (version.roles or [""])[0],
+            "agency": membership.agency.code,
+            "purpose": version.purpose,
+            "person": "",
+        }
+
+    def clean_agency(self):
+        return self.parties[self.cleaned_data["agency"]]
+
+    def clean_person(self):
+        reference = self.cleaned_data["person"].strip()
+        if not reference:
+            return None
+        # One answer for every reason (no such reference, another agency's person): the form
+        # must not tell the previewer who exists.
+        person = person_for_preview(membership=self.membership, reference=reference)
+        if person is None:
+            raise forms.ValidationError(self.NO_SUCH_PERSON)
+        return person

@@ -74,3 +74,17 @@ def protocol_overview(protocol: Protocol, membership: Membership) -> dict:
             :50
         ],
     }
+
+
+def version_approvable(version: ProtocolVersion, membership: Membership) -> bool:
+    """Whether the Approve and Send back buttons are offered to `membership` for `version`:
+    submitted, a party's IG officer who did not write it, their agency not yet approved.
+    protocol_approve decides; this only says when asking it makes sense."""
+    agency_id = membership.agency_id
+    return bool(
+        agency_id is not None
+        and version.status == VersionStatus.AWAITING_APPROVAL
+        and version.author_id != membership.user_id
+        and version.parties.filter(pk=agency_id).exists()
+        and not version.approvals.filter(agency_id=agency_id).exists()
+    )

@@ -19,6 +19,12 @@ urlpatterns = [
         views.version_edit,
         name="version_edit",
     ),
+    # Before the action pattern, which would otherwise take "preview" for an action.
+    path(
+        "protocols/<str:reference>/versions/<int:number>/preview/",
+        views.version_preview,
+        name="version_preview",
+    ),
     path(
         "protocols/<str:reference>/versions/<int:number>/<str:action>/",
         views.version_action,

@@ -19,10 +19,11 @@ from agencies.access import role_required
 from agencies.models import Role
 from consent.selectors import consent_requests_pending
 from matching.challenges import open_challenges_for, records_reportable
-from protocols.diff import version_diff
+from protocols.diff import rule_changes, version_diff
 from protocols.forms import (
     AssignForm,
     NoteForm,
+    PreviewForm,
     ProtocolForm,
     ReasonForm,
     SearchForm,
@@ -31,8 +32,9 @@ from protocols.forms import (
     rules_from_post,
 )
 from protocols.models import Protocol, ProtocolVersion, Purpose, VersionStatus
+from protocols.preview import protocol_preview
 from protocols.search import SearchError, SearchQuery, person_search
-from protocols.selectors import protocol_overview, protocols_for_ig
+from protocols.selectors import protocol_overview, protocols_for_ig, version_approvable
 from protocols.services import (
     ProtocolError,
     approvals_missing,
@@ -171,12 +173,17 @@ def version_detail(request: HttpRequest, reference: str, number: int) -> HttpRes
             "protocol": version.protocol,
             "rules": version.rules.select_related("dataset__agency"),
             "previous": previous,
-            "changes": version_diff(previous, version) if previous else [],
+            "changes": version_diff(previous, version, rules=False) if previous else [],
+            "rule_changes": rule_changes(previous, version) if previous else [],
             "approvals": version.approvals.select_related("agency", "approved_by"),
             "missing": approvals_missing(version)
             if version.status == VersionStatus.AWAITING_APPROVAL
             else [],
             "today": timezone.localdate(),
+            # Issue 22: the preview link and Approve / Send back on the changes page too.
+            "is_party": version.parties.filter(pk=request.membership.agency_id).exists(),
+            "can_approve": version_approvable(version, request.membership),
+            "note_form": NoteForm(),
         },
     )
 
@@ -496,3 +503,62 @@ def unlock(request: HttpRequest, reference: str) -> HttpResponse:
     else:
         messages.success(request, f"Recorded: {ASSESSMENT_STEPS[step]}. The detail is now shown.")
     return redirect(f"{redirect('protocols:summary', reference=reference).url}?purpose={purpose}")
+
+
+# --- IG officers: "view as" preview (issue 22) --------------------------------------------------
+
+
+@role_required(Role.IG_OFFICER)
+@never_cache
+def version_preview(request: HttpRequest, reference: str, number: int) -> HttpResponse:
+    """What a draft or submitted version would show a holder, beside the version in force.
+    Only a party's IG officers preview: the example is harmless, but a real person's records
+    are not for other agencies' officers; anyone else gets the answer a missing version gets."""
+    membership = request.membership
+    version = _version(reference, number)
+    if not version.parties.filter(pk=membership.agency_id).exists():
+        raise Http404("No such version.")
+    if version.status not in (VersionStatus.DRAFT, VersionStatus.AWAITING_APPROVAL):
+        messages.info(request, "Only a draft or a version awaiting approval is previewed.")
+        return redirect("protocols:version_detail", reference=reference, number=number)
+    data = request.GET if "role" in request.GET else None
+    form = PreviewForm(
+        data or PreviewForm.defaults(version=version, membership=membership),
+        version=version,
+        membership=membership,
+    )
+    preview = None
+    pages = {}
+    if form.is_valid():
+        chosen = form.cleaned_data
+        preview = protocol_preview(
+            membership=membership,
+            version=version,
+            role=chosen["role"],
+            agency=chosen["agency"],
+            purpose=chosen["purpose"],
+            person=chosen["person"],
+        )
+        pages = {
+            side: summary_page(view) if view is not None else None
+            for side, view in (("this", preview.this_view), ("in_force", preview.in_force_view))
+        }
+    return render(
+        request,
+        "protocols/version_preview.html",
+        {
+            "version": version,
+            "protocol": version.protocol,
+            "form": form,
+            "preview": preview,
+            "this_page": pages.get("this"),
+            "in_force_page": pages.get("in_force"),
+            "note_form": NoteForm(),
+            "role_label": dict(Role.choices).get(form.cleaned_data.get("role", ""), "")
+            if form.is_valid()
+            else "",
+            "can_approve": version_approvable(version, membership),
+            "printable": True,
+        },
+        status=200 if form.is_valid() else 400,
+    )

@@ -83,6 +83,10 @@ PROTOCOL_PATTERNS = {
     "protocols:protocol_holders",
     "protocols:version_detail",
     "protocols:version_edit",
+    # Previewing is for the version's parties only: another agency's IG officer gets the
+    # answer a missing version gets (a person of another agency named in the preview gets the
+    # answer a missing reference gets: tests/test_protocol_preview.py).
+    "protocols:version_preview",
     "protocols:version_action",
     "protocols:protocol_action",
     "protocols_api:holders",

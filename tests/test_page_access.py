@@ -44,6 +44,7 @@ URL_KWARGS = {
     "protocols:protocol_holders": {"reference": "protocol"},
     "protocols:version_detail": {"reference": "protocol", "number": 1},
     "protocols:version_edit": {"reference": "protocol", "number": 1},
+    "protocols:version_preview": {"reference": "protocol", "number": 1},
     "protocols:version_action": {"reference": "protocol", "number": 1, "action": "submit"},
     "protocols:protocol_action": {"reference": "protocol", "action": "suspend"},
     "protocols:summary": {"reference": "person"},
