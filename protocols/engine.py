@@ -188,6 +188,9 @@ class RecordView:
     # The labels of the dataset's fields no protocol of the user discloses, in the dataset's
     # order: the dataset's shape, which any holder of a rule over it may know, not the record's.
     not_shared_labels: list[str] = field(default_factory=list)
+    # Set by a preview of a real person (protocols.preview) on another agency's records, whose
+    # values and dates it replaces with placeholders.
+    masked: bool = False
 
     @property
     def not_shared(self) -> int:
@@ -216,6 +219,8 @@ class Involvement:
     # The records behind it, for linkage's account of how each joined the person (matching.
     # confidence); never shown as such.
     record_ids: list[int] = field(default_factory=list)
+    # Set by a preview of a real person on another agency's involvement (see RecordView.masked).
+    masked: bool = False
 
 
 @dataclass

@@ -4,7 +4,8 @@ role at an agency, beside what the version in force shows them, before anyone ap
 An approver reading rule tables cannot tell what a practitioner will actually see; here they
 see the case summary itself, laid out as practitioners read it (protocols.summary_page), for a
 made-up person whose every field is a placeholder or, if they name one, a person their own
-agency holds a record about. The disclosure engine decides both sides (engine.version_grants,
+agency holds a record about; of a real person, only their own agency's records show values, the
+others show the field names in brackets (see _masked). The disclosure engine decides both sides (engine.version_grants,
 disclose_as_holder, disclose_synthetic): the preview is never a second copy of the rules.
 Every preview is audited, and one of a real person counts as a read of each agency's records
 it showed (audit.reads), as a case summary does.
@@ -99,6 +100,32 @@ def person_for_preview(*, membership: Membership, reference: str) -> Person | No
     ).select_related("person")
     found = held.first()
     return found.person if found is not None else None
+
+
+def _masked(view: PersonView | None, *, own_agency_id: int) -> None:
+    """Replace every value and date of another agency's records with a placeholder naming the
+    field ("[Risk grade]"), keeping what is shown, withheld and known to.
+
+    A version being previewed is not yet agreed by the agencies whose records it would open,
+    and an IG officer is not a holder of the version in force either: neither side gives them a
+    lawful basis to read another agency's records about this person. What they need to judge
+    is the shape (which fields of which record a holder would see, which would wait for
+    consent), and their own agency's records, whose values they may see, show how it reads.
+    """
+    if view is None:
+        return
+    for record in view.records:
+        if record.agency.pk == own_agency_id:
+            continue
+        record.event_date = None
+        record.masked = True
+        for f in record.fields:
+            if f.shown:
+                f.value = f"[{f.label}]"
+    for involvement in view.involvements:
+        if involvement.agency.pk != own_agency_id:
+            involvement.latest = None
+            involvement.masked = True
 
 
 def _states(view: PersonView | None) -> dict[tuple[int, str], str]:
@@ -259,6 +286,8 @@ def protocol_preview(
             if in_force
             else None
         )
+        _masked(this_view, own_agency_id=membership.agency_id)
+        _masked(in_force_view, own_agency_id=membership.agency_id)
     _mark(this_view, in_force_view)
     shown = [v for v in (this_view, in_force_view) if v is not None]
     detail: dict = {

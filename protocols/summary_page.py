@@ -254,7 +254,8 @@ def _agency_block(
 def _line(record: RecordView, confidence: LinkConfidence | None) -> ChronologyLine:
     return ChronologyLine(
         record=record,
-        date_text=day_text(record.event_date) or "Date not shared",
+        date_text=day_text(record.event_date)
+        or ("Date not shown in a preview" if record.masked else "Date not shared"),
         line=_key_line(record),
         identity=[(f, value_text(f)) for f in record.fields if f.shown and _is_identity(f)],
         detail=[

@@ -436,3 +436,59 @@ def test_valid_from_in_the_future_still_previews(world, agency):
     assert version_grants(
         version=draft, role=Role.PRACTITIONER, agency_id=agency.pk, purpose=draft.purpose
     )
+
+
+def test_a_real_persons_other_agency_records_show_field_names_not_values(
+    world, agency, other_agency, member
+):
+    """The version is not agreed yet and the officer holds neither side: another agency's
+    values and dates never reach them in a preview; their own agency's records do."""
+    linked, _live, draft, _author, officer, police_officer = world
+    statement = ConsentRecord.objects.create(
+        person=linked.alice,
+        protocol=draft.protocol,
+        state=ConsentState.GIVEN,
+        recorded_by=member(Role.PRACTITIONER, in_agency=other_agency),
+        recorded_by_agency=other_agency,
+    )
+    statement.agencies.set([other_agency])
+
+    def values(preview, dataset_id):
+        return {
+            (f.key, f.value)
+            for r in preview.this_view.records
+            if r.dataset_id == dataset_id
+            for f in r.shown_fields
+        }
+
+    def dates(preview, dataset_id):
+        return {r.event_date for r in preview.this_view.records if r.dataset_id == dataset_id} | {
+            i.latest for i in preview.this_view.involvements if i.dataset_id == dataset_id
+        }
+
+    as_social_care = protocol_preview(
+        membership=_membership(officer),
+        version=draft,
+        role=Role.PRACTITIONER,
+        agency=agency,
+        purpose=Purpose.SAFEGUARDING,
+        person=linked.alice,
+    )
+    assert values(as_social_care, linked.police.pk) == {
+        (RISK, "[Risk grade]"),
+        ("field:incident_date", "[Incident date]"),
+    }
+    assert dates(as_social_care, linked.police.pk) == {None}
+    assert values(as_social_care, linked.csc.pk) == {("identity:forename", "Alice")}
+
+    as_police = protocol_preview(
+        membership=_membership(police_officer),
+        version=draft,
+        role=Role.PRACTITIONER,
+        agency=agency,
+        purpose=Purpose.SAFEGUARDING,
+        person=linked.alice,
+    )
+    assert ("identity:forename", "[Forename]") in values(as_police, linked.csc.pk)
+    assert "[Risk grade]" not in {v for _, v in values(as_police, linked.police.pk)}
+    assert None not in dates(as_police, linked.police.pk)
