@@ -180,6 +180,9 @@ def version_detail(request: HttpRequest, reference: str, number: int) -> HttpRes
             "missing": approvals_missing(version)
             if version.status == VersionStatus.AWAITING_APPROVAL
             else [],
+            "standing": approval_standing(version, request.membership)
+            if version.status == VersionStatus.AWAITING_APPROVAL
+            else None,
             "today": timezone.localdate(),
         },
     )

@@ -265,6 +265,10 @@ def test_the_protocol_page_tells_the_author_why_and_who_can(client, world):
     assert 'data-testid="approve"' not in text
     assert "You wrote this version, so another IG officer of Test Children" in text
     assert "Test Police: Cath Police, Dan Police" in text
+    version_page = client.get(
+        reverse("protocols:version_detail", args=[version.protocol.reference, version.number])
+    ).content.decode()
+    assert "You wrote this version, so another IG officer of Test Children" in version_page
 
 
 # --- Item 4: suspension -------------------------------------------------------------------------
