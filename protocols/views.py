@@ -149,7 +149,6 @@ def protocol_detail(request: HttpRequest, reference: str) -> HttpResponse:
             **overview,
             **approval_and_suspension(overview, request.membership),
             "assign_form": AssignForm(),
-            "reason_form": ReasonForm(),
             "note_form": NoteForm(),
             "today": timezone.localdate(),
         },
@@ -311,7 +310,6 @@ def protocol_holders(request: HttpRequest, reference: str) -> HttpResponse:
                 **overview,
                 **approval_and_suspension(overview, request.membership),
                 "assign_form": form,
-                "reason_form": ReasonForm(),
                 "note_form": NoteForm(),
                 "today": timezone.localdate(),
             }

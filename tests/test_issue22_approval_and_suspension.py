@@ -380,3 +380,16 @@ def test_an_officer_of_another_agency_is_told_who_can_suspend(client, world, mem
     assert client.post(url, {"reason": REASON}).status_code == 400
     version.refresh_from_db()
     assert version.status == VersionStatus.ACTIVE
+
+
+def test_the_api_holds_suspension_to_the_same_reason_rules(client, world):
+    version, people, m = world
+    version = _active(world)
+    client.force_login(people["pol_ig"])
+    url = reverse("protocols_api:protocol_action", args=[version.protocol.reference, "suspend"])
+    answer = client.post(url, {"reason": "Testing"}, content_type="application/json")
+    assert answer.status_code == 400
+    assert "needs 13 more" in answer.json()["reason"][0]
+    answer = client.post(url, {"reason": REASON}, content_type="application/json")
+    assert answer.status_code == 200
+    assert len(_told(people["csc_ig"], NotificationKind.PROTOCOL_SUSPENDED)) == 1
