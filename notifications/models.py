@@ -24,6 +24,11 @@ class NotificationKind(models.TextChoices):
     CONSENT_TO_CONFIRM = "consent_to_confirm", "Consent recorded by another agency to confirm"
     UNUSUAL_READ = "unusual_read", "Unusual reading of your agency's records"
     LINK_REPORT_DECIDED = "link_report_decided", "Link you reported decided"
+    APPROVAL_REQUESTED = "approval_requested", "Protocol version to approve"
+    APPROVAL_REMINDER = "approval_reminder", "Reminder: protocol version still to approve"
+    VERSION_DECIDED = "version_decided", "Protocol version you wrote: decided"
+    PROTOCOL_SUSPENDED = "protocol_suspended", "Protocol suspended"
+    PROTOCOL_RESUMED = "protocol_resumed", "Protocol resumed"
 
 
 class Notification(models.Model):

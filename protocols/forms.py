@@ -268,11 +268,14 @@ def rules_from_post(post, rows: list[RuleRow]) -> tuple[tuple[RuleInput, ...], b
 
 
 class ReasonForm(forms.Form):
+    # Length and identifiers are the service's to judge (protocols.suspension), so its errors,
+    # which say how many characters are missing, are the ones shown.
     reason = forms.CharField(
         label="Why is the protocol suspended?",
-        max_length=300,
-        widget=forms.Textarea(attrs={"rows": 2}),
-        error_messages={"required": "Say why the protocol is suspended."},
+        required=False,
+        help_text="At least 20 characters. Every party's IG officers will read it. Do not name "
+        "anyone or give any identifier: refer to a person by their ShareHub reference.",
+        widget=forms.Textarea(attrs={"rows": 3}),
     )
 
 

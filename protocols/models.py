@@ -328,6 +328,11 @@ class ProtocolEvent(models.Model):
     )
     kind = models.CharField(max_length=20, choices=Kind.choices)
     by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # The agency the officer acted for: a suspension is shown as "by <name> (<agency>)", and an
+    # officer may hold the role in more than one agency. Null for events recorded before it.
+    agency = models.ForeignKey(
+        "agencies.Agency", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     at = models.DateTimeField(auto_now_add=True)
     detail = models.CharField(max_length=300, blank=True)
 
@@ -336,6 +341,30 @@ class ProtocolEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} of protocol {self.protocol_id}"
+
+
+class ApprovalNotice(models.Model):
+    """When a party agency's IG officers were last told that a submitted version waits for
+    their approval: the reminder task claims a row by moving `told_at` on, so a beat that runs
+    twice, or two workers at once, remind once per interval. The row goes when the agency
+    approves or the version stops waiting."""
+
+    version = models.ForeignKey(
+        ProtocolVersion, on_delete=models.CASCADE, related_name="approval_notices"
+    )
+    agency = models.ForeignKey("agencies.Agency", on_delete=models.CASCADE, related_name="+")
+    told_at = models.DateTimeField()
+    reminders = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["version", "agency"], name="approvalnotice_one_per_agency"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"approval notice for version {self.version_id}, agency {self.agency_id}"
 
 
 class CaseUnlock(models.Model):

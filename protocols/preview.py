@@ -5,8 +5,9 @@ An approver reading rule tables cannot tell what a practitioner will actually se
 see the case summary itself, laid out as practitioners read it (protocols.summary_page), for a
 made-up person whose every field is a placeholder or, if they name one, a person their own
 agency holds a record about; of a real person, only their own agency's records show values, the
-others show the field names in brackets (see _masked). The disclosure engine decides both sides (engine.version_grants,
-disclose_as_holder, disclose_synthetic): the preview is never a second copy of the rules.
+others show the field names in brackets (see _masked). The disclosure engine decides both sides
+(engine.version_grants, disclose_as_holder, disclose_synthetic): the preview is never a second
+copy of the rules.
 Every preview is audited, and one of a real person counts as a read of each agency's records
 it showed (audit.reads), as a case summary does.
 """

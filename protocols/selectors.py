@@ -77,14 +77,12 @@ def protocol_overview(protocol: Protocol, membership: Membership) -> dict:
 
 
 def version_approvable(version: ProtocolVersion, membership: Membership) -> bool:
-    """Whether the Approve and Send back buttons are offered to `membership` for `version`:
-    submitted, a party's IG officer who did not write it, their agency not yet approved.
-    protocol_approve decides; this only says when asking it makes sense."""
-    agency_id = membership.agency_id
-    return bool(
-        agency_id is not None
-        and version.status == VersionStatus.AWAITING_APPROVAL
-        and version.author_id != membership.user_id
-        and version.parties.filter(pk=agency_id).exists()
-        and not version.approvals.filter(agency_id=agency_id).exists()
+    """Whether the Approve and Send back buttons are offered to `membership` for `version`.
+    protocols.approvals.approval_standing follows protocol_approve's own checks, so the buttons
+    and the "why you cannot approve" text never disagree with what the service would answer."""
+    from protocols.approvals import approval_standing
+
+    return (
+        version.status == VersionStatus.AWAITING_APPROVAL
+        and approval_standing(version, membership).can_approve
     )

@@ -17,6 +17,7 @@ from guardian.shortcuts import assign_perm, remove_perm
 
 from accounts.models import User
 from agencies.models import Agency, Dataset, Membership, Role
+from protocols import approvals, suspension
 from protocols.fields import dataset_catalogues
 from protocols.models import (
     DEFAULT_OVERRIDE_HOURS,
@@ -254,12 +255,12 @@ def _write_content(version: ProtocolVersion, data: ProtocolInput) -> None:
     )
 
 
-def _event(protocol, version, kind, by, detail: str = "") -> None:
+def _event(protocol, version, kind, by, detail: str = "", agency: Agency | None = None) -> None:
     from audit.models import AuditAction
     from audit.services import audit_record
 
     ProtocolEvent.objects.create(
-        protocol=protocol, version=version, kind=kind, by=by, detail=detail[:300]
+        protocol=protocol, version=version, kind=kind, by=by, detail=detail[:300], agency=agency
     )
     # The kind of change and which version; the officers' words stay in the protocol's history.
     audit_record(
@@ -385,7 +386,8 @@ def protocol_submit(*, membership: Membership, version: ProtocolVersion) -> Prot
     version.status = VersionStatus.AWAITING_APPROVAL
     version.submitted_at = version.status_changed_at = timezone.now()
     version.save(update_fields=["status", "submitted_at", "status_changed_at"])
-    _event(version.protocol, version, ProtocolEvent.Kind.SUBMITTED, membership.user)
+    _event(version.protocol, version, ProtocolEvent.Kind.SUBMITTED, membership.user, agency=agency)
+    approvals.approval_requests_send(version=version, by=membership.user, now=version.submitted_at)
     return version
 
 
@@ -418,7 +420,14 @@ def protocol_approve(
             )
     except IntegrityError:
         raise ProtocolError(f"{agency.name} has already approved this version.") from None
-    _event(version.protocol, version, ProtocolEvent.Kind.APPROVED, membership.user, agency.name)
+    _event(
+        version.protocol,
+        version,
+        ProtocolEvent.Kind.APPROVED,
+        membership.user,
+        agency.name,
+        agency=agency,
+    )
     if not approvals_missing(version):
         from consent.carry_over import overrides_carry_over
 
@@ -440,6 +449,7 @@ def protocol_approve(
             membership.user,
             _carried_detail(steps),
         )
+    approvals.approval_recorded(version=version, agency=agency, by=membership.user)
     return version
 
 
@@ -471,6 +481,7 @@ def protocol_return(
     version.status_changed_at = timezone.now()
     version.save(update_fields=["status", "status_changed_at"])
     _event(version.protocol, version, ProtocolEvent.Kind.RETURNED, membership.user, note.strip())
+    approvals.approval_ended(version=version, by=membership.user, agency=agency, returned=True)
     draft = ProtocolVersion(
         protocol=version.protocol, number=version.number + 1, author=version.author
     )
@@ -494,28 +505,40 @@ def protocol_withdraw(*, membership: Membership, version: ProtocolVersion) -> Pr
         raise ProtocolError("Only a draft or a version awaiting approval can be withdrawn.")
     if not version.parties.filter(pk=agency.pk).exists():
         raise ProtocolError("Only IG officers of a party agency can withdraw this version.")
+    was_waiting = version.status == VersionStatus.AWAITING_APPROVAL
     version.status = VersionStatus.WITHDRAWN
     version.status_changed_at = timezone.now()
     version.save(update_fields=["status", "status_changed_at"])
     _event(version.protocol, version, ProtocolEvent.Kind.WITHDRAWN, membership.user)
+    if was_waiting:
+        approvals.approval_ended(version=version, by=membership.user, agency=agency, returned=False)
     return version
 
 
 @transaction.atomic
 def protocol_suspend(*, membership: Membership, protocol: Protocol, reason: str) -> ProtocolVersion:
-    """Stop the active version disclosing anything, from the next page load on."""
+    """Stop the active version disclosing anything, from the next page load on; every party's
+    IG officers and every holder are told (protocols.suspension)."""
     agency = _ig_agency(membership)
     version = protocol.versions.select_for_update().filter(status=VersionStatus.ACTIVE).first()
     if version is None:
         raise ProtocolError("The protocol has no active version to suspend.")
     if not version.parties.filter(pk=agency.pk).exists():
         raise ProtocolError("Only IG officers of a party agency can suspend this protocol.")
-    if not reason.strip():
-        raise ProtocolError({"reason": ["Say why the protocol is suspended."]})
+    if problem := suspension.suspension_reason_problem(reason):
+        raise ProtocolError({"reason": [problem]})
     version.status = VersionStatus.SUSPENDED
     version.status_changed_at = timezone.now()
     version.save(update_fields=["status", "status_changed_at"])
-    _event(protocol, version, ProtocolEvent.Kind.SUSPENDED, membership.user, reason.strip())
+    _event(
+        protocol,
+        version,
+        ProtocolEvent.Kind.SUSPENDED,
+        membership.user,
+        reason.strip(),
+        agency=agency,
+    )
+    suspension.suspension_notices_send(version=version, by=membership.user, agency=agency)
     return version
 
 
@@ -530,7 +553,8 @@ def protocol_resume(*, membership: Membership, protocol: Protocol) -> ProtocolVe
     version.status = VersionStatus.ACTIVE
     version.status_changed_at = timezone.now()
     version.save(update_fields=["status", "status_changed_at"])
-    _event(protocol, version, ProtocolEvent.Kind.RESUMED, membership.user)
+    _event(protocol, version, ProtocolEvent.Kind.RESUMED, membership.user, agency=agency)
+    suspension.resumption_notices_send(version=version, by=membership.user, agency=agency)
     return version
 
 

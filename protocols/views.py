@@ -19,6 +19,7 @@ from agencies.access import role_required
 from agencies.models import Role
 from consent.selectors import consent_requests_pending
 from matching.challenges import open_challenges_for, records_reportable
+from protocols.approvals import approval_standing
 from protocols.diff import rule_changes, version_diff
 from protocols.forms import (
     AssignForm,
@@ -42,6 +43,7 @@ from protocols.services import (
     protocol_assign,
     protocol_draft_create,
     protocol_draft_update,
+    protocol_latest,
     protocol_resume,
     protocol_return,
     protocol_revise,
@@ -61,6 +63,7 @@ from protocols.summary import (
     person_by_reference,
 )
 from protocols.summary_page import summary_page
+from protocols.suspension import suspension_impact, suspension_of
 
 # Roles that find a named person and read their case summary through protocols. Analysts are
 # not among them: they get counts, pseudonymous drill-downs and de-identified exports (insights/),
@@ -146,8 +149,8 @@ def protocol_detail(request: HttpRequest, reference: str) -> HttpResponse:
         "protocols/protocol_detail.html",
         {
             **overview,
+            **approval_and_suspension(overview, request.membership),
             "assign_form": AssignForm(),
-            "reason_form": ReasonForm(),
             "note_form": NoteForm(),
             "today": timezone.localdate(),
         },
@@ -179,6 +182,9 @@ def version_detail(request: HttpRequest, reference: str, number: int) -> HttpRes
             "missing": approvals_missing(version)
             if version.status == VersionStatus.AWAITING_APPROVAL
             else [],
+            "standing": approval_standing(version, request.membership)
+            if version.status == VersionStatus.AWAITING_APPROVAL
+            else None,
             "today": timezone.localdate(),
             # Issue 22: the preview link and Approve / Send back on the changes page too.
             "is_party": version.parties.filter(pk=request.membership.agency_id).exists(),
@@ -252,12 +258,8 @@ def protocol_action(request: HttpRequest, reference: str, action: str) -> HttpRe
     protocol = _protocol(reference)
     membership = request.membership
     try:
-        if action == "suspend":
-            protocol_suspend(
-                membership=membership, protocol=protocol, reason=request.POST.get("reason", "")
-            )
-            messages.success(request, "Suspended: nothing is disclosed under it from now on.")
-        elif action == "resume":
+        # Suspending has a page of its own, protocol_suspend_confirm, matched before this one.
+        if action == "resume":
             protocol_resume(membership=membership, protocol=protocol)
             messages.success(request, "Resumed.")
         elif action == "revise":
@@ -313,8 +315,8 @@ def protocol_holders(request: HttpRequest, reference: str) -> HttpResponse:
             overview = protocol_overview(protocol, request.membership)
             context = {
                 **overview,
+                **approval_and_suspension(overview, request.membership),
                 "assign_form": form,
-                "reason_form": ReasonForm(),
                 "note_form": NoteForm(),
                 "today": timezone.localdate(),
             }
@@ -561,4 +563,61 @@ def version_preview(request: HttpRequest, reference: str, number: int) -> HttpRe
             "printable": True,
         },
         status=200 if form.is_valid() else 400,
+    )
+
+
+# --- IG officers: approval and suspension (issue 22) -------------------------------------------
+
+
+def approval_and_suspension(overview: dict, membership) -> dict:
+    """What the protocol page adds to the overview: why the viewer cannot approve the version
+    awaiting approval and who else must, and who suspended the live version and why."""
+    open_version = overview["open_version"]
+    waiting = open_version is not None and open_version.status == VersionStatus.AWAITING_APPROVAL
+    return {
+        "standing": approval_standing(open_version, membership) if waiting else None,
+        "suspension": suspension_of(overview["live"]),
+    }
+
+
+@role_required(Role.IG_OFFICER)
+def protocol_suspend_confirm(request: HttpRequest, reference: str) -> HttpResponse:
+    """Suspending asks first: the page says what stops and for whom, and takes the reason that
+    every party's IG officers will read. Officers of other agencies are told they cannot."""
+    protocol = _protocol(reference)
+    form = ReasonForm(request.POST) if request.method == "POST" else ReasonForm()
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                protocol_suspend(
+                    membership=request.membership,
+                    protocol=protocol,
+                    reason=form.cleaned_data["reason"],
+                )
+            except ProtocolError as error:
+                for name, problems in error.problems.items():
+                    for problem in problems:
+                        form.add_error("reason" if name == "reason" else None, problem)
+            else:
+                messages.success(
+                    request,
+                    "Suspended: nothing is disclosed under it from now on. Every party's IG "
+                    "officers and everyone who holds it have been told.",
+                )
+                return redirect("protocols:protocol_detail", reference=reference)
+        status = 400
+    impact = suspension_impact(protocol)
+    agency_id = request.membership.agency_id
+    return render(
+        request,
+        "protocols/suspend_confirm.html",
+        {
+            "protocol": protocol,
+            "latest": protocol_latest(protocol),
+            "impact": impact,
+            "is_party": any(a.pk == agency_id for a in impact.parties),
+            "form": form,
+        },
+        status=status,
     )

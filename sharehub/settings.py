@@ -323,6 +323,10 @@ CELERY_RESULT_EXPIRES = 24 * 60 * 60
 # Results (return values, exception messages) are not kept in Redis unless a task asks: an
 # exception's text can quote the data it failed on.
 CELERY_TASK_IGNORE_RESULT = True
+# A version submitted for approval waits on every party's IG officers: each party still to
+# approve is reminded after this many days, and again every this many days until it does.
+PROTOCOL_APPROVAL_REMINDER_DAYS = env.int("SHAREHUB_PROTOCOL_APPROVAL_REMINDER_DAYS", default=5)
+
 CELERY_BEAT_SCHEDULE = {
     "requeue-stalled-extracts": {
         "task": "agencies.tasks.requeue_stalled_extracts",
@@ -350,6 +354,12 @@ CELERY_BEAT_SCHEDULE = {
     # and unusual reads of each agency's records, told to its IG officers.
     "audit-anchor": {"task": "audit.tasks.anchor", "schedule": 5 * 60},
     "audit-unusual-reads": {"task": "audit.tasks.unusual_reads_notify", "schedule": 15 * 60},
+    # Hourly is often enough for a reminder counted in days; each agency is reminded at most
+    # once per PROTOCOL_APPROVAL_REMINDER_DAYS whatever the schedule (protocols.approvals).
+    "protocol-approval-reminders": {
+        "task": "protocols.tasks.approval_reminders",
+        "schedule": 60 * 60,
+    },
 }
 CELERY_TIMEZONE = TIME_ZONE
 

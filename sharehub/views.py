@@ -15,6 +15,7 @@ from agencies.navigation import allows
 from agencies.selectors import agency_team, partnership_agencies, role_counts
 from alerts.services import alert_counts
 from consent.services import work_waiting
+from protocols.approvals import versions_awaiting
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +60,7 @@ def ig_home(request: HttpRequest) -> HttpResponse:
             "team": agency_team(agency),
             "roles": role_counts(agency),
             "waiting": work_waiting(request.membership),
+            "awaiting_approval": versions_awaiting(request.membership),
         },
     )
 

@@ -89,6 +89,7 @@ PROTOCOL_PATTERNS = {
     "protocols:version_preview",
     "protocols:version_action",
     "protocols:protocol_action",
+    "protocols:protocol_suspend",
     "protocols_api:holders",
     "protocols_api:version_detail",
     "protocols_api:version_action",
@@ -96,7 +97,8 @@ PROTOCOL_PATTERNS = {
 }
 FIXED_ARGUMENTS = {
     "protocols:version_action": {"action": "submit"},
-    "protocols:protocol_action": {"action": "suspend"},
+    # "suspend" has a page of its own (protocols:protocol_suspend), matched first.
+    "protocols:protocol_action": {"action": "resume"},
     "protocols_api:version_action": {"action": "submit"},
     "protocols_api:protocol_action": {"action": "suspend"},
     "insights:table_csv": {"name": "caseload"},
@@ -120,6 +122,9 @@ PARTNERSHIP_READABLE = {
     for name in (
         "protocols:protocol_detail",
         "protocols:version_detail",
+        # The confirmation page tells a non-party's officer who can suspend; its POST changes
+        # nothing for them, which the walk's state check sees.
+        "protocols:protocol_suspend",
         "protocols_api:holders",
         "protocols_api:version_detail",
         "protocols_api:dataset_fields",

@@ -46,7 +46,9 @@ URL_KWARGS = {
     "protocols:version_edit": {"reference": "protocol", "number": 1},
     "protocols:version_preview": {"reference": "protocol", "number": 1},
     "protocols:version_action": {"reference": "protocol", "number": 1, "action": "submit"},
-    "protocols:protocol_action": {"reference": "protocol", "action": "suspend"},
+    # "suspend" has a page of its own (protocols:protocol_suspend), matched first.
+    "protocols:protocol_action": {"reference": "protocol", "action": "resume"},
+    "protocols:protocol_suspend": {"reference": "protocol"},
     "protocols:summary": {"reference": "person"},
     "subject_access:report": {"reference": "person"},
     "subject_access:report_pdf": {"reference": "person"},

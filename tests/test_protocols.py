@@ -230,7 +230,9 @@ def test_suspend_and_resume(parties):
     version = _approved(parties)
     with pytest.raises(ProtocolError, match="Say why"):
         protocol_suspend(membership=m["pol_ig"], protocol=version.protocol, reason="")
-    suspended = protocol_suspend(membership=m["pol_ig"], protocol=version.protocol, reason="Breach")
+    suspended = protocol_suspend(
+        membership=m["pol_ig"], protocol=version.protocol, reason="Breach of the agreement found"
+    )
     assert suspended.status == VersionStatus.SUSPENDED
     assert protocol_resume(membership=m["csc_ig"], protocol=version.protocol).status == "active"
 
@@ -326,7 +328,10 @@ def test_pages_walk_the_lifecycle(client, parties):
         reverse("protocols:protocol_holders", args=[ref]), {"email": people["practitioner"].email}
     )
     assert people["practitioner"].has_perm("protocols.use_protocol", version.protocol)
-    client.post(reverse("protocols:protocol_action", args=[ref, "suspend"]), {"reason": "Review"})
+    client.post(
+        reverse("protocols:protocol_suspend", args=[ref]),
+        {"reason": "Review of the police data quality"},
+    )
     version.refresh_from_db()
     assert version.status == VersionStatus.SUSPENDED
 

@@ -221,12 +221,14 @@ def test_a_protocol_is_drafted_approved_given_and_suspended_and_the_summary_foll
     expect(records.locator("[data-field-key]")).to_have_count(2)
     assert priya.url == summary_url
 
-    # --- A CSC IG officer suspends it; a reason is required.
+    # --- A CSC IG officer suspends it, on a page that asks first; a reason is required.
     ben.reload()
     expect(ben.get_by_test_id("live-status")).to_have_text("Active")
+    ben.get_by_role("link", name="Suspend the protocol").click()
     ben.get_by_role("button", name="Suspend the protocol").click()
-    expect(banner(ben)).to_contain_text("Say why the protocol is suspended.")
-    expect(ben.get_by_test_id("live-status")).to_have_text("Active")
+    expect(ben.locator(".govuk-error-summary")).to_contain_text(
+        "Say why the protocol is suspended, in at least 20 characters."
+    )
     ben.get_by_label("Why is the protocol suspended?").fill("Police data quality under review.")
     ben.get_by_role("button", name="Suspend the protocol").click()
     expect(banner(ben)).to_contain_text("Suspended: nothing is disclosed under it from now on.")
