@@ -103,7 +103,7 @@ def person_for_preview(*, membership: Membership, reference: str) -> Person | No
     return found.person if found is not None else None
 
 
-def _masked(view: PersonView | None, *, own_agency_id: int) -> None:
+def _masked(view: PersonView | None, *, own_agency_id: int | None) -> None:
     """Replace every value and date of another agency's records with a placeholder naming the
     field ("[Risk grade]"), keeping what is shown, withheld and known to.
 
