@@ -80,6 +80,7 @@ from protocols.models import (
     VersionStatus,
     version_label,
 )
+from protocols.seals import open_to, sealed_from
 
 USE_PROTOCOL = "protocols.use_protocol"
 
@@ -263,6 +264,10 @@ class PersonView:
     staged_locked: bool  # a staged protocol is holding detail back until the assessment step
     # The user's safeguarding overrides that lifted a consent hold on something shown.
     overrides: set[int] = field(default_factory=set)
+    # {dataset id: records a rule of the user's would cover but a seal keeps from them}
+    # (protocols.seals). Never shown on a summary, where a sealed record does not exist: for a
+    # protocol preview to say what is sealed. Only another agency's records are ever counted.
+    sealed: dict[int, int] = field(default_factory=dict)
 
     @cached_property
     def shown_keys(self) -> dict[int, frozenset[str]]:
@@ -585,6 +590,7 @@ def disclose(
             dataset_id__in=list(by_dataset),
             record__is_retired=False,
         )
+        .annotate(sealed=sealed_from(membership.agency_id, today=today))  # type: ignore[union-attr]
         .order_by("record_id")
         .values_list(
             "person_id",
@@ -594,6 +600,7 @@ def disclose(
             "record__identity",
             "record__payload",
             "record__event_date",
+            "sealed",
         )
     )
     staged = any(g.staged for g in grants)
@@ -617,10 +624,16 @@ def disclose(
     )
 
     builders: dict[int, _PersonBuilder] = {}
-    for person_id, record_id, dataset_id, source_id, identity, payload, event_date in rows:
+    sealed: dict[int, Counter[int]] = {}
+    for person_id, record_id, dataset_id, source_id, identity, payload, event_date, seal in rows:
         shape = shapes[dataset_id]
         covering = [g for g in by_dataset[dataset_id] if g.covers(event_date, today)]
         if not covering:
+            continue
+        if seal:
+            # Sealed from this user's agency under any protocol, consent or override: not even
+            # "known to". Counted only for a preview (PersonView.sealed).
+            sealed.setdefault(person_id, Counter())[dataset_id] += 1
             continue
         builder = builders.get(person_id)
         if builder is None:
@@ -642,7 +655,10 @@ def disclose(
             held=held,
             record=_RecordData(record_id, source_id, identity, payload, event_date),
         )
-    return {person_id: builder.build() for person_id, builder in builders.items()}
+    views = {person_id: builder.build() for person_id, builder in builders.items()}
+    for person_id, view in views.items():
+        view.sealed = dict(sealed.get(person_id, {}))
+    return views
 
 
 def disclose_view(
@@ -677,12 +693,16 @@ def agencies_visible(
         by_dataset.setdefault(grant.dataset_id, []).append(grant)
     visible: dict[int, set[int]] = {}
     for start in range(0, len(ids), 5000):
-        rows = LinkageRecord.objects.filter(
-            person_id__in=ids[start : start + 5000],
-            person__is_active=True,
-            dataset_id__in=list(by_dataset),
-            record__is_retired=False,
-        ).values_list("person_id", "dataset_id", "agency_id", "record__event_date")
+        rows = (
+            LinkageRecord.objects.filter(
+                person_id__in=ids[start : start + 5000],
+                person__is_active=True,
+                dataset_id__in=list(by_dataset),
+                record__is_retired=False,
+            )
+            .filter(open_to(membership.agency_id, today=today))  # type: ignore[union-attr]
+            .values_list("person_id", "dataset_id", "agency_id", "record__event_date")
+        )
         for person_id, dataset_id, agency_id, event_date in rows:
             if any(g.covers(event_date, today) for g in by_dataset[dataset_id]):
                 visible.setdefault(person_id, set()).add(agency_id)
