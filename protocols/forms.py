@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 from django import forms
+from django.apps import apps
 
 from agencies.models import Agency, Dataset, Role
 from matching import normalise
@@ -357,18 +358,16 @@ def _seal_what(seal: SealInput) -> str:
 def seal_choices() -> list[tuple[str, list[tuple[str, str]]]]:
     """What a record can be sealed by, grouped by dataset: each payload field ("Clinic type
     is ...") and each risk indicator that reads the dataset."""
-    from protocols.models import SealRule
-
     datasets = list(
         Dataset.objects.filter(agency__is_active=True)
         .select_related("agency")
         .order_by("agency__name", "name")
     )
     catalogues = dataset_catalogues([d.pk for d in datasets])
-    # Risk sits above protocols, so its model is reached through the rule's own relation.
+    # Risk sits above protocols: its model is looked up by name rather than imported.
     indicators: dict[int, list[tuple[int, str]]] = {}
-    indicator_model = SealRule._meta.get_field("indicator").related_model
-    for pk, name, dataset_id in indicator_model.objects.filter(is_active=True).values_list(
+    indicator_model = apps.get_model("risk", "RiskIndicator")
+    for pk, name, dataset_id in indicator_model._default_manager.filter(is_active=True).values_list(
         "pk", "name", "datasets"
     ):
         if dataset_id is not None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
+from functools import partial
 
 from django.db import transaction
 from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q
@@ -127,8 +128,9 @@ def seal_reason(rule: SealRule, payload: dict | None = None) -> str:
 
 def seal_describe(rule: SealRule, labels: dict[str, str] | None = None) -> str:
     """The rule in words, e.g. 'records where Clinic type is "sexual health"'."""
-    if rule.indicator_id is not None:
-        return f'records the risk indicator "{rule.indicator.name}" found'
+    indicator = rule.indicator if rule.indicator_id is not None else None
+    if indicator is not None:
+        return f'records the risk indicator "{indicator.name}" found'
     if labels is None:
         labels = {
             f.key: f.label for f in dataset_catalogues([rule.dataset_id]).get(rule.dataset_id, [])
@@ -265,4 +267,4 @@ def seals_remark_later(dataset_ids: Iterable[int]) -> None:
     from protocols.tasks import seals_remark
 
     for dataset_id in sorted(set(dataset_ids)):
-        transaction.on_commit(lambda d=dataset_id: seals_remark.delay(dataset_id=d))
+        transaction.on_commit(partial(seals_remark.delay, dataset_id=dataset_id))

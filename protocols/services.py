@@ -10,6 +10,7 @@ disclosed at the next page load, and resume it.
 from dataclasses import dataclass
 from datetime import date
 
+from django.apps import apps
 from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -725,10 +726,10 @@ def seal_problems(seals: tuple[SealInput, ...], *, party_ids: set[int]) -> list[
 def _indicator_datasets(indicator_ids: set) -> dict[int, set[int]]:
     if not indicator_ids:
         return {}
-    # Risk sits above protocols, so its model is reached through the rule's own relation.
-    indicator_model = SealRule._meta.get_field("indicator").related_model
+    # Risk sits above protocols: its model is looked up by name rather than imported.
+    indicator_model = apps.get_model("risk", "RiskIndicator")
     found: dict[int, set[int]] = {}
-    for pk, dataset_id in indicator_model.objects.filter(pk__in=indicator_ids).values_list(
+    for pk, dataset_id in indicator_model._default_manager.filter(pk__in=indicator_ids).values_list(
         "pk", "datasets"
     ):
         found.setdefault(pk, set()).add(dataset_id)
