@@ -268,3 +268,18 @@ def test_a_new_version_keeps_the_seals(world, agency, member, django_capture_on_
     assert list(new.seals.values_list("value", flat=True)) == ["MEDIUM"]
     # The new draft's rule is marked as it is made.
     assert SealedRecord.objects.filter(rule__version=new).count() == 1
+
+
+def test_dashboards_count_no_sealed_record(world):
+    from agencies.models import Agency
+    from insights.models import PersonProfile
+    from insights.services import profiles_rebuild
+
+    linked, version, *_ = world
+    seal(linked, value="high")  # A1 and Bob's B1
+    seal(linked, version)  # A2
+    profiles_rebuild(agencies=list(Agency.objects.order_by("pk")))
+    profiles = {p.person_id: p.agencies for p in PersonProfile.objects.all()}
+    # Bob is known only through a sealed record; Alice only to social care now.
+    assert linked.bob.pk not in profiles
+    assert profiles[linked.alice.pk] == 1
