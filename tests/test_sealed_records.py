@@ -283,3 +283,36 @@ def test_dashboards_count_no_sealed_record(world):
     # Bob is known only through a sealed record; Alice only to social care now.
     assert linked.bob.pk not in profiles
     assert profiles[linked.alice.pk] == 1
+
+
+def test_a_pair_with_a_sealed_record_stays_out_of_another_agencys_review_queue(
+    world, agency, other_agency, member, client
+):
+    from matching.models import ReviewItem
+    from matching.review import review_item_readable, review_queue, reviewer_grant
+
+    linked, version, *_ = world
+    seal(linked, version)
+    a1, a2 = linked.records["A1"], linked.records["A2"]
+
+    def pair(one, two, score):
+        first, second = sorted((one, two), key=lambda r: r.pk)  # stored in id order
+        return ReviewItem.objects.create(
+            record_a=first, record_b=second, score=score, probability=0.5
+        )
+
+    sealed_pair = pair(a2, a1, 5)
+    open_pair = pair(a1, linked.records["S1"], 4)
+    csc_reviewer = member(Role.PRACTITIONER)
+    police_reviewer = member(Role.PRACTITIONER, in_agency=other_agency)
+    for reviewer in (csc_reviewer, police_reviewer):
+        reviewer_grant(user=reviewer)
+    csc, police = csc_reviewer.memberships.get(), police_reviewer.memberships.get()
+    assert list(review_queue(csc)) == [open_pair]
+    assert not review_item_readable(csc_reviewer, csc, sealed_pair)
+    assert list(review_queue(police)) == [sealed_pair, open_pair]
+    assert review_item_readable(police_reviewer, police, sealed_pair)
+    # Platform reviewers, acting for no agency, keep linkage right for everyone.
+    assert list(review_queue(None)) == [sealed_pair, open_pair]
+    client.force_login(csc_reviewer)
+    assert client.get(reverse("matching:review_item", args=[sealed_pair.pk])).status_code == 404
