@@ -52,7 +52,11 @@ def ingest_extract(self, *, extract_id: int) -> None:
     # finds nothing new). Looked up afresh: the extract may have loaded in an earlier delivery.
     if Extract.objects.filter(pk=extract_id, status=ExtractStatus.LOADED).exists():
         from matching.tasks import link_after_extract
+        from protocols.seals import seals_mark_extract
 
+        # Sealed records are marked before linkage makes them findable, so a new record
+        # matching a seal is never shown to another agency, not even for a moment.
+        seals_mark_extract(extract_id=extract_id)
         link_after_extract.delay(extract_id=extract_id)
 
 

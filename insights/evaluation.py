@@ -15,9 +15,12 @@ from collections.abc import Hashable
 from datetime import date, timedelta
 from typing import Any
 
+from django.utils import timezone
+
 from insights.models import Evaluation
 from insights.suppression import Figure, protect, protect_table
 from matching.models import LinkageRecord
+from protocols.seals import sealed_q
 from risk.models import RiskFinding
 
 CHUNK = 5_000
@@ -45,6 +48,9 @@ def _events(
             record__event_date__isnull=False,
         )
         person, when = "person_id", "record__event_date"
+    # Outcomes are shown to every agency's analysts: sealed records count for nobody.
+    dataset = "record__dataset_id" if indicator_id is not None else "dataset_id"
+    rows = rows.exclude(sealed_q(today=timezone.localdate(), dataset=dataset))
     if start is not None:
         rows = rows.filter(**{f"{when}__gte": start})
     if end is not None:

@@ -28,6 +28,7 @@ from alerts.models import Alert, AlertOutcome, AlertStatus
 from insights.models import Evaluation, InsightSnapshot, PersonProfile
 from insights.suppression import Figure, protect, protect_table
 from matching.models import LinkageRecord
+from protocols.seals import sealed_q
 from risk.models import PersonRisk, RiskDay
 from risk.scoring import BANDS, band_of
 
@@ -54,6 +55,9 @@ def profiles_rebuild(*, agencies: list[Agency]) -> None:
         LinkageRecord.objects.filter(
             person__isnull=False, person__is_active=True, record__is_retired=False
         )
+        # Dashboards are read by every agency's analysts: a sealed record counts for nobody,
+        # or a small-number cell could say who is known to a sexual health clinic.
+        .exclude(sealed_q(today=timezone.localdate()))
         .order_by()
         .values_list("person_id", "agency_id", "person__household_id")
         .distinct()

@@ -206,7 +206,7 @@ class ReviewItemListAPI(MatchingAPIView, generics.ListAPIView):
     serializer_class = ReviewItemSerializer
 
     def get_queryset(self):
-        return review_queue()
+        return review_queue(getattr(self.request._request, "membership", None))
 
 
 class ReviewItemDetailAPI(MatchingAPIView):

@@ -23,6 +23,7 @@ from matching.normalise import date_parse, postcode_normalise, text_clean
 from matching.screening import identifiers_in_text, screen_problem
 from matching.tasks import relink_after_decision
 from protocols.engine import link_review_identifiers_visible, link_review_identities
+from protocols.seals import sealed_q
 
 REVIEW_PERMISSION = "matching.review_links"
 DECISIONS = (ReviewItem.Status.CONFIRMED, ReviewItem.Status.REJECTED)
@@ -57,6 +58,9 @@ def review_item_readable(user, membership: Membership | None, item: ReviewItem) 
     decided, the pair (and the evidence that someone judged it) stays with those who decided it
     and with IG officers, who answer for the decisions. Callers have already checked the review
     permission."""
+    sealed = _sealed_from(membership)
+    if sealed is not None and ReviewItem.objects.filter(sealed, pk=item.pk).exists():
+        return False
     # A reported pair is a question again (matching.challenges), in every reviewer's queue.
     if item.reported_at is not None:
         return True
@@ -132,14 +136,36 @@ def _review_permission() -> Permission:
 # --- Reads ----------------------------------------------------------------------------------------
 
 
-def review_queue() -> QuerySet[ReviewItem]:
+def review_queue(membership: Membership | None = None) -> QuerySet[ReviewItem]:
     """Pairs a practitioner reported first, the longest waiting first (a person is waiting on
     the answer, and may be looking at the wrong child's history meanwhile), decided ones too;
-    then open items, most certain first (the ones a reviewer can settle fastest)."""
-    return (
-        ReviewItem.objects.filter(Q(status=ReviewItem.Status.OPEN) | Q(reported_at__isnull=False))
-        .select_related("record_a__dataset__agency", "record_b__dataset__agency")
-        .order_by(F("reported_at").asc(nulls_last=True), "-score", "pk")
+    then open items, most certain first (the ones a reviewer can settle fastest). A reviewer
+    acting for an agency never sees a pair with another agency's sealed record in it."""
+    queue = ReviewItem.objects.filter(
+        Q(status=ReviewItem.Status.OPEN) | Q(reported_at__isnull=False)
+    )
+    sealed = _sealed_from(membership)
+    if sealed is not None:
+        queue = queue.exclude(sealed)
+    return queue.select_related("record_a__dataset__agency", "record_b__dataset__agency").order_by(
+        F("reported_at").asc(nulls_last=True), "-score", "pk"
+    )
+
+
+def _sealed_from(membership: Membership | None) -> Q | None:
+    """Pairs holding a record sealed from the reviewer's agency (protocols.seals): a sealed
+    record is not shown to another agency even as a pair to judge. Reviewers acting for no
+    agency (platform admins, who keep linkage right for everyone) see every pair."""
+    agency_id = membership.agency_id if membership is not None else None
+    if agency_id is None:
+        return None
+    today = timezone.localdate()
+    return Q(
+        ~Q(record_a__dataset__agency_id=agency_id),
+        sealed_q(today=today, record="record_a_id", dataset="record_a__dataset_id"),
+    ) | Q(
+        ~Q(record_b__dataset__agency_id=agency_id),
+        sealed_q(today=today, record="record_b_id", dataset="record_b__dataset_id"),
     )
 
 
@@ -157,9 +183,11 @@ def review_item_get(pk: int) -> ReviewItem | None:
     )
 
 
-def review_next_open(*, after: ReviewItem) -> ReviewItem | None:
+def review_next_open(
+    *, after: ReviewItem, membership: Membership | None = None
+) -> ReviewItem | None:
     """The open item a reviewer sees next, once they have decided `after`."""
-    return review_queue().exclude(pk=after.pk).first()
+    return review_queue(membership).exclude(pk=after.pk).first()
 
 
 @dataclass

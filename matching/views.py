@@ -63,7 +63,7 @@ QUEUE_PAGE_SIZE = 50
 
 @permission_required(REVIEW_PERMISSION)
 def review_queue_view(request: HttpRequest) -> HttpResponse:
-    paginator = Paginator(review_queue(), QUEUE_PAGE_SIZE)
+    paginator = Paginator(review_queue(getattr(request, "membership", None)), QUEUE_PAGE_SIZE)
     page = paginator.get_page(request.GET.get("page"))
     page_range = paginator.get_elided_page_range(page.number, on_each_side=1, on_ends=1)
     return render(
@@ -109,7 +109,7 @@ def review_item_view(request: ShareHubRequest, pk: int) -> HttpResponse:
                 f"Pair {item.pk} saved as {answer}. The people it affects are being linked "
                 "again with your decision.",
             )
-            following = review_next_open(after=item)
+            following = review_next_open(after=item, membership=request.membership)
             if following is None:
                 return redirect("matching:review_queue")
             return redirect("matching:review_item", pk=following.pk)

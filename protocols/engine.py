@@ -81,6 +81,7 @@ from protocols.models import (
     VersionStatus,
     version_label,
 )
+from protocols.seals import open_to, sealed_from
 
 USE_PROTOCOL = "protocols.use_protocol"
 
@@ -269,6 +270,10 @@ class PersonView:
     staged_locked: bool  # a staged protocol is holding detail back until the assessment step
     # The user's safeguarding overrides that lifted a consent hold on something shown.
     overrides: set[int] = field(default_factory=set)
+    # {dataset id: records a rule of the user's would cover but a seal keeps from them}
+    # (protocols.seals). Never shown on a summary, where a sealed record does not exist: for a
+    # protocol preview to say what is sealed. Only another agency's records are ever counted.
+    sealed: dict[int, int] = field(default_factory=dict)
 
     @cached_property
     def shown_keys(self) -> dict[int, frozenset[str]]:
@@ -585,7 +590,7 @@ def disclose(
     for grant in grants:
         by_dataset.setdefault(grant.dataset_id, []).append(grant)
     shapes = _shapes(by_dataset)
-    rows = _record_rows(people, by_dataset)
+    rows = _record_rows(people, by_dataset, agency_id=membership.agency_id, today=today)  # type: ignore[union-attr]
     staged = any(g.staged for g in grants)
     unlocked = (
         set(
@@ -618,14 +623,24 @@ def disclose(
     )
 
 
-def _record_rows(people: dict[int, Person], by_dataset: dict[int, list[Grant]]):
-    """The records of `people` in the datasets the grants name, as _views() reads them."""
+def _record_rows(
+    people: dict[int, Person],
+    by_dataset: dict[int, list[Grant]],
+    *,
+    agency_id: int | None,
+    today: date,
+    version_id: int | None = None,
+):
+    """The records of `people` in the datasets the grants name, as _views() reads them, each
+    with whether it is sealed from a user acting for `agency_id` (protocols.seals; with
+    `version_id`, that version's seals counted as if it were in force, for a preview)."""
     return (
         LinkageRecord.objects.filter(
             person_id__in=list(people),
             dataset_id__in=list(by_dataset),
             record__is_retired=False,
         )
+        .annotate(sealed=sealed_from(agency_id, today=today, version_id=version_id))
         .order_by("record_id")
         .values_list(
             "person_id",
@@ -635,6 +650,7 @@ def _record_rows(people: dict[int, Person], by_dataset: dict[int, list[Grant]]):
             "record__identity",
             "record__payload",
             "record__event_date",
+            "sealed",
         )
     )
 
@@ -655,10 +671,16 @@ def _views(
     grants show of each record row (person id, record id, dataset id, source id, sealed
     identity or an identity already open, payload, event date)."""
     builders: dict[int, _PersonBuilder] = {}
-    for person_id, record_id, dataset_id, source_id, identity, payload, event_date in rows:
+    sealed: dict[int, Counter[int]] = {}
+    for person_id, record_id, dataset_id, source_id, identity, payload, event_date, seal in rows:
         shape = shapes[dataset_id]
         covering = [g for g in by_dataset[dataset_id] if g.covers(event_date, today)]
         if not covering:
+            continue
+        if seal:
+            # Sealed from this user's agency under any protocol, consent or override: not even
+            # "known to". Counted only for a preview (PersonView.sealed).
+            sealed.setdefault(person_id, Counter())[dataset_id] += 1
             continue
         builder = builders.get(person_id)
         if builder is None:
@@ -680,7 +702,10 @@ def _views(
             held=held,
             record=_RecordData(record_id, source_id, identity, payload, event_date),
         )
-    return {person_id: builder.build() for person_id, builder in builders.items()}
+    views = {person_id: builder.build() for person_id, builder in builders.items()}
+    for person_id, view in views.items():
+        view.sealed = dict(sealed.get(person_id, {}))
+    return views
 
 
 def disclose_view(
@@ -715,12 +740,16 @@ def agencies_visible(
         by_dataset.setdefault(grant.dataset_id, []).append(grant)
     visible: dict[int, set[int]] = {}
     for start in range(0, len(ids), 5000):
-        rows = LinkageRecord.objects.filter(
-            person_id__in=ids[start : start + 5000],
-            person__is_active=True,
-            dataset_id__in=list(by_dataset),
-            record__is_retired=False,
-        ).values_list("person_id", "dataset_id", "agency_id", "record__event_date")
+        rows = (
+            LinkageRecord.objects.filter(
+                person_id__in=ids[start : start + 5000],
+                person__is_active=True,
+                dataset_id__in=list(by_dataset),
+                record__is_retired=False,
+            )
+            .filter(open_to(membership.agency_id, today=today))  # type: ignore[union-attr]
+            .values_list("person_id", "dataset_id", "agency_id", "record__event_date")
+        )
         for person_id, dataset_id, agency_id, event_date in rows:
             if any(g.covers(event_date, today) for g in by_dataset[dataset_id]):
                 visible.setdefault(person_id, set()).add(agency_id)
@@ -1094,25 +1123,36 @@ def _grouped(grants: list[Grant]) -> dict[int, list[Grant]]:
 
 
 def disclose_as_holder(
-    *, grants: list[Grant], persons: Iterable[Person], purpose: str, now: datetime
+    *,
+    grants: list[Grant],
+    persons: Iterable[Person],
+    purpose: str,
+    now: datetime,
+    agency_id: int,
+    version_id: int | None = None,
 ) -> dict[int, PersonView]:
-    """What a holder of `grants` (version_grants) would see of each of `persons`: their real
-    records and real consent, with no assessment step recorded and no safeguarding override,
-    which a new holder has not got. Persons the grants do not reach are left out."""
+    """What a holder of `grants` (version_grants) acting for `agency_id` would see of each of
+    `persons`: their real records and real consent, with no assessment step recorded and no
+    safeguarding override, which a new holder has not got; records sealed from that agency left
+    out and counted (PersonView.sealed), with `version_id`'s seals counted as if it were in
+    force. Persons the grants do not reach are left out."""
     people = {p.pk: p for p in persons if p.is_active}
     if not people or not grants:
         return {}
     by_dataset = _grouped(grants)
+    today = timezone.localdate(now)
     return _views(
         by_dataset=by_dataset,
         shapes=_shapes(by_dataset),
         people=people,
-        rows=_record_rows(people, by_dataset),
+        rows=_record_rows(
+            people, by_dataset, agency_id=agency_id, today=today, version_id=version_id
+        ),
         unlocked=set(),
         standings=consent_standings(person_ids=people, grants=grants, purpose=purpose),
         overrides={},
         purpose=purpose,
-        today=timezone.localdate(now),
+        today=today,
     )
 
 
@@ -1138,7 +1178,9 @@ def disclose_synthetic(
         catalogue = shapes[dataset_id].catalogue
         identity = {f.name: f"[{f.label}]" for f in catalogue if f.is_identity}
         payload = {f.name: f"[{f.label}]" for f in catalogue if not f.is_identity}
-        rows.append((0, -dataset_id, dataset_id, "example", identity, payload, today))
+        # Placeholders match no seal's value: which records a seal keeps from the holder is
+        # shown beside the preview in words (protocols.seals.seal_lines), not as a record.
+        rows.append((0, -dataset_id, dataset_id, "example", identity, payload, today, False))
     return _views(
         by_dataset=by_dataset,
         shapes=shapes,

@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 from django import forms
+from django.apps import apps
 
 from agencies.models import Agency, Dataset, Role
 from matching import normalise
@@ -25,6 +26,7 @@ from protocols.services import (
     TIER_NAMES,
     ProtocolInput,
     RuleInput,
+    SealInput,
 )
 from protocols.summary import ASSESSMENT_STEPS
 
@@ -147,9 +149,12 @@ class ProtocolForm(forms.Form):
             (str(a.pk), a.name) for a in Agency.objects.filter(is_active=True).order_by("name")
         ]
 
-    def protocol_input(self, rules: tuple[RuleInput, ...]) -> ProtocolInput:
+    def protocol_input(
+        self, rules: tuple[RuleInput, ...], seals: tuple[SealInput, ...] = ()
+    ) -> ProtocolInput:
         data = self.cleaned_data
         return ProtocolInput(
+            seals=seals,
             name=data["name"],
             purpose=data["purpose"],
             purpose_detail=data["purpose_detail"],
@@ -383,3 +388,123 @@ class PreviewForm(forms.Form):
         if person is None:
             raise forms.ValidationError(self.NO_SUCH_PERSON)
         return person
+
+
+# Blank sealing rows the form offers below the existing ones; save and edit again for more.
+SEAL_BLANK_ROWS = 2
+SEAL_MAX_ROWS = 50
+
+
+@dataclass
+class SealRow:
+    """One sealing rule's row on the protocol form: what to seal by, the value, and why."""
+
+    number: int
+    what: str = ""
+    value: str = ""
+    reason: str = ""
+    error: str = ""
+
+    @property
+    def prefix(self) -> str:
+        return f"seal-{self.number}"
+
+
+def _seal_what(seal: SealInput) -> str:
+    if seal.indicator_id is not None:
+        return f"{seal.dataset_id}|indicator:{seal.indicator_id}"
+    return f"{seal.dataset_id}|{seal.field_key}"
+
+
+def seal_choices() -> list[tuple[str, list[tuple[str, str]]]]:
+    """What a record can be sealed by, grouped by dataset: each payload field ("Clinic type
+    is ...") and each risk indicator that reads the dataset."""
+    datasets = list(
+        Dataset.objects.filter(agency__is_active=True)
+        .select_related("agency")
+        .order_by("agency__name", "name")
+    )
+    catalogues = dataset_catalogues([d.pk for d in datasets])
+    # Risk sits above protocols: its model is looked up by name rather than imported.
+    indicators: dict[int, list[tuple[int, str]]] = {}
+    indicator_model = apps.get_model("risk", "RiskIndicator")
+    for pk, name, dataset_id in indicator_model._default_manager.filter(is_active=True).values_list(
+        "pk", "name", "datasets"
+    ):
+        if dataset_id is not None:
+            indicators.setdefault(dataset_id, []).append((pk, name))
+    groups = []
+    for dataset in datasets:
+        options = [
+            (f"{dataset.pk}|{info.key}", f"{info.label} is ...")
+            for info in catalogues.get(dataset.pk, [])
+            if not info.is_identity
+        ]
+        options += [
+            (f"{dataset.pk}|indicator:{pk}", f'Found by the risk indicator "{name}"')
+            for pk, name in sorted(indicators.get(dataset.pk, []), key=lambda i: i[1])
+        ]
+        if options:
+            groups.append((f"{dataset.agency.name}: {dataset.name}", options))
+    return groups
+
+
+def seal_rows(existing: tuple[SealInput, ...] = ()) -> list[SealRow]:
+    rows = [
+        SealRow(number, _seal_what(seal), seal.value, seal.reason)
+        for number, seal in enumerate(existing, start=1)
+    ]
+    start = len(rows) + 1
+    rows += [SealRow(number) for number in range(start, start + SEAL_BLANK_ROWS)]
+    return rows
+
+
+def seals_from_post(post) -> tuple[tuple[SealInput, ...], list[SealRow], bool]:
+    """Read the sealing rows back, keeping what was typed. A row left wholly empty is no rule;
+    "No sealing rule" with a value or reason asks what to seal by, so nothing typed is lost.
+    Returns the rules, the rows to show again, and whether every row could be read."""
+    try:
+        count = min(int(post.get("seal-rows", "0")), SEAL_MAX_ROWS)
+    except ValueError:
+        count = 0
+    seals = []
+    rows = []
+    ok = True
+    for number in range(1, count + 1):
+        row = SealRow(
+            number,
+            post.get(f"seal-{number}-what", "").strip(),
+            post.get(f"seal-{number}-value", "").strip(),
+            post.get(f"seal-{number}-reason", "").strip(),
+        )
+        rows.append(row)
+        if not row.what:
+            if row.value or row.reason:
+                row.error = "Choose what to seal by, or clear the value and the reason."
+                ok = False
+            continue
+        dataset, _, key = row.what.partition("|")
+        if not dataset.isdigit() or not key:
+            row.error = "Choose what to seal by from the list."
+            ok = False
+            continue
+        if key.startswith("indicator:"):
+            indicator = key.removeprefix("indicator:")
+            if not indicator.isdigit():
+                row.error = "Choose what to seal by from the list."
+                ok = False
+                continue
+            if row.value:
+                row.error = "A rule by risk indicator takes no value; clear the value."
+                ok = False
+                continue
+            seals.append(
+                SealInput(dataset_id=int(dataset), reason=row.reason, indicator_id=int(indicator))
+            )
+        else:
+            seals.append(
+                SealInput(
+                    dataset_id=int(dataset), reason=row.reason, field_key=key, value=row.value
+                )
+            )
+    return tuple(seals), rows, ok

@@ -429,3 +429,73 @@ class AccessLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} by user {self.user_id} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class SealRule(models.Model):
+    """Records of one agency dataset that are never disclosed to another agency: those whose
+    field equals a value (clinic type is sexual health, record type is adoption), or those a
+    risk indicator found. Set by a protocol version (in force while that version is) or, with no
+    version, partnership-wide by a platform admin. No protocol, consent or safeguarding override
+    opens a sealed record to another agency, not even as "known to"; its own agency sees it as
+    its protocols allow, and subject access and retention reach it (protocols.seals)."""
+
+    dataset = models.ForeignKey("agencies.Dataset", on_delete=models.CASCADE, related_name="+")
+    version = models.ForeignKey(
+        ProtocolVersion,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="seals",
+        help_text="Empty: partnership-wide, in force until deleted.",
+    )
+    # A payload field key (protocols.fields, "field:<column>") and the value that seals, compared
+    # ignoring case and spacing; or, instead, a risk indicator whose finding seals.
+    field_key = models.CharField(
+        max_length=200, blank=True, help_text='The field\'s key, e.g. "field:clinic_type".'
+    )
+    value = models.CharField(
+        max_length=200, blank=True, help_text="Compared ignoring capitals and spaces."
+    )
+    indicator = models.ForeignKey(
+        "risk.RiskIndicator", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    reason = models.TextField(help_text="Why these records must never travel.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["dataset__agency__name", "dataset__name", "field_key", "value"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(indicator__isnull=True) & ~Q(field_key="") & ~Q(value=""))
+                | (Q(indicator__isnull=False) & Q(field_key="") & Q(value="")),
+                name="sealrule_field_or_indicator",
+                violation_error_message="Seal by a field and its value, or by a risk indicator "
+                "with no field or value.",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"seal on {self.dataset}"
+
+
+class SealedRecord(models.Model):
+    """A record a field-value SealRule matches, worked out when the record is loaded and when
+    the rule is made (protocols.seals), so every read filters on an indexed join instead of
+    reading payloads. Marked whether or not the rule is in force yet; reads check that."""
+
+    rule = models.ForeignKey(SealRule, on_delete=models.CASCADE, related_name="records")
+    record = models.ForeignKey(
+        "agencies.SourceRecord", on_delete=models.CASCADE, related_name="seals"
+    )
+
+    class Meta:
+        # The record's foreign key is indexed: reads look a record up by it.
+        constraints = [
+            models.UniqueConstraint(fields=["rule", "record"], name="sealedrecord_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"record {self.record_id} sealed by rule {self.rule_id}"

@@ -19,7 +19,7 @@ from datetime import datetime
 
 from django.utils import timezone
 
-from agencies.models import Agency, Membership
+from agencies.models import Agency, Dataset, Membership
 from matching.models import LinkageRecord, Person
 from protocols.engine import (
     PersonView,
@@ -28,6 +28,7 @@ from protocols.engine import (
     version_grants,
 )
 from protocols.models import DatasetRule, ProtocolVersion, VersionStatus
+from protocols.seals import SealLine, seal_lines, seal_rules_for
 
 # What each side of a field's comparison is called, with words and not colour alone.
 ADDED = "New in this version"
@@ -72,6 +73,11 @@ class Preview:
     this_view: PersonView | None
     in_force_view: PersonView | None
     changes: list[DatasetChange]
+    # The seal rules that would keep records of other agencies' datasets this version names
+    # from the holder, in words (its own and partnership-wide ones), and for a real person how
+    # many of their records each dataset keeps back ({"Agency: Dataset": count}).
+    seals: list[SealLine] = field(default_factory=list)
+    sealed_counts: dict[str, int] = field(default_factory=dict)
 
 
 def version_in_force(version: ProtocolVersion, *, today=None) -> ProtocolVersion | None:
@@ -221,6 +227,22 @@ def _changes(this: PersonView | None, in_force: PersonView | None) -> list[Datas
     return changes
 
 
+def _own_sealed(
+    view: PersonView | None, names: dict[int, str], *, own_agency_id: int | None
+) -> dict[str, int]:
+    """How many of the person's records each of the previewer's own agency's datasets keeps
+    sealed from the holder. Never another agency's: that a person has records a seal keeps
+    back (a sexual health clinic's, an adoption) is what the seal is there to hide."""
+    if view is None or not view.sealed or own_agency_id is None:
+        return {}
+    own = set(
+        Dataset.objects.filter(pk__in=list(view.sealed), agency_id=own_agency_id).values_list(
+            "pk", flat=True
+        )
+    )
+    return {names.get(d, "Your agency's dataset"): n for d, n in view.sealed.items() if d in own}
+
+
 def _logged(views: list[PersonView]) -> dict:
     """What a case summary logs (protocols.summary._fields_logged), over both sides: the record
     ids and field keys shown and the datasets shown as "known to"."""
@@ -278,11 +300,20 @@ def protocol_preview(
         )
     else:
         this_view = disclose_as_holder(
-            grants=grants, persons=[person], purpose=purpose, now=now
+            grants=grants,
+            persons=[person],
+            purpose=purpose,
+            now=now,
+            agency_id=agency.pk,
+            version_id=version.pk,
         ).get(person.pk)
         in_force_view = (
             disclose_as_holder(
-                grants=in_force_grants, persons=[person], purpose=purpose, now=now
+                grants=in_force_grants,
+                persons=[person],
+                purpose=purpose,
+                now=now,
+                agency_id=agency.pk,
             ).get(person.pk)
             if in_force
             else None
@@ -318,6 +349,15 @@ def protocol_preview(
         versions=[version.pk, *([in_force.pk] if in_force else [])],
         detail=detail,
     )
+    named = DatasetRule.objects.filter(version=version).exclude(dataset__agency_id=agency.pk)
+    seals = seal_lines(
+        seal_rules_for(
+            dataset_ids=named.values_list("dataset_id", flat=True),
+            today=timezone.localdate(now),
+            version_id=version.pk,
+        )
+    )
+    names = {line.dataset_id: line.dataset for line in seals}
     return Preview(
         version=version,
         in_force=in_force,
@@ -328,4 +368,6 @@ def protocol_preview(
         this_view=this_view,
         in_force_view=in_force_view,
         changes=_changes(this_view, in_force_view),
+        seals=seals,
+        sealed_counts=_own_sealed(this_view, names, own_agency_id=membership.agency_id),
     )

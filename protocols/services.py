@@ -10,6 +10,7 @@ disclosed at the next page load, and resume it.
 from dataclasses import dataclass
 from datetime import date
 
+from django.apps import apps
 from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -18,7 +19,7 @@ from guardian.shortcuts import assign_perm, remove_perm
 from accounts.models import User
 from agencies.models import Agency, Dataset, Membership, Role
 from protocols import approvals, suspension
-from protocols.fields import dataset_catalogues
+from protocols.fields import FIELD, dataset_catalogues
 from protocols.models import (
     DEFAULT_OVERRIDE_HOURS,
     DEFAULT_OVERRIDE_LENGTH_HOURS,
@@ -34,9 +35,11 @@ from protocols.models import (
     ProtocolGrant,
     ProtocolVersion,
     Purpose,
+    SealRule,
     Tier,
     VersionStatus,
 )
+from protocols.seals import seals_remark_later
 
 TIER_NAMES = {
     "hidden": Tier.HIDDEN,
@@ -89,6 +92,17 @@ class RuleInput:
 
 
 @dataclass(frozen=True)
+class SealInput:
+    """A sealing rule on the form: a payload field and its value, or a risk indicator."""
+
+    dataset_id: int
+    reason: str
+    field_key: str = ""
+    value: str = ""
+    indicator_id: int | None = None
+
+
+@dataclass(frozen=True)
 class ProtocolInput:
     name: str
     purpose: str
@@ -107,6 +121,7 @@ class ProtocolInput:
     override_default_hours: int | None = None
     consent_from_others: str = ConsentFromOthers.OWNER_CONFIRMS
     change_note: str = ""
+    seals: tuple[SealInput, ...] = ()
 
     @property
     def usual_override_hours(self) -> int:
@@ -220,10 +235,12 @@ def _checked(data: ProtocolInput) -> dict[str, list[str]]:
             problem("rules", f"{where}: only a summary rule names fields; full shares them all.")
     if not any(r.tier > Tier.HIDDEN for r in data.rules):
         problem("rules", "Share at least one dataset, or the protocol discloses nothing.")
+    for message in seal_problems(data.seals, party_ids=parties):
+        problem("seals", message)
     return problems
 
 
-def _write_content(version: ProtocolVersion, data: ProtocolInput) -> None:
+def _write_content(version: ProtocolVersion, data: ProtocolInput, by: User | None = None) -> None:
     version.name = data.name.strip()
     version.purpose = data.purpose
     version.purpose_detail = data.purpose_detail.strip()
@@ -240,6 +257,7 @@ def _write_content(version: ProtocolVersion, data: ProtocolInput) -> None:
     version.change_note = data.change_note.strip()
     version.save()
     version.parties.set(data.party_ids)
+    _write_seals(version, data.seals, by=by)
     version.rules.all().delete()
     DatasetRule.objects.bulk_create(
         DatasetRule(
@@ -284,7 +302,7 @@ def protocol_draft_create(*, membership: Membership, data: ProtocolInput) -> Pro
         raise ProtocolError(problems)
     protocol = Protocol.objects.create(created_by=membership.user, owner_agency=agency)
     version = ProtocolVersion(protocol=protocol, number=1, author=membership.user)
-    _write_content(version, data)
+    _write_content(version, data, by=membership.user)
     _event(protocol, version, ProtocolEvent.Kind.DRAFTED, membership.user)
     return version
 
@@ -307,7 +325,7 @@ def protocol_draft_update(
         problems.setdefault("parties", []).append("Your own agency must stay one of the parties.")
     if problems:
         raise ProtocolError(problems)
-    _write_content(version, data)
+    _write_content(version, data, by=membership.user)
     _event(version.protocol, version, ProtocolEvent.Kind.EDITED, membership.user)
     return version
 
@@ -339,6 +357,16 @@ def version_input(version: ProtocolVersion) -> ProtocolInput:
             )
             for rule in version.rules.all()
         ),
+        seals=tuple(
+            SealInput(
+                dataset_id=seal.dataset_id,
+                reason=seal.reason,
+                field_key=seal.field_key,
+                value=seal.value,
+                indicator_id=seal.indicator_id,
+            )
+            for seal in version.seals.order_by("pk")
+        ),
     )
 
 
@@ -358,7 +386,7 @@ def protocol_revise(*, membership: Membership, protocol: Protocol) -> ProtocolVe
     if not latest.parties.filter(pk=agency.pk).exists():
         raise ProtocolError("Only IG officers of a party agency can revise this protocol.")
     version = ProtocolVersion(protocol=protocol, number=latest.number + 1, author=membership.user)
-    _write_content(version, version_input(latest))
+    _write_content(version, version_input(latest), by=membership.user)
     _event(
         protocol,
         version,
@@ -669,3 +697,97 @@ def protocol_holders(protocol: Protocol):
     users = User.objects.filter(protocol_grants__protocol=protocol).distinct().order_by("pk")
     groups = Group.objects.filter(protocol_grants__protocol=protocol).distinct().order_by("name")
     return users, groups
+
+
+def seal_problems(seals: tuple[SealInput, ...], *, party_ids: set[int]) -> list[str]:
+    """What is wrong with a protocol's sealing rules, each message saying what to fix."""
+    problems: list[str] = []
+    if not seals:
+        return problems
+    datasets = Dataset.objects.select_related("agency").in_bulk({s.dataset_id for s in seals})
+    catalogues = dataset_catalogues(list(datasets))
+    indicator_datasets = _indicator_datasets({s.indicator_id for s in seals if s.indicator_id})
+    seen = set()
+    for number, seal in enumerate(seals, start=1):
+        where = f"Sealing rule {number}"
+        dataset = datasets.get(seal.dataset_id)
+        if dataset is None:
+            problems.append(f"{where}: choose what to seal from the list.")
+            continue
+        if dataset.agency_id not in party_ids:
+            problems.append(
+                f"{where}: {dataset.agency.name} is not a party, so the protocol cannot seal "
+                "its records. Add it as a party or ask a platform admin for a "
+                "partnership-wide rule."
+            )
+        if seal.indicator_id is not None:
+            if seal.dataset_id not in indicator_datasets.get(seal.indicator_id, set()):
+                problems.append(f"{where}: that risk indicator does not read {dataset.name}.")
+        else:
+            fields = {f.key: f for f in catalogues.get(dataset.pk, []) if not f.is_identity}
+            if not seal.field_key.startswith(FIELD) or seal.field_key not in fields:
+                problems.append(f"{where}: choose a field of {dataset.name} to seal by.")
+            if not seal.value.strip():
+                problems.append(
+                    f'{where}: enter the value that seals a record, e.g. "sexual health".'
+                )
+            elif len(seal.value) > 200:
+                problems.append(f"{where}: shorten the value to 200 characters or fewer.")
+        if not seal.reason.strip():
+            problems.append(f"{where}: say why these records must never be shared.")
+        key = (
+            seal.dataset_id,
+            seal.field_key,
+            " ".join(seal.value.split()).casefold(),
+            seal.indicator_id,
+        )
+        if key in seen:
+            problems.append(f"{where} repeats an earlier rule; remove one of them.")
+        seen.add(key)
+    return problems
+
+
+def _indicator_datasets(indicator_ids: set) -> dict[int, set[int]]:
+    if not indicator_ids:
+        return {}
+    # Risk sits above protocols: its model is looked up by name rather than imported.
+    indicator_model = apps.get_model("risk", "RiskIndicator")
+    found: dict[int, set[int]] = {}
+    for pk, dataset_id in indicator_model._default_manager.filter(pk__in=indicator_ids).values_list(
+        "pk", "datasets"
+    ):
+        found.setdefault(pk, set()).add(dataset_id)
+    return found
+
+
+def _write_seals(version: ProtocolVersion, seals: tuple[SealInput, ...], *, by) -> None:
+    """Keep the version's sealing rules as given: unchanged rules keep their marks, new ones are
+    marked once the change commits (protocols.seals)."""
+    wanted = {
+        (s.dataset_id, s.field_key, s.value.strip(), s.indicator_id): s.reason.strip()
+        for s in seals
+    }
+    kept = set()
+    for rule in version.seals.all():
+        key = (rule.dataset_id, rule.field_key, rule.value, rule.indicator_id)
+        if key in wanted and key not in kept:
+            kept.add(key)
+            if rule.reason != wanted[key]:
+                rule.reason = wanted[key]
+                rule.save(update_fields=["reason"])
+        else:
+            rule.delete()
+    new = [key for key in wanted if key not in kept]
+    SealRule.objects.bulk_create(
+        SealRule(
+            version=version,
+            dataset_id=dataset_id,
+            field_key=field_key,
+            value=value,
+            indicator_id=indicator_id,
+            reason=wanted[(dataset_id, field_key, value, indicator_id)],
+            created_by=by,
+        )
+        for dataset_id, field_key, value, indicator_id in new
+    )
+    seals_remark_later(dataset_id for dataset_id, _, _, indicator_id in new if indicator_id is None)

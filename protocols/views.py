@@ -31,6 +31,9 @@ from protocols.forms import (
     UnlockForm,
     rule_rows,
     rules_from_post,
+    seal_choices,
+    seal_rows,
+    seals_from_post,
 )
 from protocols.models import Protocol, ProtocolVersion, Purpose, VersionStatus
 from protocols.preview import protocol_preview
@@ -83,7 +86,7 @@ def protocol_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _form_page(request, *, form, rows, version=None, errors=None):
+def _form_page(request, *, form, rows, version=None, errors=None, seals=None):
     """The protocol form; a service's problems with a form field show at that field (and in the
     summary), the rest (the rules) in the summary, linked to the rules table."""
     others = {}
@@ -97,7 +100,15 @@ def _form_page(request, *, form, rows, version=None, errors=None):
     return render(
         request,
         "protocols/protocol_form.html",
-        {"form": form, "rows": rows, "version": version, "service_errors": errors or {}},
+        {
+            "form": form,
+            "rows": rows,
+            "version": version,
+            "service_errors": errors or {},
+            "seal_rows": seal_rows() if seals is None else seals,
+            "seal_errors": any(row.error for row in seals or ()),
+            "seal_choices": seal_choices(),
+        },
     )
 
 
@@ -116,16 +127,19 @@ def protocol_new(request: HttpRequest) -> HttpResponse:
     form = ProtocolForm(request.POST)
     rows = rule_rows()
     rules, rules_ok = rules_from_post(request.POST, rows)
-    if form.is_valid() and rules_ok:
+    seals, seal_lines, seals_ok = seals_from_post(request.POST)
+    if form.is_valid() and rules_ok and seals_ok:
         try:
             version = protocol_draft_create(
-                membership=request.membership, data=form.protocol_input(rules)
+                membership=request.membership, data=form.protocol_input(rules, seals)
             )
         except ProtocolError as error:
-            return _form_page(request, form=form, rows=rows, errors=error.problems)
+            return _form_page(
+                request, form=form, rows=rows, errors=error.problems, seals=seal_lines
+            )
         messages.success(request, "Draft saved. Submit it for approval when it is ready.")
         return redirect("protocols:protocol_detail", reference=version.protocol.reference)
-    return _form_page(request, form=form, rows=rows)
+    return _form_page(request, form=form, rows=rows, seals=seal_lines)
 
 
 def _protocol(reference: str) -> Protocol:
@@ -203,20 +217,36 @@ def version_edit(request: HttpRequest, reference: str, number: int) -> HttpRespo
     current = version_input(version)
     if request.method != "POST":
         form = ProtocolForm(initial=ProtocolForm.initial_from(current))
-        return _form_page(request, form=form, rows=rule_rows(current.rules), version=version)
+        return _form_page(
+            request,
+            form=form,
+            rows=rule_rows(current.rules),
+            version=version,
+            seals=seal_rows(current.seals),
+        )
     form = ProtocolForm(request.POST)
     rows = rule_rows()
     rules, rules_ok = rules_from_post(request.POST, rows)
-    if form.is_valid() and rules_ok:
+    seals, seal_lines, seals_ok = seals_from_post(request.POST)
+    if form.is_valid() and rules_ok and seals_ok:
         try:
             protocol_draft_update(
-                membership=request.membership, version=version, data=form.protocol_input(rules)
+                membership=request.membership,
+                version=version,
+                data=form.protocol_input(rules, seals),
             )
         except ProtocolError as error:
-            return _form_page(request, form=form, rows=rows, version=version, errors=error.problems)
+            return _form_page(
+                request,
+                form=form,
+                rows=rows,
+                version=version,
+                errors=error.problems,
+                seals=seal_lines,
+            )
         messages.success(request, "Draft saved.")
         return redirect("protocols:protocol_detail", reference=reference)
-    return _form_page(request, form=form, rows=rows, version=version)
+    return _form_page(request, form=form, rows=rows, version=version, seals=seal_lines)
 
 
 VERSION_ACTIONS = {

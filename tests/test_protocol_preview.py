@@ -144,7 +144,11 @@ def test_a_real_person_is_read_with_their_real_consent_and_nothing_of_the_previe
     )
     now = timezone.now()
     view = disclose_as_holder(
-        grants=grants, persons=[linked.alice], purpose=Purpose.SAFEGUARDING, now=now
+        grants=grants,
+        persons=[linked.alice],
+        purpose=Purpose.SAFEGUARDING,
+        now=now,
+        agency_id=agency.pk,
     )[linked.alice.pk]
     assert {w.dataset_id for w in view.withheld} == {linked.police.pk}
     statement = ConsentRecord.objects.create(
@@ -156,14 +160,22 @@ def test_a_real_person_is_read_with_their_real_consent_and_nothing_of_the_previe
     )
     statement.agencies.set([other_agency])
     view = disclose_as_holder(
-        grants=grants, persons=[linked.alice], purpose=Purpose.SAFEGUARDING, now=now
+        grants=grants,
+        persons=[linked.alice],
+        purpose=Purpose.SAFEGUARDING,
+        now=now,
+        agency_id=agency.pk,
     )[linked.alice.pk]
     shown = {(r.dataset_id, f.key) for r in view.records for f in r.shown_fields}
     assert (linked.police.pk, RISK) in shown
     assert view.withheld == []
     # Carol has no police record and her social care one is covered: known to social care only.
     carol = disclose_as_holder(
-        grants=grants, persons=[linked.carol], purpose=Purpose.SAFEGUARDING, now=now
+        grants=grants,
+        persons=[linked.carol],
+        purpose=Purpose.SAFEGUARDING,
+        now=now,
+        agency_id=agency.pk,
     )[linked.carol.pk]
     assert {i.dataset_id for i in carol.involvements} == {linked.csc.pk}
 
@@ -317,7 +329,7 @@ def test_property_preview_of_a_version_equals_what_its_holder_is_shown(db, polic
         version=version, role=Role.PRACTITIONER, agency_id=csc.pk, purpose=version.purpose
     )
     previewed = disclose_as_holder(
-        grants=grants, persons=[linked.alice], purpose=version.purpose, now=now
+        grants=grants, persons=[linked.alice], purpose=version.purpose, now=now, agency_id=csc.pk
     ).get(linked.alice.pk)
     real = disclose(
         user=holder,
@@ -492,3 +504,42 @@ def test_a_real_persons_other_agency_records_show_field_names_not_values(
     assert ("identity:forename", "[Forename]") in values(as_police, linked.csc.pk)
     assert "[Risk grade]" not in {v for _, v in values(as_police, linked.police.pk)}
     assert None not in dates(as_police, linked.police.pk)
+
+
+def test_the_preview_names_the_seals_and_never_counts_another_agencys_sealed_records(
+    world, agency, other_agency
+):
+    """A seal over the police records keeps them from a social care holder: the preview says so
+    in words; the police officer previewing learns how many of their own records it keeps back,
+    the social care officer never learns whether the person has any."""
+    from protocols.models import SealRule
+    from protocols.seals import seals_mark
+
+    linked, _live, draft, author, officer, police_officer = world
+    SealRule.objects.create(
+        dataset=linked.police,
+        field_key=RISK,
+        value="Medium",
+        version=draft,
+        reason="High risk incidents stay with the police",
+        created_by=author,
+    )
+    seals_mark(dataset_id=linked.police.pk)
+
+    def preview_by(membership):
+        return protocol_preview(
+            membership=membership,
+            version=draft,
+            role=Role.PRACTITIONER,
+            agency=agency,
+            purpose=Purpose.SAFEGUARDING,
+            person=linked.alice,
+        )
+
+    by_police = preview_by(_membership(police_officer))
+    assert [line.dataset_id for line in by_police.seals] == [linked.police.pk]
+    # Alice's police record A2 is graded medium: sealed from social care under this version.
+    assert by_police.this_view.sealed == {linked.police.pk: 1}
+    assert by_police.sealed_counts == {by_police.seals[0].dataset: 1}
+    by_social_care = preview_by(_membership(officer))
+    assert by_social_care.seals and by_social_care.sealed_counts == {}
