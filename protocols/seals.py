@@ -62,6 +62,12 @@ def _in_force(today: date, *, prefix: str = "", version_id: int | None = None) -
     return live
 
 
+def seal_rules_in_force(today: date) -> Q:
+    """A filter on SealRule: the rules sealing records on `today` (the transparency register
+    publishes them)."""
+    return _in_force(today)
+
+
 def sealed_q(
     *, today: date, record: str = "record_id", dataset: str = "dataset_id", version_id=None
 ) -> Q:

@@ -292,3 +292,45 @@ def test_the_register_costs_the_same_queries_however_much_is_configured(
     with django_assert_max_num_queries(len(first.captured_queries)):
         page = client.get(reverse("transparency:register")).content.decode()
     assert "Second in force" in page and "Score up by 5 or more within 30 days" in page
+
+
+def test_sealed_categories_in_force_are_published_and_move_last_changed(world, client):
+    """Seal rules of a version in force and partnership-wide ones are listed in words; a
+    draft's are not; adding a partnership-wide one moves the last-changed time."""
+    from protocols.models import SealRule
+    from transparency.selectors import register_last_changed, sealed_categories
+
+    police, author = world["police"], world["author"]
+    draft = ProtocolVersion.objects.get(name="Draft one")
+    SealRule.objects.create(
+        dataset=police,
+        field_key="field:risk_grade",
+        value="adoption",
+        version=draft,
+        reason="Draft only",
+        created_by=author,
+    )
+    SealRule.objects.create(
+        dataset=police,
+        field_key="field:risk_grade",
+        value="medium",
+        version=world["in_force"],
+        reason="Kept with the police",
+        created_by=author,
+    )
+    before = register_last_changed(today=TODAY)
+    SealRule.objects.create(
+        dataset=police,
+        field_key="field:risk_grade",
+        value="sexual health",
+        reason="Never shared",
+        created_by=author,
+    )
+    lines = sealed_categories(today=TODAY)
+    assert len(lines) == 2
+    assert lines[0].startswith("Test Police: ") and lines[0].endswith("under every agreement")
+    assert '"sexual health"' in lines[0]
+    assert '"medium"' in lines[1] and lines[1].endswith("under Shared now")
+    assert register_last_changed(today=TODAY) > before
+    page = client.get(reverse("transparency:register")).content.decode()
+    assert "sexual health" in page and "adoption" not in page

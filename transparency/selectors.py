@@ -24,9 +24,11 @@ from protocols.models import (
     DatasetRule,
     ProtocolVersion,
     Purpose,
+    SealRule,
     Tier,
     VersionStatus,
 )
+from protocols.seals import seal_lines, seal_rules_in_force
 from risk.models import ConditionOp, IndicatorKind, RiskIndicator
 
 # The register's sentences for a rule's consent condition: the model's labels are written for IG
@@ -126,10 +128,8 @@ class Register:
     indicators: list[IndicatorEntry]
     alert_rules: list[AlertRuleEntry]
     agencies: list[AgencyEntry]
-    # Sealed categories (issue 22 item 5, protocols.SealRule, being built in parallel): the
-    # records no protocol, consent or override ever discloses to another agency. Empty until
-    # that model lands; TODO(issue 22 item 5): fill from SealRule, and count its changes in
-    # register_last_changed.
+    # Sealed categories (protocols.seals): the records no protocol, consent or override ever
+    # discloses to another agency, in words, partnership-wide ones first.
     sealed: list[str] = field(default_factory=list)
 
 
@@ -408,7 +408,8 @@ def register_last_changed(*, today: date) -> datetime | None:
     also moves when one is taken out of use); an agency joining; a dataset defined, re-mapped
     (its field labels) or withdrawn; and a retention period changed (that change is recorded
     only in the audit trail, as a "retention" entry). Not recorded anywhere, so not counted: an
-    agency renamed or made inactive in the admin site.
+    agency renamed or made inactive in the admin site, and a partnership-wide seal rule deleted
+    (one added counts; a version's seals change only with the version, which counts).
     """
     approved = ProtocolVersion.objects.filter(approved_at__isnull=False)
     moments = [
@@ -421,6 +422,7 @@ def register_last_changed(*, today: date) -> datetime | None:
         Dataset.objects.aggregate(at=Max("withdrawn_at"))["at"],
         DatasetVersion.objects.aggregate(at=Max("created_at"))["at"],
         AuditEntry.objects.filter(action=AuditAction.RETENTION).aggregate(at=Max("at"))["at"],
+        SealRule.objects.filter(version__isnull=True).aggregate(at=Max("created_at"))["at"],
     ]
     live = approved.filter(status=VersionStatus.ACTIVE)
     started = live.filter(valid_from__lte=today).aggregate(day=Max("valid_from"))["day"]
@@ -434,6 +436,23 @@ def register_last_changed(*, today: date) -> datetime | None:
     return max(found) if found else None
 
 
+def sealed_categories(*, today: date) -> list[str]:
+    """The seal rules in force today, in words: partnership-wide ones (set by platform admins)
+    and those of each protocol version in force, each with the agreement it belongs to."""
+    rules = (
+        SealRule.objects.filter(seal_rules_in_force(today))
+        .select_related("dataset__agency", "indicator", "version")
+        .order_by("version_id", "dataset__agency__name", "dataset__name", "pk")
+    )
+    lines = []
+    for rule, line in zip(rules, seal_lines(rules), strict=True):
+        where = (
+            "under every agreement" if rule.version_id is None else f"under {rule.version.name}"  # type: ignore[union-attr]
+        )
+        lines.append(f"{line.dataset}: {line.text}, {where}")
+    return lines
+
+
 def transparency_register(*, today: date | None = None) -> Register:
     today = today or timezone.localdate()
     return Register(
@@ -444,6 +463,7 @@ def transparency_register(*, today: date | None = None) -> Register:
         indicators=risk_indicators(),
         alert_rules=alert_rules(),
         agencies=contributing_agencies(),
+        sealed=sealed_categories(today=today),
     )
 
 
