@@ -24,6 +24,8 @@ class NotificationKind(models.TextChoices):
     CONSENT_TO_CONFIRM = "consent_to_confirm", "Consent recorded by another agency to confirm"
     UNUSUAL_READ = "unusual_read", "Unusual reading of your agency's records"
     LINK_REPORT_DECIDED = "link_report_decided", "Link you reported decided"
+    READ_QUESTION = "read_question", "Another agency asks about your staff's reading"
+    READ_ANSWERED = "read_answered", "Reading of your agency's records explained"
 
 
 class Notification(models.Model):
