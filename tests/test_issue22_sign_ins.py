@@ -11,7 +11,9 @@ def test_a_sign_in_is_written_under_each_agency_the_account_acts_for(
 ):
     user = member(Role.PRACTITIONER, email="worker@example.org", password="a-good-password-1")
     MembershipFactory(user=user, agency=other_agency, role=Role.IG_OFFICER)
-    client.post("/accounts/sign-in/", {"username": "worker@example.org", "password": "a-good-password-1"})  # fmt: skip
+    client.post(
+        "/accounts/sign-in/", {"username": "worker@example.org", "password": "a-good-password-1"}
+    )
     signed_in = AuditEntry.objects.filter(action=AuditAction.LOGIN, actor=user)
     assert {(e.agency_id, e.role) for e in signed_in} == {
         (agency.pk, Role.PRACTITIONER),
@@ -37,7 +39,12 @@ def test_the_audit_pages_signed_in_filter_shows_the_agencys_sign_ins(
     db, client, member, agency, other_agency
 ):
     worker = member(Role.PRACTITIONER, email="worker@example.org", password="a-good-password-1")
-    elsewhere = member(Role.PRACTITIONER, in_agency=other_agency, email="cop@example.org", password="a-good-password-1")  # fmt: skip
+    elsewhere = member(
+        Role.PRACTITIONER,
+        in_agency=other_agency,
+        email="cop@example.org",
+        password="a-good-password-1",
+    )
     for email in ("worker@example.org", "cop@example.org"):
         client.post("/accounts/sign-in/", {"username": email, "password": "a-good-password-1"})
         client.logout()
