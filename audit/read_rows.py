@@ -5,12 +5,16 @@ protocol versions and what stood behind the reads).
     read_rows(reads)                         a ReadRow per RecordRead: reader, datasets,
                                              protocols and reasons
     told_flags(agency_id=, since=, limit=)   flags told to the agency, with their questions
+    read_csv_lines(reads)                    the same rows for a CSV download, in batches
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+
+from django.db.models import Q, QuerySet
 
 from agencies.models import Agency, Dataset, Role
 from audit.models import ReadFlag, ReadQuestion, RecordRead
@@ -94,3 +98,43 @@ def told_flags(*, agency_id: int, since: datetime, limit: int) -> list[ToldFlag]
         ToldFlag(flag, agencies.get(flag.reader_agency_id or 0, ""), asked.get(flag.pk))
         for flag in flags
     ]
+
+
+CSV_HEADER = ["entry", "at (UTC)", "reader", "reader's role", "reader's agency", "kind of read",
+              "persons", "datasets", "fields", "records", "protocols", "purpose",
+              "behind it", "flagged"]  # fmt: skip
+CSV_BATCH = 1000
+
+
+def read_csv_lines(reads: QuerySet[RecordRead]) -> Iterator[list]:
+    """The reads page's rows as CSV cells (not yet made safe: the caller does), looked up a
+    batch at a time so a long download keeps to a few queries per thousand rows."""
+    last: tuple | None = None
+    while True:
+        batch = reads
+        if last is not None:
+            at, pk = last
+            batch = batch.filter(Q(at__lt=at) | Q(at=at, pk__lt=pk))
+        chunk = list(batch[:CSV_BATCH])
+        if not chunk:
+            return
+        for row in read_rows(chunk):
+            read = row.read
+            yield [
+                read.entry_id,
+                read.at.isoformat(),
+                row.reader_name,
+                row.reader_role,
+                row.reader_agency,
+                read.entry.get_action_display(),
+                " ".join(read.persons) or read.entry.person_reference,
+                "; ".join(row.dataset_names),
+                " ".join(read.fields),
+                read.records,
+                "; ".join(row.protocol_names),
+                read.entry.purpose,
+                "; ".join(row.reasons)
+                or ("nothing recorded" if read.entry.person_reference else ""),
+                "yes" if row.flagged else "",
+            ]
+        last = (chunk[-1].at, chunk[-1].pk)

@@ -330,3 +330,35 @@ def test_a_thread_is_reachable_by_exactly_its_two_agencies(db, member, owner, re
     except NotFound:
         answered = False
     assert answered == (viewer == reader)
+
+
+def test_the_reads_download_has_the_filtered_rows_and_is_audited(
+    world, client, member, other_agency, settings
+):
+    import csv
+    import io
+
+    from audit import read_rows
+
+    linked, practitioner, version = world
+    membership = _membership(practitioner)
+    record = linked.records["A1"]
+    for person in (linked.alice, linked.carol, linked.carol):
+        audit_record(
+            action=AuditAction.SUMMARY, actor=practitioner, membership=membership, person=person,
+            versions=[version.pk],
+            detail={"fields": {str(record.pk): {"incident_type": [version.pk]}}},
+        )  # fmt: skip
+    read_rows.CSV_BATCH, batch = 1, read_rows.CSV_BATCH  # batches of one: the paging is used
+    try:
+        police_ig = member(Role.IG_OFFICER, in_agency=other_agency)
+        client.force_login(police_ig)
+        response = client.get("/audit/reads/export.csv", {"reader": "sam"})
+    finally:
+        read_rows.CSV_BATCH = batch
+    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    assert rows[0][0] == "entry" and len(rows) == 4
+    assert {row[2] for row in rows[1:]} == {"Sam Worker"}
+    assert len({row[0] for row in rows[1:]}) == 3  # each read once
+    entry = AuditEntry.objects.filter(action=AuditAction.EXPORT, actor=police_ig).get()
+    assert entry.detail["kind"] == "reads" and entry.detail["rows"] == 3
