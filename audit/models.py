@@ -43,6 +43,7 @@ class AuditAction(models.TextChoices):
     GRANT = "grant", "Protocol given or taken back"
     LINK_REPORT = "link_report", "Wrong or missed link reported"
     PROTOCOL_PREVIEW = "protocol_preview", "Protocol previewed as a holder"
+    READ_QUESTION = "read_question", "Reading explained: asked or answered"
 
 
 class AuditEntry(models.Model):
@@ -97,6 +98,9 @@ class RecordRead(models.Model):
     records = models.PositiveIntegerField(default=0)
     # Only that the agency knows the person ("known to"), no field of its records.
     known_to_only = models.BooleanField(default=False)
+    # Ids of the agency's datasets read (or, for an assessment step or an override, opened),
+    # so the page can name them; empty on reads written before issue 22.
+    datasets = models.JSONField(default=list)
 
     class Meta:
         ordering = ["-at", "-pk"]
@@ -119,6 +123,9 @@ class ReadFlag(models.Model):
     day = models.DateField()
     detail = models.CharField(max_length=300)
     at = models.DateTimeField()
+    # The agency the reader acted for, whose IG officers can be asked to explain the reading;
+    # null on flags told before issue 22.
+    reader_agency_id = models.IntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["-at", "-pk"]
@@ -132,3 +139,40 @@ class ReadFlag(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} flag for agency {self.agency_id} on {self.day}"
+
+
+MIN_QUESTION = 20
+MAX_QUESTION = 2000
+
+
+class ReadQuestion(models.Model):
+    """An owner agency's IG officer asking the reader's agency to explain a flagged read, and
+    its answer: one thread, seen by the IG officers of both agencies and nobody else.
+
+    Free text, screened for identifiers before it is kept (audit.questions); the person is
+    named by reference only, as in the flag.
+    """
+
+    flag = models.ForeignKey(ReadFlag, on_delete=models.PROTECT, related_name="questions")
+    owner_agency_id = models.IntegerField()  # asks: whose records were read
+    reader_agency_id = models.IntegerField()  # answers: whom the reader acted for
+    asked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    asked_at = models.DateTimeField()
+    question = models.TextField()
+    answered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    answered_at = models.DateTimeField(null=True, blank=True)
+    answer = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-asked_at", "-pk"]
+        indexes = [
+            models.Index(fields=["owner_agency_id", "asked_at"]),
+            models.Index(fields=["reader_agency_id", "asked_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"question {self.pk} about read flag {self.flag_id}"

@@ -3,7 +3,8 @@ unusual reading of them (issue 20): each agency answers for its own records, who
 
     record_reads_write(entry)   RecordRead rows for a new entry (audit.services calls it): case
                                 summaries, risk pages, alerts, search results, explain pages,
-                                exports and dashboard drill-downs (references only)
+                                exports, dashboard drill-downs, and the assessment steps and
+                                safeguarding overrides that open datasets (references only)
     unusual_reads_tell()        flags stored once and sent as notifications (beat)
 """
 
@@ -98,10 +99,12 @@ def _export_reads_write(entry: AuditEntry, exported: dict[int, set[str]]) -> Non
     from agencies.models import Dataset
 
     owners: dict[int, set[str]] = {}
+    owned: dict[int, set[int]] = {}
     for dataset_id, agency_id in Dataset.objects.filter(pk__in=exported).values_list(
         "pk", "agency_id"
     ):
         owners.setdefault(agency_id, set()).update(exported[dataset_id])
+        owned.setdefault(agency_id, set()).add(dataset_id)
     RecordRead.objects.bulk_create(
         RecordRead(
             entry=entry,
@@ -111,8 +114,47 @@ def _export_reads_write(entry: AuditEntry, exported: dict[int, set[str]]) -> Non
             fields=sorted(keys),
             records=0,
             known_to_only=False,
+            datasets=sorted(owned[agency_id]),
         )
         for agency_id, keys in owners.items()
+    )
+
+
+def _opened(entry: AuditEntry) -> list[int]:
+    """The dataset ids an assessment step or a safeguarding override opens to the reader
+    (detail["fields"]["opens"], written by protocols.summary.case_unlock and the override's
+    log): no record is shown yet, but from now on its detail is, so its owner is told."""
+    if entry.action not in ("unlock", "override"):
+        return []
+    detail = entry.detail if isinstance(entry.detail, dict) else {}
+    fields = detail.get("fields")
+    opens = fields.get("opens") if isinstance(fields, dict) else None
+    return [d for d in opens or () if isinstance(d, int)]
+
+
+def _opened_reads_write(entry: AuditEntry, opened: list[int]) -> None:
+    """One RecordRead per agency whose datasets the step or override opens: no field or
+    record yet (records=0), the datasets named."""
+    from agencies.models import Dataset
+
+    owned: dict[int, set[int]] = {}
+    for dataset_id, agency_id in Dataset.objects.filter(pk__in=opened).values_list(
+        "pk", "agency_id"
+    ):
+        owned.setdefault(agency_id, set()).add(dataset_id)
+    persons = [entry.person_reference] if entry.person_reference else []
+    RecordRead.objects.bulk_create(
+        RecordRead(
+            entry=entry,
+            agency_id=agency_id,
+            at=entry.at,
+            persons=persons,
+            fields=[],
+            records=0,
+            known_to_only=False,
+            datasets=sorted(datasets),
+        )
+        for agency_id, datasets in owned.items()
     )
 
 
@@ -125,6 +167,10 @@ def record_reads_write(entry: AuditEntry) -> None:
     if exported:
         _export_reads_write(entry, exported)
         return
+    opened = _opened(entry)
+    if opened:
+        _opened_reads_write(entry, opened)
+        return
     fields = _shown(entry)
     if not fields:
         return
@@ -136,22 +182,26 @@ def record_reads_write(entry: AuditEntry) -> None:
     owners: dict[int, dict[str, Any]] = {}
 
     def owner(agency_id: int) -> dict[str, Any]:
-        return owners.setdefault(agency_id, {"persons": set(), "fields": set(), "records": 0})
+        return owners.setdefault(
+            agency_id, {"persons": set(), "fields": set(), "records": 0, "datasets": set()}
+        )
 
     if records:
-        for record_id, agency_id in SourceRecord.objects.filter(pk__in=records).values_list(
-            "pk", "dataset__agency_id"
-        ):
+        for record_id, agency_id, dataset_id in SourceRecord.objects.filter(
+            pk__in=records
+        ).values_list("pk", "dataset__agency_id", "dataset_id"):
             person, keys = records[record_id]
             read = owner(agency_id)
             read["persons"].add(person)
             read["fields"].update(keys)
             read["records"] += 1
+            read["datasets"].add(dataset_id)
     if datasets:
         for dataset_id, agency_id in Dataset.objects.filter(pk__in=datasets).values_list(
             "pk", "agency_id"
         ):
             owner(agency_id)["persons"].update(datasets[dataset_id])
+            owner(agency_id)["datasets"].add(dataset_id)
     RecordRead.objects.bulk_create(
         RecordRead(
             entry=entry,
@@ -161,6 +211,7 @@ def record_reads_write(entry: AuditEntry) -> None:
             fields=sorted(read["fields"]),
             records=read["records"],
             known_to_only=not read["records"],
+            datasets=sorted(read["datasets"]),
         )
         for agency_id, read in owners.items()
     )
@@ -196,7 +247,11 @@ def unusual_reads_tell(*, now: datetime | None = None) -> int:
                         actor_id=flag.actor_id,
                         person_reference=flag.person_reference,
                         day=timezone.localdate(flag.at),
-                        defaults={"detail": flag.detail[:300], "at": flag.at},
+                        defaults={
+                            "detail": flag.detail[:300],
+                            "at": flag.at,
+                            "reader_agency_id": flag.reader_agency_id,
+                        },
                     )
             except IntegrityError:  # another run stored it first
                 created = False

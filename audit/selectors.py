@@ -12,7 +12,10 @@ agency's staff, `unusual_reads` for readers of its records):
   is what stepping through records one by one looks like;
 - no recorded reason: a summary of a person about whom the reader had no alert, made no consent
   request and no safeguarding override. Often fine (a referral by phone), so it is listed for
-  review, not refused.
+  review, not refused;
+- out of hours: a read before `WORKING_HOURS[0]` or from `WORKING_HOURS[1]` o'clock (local
+  time), or at a weekend. Emergency duty teams work then, so again a look, not a verdict: one
+  flag per reader and day, at their first such read.
 """
 
 from __future__ import annotations
@@ -22,8 +25,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from django.db import connections
-from django.db.models import BooleanField, Q, QuerySet
+from django.db.models import BooleanField, Exists, OuterRef, Q, QuerySet
 from django.db.models.expressions import RawSQL
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from audit.models import AuditAction, AuditEntry, RecordRead
@@ -33,6 +37,7 @@ BURST_MINUTES = 10
 DAILY_FACTOR = 3
 DAILY_MINIMUM = 20
 USUAL_DAYS = 30
+WORKING_HOURS = (8, 18)  # local time, Monday to Friday
 
 
 @dataclass
@@ -87,6 +92,7 @@ class Flag:
     detail: str
     at: datetime
     person_reference: str = ""
+    reader_agency_id: int | None = None  # whom the reader acted for
 
 
 def unusual_access(*, agency_id: int, now: datetime | None = None) -> list[Flag]:
@@ -198,33 +204,79 @@ def _flags(entries: list[AuditEntry], usual: Counter, *, label, noun: str) -> li
                 )
             )
     flags.extend(_without_reason(entries, label))
+    flags.extend(_out_of_hours(entries, label))
+    agency_of = {e.actor_id: e.agency_id for e in entries}
+    for flag in flags:
+        flag.reader_agency_id = agency_of.get(flag.actor_id)
     return flags
 
 
-def _without_reason(entries: list[AuditEntry], label) -> list[Flag]:
+def out_of_hours(at: datetime) -> bool:
+    local = timezone.localtime(at)
+    start, end = WORKING_HOURS
+    return local.weekday() >= 5 or not start <= local.hour < end
+
+
+def _out_of_hours(entries: list[AuditEntry], label) -> list[Flag]:
+    flags = []
+    seen = set()
+    for entry in entries:
+        if entry.actor_id is None or entry.actor_id in seen or not out_of_hours(entry.at):
+            continue
+        seen.add(entry.actor_id)
+        flags.append(
+            Flag(
+                "out_of_hours",
+                entry.actor_id,
+                label(entry),
+                f"{entry.get_action_display()} at {timezone.localtime(entry.at):%H:%M on %A}, "
+                "outside working hours",
+                entry.at,
+            )
+        )
+    return flags
+
+
+def read_reasons(pairs: set[tuple[int | None, str]]) -> dict[tuple[int, str], list[str]]:
+    """What stood behind each (reader, person reference): an alert delivered to them about the
+    person, a consent request or a safeguarding override of theirs; pairs with none are absent."""
     from alerts.models import AlertDelivery
     from consent.models import ConsentRequest, SafeguardingOverride
 
-    pairs = {(e.actor_id, e.person_reference) for e in entries if e.person_reference}
+    pairs = {(a, r) for a, r in pairs if a is not None and r}
     if not pairs:
-        return []
+        return {}
     references = {reference for _, reference in pairs}
     actors = {actor for actor, _ in pairs}
-    reasons = set(
-        AlertDelivery.objects.filter(
-            membership__user_id__in=actors, alert__person__reference__in=references
-        ).values_list("membership__user_id", "alert__person__reference")
-    )
-    reasons |= set(
-        ConsentRequest.objects.filter(
-            requested_by_id__in=actors, person__reference__in=references
-        ).values_list("requested_by_id", "person__reference")
-    )
-    reasons |= set(
-        SafeguardingOverride.objects.filter(
-            user_id__in=actors, person__reference__in=references
-        ).values_list("user_id", "person__reference")
-    )
+    found: dict[tuple[int, str], list[str]] = defaultdict(list)
+    for label, rows in (
+        (
+            "an alert",
+            AlertDelivery.objects.filter(
+                membership__user_id__in=actors, alert__person__reference__in=references
+            ).values_list("membership__user_id", "alert__person__reference"),
+        ),
+        (
+            "a consent request",
+            ConsentRequest.objects.filter(
+                requested_by_id__in=actors, person__reference__in=references
+            ).values_list("requested_by_id", "person__reference"),
+        ),
+        (
+            "a safeguarding override",
+            SafeguardingOverride.objects.filter(
+                user_id__in=actors, person__reference__in=references
+            ).values_list("user_id", "person__reference"),
+        ),
+    ):
+        for key in set(rows):
+            if key in pairs and label not in found[key]:
+                found[key].append(label)
+    return dict(found)
+
+
+def _without_reason(entries: list[AuditEntry], label) -> list[Flag]:
+    reasons = read_reasons({(e.actor_id, e.person_reference) for e in entries})
     flags = []
     seen = set()
     for entry in entries:
@@ -246,20 +298,66 @@ def _without_reason(entries: list[AuditEntry], label) -> list[Flag]:
     return flags
 
 
-def record_reads(
-    *, agency_id: int, person: str = "", since: date | None = None, until: date | None = None
-) -> QuerySet[RecordRead]:
-    """Reads of the agency's records by anyone, newest first."""
-    reads = RecordRead.objects.filter(agency_id=agency_id).select_related("entry")
-    if person:
-        reference = person.strip().upper()
+# The audit actions that read records (the kinds of read an owner agency can filter by).
+READ_KINDS = [
+    AuditAction.SEARCH,
+    AuditAction.SUMMARY,
+    AuditAction.UNLOCK,
+    AuditAction.OVERRIDE,
+    AuditAction.RISK,
+    AuditAction.ALERT,
+    AuditAction.DRILLDOWN,
+    AuditAction.EXPORT,
+    AuditAction.REVIEW_READ,
+]
+
+
+@dataclass
+class ReadsQuery:
+    person: str = ""  # a ShareHub reference
+    since: date | None = None
+    until: date | None = None
+    reader_agency: int | None = None
+    reader: str = ""  # part of the reader's name or email
+    kind: str = ""  # an AuditAction of READ_KINDS
+    flagged_only: bool = False
+
+
+def record_reads(*, agency_id: int, query: ReadsQuery | None = None) -> QuerySet[RecordRead]:
+    """Reads of the agency's records by anyone, newest first, each annotated `flagged`: a flag
+    told to the agency (ReadFlag) covers its reader, day and (for "no reason") person."""
+    from audit.models import ReadFlag
+
+    query = query or ReadsQuery()
+    flags = ReadFlag.objects.filter(
+        agency_id=agency_id, actor_id=OuterRef("entry__actor_id"), day=OuterRef("day")
+    ).filter(Q(person_reference="") | Q(person_reference=OuterRef("entry__person_reference")))
+    reads = (
+        RecordRead.objects.filter(agency_id=agency_id)
+        .select_related("entry", "entry__actor")
+        .annotate(day=TruncDate("at"))
+        .annotate(flagged=Exists(flags))
+    )
+    if query.person:
+        reference = query.person.strip().upper()
         # A search's read names its persons in `persons`, not the entry: quoted, so that one
         # reference never matches inside another.
         reads = reads.filter(
             Q(entry__person_reference=reference) | Q(persons__icontains=f'"{reference}"')
         )
-    if since:
-        reads = reads.filter(at__date__gte=since)
-    if until:
-        reads = reads.filter(at__date__lte=until)
+    if query.since:
+        reads = reads.filter(at__date__gte=query.since)
+    if query.until:
+        reads = reads.filter(at__date__lte=query.until)
+    if query.reader_agency:
+        reads = reads.filter(entry__agency_id=query.reader_agency)
+    if query.reader:
+        reads = reads.filter(
+            Q(entry__actor__full_name__icontains=query.reader)
+            | Q(entry__actor__email__icontains=query.reader)
+        )
+    if query.kind:
+        reads = reads.filter(entry__action=query.kind)
+    if query.flagged_only:
+        reads = reads.filter(flagged=True)
     return reads.order_by("-at", "-pk")

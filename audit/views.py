@@ -1,12 +1,15 @@
-"""The IG officer's audit pages: verify the chain, search the trail, export it, see flags; and
-the reads of their agency's records by anyone, with their flags."""
+"""The IG officer's audit pages: verify the chain, search the trail, export it, see flags; the
+reads of their agency's records by anyone, with their flags; and questions to the reader's
+agency about a flagged read, with the answers."""
 
 import csv
 import io
 from datetime import timedelta
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
@@ -14,9 +17,26 @@ from accounts.ratelimits import rate_limited
 from agencies.access import role_required
 from agencies.ingest import csv_cell_safe
 from agencies.models import Agency, Role
-from audit.forms import AuditSearchForm, ReadsSearchForm
-from audit.models import AuditAction, ReadFlag
-from audit.selectors import AuditQuery, audit_entries, record_reads, unusual_access, unusual_reads
+from audit.forms import AuditSearchForm, ReadAnswerForm, ReadQuestionForm, ReadsSearchForm
+from audit.models import AuditAction
+from audit.questions import (
+    NotFound,
+    QuestionError,
+    flag_to_ask_about,
+    question_for,
+    questions_for,
+    read_question_answer,
+    read_question_ask,
+)
+from audit.read_rows import CSV_HEADER, read_csv_lines, read_rows, told_flags
+from audit.selectors import (
+    AuditQuery,
+    ReadsQuery,
+    audit_entries,
+    record_reads,
+    unusual_access,
+    unusual_reads,
+)
 from audit.services import audit_record, audit_verify
 
 PAGE_ROWS = 100
@@ -101,28 +121,38 @@ def audit_export(request: HttpRequest) -> HttpResponse:
     return response
 
 
+READS_PAGE_ROWS = 50
+
+
+def _reads_query(form: ReadsSearchForm) -> ReadsQuery:
+    if not form.is_valid():
+        return ReadsQuery()
+    data = form.cleaned_data
+    return ReadsQuery(
+        person=data["person"] or "",
+        since=data["since"],
+        until=data["until"],
+        reader_agency=data["reader_agency"],
+        reader=data["reader"] or "",
+        kind=data["kind"] or "",
+        flagged_only=data["flagged_only"],
+    )
+
+
 @role_required(Role.IG_OFFICER)
 @never_cache
 def reads_page(request: HttpRequest) -> HttpResponse:
     """Who read this agency's records, whichever agency they act for: what the trail holds
-    (role, agency, when, purpose, person reference, field keys), never more."""
+    (who, their agency and role, when, purpose, protocols, person reference, which of our
+    datasets and field keys, and what stood behind the read), never a value of the records."""
     agency_id = request.membership.agency_id
-    form = ReadsSearchForm(request.GET or None)
-    data = form.cleaned_data if form.is_valid() else {}
-    reads = record_reads(
-        agency_id=agency_id,
-        person=data.get("person") or "",
-        since=data.get("since"),
-        until=data.get("until"),
-    )
-    shown = list(reads[:PAGE_ROWS])
-    names = dict(
-        Agency.objects.filter(pk__in={r.entry.agency_id for r in shown}).values_list("pk", "name")
-    )
-    roles = dict(Role.choices)
-    for read in shown:
-        read.reader_agency = names.get(read.entry.agency_id, "No agency")
-        read.reader_role = roles.get(read.entry.role, read.entry.role)
+    form = ReadsSearchForm(request.GET or None, agencies=Agency.objects.order_by("name"))
+    reads = record_reads(agency_id=agency_id, query=_reads_query(form))
+    paginator = Paginator(reads, READS_PAGE_ROWS)
+    page = paginator.get_page(request.GET.get("page"))
+    shown = read_rows(list(page.object_list))
+    filters = request.GET.copy()
+    filters.pop("page", None)
     since = timezone.now() - timedelta(days=30)
     return render(
         request,
@@ -130,8 +160,120 @@ def reads_page(request: HttpRequest) -> HttpResponse:
         {
             "form": form,
             "reads": shown,
-            "more": reads.count() > PAGE_ROWS,
+            "page": page,
+            "page_range": paginator.get_elided_page_range(page.number),
+            "total": paginator.count,
+            "filters": filters.urlencode(),
             "flags": unusual_reads(agency_id=agency_id),
-            "told": list(ReadFlag.objects.filter(agency_id=agency_id, at__gte=since)[:PAGE_ROWS]),
+            "told": told_flags(agency_id=agency_id, since=since, limit=PAGE_ROWS),
+            "questions": list(questions_for(agency_id=agency_id)[:PAGE_ROWS]),
+            "agency_id": agency_id,
         },
     )
+
+
+@role_required(Role.IG_OFFICER)
+@never_cache
+def question_ask(request: HttpRequest, flag_id: int) -> HttpResponse:
+    """Ask the reader's agency to explain a flagged read of this agency's records."""
+    try:
+        flag = flag_to_ask_about(membership=request.membership, flag_id=flag_id)
+    except NotFound:
+        raise Http404() from None
+    reader_agency = Agency.objects.get(pk=flag.reader_agency_id)
+    form = ReadQuestionForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            thread = read_question_ask(
+                user=request.user,
+                membership=request.membership,
+                flag_id=flag.pk,
+                question=form.cleaned_data["question"],
+            )
+        except QuestionError as error:
+            for field, message in error.problems.items():
+                form.add_error(field, message)
+        else:
+            messages.success(request, f"Your question was sent to {reader_agency.name}.")
+            return redirect("audit:question", pk=thread.pk)
+    return render(
+        request,
+        "audit/question_ask.html",
+        {"form": form, "flag": flag, "reader_agency": reader_agency},
+    )
+
+
+@role_required(Role.IG_OFFICER)
+@never_cache
+def question_page(request: HttpRequest, pk: int) -> HttpResponse:
+    """One question about a flagged read and its answer; the asked agency answers here."""
+    try:
+        thread = question_for(membership=request.membership, question_id=pk)
+    except NotFound:
+        raise Http404() from None
+    answering = (
+        thread.reader_agency_id == request.membership.agency_id and thread.answered_at is None
+    )
+    form = ReadAnswerForm(request.POST or None) if answering else None
+    if request.method == "POST":
+        if form is None:
+            raise Http404()
+        if form.is_valid():
+            try:
+                read_question_answer(
+                    user=request.user,
+                    membership=request.membership,
+                    question_id=thread.pk,
+                    answer=form.cleaned_data["answer"],
+                )
+            except QuestionError as error:
+                for field, message in error.problems.items():
+                    form.add_error(field, message)
+            else:
+                messages.success(request, "Your answer was sent.")
+                return redirect("audit:question", pk=thread.pk)
+    names = dict(
+        Agency.objects.filter(pk__in=[thread.owner_agency_id, thread.reader_agency_id]).values_list(
+            "pk", "name"
+        )
+    )
+    return render(
+        request,
+        "audit/question.html",
+        {
+            "thread": thread,
+            "form": form,
+            "owner_agency": names.get(thread.owner_agency_id, ""),
+            "reader_agency": names.get(thread.reader_agency_id, ""),
+            "asking": thread.owner_agency_id == request.membership.agency_id,
+        },
+    )
+
+
+@role_required(Role.IG_OFFICER)
+@never_cache
+@rate_limited("export")
+def reads_export(request: HttpRequest) -> HttpResponse:
+    """The reads the page's filters find, all of them, as CSV; the download is audited."""
+    agency_id = request.membership.agency_id
+    form = ReadsSearchForm(request.GET or None, agencies=Agency.objects.order_by("name"))
+    reads = record_reads(agency_id=agency_id, query=_reads_query(form))
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_HEADER)
+    count = 0
+    for line in read_csv_lines(reads):
+        writer.writerow([csv_cell_safe(cell) if isinstance(cell, str) else cell for cell in line])
+        count += 1
+    audit_record(
+        action=AuditAction.EXPORT,
+        actor=request.user,
+        membership=request.membership,
+        channel="web",
+        detail={"kind": "reads", "rows": count, "query": request.GET.dict()},
+    )
+    response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = (
+        f'attachment; filename="sharehub-reads-{timezone.localdate():%Y-%m-%d}.csv"'
+    )
+    return response

@@ -1177,7 +1177,14 @@ def override_start(
             purpose=Purpose.SAFEGUARDING,
             person=person,
             versions=[option.version_id],
-            fields={"override": override.pk, "hours": hours, "category": category},
+            # "opens": the datasets it opens, so their owners see it among the reads of
+            # their records (audit.reads).
+            fields={
+                "override": override.pk,
+                "hours": hours,
+                "category": category,
+                "opens": override.dataset_ids,
+            },
         )
         notify(
             recipients=_reviewers(override),

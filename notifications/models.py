@@ -29,6 +29,8 @@ class NotificationKind(models.TextChoices):
     VERSION_DECIDED = "version_decided", "Protocol version you wrote: decided"
     PROTOCOL_SUSPENDED = "protocol_suspended", "Protocol suspended"
     PROTOCOL_RESUMED = "protocol_resumed", "Protocol resumed"
+    READ_QUESTION = "read_question", "Another agency asks about your staff's reading"
+    READ_ANSWERED = "read_answered", "Reading of your agency's records explained"
 
 
 class Notification(models.Model):

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from consent.models import SafeguardingOverride
 from matching.models import Person
-from protocols.engine import PersonView, disclose, persons_visible
+from protocols.engine import PersonView, disclose, disclose_view, persons_visible
 from protocols.models import AccessLog, CaseUnlock, ProtocolVersion
 from protocols.summary_page import summary_page
 
@@ -211,7 +211,10 @@ def case_unlock(*, user, membership, person: Person, step: str, purpose: str, ch
     """Record that the user's own assessment step is done for `person`, which releases the
     detail of staged protocols to them. Only for a person they can already see (known to).
     Returns False if they had recorded it before."""
-    if person_hidden(user=user, membership=membership, person=person, purpose=purpose):
+    before = disclose_view(
+        user=user, membership=membership, person=person, purpose=purpose, now=timezone.now()
+    )
+    if before is None:
         raise PersonHidden()
     if step not in ASSESSMENT_STEPS:
         raise UnlockError("Choose the assessment step you have completed.")
@@ -227,9 +230,20 @@ def case_unlock(*, user, membership, person: Person, step: str, purpose: str, ch
         channel=channel,
         purpose=purpose,
         person=person,
-        fields={"step": step},
+        fields={"step": step, "opens": _opened_by_step(before, user, membership, purpose)},
     )
     return True
+
+
+def _opened_by_step(before: PersonView, user, membership, purpose: str) -> list[int]:
+    """The datasets whose detail the step releases (held back before it, shown after), so their
+    owners see the step among the reads of their records (audit.reads)."""
+    after = disclose_view(
+        user=user, membership=membership, person=before.person, purpose=purpose, now=timezone.now()
+    )
+    held = {i.dataset_id for i in before.involvements if not i.detail_shown}
+    shown = {i.dataset_id for i in after.involvements if i.detail_shown} if after else set()
+    return sorted(held & shown)
 
 
 def _contact_json(contact) -> dict | None:

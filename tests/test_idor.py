@@ -24,6 +24,8 @@ from agencies.access import ALL_ROLES, API
 from agencies.models import ApiToken, Dataset, DatasetVersion, Extract, Role, SourceRecord
 from agencies.tokens import api_token_create
 from alerts.models import Alert, AlertDelivery, AlertEvent, AlertRule, RuleKind
+from audit.models import AuditAction, ReadFlag, ReadQuestion
+from audit.services import audit_record
 from consent.models import ConsentRecord, ConsentRequest, ConsentState, SafeguardingOverride
 from matching.models import LinkageRecord, LinkageRun, LinkChallenge, Person, ReviewItem
 from notifications.models import Notification
@@ -77,6 +79,7 @@ PK_KINDS = {
     "matching:linkage_run_progress": "linkage_run",
     "subject_access:part": "release_part",
     "matching:challenge_detail": "link_report",
+    "audit:question": "read_question",
 }
 PROTOCOL_PATTERNS = {
     "protocols:protocol_detail",
@@ -244,8 +247,37 @@ def _world(code: str, name: str, kind: str) -> World:
         purpose=version.purpose,
         reported_by=practitioner,
     )
+    # A read of the agency's records naming the person, flagged to its IG officer, and their
+    # question about it (reader and owner the same agency here: the walk has one per world).
+    audit_record(
+        action=AuditAction.SUMMARY,
+        actor=practitioner,
+        membership=practitioner.memberships.get(),
+        person=person,
+        detail={"fields": {str(first.pk): ["field:incident_type"]}},
+    )
+    read_flag = ReadFlag.objects.create(
+        agency_id=agency.pk,
+        kind="no_reason",
+        actor=practitioner,
+        person_reference=person.reference,
+        day=now.date(),
+        detail=f"Case summary of person {person.reference}",
+        at=now,
+        reader_agency_id=agency.pk,
+    )
+    read_question = ReadQuestion.objects.create(
+        flag=read_flag,
+        owner_agency_id=agency.pk,
+        reader_agency_id=agency.pk,
+        asked_by=members[Role.IG_OFFICER],
+        asked_at=now,
+        question=f"Walk: why was {person.reference} read?",
+    )
     world = World(agency=agency, members=members, token=token)
     world.objects = {
+        "read_flag": read_flag.pk,
+        "read_question": read_question.pk,
         "dataset": dataset.pk,
         "extract": extract.pk,
         "token": token_row.pk,
@@ -295,6 +327,8 @@ def _missing_objects() -> dict[str, object]:
             "release_part",
             "source_record",
             "link_report",
+            "read_flag",
+            "read_question",
         )
     } | {"person": gone_reference, "protocol": "PX00000000"}
 
@@ -314,6 +348,8 @@ def _kwargs(name: str, pattern, objects: dict) -> dict | None:
             kind = "consent_record"
         elif argument == "record":
             kind = "source_record"
+        elif argument == "flag_id":
+            kind = "read_flag"
         elif argument == "other":
             kind = "person"
         elif argument == "number":
@@ -358,6 +394,8 @@ STATE_MODELS = [
     SourceRecord,
     ReleasePart,
     PartRelease,
+    ReadFlag,
+    ReadQuestion,
 ]
 
 

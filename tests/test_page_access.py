@@ -95,6 +95,8 @@ URL_KWARGS = {
     "retention:erasure_progress": {"pk": "erasure"},
     "matching:linkage_run": {"pk": "linkage_run"},
     "matching:linkage_run_progress": {"pk": "linkage_run"},
+    "audit:question_ask": {"flag_id": "not_theirs"},
+    "audit:question": {"pk": "not_theirs"},
 }
 # Pages about one person: the walk's fresh users hold no protocol, so those the role admits answer
 # 404, exactly as for a person who does not exist (tests/test_person_access.py walks them with and
@@ -127,6 +129,9 @@ NOT_THEIRS_PAGES = {
     "risk:indicator_edit",
     "alerts:alert_detail",
     "alerts:rule_edit",
+    # A flag of unusual reading and a question about one (tests/test_issue22_reads.py).
+    "audit:question_ask",
+    "audit:question",
     # A drill-down without a count to drill into (tests/test_insights.py opens real ones).
     "insights:people",
 }
