@@ -37,7 +37,7 @@ migrate: $(VENV)/.base-installed
 	$(PY) manage.py migrate --no-input
 
 demo: $(VENV)/.base-installed assets migrate
-	$(PY) manage.py load_demo
+	HOST=$(HOST) PORT=$(PORT) $(PY) manage.py load_demo
 	SHAREHUB_REQUIRE_OTP=false $(PY) manage.py runserver $(HOST):$(PORT)
 
 test: $(VENV)/.dev-installed assets

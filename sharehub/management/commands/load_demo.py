@@ -1,3 +1,5 @@
+import os
+
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
@@ -29,4 +31,6 @@ class Command(BaseCommand):
             role = Role(login.role).label
             where = login.agency_code or "partnership"
             self.stdout.write(f"  {login.email:<42} {role} ({where})")
-        self.stdout.write("\nOpen http://127.0.0.1:8000 and sign in with one of them.\n")
+        # `make demo HOST=... PORT=...` serves elsewhere; say where it actually serves.
+        where = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
+        self.stdout.write(f"\nOpen http://{where} and sign in with one of them.\n")
