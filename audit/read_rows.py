@@ -16,6 +16,7 @@ from datetime import datetime
 
 from django.db.models import Q, QuerySet
 
+from agencies.labels import readable_label
 from agencies.models import Agency, Dataset, Role
 from audit.models import ReadFlag, ReadQuestion, RecordRead
 from audit.selectors import read_reasons
@@ -30,6 +31,8 @@ class ReadRow:
     dataset_names: list[str]
     protocol_names: list[str]
     reasons: list[str]  # what stood behind the read; empty: nothing recorded
+    # The fields read, by the labels the reader saw them under ("Risk grade"), never by key.
+    field_labels: list[str]
 
     @property
     def flagged(self) -> bool:
@@ -60,6 +63,7 @@ def read_rows(reads: list[RecordRead]) -> list[ReadRow]:
         )
     }
     reasons = read_reasons({(r.entry.actor_id, r.entry.person_reference) for r in reads})
+    labels = _field_labels({d for r in reads for d in r.datasets})
     roles = dict(Role.choices)
     rows = []
     for read in reads:
@@ -74,9 +78,24 @@ def read_rows(reads: list[RecordRead]) -> list[ReadRow]:
                 dataset_names=[datasets[d] for d in read.datasets if d in datasets],
                 protocol_names=[versions[v] for v in entry.protocol_versions if v in versions],
                 reasons=reasons.get((entry.actor_id or 0, entry.person_reference), []),
+                field_labels=[
+                    labels.get(key) or readable_label(key.split(":", 1)[-1]) for key in read.fields
+                ],
             )
         )
     return rows
+
+
+def _field_labels(dataset_ids: set[int]) -> dict[str, str]:
+    """{field key: label} over the datasets' catalogues; a key two datasets label differently
+    takes the first dataset's label, which differ only when admins typed their own."""
+    from protocols.fields import dataset_catalogues
+
+    labels: dict[str, str] = {}
+    for catalogue in dataset_catalogues(dataset_ids).values():
+        for info in catalogue:
+            labels.setdefault(info.key, info.label)
+    return labels
 
 
 @dataclass
@@ -129,7 +148,7 @@ def read_csv_lines(reads: QuerySet[RecordRead]) -> Iterator[list]:
                 read.entry.get_action_display(),
                 " ".join(read.persons) or read.entry.person_reference,
                 "; ".join(row.dataset_names),
-                " ".join(read.fields),
+                "; ".join(row.field_labels),
                 read.records,
                 "; ".join(row.protocol_names),
                 read.entry.purpose,

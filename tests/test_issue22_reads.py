@@ -362,3 +362,28 @@ def test_the_reads_download_has_the_filtered_rows_and_is_audited(
     assert len({row[0] for row in rows[1:]}) == 3  # each read once
     entry = AuditEntry.objects.filter(action=AuditAction.EXPORT, actor=police_ig).get()
     assert entry.detail["kind"] == "reads" and entry.detail["rows"] == 3
+
+
+def test_the_reads_page_and_csv_name_fields_by_label_never_by_key(
+    world, client, member, other_agency
+):
+    linked, practitioner, version = world
+    record = linked.records["A1"]
+    audit_record(
+        action=AuditAction.SUMMARY, actor=practitioner, membership=_membership(practitioner),
+        person=linked.alice, versions=[version.pk],
+        detail={"fields": {str(record.pk): {
+            "field:incident_date": [version.pk], "identity:surname": [version.pk],
+        }}},
+    )  # fmt: skip
+    client.force_login(member(Role.IG_OFFICER, in_agency=other_agency))
+    response = client.get("/audit/reads/", {"kind": AuditAction.SUMMARY})
+    page = response.content.decode()
+    table = page[page.index("<table") :]
+    assert "field:" not in table and "identity:" not in table
+    (row,) = response.context["reads"]
+    assert sorted(row.field_labels) == ["Incident date", "Surname"]
+    assert "Incident date" in table
+    download = client.get("/audit/reads/export.csv", {"kind": AuditAction.SUMMARY})
+    csv = download.getvalue().decode()
+    assert "field:" not in csv and "identity:" not in csv and "Incident date" in csv
