@@ -47,6 +47,14 @@ _DATE_NUMERIC = re.compile(r"\b\d{1,4}[/.\- ]\d{1,2}[/.\- ]\d{1,4}\b")
 _DATE_NAMED = re.compile(
     r"\b(\d{1,2})(?:st|nd|rd|th)?[\- ]+([A-Za-z]{3,9})[\- ,]+(\d{4})\b", re.IGNORECASE
 )
+# A date written as someone's birth date ("born 1 August 2010", "DOB: 01/08/2010", "date of
+# birth 1st Aug 2010"): found by its words, so it needs no one's records to compare with, and
+# text that is about no one person (a suspension's reason, a question about reading) is
+# screened for it too. A date with no such words may be any event's and is left alone there.
+_BIRTH_WORDS = re.compile(
+    r"\b(?:born|d\.?\s?o\.?\s?b\.?|date\s+of\s+birth|birth\s*date|birthday)(?![\w])", re.IGNORECASE
+)
+_MONTH_YEAR = re.compile(r"\b([A-Za-z]{3,9})[\s,]+(\d{4})\b")
 _WORD = re.compile(r"[^\W\d_][^\W\d_'-]*[^\W\d_]", re.UNICODE)
 _SPACED_LETTERS = re.compile(r"\b[^\W\d_]\b(?:[\s.-]+[^\W\d_]\b){2,}")
 
@@ -100,10 +108,25 @@ def identifiers_in_text(
         note("a phone number")
     if _EMAIL.search(text):
         note("an email address")
+    if _birth_date_written(text):
+        note("a date of birth")
     if shown and any(shown.values()):
         kinds = _personal_keys_in(text, shown, numbers=numbers, postcodes=ordinal_shaped)
         found.extend(kind for kind in kinds if kind not in found)
     return found
+
+
+def _birth_date_written(text: str) -> bool:
+    """Whether a date (day, month and year, or month and year) follows words that make it a
+    birth date, within a few words."""
+    for match in _BIRTH_WORDS.finditer(text):
+        after = text[match.end() : match.end() + 40]
+        if _DATE_NUMERIC.search(after) or _DATE_NAMED.search(after):
+            return True
+        month_year = _MONTH_YEAR.search(after)
+        if month_year and normalise.date_parse(f"1 {month_year.group(1)} {month_year.group(2)}"):
+            return True
+    return False
 
 
 class _DecimalDigits(dict):
