@@ -18,6 +18,7 @@ from guardian.shortcuts import assign_perm, remove_perm
 
 from accounts.models import User
 from agencies.models import Agency, Dataset, Membership, Role
+from matching.screening import identifiers_in_text, screen_problem
 from protocols import approvals, suspension
 from protocols.fields import FIELD, dataset_catalogues
 from protocols.models import (
@@ -155,6 +156,14 @@ def protocol_latest(protocol: Protocol) -> ProtocolVersion | None:
 # --- Checking input ---------------------------------------------------------------------------
 
 
+def text_identifiers_problem(text: str, *, what: str) -> str:
+    """The error for free text holding an identifier by its shape (NHS number, postcode, a
+    date written as a birth date...), naming the kind and never quoting it; "" when clean.
+    Protocol text is about no one person, so there are no records to compare names with."""
+    kinds = identifiers_in_text(text) if text.strip() else []
+    return screen_problem(kinds, what=what) if kinds else ""
+
+
 def _checked(data: ProtocolInput) -> dict[str, list[str]]:
     problems: dict[str, list[str]] = {}
 
@@ -188,6 +197,15 @@ def _checked(data: ProtocolInput) -> dict[str, list[str]]:
             "The usual length of a safeguarding override must be from 1 hour to the longest "
             f"override, {data.override_max_hours} hours.",
         )
+    # Free text every party's officers read, and the purpose the public register publishes:
+    # screened for identifiers as any other free text is (matching.screening).
+    for name, text, what in (
+        ("name", data.name, "name"),
+        ("purpose_detail", data.purpose_detail, "description of what the sharing is for"),
+        ("change_note", data.change_note, "note of why it changed"),
+    ):
+        if message := text_identifiers_problem(text, what=what):
+            problem(name, message)
     if data.consent_from_others not in ConsentFromOthers.values:
         problem(
             "consent_from_others",
@@ -441,6 +459,8 @@ def protocol_approve(
         raise ProtocolError("Only IG officers of a party agency can approve this protocol.")
     if len(note) > 2000:
         raise ProtocolError({"note": ["Shorten the note to 2,000 characters or fewer."]})
+    if message := text_identifiers_problem(note, what="note"):
+        raise ProtocolError({"note": [message]})
     try:
         with transaction.atomic():
             Approval.objects.create(
@@ -505,6 +525,8 @@ def protocol_return(
         raise ProtocolError("Only IG officers of a party agency can send this version back.")
     if not note.strip():
         raise ProtocolError({"note": ["Say what needs to change."]})
+    if message := text_identifiers_problem(note, what="note"):
+        raise ProtocolError({"note": [message]})
     version.status = VersionStatus.WITHDRAWN
     version.status_changed_at = timezone.now()
     version.save(update_fields=["status", "status_changed_at"])
@@ -735,6 +757,8 @@ def seal_problems(seals: tuple[SealInput, ...], *, party_ids: set[int]) -> list[
                 problems.append(f"{where}: shorten the value to 200 characters or fewer.")
         if not seal.reason.strip():
             problems.append(f"{where}: say why these records must never be shared.")
+        elif message := text_identifiers_problem(seal.reason, what="reason"):
+            problems.append(f"{where}: {message}")
         key = (
             seal.dataset_id,
             seal.field_key,

@@ -282,6 +282,8 @@ def test_the_protocol_page_tells_the_author_why_and_who_can(client, world):
         ("A" * 301, "Shorten the reason to 300 characters or fewer"),
         (REASON + " about NHS 943 476 5919", "Take an NHS number out of the reason"),
         (REASON + ", see LS6 2AB", "Take a postcode out of the reason"),
+        ("Record shown of a child born 8 June 2020 to the wrong family", "a date of birth"),
+        ("Concern raised about a child, DOB 08/06/2020, at the MASH", "a date of birth"),
         (REASON, ""),
     ],
 )
