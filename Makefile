@@ -40,13 +40,19 @@ demo: $(VENV)/.base-installed assets migrate
 	HOST=$(HOST) PORT=$(PORT) $(PY) manage.py load_demo
 	SHAREHUB_REQUIRE_OTP=false $(PY) manage.py runserver $(HOST):$(PORT)
 
+# The suite in one test process per core (pytest-xdist), at most 4: each has its own test
+# database (test_sharehub_gw0, ...), Chromium, live server and Celery queue (tests/workers.py).
+# PYTEST_WORKERS=0 runs it all in this process, e.g. for --pdb.
+PYTEST_WORKERS ?= auto --maxprocesses=4
+PYTEST_PARALLEL = -n $(PYTEST_WORKERS)
+
 test: $(VENV)/.dev-installed assets
 	./scripts/ensure-chromium
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 # Everything except the browser and worker tests, for a quick loop while editing.
 test-fast: $(VENV)/.dev-installed assets
-	$(PY) -m pytest -m "not browser and not worker" $(PYTEST_ARGS)
+	$(PY) -m pytest $(PYTEST_PARALLEL) -m "not browser and not worker" $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check .

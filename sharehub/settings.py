@@ -8,7 +8,9 @@ makes missing secrets an error instead of a development default.
 Secrets may be given as NAME or as NAME_FILE (a path to a mounted file), never committed.
 """
 
+import os
 import secrets
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -31,9 +33,19 @@ def _development_secret_key() -> str:
     """A per-checkout random key kept in var/, so sessions survive restarts of the demo."""
     key_file = VAR_DIR / "dev-secret-key"
     if not key_file.exists():
+        # Several processes may start at once on a fresh var/ (parallel test workers, a Celery
+        # worker beside the web process): the key is written whole under another name and
+        # linked into place, so none reads a half-written file and all end up with the one key.
         VAR_DIR.mkdir(parents=True, exist_ok=True)
-        key_file.write_text(secrets.token_urlsafe(50))
-        key_file.chmod(0o600)
+        fd, draft = tempfile.mkstemp(dir=VAR_DIR, prefix=".dev-secret-key-")  # mode 0600
+        try:
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_urlsafe(50))
+            os.link(draft, key_file)
+        except FileExistsError:
+            pass  # another process put its key in place first: that one stands
+        finally:
+            os.unlink(draft)
     return key_file.read_text().strip()
 
 
