@@ -245,8 +245,10 @@ def alerts_withdraw_sealed(*, today: date, now) -> int:
         .exclude(status=AlertStatus.CLOSED)
         .only("pk", "rule_id", "person_id", "raised_on", "finding_keys")
     }
-    record_ids = {record_id for a in alerts.values() for _, record_id in a.finding_keys}
-    sealed = sealed_record_ids(record_ids=record_ids, today=today)
+    record_ids = sorted({record_id for a in alerts.values() for _, record_id in a.finding_keys})
+    sealed: set[int] = set()
+    for start in range(0, len(record_ids), 5000):  # under SQLite's limit on query parameters
+        sealed |= sealed_record_ids(record_ids=record_ids[start : start + 5000], today=today)
     touched = {
         pk: alert
         for pk, alert in alerts.items()
