@@ -45,6 +45,7 @@ from protocols.engine import (
 )
 from protocols.fields import identity_key
 from protocols.models import AccessLog, Purpose
+from protocols.seals import sealed_findings, sealed_record_ids
 from risk.models import RiskFinding, RiskIndicator
 from risk.scoring import FindingTerm, ScoreBook, contribution
 
@@ -203,7 +204,7 @@ def subscribed_rule_ids(membership: Membership) -> set[int]:
 def alerts_evaluate(*, book: ScoreBook, today: date) -> dict[str, int]:
     """Raise the day's alerts for every active rule, end the causes that stopped holding, and
     deliver what is not yet delivered. Idempotent for the same day and data."""
-    figures = {"raised": 0, "ended": 0, "delivered": 0}
+    figures = {"raised": 0, "ended": 0, "delivered": 0, "withdrawn": 0}
     now_scores = book.scores_on(today)
     ids = book.person_ids.tolist()
     scores_before: dict[int, np.ndarray] = {0: now_scores}
@@ -222,8 +223,60 @@ def alerts_evaluate(*, book: ScoreBook, today: date) -> dict[str, int]:
         raised, ended = _causes_apply(rule, holding, today, book)
         figures["raised"] += raised
         figures["ended"] += ended
+    figures["withdrawn"] = alerts_withdraw_sealed(today=today, now=timezone.now())
     figures["delivered"] = alerts_deliver(now=timezone.now())
     return figures
+
+
+def alerts_withdraw_sealed(*, today: date, now) -> int:
+    """Take back, from each recipient for whom its rule no longer holds, every alert not yet
+    closed that stands on a record sealed on `today`; returns how many deliveries were taken.
+
+    Ending the cause (condition_ended_on) is how an alert stops applying, but an ended alert
+    stays in its recipients' inboxes until someone closes it: an alert that a sealed record
+    raised would go on telling other agencies that something hidden puts the person at risk.
+    So the delivery test (_holding_for) is asked again, as at delivery: the record's own
+    agency still sees the record, so its practitioners keep the alert; others lose it from
+    their inbox and its page. Its events stay, and it is raised afresh if the seal ends.
+    Idempotent: a delivery taken back is not there to take again."""
+    alerts = {
+        alert.pk: alert
+        for alert in Alert.objects.filter(delivered=True)
+        .exclude(status=AlertStatus.CLOSED)
+        .only("pk", "rule_id", "person_id", "raised_on", "finding_keys")
+    }
+    record_ids = sorted({record_id for a in alerts.values() for _, record_id in a.finding_keys})
+    sealed: set[int] = set()
+    for start in range(0, len(record_ids), 5000):  # under SQLite's limit on query parameters
+        sealed |= sealed_record_ids(record_ids=record_ids[start : start + 5000], today=today)
+    touched = {
+        pk: alert
+        for pk, alert in alerts.items()
+        if any(record_id in sealed for _, record_id in alert.finding_keys)
+    }
+    if not touched:
+        return 0
+    deliveries: dict[int, list[int]] = defaultdict(list)
+    for alert_id, membership_id in AlertDelivery.objects.filter(
+        alert_id__in=list(touched)
+    ).values_list("alert_id", "membership_id"):
+        deliveries[membership_id].append(alert_id)
+    rules = AlertRule.objects.in_bulk({alert.rule_id for alert in touched.values()})
+    withdrawn = 0
+    for membership in Membership.objects.filter(pk__in=list(deliveries)).select_related(
+        "user", "agency"
+    ):
+        alert_ids = deliveries[membership.pk]
+        holding = _holding_for(membership, [touched[pk] for pk in alert_ids], rules, now)
+        gone = [pk for pk in alert_ids if pk not in holding]
+        if not gone:
+            continue
+        with transaction.atomic():
+            withdrawn += AlertDelivery.objects.filter(
+                membership=membership, alert_id__in=gone
+            ).delete()[0]
+            Alert.objects.filter(pk__in=gone, assigned_to=membership).update(assigned_to=None)
+    return withdrawn
 
 
 def _score_rule_met(rule: AlertRule, now, before):
@@ -288,13 +341,18 @@ def _new_events_raise(rule: AlertRule, today: date) -> int:
     if rule.indicator_id is None or rule.open_agency_id is None:
         return 0
     since = today - timedelta(days=rule.new_within_days or 14)
-    findings = RiskFinding.objects.filter(
-        indicator_id=rule.indicator_id,
-        event_date__gte=since,
-        event_date__lte=today,
-        record__is_retired=False,
-        record__linkage__person__isnull=False,
-    ).values_list("pk", "record_id", "record__linkage__person_id", "record__dataset__agency_id")
+    findings = (
+        RiskFinding.objects.filter(
+            indicator_id=rule.indicator_id,
+            event_date__gte=since,
+            event_date__lte=today,
+            record__is_retired=False,
+            record__linkage__person__isnull=False,
+        )
+        # A sealed record's event raises nothing: an alert would say that it happened.
+        .exclude(sealed_findings(today))
+        .values_list("pk", "record_id", "record__linkage__person_id", "record__dataset__agency_id")
+    )
     candidates = [row for row in findings if row[3] != rule.open_agency_id]
     if not candidates:
         return 0
@@ -865,10 +923,17 @@ def alert_read(*, membership: Membership, alert_id: int, channel: str = "web") -
         if (finding.indicator_id, finding.record_id) in pairs
     ]
     dated = {r.record_id: r.event_date for r in view.records} if view else {}
+    # A record sealed from the reader does not exist for them: not even "other records are
+    # held" may hint at it (protocols.seals).
+    sealed = sealed_record_ids(
+        record_ids={f.record_id for f in findings}, today=timezone.localdate(now)
+    )
     reasons = []
     hidden = False
     logged: dict[str, list[str]] = {}
     for finding in findings:
+        if finding.record_id in sealed and finding.record.dataset.agency_id != membership.agency_id:
+            continue
         if view is None or not finding_disclosed(
             view, record_id=finding.record_id, field_keys=finding.field_keys
         ):

@@ -31,3 +31,14 @@ class SealRuleAdmin(PlatformAdminModelAdmin):
         obj.value = obj.value.strip()
         super().save_model(request, obj, form, change)
         seals_remark_later([obj.dataset_id])
+
+    def delete_model(self, request, obj):
+        # The records it sealed are unsealed: scores and alerts count them again.
+        dataset_id = obj.dataset_id
+        super().delete_model(request, obj)
+        seals_remark_later([dataset_id])
+
+    def delete_queryset(self, request, queryset):
+        dataset_ids = set(queryset.values_list("dataset_id", flat=True))
+        super().delete_queryset(request, queryset)
+        seals_remark_later(dataset_ids)

@@ -16,6 +16,12 @@ SealedRecord rows, worked out when the rule is saved (protocols.tasks.seals_rema
 extract loads (seals_mark_extract, before linkage makes the records findable). Rows are kept
 for rules not yet in force too, so approving a version needs no re-marking; reads check that
 the rule is in force. Indicator rules are read live from the findings, which risk keeps current.
+
+Scores and alerts are shown across agencies, so a sealed record's findings count for nobody's
+(risk.services.score_book_load, alerts.services). Whenever the set of sealed records changes (a
+rule marked, a version with rules coming into force, suspended or resumed) everyone is scored
+again (seals_rescore_later); a version reaching its end or start date changes it at midnight,
+which the nightly run scores.
 """
 
 from __future__ import annotations
@@ -83,6 +89,12 @@ def sealed_q(
         indicator__findings__record_id=OuterRef(record),
     )
     return Q(Exists(marked)) | Q(Exists(found))
+
+
+def sealed_findings(today: date) -> Q:
+    """A filter on risk.models.RiskFinding: findings on a record a rule in force seals. The
+    partnership score and alerts are seen by every agency, so these never count towards them."""
+    return sealed_q(today=today, record="record_id", dataset="record__dataset_id")
 
 
 def sealed_from(agency_id: int | None, *, today: date, version_id: int | None = None):
@@ -274,3 +286,12 @@ def seals_remark_later(dataset_ids: Iterable[int]) -> None:
 
     for dataset_id in sorted(set(dataset_ids)):
         transaction.on_commit(partial(seals_remark.delay, dataset_id=dataset_id))
+
+
+def seals_rescore_later() -> None:
+    """Score everyone again once the transaction that changed what is sealed commits, so a
+    sealed record's findings stop counting (and an unsealed one's count again) at once rather
+    than at the nightly run. The task is idempotent: two changes in a row cost a second run."""
+    from risk.tasks import enrich_after_seals
+
+    transaction.on_commit(enrich_after_seals.delay)

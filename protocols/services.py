@@ -13,6 +13,7 @@ from datetime import date
 from django.apps import apps
 from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
@@ -40,7 +41,7 @@ from protocols.models import (
     Tier,
     VersionStatus,
 )
-from protocols.seals import seals_remark_later
+from protocols.seals import seals_remark_later, seals_rescore_later
 
 TIER_NAMES = {
     "hidden": Tier.HIDDEN,
@@ -481,6 +482,12 @@ def protocol_approve(
 
         now = timezone.now()
         previous = version.protocol.versions.filter(status__in=LIVE_STATUSES)
+        # The new version's seals take effect and the replaced one's end: scores and alerts
+        # must stop (or start again) counting the records they cover.
+        if SealRule.objects.filter(
+            Q(version=version) | Q(version__in=previous.values("pk"))
+        ).exists():
+            seals_rescore_later()
         previous.update(status=VersionStatus.SUPERSEDED, status_changed_at=now)
         version.status = VersionStatus.ACTIVE
         version.approved_at = version.status_changed_at = now
@@ -580,6 +587,8 @@ def protocol_suspend(*, membership: Membership, protocol: Protocol, reason: str)
     version.status = VersionStatus.SUSPENDED
     version.status_changed_at = timezone.now()
     version.save(update_fields=["status", "status_changed_at"])
+    if version.seals.exists():
+        seals_rescore_later()  # its seals are out of force while it is suspended
     _event(
         protocol,
         version,
@@ -603,6 +612,8 @@ def protocol_resume(*, membership: Membership, protocol: Protocol) -> ProtocolVe
     version.status = VersionStatus.ACTIVE
     version.status_changed_at = timezone.now()
     version.save(update_fields=["status", "status_changed_at"])
+    if version.seals.exists():
+        seals_rescore_later()  # its seals are in force again
     _event(protocol, version, ProtocolEvent.Kind.RESUMED, membership.user, agency=agency)
     suspension.resumption_notices_send(version=version, by=membership.user, agency=agency)
     return version

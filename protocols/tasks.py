@@ -6,7 +6,7 @@ from celery import shared_task
 
 from agencies.models import Dataset
 from protocols.approvals import approval_reminders_send
-from protocols.seals import seals_mark
+from protocols.seals import seals_mark, seals_rescore_later
 
 
 @shared_task(acks_late=True, ignore_result=True)
@@ -18,7 +18,9 @@ def approval_reminders() -> None:
 
 @shared_task(acks_late=True, ignore_result=True)
 def seals_remark(*, dataset_id: int) -> None:
-    """Re-mark a dataset's sealed records after its seal rules changed. Idempotent: marking
-    twice leaves the same rows; a dataset since deleted is left alone."""
+    """Re-mark a dataset's sealed records after its seal rules changed, then have everyone
+    scored again without them. Idempotent: marking twice leaves the same rows, scoring twice
+    the same scores; a dataset since deleted is left alone."""
     if Dataset.objects.filter(pk=dataset_id).exists():
         seals_mark(dataset_id=dataset_id)
+        seals_rescore_later()

@@ -111,6 +111,7 @@ class RiskRun(models.Model):
         INDICATORS = "indicators", "After indicators changed"
         LINKAGE = "linkage", "After a linkage decision"
         ERASURE = "erasure", "After records were erased"
+        SEALS = "seals", "After sealed records changed"
 
     class Status(models.TextChoices):
         RUNNING = "running", "Running"

@@ -106,13 +106,14 @@ def enrich_run(*, kind: str, extract_id: int | None = None, today: date | None =
                     Q(last_extract_id=extract_id) | Q(retired_by_id=extract_id)
                 ).values_list("pk", flat=True)
                 figures["findings"] = findings_refresh(record_ids=list(records))
-            # Linkage moves no finding, and an erasure deleted its records' findings with them.
-            elif kind not in (RiskRun.Kind.LINKAGE, RiskRun.Kind.ERASURE):
+            # Linkage moves no finding, an erasure deleted its records' findings with them, and
+            # a seal hides findings from scoring without changing them.
+            elif kind not in (RiskRun.Kind.LINKAGE, RiskRun.Kind.ERASURE, RiskRun.Kind.SEALS):
                 figures["findings"] = findings_refresh()
             figures["seconds_findings"] = round(time.perf_counter() - started, 2)
 
             started = time.perf_counter()
-            book = score_book_load()
+            book = score_book_load(today=today)
             figures["persons_scored"] = scores_write(book=book, today=today)
             figures["seconds_scores"] = round(time.perf_counter() - started, 2)
 
@@ -202,8 +203,17 @@ def _record_chunks(record_ids: list[int] | None, dataset_ids: list[int]):
         yield list(live.filter(pk__in=record_ids[start : start + CHUNK]).values_list(*fields))
 
 
-def score_book_load() -> ScoreBook:
-    """Every finding of an active indicator on a live record that linkage has placed."""
+def score_book_load(*, today: date) -> ScoreBook:
+    """Every finding of an active indicator on a live record that linkage has placed, but for
+    findings on records sealed on `today` (protocols.seals).
+
+    The score is one partnership-wide figure shown to every agency (alerts, dashboards), so a
+    sealed record counts for nobody, its own agency included: a score that rose on it would tell
+    other agencies that something hidden puts the person at risk. A score per agency, in which
+    the owner's sealed records still count for the owner, is out of scope for now; the owner
+    still sees the record's findings among the reasons on the person's risk page."""
+    from protocols.seals import sealed_findings
+
     indicators = {
         pk: (float(weight), half_life, lookback)
         for pk, weight, half_life, lookback in RiskIndicator.objects.filter(
@@ -217,6 +227,7 @@ def score_book_load() -> ScoreBook:
             record__is_retired=False,
             record__linkage__person__isnull=False,
         )
+        .exclude(sealed_findings(today))
         .values_list(person_of, "indicator_id", "event_date", "pk")
         .iterator(chunk_size=50_000)
     )

@@ -36,3 +36,10 @@ def enrich_after_indicators() -> None:
 def enrich_nightly() -> None:
     """Periodic (beat): decay moves every score every day, so everything is found and scored."""
     enrich_run(kind=RiskRun.Kind.NIGHTLY)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def enrich_after_seals() -> None:
+    """What is sealed changed: score everyone again without the sealed records' findings, end
+    and withdraw the alerts that stood on them, refresh the dashboard (protocols.seals)."""
+    enrich_run(kind=RiskRun.Kind.SEALS)
