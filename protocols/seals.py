@@ -41,11 +41,20 @@ from protocols.models import ProtocolVersion, SealedRecord, SealRule, VersionSta
 MARK_BATCH = 2000
 
 
+# A yes/no column is stored as true or false (agencies' extracts say Y, yes, 1...), and an IG
+# officer sealing by it types "yes": both read as the same answer.
+_ANSWERS = {"true": "yes", "y": "yes", "false": "no", "n": "no"}
+
+
 def seal_value(value: object) -> str:
-    """A value as seals compare it: case and runs of spaces do not matter."""
+    """A value as seals compare it: case and runs of spaces do not matter, nor how a yes or a
+    no is written."""
     if value is None:
         return ""
-    return " ".join(str(value).split()).casefold()
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    text = " ".join(str(value).split()).casefold()
+    return _ANSWERS.get(text, text)
 
 
 def _in_force(today: date, *, prefix: str = "", version_id: int | None = None) -> Q:

@@ -316,3 +316,16 @@ def test_a_pair_with_a_sealed_record_stays_out_of_another_agencys_review_queue(
     assert list(review_queue(None)) == [sealed_pair, open_pair]
     client.force_login(csc_reviewer)
     assert client.get(reverse("matching:review_item", args=[sealed_pair.pk])).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("stored", "typed", "seals"),
+    [(True, "yes", True), (True, "Yes", True), ("true", "y", True), (False, "no", True),
+     (False, "yes", False), ("Sexual  Health", "sexual health", True), ("0", "no", False)],
+)  # fmt: skip
+def test_a_seal_value_reads_a_yes_or_no_however_it_is_written(stored, typed, seals):
+    from protocols.models import SealRule
+    from protocols.seals import rule_matches
+
+    rule = SealRule(field_key="field:child_present", value=typed)
+    assert rule_matches(rule, {"child_present": stored}) is seals
