@@ -273,17 +273,23 @@ def _write_content(version: ProtocolVersion, data: ProtocolInput, by: User | Non
     )
 
 
-def _event(protocol, version, kind, by, detail: str = "", agency: Agency | None = None) -> None:
+def _event(
+    protocol, version, kind, membership: Membership, detail: str = "", agency: Agency | None = None
+) -> None:
     from audit.models import AuditAction
     from audit.services import audit_record
 
+    by = membership.user
     ProtocolEvent.objects.create(
         protocol=protocol, version=version, kind=kind, by=by, detail=detail[:300], agency=agency
     )
     # The kind of change and which version; the officers' words stay in the protocol's history.
+    # Under the officer's membership, so the entry is their agency's: the audit page shows an
+    # agency's own staff's entries, and one with no agency would be on no IG officer's page.
     audit_record(
         action=AuditAction.PROTOCOL,
         actor=by,
+        membership=membership,
         versions=[version.pk] if version is not None else [],
         detail={"protocol": protocol.reference, "event": kind},
     )
@@ -303,7 +309,7 @@ def protocol_draft_create(*, membership: Membership, data: ProtocolInput) -> Pro
     protocol = Protocol.objects.create(created_by=membership.user, owner_agency=agency)
     version = ProtocolVersion(protocol=protocol, number=1, author=membership.user)
     _write_content(version, data, by=membership.user)
-    _event(protocol, version, ProtocolEvent.Kind.DRAFTED, membership.user)
+    _event(protocol, version, ProtocolEvent.Kind.DRAFTED, membership)
     return version
 
 
@@ -326,7 +332,7 @@ def protocol_draft_update(
     if problems:
         raise ProtocolError(problems)
     _write_content(version, data, by=membership.user)
-    _event(version.protocol, version, ProtocolEvent.Kind.EDITED, membership.user)
+    _event(version.protocol, version, ProtocolEvent.Kind.EDITED, membership)
     return version
 
 
@@ -391,7 +397,7 @@ def protocol_revise(*, membership: Membership, protocol: Protocol) -> ProtocolVe
         protocol,
         version,
         ProtocolEvent.Kind.DRAFTED,
-        membership.user,
+        membership,
         f"from version {latest.number}",
     )
     return version
@@ -414,7 +420,7 @@ def protocol_submit(*, membership: Membership, version: ProtocolVersion) -> Prot
     version.status = VersionStatus.AWAITING_APPROVAL
     version.submitted_at = version.status_changed_at = timezone.now()
     version.save(update_fields=["status", "submitted_at", "status_changed_at"])
-    _event(version.protocol, version, ProtocolEvent.Kind.SUBMITTED, membership.user, agency=agency)
+    _event(version.protocol, version, ProtocolEvent.Kind.SUBMITTED, membership, agency=agency)
     approvals.approval_requests_send(version=version, by=membership.user, now=version.submitted_at)
     return version
 
@@ -452,7 +458,7 @@ def protocol_approve(
         version.protocol,
         version,
         ProtocolEvent.Kind.APPROVED,
-        membership.user,
+        membership,
         agency.name,
         agency=agency,
     )
@@ -474,7 +480,7 @@ def protocol_approve(
             version.protocol,
             version,
             ProtocolEvent.Kind.ACTIVATED,
-            membership.user,
+            membership,
             _carried_detail(steps),
         )
     approvals.approval_recorded(version=version, agency=agency, by=membership.user)
@@ -508,7 +514,7 @@ def protocol_return(
     version.status = VersionStatus.WITHDRAWN
     version.status_changed_at = timezone.now()
     version.save(update_fields=["status", "status_changed_at"])
-    _event(version.protocol, version, ProtocolEvent.Kind.RETURNED, membership.user, note.strip())
+    _event(version.protocol, version, ProtocolEvent.Kind.RETURNED, membership, note.strip())
     approvals.approval_ended(version=version, by=membership.user, agency=agency, returned=True)
     draft = ProtocolVersion(
         protocol=version.protocol, number=version.number + 1, author=version.author
@@ -518,7 +524,7 @@ def protocol_return(
         version.protocol,
         draft,
         ProtocolEvent.Kind.DRAFTED,
-        membership.user,
+        membership,
         f"from version {version.number}",
     )
     return draft
@@ -537,7 +543,7 @@ def protocol_withdraw(*, membership: Membership, version: ProtocolVersion) -> Pr
     version.status = VersionStatus.WITHDRAWN
     version.status_changed_at = timezone.now()
     version.save(update_fields=["status", "status_changed_at"])
-    _event(version.protocol, version, ProtocolEvent.Kind.WITHDRAWN, membership.user)
+    _event(version.protocol, version, ProtocolEvent.Kind.WITHDRAWN, membership)
     if was_waiting:
         approvals.approval_ended(version=version, by=membership.user, agency=agency, returned=False)
     return version
@@ -562,7 +568,7 @@ def protocol_suspend(*, membership: Membership, protocol: Protocol, reason: str)
         protocol,
         version,
         ProtocolEvent.Kind.SUSPENDED,
-        membership.user,
+        membership,
         reason.strip(),
         agency=agency,
     )
@@ -581,7 +587,7 @@ def protocol_resume(*, membership: Membership, protocol: Protocol) -> ProtocolVe
     version.status = VersionStatus.ACTIVE
     version.status_changed_at = timezone.now()
     version.save(update_fields=["status", "status_changed_at"])
-    _event(protocol, version, ProtocolEvent.Kind.RESUMED, membership.user, agency=agency)
+    _event(protocol, version, ProtocolEvent.Kind.RESUMED, membership, agency=agency)
     suspension.resumption_notices_send(version=version, by=membership.user, agency=agency)
     return version
 
@@ -642,7 +648,7 @@ def protocol_assign(
         return False
     assign_perm("use_protocol", user if user is not None else group, protocol)
     target = user if user is not None else group
-    _event(protocol, None, ProtocolEvent.Kind.ASSIGNED, membership.user, str(target))
+    _event(protocol, None, ProtocolEvent.Kind.ASSIGNED, membership, str(target))
     _grant_audit(membership, protocol, "given", user=user, group=group)
     return True
 
@@ -668,7 +674,7 @@ def protocol_unassign(
         return False
     if not ProtocolGrant.objects.filter(protocol=protocol, **holder).exists():
         remove_perm("use_protocol", target, protocol)
-    _event(protocol, None, ProtocolEvent.Kind.UNASSIGNED, membership.user, str(target))
+    _event(protocol, None, ProtocolEvent.Kind.UNASSIGNED, membership, str(target))
     _grant_audit(membership, protocol, "taken", user=user, group=group)
     return True
 
