@@ -149,9 +149,14 @@ def _staff_name(entry: AuditEntry) -> str:
     return (entry.actor.full_name or entry.actor.email) if entry.actor is not None else ""
 
 
+def reader_label(name: str, role: str, agency: str) -> str:
+    """A reader as the reads page names them everywhere (rows, flags, questions): name, role and
+    agency. The owner agency's IG officer answers for its records, so sees who read them."""
+    return ", ".join(part for part in (name or "Not signed in", role, agency) if part)
+
+
 def _reader_label(entries: list[AuditEntry]):
-    """A reader as an IG officer of another agency may see them: role, agency and user number
-    (their own agency's IG officer can look the user up), not their name."""
+    """Each entry's reader by reader_label, from one query for the agencies' names."""
     from agencies.models import Agency, Role
 
     names: dict[int | None, str] = dict(
@@ -160,8 +165,11 @@ def _reader_label(entries: list[AuditEntry]):
     roles = dict(Role.choices)
 
     def label(entry: AuditEntry) -> str:
-        role = roles.get(entry.role, entry.role or "Someone")
-        return f"{role}, {names.get(entry.agency_id, 'no agency')} (user {entry.actor_id})"
+        return reader_label(
+            _staff_name(entry),
+            roles.get(entry.role, entry.role or "No role"),
+            names.get(entry.agency_id, "No agency"),
+        )
 
     return label
 
@@ -275,13 +283,27 @@ def read_reasons(pairs: set[tuple[int | None, str]]) -> dict[tuple[int, str], li
     return dict(found)
 
 
+# An IG officer's "view as" preview of a real person is a read, but the protocol version they
+# are reviewing stands behind it, as an alert or a consent request stands behind a summary.
+PREVIEW_REASON = "a protocol version under review (preview)"
+
+
+def reasons_behind(entry: AuditEntry, reasons: dict[tuple[int, str], list[str]]) -> list[str]:
+    """What stood behind one read: the preview's protocol version, and the reader's alerts,
+    consent requests and overrides about the person (`reasons` from read_reasons)."""
+    found = list(reasons.get((entry.actor_id or 0, entry.person_reference), []))
+    if entry.action == AuditAction.PROTOCOL_PREVIEW:
+        found.insert(0, PREVIEW_REASON)
+    return found
+
+
 def _without_reason(entries: list[AuditEntry], label) -> list[Flag]:
     reasons = read_reasons({(e.actor_id, e.person_reference) for e in entries})
     flags = []
     seen = set()
     for entry in entries:
         key = (entry.actor_id, entry.person_reference)
-        if not entry.person_reference or key in reasons or key in seen:
+        if not entry.person_reference or reasons_behind(entry, reasons) or key in seen:
             continue
         seen.add(key)
         flags.append(

@@ -28,14 +28,21 @@ from audit.questions import (
     read_question_answer,
     read_question_ask,
 )
-from audit.read_rows import CSV_HEADER, read_csv_lines, read_rows, told_flags
+from audit.read_rows import (
+    CSV_HEADER,
+    flag_readers,
+    flags_to_look_at,
+    read_csv_lines,
+    read_rows,
+    told_flags,
+)
+from audit.reads import read_flags_store
 from audit.selectors import (
     AuditQuery,
     ReadsQuery,
     audit_entries,
     record_reads,
     unusual_access,
-    unusual_reads,
 )
 from audit.services import audit_record, audit_verify
 
@@ -146,6 +153,10 @@ def reads_page(request: HttpRequest) -> HttpResponse:
     (who, their agency and role, when, purpose, protocols, person reference, which of our
     datasets and field keys, and what stood behind the read), never a value of the records."""
     agency_id = request.membership.agency_id
+    # Stored before the reads are looked up, so the flagged-only filter, the "Flagged" tags and
+    # the flags table agree with the flags listed, and each can be asked about now rather than
+    # after the beat task's next run (which still does the telling).
+    found = read_flags_store(agency_id=agency_id)
     form = ReadsSearchForm(request.GET or None, agencies=Agency.objects.order_by("name"))
     reads = record_reads(agency_id=agency_id, query=_reads_query(form))
     paginator = Paginator(reads, READS_PAGE_ROWS)
@@ -164,7 +175,7 @@ def reads_page(request: HttpRequest) -> HttpResponse:
             "page_range": paginator.get_elided_page_range(page.number),
             "total": paginator.count,
             "filters": filters.urlencode(),
-            "flags": unusual_reads(agency_id=agency_id),
+            "flags": flags_to_look_at(found),
             "told": told_flags(agency_id=agency_id, since=since, limit=PAGE_ROWS),
             "questions": list(questions_for(agency_id=agency_id)[:PAGE_ROWS]),
             "agency_id": agency_id,
@@ -199,7 +210,12 @@ def question_ask(request: HttpRequest, flag_id: int) -> HttpResponse:
     return render(
         request,
         "audit/question_ask.html",
-        {"form": form, "flag": flag, "reader_agency": reader_agency},
+        {
+            "form": form,
+            "flag": flag,
+            "reader_agency": reader_agency,
+            "reader": flag_readers([flag])[flag.pk],
+        },
     )
 
 
@@ -246,6 +262,7 @@ def question_page(request: HttpRequest, pk: int) -> HttpResponse:
             "owner_agency": names.get(thread.owner_agency_id, ""),
             "reader_agency": names.get(thread.reader_agency_id, ""),
             "asking": thread.owner_agency_id == request.membership.agency_id,
+            "reader": flag_readers([thread.flag])[thread.flag_id],
         },
     )
 
