@@ -41,6 +41,7 @@ from audit.selectors import (
     AuditQuery,
     ReadsQuery,
     audit_entries,
+    protocol_choices,
     record_reads,
     unusual_access,
 )
@@ -58,7 +59,7 @@ def _query(form: AuditSearchForm) -> AuditQuery:
     return AuditQuery(
         user=data["user"] or "",
         person=data["person"] or "",
-        protocol_version=data["protocol_version"],
+        protocol=data["protocol"],
         action=data["action"] or "",
         since=data["since"],
         until=data["until"],
@@ -68,8 +69,8 @@ def _query(form: AuditSearchForm) -> AuditQuery:
 @role_required(Role.IG_OFFICER)
 @never_cache
 def audit_page(request: HttpRequest) -> HttpResponse:
-    form = AuditSearchForm(request.GET or None)
     agency_id = request.membership.agency_id
+    form = AuditSearchForm(request.GET or None, protocols=protocol_choices(agency_id=agency_id))
     entries = audit_entries(agency_id=agency_id, query=_query(form))
     verification = audit_verify() if request.GET.get("verify") else None
     return render(
@@ -90,8 +91,9 @@ def audit_page(request: HttpRequest) -> HttpResponse:
 @never_cache
 @rate_limited("export")
 def audit_export(request: HttpRequest) -> HttpResponse:
-    form = AuditSearchForm(request.GET or None)
-    entries = audit_entries(agency_id=request.membership.agency_id, query=_query(form))
+    agency_id = request.membership.agency_id
+    form = AuditSearchForm(request.GET or None, protocols=protocol_choices(agency_id=agency_id))
+    entries = audit_entries(agency_id=agency_id, query=_query(form))
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(EXPORT_HEADER)

@@ -28,6 +28,7 @@ from protocols.services import (
     protocol_withdraw,
 )
 from protocols.summary import case_summary
+from tests.factories import AgencyFactory
 from tests.ingest_helpers import police_dataset
 from tests.protocol_helpers import give, linked_people, protocol_in_force
 
@@ -78,6 +79,29 @@ def test_each_agencys_protocol_changes_are_under_the_protocol_change_filter(draf
     assert events(police_ig) == sorted(
         ["returned", "drafted", "approved", "activated", "suspended"]
     )
+
+
+def test_the_audit_search_takes_a_protocol_by_name_not_a_version_id(drafted, client, member):
+    version, author, _approver, police_ig = drafted
+    protocol_submit(membership=author, version=version)
+    second = protocol_return(membership=police_ig, version=version, note="Say why, please.")
+    elsewhere = member(Role.IG_OFFICER, in_agency=AgencyFactory(name="Test Health"))
+    client.force_login(author.user)
+    body = client.get("/audit/").content.decode()
+    assert "Protocol version id" not in body
+    reference = version.protocol.reference
+    assert f'<option value="{version.protocol_id}">MASH information sharing ({reference})' in body
+    found = client.get("/audit/", {"protocol": version.protocol_id}).context["entries"]
+    assert {e.detail["event"] for e in found} == {"drafted", "submitted"}
+    assert {tuple(e.protocol_versions) for e in found} == {(version.pk,)}
+    # Under any of its versions: the police's changes include the returned draft's.
+    client.force_login(police_ig.user)
+    found = client.get("/audit/", {"protocol": version.protocol_id}).context["entries"]
+    assert {v for e in found for v in e.protocol_versions} == {version.pk, second.pk}
+    # A protocol the agency is not party to is no choice, and the page says what to do.
+    client.force_login(elsewhere)
+    page = client.get("/audit/", {"protocol": version.protocol_id})
+    assert "Choose a protocol your agency is party to from the list." in page.content.decode()
 
 
 # --- Flags on the reads page --------------------------------------------------------------------
