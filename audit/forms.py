@@ -16,11 +16,10 @@ class AuditSearchForm(forms.Form):
         max_length=12,
         help_text="The 10-character reference, never a name.",
     )
-    protocol_version = forms.IntegerField(
-        label="Protocol version id",
-        required=False,
-        min_value=1,
-        widget=forms.TextInput(attrs={"inputmode": "numeric", "class": "govuk-input--width-5"}),
+    # Chosen by name: no IG officer knows a version's database id. Choices are the protocols
+    # their agency is party to (audit.selectors.protocol_choices), set by the view.
+    protocol = forms.TypedChoiceField(
+        label="Protocol", required=False, coerce=int, empty_value=None
     )
     action = forms.ChoiceField(
         label="What was done",
@@ -29,6 +28,13 @@ class AuditSearchForm(forms.Form):
     )
     since = TextDateField(label="From", required=False)
     until = TextDateField(label="To", required=False)
+
+    def __init__(self, *args, protocols=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["protocol"].choices = [("", "Any protocol"), *protocols]
+        self.fields["protocol"].error_messages["invalid_choice"] = (
+            "Choose a protocol your agency is party to from the list."
+        )
 
 
 class ReadsSearchForm(forms.Form):

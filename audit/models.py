@@ -111,8 +111,8 @@ class RecordRead(models.Model):
 
 
 class ReadFlag(models.Model):
-    """Unusual reading of an agency's records, once told to its IG officers: one row per kind,
-    reader, person and day, so a periodic run tells each thing once."""
+    """Unusual reading of an agency's records: one row per kind, reader, person and day, stored
+    when the reads page or the periodic run first finds it, told to its IG officers once."""
 
     agency_id = models.IntegerField()  # the owner of the records read
     kind = models.CharField(max_length=16)
@@ -126,6 +126,10 @@ class ReadFlag(models.Model):
     # The agency the reader acted for, whose IG officers can be asked to explain the reading;
     # null on flags told before issue 22.
     reader_agency_id = models.IntegerField(null=True, blank=True)
+    # When the agency's IG officers were notified of it (audit.reads.unusual_reads_tell). The
+    # reads page stores each flag it computes, so an officer can ask about it at once; telling
+    # stays the beat task's, claimed through this column so each flag is told once.
+    told_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-at", "-pk"]

@@ -98,8 +98,9 @@ def read_question_ask(*, user, membership, flag_id: int, question: str) -> ReadQ
             recipients=_ig_officers(reader_agency_id),
             kind=NotificationKind.READ_QUESTION,
             message=(
+                # Emailed, so no name: the question's page, behind sign-in, names the reader.
                 f"{owner.name} asks your agency to explain reading of its records by one of "
-                f"your staff (user {flag.actor_id}) on {flag.day:%d %B %Y}."
+                f"your staff on {flag.day:%d %B %Y}. The question names them."
             ),
             link=reverse("audit:question", args=[thread.pk]),
         )

@@ -4,7 +4,9 @@ protocol versions and what stood behind the reads).
 
     read_rows(reads)                         a ReadRow per RecordRead: reader, datasets,
                                              protocols and reasons
-    told_flags(agency_id=, since=, limit=)   flags told to the agency, with their questions
+    told_flags(agency_id=, since=, limit=)   flags stored for the agency, with their questions
+    flags_to_look_at(found)                  the flags computed now, with the same
+    flag_readers(flags)                      each flag's reader: name, role, agency
     read_csv_lines(reads)                    the same rows for a CSV download, in batches
 """
 
@@ -17,9 +19,9 @@ from datetime import datetime
 from django.db.models import Q, QuerySet
 
 from agencies.labels import readable_label
-from agencies.models import Agency, Dataset, Role
+from agencies.models import Agency, Dataset, Membership, Role
 from audit.models import ReadFlag, ReadQuestion, RecordRead
-from audit.selectors import read_reasons
+from audit.selectors import Flag, read_reasons, reader_label, reasons_behind
 
 
 @dataclass
@@ -33,6 +35,10 @@ class ReadRow:
     reasons: list[str]  # what stood behind the read; empty: nothing recorded
     # The fields read, by the labels the reader saw them under ("Risk grade"), never by key.
     field_labels: list[str]
+
+    @property
+    def reader(self) -> str:
+        return reader_label(self.reader_name, self.reader_role, self.reader_agency)
 
     @property
     def flagged(self) -> bool:
@@ -77,7 +83,7 @@ def read_rows(reads: list[RecordRead]) -> list[ReadRow]:
                 reader_role=roles.get(entry.role, entry.role or "No role"),
                 dataset_names=[datasets[d] for d in read.datasets if d in datasets],
                 protocol_names=[versions[v] for v in entry.protocol_versions if v in versions],
-                reasons=reasons.get((entry.actor_id or 0, entry.person_reference), []),
+                reasons=reasons_behind(entry, reasons),
                 field_labels=[
                     labels.get(key) or readable_label(key.split(":", 1)[-1]) for key in read.fields
                 ],
@@ -103,20 +109,75 @@ class ToldFlag:
     flag: ReadFlag
     reader_agency: str  # empty for flags told before the reader's agency was kept
     question: ReadQuestion | None  # the first question asked about it
+    reader: str = ""  # name, role and agency, as the reads' rows name readers
+    detail: str = ""  # what is unusual, as found now (a live flag) or when stored
 
 
-def told_flags(*, agency_id: int, since: datetime, limit: int) -> list[ToldFlag]:
-    flags = list(ReadFlag.objects.filter(agency_id=agency_id, at__gte=since)[:limit])
-    agencies = dict(
+def flag_readers(flags: list[ReadFlag], agencies: dict[int, str] | None = None) -> dict[int, str]:
+    """{flag id: its reader by reader_label}: the user's name, their role in the agency they
+    read for, and that agency. Flags fetched with select_related("actor") and `agencies`
+    ({id: name}) given leave one query however many flags."""
+    if agencies is None:
+        agencies = _agency_names(flags)
+    roles = dict(Role.choices)
+    role_of: dict[tuple[int | None, int | None], str] = {
+        (user_id, agency_id): roles.get(role, role)
+        for user_id, agency_id, role in Membership.objects.filter(
+            user_id__in={f.actor_id for f in flags}
+        ).values_list("user_id", "agency_id", "role")
+    }
+    readers = {}
+    for flag in flags:
+        user = flag.actor
+        readers[flag.pk] = reader_label(
+            (user.full_name or user.email) if user else "",
+            role_of.get((flag.actor_id, flag.reader_agency_id), ""),
+            agencies.get(flag.reader_agency_id or 0, ""),
+        )
+    return readers
+
+
+def _agency_names(flags: list[ReadFlag]) -> dict[int, str]:
+    return dict(
         Agency.objects.filter(pk__in={f.reader_agency_id for f in flags}).values_list("pk", "name")
     )
+
+
+def _flag_rows(flags: list[ReadFlag], details: dict[int, str], readers: dict[int, str] | None):
+    agencies = _agency_names(flags)
+    if readers is None:
+        readers = flag_readers(flags, agencies)
     asked: dict[int, ReadQuestion] = {}
     for question in ReadQuestion.objects.filter(flag__in=flags).order_by("asked_at"):
         asked.setdefault(question.flag_id, question)
     return [
-        ToldFlag(flag, agencies.get(flag.reader_agency_id or 0, ""), asked.get(flag.pk))
+        ToldFlag(
+            flag,
+            agencies.get(flag.reader_agency_id or 0, ""),
+            asked.get(flag.pk),
+            readers.get(flag.pk, ""),
+            details.get(flag.pk, flag.detail),
+        )
         for flag in flags
     ]
+
+
+def told_flags(*, agency_id: int, since: datetime, limit: int) -> list[ToldFlag]:
+    """The agency's stored flags since `since`, newest first, with their first questions."""
+    flags = list(
+        ReadFlag.objects.filter(agency_id=agency_id, at__gte=since).select_related("actor")[:limit]
+    )
+    return _flag_rows(flags, {}, None)
+
+
+def flags_to_look_at(found: list[tuple[Flag, ReadFlag]]) -> list[ToldFlag]:
+    """The flags computed now (audit.reads.read_flags_store) as the page lists them: the
+    reader as the live flag names them, what is unusual as of now, and the stored flag to ask
+    about, with its first question if one was asked."""
+    flags = [stored for _, stored in found]
+    readers = {stored.pk: flag.actor for flag, stored in found}
+    details = {stored.pk: flag.detail for flag, stored in found}
+    return _flag_rows(flags, details, readers)
 
 
 CSV_HEADER = ["entry", "at (UTC)", "reader", "reader's role", "reader's agency", "kind of read",

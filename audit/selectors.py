@@ -44,7 +44,7 @@ WORKING_HOURS = (8, 18)  # local time, Monday to Friday
 class AuditQuery:
     user: str = ""  # part of a name or email
     person: str = ""  # a ShareHub reference
-    protocol_version: int | None = None
+    protocol: int | None = None  # a Protocol id: entries under any of its versions
     action: str = ""
     since: date | None = None
     until: date | None = None
@@ -58,8 +58,8 @@ def audit_entries(*, agency_id: int, query: AuditQuery) -> QuerySet[AuditEntry]:
         )
     if query.person:
         entries = entries.filter(person_reference=query.person.strip().upper())
-    if query.protocol_version:
-        entries = with_protocol_version(entries, query.protocol_version)
+    if query.protocol:
+        entries = with_protocol(entries, query.protocol)
     if query.action:
         entries = entries.filter(action=query.action)
     if query.since:
@@ -69,19 +69,60 @@ def audit_entries(*, agency_id: int, query: AuditQuery) -> QuerySet[AuditEntry]:
     return entries.order_by("-pk")
 
 
-def with_protocol_version(entries: QuerySet[AuditEntry], version: int) -> QuerySet[AuditEntry]:
-    """Entries whose protocol versions include `version`. PostgreSQL's jsonb containment where
-    there is one; SQLite has no JSON containment (Django raises NotSupportedError), so there the
-    array is read with json_each. Either way an exact element, never a substring (1 is not 11)."""
-    if connections[entries.db].vendor == "postgresql":
-        return entries.filter(protocol_versions__contains=[version])
-    has_version = RawSQL(  # noqa: S611 - a fixed statement; the version is a bound parameter
-        "EXISTS (SELECT 1 FROM json_each(audit_auditentry.protocol_versions) AS v "
-        "WHERE v.type = 'integer' AND v.value = %s)",
-        [int(version)],
-        output_field=BooleanField(),
+def protocol_choices(*, agency_id: int) -> list[tuple[int, str]]:
+    """The protocols the agency is or was party to, as an IG officer knows them: the latest
+    version's name and the reference ("MASH sharing (P89YNPET)"), by name."""
+    from protocols.models import ProtocolVersion
+
+    latest: dict[int, tuple[int, str, str]] = {}
+    for protocol_id, number, name, reference in ProtocolVersion.objects.filter(
+        parties__pk=agency_id
+    ).values_list("protocol_id", "number", "name", "protocol__reference"):
+        if protocol_id not in latest or number > latest[protocol_id][0]:
+            latest[protocol_id] = (number, name, reference)
+    return sorted(
+        ((pk, f"{name} ({reference})") for pk, (_, name, reference) in latest.items()),
+        key=lambda choice: choice[1].lower(),
     )
-    return entries.alias(has_version=has_version).filter(has_version=True)
+
+
+def with_protocol(entries: QuerySet[AuditEntry], protocol_id: int) -> QuerySet[AuditEntry]:
+    """Entries under any version of the protocol, and its changes that name no version (given
+    to or taken from someone: detail["protocol"] holds its reference)."""
+    from protocols.models import Protocol
+
+    protocol = Protocol.objects.filter(pk=protocol_id).first()
+    if protocol is None:
+        return entries.none()
+    versions = list(protocol.versions.values_list("pk", flat=True))
+    return with_protocol_versions(entries, versions, also=Q(detail__protocol=protocol.reference))
+
+
+def with_protocol_versions(
+    entries: QuerySet[AuditEntry], versions: list[int], *, also: Q | None = None
+) -> QuerySet[AuditEntry]:
+    """Entries whose protocol versions include any of `versions` (or that match `also`).
+    PostgreSQL's jsonb containment where there is one; SQLite has no JSON containment (Django
+    raises NotSupportedError), so there the array is read with json_each. Either way an exact
+    element, never a substring (1 is not 11)."""
+    versions = [int(v) for v in versions]
+    match = also if also is not None else Q(pk__in=[])
+    if connections[entries.db].vendor == "postgresql":
+        for version in versions:
+            match |= Q(protocol_versions__contains=[version])
+        return entries.filter(match)
+    if versions:
+        # Only placeholders are joined in; the versions are bound parameters.
+        placeholders = ", ".join(["%s"] * len(versions))
+        has_version = RawSQL(  # noqa: S611
+            "EXISTS (SELECT 1 FROM json_each(audit_auditentry.protocol_versions) AS v "  # noqa: S608
+            f"WHERE v.type = 'integer' AND v.value IN ({placeholders}))",
+            versions,
+            output_field=BooleanField(),
+        )
+        entries = entries.alias(has_version=has_version)
+        match |= Q(has_version=True)
+    return entries.filter(match)
 
 
 @dataclass
@@ -149,9 +190,14 @@ def _staff_name(entry: AuditEntry) -> str:
     return (entry.actor.full_name or entry.actor.email) if entry.actor is not None else ""
 
 
+def reader_label(name: str, role: str, agency: str) -> str:
+    """A reader as the reads page names them everywhere (rows, flags, questions): name, role and
+    agency. The owner agency's IG officer answers for its records, so sees who read them."""
+    return ", ".join(part for part in (name or "Not signed in", role, agency) if part)
+
+
 def _reader_label(entries: list[AuditEntry]):
-    """A reader as an IG officer of another agency may see them: role, agency and user number
-    (their own agency's IG officer can look the user up), not their name."""
+    """Each entry's reader by reader_label, from one query for the agencies' names."""
     from agencies.models import Agency, Role
 
     names: dict[int | None, str] = dict(
@@ -160,8 +206,11 @@ def _reader_label(entries: list[AuditEntry]):
     roles = dict(Role.choices)
 
     def label(entry: AuditEntry) -> str:
-        role = roles.get(entry.role, entry.role or "Someone")
-        return f"{role}, {names.get(entry.agency_id, 'no agency')} (user {entry.actor_id})"
+        return reader_label(
+            _staff_name(entry),
+            roles.get(entry.role, entry.role or "No role"),
+            names.get(entry.agency_id, "No agency"),
+        )
 
     return label
 
@@ -275,13 +324,27 @@ def read_reasons(pairs: set[tuple[int | None, str]]) -> dict[tuple[int, str], li
     return dict(found)
 
 
+# An IG officer's "view as" preview of a real person is a read, but the protocol version they
+# are reviewing stands behind it, as an alert or a consent request stands behind a summary.
+PREVIEW_REASON = "a protocol version under review (preview)"
+
+
+def reasons_behind(entry: AuditEntry, reasons: dict[tuple[int, str], list[str]]) -> list[str]:
+    """What stood behind one read: the preview's protocol version, and the reader's alerts,
+    consent requests and overrides about the person (`reasons` from read_reasons)."""
+    found = list(reasons.get((entry.actor_id or 0, entry.person_reference), []))
+    if entry.action == AuditAction.PROTOCOL_PREVIEW:
+        found.insert(0, PREVIEW_REASON)
+    return found
+
+
 def _without_reason(entries: list[AuditEntry], label) -> list[Flag]:
     reasons = read_reasons({(e.actor_id, e.person_reference) for e in entries})
     flags = []
     seen = set()
     for entry in entries:
         key = (entry.actor_id, entry.person_reference)
-        if not entry.person_reference or key in reasons or key in seen:
+        if not entry.person_reference or reasons_behind(entry, reasons) or key in seen:
             continue
         seen.add(key)
         flags.append(

@@ -28,14 +28,22 @@ from audit.questions import (
     read_question_answer,
     read_question_ask,
 )
-from audit.read_rows import CSV_HEADER, read_csv_lines, read_rows, told_flags
+from audit.read_rows import (
+    CSV_HEADER,
+    flag_readers,
+    flags_to_look_at,
+    read_csv_lines,
+    read_rows,
+    told_flags,
+)
+from audit.reads import read_flags_store
 from audit.selectors import (
     AuditQuery,
     ReadsQuery,
     audit_entries,
+    protocol_choices,
     record_reads,
     unusual_access,
-    unusual_reads,
 )
 from audit.services import audit_record, audit_verify
 
@@ -51,7 +59,7 @@ def _query(form: AuditSearchForm) -> AuditQuery:
     return AuditQuery(
         user=data["user"] or "",
         person=data["person"] or "",
-        protocol_version=data["protocol_version"],
+        protocol=data["protocol"],
         action=data["action"] or "",
         since=data["since"],
         until=data["until"],
@@ -61,8 +69,8 @@ def _query(form: AuditSearchForm) -> AuditQuery:
 @role_required(Role.IG_OFFICER)
 @never_cache
 def audit_page(request: HttpRequest) -> HttpResponse:
-    form = AuditSearchForm(request.GET or None)
     agency_id = request.membership.agency_id
+    form = AuditSearchForm(request.GET or None, protocols=protocol_choices(agency_id=agency_id))
     entries = audit_entries(agency_id=agency_id, query=_query(form))
     verification = audit_verify() if request.GET.get("verify") else None
     return render(
@@ -83,8 +91,9 @@ def audit_page(request: HttpRequest) -> HttpResponse:
 @never_cache
 @rate_limited("export")
 def audit_export(request: HttpRequest) -> HttpResponse:
-    form = AuditSearchForm(request.GET or None)
-    entries = audit_entries(agency_id=request.membership.agency_id, query=_query(form))
+    agency_id = request.membership.agency_id
+    form = AuditSearchForm(request.GET or None, protocols=protocol_choices(agency_id=agency_id))
+    entries = audit_entries(agency_id=agency_id, query=_query(form))
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(EXPORT_HEADER)
@@ -146,6 +155,10 @@ def reads_page(request: HttpRequest) -> HttpResponse:
     (who, their agency and role, when, purpose, protocols, person reference, which of our
     datasets and field keys, and what stood behind the read), never a value of the records."""
     agency_id = request.membership.agency_id
+    # Stored before the reads are looked up, so the flagged-only filter, the "Flagged" tags and
+    # the flags table agree with the flags listed, and each can be asked about now rather than
+    # after the beat task's next run (which still does the telling).
+    found = read_flags_store(agency_id=agency_id)
     form = ReadsSearchForm(request.GET or None, agencies=Agency.objects.order_by("name"))
     reads = record_reads(agency_id=agency_id, query=_reads_query(form))
     paginator = Paginator(reads, READS_PAGE_ROWS)
@@ -164,7 +177,7 @@ def reads_page(request: HttpRequest) -> HttpResponse:
             "page_range": paginator.get_elided_page_range(page.number),
             "total": paginator.count,
             "filters": filters.urlencode(),
-            "flags": unusual_reads(agency_id=agency_id),
+            "flags": flags_to_look_at(found),
             "told": told_flags(agency_id=agency_id, since=since, limit=PAGE_ROWS),
             "questions": list(questions_for(agency_id=agency_id)[:PAGE_ROWS]),
             "agency_id": agency_id,
@@ -199,7 +212,12 @@ def question_ask(request: HttpRequest, flag_id: int) -> HttpResponse:
     return render(
         request,
         "audit/question_ask.html",
-        {"form": form, "flag": flag, "reader_agency": reader_agency},
+        {
+            "form": form,
+            "flag": flag,
+            "reader_agency": reader_agency,
+            "reader": flag_readers([flag])[flag.pk],
+        },
     )
 
 
@@ -246,6 +264,7 @@ def question_page(request: HttpRequest, pk: int) -> HttpResponse:
             "owner_agency": names.get(thread.owner_agency_id, ""),
             "reader_agency": names.get(thread.reader_agency_id, ""),
             "asking": thread.owner_agency_id == request.membership.agency_id,
+            "reader": flag_readers([thread.flag])[thread.flag_id],
         },
     )
 

@@ -292,17 +292,23 @@ def _write_content(version: ProtocolVersion, data: ProtocolInput, by: User | Non
     )
 
 
-def _event(protocol, version, kind, by, detail: str = "", agency: Agency | None = None) -> None:
+def _event(
+    protocol, version, kind, membership: Membership, detail: str = "", agency: Agency | None = None
+) -> None:
     from audit.models import AuditAction
     from audit.services import audit_record
 
+    by = membership.user
     ProtocolEvent.objects.create(
         protocol=protocol, version=version, kind=kind, by=by, detail=detail[:300], agency=agency
     )
     # The kind of change and which version; the officers' words stay in the protocol's history.
+    # Under the officer's membership, so the entry is their agency's: the audit page shows an
+    # agency's own staff's entries, and one with no agency would be on no IG officer's page.
     audit_record(
         action=AuditAction.PROTOCOL,
         actor=by,
+        membership=membership,
         versions=[version.pk] if version is not None else [],
         detail={"protocol": protocol.reference, "event": kind},
     )
@@ -322,7 +328,7 @@ def protocol_draft_create(*, membership: Membership, data: ProtocolInput) -> Pro
     protocol = Protocol.objects.create(created_by=membership.user, owner_agency=agency)
     version = ProtocolVersion(protocol=protocol, number=1, author=membership.user)
     _write_content(version, data, by=membership.user)
-    _event(protocol, version, ProtocolEvent.Kind.DRAFTED, membership.user)
+    _event(protocol, version, ProtocolEvent.Kind.DRAFTED, membership)
     return version
 
 
@@ -345,7 +351,7 @@ def protocol_draft_update(
     if problems:
         raise ProtocolError(problems)
     _write_content(version, data, by=membership.user)
-    _event(version.protocol, version, ProtocolEvent.Kind.EDITED, membership.user)
+    _event(version.protocol, version, ProtocolEvent.Kind.EDITED, membership)
     return version
 
 
@@ -410,7 +416,7 @@ def protocol_revise(*, membership: Membership, protocol: Protocol) -> ProtocolVe
         protocol,
         version,
         ProtocolEvent.Kind.DRAFTED,
-        membership.user,
+        membership,
         f"from version {latest.number}",
     )
     return version
@@ -433,7 +439,7 @@ def protocol_submit(*, membership: Membership, version: ProtocolVersion) -> Prot
     version.status = VersionStatus.AWAITING_APPROVAL
     version.submitted_at = version.status_changed_at = timezone.now()
     version.save(update_fields=["status", "submitted_at", "status_changed_at"])
-    _event(version.protocol, version, ProtocolEvent.Kind.SUBMITTED, membership.user, agency=agency)
+    _event(version.protocol, version, ProtocolEvent.Kind.SUBMITTED, membership, agency=agency)
     approvals.approval_requests_send(version=version, by=membership.user, now=version.submitted_at)
     return version
 
@@ -473,7 +479,7 @@ def protocol_approve(
         version.protocol,
         version,
         ProtocolEvent.Kind.APPROVED,
-        membership.user,
+        membership,
         agency.name,
         agency=agency,
     )
@@ -501,7 +507,7 @@ def protocol_approve(
             version.protocol,
             version,
             ProtocolEvent.Kind.ACTIVATED,
-            membership.user,
+            membership,
             _carried_detail(steps),
         )
     approvals.approval_recorded(version=version, agency=agency, by=membership.user)
@@ -537,7 +543,7 @@ def protocol_return(
     version.status = VersionStatus.WITHDRAWN
     version.status_changed_at = timezone.now()
     version.save(update_fields=["status", "status_changed_at"])
-    _event(version.protocol, version, ProtocolEvent.Kind.RETURNED, membership.user, note.strip())
+    _event(version.protocol, version, ProtocolEvent.Kind.RETURNED, membership, note.strip())
     approvals.approval_ended(version=version, by=membership.user, agency=agency, returned=True)
     draft = ProtocolVersion(
         protocol=version.protocol, number=version.number + 1, author=version.author
@@ -547,7 +553,7 @@ def protocol_return(
         version.protocol,
         draft,
         ProtocolEvent.Kind.DRAFTED,
-        membership.user,
+        membership,
         f"from version {version.number}",
     )
     return draft
@@ -566,7 +572,7 @@ def protocol_withdraw(*, membership: Membership, version: ProtocolVersion) -> Pr
     version.status = VersionStatus.WITHDRAWN
     version.status_changed_at = timezone.now()
     version.save(update_fields=["status", "status_changed_at"])
-    _event(version.protocol, version, ProtocolEvent.Kind.WITHDRAWN, membership.user)
+    _event(version.protocol, version, ProtocolEvent.Kind.WITHDRAWN, membership)
     if was_waiting:
         approvals.approval_ended(version=version, by=membership.user, agency=agency, returned=False)
     return version
@@ -593,7 +599,7 @@ def protocol_suspend(*, membership: Membership, protocol: Protocol, reason: str)
         protocol,
         version,
         ProtocolEvent.Kind.SUSPENDED,
-        membership.user,
+        membership,
         reason.strip(),
         agency=agency,
     )
@@ -614,7 +620,7 @@ def protocol_resume(*, membership: Membership, protocol: Protocol) -> ProtocolVe
     version.save(update_fields=["status", "status_changed_at"])
     if version.seals.exists():
         seals_rescore_later()  # its seals are in force again
-    _event(protocol, version, ProtocolEvent.Kind.RESUMED, membership.user, agency=agency)
+    _event(protocol, version, ProtocolEvent.Kind.RESUMED, membership, agency=agency)
     suspension.resumption_notices_send(version=version, by=membership.user, agency=agency)
     return version
 
@@ -675,7 +681,7 @@ def protocol_assign(
         return False
     assign_perm("use_protocol", user if user is not None else group, protocol)
     target = user if user is not None else group
-    _event(protocol, None, ProtocolEvent.Kind.ASSIGNED, membership.user, str(target))
+    _event(protocol, None, ProtocolEvent.Kind.ASSIGNED, membership, str(target))
     _grant_audit(membership, protocol, "given", user=user, group=group)
     return True
 
@@ -701,7 +707,7 @@ def protocol_unassign(
         return False
     if not ProtocolGrant.objects.filter(protocol=protocol, **holder).exists():
         remove_perm("use_protocol", target, protocol)
-    _event(protocol, None, ProtocolEvent.Kind.UNASSIGNED, membership.user, str(target))
+    _event(protocol, None, ProtocolEvent.Kind.UNASSIGNED, membership, str(target))
     _grant_audit(membership, protocol, "taken", user=user, group=group)
     return True
 

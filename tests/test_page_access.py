@@ -206,7 +206,11 @@ def url_for(name: str, objects: dict | None = None) -> str:
         for key, value in URL_KWARGS.get(name, {}).items()
     }
     if objects is None:
-        kwargs = {key: 1 if key == "pk" else value for key, value in kwargs.items()}
+        # Any object that stands for another agency's (a pk, a flag_id) is an int in the URL.
+        kwargs = {
+            key: 1 if key == "pk" or value == "not_theirs" else value
+            for key, value in kwargs.items()
+        }
     return reverse(name, kwargs=kwargs or None) + URL_QUERY.get(name, "")
 
 
