@@ -87,6 +87,11 @@ def test_submitting_tells_each_party_still_to_approve_but_never_the_author(
     for name, agency_ in (("csc_ig", agency), ("pol_ig", other_agency), ("pol_ig2", other_agency)):
         [notice] = _told(people[name], kind)
         assert notice.link == approval_link(version, agency_.pk)
+        # The version's changes page, where the approver reads what they approve.
+        changes_page = reverse(
+            "protocols:version_detail", args=[version.protocol.reference, version.number]
+        )
+        assert notice.link == f"{changes_page}?agency={agency_.pk}"
         assert f"needs {agency_.name}'s approval" in notice.message
         assert "Ada Author" in notice.message
     assert _told(people["practitioner"], kind) == []
