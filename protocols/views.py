@@ -20,7 +20,7 @@ from agencies.models import Role
 from consent.selectors import consent_requests_pending
 from matching.challenges import open_challenges_for, records_reportable
 from protocols.approvals import approval_standing
-from protocols.diff import rule_changes, version_diff
+from protocols.diff import comparison_base, rule_changes, seal_changes, version_diff
 from protocols.forms import (
     AssignForm,
     NoteForm,
@@ -174,14 +174,8 @@ def protocol_detail(request: HttpRequest, reference: str) -> HttpResponse:
 @role_required(Role.IG_OFFICER)
 def version_detail(request: HttpRequest, reference: str, number: int) -> HttpResponse:
     version = _version(reference, number)
-    compare_to = request.GET.get("compare")
-    previous = None
-    if compare_to and compare_to.isdigit():
-        previous = version.protocol.versions.filter(number=int(compare_to)).first()
-    if previous is None:
-        previous = (
-            version.protocol.versions.filter(number__lt=version.number).order_by("-number").first()
-        )
+    base = comparison_base(version, chosen=request.GET.get("compare"))
+    previous = base.version if base else None
     return render(
         request,
         "protocols/version_detail.html",
@@ -190,8 +184,10 @@ def version_detail(request: HttpRequest, reference: str, number: int) -> HttpRes
             "protocol": version.protocol,
             "rules": version.rules.select_related("dataset__agency"),
             "previous": previous,
+            "previous_in_force": base.in_force if base else False,
             "changes": version_diff(previous, version, rules=False) if previous else [],
             "rule_changes": rule_changes(previous, version) if previous else [],
+            "seal_changes": seal_changes(previous, version) if previous else [],
             "approvals": version.approvals.select_related("agency", "approved_by"),
             "missing": approvals_missing(version)
             if version.status == VersionStatus.AWAITING_APPROVAL
