@@ -27,6 +27,7 @@ from protocols.forms import (
     PreviewForm,
     ProtocolForm,
     ReasonForm,
+    ResumeForm,
     SearchForm,
     UnlockForm,
     rule_rows,
@@ -66,7 +67,7 @@ from protocols.summary import (
     person_by_reference,
 )
 from protocols.summary_page import summary_page
-from protocols.suspension import suspension_impact, suspension_of
+from protocols.suspension import resumption_of, suspension_impact, suspension_of
 
 # Roles that find a named person and read their case summary through protocols. Analysts are
 # not among them: they get counts, pseudonymous drill-downs and de-identified exports (insights/),
@@ -284,11 +285,9 @@ def protocol_action(request: HttpRequest, reference: str, action: str) -> HttpRe
     protocol = _protocol(reference)
     membership = request.membership
     try:
-        # Suspending has a page of its own, protocol_suspend_confirm, matched before this one.
-        if action == "resume":
-            protocol_resume(membership=membership, protocol=protocol)
-            messages.success(request, "Resumed.")
-        elif action == "revise":
+        # Suspending and resuming have pages of their own (protocol_suspend_confirm,
+        # protocol_resume_confirm), matched before this one.
+        if action == "revise":
             version = protocol_revise(membership=membership, protocol=protocol)
             messages.success(request, f"Version {version.number} started as a draft.")
             return redirect("protocols:version_edit", reference=reference, number=version.number)
@@ -603,6 +602,7 @@ def approval_and_suspension(overview: dict, membership) -> dict:
     return {
         "standing": approval_standing(open_version, membership) if waiting else None,
         "suspension": suspension_of(overview["live"]),
+        "resumption": resumption_of(overview["live"]),
     }
 
 
@@ -643,6 +643,53 @@ def protocol_suspend_confirm(request: HttpRequest, reference: str) -> HttpRespon
             "latest": protocol_latest(protocol),
             "impact": impact,
             "is_party": any(a.pk == agency_id for a in impact.parties),
+            "form": form,
+        },
+        status=status,
+    )
+
+
+@role_required(Role.IG_OFFICER)
+def protocol_resume_confirm(request: HttpRequest, reference: str) -> HttpResponse:
+    """Resuming asks first, as suspending does: the page says who suspended the protocol, when
+    and why, and takes the reason every party's IG officers will read, the suspending party's
+    too. Any party's officer may resume; officers of other agencies are told they cannot."""
+    protocol = _protocol(reference)
+    form = ResumeForm(request.POST) if request.method == "POST" else ResumeForm()
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                protocol_resume(
+                    membership=request.membership,
+                    protocol=protocol,
+                    reason=form.cleaned_data["reason"],
+                )
+            except ProtocolError as error:
+                for name, problems in error.problems.items():
+                    for problem in problems:
+                        form.add_error("reason" if name == "reason" else None, problem)
+            else:
+                messages.success(
+                    request,
+                    "Resumed: it discloses again as agreed. Every party's IG officers and "
+                    "everyone who holds it have been told.",
+                )
+                return redirect("protocols:protocol_detail", reference=reference)
+        status = 400
+    suspended = protocol.versions.filter(status=VersionStatus.SUSPENDED).first()
+    parties = list(suspended.parties.order_by("name")) if suspended else []
+    agency_id = request.membership.agency_id
+    return render(
+        request,
+        "protocols/resume_confirm.html",
+        {
+            "protocol": protocol,
+            "latest": protocol_latest(protocol),
+            "suspended": suspended,
+            "suspension": suspension_of(suspended),
+            "parties": parties,
+            "is_party": any(a.pk == agency_id for a in parties),
             "form": form,
         },
         status=status,
