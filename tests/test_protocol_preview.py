@@ -559,11 +559,13 @@ def test_the_two_sides_wrap_words_whole_and_tables_scroll_in_a_labelled_region(c
     )
     assert this_at < in_force_at
     assert body.count("govuk-grid-column-one-half-from-desktop sharehub-preview-side") == 2
+    # Each region named apart from its section, which carries the heading's name (axe's
+    # landmark-unique).
     assert (
         '<div class="sharehub-table-scroll" tabindex="0" role="region" '
-        'aria-labelledby="this-known-to-heading"' in body
+        'aria-label="Known to table, under this version, scrolls sideways"' in body
     )
-    assert 'aria-labelledby="in-force-known-to-heading"' in body
+    assert 'aria-label="Known to table, under the version in force, scrolls sideways"' in body
     css = (django_settings.BASE_DIR / "static" / "sharehub" / "sharehub.css").read_text()
     assert "overflow-wrap: anywhere" not in css.split('"view as" preview', 1)[1]
     assert ".sharehub-table-scroll { overflow-x: auto; }" in css
