@@ -315,7 +315,9 @@ class ProtocolActionAPI(IGView):
                     membership=membership, protocol=protocol, reason=str(data.get("reason", ""))
                 )
             elif action == "resume":
-                result = protocol_resume(membership=membership, protocol=protocol)
+                result = protocol_resume(
+                    membership=membership, protocol=protocol, reason=str(data.get("reason", ""))
+                )
             elif action == "revise":
                 result = protocol_revise(membership=membership, protocol=protocol)
             else:

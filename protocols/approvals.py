@@ -34,9 +34,12 @@ def _protocol_link(version: ProtocolVersion) -> str:
 
 
 def approval_link(version: ProtocolVersion, agency_id: int) -> str:
-    """Where an agency's officers approve: one link per version and agency, so that one
-    agency's approval settles its own officers' notices and nobody else's."""
-    return f"{_protocol_link(version)}?version={version.number}&agency={agency_id}"
+    """Where an agency's officers approve: the version's own page, which says what changed
+    from the version in force and has the Approve button (the protocol page only says a
+    version waits). One link per version and agency, so that one agency's approval settles
+    its own officers' notices and nobody else's."""
+    page = reverse("protocols:version_detail", args=[version.protocol.reference, version.number])
+    return f"{page}?agency={agency_id}"
 
 
 def _approvers(version: ProtocolVersion, agency_id: int):

@@ -4,7 +4,44 @@ from dataclasses import dataclass
 
 from agencies.labels import readable_label
 from protocols.fields import dataset_catalogues
-from protocols.models import ConsentRule, ProtocolVersion, Purpose, Tier
+from protocols.models import (
+    LIVE_STATUSES,
+    ConsentRule,
+    ProtocolVersion,
+    Purpose,
+    Tier,
+    VersionStatus,
+)
+from protocols.seals import SealLine, seals_of_version
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The version another is compared with, and why that one, for the heading."""
+
+    version: ProtocolVersion
+    in_force: bool  # the version in force (live, or suspended), not merely the one before
+
+
+def comparison_base(version: ProtocolVersion, *, chosen: str | None = None) -> Comparison | None:
+    """What `version` is compared with: the version `chosen` (?compare=N) when it exists;
+    otherwise, for a draft or a version awaiting approval, the version in force, which is what
+    approving it replaces (after a send-back the previous number is a withdrawn or returned
+    version that was never in force, so "nothing changed since it" hid every change); otherwise
+    the version before it."""
+    versions = version.protocol.versions.exclude(pk=version.pk)
+    if chosen and chosen.isdigit():
+        picked = versions.filter(number=int(chosen)).first()
+        if picked is not None:
+            return Comparison(picked, in_force=picked.status in LIVE_STATUSES)
+    if version.status in (VersionStatus.DRAFT, VersionStatus.AWAITING_APPROVAL):
+        live = versions.filter(status__in=LIVE_STATUSES).order_by("-number").first()
+        if live is not None:
+            return Comparison(live, in_force=True)
+    previous = versions.filter(number__lt=version.number).order_by("-number").first()
+    if previous is None:
+        return None
+    return Comparison(previous, in_force=previous.status in LIVE_STATUSES)
 
 
 @dataclass(frozen=True)
@@ -29,6 +66,10 @@ def _rule_text(rule, labels: dict[str, str]) -> str:
     if rule.lookback_days:
         parts.append(f"records from the last {rule.lookback_days} days")
     return "; ".join(parts)
+
+
+def _seal_text(line: SealLine) -> str:
+    return f"{line.dataset}: {line.text}"
 
 
 def version_diff(old: ProtocolVersion, new: ProtocolVersion, *, rules: bool = True) -> list[Change]:
@@ -72,6 +113,11 @@ def version_diff(old: ProtocolVersion, new: ProtocolVersion, *, rules: bool = Tr
     )
     if not rules:
         return changes
+    compare(
+        "Sealed records",
+        "; ".join(_seal_text(line) for line in seals_of_version(old)),
+        "; ".join(_seal_text(line) for line in seals_of_version(new)),
+    )
     old_rules = {r.dataset_id: r for r in old.rules.select_related("dataset__agency")}
     new_rules = {r.dataset_id: r for r in new.rules.select_related("dataset__agency")}
     catalogues = dataset_catalogues(set(old_rules) | set(new_rules))
@@ -108,6 +154,12 @@ def _tier_name(tier: int) -> str:
     return Tier(tier).label.split(" (")[0]
 
 
+def _consent_change(before: str, after: str) -> str:
+    """Old and new in the words of the protocol form, so nobody has to remember what it was."""
+    return f'Consent: was "{ConsentRule(before).label}", now "{ConsentRule(after).label}"'
+
+
+# For a dataset newly shared, where there is no "was".
 _CONSENT_NOW = {
     ConsentRule.NONE: "Consent no longer needed",
     ConsentRule.NEEDED: "Consent now needed, with no safeguarding override",
@@ -158,7 +210,7 @@ def rule_changes(old: ProtocolVersion, new: ProtocolVersion) -> list[RuleChange]
                 was_tier, now_tier = _tier_name(before.tier), _tier_name(after.tier)
                 tier = f'Tier {way} from "{was_tier}" to "{now_tier}"'
             if after.consent != before.consent:
-                consent = _CONSENT_NOW[ConsentRule(after.consent)]
+                consent = _consent_change(before.consent, after.consent)
             if after.lookback_days != before.lookback_days:
                 lookback = (
                     f"Now {_records(after.lookback_days)} (was {_records(before.lookback_days)})"
@@ -178,3 +230,31 @@ def rule_changes(old: ProtocolVersion, new: ProtocolVersion) -> list[RuleChange]
                 )
             )
     return sorted(found, key=lambda c: c.dataset)
+
+
+@dataclass(frozen=True)
+class SealChange:
+    """A sealed-records rule one version has and the other has not, in words. A rule is the
+    same rule in both when it seals the same records of the same dataset; its reason may be
+    reworded."""
+
+    added: bool  # sealed under the new version only; False: no longer sealed
+    dataset: str  # "Agency: Dataset"
+    text: str  # 'records where Clinic type is "sexual health"'
+    reason: str
+
+
+def seal_changes(old: ProtocolVersion, new: ProtocolVersion) -> list[SealChange]:
+    """Records the new version seals that the old did not, then those it no longer seals; an
+    approver must see a seal dropped as plainly as a field added."""
+    was = {(line.dataset_id, line.text): line for line in seals_of_version(old)}
+    now = {(line.dataset_id, line.text): line for line in seals_of_version(new)}
+    return [
+        SealChange(added=True, dataset=line.dataset, text=line.text, reason=line.reason)
+        for key, line in now.items()
+        if key not in was
+    ] + [
+        SealChange(added=False, dataset=line.dataset, text=line.text, reason=line.reason)
+        for key, line in was.items()
+        if key not in now
+    ]

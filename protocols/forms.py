@@ -284,6 +284,18 @@ class ReasonForm(forms.Form):
     )
 
 
+class ResumeForm(forms.Form):
+    # As ReasonForm: the service judges the reason, by the same rules as a suspension's.
+    reason = forms.CharField(
+        label="Why is it safe to resume the protocol?",
+        required=False,
+        help_text="At least 20 characters. Every party's IG officers will read it, the party "
+        "that suspended it too: say what was put right. Do not name anyone or give any "
+        "identifier: refer to a person by their ShareHub reference.",
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+
 class NoteForm(forms.Form):
     note = forms.CharField(
         label="Note (optional)",

@@ -34,7 +34,9 @@ from protocols.seals import SealLine, seal_lines, seal_rules_for
 ADDED = "New in this version"
 NEWLY_WITHHELD = "Withheld in this version"
 NO_LONGER_WITHHELD = "No longer withheld"
-REMOVED = "Not shown by this version"
+# Shown in the in-force column, so it names the new version as the one that drops the field:
+# "Not shown by this version" there read as if the version in force did not show it.
+REMOVED = "Dropped in the new version"
 
 
 @dataclass

@@ -608,20 +608,35 @@ def protocol_suspend(*, membership: Membership, protocol: Protocol, reason: str)
 
 
 @transaction.atomic
-def protocol_resume(*, membership: Membership, protocol: Protocol) -> ProtocolVersion:
+def protocol_resume(*, membership: Membership, protocol: Protocol, reason: str) -> ProtocolVersion:
+    """Let a suspended version disclose again. Any party's IG officer may (one party must not be
+    able to hold the others' sharing hostage), but only with a reason every party reads, and
+    every party's IG officers and every holder are told, as for a suspension."""
     agency = _ig_agency(membership)
     version = protocol.versions.select_for_update().filter(status=VersionStatus.SUSPENDED).first()
     if version is None:
         raise ProtocolError("The protocol is not suspended.")
     if not version.parties.filter(pk=agency.pk).exists():
         raise ProtocolError("Only IG officers of a party agency can resume this protocol.")
+    if problem := suspension.resumption_reason_problem(reason):
+        raise ProtocolError({"reason": [problem]})
+    suspended = suspension.suspension_of(version)
     version.status = VersionStatus.ACTIVE
     version.status_changed_at = timezone.now()
     version.save(update_fields=["status", "status_changed_at"])
     if version.seals.exists():
         seals_rescore_later()  # its seals are in force again
-    _event(protocol, version, ProtocolEvent.Kind.RESUMED, membership, agency=agency)
-    suspension.resumption_notices_send(version=version, by=membership.user, agency=agency)
+    _event(
+        protocol,
+        version,
+        ProtocolEvent.Kind.RESUMED,
+        membership,
+        reason.strip(),
+        agency=agency,
+    )
+    suspension.resumption_notices_send(
+        version=version, by=membership.user, agency=agency, suspended=suspended
+    )
     return version
 
 

@@ -1,5 +1,5 @@
-"""Suspending a protocol as people meet it: what a suspension would affect, the reason it must
-give, who is told, and the line the protocol page shows while it lasts.
+"""Suspending and resuming a protocol as people meet them: what a suspension would affect, the
+reason each must give, who is told, and the lines the protocol page shows.
 
 Suspension itself (the status change, who may do it) is protocols.services.protocol_suspend;
 a suspension stops everything disclosed under the version for every party at once, so the
@@ -26,16 +26,14 @@ SUSPENSION_REASON_MIN = 20
 SUSPENSION_REASON_MAX = 300  # the protocol's history keeps 300 characters
 
 
-def suspension_reason_problem(reason: str) -> str:
-    """What is wrong with a suspension reason, "" when nothing. Identifiers are named by kind,
-    never quoted: the reason is shown to every party and stored."""
+def _reason_problem(reason: str, *, done: str) -> str:
     text = reason.strip()
     if not text:
-        return f"Say why the protocol is suspended, in at least {SUSPENSION_REASON_MIN} characters."
+        return f"Say why the protocol is {done}, in at least {SUSPENSION_REASON_MIN} characters."
     if len(text) < SUSPENSION_REASON_MIN:
         needed = SUSPENSION_REASON_MIN - len(text)
         return (
-            f"Say more about why the protocol is suspended: the reason must be at least "
+            f"Say more about why the protocol is {done}: the reason must be at least "
             f"{SUSPENSION_REASON_MIN} characters, and yours is {len(text)}, so it needs "
             f"{needed} more."
         )
@@ -47,6 +45,18 @@ def suspension_reason_problem(reason: str) -> str:
     if kinds := identifiers_in_text(text):
         return screen_problem(kinds, what="reason")
     return ""
+
+
+def suspension_reason_problem(reason: str) -> str:
+    """What is wrong with a suspension reason, "" when nothing. Identifiers are named by kind,
+    never quoted: the reason is shown to every party and stored."""
+    return _reason_problem(reason, done="suspended")
+
+
+def resumption_reason_problem(reason: str) -> str:
+    """The same rules as a suspension's: resuming ends a stop another party may have made over
+    a breach, so that party's officers must be able to read why it is safe again."""
+    return _reason_problem(reason, done="resumed")
 
 
 def protocol_holder_users(protocol: Protocol) -> list[User]:
@@ -119,13 +129,26 @@ def suspension_notices_send(*, version: ProtocolVersion, by: User, agency: Agenc
     )
 
 
-def resumption_notices_send(*, version: ProtocolVersion, by: User, agency: Agency) -> None:
+def resumption_notices_send(
+    *, version: ProtocolVersion, by: User, agency: Agency, suspended: "Suspension | None"
+) -> None:
+    """As a suspension's: every party's IG officers and every holder; the officers are told
+    whose suspension it ended, as it may not have been the resuming party's own."""
     name = f"{version.label}, protocol {version.protocol.reference}"
+    whose = ""
+    if suspended is not None:
+        whose = f", which {suspended.by}"
+        if suspended.agency is not None:
+            whose += f" ({suspended.agency.name})"
+        whose += f" suspended on {suspended.at:%-d %B %Y}"
     _tell(
         version,
         by,
         kind=NotificationKind.PROTOCOL_RESUMED,
-        officers_message=f"{by} ({agency.name}) resumed {name}: it discloses again as agreed.",
+        officers_message=(
+            f"{by} ({agency.name}) resumed {name}{whose}: it discloses again as agreed. "
+            "The protocol page says why."
+        ),
         holders_message=f"{name} is resumed: what it shares is shown to you again.",
     )
 
@@ -144,8 +167,12 @@ def suspension_of(version: ProtocolVersion | None) -> Suspension | None:
 
     if version is None or version.status != VersionStatus.SUSPENDED:
         return None
+    return _latest(version, ProtocolEvent.Kind.SUSPENDED)
+
+
+def _latest(version: ProtocolVersion, kind: str) -> Suspension | None:
     event = (
-        ProtocolEvent.objects.filter(version=version, kind=ProtocolEvent.Kind.SUSPENDED)
+        ProtocolEvent.objects.filter(version=version, kind=kind)
         .select_related("by", "agency")
         .order_by("-at", "-pk")
         .first()
@@ -155,3 +182,13 @@ def suspension_of(version: ProtocolVersion | None) -> Suspension | None:
     return Suspension(
         at=timezone.localtime(event.at), by=event.by, agency=event.agency, reason=event.detail
     )
+
+
+def resumption_of(version: ProtocolVersion | None) -> Suspension | None:
+    """Who last resumed a version in force, when and why: shown on the protocol page for as
+    long as the version runs, so a party that suspended it can see who ended the stop."""
+    from protocols.models import VersionStatus
+
+    if version is None or version.status != VersionStatus.ACTIVE:
+        return None
+    return _latest(version, ProtocolEvent.Kind.RESUMED)

@@ -30,11 +30,16 @@ urlpatterns = [
         views.version_action,
         name="version_action",
     ),
-    # Before the generic actions below, which would otherwise take "suspend" as one.
+    # Before the generic actions below, which would otherwise take "suspend" or "resume" as one.
     path(
         "protocols/<str:reference>/suspend/",
         views.protocol_suspend_confirm,
         name="protocol_suspend",
+    ),
+    path(
+        "protocols/<str:reference>/resume/",
+        views.protocol_resume_confirm,
+        name="protocol_resume",
     ),
     path("protocols/<str:reference>/<str:action>/", views.protocol_action, name="protocol_action"),
     path("search/", views.search, name="search"),

@@ -20,13 +20,14 @@ from agencies.models import Role
 from consent.selectors import consent_requests_pending
 from matching.challenges import open_challenges_for, records_reportable
 from protocols.approvals import approval_standing
-from protocols.diff import rule_changes, version_diff
+from protocols.diff import comparison_base, rule_changes, seal_changes, version_diff
 from protocols.forms import (
     AssignForm,
     NoteForm,
     PreviewForm,
     ProtocolForm,
     ReasonForm,
+    ResumeForm,
     SearchForm,
     UnlockForm,
     rule_rows,
@@ -66,7 +67,7 @@ from protocols.summary import (
     person_by_reference,
 )
 from protocols.summary_page import summary_page
-from protocols.suspension import suspension_impact, suspension_of
+from protocols.suspension import resumption_of, suspension_impact, suspension_of
 
 # Roles that find a named person and read their case summary through protocols. Analysts are
 # not among them: they get counts, pseudonymous drill-downs and de-identified exports (insights/),
@@ -174,14 +175,8 @@ def protocol_detail(request: HttpRequest, reference: str) -> HttpResponse:
 @role_required(Role.IG_OFFICER)
 def version_detail(request: HttpRequest, reference: str, number: int) -> HttpResponse:
     version = _version(reference, number)
-    compare_to = request.GET.get("compare")
-    previous = None
-    if compare_to and compare_to.isdigit():
-        previous = version.protocol.versions.filter(number=int(compare_to)).first()
-    if previous is None:
-        previous = (
-            version.protocol.versions.filter(number__lt=version.number).order_by("-number").first()
-        )
+    base = comparison_base(version, chosen=request.GET.get("compare"))
+    previous = base.version if base else None
     return render(
         request,
         "protocols/version_detail.html",
@@ -190,8 +185,10 @@ def version_detail(request: HttpRequest, reference: str, number: int) -> HttpRes
             "protocol": version.protocol,
             "rules": version.rules.select_related("dataset__agency"),
             "previous": previous,
+            "previous_in_force": base.in_force if base else False,
             "changes": version_diff(previous, version, rules=False) if previous else [],
             "rule_changes": rule_changes(previous, version) if previous else [],
+            "seal_changes": seal_changes(previous, version) if previous else [],
             "approvals": version.approvals.select_related("agency", "approved_by"),
             "missing": approvals_missing(version)
             if version.status == VersionStatus.AWAITING_APPROVAL
@@ -288,11 +285,9 @@ def protocol_action(request: HttpRequest, reference: str, action: str) -> HttpRe
     protocol = _protocol(reference)
     membership = request.membership
     try:
-        # Suspending has a page of its own, protocol_suspend_confirm, matched before this one.
-        if action == "resume":
-            protocol_resume(membership=membership, protocol=protocol)
-            messages.success(request, "Resumed.")
-        elif action == "revise":
+        # Suspending and resuming have pages of their own (protocol_suspend_confirm,
+        # protocol_resume_confirm), matched before this one.
+        if action == "revise":
             version = protocol_revise(membership=membership, protocol=protocol)
             messages.success(request, f"Version {version.number} started as a draft.")
             return redirect("protocols:version_edit", reference=reference, number=version.number)
@@ -607,6 +602,7 @@ def approval_and_suspension(overview: dict, membership) -> dict:
     return {
         "standing": approval_standing(open_version, membership) if waiting else None,
         "suspension": suspension_of(overview["live"]),
+        "resumption": resumption_of(overview["live"]),
     }
 
 
@@ -647,6 +643,53 @@ def protocol_suspend_confirm(request: HttpRequest, reference: str) -> HttpRespon
             "latest": protocol_latest(protocol),
             "impact": impact,
             "is_party": any(a.pk == agency_id for a in impact.parties),
+            "form": form,
+        },
+        status=status,
+    )
+
+
+@role_required(Role.IG_OFFICER)
+def protocol_resume_confirm(request: HttpRequest, reference: str) -> HttpResponse:
+    """Resuming asks first, as suspending does: the page says who suspended the protocol, when
+    and why, and takes the reason every party's IG officers will read, the suspending party's
+    too. Any party's officer may resume; officers of other agencies are told they cannot."""
+    protocol = _protocol(reference)
+    form = ResumeForm(request.POST) if request.method == "POST" else ResumeForm()
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                protocol_resume(
+                    membership=request.membership,
+                    protocol=protocol,
+                    reason=form.cleaned_data["reason"],
+                )
+            except ProtocolError as error:
+                for name, problems in error.problems.items():
+                    for problem in problems:
+                        form.add_error("reason" if name == "reason" else None, problem)
+            else:
+                messages.success(
+                    request,
+                    "Resumed: it discloses again as agreed. Every party's IG officers and "
+                    "everyone who holds it have been told.",
+                )
+                return redirect("protocols:protocol_detail", reference=reference)
+        status = 400
+    suspended = protocol.versions.filter(status=VersionStatus.SUSPENDED).first()
+    parties = list(suspended.parties.order_by("name")) if suspended else []
+    agency_id = request.membership.agency_id
+    return render(
+        request,
+        "protocols/resume_confirm.html",
+        {
+            "protocol": protocol,
+            "latest": protocol_latest(protocol),
+            "suspended": suspended,
+            "suspension": suspension_of(suspended),
+            "parties": parties,
+            "is_party": any(a.pk == agency_id for a in parties),
             "form": form,
         },
         status=status,

@@ -93,6 +93,7 @@ PROTOCOL_PATTERNS = {
     "protocols:version_action",
     "protocols:protocol_action",
     "protocols:protocol_suspend",
+    "protocols:protocol_resume",
     "protocols_api:holders",
     "protocols_api:version_detail",
     "protocols_api:version_action",
@@ -100,8 +101,8 @@ PROTOCOL_PATTERNS = {
 }
 FIXED_ARGUMENTS = {
     "protocols:version_action": {"action": "submit"},
-    # "suspend" has a page of its own (protocols:protocol_suspend), matched first.
-    "protocols:protocol_action": {"action": "resume"},
+    # "suspend" and "resume" have pages of their own, matched first.
+    "protocols:protocol_action": {"action": "revise"},
     "protocols_api:version_action": {"action": "submit"},
     "protocols_api:protocol_action": {"action": "suspend"},
     "insights:table_csv": {"name": "caseload"},
@@ -126,8 +127,9 @@ PARTNERSHIP_READABLE = {
         "protocols:protocol_detail",
         "protocols:version_detail",
         # The confirmation page tells a non-party's officer who can suspend; its POST changes
-        # nothing for them, which the walk's state check sees.
+        # nothing for them, which the walk's state check sees. Resuming's page likewise.
         "protocols:protocol_suspend",
+        "protocols:protocol_resume",
         "protocols_api:holders",
         "protocols_api:version_detail",
         "protocols_api:dataset_fields",

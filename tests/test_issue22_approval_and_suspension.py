@@ -39,6 +39,7 @@ from tests.ingest_helpers import police_dataset
 from tests.protocol_helpers import give
 
 REASON = "Police data quality is under review after a complaint"
+RESUMED = "The complaint is resolved and the data corrected"
 
 
 @pytest.fixture
@@ -87,6 +88,11 @@ def test_submitting_tells_each_party_still_to_approve_but_never_the_author(
     for name, agency_ in (("csc_ig", agency), ("pol_ig", other_agency), ("pol_ig2", other_agency)):
         [notice] = _told(people[name], kind)
         assert notice.link == approval_link(version, agency_.pk)
+        # The version's changes page, where the approver reads what they approve.
+        changes_page = reverse(
+            "protocols:version_detail", args=[version.protocol.reference, version.number]
+        )
+        assert notice.link == f"{changes_page}?agency={agency_.pk}"
         assert f"needs {agency_.name}'s approval" in notice.message
         assert "Ada Author" in notice.message
     assert _told(people["practitioner"], kind) == []
@@ -337,9 +343,12 @@ def test_suspending_tells_every_partys_officers_and_every_holder_and_is_shown(wo
         action=AuditAction.PROTOCOL, detail__event="suspended"
     ).exists()
 
-    protocol_resume(membership=m["csc_ig"], protocol=version.protocol)
+    protocol_resume(membership=m["csc_ig"], protocol=version.protocol, reason=RESUMED)
     [resumed] = _told(people["pol_ig"], NotificationKind.PROTOCOL_RESUMED)
     assert "Ben Approver (Test Children's Services) resumed" in resumed.message
+    # The party that suspended it is told whose suspension ended; the reason stays on the page.
+    assert "which Cath Police (Test Police) suspended on" in resumed.message
+    assert RESUMED not in resumed.message
     assert len(_told(people["pol_worker"], NotificationKind.PROTOCOL_RESUMED)) == 1
     assert AuditEntry.objects.filter(action=AuditAction.PROTOCOL, detail__event="resumed").exists()
     version.refresh_from_db()
@@ -395,3 +404,92 @@ def test_the_api_holds_suspension_to_the_same_reason_rules(client, world):
     answer = client.post(url, {"reason": REASON}, content_type="application/json")
     assert answer.status_code == 200
     assert len(_told(people["csc_ig"], NotificationKind.PROTOCOL_SUSPENDED)) == 1
+
+
+# --- Resuming asks first too -------------------------------------------------------------------
+
+
+def test_resuming_wants_a_screened_reason_and_tells_every_party(world):
+    version, people, m = world
+    version = _active(world)
+    give(version, people["practitioner"])
+    protocol_suspend(membership=m["pol_ig"], protocol=version.protocol, reason=REASON)
+    for reason, problem in (
+        ("", "Say why the protocol is resumed"),
+        ("Fixed now", "needs 11 more"),
+        ("Resolved for NHS number 943 476 5919", "Take .* out of the reason"),
+    ):
+        with pytest.raises(ProtocolError, match=problem):
+            protocol_resume(membership=m["csc_ig"], protocol=version.protocol, reason=reason)
+    version.refresh_from_db()
+    assert version.status == VersionStatus.SUSPENDED
+    assert Notification.objects.filter(kind=NotificationKind.PROTOCOL_RESUMED).count() == 0
+
+    protocol_resume(membership=m["csc_ig"], protocol=version.protocol, reason=RESUMED)
+    told = set(
+        Notification.objects.filter(kind=NotificationKind.PROTOCOL_RESUMED).values_list(
+            "recipient__full_name", flat=True
+        )
+    )
+    # Every party's officers, Cath who suspended it among them, and every holder; not Ben.
+    assert told == {"Ada Author", "Cath Police", "Dan Police", "Priya Shah"}
+
+
+def test_the_resume_page_says_who_suspended_it_and_why_and_asks_a_reason(client, world):
+    version, people, m = world
+    version = _active(world)
+    protocol_suspend(membership=m["pol_ig"], protocol=version.protocol, reason=REASON)
+    reference = version.protocol.reference
+    client.force_login(people["csc_ig"])
+    detail = client.get(reverse("protocols:protocol_detail", args=[reference])).content.decode()
+    url = reverse("protocols:protocol_resume", args=[reference])
+    assert f'href="{url}"' in detail  # a link to the page, not a one-press form
+    page = client.get(url).content.decode()
+    assert "Cath Police (Test Police)" in page and REASON in page
+    assert "Test Police suspended this protocol, not Test Children" in page
+    # A press without a reason resumes nothing and says what to fix.
+    answer = client.post(url, {"reason": "Fixed now"})
+    assert answer.status_code == 400
+    assert "needs 11 more" in answer.content.decode()
+    assert ">Fixed now</textarea>" in answer.content.decode()
+    version.refresh_from_db()
+    assert version.status == VersionStatus.SUSPENDED
+    # The address the old one-press form posted to is this page now: no reason, no resuming.
+    assert client.post(url, {}).status_code == 400
+
+    answer = client.post(url, {"reason": RESUMED})
+    assert answer.status_code == 302
+    version.refresh_from_db()
+    assert version.status == VersionStatus.ACTIVE
+    detail = client.get(answer["Location"]).content.decode()
+    assert 'data-testid="suspension"' not in detail
+    assert "Resumed on" in detail and "by Ben Approver (Test Children&#x27;s Services)" in detail
+    assert RESUMED in detail
+
+
+def test_an_officer_of_another_agency_is_told_who_can_resume(client, world, member):
+    version, people, m = world
+    version = _active(world)
+    protocol_suspend(membership=m["pol_ig"], protocol=version.protocol, reason=REASON)
+    outsider = AgencyFactory(code="EDU", name="Test School", kind="education")
+    client.force_login(member(Role.IG_OFFICER, in_agency=outsider))
+    url = reverse("protocols:protocol_resume", args=[version.protocol.reference])
+    page = client.get(url).content.decode()
+    assert "Test School is not a party to this protocol" in page
+    assert 'data-testid="resume-confirm"' not in page
+    assert client.post(url, {"reason": RESUMED}).status_code == 400
+    version.refresh_from_db()
+    assert version.status == VersionStatus.SUSPENDED
+
+
+def test_the_api_holds_resuming_to_the_same_reason_rules(client, world):
+    version, people, m = world
+    version = _active(world)
+    protocol_suspend(membership=m["pol_ig"], protocol=version.protocol, reason=REASON)
+    client.force_login(people["csc_ig"])
+    url = reverse("protocols_api:protocol_action", args=[version.protocol.reference, "resume"])
+    answer = client.post(url, {}, content_type="application/json")
+    assert answer.status_code == 400
+    assert "Say why the protocol is resumed" in answer.json()["reason"][0]
+    answer = client.post(url, {"reason": RESUMED}, content_type="application/json")
+    assert answer.status_code == 200

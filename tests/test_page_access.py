@@ -46,8 +46,9 @@ URL_KWARGS = {
     "protocols:version_edit": {"reference": "protocol", "number": 1},
     "protocols:version_preview": {"reference": "protocol", "number": 1},
     "protocols:version_action": {"reference": "protocol", "number": 1, "action": "submit"},
-    # "suspend" has a page of its own (protocols:protocol_suspend), matched first.
-    "protocols:protocol_action": {"reference": "protocol", "action": "resume"},
+    # "suspend" and "resume" have pages of their own, matched first.
+    "protocols:protocol_action": {"reference": "protocol", "action": "revise"},
+    "protocols:protocol_resume": {"reference": "protocol"},
     "protocols:protocol_suspend": {"reference": "protocol"},
     "protocols:summary": {"reference": "person"},
     "subject_access:report": {"reference": "person"},

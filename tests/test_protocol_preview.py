@@ -6,6 +6,7 @@ import re
 from datetime import date
 
 import pytest
+from django.conf import settings as django_settings
 from django.urls import reverse
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
@@ -543,3 +544,48 @@ def test_the_preview_names_the_seals_and_never_counts_another_agencys_sealed_rec
     assert by_police.sealed_counts == {by_police.seals[0].dataset: 1}
     by_social_care = preview_by(_membership(officer))
     assert by_social_care.seals and by_social_care.sealed_counts == {}
+
+
+def test_the_two_sides_wrap_words_whole_and_tables_scroll_in_a_labelled_region(client, world):
+    """The sceptical IG officer's "E/D/U": the columns broke words one letter a line. Words
+    wrap whole; a wide table scrolls inside its column, a region a keyboard can reach; below
+    the desktop breakpoint the sides stack, this version first."""
+    _linked, _live, draft, _author, officer, _police = world
+    client.force_login(officer)
+    body = client.get(_url(draft)).content.decode()
+    this_at, in_force_at = (
+        body.index('data-testid="preview-this"'),
+        body.index('data-testid="preview-in-force"'),
+    )
+    assert this_at < in_force_at
+    assert body.count("govuk-grid-column-one-half-from-desktop sharehub-preview-side") == 2
+    # Each region named apart from its section, which carries the heading's name (axe's
+    # landmark-unique).
+    assert (
+        '<div class="sharehub-table-scroll" tabindex="0" role="region" '
+        'aria-label="Known to table, under this version, scrolls sideways"' in body
+    )
+    assert 'aria-label="Known to table, under the version in force, scrolls sideways"' in body
+    css = (django_settings.BASE_DIR / "static" / "sharehub" / "sharehub.css").read_text()
+    assert "overflow-wrap: anywhere" not in css.split('"view as" preview', 1)[1]
+    assert ".sharehub-table-scroll { overflow-x: auto; }" in css
+
+
+def test_a_field_the_new_version_drops_is_tagged_so_in_the_in_force_column(world, agency):
+    linked, live, draft, _author, officer, _police = world
+    # Version 2 drops what the version in force shows: the police dataset altogether.
+    draft.rules.filter(dataset=linked.police).delete()
+    preview = protocol_preview(
+        membership=_membership(officer),
+        version=draft,
+        role=Role.PRACTITIONER,
+        agency=agency,
+        purpose=Purpose.SAFEGUARDING,
+        person=linked.alice,
+    )
+    marks = {
+        getattr(i, "preview_change", "")
+        for i in preview.in_force_view.involvements
+        if i.dataset_id == linked.police.pk
+    }
+    assert marks == {"Dropped in the new version"}

@@ -234,7 +234,14 @@ def test_suspend_and_resume(parties):
         membership=m["pol_ig"], protocol=version.protocol, reason="Breach of the agreement found"
     )
     assert suspended.status == VersionStatus.SUSPENDED
-    assert protocol_resume(membership=m["csc_ig"], protocol=version.protocol).status == "active"
+    with pytest.raises(ProtocolError, match="Say why the protocol is resumed"):
+        protocol_resume(membership=m["csc_ig"], protocol=version.protocol, reason="")
+    resumed = protocol_resume(
+        membership=m["csc_ig"],
+        protocol=version.protocol,
+        reason="The breach is investigated and closed",
+    )
+    assert resumed.status == "active"
 
 
 def test_assignment_to_own_staff_or_groups(parties, member):

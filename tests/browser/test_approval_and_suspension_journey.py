@@ -29,6 +29,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 NAME = "MASH police risk sharing"
 REASON = "Police data quality is under review after an audit finding."
+RESUMED = "The audit finding is closed and the data corrected."
 
 
 def press(page: Page, target: Locator, key: str = "Enter") -> None:
@@ -148,3 +149,29 @@ def test_submitted_approved_from_home_and_notification_then_suspended_with_a_rea
     expect(told).to_contain_text(f"Cath Police ({other_agency.name}) suspended")
     press(csc, told.get_by_role("link"))
     expect(csc.get_by_test_id("suspension")).to_contain_text(REASON)
+
+    # --- Ben resumes it, through a page that says who suspended it and why, with a reason
+    # Cath's agency will read; the protocol page then says who resumed it and why.
+    press(csc, csc.get_by_role("link", name="Resume the protocol"))
+    expect(csc.get_by_role("heading", level=1)).to_have_text(f"Resume {NAME}")
+    expect(csc.get_by_test_id("resume-suspension")).to_contain_text(
+        f"Cath Police ({other_agency.name})"
+    )
+    expect(csc.get_by_test_id("resume-suspension-reason")).to_have_text(REASON)
+    expect(csc.get_by_test_id("resume-other-party")).to_contain_text(
+        f"{other_agency.name} suspended this protocol"
+    )
+    expect_accessible(csc)
+    press(csc, csc.get_by_role("button", name="Resume the protocol"))
+    expect(csc.locator(".govuk-error-summary")).to_contain_text("Say why the protocol is resumed")
+    expect(csc.get_by_test_id("live-status")).to_have_count(0)
+    csc.get_by_label("Why is it safe to resume the protocol?").fill(RESUMED)
+    press(csc, csc.get_by_role("button", name="Resume the protocol"))
+    expect(csc.locator(".govuk-notification-banner")).to_contain_text("Resumed: it discloses")
+    expect(csc.get_by_test_id("live-status")).to_have_text("Active")
+    expect(csc.get_by_test_id("resumption")).to_contain_text(
+        re.compile(rf"Resumed on .+ by Ben .+: {re.escape(RESUMED)}")
+    )
+    expect_accessible(csc)
+    press(pol, pol.get_by_test_id("notifications-link"))
+    expect(pol.locator('[data-kind="protocol_resumed"]')).to_contain_text("which Cath Police")
