@@ -113,6 +113,9 @@ def identifiers_in_text(
     if shown and any(shown.values()):
         kinds = _personal_keys_in(text, shown, numbers=numbers, postcodes=ordinal_shaped)
         found.extend(kind for kind in kinds if kind not in found)
+        if "the person's date of birth" in found and "a date of birth" in found:
+            # One date, said once: the writer is shown it, so naming it as theirs tells nothing.
+            found.remove("a date of birth")
     return found
 
 

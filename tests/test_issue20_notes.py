@@ -239,7 +239,8 @@ def test_the_api_refuses_a_decision_note_with_identifiers(client, review_item, r
     assert response.status_code == 400
     assert response.json() == {
         "note": [
-            "Take an NHS number and a postcode out of the note: ShareHub keeps no names or "
+            "Take an NHS number, a postcode and a date of birth out of the note: ShareHub keeps "
+            "no names or "
             "identifiers in free text. Refer to the person by their ShareHub reference."
         ]
     }
@@ -261,7 +262,7 @@ def test_the_page_refuses_a_decision_note_with_identifiers(client, review_item, 
     assert response.status_code == 400
     page = response.content.decode()
     assert "govuk-error-summary" in page and 'href="#id_note"' in page
-    assert "Take an NHS number and a postcode out of the note" in page
+    assert "Take an NHS number, a postcode and a date of birth out of the note" in page
     assert not ReviewDecision.objects.exists()
     response = client.post(url, {"decision": "rejected", "note": "Different dates of birth"})
     assert response.status_code == 302
