@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
 from django.conf import settings
-from django.db.models import Max, Prefetch, Q
+from django.db.models import F, Max, Prefetch, Q
 from django.utils import dateformat, timezone
 
 from agencies.models import Agency, AgencyKind, Dataset, DatasetVersion, Role
@@ -442,7 +442,10 @@ def sealed_categories(*, today: date) -> list[str]:
     rules = (
         SealRule.objects.filter(seal_rules_in_force(today))
         .select_related("dataset__agency", "indicator", "version")
-        .order_by("version_id", "dataset__agency__name", "dataset__name", "pk")
+        # Partnership-wide ones (no version) first on every database: PostgreSQL puts nulls last.
+        .order_by(
+            F("version_id").asc(nulls_first=True), "dataset__agency__name", "dataset__name", "pk"
+        )
     )
     lines = []
     for rule, line in zip(rules, seal_lines(rules), strict=True):
