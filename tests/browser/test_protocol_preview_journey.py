@@ -64,7 +64,9 @@ def test_an_approver_previews_a_version_and_approves_it_from_the_preview(
     expect(page.get_by_test_id("preview-changes")).to_contain_text("Added: Risk grade")
     expect_accessible(page)
 
-    # A child social care knows: Alice, with her real police risk grades.
+    # A child social care knows: Alice. Her two police records show which field a holder would
+    # see, by name only: the police have not agreed to this version and the officer holds
+    # neither side, so police values and dates never reach them in a preview.
     person = page.get_by_label("ShareHub reference of a person (optional)")
     person.focus()
     page.keyboard.type(linked.alice.reference)
@@ -74,7 +76,10 @@ def test_an_approver_previews_a_version_and_approves_it_from_the_preview(
     )
     grades = this.locator('[data-field-key="field:risk_grade"]')
     expect(grades).to_have_count(2)
-    assert sorted(grades.all_text_contents()) == ["high", "medium"]
+    assert grades.all_text_contents() == ["[Risk grade]", "[Risk grade]"]
+    expect(this).not_to_contain_text("medium")
+    # Her social care record is the officer's own agency's: its value shows.
+    expect(this.locator('[data-field-key="identity:forename"]').first).to_contain_text("Alice")
     expect(in_force.get_by_test_id("known-to")).to_contain_text(other_agency.name)
     expect_accessible(page)
 
