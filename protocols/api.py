@@ -17,7 +17,7 @@ from accounts.models import User
 from agencies.models import Role
 from matching.api import MatchingAPIView, _declared
 from matching.normalise import date_parse
-from protocols.diff import version_diff
+from protocols.diff import comparison_base, version_diff
 from protocols.fields import dataset_catalogue
 from protocols.models import (
     DEFAULT_OVERRIDE_HOURS,
@@ -261,6 +261,22 @@ class VersionAPI(IGView):
                 for c in version_diff(previous, version)
             ]
             if previous
+            else None
+        )
+        # What the changes page shows (protocols.diff.comparison_base): a draft or submitted
+        # version against the version in force, which approving it replaces. The key above
+        # stays as it was for clients that read it.
+        base = comparison_base(version)
+        data["changes"] = (
+            {
+                "compared_with": base.version.number,
+                "compared_with_in_force": base.in_force,
+                "changes": [
+                    {"what": c.what, "before": c.before, "after": c.after}
+                    for c in version_diff(base.version, version)
+                ],
+            }
+            if base
             else None
         )
         return Response(data)

@@ -162,6 +162,13 @@ def test_after_a_send_back_the_changes_are_those_from_the_version_in_force(
     assert "Nothing changed from version 2." in body
     # A version that does not exist falls back to the version in force.
     assert comparison_base(third, chosen="9").version == old
+    # The API says the same, beside the comparison with the previous number it always gave.
+    api = client.get(
+        reverse("protocols_api:version_detail", args=[third.protocol.reference, 3])
+    ).json()
+    assert api["changes"]["compared_with"] == 1 and api["changes"]["compared_with_in_force"]
+    assert any(c["before"].startswith("Known to") for c in api["changes"]["changes"])
+    assert api["changes_from_previous"] == []
 
 
 def test_sealed_records_added_and_removed_are_in_the_changes(client, agency, other_agency, member):
