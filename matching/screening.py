@@ -47,14 +47,34 @@ _DATE_NUMERIC = re.compile(r"\b\d{1,4}[/.\- ]\d{1,2}[/.\- ]\d{1,4}\b")
 _DATE_NAMED = re.compile(
     r"\b(\d{1,2})(?:st|nd|rd|th)?[\- ]+([A-Za-z]{3,9})[\- ,]+(\d{4})\b", re.IGNORECASE
 )
-# A date written as someone's birth date ("born 1 August 2010", "DOB: 01/08/2010", "date of
-# birth 1st Aug 2010"): found by its words, so it needs no one's records to compare with, and
-# text that is about no one person (a suspension's reason, a question about reading) is
-# screened for it too. A date with no such words may be any event's and is left alone there.
+# A date written as someone's birth date ("born 1 August 2010", "DOB: 01/08/2010", "d-o-b
+# 08062020", "b. 8 Jun '20", "8 June 2020 is when he was born"): found by its words, so it needs
+# no one's records to compare with, and text about no one person (a suspension's reason, a
+# question about reading) is screened for it too. A date with no such words may be any event's
+# and is left alone there. The words may be spelt with a zero for the o, or with stops or
+# hyphens between the letters of DOB.
 _BIRTH_WORDS = re.compile(
-    r"\b(?:born|d\.?\s?o\.?\s?b\.?|date\s+of\s+birth|birth\s*date|birthday)(?![\w])", re.IGNORECASE
+    r"(?<![^\W\d_])(?:b[o0]rn|d[\W_]{0,2}[o0][\W_]{0,2}b|date[\W_]+[o0]f[\W_]+birth"
+    r"|birth[\W_]*date|birthday|b(?=[.\s]\s*\d))(?![^\W\d_])",
+    re.IGNORECASE,
 )
-_MONTH_YEAR = re.compile(r"\b([A-Za-z]{3,9})[\s,]+(\d{4})\b")
+_MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*"
+_BIRTH_DATE_SHAPES = re.compile(
+    r"(?<!\d)\d{1,4}[/.\- ]\d{1,2}[/.\- ]\d{1,4}(?!\d)"  # 08/06/2020, 2020-06-08T00:00
+    r"|(?<!\d)\d{6}(?:\d{2})?(?!\d)"  # 080620, 08062020
+    rf"|(?<!\d)\d{{1,2}}(?:st|nd|rd|th)?[\s\-.,]*{_MONTH}"  # 8 June, 8th-Jun
+    rf"|{_MONTH}[\s,.'\-]*\d{{2,4}}(?!\d)",  # June 2020, Jun '20
+    re.IGNORECASE,
+)
+# How far from the words a date is read as theirs: "born on the 8th of June 2020" after them,
+# "8 June 2020 is when he was born" before.
+_BIRTH_AFTER, _BIRTH_BEFORE = 40, 30
+# A ShareHub person reference (matching.models._reference: ten characters without look-alikes,
+# letters and digits): what the forms ask people to write instead of identifiers, so never read
+# as a postcode or a number hidden in it.
+_REFERENCE = re.compile(
+    r"(?<![^\W_])(?=[A-Z2-9]*\d)(?=[A-Z2-9]*[A-Z])[A-HJ-NP-Z2-9]{10}(?![^\W_])", re.IGNORECASE
+)
 _WORD = re.compile(r"[^\W\d_][^\W\d_'-]*[^\W\d_]", re.UNICODE)
 _SPACED_LETTERS = re.compile(r"\b[^\W\d_]\b(?:[\s.-]+[^\W\d_]\b){2,}")
 
@@ -71,7 +91,7 @@ def identifiers_in_text(
         if kind not in found:
             found.append(kind)
 
-    text = _cleaned(text)
+    text = _REFERENCE.sub(" ", _cleaned(text))
     fenced = _fenced(text)
     squeezed = list(_squeezed(fenced))
     numbers = [normalise.phone_digits(match.group()) for match in _DIGIT_RUN.finditer(fenced)]
@@ -120,14 +140,13 @@ def identifiers_in_text(
 
 
 def _birth_date_written(text: str) -> bool:
-    """Whether a date (day, month and year, or month and year) follows words that make it a
-    birth date, within a few words."""
+    """Whether a date follows words that make it a birth date, within a few words, or comes
+    shortly before "born"."""
     for match in _BIRTH_WORDS.finditer(text):
-        after = text[match.end() : match.end() + 40]
-        if _DATE_NUMERIC.search(after) or _DATE_NAMED.search(after):
+        if _BIRTH_DATE_SHAPES.search(text[match.end() : match.end() + _BIRTH_AFTER]):
             return True
-        month_year = _MONTH_YEAR.search(after)
-        if month_year and normalise.date_parse(f"1 {month_year.group(1)} {month_year.group(2)}"):
+        before = text[max(0, match.start() - _BIRTH_BEFORE) : match.start()]
+        if match.group().lower().startswith("b") and _BIRTH_DATE_SHAPES.search(before):
             return True
     return False
 
