@@ -73,7 +73,8 @@ def flag_to_ask_about(*, membership, flag_id: int) -> ReadFlag:
 def read_question_ask(*, user, membership, flag_id: int, question: str) -> ReadQuestion:
     flag = flag_to_ask_about(membership=membership, flag_id=flag_id)
     reader_agency_id = flag.reader_agency_id
-    assert reader_agency_id is not None  # noqa: S101 - flag_to_ask_about admits no other
+    if reader_agency_id is None:  # flag_to_ask_about admits no other; said for the type checker
+        raise NotFound()
     problem = _text_problem(question, what="question")
     if problem:
         raise QuestionError({"question": problem})

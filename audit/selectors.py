@@ -114,7 +114,7 @@ def with_protocol_versions(
     if versions:
         # Only placeholders are joined in; the versions are bound parameters.
         placeholders = ", ".join(["%s"] * len(versions))
-        has_version = RawSQL(  # noqa: S611
+        has_version = RawSQL(  # noqa: S611  # nosec B611 - placeholders only; values bound
             "EXISTS (SELECT 1 FROM json_each(audit_auditentry.protocol_versions) AS v "  # noqa: S608
             f"WHERE v.type = 'integer' AND v.value IN ({placeholders}))",
             versions,
