@@ -62,7 +62,11 @@ def test_each_agencys_protocol_changes_are_under_the_protocol_change_filter(draf
     protocol_approve(membership=approver, version=second)
     protocol_approve(membership=police_ig, version=second)
     protocol_suspend(membership=police_ig, protocol=version.protocol, reason=REASON)
-    protocol_resume(membership=author, protocol=version.protocol)
+    protocol_resume(
+        membership=author,
+        protocol=version.protocol,
+        reason="The breach is closed; sharing may resume.",
+    )
     third = protocol_revise(membership=author, protocol=version.protocol)
     protocol_withdraw(membership=author, version=third)
 

@@ -178,7 +178,11 @@ def test_suspending_the_sealing_version_counts_the_record_again_with_a_new_alert
     assert Alert.objects.filter(person=linked.alice).count() == 2
     assert linked.alice.pk in inbox_persons(world["police"])
     with django_capture_on_commit_callbacks(execute=True):
-        protocol_resume(membership=world["officers"][1], protocol=version.protocol)
+        protocol_resume(
+            membership=world["officers"][1],
+            protocol=version.protocol,
+            reason="The review is done; sharing may resume as agreed.",
+        )
     assert PersonRisk.objects.filter(person=linked.alice, score__gt=0).count() == 0
     assert linked.alice.pk not in inbox_persons(world["police"])
 

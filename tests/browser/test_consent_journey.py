@@ -78,9 +78,19 @@ def tab_to(page: Page, target: Locator, *, most: int = 40) -> None:
     expect(target).to_be_focused()
 
 
+# An object's id as a whole path segment (/overrides/2015/) is the database's counter, not a
+# value from a record: with sequences that keep counting across tests (PostgreSQL, several test
+# processes) one can equal a birth year. A value in a query string, or inside a segment, counts.
+_ID_SEGMENT = re.compile(r"/\d{1,6}(?=/|$|\?)")
+
+
+def without_ids(url: str) -> str:
+    return _ID_SEGMENT.sub("/<id>", url)
+
+
 def assert_no_plaintext_in_urls(window) -> None:
     assert window.requested
-    leaked = [u for u in window.requested if any(p in u.lower() for p in NOT_IN_URLS)]
+    leaked = [u for u in window.requested if any(p in without_ids(u).lower() for p in NOT_IN_URLS)]
     assert leaked == []
 
 

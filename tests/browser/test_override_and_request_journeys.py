@@ -153,10 +153,10 @@ def test_an_override_is_carried_over_when_a_new_version_is_approved(
     diff = cath.get_by_test_id("version-diff")
     expect(
         diff.get_by_role("row", name=re.compile(r"^Longest safeguarding override"))
-    ).to_have_text(re.compile(r"72 hours\s*12 hours"))
+    ).to_have_text(re.compile(r"Was: 72 hours\s*Now: 12 hours"))
     expect(
         diff.get_by_role("row", name=re.compile(r"^Usual length of a safeguarding override"))
-    ).to_have_text(re.compile(r"24 hours\s*4 hours"))
+    ).to_have_text(re.compile(r"Was: 24 hours\s*Now: 4 hours"))
     expect(cath.get_by_test_id("override-default-hours")).to_have_text("4 hours")
     expect_accessible(cath)
     cath.get_by_role("link", name="Back to the protocol").click()
