@@ -22,7 +22,7 @@ from django.utils import timezone
 from agencies.models import Agency, Membership, Role
 from audit.models import MAX_QUESTION, MIN_QUESTION, AuditAction, ReadFlag, ReadQuestion
 from audit.services import audit_record
-from matching.screening import identifiers_in_text, screen_problem
+from matching.screening import shapes_problem
 from notifications.models import NotificationKind
 from notifications.services import notify
 
@@ -47,8 +47,7 @@ def _text_problem(text: str, *, what: str) -> str:
     if len(text) > MAX_QUESTION:
         return f"Shorten your {what} to {MAX_QUESTION} characters or fewer."
     # No one's identifiers are shown on these pages, so the screen looks for shapes only.
-    kinds = identifiers_in_text(text)
-    return screen_problem(kinds, what=what) if kinds else ""
+    return shapes_problem(text, what=what)
 
 
 def _ig_officers(agency_id: int) -> list:

@@ -272,6 +272,14 @@ def _squeezed_postcodes(joined: str, edges: set[int]) -> list[str]:
     return postcodes
 
 
+def shapes_problem(text: str, *, what: str) -> str:
+    """The error for text about no one person (a protocol's note, a question about reading)
+    holding an identifier by its shape, or a date written as a birth date; "" when clean. With
+    no one's records to compare with, a name passes."""
+    kinds = identifiers_in_text(text) if text.strip() else []
+    return screen_problem(kinds, what=what) if kinds else ""
+
+
 def screen_problem(kinds: list[str], *, what: str) -> str:
     """The error for text that holds identifiers: what to take out, without quoting it."""
     listed = kinds[0] if len(kinds) == 1 else ", ".join(kinds[:-1]) + " and " + kinds[-1]

@@ -19,7 +19,7 @@ from guardian.shortcuts import assign_perm, remove_perm
 
 from accounts.models import User
 from agencies.models import Agency, Dataset, Membership, Role
-from matching.screening import identifiers_in_text, screen_problem
+from matching.screening import shapes_problem
 from protocols import approvals, suspension
 from protocols.fields import FIELD, dataset_catalogues
 from protocols.models import (
@@ -157,14 +157,6 @@ def protocol_latest(protocol: Protocol) -> ProtocolVersion | None:
 # --- Checking input ---------------------------------------------------------------------------
 
 
-def text_identifiers_problem(text: str, *, what: str) -> str:
-    """The error for free text holding an identifier by its shape (NHS number, postcode, a
-    date written as a birth date...), naming the kind and never quoting it; "" when clean.
-    Protocol text is about no one person, so there are no records to compare names with."""
-    kinds = identifiers_in_text(text) if text.strip() else []
-    return screen_problem(kinds, what=what) if kinds else ""
-
-
 def _checked(data: ProtocolInput) -> dict[str, list[str]]:
     problems: dict[str, list[str]] = {}
 
@@ -205,7 +197,7 @@ def _checked(data: ProtocolInput) -> dict[str, list[str]]:
         ("purpose_detail", data.purpose_detail, "description of what the sharing is for"),
         ("change_note", data.change_note, "note of why it changed"),
     ):
-        if message := text_identifiers_problem(text, what=what):
+        if message := shapes_problem(text, what=what):
             problem(name, message)
     if data.consent_from_others not in ConsentFromOthers.values:
         problem(
@@ -466,7 +458,7 @@ def protocol_approve(
         raise ProtocolError("Only IG officers of a party agency can approve this protocol.")
     if len(note) > 2000:
         raise ProtocolError({"note": ["Shorten the note to 2,000 characters or fewer."]})
-    if message := text_identifiers_problem(note, what="note"):
+    if message := shapes_problem(note, what="note"):
         raise ProtocolError({"note": [message]})
     try:
         with transaction.atomic():
@@ -538,7 +530,7 @@ def protocol_return(
         raise ProtocolError("Only IG officers of a party agency can send this version back.")
     if not note.strip():
         raise ProtocolError({"note": ["Say what needs to change."]})
-    if message := text_identifiers_problem(note, what="note"):
+    if message := shapes_problem(note, what="note"):
         raise ProtocolError({"note": [message]})
     version.status = VersionStatus.WITHDRAWN
     version.status_changed_at = timezone.now()
@@ -789,7 +781,7 @@ def seal_problems(seals: tuple[SealInput, ...], *, party_ids: set[int]) -> list[
                 problems.append(f"{where}: shorten the value to 200 characters or fewer.")
         if not seal.reason.strip():
             problems.append(f"{where}: say why these records must never be shared.")
-        elif message := text_identifiers_problem(seal.reason, what="reason"):
+        elif message := shapes_problem(seal.reason, what="reason"):
             problems.append(f"{where}: {message}")
         key = (
             seal.dataset_id,

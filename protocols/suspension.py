@@ -16,7 +16,7 @@ from django.utils import timezone
 from accounts.models import User
 from agencies.models import Agency
 from agencies.selectors import ig_officers
-from matching.screening import identifiers_in_text, screen_problem
+from matching.screening import shapes_problem
 from notifications.models import NotificationKind
 from notifications.services import notify
 from protocols.models import Protocol, ProtocolEvent, ProtocolVersion
@@ -42,9 +42,7 @@ def _reason_problem(reason: str, *, done: str) -> str:
             f"Shorten the reason to {SUSPENSION_REASON_MAX} characters or fewer; "
             f"yours is {len(text)}."
         )
-    if kinds := identifiers_in_text(text):
-        return screen_problem(kinds, what="reason")
-    return ""
+    return shapes_problem(text, what="reason")
 
 
 def suspension_reason_problem(reason: str) -> str:
