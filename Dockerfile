@@ -27,6 +27,9 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core \
     && rm -rf /var/lib/apt/lists/*
 RUN pip install -r requirements/base.lock
+# The extract readers and validation the platform shares with agencies' sharehub-bridge.
+COPY bridge bridge
+RUN pip install --no-deps ./bridge
 
 RUN groupadd --system --gid 10001 sharehub \
     && useradd --system --uid 10001 --gid sharehub --home-dir /app --no-create-home \

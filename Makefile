@@ -7,10 +7,13 @@ PORT ?= 8000
 
 .PHONY: demo test test-fast lint security format bench assets migrate clean
 
-$(VENV)/.base-installed: requirements/base.lock
+# The bridge package (bridge/) holds the extract readers and validation the platform imports; its
+# own dependencies are in the lock, so it goes in without them and the lock stays the authority.
+$(VENV)/.base-installed: requirements/base.lock bridge/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements/base.lock
+	$(PY) -m pip install --quiet --no-deps -e ./bridge
 	touch $@
 
 $(VENV)/.dev-installed: requirements/dev.lock $(VENV)/.base-installed

@@ -15,14 +15,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from agencies.access import api_roles
-from agencies.definitions import DefinitionError, definition_parse
 from agencies.downloads import quarantine_csv_response
 from agencies.ingest import extract_receive
 from agencies.models import Agency, ApiToken, Dataset, Extract, ExtractChannel, ExtractMode, Role
-from agencies.readers import ExtractFileError
 from agencies.selectors import agency_datasets, dataset_extract_history, extract_progress_data
 from agencies.services import dataset_define
 from sharehub.api_schema import CSV, DOCUMENT, answers
+from sharehub_bridge.definitions import DefinitionError, definition_parse
+from sharehub_bridge.readers import ExtractFileError
 
 
 def acting_agency(request) -> Agency:

@@ -1,7 +1,12 @@
 from django import forms
 
-from agencies.definitions import CONTACT_ROLES, IDENTIFIER_FIELDS, MAX_COLUMNS, SENSITIVE_TYPES
 from agencies.models import ExtractMode
+from sharehub_bridge.definitions import (
+    CONTACT_ROLES,
+    IDENTIFIER_FIELDS,
+    MAX_COLUMNS,
+    SENSITIVE_TYPES,
+)
 
 ROLE_CHOICES = [
     ("ignore", "Not needed - ignore this column"),
@@ -152,7 +157,7 @@ class MappingForm(forms.Form):
         return super().clean()
 
     def definition_data(self) -> dict:
-        """The definition in agencies.definitions' JSON format, for definition_parse to judge."""
+        """The definition in the bridge package's JSON format, for definition_parse to judge."""
         data = self.cleaned_data
         columns = []
         for index, column in enumerate(self.column_names):

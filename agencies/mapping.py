@@ -9,8 +9,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from agencies.labels import readable_label
-from agencies.readers import Row
-from matching.normalise import date_parse
+from sharehub_bridge.normalise import date_parse
+from sharehub_bridge.readers import Row
 
 SAMPLE_ROWS = 500
 MAX_CATEGORY_VALUES = 15
@@ -89,7 +89,7 @@ class _ColumnStats:
 def mapping_propose(
     header: list[str], rows: Iterable[Row], *, sample_rows: int | None = SAMPLE_ROWS
 ) -> dict:
-    """A definition dict (agencies.definitions format) with a role proposed for every column.
+    """A definition dict (sharehub_bridge.definitions format) with a role proposed for every column.
 
     `sample_rows=None` reads every row, so categories list every value the file holds; memory
     stays bounded either way (record id uniqueness is judged on the first SAMPLE_ROWS rows).

@@ -132,8 +132,8 @@ class Dataset(models.Model):
 class DatasetVersion(models.Model):
     """One immutable mapping of a dataset's columns; every change makes a new version.
 
-    `columns` is the validated list from agencies.definitions; an extract records the version it
-    was read with, so old extracts stay explainable after the mapping changes.
+    `columns` is the validated list of sharehub_bridge.definitions; an extract records the version
+    it was read with, so old extracts stay explainable after the mapping changes.
     """
 
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="versions")

@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Count, Max, Q, QuerySet
 
 from agencies.models import Agency, Dataset, Extract, Membership, Role
-from matching.normalise import DOB_ORDER_MONTH_FIRST, DOB_REPAIRS
+from sharehub_bridge.normalise import DOB_ORDER_MONTH_FIRST, DOB_REPAIRS
 
 
 def partnership_agencies() -> QuerySet[Agency]:

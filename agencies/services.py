@@ -3,8 +3,8 @@
 from django.db import transaction
 
 from accounts.models import User
-from agencies.definitions import Definition
 from agencies.models import Agency, Dataset, DatasetVersion, Membership
+from sharehub_bridge.definitions import Definition
 
 
 def agency_create_or_update(*, code: str, name: str, kind: str) -> Agency:

@@ -17,19 +17,11 @@ from agencies.access import (
     signed_in,
     usable_memberships,
 )
-from agencies.definitions import (
-    CONTACT_ROLES,
-    IDENTIFIER_FIELDS,
-    SENSITIVE_TYPES,
-    DefinitionError,
-    definition_parse,
-)
 from agencies.downloads import quarantine_csv_response, warnings_csv_response
 from agencies.forms import ApiTokenForm, ExtractUploadForm, MappingForm, SampleFileForm
 from agencies.ingest import extract_limits, extract_receive
 from agencies.mapping import mapping_propose
 from agencies.models import ApiToken, Dataset, Extract, ExtractChannel, Role
-from agencies.readers import ExtractFileError, extract_open
 from agencies.selectors import (
     agency_datasets,
     agency_team,
@@ -42,6 +34,14 @@ from agencies.selectors import (
 )
 from agencies.services import dataset_define
 from agencies.tokens import api_token_create, api_token_revoke
+from sharehub_bridge.definitions import (
+    CONTACT_ROLES,
+    IDENTIFIER_FIELDS,
+    SENSITIVE_TYPES,
+    DefinitionError,
+    definition_parse,
+)
+from sharehub_bridge.readers import ExtractFileError, extract_open
 
 
 @role_required(*ALL_ROLES)

@@ -129,13 +129,13 @@ def main() -> None:
 
 def _set_load(args, manifest: dict, upload, result: dict) -> None:
     """Load a benchmark set in the order asked (or the manifest's), then read the persons back."""
-    from agencies.definitions import definition_parse
     from agencies.models import Agency, Extract
     from agencies.services import agency_create_or_update
     from bench.common import peak_rss_mb
     from matching import tasks as matching_tasks
     from matching.linkage import linkage_run
     from matching.models import LinkageRecord, LinkageRun, ReviewItem
+    from sharehub_bridge.definitions import definition_parse
 
     datasets = {entry["agency"]: entry for entry in manifest["datasets"]}
     order = args.order.split(",") if args.order else list(datasets)

@@ -14,16 +14,16 @@ from django.db import transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
-from agencies.definitions import IDENTIFIER_FIELDS
 from agencies.models import Membership, Role, SourceRecord
 from matching.challenges import challenges_settle
 from matching.models import LinkageRecord, ReviewDecision, ReviewItem
-from matching.nicknames import NICKNAMES
-from matching.normalise import date_parse, postcode_normalise, text_clean
 from matching.screening import identifiers_in_text, screen_problem
 from matching.tasks import relink_after_decision
 from protocols.engine import link_review_identifiers_visible, link_review_identities
 from protocols.seals import sealed_q
+from sharehub_bridge.definitions import IDENTIFIER_FIELDS
+from sharehub_bridge.nicknames import NICKNAMES
+from sharehub_bridge.normalise import date_parse, postcode_normalise, text_clean
 
 REVIEW_PERMISSION = "matching.review_links"
 DECISIONS = (ReviewItem.Status.CONFIRMED, ReviewItem.Status.REJECTED)

@@ -27,11 +27,11 @@ from collections.abc import Collection, Iterator, Mapping
 
 import numpy as np
 
-from matching import normalise
-from matching.identifiers import nhs_number_is_valid, pnc_id_is_valid, upn_is_valid
 from matching.models import SearchKey
 from matching.pseudonymise import record_keys_compute
 from matching.tokens import RECORD_DTYPE, search_signed
+from sharehub_bridge import normalise
+from sharehub_bridge.identifiers import nhs_number_is_valid, pnc_id_is_valid, upn_is_valid
 
 # Runs of digits however they are grouped or separated (spaces, dots, slashes, hyphens):
 # 943 476 5919, 943.476.5919, 9434 765 919, 07700-900-123.

@@ -31,8 +31,9 @@ from functools import lru_cache
 
 import numpy as np
 
-from matching.identifiers import pnc_id_is_valid, upn_is_valid
-from matching.normalise import (
+from sharehub.keys import derive_key
+from sharehub_bridge.identifiers import pnc_id_is_valid, upn_is_valid
+from sharehub_bridge.normalise import (
     address_normalise,
     address_parts,
     date_parse,
@@ -48,7 +49,6 @@ from matching.normalise import (
     surname_parts,
     upn_normalise,
 )
-from sharehub.keys import derive_key
 
 # Unit separator: never in a normalised value, so ("ab", "c") and ("a", "bc") hash differently.
 SEPARATOR = "\x1f"

@@ -16,7 +16,6 @@ from rest_framework.throttling import ScopedRateThrottle
 from accounts.models import User
 from agencies.models import Role
 from matching.api import MatchingAPIView, _declared
-from matching.normalise import date_parse
 from protocols.diff import comparison_base, version_diff
 from protocols.fields import dataset_catalogue
 from protocols.models import (
@@ -54,6 +53,7 @@ from protocols.summary import (
 )
 from protocols.views import READERS, VERSION_ACTIONS, version_action_run
 from sharehub.api_schema import DOCUMENT, answers
+from sharehub_bridge.normalise import date_parse
 
 
 def _problems_response(error: ProtocolError) -> Response:

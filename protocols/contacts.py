@@ -14,7 +14,7 @@ from datetime import date
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from agencies.contacts import (
+from sharehub_bridge.contacts import (
     LEAD_WORKER,
     TEAM,
     TEAM_EMAIL,
@@ -75,7 +75,7 @@ _ATTRIBUTE = {LEAD_WORKER: "lead_worker", TEAM: "team", TEAM_PHONE: "phone", TEA
 
 def record_contact(record: RecordView) -> Contact:
     """The contact details among the record's shown fields. A phone or email is read again with
-    ingest's rules (agencies.contacts): a record loaded before its column was mapped as a
+    ingest's rules (sharehub_bridge.contacts): a record loaded before its column was mapped as a
     contact may hold anything there, and it is not made into a link."""
     found: dict[str, str] = {}
     for field in record.fields:

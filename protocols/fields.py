@@ -8,9 +8,9 @@ same field after the agency adds a column.
 
 from dataclasses import dataclass
 
-from agencies.definitions import IDENTIFIER_FIELDS
 from agencies.labels import label_made_from_column, readable_label
 from agencies.models import Dataset, DatasetVersion
+from sharehub_bridge.definitions import IDENTIFIER_FIELDS
 
 IDENTITY = "identity:"
 FIELD = "field:"
@@ -22,7 +22,7 @@ class FieldInfo:
     label: str
     is_identity: bool
     type: str  # "identifier" or the sensitive type (date, category, number, boolean, text)
-    # A key of agencies.definitions.CONTACT_ROLES when the field is the agency's own contact
+    # A key of sharehub_bridge.definitions.CONTACT_ROLES when the field is the agency's own contact
     # detail (lead worker, team, team phone, team email), as the newest mapping says; else "".
     contact: str = ""
 

@@ -6,7 +6,6 @@ from django import forms
 from django.apps import apps
 
 from agencies.models import Agency, Dataset, Role
-from matching import normalise
 from protocols.fields import FieldInfo, dataset_catalogues
 from protocols.models import (
     DEFAULT_OVERRIDE_HOURS,
@@ -29,6 +28,7 @@ from protocols.services import (
     SealInput,
 )
 from protocols.summary import ASSESSMENT_STEPS
+from sharehub_bridge import normalise
 
 
 class TextDateField(forms.CharField):

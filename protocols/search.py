@@ -25,8 +25,7 @@ import numpy as np
 from django.db.models import Q
 
 from agencies.models import Agency
-from matching import normalise, scoring
-from matching.identifiers import nhs_number_is_valid, pnc_id_is_valid, upn_is_valid
+from matching import scoring
 from matching.linkage import model_current
 from matching.models import LinkageRecord, Person, SearchKey
 from matching.pseudonymise import record_keys_compute
@@ -35,6 +34,8 @@ from protocols.engine import PersonView, RecordView, disclose
 from protocols.fields import IDENTITY, dataset_catalogues, identity_key
 from protocols.models import AccessLog
 from protocols.summary import access_log_write
+from sharehub_bridge import normalise
+from sharehub_bridge.identifiers import nhs_number_is_valid, pnc_id_is_valid, upn_is_valid
 
 # Candidate records read per query: more than a surname-only search of a common name needs to
 # rank the right people first, few enough to answer in milliseconds.

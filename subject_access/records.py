@@ -9,11 +9,11 @@ records reach a requester only as its owner released them (`release_content`).
 import hashlib
 import json
 
-from agencies.definitions import IDENTIFIER_FIELDS
 from agencies.models import SourceRecord
 from consent.models import ConsentRecord, SafeguardingOverride
 from matching.models import Person
 from matching.pseudonymise import identity_open, release_open
+from sharehub_bridge.definitions import IDENTIFIER_FIELDS
 from subject_access.models import PartRelease
 
 # Keys of what an owner may withhold, in forms and in a release's `withheld`:

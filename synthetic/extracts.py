@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from matching.identifiers import UPN_LETTERS, upn_check_letter
+from sharehub_bridge.identifiers import UPN_LETTERS, upn_check_letter
 from synthetic import notes
 from synthetic.contacts import ContactBook
 from synthetic.names import MONTHS, SA_PROPHET_NAMES

@@ -9,12 +9,12 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from agencies.definitions import Definition, definition_parse
 from agencies.ingest import extract_limits, extract_receive
 from agencies.mapping import mapping_propose
 from agencies.models import Agency, Extract, ExtractChannel, ExtractMode, ExtractStatus
-from agencies.readers import extract_open
 from agencies.services import dataset_define
+from sharehub_bridge.definitions import Definition, definition_parse
+from sharehub_bridge.readers import extract_open
 
 DATASET_NAMES = {
     "social_care": "Children's social care - referrals and assessments",

@@ -166,7 +166,7 @@ def _find_all(s: str, sub: str) -> list[int]:
 def nhs_mistyped(rng: random.Random, nhs: str) -> str:
     """A keying slip in an NHS number: a wrong digit or two different neighbours swapped.
 
-    Both always fail the modulus 11 check (see matching.identifiers), which is the check's purpose.
+    Both always fail the modulus 11 check (sharehub_bridge.identifiers): that is what it is for.
     """
     digits = list(nhs)
     if rng.random() < 0.5:

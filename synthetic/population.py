@@ -17,7 +17,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from matching.identifiers import nhs_number_check_digit, pnc_check_letter, upn_check_letter
+from sharehub_bridge.identifiers import nhs_number_check_digit, pnc_check_letter, upn_check_letter
 from synthetic import names
 
 # A fixed reference date rather than today, so that a seed gives the same files in any year.

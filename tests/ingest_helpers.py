@@ -6,10 +6,10 @@ import json
 
 from django.test import TestCase
 
-from agencies.definitions import definition_parse
 from agencies.ingest import extract_receive
 from agencies.models import Dataset, ExtractChannel, SourceRecord
 from agencies.services import dataset_define
+from sharehub_bridge.definitions import definition_parse
 
 POLICE_DEFINITION = {
     "name": "Police - domestic abuse incidents",

@@ -9,7 +9,6 @@ from django.utils import timezone
 from guardian.shortcuts import assign_perm
 
 from accounts.models import User
-from agencies.definitions import definition_parse
 from agencies.models import Dataset, Membership, Role, SourceRecord
 from agencies.services import dataset_define
 from matching.linkage import linkage_run
@@ -24,6 +23,7 @@ from protocols.models import (
     Tier,
     VersionStatus,
 )
+from sharehub_bridge.definitions import definition_parse
 from tests.ingest_helpers import csv_bytes, good_row, police_dataset, upload
 
 CSC_DEFINITION = {

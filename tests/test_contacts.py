@@ -13,10 +13,8 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agencies.definitions import DefinitionError, definition_from_version, definition_parse
 from agencies.mapping import mapping_propose
 from agencies.models import Dataset, Role, SourceRecord
-from agencies.readers import Row
 from agencies.services import dataset_define
 from agencies.tokens import api_token_create
 from matching.linkage import linkage_run
@@ -25,6 +23,8 @@ from protocols.contacts import Contact, involvement_contacts, record_contact
 from protocols.engine import FieldView, PersonView, RecordView, disclose_view
 from protocols.fields import dataset_catalogue, payload_key
 from protocols.models import ConsentRule, Purpose, Tier
+from sharehub_bridge.definitions import DefinitionError, definition_from_version, definition_parse
+from sharehub_bridge.readers import Row
 from synthetic import contacts as synthetic_contacts
 from synthetic import names as synthetic_names
 from tests.ingest_helpers import POLICE_DEFINITION, csv_bytes, good_row, upload

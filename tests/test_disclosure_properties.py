@@ -39,7 +39,6 @@ from hypothesis.stateful import (
 )
 
 from accounts.models import User
-from agencies.definitions import IDENTIFIER_FIELDS
 from agencies.models import Agency, Dataset, DatasetVersion, Membership, Role, SourceRecord
 from consent.models import (
     ConfirmationOutcome,
@@ -65,6 +64,7 @@ from protocols.models import (
     Tier,
     VersionStatus,
 )
+from sharehub_bridge.definitions import IDENTIFIER_FIELDS
 from tests.factories import MembershipFactory, UserFactory
 from tests.ingest_helpers import POLICE_DEFINITION, csv_bytes, good_row, upload
 from tests.protocol_helpers import CSC_DEFINITION, linked_people

@@ -9,7 +9,6 @@ import openpyxl
 import pytest
 from django.db import connection
 
-from agencies.definitions import definition_parse
 from agencies.ingest import quarantine_csv_rows, upload_dir
 from agencies.models import (
     Extract,
@@ -21,6 +20,7 @@ from agencies.models import (
 from agencies.selectors import extract_repair_lines
 from agencies.services import dataset_define
 from matching.pseudonymise import identity_open
+from sharehub_bridge.definitions import definition_parse
 from tests.ingest_helpers import (
     HEADER,
     POLICE_DEFINITION,
@@ -278,7 +278,7 @@ def test_whole_file_problems_get_one_clear_message_and_change_nothing(
 
 def test_a_file_over_the_size_limit_is_refused_before_anything_is_stored(dataset, settings):
     from agencies.ingest import extract_receive
-    from agencies.readers import ExtractFileError
+    from sharehub_bridge.readers import ExtractFileError
 
     content = csv_bytes([good_row("I1")])
     settings.SHAREHUB_UPLOAD_MAX_BYTES = len(content) - 1
@@ -491,7 +491,7 @@ def test_a_nul_character_sets_the_row_aside_instead_of_failing_the_extract(datas
 
 
 def test_the_record_id_column_cannot_be_a_national_identifier():
-    from agencies.definitions import DefinitionError, definition_parse
+    from sharehub_bridge.definitions import DefinitionError, definition_parse
 
     bad = dict(POLICE_DEFINITION, source_id_column="nhs_number")
     with pytest.raises(DefinitionError, match="national identifiers are never stored"):

@@ -22,13 +22,13 @@ from django.urls import reverse
 from django.utils import timezone
 from guardian.shortcuts import remove_perm
 
-from agencies.definitions import DefinitionError, definition_parse
 from agencies.models import Dataset, DatasetVersion, Role
 from alerts.models import Alert, AlertDelivery, RuleKind
 from alerts.services import RuleInput, rule_save, subscription_set
 from protocols.models import Purpose, Tier
 from risk.models import RiskRun
 from risk.services import enrich_run
+from sharehub_bridge.definitions import DefinitionError, definition_parse
 from tests.ingest_helpers import POLICE_DEFINITION
 from tests.protocol_helpers import give, linked_people, protocol_in_force
 from tests.test_alerts import high_risk_indicator

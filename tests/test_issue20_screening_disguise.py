@@ -17,10 +17,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agencies.models import Role
-from matching.identifiers import nhs_number_check_digit
 from matching.models import ReviewDecision, ReviewItem
 from matching.review import reviewer_grant
 from matching.screening import identifiers_in_text
+from sharehub_bridge.identifiers import nhs_number_check_digit
 from tests.protocol_helpers import linked_people
 
 UPN = "E820123456789"  # a valid check letter

@@ -37,7 +37,6 @@ from django.apps import apps
 from django.conf import settings
 from django.db import connection
 
-from agencies.definitions import definition_parse
 from agencies.ingest import extract_receive
 from agencies.models import (
     AgencyKind,
@@ -48,11 +47,12 @@ from agencies.models import (
     SourceRecord,
 )
 from agencies.services import dataset_define
-from matching.identifiers import nhs_number_check_digit, pnc_check_letter, upn_check_letter
 from matching.linkage import linkage_run
 from matching.models import LinkageRecord, LinkageRun
-from matching.normalise import address_normalise, name_normalise, postcode_parts
 from sharehub.celery import app as celery_app
+from sharehub_bridge.definitions import definition_parse
+from sharehub_bridge.identifiers import nhs_number_check_digit, pnc_check_letter, upn_check_letter
+from sharehub_bridge.normalise import address_normalise, name_normalise, postcode_parts
 from tests.factories import AgencyFactory
 from tests.ingest_helpers import POLICE_DEFINITION, csv_bytes, upload
 from tests.workers import celery_worker, require_redis, wait_for

@@ -2,11 +2,11 @@
 
 from django.urls import reverse
 
-from agencies.definitions import definition_parse
 from agencies.models import Role
 from agencies.services import dataset_define
 from protocols.diff import comparison_base, rule_changes, seal_changes, version_diff
 from protocols.models import ConsentRule, DatasetRule, SealRule, Tier, VersionStatus
+from sharehub_bridge.definitions import definition_parse
 from tests.ingest_helpers import police_dataset
 from tests.protocol_helpers import CSC_DEFINITION, protocol_in_force
 

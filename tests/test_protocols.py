@@ -152,8 +152,8 @@ def test_rule_checks(parties):
 
 def test_a_rule_may_share_only_a_party_agency_dataset(parties):
     agency, other_agency, police, people, m = parties
-    from agencies.definitions import definition_parse
     from agencies.services import dataset_define
+    from sharehub_bridge.definitions import definition_parse
     from tests.factories import AgencyFactory
     from tests.ingest_helpers import POLICE_DEFINITION
 

@@ -147,8 +147,8 @@ def test_each_test_of_a_condition(world, conditions, expected):
 
 
 def test_numbers_are_compared_as_numbers(db, agency, member):
-    from agencies.definitions import definition_parse
     from agencies.services import dataset_define
+    from sharehub_bridge.definitions import definition_parse
 
     definition = {
         "name": "School census",

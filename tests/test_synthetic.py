@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-from matching.identifiers import nhs_number_is_valid, pnc_id_is_valid, upn_is_valid
+from sharehub_bridge.identifiers import nhs_number_is_valid, pnc_id_is_valid, upn_is_valid
 from synthetic import notes
 from synthetic.noise import NoiseRates
 from synthetic.population import (

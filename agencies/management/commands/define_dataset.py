@@ -3,9 +3,9 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from agencies.definitions import DefinitionError, definition_parse
 from agencies.models import Agency
 from agencies.services import dataset_define
+from sharehub_bridge.definitions import DefinitionError, definition_parse
 
 
 class Command(BaseCommand):

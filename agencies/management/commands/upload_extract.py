@@ -5,8 +5,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from agencies.ingest import extract_receive
 from agencies.models import Dataset, ExtractChannel, ExtractMode
-from agencies.readers import ExtractFileError
 from agencies.selectors import extract_repair_lines
+from sharehub_bridge.readers import ExtractFileError
 
 
 class Command(BaseCommand):

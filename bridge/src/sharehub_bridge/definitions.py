@@ -34,7 +34,7 @@ SENSITIVE_TYPES: dict[str, str] = {
 
 # Who to contact at the agency about a record: its own lead worker, team, team phone and team
 # email, never the person's. A contact column is a free-text field of the payload, shared only as
-# a protocol shares it; agencies.contacts decides how each is read.
+# a protocol shares it; sharehub_bridge.contacts decides how each is read.
 CONTACT_ROLES: dict[str, str] = {
     "lead_worker": "Lead worker",
     "team": "Team",

@@ -1,10 +1,10 @@
-"""Check rules for NHS numbers, UPNs and PNC ids (matching.identifiers)."""
+"""Check rules for NHS numbers, UPNs and PNC ids (sharehub_bridge.identifiers)."""
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from matching.identifiers import (
+from sharehub_bridge.identifiers import (
     PNC_CHECK_LETTERS,
     UPN_LETTERS,
     nhs_number_check_digit,

@@ -1,4 +1,4 @@
-"""agencies.readers: every way an uploaded extract can be read, and every way it is refused.
+"""sharehub_bridge.readers: every way an uploaded extract can be read, and every way it is refused.
 
 Fixture files are generated here under tmp_path; none is committed. No database is needed.
 """
@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from openpyxl.styles import Font
 
-from agencies.readers import ExtractFileError, ExtractLimits, Row, extract_open
+from sharehub_bridge.readers import ExtractFileError, ExtractLimits, Row, extract_open
 
 # A value that stands in for personal data: no error message may ever contain it.
 SECRET = "Jane Secretname"

@@ -2,7 +2,7 @@
 
 Extracts record whatever name a person gave that agency: "Bob" to the police, "Robert" to his GP.
 Keys and values are already in name_normalise form (lower case a-z). Read by
-matching.normalise.forename_variants and forename_canonical; the rule lives there.
+sharehub_bridge.normalise.forename_variants and forename_canonical; the rule lives there.
 
 Two invariants keep forename_canonical stable (tests/test_normalise.py checks both):
 - a canonical name that is also a key (a spelling variant such as "katherine") maps to the one

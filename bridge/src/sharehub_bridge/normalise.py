@@ -10,8 +10,8 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date
 
-from matching.identifiers import nhs_number_is_valid, upn_is_valid
-from matching.nicknames import NICKNAMES
+from sharehub_bridge.identifiers import nhs_number_is_valid, upn_is_valid
+from sharehub_bridge.nicknames import NICKNAMES
 
 _MONTHS = {
     name: number
@@ -737,7 +737,7 @@ _UPN_OCR_DIGITS = str.maketrans({"O": "0", "Q": "0", "D": "0", "I": "1", "L": "1
 
 
 def upn_normalise(value: str) -> str:
-    """A UPN in capitals without spaces or hyphens; validity is matching.identifiers.upn_is_valid.
+    """A UPN in capitals without spaces or hyphens; validity is identifiers.upn_is_valid.
 
     Where that is not a valid UPN but reading letters in its all-digit positions as the digits
     they are confused with (O/0, I/1, S/5) gives one, the repaired UPN is returned.
@@ -755,7 +755,7 @@ _PNC_COMPACT = re.compile(r"(\d{2,11})([A-Z])", re.ASCII)
 
 
 def pnc_id_normalise(value: str) -> str:
-    """A PNC id in the written form matching.identifiers.pnc_id_is_valid reads.
+    """A PNC id in the written form sharehub_bridge.identifiers.pnc_id_is_valid reads.
 
     Long form YYYY/NNNNNNNX (slash restored, serial padded to seven digits), short form YY/NX
     (serial without leading zeros), capital check letter. The century of a short form is not

@@ -1,6 +1,6 @@
 """Contact details in agencies' records: how a lead worker, team, team phone and email are read.
 
-A contact column (agencies.definitions.CONTACT_ROLES) holds the agency's own details, so that a
+A contact column (definitions.CONTACT_ROLES) holds the agency's own details, so that a
 partner shown that the agency knows a person can tell whom to call there. They are not the
 person's identifiers, so they are kept as text in the record's payload and shared only as a
 protocol shares the field. Ingest reads them with these rules, and protocols.contacts reads them
@@ -8,13 +8,11 @@ again with the same rules before a link is made of them, so a record loaded befo
 became a contact never shows a malformed phone number or email address as one.
 """
 
+import ipaddress
 import re
 import string
 
-from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
-
-from matching import normalise
+from sharehub_bridge import normalise
 
 LEAD_WORKER = "lead_worker"
 TEAM = "team"
@@ -55,16 +53,47 @@ def contact_phone_href(text: str) -> str:
     return f"tel:+44{digits[1:]}" + (f";ext={extension}" if extension else "")
 
 
+# Django's EmailValidator rule (django.core.validators, BSD licence), written out here because
+# this package runs at agencies without Django: the bridge and the platform must agree on it.
+_UNICODE_LETTERS = "\u00a1-\uffff"
+_EMAIL_USER = re.compile(
+    r"(^[-!#$%&'*+/=?^_`{}|~0-9A-Z]+(\.[-!#$%&'*+/=?^_`{}|~0-9A-Z]+)*\Z"
+    r'|^"([\001-\010\013\014\016-\037!#-\[\]-\177]|\\[\001-\011\013\014\016-\177])*"\Z)',
+    re.IGNORECASE,
+)
+_EMAIL_DOMAIN = re.compile(
+    r"^[a-z" + _UNICODE_LETTERS + r"0-9](?:[a-z" + _UNICODE_LETTERS + r"0-9-]{0,61}"
+    r"[a-z" + _UNICODE_LETTERS + r"0-9])?"
+    r"(?:\.(?!-)[a-z" + _UNICODE_LETTERS + r"0-9-]{1,63}(?<!-))*"
+    r"\.(?!-)(?:[a-z" + _UNICODE_LETTERS + r"-]{2,63}|xn--[a-z0-9]{1,59})(?<!-)\Z",
+    re.IGNORECASE,
+)
+_EMAIL_LITERAL = re.compile(r"\[([A-F0-9:.]+)\]\Z", re.IGNORECASE)
+
+
+def _email_is_valid(text: str) -> bool:
+    if "@" not in text or len(text) > 320:
+        return False
+    user, domain = text.rsplit("@", 1)
+    if not _EMAIL_USER.match(user):
+        return False
+    if domain == "localhost" or _EMAIL_DOMAIN.match(domain):
+        return True
+    if literal := _EMAIL_LITERAL.match(domain):
+        try:
+            ipaddress.ip_address(literal[1])
+        except ValueError:
+            return False
+        return True
+    return False
+
+
 def contact_email_read(text: str) -> str:
     """The email address when it looks like one (Django's own rule), else ""."""
     text = text.strip()
     if not text or len(text) > MAX_EMAIL_LENGTH:
         return ""
-    try:
-        validate_email(text)
-    except ValidationError:
-        return ""
-    return text
+    return text if _email_is_valid(text) else ""
 
 
 def contact_value_read(role: str, text: str) -> str:

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from matching.identifiers import pnc_id_is_valid, upn_check_letter, upn_is_valid
-from matching.nicknames import NICKNAMES
-from matching.normalise import (
+from sharehub_bridge.identifiers import pnc_id_is_valid, upn_check_letter, upn_is_valid
+from sharehub_bridge.nicknames import NICKNAMES
+from sharehub_bridge.normalise import (
     DOB_AGE_OVER_115,
     DOB_BEFORE_1900,
     DOB_IN_FUTURE,

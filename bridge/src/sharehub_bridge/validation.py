@@ -1,0 +1,393 @@
+"""Validating an extract's rows: the one set of rules the platform and the bridge both apply.
+
+`RowValidator` turns a file row into the person's identifiers and the sensitive record, with the
+row's problems; `header_check` decides whether a file has the dataset's columns at all. The
+platform's ingest (agencies.ingest) and `sharehub-bridge` at an agency import these, so a row the
+bridge keeps back for a problem is exactly a row the platform would have set aside.
+
+Privacy: messages name the column and the rule, never the value: a row's content may be personal
+data, and messages end up in logs, pages and downloads.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import date
+from itertools import islice
+from typing import Any
+
+from sharehub_bridge import normalise
+from sharehub_bridge.contacts import (
+    TEAM_EMAIL,
+    TEAM_PHONE,
+    contact_is_subject_identifier,
+    contact_value_read,
+)
+from sharehub_bridge.definitions import (
+    CONTACT_ROLES,
+    REPEATABLE_IDENTIFIERS,
+    ColumnSpec,
+    Definition,
+)
+from sharehub_bridge.readers import ExtractFileError, ExtractReader, Row
+
+TRUE_WORDS = {"true", "yes", "y", "1", "t"}
+FALSE_WORDS = {"false", "no", "n", "0", "f"}
+
+
+# --- Validating a row -------------------------------------------------------------------------
+
+
+@dataclass
+class RowOutcome:
+    source_id: str
+    identifiers: dict[str, str]
+    payload: dict[str, Any]
+    event_date: date | None
+    errors: list[str]
+    warnings: list[str]
+    # Kinds of date of birth repair (normalise.DOB_REPAIRS) made on this row, NHS numbers failing
+    # their check digit and contacts left out (CONTACT_REPAIRS), and whether it had a date of
+    # birth at all: counted for the extract only if the row loads.
+    repairs: list[str] = field(default_factory=list)
+    has_dob: bool = False
+
+
+class RowValidator:
+    """Turns a file row into identifiers and sensitive payload, with row-level errors.
+
+    Messages name the column and the rule, never the value: a row's content may be personal
+    data, and messages end up in logs, pages and downloads. Each column's check is chosen once,
+    up front, because it then runs for every row of files with millions of rows.
+    """
+
+    def __init__(
+        self,
+        definition: Definition,
+        header: list[str],
+        *,
+        dob_order: str = normalise.DOB_ORDER_DAY_FIRST,
+    ):
+        self.dob_order = dob_order
+        # The row being read's date of birth repairs (normalise.DOB_REPAIRS) and whether it had one.
+        self._row_repairs: list[str] = []
+        self._row_has_dob = False
+        by_name = {name.casefold(): name for name in header}
+        self.source_column = by_name[definition.source_id_column.casefold()]
+        self.event_column = definition.event_date_column
+        # (file column, key in identifiers or payload, is identifier, repeatable, required, check)
+        self.plan = [
+            (
+                by_name[spec.column.casefold()],
+                spec.identifier or spec.column,
+                bool(spec.identifier),
+                spec.identifier in REPEATABLE_IDENTIFIERS,
+                spec.required,
+                self._check_for(spec, by_name[spec.column.casefold()]),
+            )
+            for spec in definition.columns
+            if not spec.ignored
+        ]
+        # (payload key, contact role, warning) of each contact column: checked against the row's
+        # own identifiers once the whole row is read.
+        self.contacts = [
+            (
+                spec.column,
+                spec.contact,
+                contact_subject_warning(spec, by_name[spec.column.casefold()]),
+            )
+            for spec in definition.columns
+            if spec.contact
+        ]
+
+    def validate(self, row: Row) -> RowOutcome:
+        values = row.values
+        self._row_repairs = []
+        self._row_has_dob = False
+        errors: list[str] = [row.problem] if row.problem else []
+        for column, value in values.items():
+            if not value.isascii() and not _storable(value) or "\x00" in value:
+                # PostgreSQL's JSON refuses NUL; left in, it would fail the whole extract and
+                # put the row's text into the database's error message.
+                errors.append(f"Column {column} holds a control character (NUL) or broken text.")
+                break
+        warnings: list[str] = []
+        source_id = values.get(self.source_column, "").strip()
+        if not source_id:
+            errors.append(f"The record id ({self.source_column}) is missing.")
+        elif len(source_id) > 200:
+            errors.append(f"The record id ({self.source_column}) is over 200 characters.")
+        identifiers: dict[str, str] = {}
+        payload: dict[str, Any] = {}
+        event_date = None
+        for file_column, key, is_identifier, repeatable, required, check in self.plan:
+            text = values.get(file_column, "").strip()
+            if not text:
+                if required:
+                    what = "identifier" if is_identifier else "field"
+                    errors.append(f"Required {what} {file_column} is missing.")
+                continue
+            value = check(text, errors, warnings)
+            if value is None:
+                continue
+            if is_identifier:
+                if repeatable and key in identifiers:
+                    value = f"{identifiers[key]}, {value}"
+                identifiers[key] = value
+            elif isinstance(value, date):
+                payload[key] = value.isoformat()
+                if key == self.event_column:
+                    event_date = value
+            else:
+                payload[key] = value
+        for key, role, warning in self.contacts:
+            if key in payload and contact_is_subject_identifier(role, payload[key], identifiers):
+                del payload[key]
+                warnings.append(warning)
+                self._row_repairs.append(CONTACT_SUBJECT)
+        return RowOutcome(
+            source_id,
+            identifiers,
+            payload,
+            event_date,
+            errors,
+            warnings,
+            repairs=self._row_repairs,
+            has_dob=self._row_has_dob,
+        )
+
+    def _check_for(self, spec: ColumnSpec, file_column: str):
+        """The function that reads one non-empty cell of this column: value, or None on error."""
+        field = spec.identifier
+        if field == "date_of_birth":
+            # A damaged date of birth is a warning, never a reason to set a record aside: what
+            # can be read of it (a repaired date, the month and year, the year) is kept.
+            messages = dob_repair_warnings(file_column)
+            order = self.dob_order
+
+            def date_of_birth(text, errors, warnings):
+                reading = normalise.dob_read(text, order=order)
+                self._row_has_dob = True
+                for repair in reading.repairs:
+                    self._row_repairs.append(repair)
+                    warnings.append(messages[repair])
+                return reading.value or None
+
+            return date_of_birth
+        if field == "nhs_number":
+            warning = f"NHS number ({file_column}) fails its check digit."
+
+            def nhs_number(text, errors, warnings):
+                digits, valid = normalise.nhs_number_normalise(text)
+                if not valid:
+                    warnings.append(warning)
+                    self._row_repairs.append(NHS_CHECK_DIGIT)
+                return digits or normalise.text_clean(text)
+
+            return nhs_number
+        if field == "postcode":
+            return lambda text, errors, warnings: normalise.postcode_normalise(text)
+        if field:
+            return lambda text, errors, warnings: normalise.text_clean(text)
+        if spec.contact:
+            return self._contact_check(spec, file_column)
+        return _SENSITIVE_CHECKS[spec.type](spec, file_column)
+
+    def _contact_check(self, spec: ColumnSpec, file_column: str):
+        """A contact that is not what its role says (a team phone that is no phone number) is
+        left out with a warning, never a reason to set the row aside: the record is still
+        the agency's, only its contact is missing."""
+        role = spec.contact
+        repair, warning = {
+            TEAM_PHONE: (
+                CONTACT_NOT_PHONE,
+                f"{spec.label} ({file_column}) is not a UK phone number, so it is left out of "
+                "the contact details.",
+            ),
+            TEAM_EMAIL: (
+                CONTACT_NOT_EMAIL,
+                f"{spec.label} ({file_column}) is not an email address, so it is left out of "
+                "the contact details.",
+            ),
+        }.get(role, ("", ""))
+
+        def contact(text, errors, warnings):
+            value = contact_value_read(role, text)
+            if not value:
+                if repair:
+                    warnings.append(warning)
+                    self._row_repairs.append(repair)
+                return None
+            return value
+
+        return contact
+
+
+# Kinds of contact left out at loading, counted with the identifier repairs and reported apart.
+CONTACT_NOT_PHONE = "contact_not_phone"
+CONTACT_NOT_EMAIL = "contact_not_email"
+CONTACT_SUBJECT = "contact_subject"
+CONTACT_REPAIRS = {
+    CONTACT_NOT_PHONE: "not_phone",
+    CONTACT_NOT_EMAIL: "not_email",
+    CONTACT_SUBJECT: "subject_identifier",
+}
+
+
+def contact_subject_warning(spec: ColumnSpec, file_column: str) -> str:
+    role = CONTACT_ROLES[spec.contact].lower()
+    return (
+        f"{spec.label} ({file_column}), the {role}, is the same as the person's own name or "
+        "another of their identifiers on this row, so it is not kept: contact columns hold "
+        "your agency's details, never the person's."
+    )
+
+
+def dob_repair_warnings(file_column: str) -> dict[str, str]:
+    """The row warning for each kind of date of birth repair; names the column, never a value."""
+    return {
+        "swapped": f"Date of birth ({file_column}) has day and month the other way round from "
+        "the rest of the file; it was read with them swapped back.",
+        "ocr": f"Date of birth ({file_column}) has letters or marks where digits belong; they "
+        "were read as the digits they look like.",
+        "impossible_day": f"Date of birth ({file_column}) is not a real day; only the month and "
+        "year were kept.",
+        "year_only": f"Date of birth ({file_column}) could be read only as far as the year; the "
+        "year was kept.",
+        "unreadable": f"Date of birth ({file_column}) could not be read as a date, so it is left "
+        f"out. Use {normalise.DATE_FORMATS_HELP}.",
+    }
+
+
+DOB_ORDER_SAMPLE_ROWS = 10_000
+NHS_CHECK_DIGIT = "nhs_check_digit"
+
+
+def dob_order_detect(definition: Definition, reader: ExtractReader) -> str:
+    """Whether the file writes dates of birth day first (UK) or month first, from its first
+    rows: a whole file keyed the American way is read that way, not repaired row by row.
+    `reader` is a fresh reader of the file; its rows are read only as far as the sample."""
+    columns = [
+        spec.column.casefold() for spec in definition.columns if spec.identifier == "date_of_birth"
+    ]
+    if not columns:
+        return normalise.DOB_ORDER_DAY_FIRST
+    by_name = {name.casefold(): name for name in reader.header}
+    names = [by_name[c] for c in columns if c in by_name]
+    values = (
+        row.values.get(name, "")
+        for row in islice(reader.rows(), DOB_ORDER_SAMPLE_ROWS)
+        for name in names
+    )
+    return normalise.date_order_detect(values)
+
+
+def _text_check(spec, file_column):
+    return lambda text, errors, warnings: text
+
+
+def _date_check(spec, file_column):
+    problem = f"{spec.label} ({file_column}) is not a date; use {normalise.DATE_FORMATS_HELP}."
+
+    def check(text, errors, warnings):
+        parsed = normalise.date_parse(text)
+        if parsed is None:
+            errors.append(problem)
+        return parsed
+
+    return check
+
+
+def _category_check(spec, file_column):
+    allowed = {value.casefold(): value for value in spec.values}
+    problem = (
+        f"{spec.label} ({file_column}) is not one of the allowed values: {', '.join(spec.values)}."
+    )
+
+    def check(text, errors, warnings):
+        value = allowed.get(text.casefold())
+        if value is None:
+            errors.append(problem)
+        return value
+
+    return check
+
+
+def _number_check(spec, file_column):
+    problem = f"{spec.label} ({file_column}) is not a number."
+
+    def check(text, errors, warnings):
+        try:
+            number = float(text.replace(",", ""))
+        except ValueError:
+            errors.append(problem)
+            return None
+        if not math.isfinite(number):
+            errors.append(problem)
+            return None
+        return int(number) if number.is_integer() else number
+
+    return check
+
+
+def _boolean_check(spec, file_column):
+    problem = f"{spec.label} ({file_column}) must be yes or no."
+
+    def check(text, errors, warnings):
+        lowered = text.casefold()
+        if lowered in TRUE_WORDS:
+            return True
+        if lowered in FALSE_WORDS:
+            return False
+        errors.append(problem)
+        return None
+
+    return check
+
+
+_SENSITIVE_CHECKS = {
+    "text": _text_check,
+    "date": _date_check,
+    "category": _category_check,
+    "number": _number_check,
+    "boolean": _boolean_check,
+}
+
+
+def _storable(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates, which JSON input can carry
+        return False
+    return True
+
+
+def header_check(definition: Definition, header: list[str]) -> None:
+    """Whole-file check: the file has exactly the columns the definition names."""
+    in_file = {name.casefold(): name for name in header}
+    defined = {spec.column.casefold() for spec in definition.columns}
+    defined.add(definition.source_id_column.casefold())
+    missing = [spec.column for spec in definition.columns if spec.column.casefold() not in in_file]
+    if definition.source_id_column.casefold() not in in_file:
+        missing.insert(0, definition.source_id_column)
+    unknown = [name for key, name in in_file.items() if key not in defined]
+    if definition.source_id_column.casefold() not in in_file and unknown:
+        # Without even the record id column, the first row is probably data, not names: its
+        # cells may be identifiers, so they are not repeated in the message.
+        raise ExtractFileError(
+            f"The file has no {definition.source_id_column} column, so its first row may be "
+            "data rather than the column names. Export the extract with its header row, using "
+            "the column names of the dataset definition."
+        )
+    problems = []
+    if missing:
+        problems.append(f"it lacks the columns {', '.join(missing)}")
+    if unknown:
+        problems.append(f"it has columns the dataset does not define: {', '.join(unknown)}")
+    if problems:
+        raise ExtractFileError(
+            f"The file's columns do not match the dataset definition: {'; and '.join(problems)}. "
+            "Export the extract with the defined columns, or change the definition (mark columns "
+            "you do not need as ignored)."
+        )
