@@ -606,6 +606,22 @@ def approval_and_suspension(overview: dict, membership) -> dict:
     }
 
 
+def _reason_change_made(request, form, protocol, change, done_message: str):
+    """Suspend or resume (`change`) with the form's reason: the redirect to the protocol when it
+    is done, or None when the form is to be shown again with the service's problems on it."""
+    if not form.is_valid():
+        return None
+    try:
+        change(membership=request.membership, protocol=protocol, reason=form.cleaned_data["reason"])
+    except ProtocolError as error:
+        for name, problems in error.problems.items():
+            for problem in problems:
+                form.add_error("reason" if name == "reason" else None, problem)
+        return None
+    messages.success(request, done_message)
+    return redirect("protocols:protocol_detail", reference=protocol.reference)
+
+
 @role_required(Role.IG_OFFICER)
 def protocol_suspend_confirm(request: HttpRequest, reference: str) -> HttpResponse:
     """Suspending asks first: the page says what stops and for whom, and takes the reason that
@@ -614,24 +630,16 @@ def protocol_suspend_confirm(request: HttpRequest, reference: str) -> HttpRespon
     form = ReasonForm(request.POST) if request.method == "POST" else ReasonForm()
     status = 200
     if request.method == "POST":
-        if form.is_valid():
-            try:
-                protocol_suspend(
-                    membership=request.membership,
-                    protocol=protocol,
-                    reason=form.cleaned_data["reason"],
-                )
-            except ProtocolError as error:
-                for name, problems in error.problems.items():
-                    for problem in problems:
-                        form.add_error("reason" if name == "reason" else None, problem)
-            else:
-                messages.success(
-                    request,
-                    "Suspended: nothing is disclosed under it from now on. Every party's IG "
-                    "officers and everyone who holds it have been told.",
-                )
-                return redirect("protocols:protocol_detail", reference=reference)
+        done = _reason_change_made(
+            request,
+            form,
+            protocol,
+            protocol_suspend,
+            "Suspended: nothing is disclosed under it from now on. Every party's IG officers "
+            "and everyone who holds it have been told.",
+        )
+        if done is not None:
+            return done
         status = 400
     impact = suspension_impact(protocol)
     agency_id = request.membership.agency_id
@@ -658,24 +666,16 @@ def protocol_resume_confirm(request: HttpRequest, reference: str) -> HttpRespons
     form = ResumeForm(request.POST) if request.method == "POST" else ResumeForm()
     status = 200
     if request.method == "POST":
-        if form.is_valid():
-            try:
-                protocol_resume(
-                    membership=request.membership,
-                    protocol=protocol,
-                    reason=form.cleaned_data["reason"],
-                )
-            except ProtocolError as error:
-                for name, problems in error.problems.items():
-                    for problem in problems:
-                        form.add_error("reason" if name == "reason" else None, problem)
-            else:
-                messages.success(
-                    request,
-                    "Resumed: it discloses again as agreed. Every party's IG officers and "
-                    "everyone who holds it have been told.",
-                )
-                return redirect("protocols:protocol_detail", reference=reference)
+        done = _reason_change_made(
+            request,
+            form,
+            protocol,
+            protocol_resume,
+            "Resumed: it discloses again as agreed. Every party's IG officers and everyone "
+            "who holds it have been told.",
+        )
+        if done is not None:
+            return done
         status = 400
     suspended = protocol.versions.filter(status=VersionStatus.SUSPENDED).first()
     parties = list(suspended.parties.order_by("name")) if suspended else []
