@@ -115,17 +115,22 @@ def audit_export(request: HttpRequest) -> HttpResponse:
             ]
         )
         count += 1
-    # Exporting the trail is itself an access to record.
+    return _csv_export(request, kind="audit", content=out.getvalue(), rows=count)
+
+
+def _csv_export(request: HttpRequest, *, kind: str, content: str, rows: int) -> HttpResponse:
+    """The CSV as a download. Exporting the trail is itself an access to record, with the rows
+    and the filter it was made with."""
     audit_record(
         action=AuditAction.EXPORT,
         actor=request.user,
         membership=request.membership,
         channel="web",
-        detail={"kind": "audit", "rows": count, "query": request.GET.dict()},
+        detail={"kind": kind, "rows": rows, "query": request.GET.dict()},
     )
-    response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
+    response = HttpResponse(content, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = (
-        f'attachment; filename="sharehub-audit-{timezone.localdate():%Y-%m-%d}.csv"'
+        f'attachment; filename="sharehub-{kind}-{timezone.localdate():%Y-%m-%d}.csv"'
     )
     return response
 
@@ -284,15 +289,4 @@ def reads_export(request: HttpRequest) -> HttpResponse:
     for line in read_csv_lines(reads):
         writer.writerow([csv_cell_safe(cell) if isinstance(cell, str) else cell for cell in line])
         count += 1
-    audit_record(
-        action=AuditAction.EXPORT,
-        actor=request.user,
-        membership=request.membership,
-        channel="web",
-        detail={"kind": "reads", "rows": count, "query": request.GET.dict()},
-    )
-    response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = (
-        f'attachment; filename="sharehub-reads-{timezone.localdate():%Y-%m-%d}.csv"'
-    )
-    return response
+    return _csv_export(request, kind="reads", content=out.getvalue(), rows=count)
