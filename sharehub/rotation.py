@@ -136,6 +136,11 @@ def _release_reseal(sealer: AgencySealer, blob: bytes, context: tuple) -> bytes:
     return release_seal(sealer, part_id=part_id, number=number, content=content)
 
 
+def _agency_sealed_rows(agency_id: int) -> models.Q:
+    # Rows the IG bridge kept back at the agency have reasons here but no sealed row.
+    return _agency_extracts(agency_id) & models.Q(sealed_row__isnull=False)
+
+
 def _agency_releases(agency_id: int) -> models.Q:
     # A released subject access part is sealed for the agency that asked for it.
     return models.Q(part__request__agency_id=agency_id)
@@ -167,7 +172,7 @@ SEALED_COLUMNS = (
         QuarantinedRow,
         "sealed_row",
         ("extract_id", "row_number"),
-        _agency_extracts,
+        _agency_sealed_rows,
         _quarantine_reseal,
     ),
     _SealedColumn(
