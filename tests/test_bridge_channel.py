@@ -484,3 +484,47 @@ def test_sealed_file_on_disk_holds_no_plaintext_identifier(dataset):
     for value in (b"Zebedee", b"ZEBEDEE", b"9434765919", b"LS6 2AB", b"ls6 2ab", b"2015-02-01"):
         assert value not in held
     assert io.BytesIO(held).readline().startswith(b'{"format":"sharehub-sealed-extract/1"')
+
+
+# --- Rotating the ingest key ----------------------------------------------------------------
+
+
+def test_rotate_keys_ingest_counts_uploads_under_older_keys(dataset, monkeypatch):
+    from django.core.management import call_command
+
+    old = keys.ingest_private_keys()[0]
+    new = private_key_new()
+    sealed, sha = sealed_extract(dataset, ROWS)  # sealed to the old key, version 1
+    pending = sealed_upload_open(dataset, sealed, sha)
+    monkeypatch.setenv(
+        "SHAREHUB_INGEST_KEYS",
+        f"2:{base64.b64encode(new).decode()},1:{base64.b64encode(old.key).decode()}",
+    )
+    keys.ingest_private_keys.cache_clear()
+    keys.ingest_public_keys.cache_clear()
+    try:
+        out = io.StringIO()
+        call_command("rotate_keys", "--ingest", stdout=out)
+        assert "1 open upload(s) have not sent their first chunk" in out.getvalue()
+        from agencies.sealed_uploads import sealed_upload_chunk_put
+
+        sealed_upload_chunk_put(
+            upload_id=pending.pk, index=0, data=sealed, sha256=hashlib.sha256(sealed).hexdigest()
+        )
+        out = io.StringIO()
+        call_command("rotate_keys", "--ingest", stdout=out)
+        assert "Ingest key 2 is current" in out.getvalue()
+        assert "older ingest keys: 1 (1 under version 1)" in out.getvalue()
+        assert "can be removed" not in out.getvalue()
+        # The upload sealed under the old key still loads while that key is listed.
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            from agencies.sealed_uploads import sealed_upload_complete
+
+            done = sealed_upload_complete(upload_id=pending.pk)
+        assert Extract.objects.get(pk=done.extract_id).status == ExtractStatus.LOADED
+        out = io.StringIO()
+        call_command("rotate_keys", "--ingest", stdout=out)
+        assert "version(s) 1 are used by nothing in flight and can be removed" in out.getvalue()
+    finally:
+        keys.ingest_private_keys.cache_clear()
+        keys.ingest_public_keys.cache_clear()
