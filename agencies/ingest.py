@@ -654,16 +654,20 @@ def _finish(extract: Extract, counts: dict[str, int], repairs: dict) -> None:
                 else "."
             )
         )
+    if extract.channel == ExtractChannel.BRIDGE:
+        # The rows set aside never left the agency: the bridge's own file there lists them.
+        fix = "Fix the rows in the bridge's set-aside file at your agency and push again."
+    else:
+        fix = "Download the rejected rows, fix them and upload the extract again."
     if extract.mode == ExtractMode.FULL and counts["loaded"] == 0:
         raise ExtractFileError(
             "No row of this full refresh could be loaded, so nothing was changed: loading it "
-            "would retire every record. Download the rejected rows, fix them and upload again."
+            f"would retire every record. {fix}"
         )
     if bad / read > threshold:
         raise ExtractFileError(
             f"{bad:,} of {read:,} rows ({bad / read:.1%}) could not be loaded, which is over the "
-            f"{threshold:.0%} limit, so none were. Download the rejected rows, fix them and "
-            "upload the extract again."
+            f"{threshold:.0%} limit, so none were. {fix}"
         )
     with transaction.atomic():
         # Merges of one dataset take turns, so two extracts never interleave their writes (and

@@ -528,3 +528,27 @@ def test_rotate_keys_ingest_counts_uploads_under_older_keys(dataset, monkeypatch
     finally:
         keys.ingest_private_keys.cache_clear()
         keys.ingest_public_keys.cache_clear()
+
+
+def test_the_extract_page_and_api_say_set_aside_rows_stay_at_the_agency(
+    client, token, dataset, member
+):
+    rows = [*(good_row(f"K{i}") for i in range(12)), good_row("K99", risk_grade="extreme")]
+    sealed, sha = sealed_extract(dataset, rows)
+    _, extract = bridge_push(dataset, sealed, sha)
+    assert extract.status == ExtractStatus.LOADED, extract.message
+    answer = api(client, token, "get", reverse("agencies_api:extract_detail", args=[extract.pk]))
+    assert answer.json()["rows_kept_at_agency"] == 1 == answer.json()["rows_quarantined"]
+    client.force_login(member(Role.AGENCY_ADMIN))
+    page = client.get(reverse("agencies:extract_detail", args=[extract.pk])).content.decode()
+    assert "kept at your agency by the IG bridge" in page
+    assert reverse("agencies:extract_quarantine", args=[extract.pk]) not in page
+
+
+def test_too_many_rows_set_aside_at_the_agency_advises_fixing_them_there(dataset):
+    rows = [good_row("G1"), good_row("G2", risk_grade="extreme")]
+    sealed, sha = sealed_extract(dataset, rows)
+    _, extract = bridge_push(dataset, sealed, sha)
+    assert extract.status == ExtractStatus.REJECTED
+    assert "set-aside file at your agency and push again" in extract.message
+    assert "Download" not in extract.message
