@@ -552,3 +552,32 @@ def test_too_many_rows_set_aside_at_the_agency_advises_fixing_them_there(dataset
     assert extract.status == ExtractStatus.REJECTED
     assert "set-aside file at your agency and push again" in extract.message
     assert "Download" not in extract.message
+
+
+def test_data_key_rotation_passes_over_rows_kept_at_the_agency(dataset, agency):
+    from sharehub.rotation import agency_key_rotate
+
+    rows = [*(good_row(f"D{i}") for i in range(12)), good_row("D99", risk_grade="extreme")]
+    sealed, sha = sealed_extract(dataset, rows)
+    _, extract = bridge_push(dataset, sealed, sha)
+    assert QuarantinedRow.objects.get(extract=extract).sealed_row is None
+    result = agency_key_rotate(agency_id=agency.pk)
+    assert result.complete and result.resealed["identities"] == 12
+    assert result.resealed["rejected rows"] == 0
+    record = SourceRecord.objects.get(dataset=dataset, source_id="D3")
+    assert identity_open(
+        agency_id=agency.pk, dataset_id=dataset.pk, source_id="D3", blob=record.identity
+    )
+
+
+def test_beat_expires_uploads_every_half_hour(dataset, settings):
+    from agencies import tasks
+
+    entry = settings.CELERY_BEAT_SCHEDULE["sealed-uploads-expire"]
+    assert entry["task"] == tasks.sealed_uploads_expire.name and entry["schedule"] <= 60 * 60
+    sealed, file_sha256 = sealed_extract(dataset, ROWS)
+    upload = sealed_upload_open(dataset, sealed, file_sha256)
+    SealedUpload.objects.filter(pk=upload.pk).update(expires_at=timezone.now())
+    tasks.sealed_uploads_expire.delay()
+    assert SealedUpload.objects.get(pk=upload.pk).status == SealedUploadStatus.EXPIRED
+    assert not (upload_dir() / upload.stored_file).exists()
