@@ -6,10 +6,11 @@ agency they are acting in. Objects of any other agency answer 404, as if they di
 
 from django.conf import settings
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import BaseParser, FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -17,11 +18,29 @@ from rest_framework.views import APIView
 from agencies.access import api_roles
 from agencies.downloads import quarantine_csv_response
 from agencies.ingest import extract_receive
-from agencies.models import Agency, ApiToken, Dataset, Extract, ExtractChannel, ExtractMode, Role
+from agencies.models import (
+    Agency,
+    ApiToken,
+    Dataset,
+    Extract,
+    ExtractChannel,
+    ExtractMode,
+    Role,
+    SealedUpload,
+)
+from agencies.sealed_uploads import (
+    ChunkConflict,
+    SealedUploadError,
+    sealed_upload_chunk_put,
+    sealed_upload_complete,
+    sealed_upload_create,
+)
 from agencies.selectors import agency_datasets, dataset_extract_history, extract_progress_data
 from agencies.services import dataset_define
-from sharehub.api_schema import CSV, DOCUMENT, answers
+from sharehub.api_schema import CSV, DETAIL, DOCUMENT, answers
+from sharehub.keys import ingest_public_key
 from sharehub_bridge.definitions import DefinitionError, definition_parse
+from sharehub_bridge.envelope import ALGORITHM, b64encode
 from sharehub_bridge.readers import ExtractFileError
 
 
@@ -162,8 +181,166 @@ class ExtractQuarantineAPI(AgencyAPIView):
         return quarantine_csv_response(extract)
 
 
+# --- The IG bridge channel (bridge/PROTOCOL.md) ---------------------------------------------------
+
+
+class IngestKeySerializer(serializers.Serializer):
+    key_version = serializers.IntegerField()
+    public_key = serializers.CharField(help_text="Base64 of the 32-byte X25519 public key.")
+    algorithm = serializers.CharField()
+
+
+class IngestKeyAPI(AgencyAPIView):
+    @extend_schema(responses=answers({200: IngestKeySerializer}))
+    def get(self, request):
+        """The ingest public key the IG bridge seals identities to (the current one)."""
+        version, public_key = ingest_public_key()
+        return Response(
+            {"key_version": version, "public_key": b64encode(public_key), "algorithm": ALGORITHM}
+        )
+
+
+SHA256_PATTERN = r"^[0-9a-fA-F]{64}$"
+
+
+class SealedUploadCreateSerializer(serializers.Serializer):
+    mode = serializers.ChoiceField(choices=ExtractMode.values)
+    filename = serializers.CharField(max_length=255)
+    file_sha256 = serializers.RegexField(SHA256_PATTERN, max_length=64, min_length=64)
+    definition_version = serializers.IntegerField(min_value=1, max_value=2**31 - 1)
+    size = serializers.IntegerField(min_value=1, max_value=2**62)
+    sha256 = serializers.RegexField(SHA256_PATTERN, max_length=64, min_length=64)
+
+
+class SealedUploadSerializer(serializers.ModelSerializer):
+    chunks = serializers.IntegerField(source="chunk_count", read_only=True)
+    received = serializers.ListField(child=serializers.IntegerField(), read_only=True)
+    extract = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = SealedUpload
+        fields = ["id", "chunk_bytes", "chunks", "received", "status", "extract", "expires_at"]
+
+
+class SealedUploadsAPI(AgencyAPIView):
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        request=SealedUploadCreateSerializer,
+        responses=answers({201: SealedUploadSerializer}, problems=True),
+    )
+    def post(self, request, pk: int):
+        """Open a sealed upload from the IG bridge; its chunks follow (bridge/PROTOCOL.md)."""
+        dataset = self.own_dataset(pk)
+        form = SealedUploadCreateSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = form.validated_data
+        try:
+            upload = sealed_upload_create(
+                dataset=dataset,
+                uploaded_by=request.user,
+                mode=data["mode"],
+                filename=data["filename"],
+                file_sha256=data["file_sha256"],
+                definition_version=data["definition_version"],
+                size=data["size"],
+                sha256=data["sha256"],
+            )
+        except SealedUploadError as error:
+            raise ValidationError({"detail": str(error)}) from error
+        return Response(SealedUploadSerializer(upload).data, status=status.HTTP_201_CREATED)
+
+
+class ChunkParser(BaseParser):
+    """A chunk's raw bytes, read no further than one chunk and a byte (the rest is refused)."""
+
+    media_type = "application/octet-stream"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        if stream is None:
+            return b""
+        return stream.read(settings.SHAREHUB_SEALED_CHUNK_BYTES + 1)
+
+
+class SealedUploadMixin:
+    def own_upload(self, upload_id) -> SealedUpload:
+        return get_object_or_404(
+            SealedUpload,
+            pk=upload_id,
+            dataset__agency=self.agency(),  # type: ignore[attr-defined]
+        )
+
+
+class SealedUploadDetailAPI(SealedUploadMixin, AgencyAPIView):
+    @extend_schema(responses=answers({200: SealedUploadSerializer}))
+    def get(self, request, upload_id):
+        """The upload as it stands: `received` lists the chunks held, what a resumed push skips."""
+        return Response(SealedUploadSerializer(self.own_upload(upload_id)).data)
+
+
+class SealedUploadChunkAPI(SealedUploadMixin, AgencyAPIView):
+    parser_classes = [ChunkParser]
+
+    @extend_schema(
+        request={"application/octet-stream": OpenApiTypes.BINARY},
+        parameters=[
+            OpenApiParameter(
+                "X-Chunk-SHA256",
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                required=True,
+                description="Hex SHA-256 of the chunk's bytes.",
+            )
+        ],
+        responses=answers(
+            {
+                200: OpenApiTypes.OBJECT,
+                409: DETAIL,
+                413: DETAIL,
+                415: DETAIL,
+            },
+            problems=True,
+        ),
+    )
+    def put(self, request, upload_id, index: int):
+        """One chunk of a sealed upload, at its index (from 0); sending it again is harmless."""
+        upload = self.own_upload(upload_id)
+        data = request.data if isinstance(request.data, bytes) else b""
+        try:
+            sealed_upload_chunk_put(
+                upload_id=upload.pk,
+                index=index,
+                data=data,
+                sha256=request.headers.get("X-Chunk-SHA256", ""),
+            )
+        except ChunkConflict as error:
+            return Response({"detail": str(error)}, status=status.HTTP_409_CONFLICT)
+        except SealedUploadError as error:
+            raise ValidationError({"detail": str(error)}) from error
+        return Response({"index": index, "received": True})
+
+
+class SealedUploadCompleteAPI(SealedUploadMixin, AgencyAPIView):
+    parser_classes = [JSONParser]
+
+    @extend_schema(request=None, responses=answers({202: SealedUploadSerializer}, problems=True))
+    def post(self, request, upload_id):
+        """Check the whole file and queue it for ingestion; answers the extract it became."""
+        upload = self.own_upload(upload_id)
+        try:
+            upload = sealed_upload_complete(upload_id=upload.pk)
+        except SealedUploadError as error:
+            raise ValidationError({"detail": str(error)}) from error
+        return Response(SealedUploadSerializer(upload).data, status=status.HTTP_202_ACCEPTED)
+
+
 dataset_list = api_roles(Role.AGENCY_ADMIN)(DatasetListAPI.as_view())
 dataset_detail = api_roles(Role.AGENCY_ADMIN)(DatasetDetailAPI.as_view())
 dataset_extracts = api_roles(Role.AGENCY_ADMIN)(DatasetExtractsAPI.as_view())
 extract_detail = api_roles(Role.AGENCY_ADMIN)(ExtractDetailAPI.as_view())
 extract_quarantine = api_roles(Role.AGENCY_ADMIN)(ExtractQuarantineAPI.as_view())
+ingest_key = api_roles(Role.AGENCY_ADMIN)(IngestKeyAPI.as_view())
+sealed_uploads = api_roles(Role.AGENCY_ADMIN)(SealedUploadsAPI.as_view())
+sealed_upload_detail = api_roles(Role.AGENCY_ADMIN)(SealedUploadDetailAPI.as_view())
+sealed_upload_chunk = api_roles(Role.AGENCY_ADMIN)(SealedUploadChunkAPI.as_view())
+sealed_upload_complete_view = api_roles(Role.AGENCY_ADMIN)(SealedUploadCompleteAPI.as_view())

@@ -26,6 +26,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from agencies.ingest_sealed import SealedRowCheck, sealed_rows_stage
 from agencies.models import (
     Dataset,
     Extract,
@@ -33,13 +34,17 @@ from agencies.models import (
     ExtractMode,
     ExtractStatus,
     QuarantinedRow,
+    SealedUpload,
+    SealedUploadStatus,
     StagedRow,
 )
 from matching.pseudonymise import identity_seal, quarantine_seal
-from sharehub.keys import AgencySealer
+from sharehub.keys import AgencySealer, IngestKeyMissing, ingest_private_key
 from sharehub_bridge import normalise
 from sharehub_bridge.definitions import Definition, definition_from_version
+from sharehub_bridge.envelope import EnvelopeError, IdentityOpener
 from sharehub_bridge.readers import ExtractFileError, ExtractLimits, extract_open
+from sharehub_bridge.sealed_file import SealedExtractReader, SealedFileError, SealedHeader
 from sharehub_bridge.validation import (
     CONTACT_REPAIRS,
     NHS_CHECK_DIGIT,
@@ -289,7 +294,9 @@ class StagingWriter:
             )
         )
 
-    def quarantine(self, number: int, source_id: str, reasons: list[str], sealed: bytes) -> None:
+    def quarantine(
+        self, number: int, source_id: str, reasons: list[str], sealed: bytes | None
+    ) -> None:
         self.quarantined.append(
             QuarantinedRow(
                 extract=self.extract,
@@ -452,20 +459,27 @@ def _ingest(extract: Extract) -> None:
             "Upload it again."
         )
     sealer = AgencySealer(extract.dataset.agency_id)
-    with extract_open(path, filename=extract.filename, limits=extract_limits()) as reader:
-        header_check(definition, reader.header)
-        Extract.objects.filter(pk=extract.pk).update(file_format=reader.format)
-        dob_order = _dob_order(path, extract, definition)
-        validator = RowValidator(definition, reader.header, dob_order=dob_order)
-        counts = {"read": 0, "loaded": 0, "warned": 0, "quarantined": 0, "dob": 0}
-        dob_repairs: Counter[str] = Counter()
-        with StagingWriter(extract) as writer:
-            _stage_rows(extract, reader, validator, writer, sealer, counts, dob_repairs)
-        _progress(extract, reader.bytes_read(), counts)
+    counts = {"read": 0, "loaded": 0, "warned": 0, "quarantined": 0, "dob": 0}
+    dob_repairs: Counter[str] = Counter()
+    if extract.channel == ExtractChannel.BRIDGE:
+        dob_order = _ingest_sealed(extract, definition, path, sealer, counts, dob_repairs)
+    else:
+        with extract_open(path, filename=extract.filename, limits=extract_limits()) as reader:
+            header_check(definition, reader.header)
+            Extract.objects.filter(pk=extract.pk).update(file_format=reader.format)
+            dob_order = _dob_order(path, extract, definition)
+            validator = RowValidator(definition, reader.header, dob_order=dob_order)
+            with StagingWriter(extract) as writer:
+                _stage_rows(extract, reader, validator, writer, sealer, counts, dob_repairs)
+            _progress(extract, reader.bytes_read(), counts)
     _dob_unreadable_check(counts, dob_repairs)
-    # Damaged dates of birth repaired (or kept in part), NHS numbers failing their check digit
-    # and contact details left out, among the rows loaded: the extract's result says how many,
-    # so the agency can fix its source.
+    _finish(extract, counts, _repairs_summary(dob_repairs, dob_order))
+
+
+def _repairs_summary(dob_repairs: Counter, dob_order: str) -> dict[str, Any]:
+    """Damaged dates of birth repaired (or kept in part), NHS numbers failing their check digit
+    and contact details left out, among the rows loaded: the extract's result says how many, so
+    the agency can fix its source."""
     repairs: dict[str, Any] = {}
     nhs_failures = dob_repairs.pop(NHS_CHECK_DIGIT, 0)
     contacts = {
@@ -479,7 +493,84 @@ def _ingest(extract: Extract) -> None:
         repairs["contacts"] = contacts
     if dob_order != normalise.DOB_ORDER_DAY_FIRST:
         repairs["date_of_birth_order"] = dob_order
-    _finish(extract, counts, repairs)
+    return repairs
+
+
+def _ingest_sealed(extract, definition, path, sealer, counts, dob_repairs) -> str:
+    """Stage a sealed extract from the IG bridge; returns the date of birth order it was read
+    with. A file that cannot be trusted as a whole is refused with nothing of it kept."""
+    with path.open("rb") as stream:
+        try:
+            reader = SealedExtractReader(stream)
+            header = reader.header
+            _sealed_header_check(extract, header)
+            opener = IdentityOpener(
+                private_key=_ingest_private_key(header.envelope.key_version),
+                header=header.envelope,
+                dataset_id=extract.dataset_id,
+            )
+            Extract.objects.filter(pk=extract.pk).update(file_format=header.file_format[:8])
+            with StagingWriter(extract) as writer:
+                sealed_rows_stage(
+                    extract=extract,
+                    reader=reader,
+                    opener=opener,
+                    check=SealedRowCheck(definition),
+                    writer=writer,
+                    sealer=sealer,
+                    counts=counts,
+                    repairs=dob_repairs,
+                    progress=lambda: _progress(extract, reader.bytes_read(), counts),
+                    batch_rows=BATCH_ROWS,
+                )
+        except (SealedFileError, EnvelopeError) as error:
+            # Rows set aside before the fault was found are of a file refused whole.
+            QuarantinedRow.objects.filter(extract=extract).delete()
+            message = str(error)
+            if isinstance(error, EnvelopeError):
+                message += (
+                    " The sealed extract was changed on the way or sealed to another ShareHub."
+                )
+            message += " Nothing was loaded."
+            if "again" not in message:
+                message += " Run sharehub-bridge push again."
+            raise ExtractFileError(message) from error
+        _progress(extract, reader.bytes_read(), counts)
+    return header.dob_order
+
+
+def _sealed_header_check(extract: Extract, header: SealedHeader) -> None:
+    if header.dataset != extract.dataset_id:
+        raise ExtractFileError(
+            "The sealed extract was made for another dataset. Nothing was loaded; push it to "
+            "the dataset it was made for."
+        )
+    if header.definition_version != extract.version.number:
+        raise ExtractFileError(
+            "The dataset's definition changed after the bridge read it; run sharehub-bridge "
+            "push again."
+        )
+    if header.mode != extract.mode or header.file_sha256 != extract.checksum:
+        raise ExtractFileError(
+            "The sealed extract does not match the upload it came with (its mode or file "
+            "checksum differs). Nothing was loaded; run sharehub-bridge push again."
+        )
+    if header.dob_order not in (normalise.DOB_ORDER_DAY_FIRST, normalise.DOB_ORDER_MONTH_FIRST):
+        raise ExtractFileError(
+            "The sealed extract names a date of birth order ShareHub does not know. Nothing was "
+            "loaded; update sharehub-bridge and push again."
+        )
+
+
+def _ingest_private_key(version: int) -> bytes:
+    try:
+        return ingest_private_key(version)
+    except IngestKeyMissing as error:
+        raise ExtractFileError(
+            f"The extract was sealed under ingest key version {version}, which this ShareHub no "
+            "longer holds (the key was rotated). Nothing was loaded; run sharehub-bridge push "
+            "again: it seals to the current key."
+        ) from error
 
 
 def _dob_unreadable_check(counts: dict[str, int], repairs: Counter) -> None:
@@ -563,16 +654,20 @@ def _finish(extract: Extract, counts: dict[str, int], repairs: dict) -> None:
                 else "."
             )
         )
+    if extract.channel == ExtractChannel.BRIDGE:
+        # The rows set aside never left the agency: the bridge's own file there lists them.
+        fix = "Fix the rows in the bridge's set-aside file at your agency and push again."
+    else:
+        fix = "Download the rejected rows, fix them and upload the extract again."
     if extract.mode == ExtractMode.FULL and counts["loaded"] == 0:
         raise ExtractFileError(
             "No row of this full refresh could be loaded, so nothing was changed: loading it "
-            "would retire every record. Download the rejected rows, fix them and upload again."
+            f"would retire every record. {fix}"
         )
     if bad / read > threshold:
         raise ExtractFileError(
             f"{bad:,} of {read:,} rows ({bad / read:.1%}) could not be loaded, which is over the "
-            f"{threshold:.0%} limit, so none were. Download the rejected rows, fix them and "
-            "upload the extract again."
+            f"{threshold:.0%} limit, so none were. {fix}"
         )
     with transaction.atomic():
         # Merges of one dataset take turns, so two extracts never interleave their writes (and
@@ -723,12 +818,14 @@ def quarantine_csv_rows(extract: Extract) -> Iterable[list[str]]:
 
     header = None
     agency_id = extract.dataset.agency_id
-    for row in extract.quarantine.order_by("row_number").iterator(chunk_size=2000):
+    # Rows the IG bridge kept back never left the agency: they are in the bridge's own file there.
+    held = extract.quarantine.filter(sealed_row__isnull=False).order_by("row_number")
+    for row in held.iterator(chunk_size=2000):
         values = quarantine_open(
             agency_id=agency_id,
             extract_id=extract.pk,
             row_number=row.row_number,
-            blob=row.sealed_row,
+            blob=bytes(row.sealed_row or b""),
         )
         if header is None:
             header = list(values)
@@ -774,8 +871,15 @@ def uploads_orphaned_sweep(*, now: datetime | None = None) -> int:
             status__in=[ExtractStatus.RECEIVED, ExtractStatus.PROCESSING]
         ).values_list("stored_file", flat=True)
     )
+    # A bridge upload still receiving chunks keeps its file for up to a day; its expiry
+    # (agencies.sealed_uploads) deletes it, not this.
+    in_flight |= set(
+        SealedUpload.objects.filter(status=SealedUploadStatus.OPEN).values_list(
+            "stored_file", flat=True
+        )
+    )
     removed = 0
-    for path in upload_dir().glob("*.upload"):
+    for path in [*upload_dir().glob("*.upload"), *upload_dir().glob("*.sealed")]:
         if path.name not in in_flight and path.stat().st_mtime < cutoff:
             path.unlink(missing_ok=True)
             removed += 1

@@ -1,3 +1,5 @@
+import uuid
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
@@ -185,6 +187,7 @@ class ExtractChannel(models.TextChoices):
     WEB = "web", "Web upload"
     API = "api", "API"
     COMMAND = "command", "Command line"
+    BRIDGE = "bridge", "IG bridge"
 
 
 class Extract(models.Model):
@@ -333,7 +336,8 @@ class QuarantinedRow(models.Model):
     # was in the file but set aside.
     source_id = models.CharField(max_length=200, blank=True)
     reasons = models.JSONField()
-    sealed_row = models.BinaryField()
+    # Empty for a row the IG bridge kept back at the agency: only its reasons travelled.
+    sealed_row = models.BinaryField(null=True, blank=True)
 
     class Meta:
         ordering = ["extract", "row_number"]
@@ -345,6 +349,57 @@ class QuarantinedRow(models.Model):
 
     def __str__(self) -> str:
         return f"rejected row {self.row_number} of extract {self.extract_id}"
+
+
+class SealedUploadStatus(models.TextChoices):
+    OPEN = "open", "Receiving chunks"
+    COMPLETE = "complete", "Complete"
+    EXPIRED = "expired", "Expired"
+
+
+class SealedUpload(models.Model):
+    """A sealed extract the IG bridge is sending in chunks (bridge/PROTOCOL.md).
+
+    The chunks are written into one file in the private upload area; completing the upload turns
+    it into an Extract of the bridge channel. The file holds identities only sealed to the ingest
+    key, which the web tier does not need, so an open upload is no readable identity.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="sealed_uploads")
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    mode = models.CharField(max_length=16, choices=ExtractMode.choices)
+    filename = models.CharField(max_length=255)
+    file_sha256 = models.CharField(
+        max_length=64, help_text="SHA-256 of the agency's original file, to find duplicates."
+    )
+    definition_version = models.PositiveIntegerField()
+    size_bytes = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64, help_text="SHA-256 of the sealed file.")
+    chunk_bytes = models.PositiveIntegerField()
+    received = models.JSONField(default=list, blank=True)  # chunk indices held, ascending
+    stored_file = models.CharField(max_length=255)
+    status = models.CharField(
+        max_length=16, choices=SealedUploadStatus.choices, default=SealedUploadStatus.OPEN
+    )
+    extract = models.ForeignKey(
+        Extract, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "expires_at"])]
+
+    def __str__(self) -> str:
+        return f"sealed upload {self.pk} of {self.dataset}"
+
+    @property
+    def chunk_count(self) -> int:
+        return max(1, -(-self.size_bytes // self.chunk_bytes))
 
 
 class ApiToken(models.Model):

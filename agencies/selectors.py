@@ -5,7 +5,7 @@ from collections.abc import Iterable
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Max, Q, QuerySet
 
-from agencies.models import Agency, Dataset, Extract, Membership, Role
+from agencies.models import Agency, Dataset, Extract, ExtractChannel, Membership, Role
 from sharehub_bridge.normalise import DOB_ORDER_MONTH_FIRST, DOB_REPAIRS
 
 
@@ -148,6 +148,10 @@ def extract_progress_data(extract: Extract) -> dict:
         "rows_loaded": extract.rows_loaded,
         "rows_warned": extract.rows_warned,
         "rows_quarantined": extract.rows_quarantined,
+        # Rows of a bridge extract set aside are at the agency, never here: nothing to download.
+        "rows_kept_at_agency": (
+            extract.rows_quarantined if extract.channel == ExtractChannel.BRIDGE else 0
+        ),
         "records_retired": extract.records_retired,
         "repairs": extract_repair_lines(extract),
         "repair_counts": extract.repairs,

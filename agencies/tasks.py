@@ -65,3 +65,11 @@ def requeue_stalled_extracts() -> None:
     """Periodic (beat): stalled extracts sent again, orphaned raw files removed. Idempotent."""
     extracts_stalled_requeue()
     uploads_orphaned_sweep()
+
+
+@shared_task(ignore_result=True)
+def sealed_uploads_expire() -> None:
+    """Periodic (beat): bridge uploads not completed in time deleted with their chunks."""
+    from agencies.sealed_uploads import sealed_uploads_expire as expire
+
+    expire()

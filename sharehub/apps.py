@@ -23,12 +23,14 @@ def keys_load_or_refuse() -> None:
     or the first entry it audits."""
     from django.core.exceptions import ImproperlyConfigured
 
-    from sharehub.keys import audit_keys, linkage_keys, master_keys
+    from sharehub.keys import audit_keys, ingest_public_keys, linkage_keys, master_keys
 
     for variable, load in (
         ("SHAREHUB_MASTER_KEYS", master_keys),
         ("SHAREHUB_LINKAGE_KEY", linkage_keys),
         ("SHAREHUB_AUDIT_KEY", audit_keys),
+        # The public keys, which come from the private ones where this process holds them.
+        ("SHAREHUB_INGEST_KEYS", ingest_public_keys),
     ):
         try:
             load()

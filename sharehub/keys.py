@@ -337,3 +337,101 @@ def audit_key() -> MasterKey:
 def audit_key_of(version: int) -> MasterKey | None:
     """The audit key of `version`; None if SHAREHUB_AUDIT_KEY no longer lists it."""
     return next((key for key in audit_keys() if key.version == version), None)
+
+
+# --- Ingest keys ----------------------------------------------------------------------------------
+# X25519 key pairs the IG bridge seals identities to at the agency (sharehub_bridge.envelope), so
+# the web tier, the upload store and any proxy on the way hold only ciphertext. The private keys
+# are for the ingest pipeline alone: SHAREHUB_INGEST_KEYS (or _FILE) is "version:base64 private
+# key" entries, current first; a web tier that must not hold them gets SHAREHUB_INGEST_PUBLIC_KEYS
+# ("version:base64 public key", current first) instead. Rotating means putting a new key first and
+# keeping the old one listed until no upload sealed under it is still in flight
+# (`manage.py rotate_keys --ingest` says how many are).
+
+
+class IngestKeyMissing(ImproperlyConfigured):
+    """The ingest private key an upload was sealed under is not held by this process."""
+
+
+def _ingest_key_bytes(encoded: str) -> bytes:
+    # Standard base64 (what the bridge and the API speak) or its URL-safe form.
+    text = encoded.strip().replace("-", "+").replace("_", "/")
+    try:
+        return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except ValueError:
+        return b""
+
+
+def _ingest_keys_parse(spec: str, *, variable: str) -> tuple[MasterKey, ...]:
+    keys = []
+    for entry in filter(None, (part.strip() for part in spec.split(","))):
+        version, _, encoded = entry.partition(":")
+        key = _ingest_key_bytes(encoded)
+        if not version.isdigit() or len(key) != 32:
+            raise ImproperlyConfigured(
+                f"{variable} entries must look like '1:<base64 of a 32-byte X25519 key>' "
+                "(how to make one: Keys, in the README)."
+            )
+        keys.append(MasterKey(int(version), key))
+    if not keys:
+        raise ImproperlyConfigured(f"{variable} holds no key.")
+    return tuple(keys)
+
+
+def _setting_spec(variable: str) -> str:
+    spec = os.environ.get(variable, "")
+    file_variable = f"{variable}_FILE"
+    if not spec and os.environ.get(file_variable):
+        with open(os.environ[file_variable]) as handle:
+            spec = handle.read().strip()
+    return spec
+
+
+@lru_cache(maxsize=1)
+def ingest_private_keys() -> tuple[MasterKey, ...]:
+    """The ingest private keys this process holds, current first. Only the ingest pipeline
+    should call this; in development a key pair is made once into VAR_DIR/dev-ingest-keys."""
+    from sharehub_bridge.envelope import b64encode, private_key_new
+
+    spec = _setting_spec("SHAREHUB_INGEST_KEYS")
+    if not spec:
+        if settings.PRODUCTION:
+            raise IngestKeyMissing(
+                "Set SHAREHUB_INGEST_KEYS (or SHAREHUB_INGEST_KEYS_FILE) on the ingest worker."
+            )
+        key_file = settings.VAR_DIR / "dev-ingest-keys"
+        if not key_file.exists():
+            settings.VAR_DIR.mkdir(parents=True, exist_ok=True)
+            key_file.write_text(f"1:{b64encode(private_key_new())}")
+            key_file.chmod(0o600)
+        spec = key_file.read_text().strip()
+    return _ingest_keys_parse(spec, variable="SHAREHUB_INGEST_KEYS")
+
+
+@lru_cache(maxsize=1)
+def ingest_public_keys() -> tuple[MasterKey, ...]:
+    """The ingest public keys, current first: from SHAREHUB_INGEST_PUBLIC_KEYS where the web
+    tier holds no private key, else derived from the private keys (one process holds both)."""
+    from sharehub_bridge.envelope import public_key_raw
+
+    spec = _setting_spec("SHAREHUB_INGEST_PUBLIC_KEYS")
+    if spec:
+        return _ingest_keys_parse(spec, variable="SHAREHUB_INGEST_PUBLIC_KEYS")
+    return tuple(MasterKey(key.version, public_key_raw(key.key)) for key in ingest_private_keys())
+
+
+def ingest_public_key() -> tuple[int, bytes]:
+    """The current ingest public key, (version, 32 bytes), which the bridge seals to."""
+    current = ingest_public_keys()[0]
+    return current.version, current.key
+
+
+def ingest_private_key(version: int) -> bytes:
+    """The ingest private key of `version`; IngestKeyMissing if this process does not hold it."""
+    for key in ingest_private_keys():
+        if key.version == version:
+            return key.key
+    raise IngestKeyMissing(
+        f"The upload was sealed under ingest key version {version}, which SHAREHUB_INGEST_KEYS "
+        "no longer lists."
+    )

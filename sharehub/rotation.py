@@ -11,9 +11,16 @@ blobs open side by side while it runs, a rerun picks up only what is left, and a
 is retired once no blob uses it. Plaintext exists one row at a time, inside the batch that
 reseals it; progress is reported as counts, never as anything a row holds.
 
+Ingest key rotation re-encrypts nothing: the bridge seals each upload to the current ingest
+public key, and the worker opens it with the private key of the version the upload names. An
+older private key can go once no upload or unfinished extract sealed under it remains;
+`ingest_keys_in_use` counts them.
+
 Linkage key rotation (recomputing match tokens) belongs to matching and is not here.
 """
 
+import json
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -21,7 +28,18 @@ from django.db import models, transaction
 from django.db.models.functions import Substr
 from django.utils import timezone
 
-from agencies.models import Dataset, Extract, ExtractStatus, QuarantinedRow, SourceRecord, StagedRow
+from agencies.ingest import upload_dir
+from agencies.models import (
+    Dataset,
+    Extract,
+    ExtractChannel,
+    ExtractStatus,
+    QuarantinedRow,
+    SealedUpload,
+    SealedUploadStatus,
+    SourceRecord,
+    StagedRow,
+)
 from matching.pseudonymise import (
     identity_open,
     identity_seal,
@@ -35,6 +53,8 @@ from sharehub.keys import (
     SealError,
     data_key_create,
     data_key_rewrap,
+    ingest_private_keys,
+    ingest_public_keys,
     master_keys,
     sealed_header,
     sealed_version,
@@ -136,6 +156,11 @@ def _release_reseal(sealer: AgencySealer, blob: bytes, context: tuple) -> bytes:
     return release_seal(sealer, part_id=part_id, number=number, content=content)
 
 
+def _agency_sealed_rows(agency_id: int) -> models.Q:
+    # Rows the IG bridge kept back at the agency have reasons here but no sealed row.
+    return _agency_extracts(agency_id) & models.Q(sealed_row__isnull=False)
+
+
 def _agency_releases(agency_id: int) -> models.Q:
     # A released subject access part is sealed for the agency that asked for it.
     return models.Q(part__request__agency_id=agency_id)
@@ -167,7 +192,7 @@ SEALED_COLUMNS = (
         QuarantinedRow,
         "sealed_row",
         ("extract_id", "row_number"),
-        _agency_extracts,
+        _agency_sealed_rows,
         _quarantine_reseal,
     ),
     _SealedColumn(
@@ -320,3 +345,63 @@ def agency_key_rotate(
         retiring.update(retired_at=timezone.now())
     result.complete = not older.exists()
     return result
+
+
+# --- Ingest key -------------------------------------------------------------------------------
+
+
+@dataclass
+class IngestKeyUsage:
+    current_version: int
+    # Open uploads and bridge extracts not yet ingested, by the ingest key version they name.
+    in_flight_by_version: dict[int, int]
+    # Open uploads whose first chunk (with the version) has not arrived: any key may be theirs.
+    unknown: int
+    versions_unused: list[int]
+
+    @property
+    def in_flight_older(self) -> int:
+        return sum(n for v, n in self.in_flight_by_version.items() if v != self.current_version)
+
+
+def _sealed_key_version(stored_file: str) -> int | None:
+    """The ingest key version in a sealed file's header line, None if it has not arrived."""
+    if not stored_file:
+        return None
+    try:
+        with (upload_dir() / stored_file).open("rb") as stream:
+            return int(json.loads(stream.readline(64 * 1024))["key_version"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def ingest_keys_in_use() -> IngestKeyUsage:
+    """Which ingest key versions uploads still in flight were sealed under, so an operator knows
+    when an older private key can leave SHAREHUB_INGEST_KEYS. Reads only each file's header."""
+    current = ingest_public_keys()[0].version
+    files = list(
+        SealedUpload.objects.filter(status=SealedUploadStatus.OPEN).values_list(
+            "stored_file", flat=True
+        )
+    ) + list(
+        Extract.objects.filter(
+            channel=ExtractChannel.BRIDGE,
+            status__in=[ExtractStatus.RECEIVED, ExtractStatus.PROCESSING],
+        ).values_list("stored_file", flat=True)
+    )
+    by_version: Counter[int] = Counter()
+    unknown = 0
+    for stored_file in files:
+        version = _sealed_key_version(stored_file)
+        if version is None:
+            unknown += 1
+        else:
+            by_version[version] += 1
+    held = [key.version for key in ingest_private_keys()]
+    unused = [] if unknown else [v for v in held if v != current and v not in by_version]
+    return IngestKeyUsage(
+        current_version=current,
+        in_flight_by_version=dict(sorted(by_version.items())),
+        unknown=unknown,
+        versions_unused=unused,
+    )

@@ -78,6 +78,17 @@ if PRODUCTION:
                 f"Set {_variable} (or {_variable}_FILE) when SHAREHUB_PRODUCTION is true, to "
                 "'1:<base64 of 32 random bytes>' (how to make one: Keys, in the README)."
             )
+    # The bridge seals identities to the ingest public key; the worker needs the private keys to
+    # open them, a web tier may hold only the public ones (sharehub.keys, Keys in the README).
+    if not (
+        env.str("SHAREHUB_INGEST_KEYS", default="")
+        or env.str("SHAREHUB_INGEST_PUBLIC_KEYS", default="")
+    ):
+        raise ImproperlyConfigured(
+            "Set SHAREHUB_INGEST_KEYS (or SHAREHUB_INGEST_KEYS_FILE) on the ingest worker, and it "
+            "or SHAREHUB_INGEST_PUBLIC_KEYS on the web tier, when SHAREHUB_PRODUCTION is true "
+            "(how to make them: Keys, in the README)."
+        )
 
 ALLOWED_HOSTS = env.list(
     "DJANGO_ALLOWED_HOSTS", default=[] if PRODUCTION else ["127.0.0.1", "localhost", "[::1]"]
@@ -344,6 +355,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "agencies.tasks.requeue_stalled_extracts",
         "schedule": 5 * 60,
     },
+    # A bridge upload not completed within 24 hours is dropped with its chunks.
+    "sealed-uploads-expire": {
+        "task": "agencies.tasks.sealed_uploads_expire",
+        "schedule": 30 * 60,
+    },
     # The engine compares an override's expiry with the clock on every read, so access ends on
     # time whatever this does; this tells the practitioner, once, that it has ended.
     "safeguarding-overrides-expire": {
@@ -488,6 +504,8 @@ if PRODUCTION:
 # Extracts: the largest file accepted, and the share of bad rows above which a whole extract
 # is rejected rather than partly loaded.
 SHAREHUB_UPLOAD_MAX_BYTES = env.int("SHAREHUB_UPLOAD_MAX_BYTES", default=2 * 1024**3)
+# The IG bridge sends its sealed extract in chunks of this size (bridge/PROTOCOL.md).
+SHAREHUB_SEALED_CHUNK_BYTES = env.int("SHAREHUB_SEALED_CHUNK_BYTES", default=8 * 1024**2)
 SHAREHUB_QUARANTINE_THRESHOLD = env.float("SHAREHUB_QUARANTINE_THRESHOLD", default=0.10)
 # Linkage: a pair whose match probability reaches UPPER links automatically; one between LOWER and
 # UPPER goes to the review queue. Two records whose match weight (log2 odds) is below GUARD are

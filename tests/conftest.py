@@ -16,6 +16,7 @@ test_broker_configure()
 os.environ["SHAREHUB_MASTER_KEYS"] = "1:" + base64.urlsafe_b64encode(b"t" * 32).decode()
 os.environ["SHAREHUB_LINKAGE_KEY"] = "1:" + base64.urlsafe_b64encode(b"l" * 32).decode()
 os.environ["SHAREHUB_AUDIT_KEY"] = "1:" + base64.urlsafe_b64encode(b"u" * 32).decode()
+os.environ["SHAREHUB_INGEST_KEYS"] = "1:" + base64.b64encode(b"i" * 32).decode()
 
 
 @pytest.fixture(autouse=True)

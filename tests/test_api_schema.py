@@ -76,6 +76,8 @@ def api_schema(agency, member, connections_kept):
 # For these, schemathesis' "valid data is accepted" check cannot hold; every other check does.
 CROSS_FIELD_RULES = {
     "POST /api/v1/datasets/",
+    # A sealed upload must name the dataset's current definition version.
+    "POST /api/v1/datasets/{pk}/sealed-uploads/",
     "POST /api/v1/protocols/",
     "PUT /api/v1/protocols/{reference}/versions/{number}",
 }

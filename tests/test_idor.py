@@ -11,6 +11,7 @@ is also opened with the member's own agency's objects, and must admit at least o
 A pattern whose arguments the walk does not know how to fill fails it, as in test_page_access.
 """
 
+import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -21,7 +22,15 @@ from django.utils import timezone
 from guardian.models import GroupObjectPermission, UserObjectPermission
 
 from agencies.access import ALL_ROLES, API
-from agencies.models import ApiToken, Dataset, DatasetVersion, Extract, Role, SourceRecord
+from agencies.models import (
+    ApiToken,
+    Dataset,
+    DatasetVersion,
+    Extract,
+    Role,
+    SealedUpload,
+    SourceRecord,
+)
 from agencies.tokens import api_token_create
 from alerts.models import Alert, AlertDelivery, AlertEvent, AlertRule, RuleKind
 from audit.models import AuditAction, ReadFlag, ReadQuestion
@@ -32,6 +41,7 @@ from notifications.models import Notification
 from protocols.models import Protocol, ProtocolVersion
 from retention.models import ErasureKind, ErasureRun, ErasureStatus
 from subject_access.models import PartRelease, ReleasePart, SubjectAccessRequest
+from tests.bridge_helpers import sealed_extract, sealed_upload_open
 from tests.factories import AgencyFactory, MembershipFactory, UserFactory
 from tests.ingest_helpers import csv_bytes, good_row, police_dataset, upload
 from tests.protocol_helpers import give, protocol_in_force
@@ -53,6 +63,7 @@ PK_KINDS = {
     "agencies_api:dataset_extracts": "dataset",
     "agencies_api:extract_detail": "extract",
     "agencies_api:extract_quarantine": "extract",
+    "agencies_api:sealed_uploads": "dataset",
     "matching:review_item": "review_item",
     "matching_api:review_item_detail": "review_item",
     "matching_api:review_item_decision": "review_item",
@@ -157,6 +168,10 @@ NO_CONTROL = {
 # Reporting a missed link needs two people of one household, which this world's single person is
 # not (tests/test_link_challenges.py reports one as a practitioner).
 NO_CONTROL["matching:challenge_missed"] = "a missed link needs a household of two"
+# A chunk is PUT with its bytes and checksum, which the walk does not make; tests/
+# test_bridge_channel.py sends chunks as the agency, and another agency's upload answers 404.
+NO_CONTROL["agencies_api:sealed_upload_chunk"] = "a chunk is PUT with its bytes"
+NO_CONTROL["agencies_api:sealed_uploads"] = "an upload is opened with a JSON body (415 to a form)"
 
 
 @dataclass
@@ -295,6 +310,7 @@ def _world(code: str, name: str, kind: str) -> World:
         "release_part": release_part.pk,
         "source_record": first.pk,
         "link_report": link_report.pk,
+        "sealed_upload": sealed_upload_open(dataset, *sealed_extract(dataset, [good_row("W9")])).pk,
         "erasure": ErasureRun.objects.create(
             kind=ErasureKind.EXTRACT,
             status=ErasureStatus.DONE,
@@ -332,7 +348,11 @@ def _missing_objects() -> dict[str, object]:
             "read_flag",
             "read_question",
         )
-    } | {"person": gone_reference, "protocol": "PX00000000"}
+    } | {
+        "person": gone_reference,
+        "protocol": "PX00000000",
+        "sealed_upload": uuid.UUID("00000000-0000-4000-8000-000000000000"),
+    }
 
 
 def _kwargs(name: str, pattern, objects: dict) -> dict | None:
@@ -354,8 +374,10 @@ def _kwargs(name: str, pattern, objects: dict) -> dict | None:
             kind = "read_flag"
         elif argument == "other":
             kind = "person"
-        elif argument == "number":
-            kwargs[argument] = 1
+        elif argument == "upload_id":
+            kind = "sealed_upload"
+        elif argument in ("number", "index"):
+            kwargs[argument] = 1 if argument == "number" else 0
             continue
         else:
             raise KeyError(f"{name}: the walk does not know how to fill {argument!r}")
@@ -382,6 +404,7 @@ STATE_MODELS = [
     Dataset,
     DatasetVersion,
     Extract,
+    SealedUpload,
     ApiToken,
     ReviewItem,
     LinkChallenge,

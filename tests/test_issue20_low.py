@@ -244,6 +244,7 @@ def _production(**changes: str | None) -> dict[str, str]:
         "SHAREHUB_MASTER_KEYS": _key(),
         "SHAREHUB_LINKAGE_KEY": _key(),
         "SHAREHUB_AUDIT_KEY": _key(),
+        "SHAREHUB_INGEST_KEYS": _key(),
     }
     env.update(changes)
     return {k: v for k, v in env.items() if v is not None}
@@ -255,6 +256,8 @@ def _production(**changes: str | None) -> dict[str, str]:
         ({"SHAREHUB_MASTER_KEYS": None}, "SHAREHUB_MASTER_KEYS"),
         ({"SHAREHUB_LINKAGE_KEY": None}, "SHAREHUB_LINKAGE_KEY"),
         ({"SHAREHUB_AUDIT_KEY": None}, "SHAREHUB_AUDIT_KEY"),
+        ({"SHAREHUB_INGEST_KEYS": None}, "SHAREHUB_INGEST_KEYS"),
+        ({"SHAREHUB_INGEST_KEYS": "1:tooshort"}, "SHAREHUB_INGEST_KEYS"),
         ({"SHAREHUB_AUDIT_KEY": "1:tooshort"}, "SHAREHUB_AUDIT_KEY"),
         ({"SHAREHUB_MASTER_KEYS": "1:tooshort"}, "SHAREHUB_MASTER_KEYS"),
         ({"DJANGO_SECRET_KEY": "x"}, "DJANGO_SECRET_KEY"),

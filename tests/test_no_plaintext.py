@@ -46,6 +46,7 @@ from agencies.models import (
     QuarantinedRow,
     SourceRecord,
 )
+from agencies.sealed_uploads import sealed_upload_chunk_put, sealed_upload_complete
 from agencies.services import dataset_define
 from matching.linkage import linkage_run
 from matching.models import LinkageRecord, LinkageRun
@@ -53,6 +54,7 @@ from sharehub.celery import app as celery_app
 from sharehub_bridge.definitions import definition_parse
 from sharehub_bridge.identifiers import nhs_number_check_digit, pnc_check_letter, upn_check_letter
 from sharehub_bridge.normalise import address_normalise, name_normalise, postcode_parts
+from tests.bridge_helpers import chunks_of, sealed_extract, sealed_upload_open
 from tests.factories import AgencyFactory
 from tests.ingest_helpers import POLICE_DEFINITION, csv_bytes, upload
 from tests.workers import celery_worker, require_redis, wait_for
@@ -388,6 +390,25 @@ def assert_extracts_loaded(extracts: dict[str, Extract]) -> None:
         ).exists()
 
 
+def bridge_receive(key: str, dataset, content: bytes) -> tuple[Extract, list[str]]:
+    """The file pushed as sharehub-bridge does (sealed at the 'agency', sent in chunks, then
+    completed, which queues its ingest on commit); returns the extract and what the upload
+    store held in plaintext while the upload was open: it must be nothing."""
+    sealed, file_sha256 = sealed_extract(
+        dataset, [], content=content, mode="full", filename=f"{key}.csv"
+    )
+    upload = sealed_upload_open(dataset, sealed, file_sha256, mode="full")
+    for index, chunk in enumerate(chunks_of(sealed, upload.chunk_bytes)):
+        sealed_upload_chunk_put(
+            upload_id=upload.pk, index=index, data=chunk, sha256=hashlib.sha256(chunk).hexdigest()
+        )
+    stored = Path(settings.MEDIA_ROOT) / "uploads" / upload.stored_file
+    assert stored.read_bytes() == sealed, "the search must read the open upload's file"
+    leaks = [f"while open: {leak}" for leak in file_leaks(settings.MEDIA_ROOT)]
+    upload = sealed_upload_complete(upload_id=upload.pk)
+    return Extract.objects.get(pk=upload.extract_id), leaks
+
+
 def marker_persons() -> set:
     """The persons linkage put the marker child's records in (one, when linkage worked)."""
     return set(
@@ -576,6 +597,41 @@ def test_no_plaintext_identifier_after_ingest_and_linkage_in_process(db, caplog,
     assert not leaks, "plaintext identifiers found:\n" + "\n".join(leaks)
 
 
+def test_no_plaintext_identifier_through_the_bridge_channel_in_process(db, caplog, capfd):
+    """The same three files pushed through the IG bridge channel: the identities arrive sealed
+    to the ingest key, are opened only inside the ingest task, and nothing is left behind."""
+    from django.test import TestCase
+
+    capture_all_logs(caplog)
+    leaks: list[str] = []
+    with every_logger_at_debug(caplog.handler):
+        extracts = {}
+        for key, dataset, content in agencies_with_extracts():
+            with TestCase.captureOnCommitCallbacks(execute=True):
+                extracts[key], open_leaks = bridge_receive(key, dataset, content)
+            leaks += open_leaks
+        full = linkage_run(full=True)
+
+    assert_extracts_loaded(extracts)
+    assert all(e.channel == ExtractChannel.BRIDGE for e in extracts.values())
+    # The row the bridge kept back never left the 'agency': its reasons only, nothing sealed.
+    assert QuarantinedRow.objects.get(source_id=QUARANTINED_ID).sealed_row is None
+    assert full.status == LinkageRun.Status.DONE
+    persons = marker_persons()
+    assert len(persons) == 1 and None not in persons, f"marker records not linked: {persons}"
+
+    table_hits, rows_read = table_leaks()
+    for table in ("agencies_sourcerecord", "agencies_sealedupload", "matching_linkagerecord"):
+        assert rows_read[table] > 0, f"nothing in {table}: the search would prove nothing"
+    leaks += table_hits
+    leaks += sqlite_file_leaks()
+    leaks += log_leaks(caplog.records, "log")
+    out, err = capfd.readouterr()
+    leaks += text_leaks(out, "stdout") + text_leaks(err, "stderr")
+    leaks += file_leaks(settings.MEDIA_ROOT)
+    assert not leaks, "plaintext identifiers found:\n" + "\n".join(leaks)
+
+
 # --- Through Redis and a real worker ----------------------------------------------------------
 
 # Put into the worker's environment (PYTHONPATH): Celery's worker sets the root logger to the
@@ -662,8 +718,10 @@ def redis_key_leaks(url: str, when: str) -> list[str]:
 
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
-def test_no_plaintext_identifier_through_redis_and_a_real_worker(caplog, capfd, tmp_path):
+@pytest.mark.parametrize("channel", [ExtractChannel.API, ExtractChannel.BRIDGE])
+def test_no_plaintext_identifier_through_redis_and_a_real_worker(caplog, capfd, tmp_path, channel):
     redis_url = require_redis()
+    leaks: list[str] = []
     capture_all_logs(caplog)
     customize = tmp_path / "worker-site"
     customize.mkdir()
@@ -691,6 +749,10 @@ def test_no_plaintext_identifier_through_redis_and_a_real_worker(caplog, capfd, 
             redis.Redis.from_url(redis_url).delete(celery_app.conf.task_default_queue)
             extracts = {}
             for key, dataset, content in agencies_with_extracts():
+                if channel == ExtractChannel.BRIDGE:
+                    extracts[key], open_leaks = bridge_receive(key, dataset, content)
+                    leaks += open_leaks
+                    continue
                 extracts[key] = extract_receive(
                     dataset=dataset,
                     uploaded_by=None,
@@ -707,7 +769,7 @@ def test_no_plaintext_identifier_through_redis_and_a_real_worker(caplog, capfd, 
             # The search reads into the base64 message bodies, where task arguments travel.
             for message in queued:
                 assert any(b'"extract_id"' in body for body in _decoded_runs(message)), message
-            leaks = redis_key_leaks(redis_url, "queued")
+            leaks += redis_key_leaks(redis_url, "queued")
 
             def all_finished():
                 return Extract.objects.filter(pk__in=ids, status__in=[

@@ -13,6 +13,7 @@ from agencies.tokens import api_token_create
 from matching.models import LinkageRun, Person, ReviewItem
 from protocols.models import VersionStatus
 from retention.models import ErasureKind, ErasureRun
+from tests.bridge_helpers import sealed_extract, sealed_upload_open
 from tests.ingest_helpers import csv_bytes, good_row, police_dataset, upload
 from tests.protocol_helpers import protocol_in_force
 
@@ -32,6 +33,10 @@ URL_KWARGS = {
     "agencies_api:dataset_extracts": {"pk": "dataset"},
     "agencies_api:extract_detail": {"pk": "extract"},
     "agencies_api:extract_quarantine": {"pk": "extract"},
+    "agencies_api:sealed_uploads": {"pk": "dataset"},
+    "agencies_api:sealed_upload_detail": {"upload_id": "sealed_upload"},
+    "agencies_api:sealed_upload_chunk": {"upload_id": "sealed_upload", "index": 0},
+    "agencies_api:sealed_upload_complete": {"upload_id": "sealed_upload"},
     "matching:review_item": {"pk": "review_item"},
     "matching:person_explain": {"reference": "person"},
     "matching:challenge_wrong": {"reference": "person", "record": 999_999},
@@ -147,6 +152,9 @@ NEEDS_A_PROTOCOL = {"matching_api:linkage_export"}
 # Views that answer only POST; a GET must be refused with 405 once access is granted.
 POST_ONLY = {
     "accounts:logout",
+    "agencies_api:sealed_uploads",
+    "agencies_api:sealed_upload_chunk",  # PUT, a chunk's bytes
+    "agencies_api:sealed_upload_complete",
     "agencies:switch_role",
     "agencies:dataset_create",
     "agencies:api_token_revoke",
@@ -198,6 +206,7 @@ def owned_objects(agency, member):
         "erasure": ErasureRun.objects.create(kind=ErasureKind.RETENTION).pk,
         "linkage_run": LinkageRun.objects.create(kind=LinkageRun.Kind.RELINK).pk,
         "not_theirs": 999_999,
+        "sealed_upload": sealed_upload_open(dataset, *sealed_extract(dataset, [good_row("I3")])).pk,
     }
 
 
@@ -212,6 +221,8 @@ def url_for(name: str, objects: dict | None = None) -> str:
             key: 1 if key == "pk" or value == "not_theirs" else value
             for key, value in kwargs.items()
         }
+        if "upload_id" in kwargs:
+            kwargs["upload_id"] = "00000000-0000-4000-8000-000000000000"
     return reverse(name, kwargs=kwargs or None) + URL_QUERY.get(name, "")
 
 

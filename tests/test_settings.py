@@ -49,6 +49,7 @@ def production_env(**extra: str) -> dict[str, str]:
         "SHAREHUB_MASTER_KEYS": "1:" + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
         "SHAREHUB_LINKAGE_KEY": "1:" + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
         "SHAREHUB_AUDIT_KEY": "1:" + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+        "SHAREHUB_INGEST_KEYS": "1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
         **extra,
     }
 

@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from agencies.models import Agency
 from sharehub.models import DataKey
-from sharehub.rotation import BATCH_ROWS, agency_key_rotate, master_key_rotate
+from sharehub.rotation import BATCH_ROWS, agency_key_rotate, ingest_keys_in_use, master_key_rotate
 
 
 class Command(BaseCommand):
@@ -40,6 +40,14 @@ class Command(BaseCommand):
             ),
         )
         parser.add_argument(
+            "--ingest",
+            action="store_true",
+            help=(
+                "Report how many open bridge uploads and unfinished bridge extracts are sealed "
+                "under older ingest keys (SHAREHUB_INGEST_KEYS), and which can be removed."
+            ),
+        )
+        parser.add_argument(
             "--batch-size",
             type=int,
             default=BATCH_ROWS,
@@ -54,9 +62,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         agencies = self._agencies(options["agency"], options["all_agencies"])
-        if not (options["master"] or agencies or options["linkage"]):
+        if not (options["master"] or agencies or options["linkage"] or options["ingest"]):
             raise CommandError(
-                "Say what to rotate: --master, --agency CODE, --all-agencies or --linkage."
+                "Say what to rotate: --master, --agency CODE, --all-agencies, --linkage or "
+                "--ingest."
             )
         if options["batch_size"] < 1:
             raise CommandError("--batch-size must be at least 1.")
@@ -71,6 +80,33 @@ class Command(BaseCommand):
         # After the data keys: it reads the identities they seal.
         if options["linkage"]:
             self._rotate_linkage()
+        if options["ingest"]:
+            self._report_ingest()
+
+    def _report_ingest(self) -> None:
+        usage = ingest_keys_in_use()
+        self.stdout.write(
+            f"Ingest key {usage.current_version} is current: the bridge seals new uploads to it."
+        )
+        older = {v: n for v, n in usage.in_flight_by_version.items() if v != usage.current_version}
+        listed = ", ".join(f"{n} under version {v}" for v, n in older.items()) or "none"
+        self.stdout.write(
+            f"Open uploads and unfinished bridge extracts under older ingest keys: "
+            f"{usage.in_flight_older} ({listed})."
+        )
+        if usage.unknown:
+            self.stdout.write(
+                f"{usage.unknown} open upload(s) have not sent their first chunk yet, so their "
+                "key is not known: keep every key until they complete or expire (24 hours)."
+            )
+        if usage.versions_unused:
+            unused = ", ".join(map(str, usage.versions_unused))
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"Ingest key version(s) {unused} are used by nothing in flight and can be "
+                    "removed from SHAREHUB_INGEST_KEYS."
+                )
+            )
 
     def _rotate_linkage(self) -> None:
         from matching.linkage import linkage_run

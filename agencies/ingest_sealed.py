@@ -1,0 +1,205 @@
+"""Staging the rows of a sealed extract, the IG bridge's channel (bridge/PROTOCOL.md).
+
+The bridge validated the rows at the agency with the same rules as the web path
+(sharehub_bridge.validation), but what arrives is not trusted blindly: each row's record and
+identities are checked against the dataset's definition here, and a row that does not fit is
+set aside with a reason naming the column, never the value. The identities are opened with the
+ingest private key here, inside the ingest task only, and each row then goes through the same
+staging as a web row: a RowOutcome, identity_seal under the agency's key, writer.stage.
+
+agencies.ingest wires this in; this module does not import it.
+"""
+
+import math
+from collections import Counter
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+from agencies.models import Extract
+from matching.pseudonymise import identity_seal
+from sharehub.keys import AgencySealer
+from sharehub_bridge import normalise
+from sharehub_bridge.definitions import ColumnSpec, Definition
+from sharehub_bridge.envelope import IdentityOpener
+from sharehub_bridge.sealed_file import SealedExtractReader, SealedFileError, SetAsideRow
+from sharehub_bridge.validation import CONTACT_REPAIRS, NHS_CHECK_DIGIT, RowOutcome
+
+MAX_SOURCE_ID = 200
+MAX_TEXT_CHARS = 1_000_000
+MAX_IDENTIFIER_CHARS = 2_000
+MAX_REASONS = 20
+MAX_REASON_CHARS = 1_000
+KNOWN_REPAIRS = frozenset({*normalise.DOB_REPAIRS, NHS_CHECK_DIGIT, *CONTACT_REPAIRS})
+BRIDGE_KEPT = "Kept at the agency by the IG bridge: "
+
+
+def _text_fits(value: Any) -> bool:
+    if type(value) is not str or len(value) > MAX_TEXT_CHARS or "\x00" in value:
+        return False
+    if value.isascii():
+        return True
+    try:
+        value.encode("utf-8")  # lone surrogates, which JSON input can carry
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _date_fits(value: Any) -> bool:
+    if type(value) is not str or len(value) != 10:
+        return False
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _number_fits(value: Any) -> bool:
+    return type(value) is int or (type(value) is float and math.isfinite(value))
+
+
+def _value_check(spec: ColumnSpec) -> Callable[[Any], bool]:
+    if spec.type == "category":
+        allowed = frozenset(spec.values)
+        return lambda value: type(value) is str and value in allowed
+    if spec.type == "date":
+        return _date_fits
+    if spec.type == "number":
+        return _number_fits
+    if spec.type == "boolean":
+        return lambda value: type(value) is bool
+    return _text_fits
+
+
+class SealedRowCheck:
+    """Whether a row the bridge sent fits the dataset's definition; chosen once per column, as
+    it runs for every row."""
+
+    def __init__(self, definition: Definition):
+        record_columns = [s for s in definition.columns if not s.ignored and not s.identifier]
+        self.checks = {spec.column: (spec, _value_check(spec)) for spec in record_columns}
+        self.required_record = {spec.column for spec in record_columns if spec.required}
+        self.identifier_fields = {s.identifier for s in definition.columns if s.identifier}
+        self.required_identifiers = {
+            s.identifier for s in definition.columns if s.identifier and s.required
+        }
+        self.event_column = definition.event_date_column
+
+    def record_problems(self, payload: dict[str, Any], event_date: str | None) -> list[str]:
+        problems = []
+        for key, value in payload.items():
+            entry = self.checks.get(key)
+            if entry is None:
+                problems.append("The record holds a column the dataset's definition does not have.")
+                continue
+            spec, fits = entry
+            if not fits(value):
+                problems.append(
+                    f"{spec.label or spec.column} ({spec.column}) is not a valid {spec.type} "
+                    "value for the dataset's definition."
+                )
+        for column in sorted(self.required_record - payload.keys()):
+            problems.append(f"Required field {column} is missing.")
+        if event_date is not None and (
+            not _date_fits(event_date)
+            or (self.event_column and payload.get(self.event_column) != event_date)
+        ):
+            problems.append(f"The event date ({self.event_column}) does not match the record.")
+        return problems
+
+    def identity_problems(self, identifiers: dict[str, str]) -> list[str]:
+        problems = []
+        for key, value in identifiers.items():
+            if key not in self.identifier_fields:
+                problems.append("The identity holds an identifier the dataset does not map.")
+            elif len(value) > MAX_IDENTIFIER_CHARS or not _text_fits(value):
+                problems.append(f"Identifier {key} is too long or holds broken text.")
+        for field in sorted(self.required_identifiers - identifiers.keys()):
+            problems.append(f"Required identifier {field} is missing.")
+        return problems
+
+
+def _reasons_from_bridge(reasons: list[str]) -> list[str]:
+    return [BRIDGE_KEPT + reason[:MAX_REASON_CHARS] for reason in reasons[:MAX_REASONS]] or [
+        BRIDGE_KEPT + "no reason given."
+    ]
+
+
+def sealed_rows_stage(
+    *,
+    extract: Extract,
+    reader: SealedExtractReader,
+    opener: IdentityOpener,
+    check: SealedRowCheck,
+    writer,
+    sealer: AgencySealer,
+    counts: dict[str, int],
+    repairs: Counter,
+    progress: Callable[[], None],
+    batch_rows: int,
+) -> None:
+    """Check, open, reseal and stage every row of a sealed extract, as _stage_rows does for a
+    file. Raises SealedFileError (from the reader) or EnvelopeError (from the opener) for a file
+    that cannot be trusted as a whole; the caller rejects it."""
+    dataset_id = extract.dataset_id
+    seen: dict[str, int] = {}
+    last_number = 0
+    for row in reader.rows():
+        if row.number <= last_number:
+            raise SealedFileError(
+                "The sealed extract's rows are out of order: it was changed on the way. Push "
+                "the file again."
+            )
+        last_number = row.number
+        counts["read"] += 1
+        source_id = row.source_id if 0 < len(row.source_id) <= MAX_SOURCE_ID else ""
+        if isinstance(row, SetAsideRow):
+            counts["quarantined"] += 1
+            writer.quarantine(row.number, source_id, _reasons_from_bridge(row.reasons), None)
+        else:
+            problems = [] if source_id else ["The record id is missing or over 200 characters."]
+            problems += check.record_problems(row.payload, row.event_date)
+            if not KNOWN_REPAIRS.issuperset(row.repairs):
+                problems.append("The bridge reported a repair this ShareHub does not know.")
+            identifiers = opener.open(
+                row_number=row.number, source_id=row.source_id, sealed=row.sealed_identity
+            )
+            problems += check.identity_problems(identifiers)
+            if not problems:
+                first = seen.get(source_id)
+                if first is not None:
+                    problems.append(
+                        f"The record id is repeated: it is also on row {first}. Each record may "
+                        "appear once per extract."
+                    )
+                else:
+                    seen[source_id] = row.number
+            if problems:
+                counts["quarantined"] += 1
+                reasons = [f"{p} Checked by ShareHub; fix the row at the agency." for p in problems]
+                writer.quarantine(row.number, source_id, reasons, None)
+            else:
+                outcome = RowOutcome(
+                    source_id,
+                    identifiers,
+                    row.payload,
+                    date.fromisoformat(row.event_date) if row.event_date else None,
+                    [],
+                    row.warnings,
+                    repairs=row.repairs,
+                    has_dob=row.has_dob,
+                )
+                counts["loaded"] += 1
+                counts["warned"] += bool(outcome.warnings)
+                counts["dob"] += outcome.has_dob
+                repairs.update(outcome.repairs)
+                identity = identity_seal(
+                    sealer, dataset_id=dataset_id, source_id=source_id, identifiers=identifiers
+                )
+                writer.stage(row.number, outcome, identity)
+        if writer.pending() >= batch_rows:
+            writer.flush()
+            progress()
+    writer.flush()
