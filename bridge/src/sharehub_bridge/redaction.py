@@ -321,7 +321,7 @@ def _dob_find(value: tuple[str, str], text: str) -> Iterator[tuple[int, int]]:
 
 # --- Numbers: NHS number, phone -----------------------------------------------------------------
 
-_DIGIT_SEPARATOR = r"[\s\-./()]{0,2}"
+_DIGIT_SEPARATOR = r"[\s\-./()]{0,3}"
 
 
 def _digits_pattern(digits: str) -> str:
