@@ -49,8 +49,9 @@ _NAME_FIELDS = ("forename", "surname", "other_names")
 _LITERAL_ID_FIELDS = ("upn", "pnc_id", "local_id")
 
 Span = tuple[int, int, str]
-# Where a matcher's keys are looked for: in the note's folded letters, or in its digits.
-LETTERS, DIGITS = 0, 1
+# Where a matcher's keys are looked for: in the note's folded letters, in its digits, or in
+# the note as it is (a year is always written as one run of digits).
+LETTERS, DIGITS, AS_WRITTEN = 0, 1, 2
 
 
 # A matcher: its kind, whether its keys are looked for in the note's folded letters or in its
@@ -80,7 +81,8 @@ def _letter_classes() -> dict[str, str]:
     for code in range(0xC0, 0x250):
         character = chr(code).lower()
         base = unicodedata.normalize("NFD", character)[0]
-        if base in variants and character not in variants[base]:
+        # len: "İ" lowers to "i" and a combining dot, which a class of characters cannot hold.
+        if len(character) == 1 and base in variants and character not in variants[base]:
             variants[base].append(character)
     return {
         base: f"[{''.join(forms)}]" if len(forms) > 1 else base for base, forms in variants.items()
@@ -96,6 +98,16 @@ _NOT_LETTER_BEFORE = r"(?<![^\W\d_])"
 _NOT_LETTER_AFTER = r"(?![^\W\d_])"
 _LETTER_RUNS = re.compile(r"[^\W\d_]+")
 _NOT_DIGITS = re.compile(r"\D+")
+
+
+_NOT_DIGIT_BYTES = bytes(b for b in range(256) if not 0x30 <= b <= 0x39)
+
+
+def _digits(text: str) -> str:
+    """The note's digits run together, so a number typed with spaces or dashes is found."""
+    if text.isascii():
+        return text.encode("ascii").translate(None, _NOT_DIGIT_BYTES).decode("ascii")
+    return _NOT_DIGITS.sub("", text)
 
 
 def _longest_run(folded: str) -> str:
@@ -310,7 +322,7 @@ def _dob_matcher(value: str, order: str) -> _Matcher | None:
         # Only a whole date is looked for: a year, or a month and year, kept from a damaged
         # date of birth would redact every other date of that year or month in the note.
         return None
-    return ("date_of_birth", DIGITS, (value[2:4],), _dob_find, (value, order))
+    return ("date_of_birth", AS_WRITTEN, (value[2:4],), _dob_find, (value, order))
 
 
 def _dob_find(value: tuple[str, str], text: str) -> Iterator[tuple[int, int]]:
@@ -489,7 +501,11 @@ def _matchers(identifiers: dict[str, str], dob_order: str) -> list[_Matcher]:
     for field, value in identifiers.items():
         if not value:
             continue
-        if field in _NAME_FIELDS:
+        if field == "nhs_number" and len(value) == 10 and value.isdigit():
+            # The usual NHS number, read as ten digits: made here without a call, as every row
+            # of a health extract has one.
+            matchers.append(("nhs_number", DIGITS, (value,), _digits_find, value))
+        elif field in _NAME_FIELDS:
             matchers.extend(_name_matchers(value, field))
         elif field == "address":
             matchers.extend(_address_matchers(value))
@@ -521,17 +537,13 @@ class IdentifierRedactor:
         the kind of each replaced (empty, with the text itself, when there were none)."""
         if not self._matchers or not text:
             return text, []
-        folded = digits = None
+        # The note folded, its digits, and as it is: each made once, when first needed.
+        haystacks: list[str | None] = [None, None, text]
         spans: list[Span] = []
         for kind, space, keys, find, value in self._matchers:
-            if space == LETTERS:
-                if folded is None:
-                    folded = _fold(text)
-                haystack = folded
-            else:
-                if digits is None:
-                    digits = _NOT_DIGITS.sub("", text)
-                haystack = digits
+            haystack = haystacks[space]
+            if haystack is None:
+                haystack = haystacks[space] = _fold(text) if space == LETTERS else _digits(text)
             for key in keys:
                 if key in haystack:
                     spans.extend((start, end, kind) for start, end in find(value, text))
