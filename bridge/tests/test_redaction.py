@@ -83,6 +83,11 @@ def test_accents_and_apostrophes_do_not_hide_a_name():
     assert redact(note, person) == "[name] and [name] met [name], [name], [name] and [name]."
 
 
+def test_a_sharp_s_is_its_double_s():
+    assert redact("Strauss and STRAUß", {"surname": "Strauß"}) == "[name] and [name]"
+    assert redact("Strauß", {"surname": "Strauss"}) == "[name]"
+
+
 def test_particles_are_kept_with_the_name_and_never_alone():
     person = {"forename": "Maria", "surname": "De Souza"}
     assert redact("De Souza and de souza; Souza; de facto", person) == (
@@ -213,6 +218,12 @@ def test_the_postcode_in_any_case_with_or_without_its_space(written):
 def test_a_postcode_inside_other_text_is_not_redacted():
     note = "Ref XLS62ABC; 2AB room"
     assert redact(note) == note
+
+
+def test_what_is_no_postcode_or_id_is_not_looked_for():
+    person = {"postcode": "NFA", "local_id": "UNKNOWN", "upn": "N/K"}
+    note = "NFA at present; address unknown; n/k"
+    assert redact(note, person) == note
 
 
 @pytest.mark.parametrize(

@@ -142,10 +142,17 @@ def _word_pattern(word: str, *, capitalised: bool = False) -> str:
     """A folded word as a pattern matching the ways it is typed: any case, with or without its
     accents and apostrophes. `capitalised`: only with its first letter in capitals."""
     parts = []
-    for index, character in enumerate(word):
-        if character == "'":
+    index = 0
+    while index < len(word):
+        character = word[index]
+        index += 1
+        if character == "s" and word[index : index + 1] == "s" and index > 1:
+            # Folding wrote "ß" as "ss" (Strauß, Strauss); a note may have either.
+            parts.append("(?:ss|\u00df)")
+            index += 1
+        elif character == "'":
             parts.append(_APOSTROPHE_PATTERN)
-        elif capitalised and index == 0 and character in _LETTER_CLASS:
+        elif capitalised and index == 1 and character in _LETTER_CLASS:
             forms = _LETTER_CLASS[character].strip("[]")
             parts.append(f"(?-i:[{forms.upper()}])")
         elif character in _LETTER_CLASS:
@@ -372,27 +379,23 @@ def _uk_phone_find(core: str, text: str) -> Iterator[tuple[int, int]]:
 # --- Postcode, email, address, other ids -------------------------------------------------------
 
 _ALNUM_RUNS = re.compile(r"[^\W_]+")
-_POSTCODE = re.compile(r"([a-z]{1,2}\d[a-z\d]?)(\d[a-z]{2})")
 _NOT_ALNUM_BEFORE = r"(?<![^\W_])"
 _NOT_ALNUM_AFTER = r"(?![^\W_])"
 
 
 def _postcode_matcher(value: str, order: str) -> _Matcher | None:
-    compact = value.replace(" ", "").lower()
-    if len(compact) < 5:
+    # Only a postcode in shape (postcode_normalise writes it "LS6 2AB"): what else a postcode
+    # column holds ("NFA", "UNKNOWN") is no postcode, and those words are left in notes.
+    if len(value) < 6 or value[-4] != " ":
         return None
-    # A postcode in shape (postcode_normalise) is looked for by its inward half, the rest as is.
-    key = compact[-3:] if value[-4:-3] == " " else compact
-    return ("postcode", LETTERS, (key,), _postcode_find, compact)
+    outward, inward = value[:-4].lower(), value[-3:].lower()
+    return ("postcode", LETTERS, (inward,), _postcode_find, (outward, inward))
 
 
-def _postcode_find(compact: str, text: str) -> Iterator[tuple[int, int]]:
-    if match := _POSTCODE.fullmatch(compact):
-        # LS1 4AB, ls14ab, LS1  4AB: any case, any spacing between its two halves.
-        outward, inward = match.groups()
-        pattern = rf"{re.escape(outward)}\s*{re.escape(inward)}"
-    else:
-        pattern = re.escape(compact)
+def _postcode_find(halves: tuple[str, str], text: str) -> Iterator[tuple[int, int]]:
+    # LS1 4AB, ls14ab, LS1  4AB: any case, any spacing between its two halves.
+    outward, inward = halves
+    pattern = rf"{re.escape(outward)}\s*{re.escape(inward)}"
     return _spans(f"{_NOT_ALNUM_BEFORE}{pattern}{_NOT_ALNUM_AFTER}", text)
 
 
@@ -455,8 +458,11 @@ def _address_matcher(line: str) -> tuple[tuple[str, ...], str]:
 def _literal_id_matcher(kind: str, value: str, order: str) -> _Matcher | None:
     """A UPN, PNC id or local id as typed, in any case, with or without its separators."""
     runs = _ALNUM_RUNS.findall(_fold(value))
-    if len("".join(runs)) < 3:
-        return None  # one or two characters identify nobody and are in every note
+    joined = "".join(runs)
+    if len(joined) < 3 or not any(c.isdigit() for c in joined):
+        # One or two characters identify nobody and are in every note; an id with no digit
+        # ("UNKNOWN", "NONE") is a word a system put there, not an id.
+        return None
     key = max(runs, key=len)
     space = DIGITS if key.isdigit() else LETTERS
     return (kind, space, (key,), _id_find, tuple(runs))
