@@ -16,7 +16,12 @@ from hypothesis import strategies as st
 from sharehub_bridge import normalise
 from sharehub_bridge.definitions import definition_parse
 from sharehub_bridge.readers import Row
-from sharehub_bridge.redaction import PLACEHOLDERS, IdentifierRedactor
+from sharehub_bridge.redaction import (
+    PLACEHOLDERS,
+    IdentifierRedactor,
+    _digits_find,
+    _digits_pattern,
+)
 from sharehub_bridge.validation import (
     FREE_TEXT_REDACTED_ROW,
     RowValidator,
@@ -523,3 +528,15 @@ def test_the_file_order_of_dates_is_used_in_notes():
     validator = RowValidator(DEFINITION, HEADER, dob_order=normalise.DOB_ORDER_MONTH_FIRST)
     outcome = validate(validator, dob="02/01/2010", summary="born 02/01/2010")
     assert outcome.payload["summary"] == "born [date of birth]"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    digits=st.text(alphabet="0123", min_size=3, max_size=6),
+    text=st.text(alphabet="0123 -./()x", max_size=40),
+)
+def test_numbers_are_found_among_the_digits_as_the_pattern_would_find_them(digits, text):
+    # An NHS number is looked for without compiling a pattern of its own; the spans must be
+    # exactly those of the pattern it stands for.
+    expected = [m.span() for m in re.finditer(_digits_pattern(digits), text)]
+    assert list(_digits_find(digits, text)) == expected

@@ -355,8 +355,28 @@ def _nhs_matcher(value: str, order: str) -> _Matcher | None:
     return ("nhs_number", DIGITS, (digits,), _digits_find, digits)
 
 
+_DIGIT = re.compile(r"\d")
+_SEPARATOR = re.compile(r"[\s\-./()]{0,3}")
+
+
 def _digits_find(digits: str, text: str) -> Iterator[tuple[int, int]]:
-    return _spans(_digits_pattern(digits), text)
+    """The spans of `digits` in the text with up to three spaces, dashes, dots or brackets
+    between any two of them, as _digits_pattern would match them. Found among the note's digits
+    rather than with a pattern of the number's own: an NHS number is one row's, and compiling a
+    pattern for it would cost more than the rest of the row."""
+    positions = [match.start() for match in _DIGIT.finditer(text)]
+    run = "".join(text[position] for position in positions)
+    last = -1
+    start = run.find(digits)
+    while start != -1:
+        chosen = positions[start : start + len(digits)]
+        if chosen[0] >= last and all(
+            _SEPARATOR.fullmatch(text, before + 1, after)
+            for before, after in zip(chosen, chosen[1:], strict=False)
+        ):
+            last = chosen[-1] + 1
+            yield chosen[0], last
+        start = run.find(digits, start + 1)
 
 
 def _phone_matcher(value: str, order: str) -> _Matcher | None:
