@@ -12,6 +12,7 @@ best of `--repeats` runs is kept, since the machine is shared. No database is in
 """
 
 import argparse
+import os
 import random
 import time
 
@@ -126,7 +127,9 @@ def main() -> None:
         "character summary) validated by RowValidator, with the summary redacted of the row's "
         "own identifiers and, on the same rows, with redaction switched off; best of "
         f"{args.repeats} runs, one process, no database. A dataset without free-text columns "
-        "pays one test of an empty tuple per row.\n\n" + "\n".join(lines)
+        "pays one test of an empty tuple per row. Load average when it finished: "
+        f"{os.getloadavg()[0]:.1f} (other work on the machine slows both columns alike).\n\n"
+        + "\n".join(lines)
     )
     record("Free-text redaction (issue 23)", body)
 
