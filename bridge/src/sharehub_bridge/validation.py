@@ -156,7 +156,8 @@ class RowValidator:
                 del payload[key]
                 warnings.append(warning)
                 self._row_repairs.append(CONTACT_SUBJECT)
-        if self.free_text and identifiers:
+        if self.free_text and identifiers and not errors:
+            # A row with errors is set aside as it was in the file, its payload unused.
             self._free_text_redact(payload, identifiers)
         return RowOutcome(
             source_id,
