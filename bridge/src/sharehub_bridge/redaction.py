@@ -43,8 +43,9 @@ PLACEHOLDERS: dict[str, str] = {
     "pnc_id": "[PNC id]",
     "local_id": "[local id]",
 }
-# Identifier fields (definitions.IDENTIFIER_FIELDS, and phone and email should a dataset map
-# them) and the kind each is redacted as. Gender is left alone: "male" in a note names nobody.
+# Every identifier field of definitions.IDENTIFIER_FIELDS is looked for, each as its own kind
+# (the three name fields as "name"), and phone and email should a dataset map them; except
+# gender: "male" in a note names nobody.
 _NAME_FIELDS = ("forename", "surname", "other_names")
 _LITERAL_ID_FIELDS = ("upn", "pnc_id", "local_id")
 
@@ -54,12 +55,12 @@ Span = tuple[int, int, str]
 LETTERS, DIGITS, AS_WRITTEN = 0, 1, 2
 
 
-# A matcher: its kind, whether its keys are looked for in the note's folded letters or in its
-# digits, the keys (one of which is in every written form of the value), and find(value, text),
-# the spans of the value's written forms in the text, with the value it is given. Patterns are
-# built and compiled only in find, once a note has passed the substring test: most values (an
-# NHS number, a date of birth) are one row's own, and compiling them for every row would cost
-# more than all the rest. A plain tuple: one is made for each identifier of each row.
+# A matcher: its kind, where its keys are looked for (LETTERS, DIGITS, AS_WRITTEN), the keys
+# (one of which is in every written form of the value), and find(value, text), the spans of the
+# value's written forms in the text, with the value it is given. Patterns are built and
+# compiled only in find, once a note has passed the substring test: most values (an NHS
+# number, a date of birth) are one row's own, and compiling them for every row would cost more
+# than all the rest. A plain tuple: one is made for each identifier of each row.
 _Matcher = tuple[str, int, tuple[str, ...], Callable[[Any, str], Iterator[tuple[int, int]]], Any]
 
 
