@@ -191,8 +191,11 @@ _NICKNAMES_OF = _nicknames_of()
 
 
 @lru_cache(maxsize=16_384)
-def _name_matcher(name: str, *, forename: bool, surname: bool) -> tuple[tuple[str, ...], str]:
-    """(keys, pattern) for one name field's value; ((), "") when nothing in it is redacted.
+def _name_matcher(
+    name: str, *, forename: bool, surname: bool
+) -> tuple[tuple[str, ...], str, tuple[str, ...]]:
+    """(keys, pattern, starts) for one name field's value; ((), "", ()) when nothing in it is
+    redacted. `starts`: the letters each way of writing it starts with (_name_find).
 
     The whole name is matched as one phrase first ("De Souza", "Smith-Jones", "Smith Jones"),
     then each meaningful word of it on its own ("Smith", "Jones"), as a whole word in any case:
@@ -202,6 +205,7 @@ def _name_matcher(name: str, *, forename: bool, surname: bool) -> tuple[tuple[st
     row to row, and most rows pay only for the cache look-up.
     """
     alternatives: dict[str, str] = {}  # pattern -> key
+    starts: set[str] = set()
     other_forms: set[str] = set()
     for alias in name.split(","):
         words = _name_words(alias)
@@ -209,9 +213,11 @@ def _name_matcher(name: str, *, forename: bool, surname: bool) -> tuple[tuple[st
         if not alone and any(_meaningful(w, alone=False) for w in words):
             phrase = r"[\s\-\u2010-\u2015]+".join(_word_pattern(w) for w in words)
             alternatives[phrase] = _longest_run(" ".join(words))
+            starts.add(_first_run(words[0]))
         for word in words:
             if not _meaningful(word, alone=alone):
                 continue
+            starts.add(_first_run(word))
             if len(word) == 2 and word in _TWO_LETTER_WORDS:
                 alternatives[_word_pattern(word, capitalised=True)] = word
             else:
@@ -223,13 +229,40 @@ def _name_matcher(name: str, *, forename: bool, surname: bool) -> tuple[tuple[st
     for form in sorted(other_forms):
         if len(form) > 1:
             alternatives.setdefault(_word_pattern(form, capitalised=True), form)
+            starts.add(form)
     if not alternatives:
-        return (), ""
+        return (), "", ()
     # Longest first, so "Smith-Jones" is one placeholder rather than two.
     ordered = sorted(alternatives, key=len, reverse=True)
     pattern = f"{_NOT_LETTER_BEFORE}(?:{'|'.join(ordered)}){_NOT_LETTER_AFTER}"
     keys = tuple(dict.fromkeys(key for key in alternatives.values() if key))
-    return keys, pattern
+    return keys, pattern, tuple(sorted(start for start in starts if start))
+
+
+def _first_run(word: str) -> str:
+    match = _LETTER_RUNS.match(word)
+    return match.group() if match else ""
+
+
+def _name_find(value: tuple[str, tuple[str, ...]], text: str) -> Iterator[tuple[int, int]]:
+    """The spans of a name's written forms. A short name passes the substring test inside
+    other words ("Ed" in "attended"), so in a note in ASCII (where lower case keeps every
+    letter where it was) the search runs only if some form's first letters start a word."""
+    pattern, starts = value
+    if text.isascii():
+        lowered = text.lower()
+        if not any(_starts_a_word(lowered, start) for start in starts):
+            return iter(())
+    return _spans(pattern, text)
+
+
+def _starts_a_word(lowered: str, start: str) -> bool:
+    at = lowered.find(start)
+    while at != -1:
+        if at == 0 or not lowered[at - 1].isalpha():
+            return True
+        at = lowered.find(start, at + 1)
+    return False
 
 
 @lru_cache(maxsize=16_384)
@@ -499,8 +532,10 @@ def _id_find(runs: tuple[str, ...], text: str) -> Iterator[tuple[int, int]]:
 
 @lru_cache(maxsize=16_384)
 def _name_matchers(value: str, field: str) -> tuple[_Matcher, ...]:
-    keys, pattern = _name_matcher(value, forename=field == "forename", surname=field == "surname")
-    return (("name", LETTERS, keys, _spans, pattern),) if keys else ()
+    keys, pattern, starts = _name_matcher(
+        value, forename=field == "forename", surname=field == "surname"
+    )
+    return (("name", LETTERS, keys, _name_find, (pattern, starts)),) if keys else ()
 
 
 @lru_cache(maxsize=4096)
