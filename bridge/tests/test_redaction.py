@@ -21,6 +21,8 @@ from sharehub_bridge.redaction import (
     IdentifierRedactor,
     _digits_find,
     _digits_pattern,
+    _name_find,
+    _name_matcher,
 )
 from sharehub_bridge.validation import (
     FREE_TEXT_REDACTED_ROW,
@@ -545,3 +547,21 @@ def test_numbers_are_found_among_the_digits_as_the_pattern_would_find_them(digit
     # exactly those of the pattern it stands for.
     expected = [m.span() for m in re.finditer(_digits_pattern(digits), text)]
     assert list(_digits_find(digits, text)) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    name=st.sampled_from(["Ann", "Ed", "Do", "O'Brien", "Smith-Jones", "De Souza", "Robert"]),
+    field=st.sampled_from(["forename", "surname"]),
+    text=st.text(
+        alphabet=st.sampled_from(list("annedobriensmithjoesuzaRBSDAE '-_2.(")), max_size=60
+    ),
+)
+def test_the_quick_test_of_a_names_first_letters_loses_no_match(name, field, text):
+    # In ASCII notes a name is searched for only where one of its forms' first letters start a
+    # word; the spans must be those of searching every note.
+    keys, pattern, starts = _name_matcher(
+        name, forename=field == "forename", surname=field == "surname"
+    )
+    expected = [m.span() for m in re.finditer(pattern, text, re.IGNORECASE)]
+    assert list(_name_find((pattern, starts), text)) == expected
