@@ -51,6 +51,7 @@ from sharehub_bridge.validation import (
     RowOutcome,
     RowValidator,
     dob_order_detect,
+    free_text_repairs_take,
     header_check,
 )
 
@@ -477,20 +478,23 @@ def _ingest(extract: Extract) -> None:
 
 
 def _repairs_summary(dob_repairs: Counter, dob_order: str) -> dict[str, Any]:
-    """Damaged dates of birth repaired (or kept in part), NHS numbers failing their check digit
-    and contact details left out, among the rows loaded: the extract's result says how many, so
-    the agency can fix its source."""
+    """Damaged dates of birth repaired (or kept in part), NHS numbers failing their check digit,
+    contact details left out and identifiers taken out of free text, among the rows loaded: the
+    extract's result says how many, so the agency can fix its source."""
     repairs: dict[str, Any] = {}
     nhs_failures = dob_repairs.pop(NHS_CHECK_DIGIT, 0)
     contacts = {
         name: count for kind, name in CONTACT_REPAIRS.items() if (count := dob_repairs.pop(kind, 0))
     }
+    free_text = free_text_repairs_take(dob_repairs)
     if dob_repairs:
         repairs["date_of_birth"] = dict(dob_repairs)
     if nhs_failures:
         repairs["nhs_number"] = {"check_digit": nhs_failures}
     if contacts:
         repairs["contacts"] = contacts
+    if free_text:
+        repairs["free_text"] = free_text
     if dob_order != normalise.DOB_ORDER_DAY_FIRST:
         repairs["date_of_birth_order"] = dob_order
     return repairs

@@ -19,18 +19,16 @@ from typing import Any
 from agencies.models import Extract
 from matching.pseudonymise import identity_seal
 from sharehub.keys import AgencySealer
-from sharehub_bridge import normalise
 from sharehub_bridge.definitions import ColumnSpec, Definition
 from sharehub_bridge.envelope import IdentityOpener
 from sharehub_bridge.sealed_file import SealedExtractReader, SealedFileError, SetAsideRow
-from sharehub_bridge.validation import CONTACT_REPAIRS, NHS_CHECK_DIGIT, RowOutcome
+from sharehub_bridge.validation import ROW_REPAIRS, RowOutcome
 
 MAX_SOURCE_ID = 200
 MAX_TEXT_CHARS = 1_000_000
 MAX_IDENTIFIER_CHARS = 2_000
 MAX_REASONS = 20
 MAX_REASON_CHARS = 1_000
-KNOWN_REPAIRS = frozenset({*normalise.DOB_REPAIRS, NHS_CHECK_DIGIT, *CONTACT_REPAIRS})
 BRIDGE_KEPT = "Kept at the agency by the IG bridge: "
 
 
@@ -161,7 +159,7 @@ def sealed_rows_stage(
         else:
             problems = [] if source_id else ["The record id is missing or over 200 characters."]
             problems += check.record_problems(row.payload, row.event_date)
-            if not KNOWN_REPAIRS.issuperset(row.repairs):
+            if not ROW_REPAIRS.issuperset(row.repairs):
                 problems.append("The bridge reported a repair this ShareHub does not know.")
             identifiers = opener.open(
                 row_number=row.number, source_id=row.source_id, sealed=row.sealed_identity

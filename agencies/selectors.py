@@ -134,6 +134,40 @@ def extract_contact_lines(extract: Extract) -> list[str]:
     return lines
 
 
+# Each kind of identifier taken out of free text (sharehub_bridge.redaction.PLACEHOLDERS), as
+# one and as many, in the order the sentence names them.
+FREE_TEXT_KIND_NOUNS = {
+    "name": ("name", "names"),
+    "date_of_birth": ("date of birth", "dates of birth"),
+    "nhs_number": ("NHS number", "NHS numbers"),
+    "postcode": ("postcode", "postcodes"),
+    "address": ("address line", "address lines"),
+    "phone": ("phone number", "phone numbers"),
+    "email": ("email address", "email addresses"),
+    "upn": ("UPN", "UPNs"),
+    "pnc_id": ("PNC id", "PNC ids"),
+    "local_id": ("local id", "local ids"),
+}
+
+
+def extract_free_text_line(extract: Extract) -> str:
+    """The sentence for the extract's result saying how many of the person's own identifiers
+    were taken out of free-text columns, or "" if none were. Counts only, never a value."""
+    counts = extract.repairs.get("free_text", {})
+    kinds = [(kind, counts[kind]) for kind in FREE_TEXT_KIND_NOUNS if counts.get(kind)]
+    if not kinds:
+        return ""
+    found = [f"{count:,} {FREE_TEXT_KIND_NOUNS[kind][count != 1]}" for kind, count in kinds]
+    listed = found[0] if len(found) == 1 else f"{', '.join(found[:-1])} and {found[-1]}"
+    one = sum(count for _, count in kinds) == 1
+    rows = counts.get("rows", 0)
+    return (
+        f"Free text: {listed} of the person each row is about {'was' if one else 'were'} "
+        f"replaced with placeholders in {rows:,} row{'' if rows == 1 else 's'}, so "
+        f"{'it is' if one else 'they are'} not kept as written."
+    )
+
+
 def extract_progress_data(extract: Extract) -> dict:
     """What the progress bar and the API show about an extract in flight or finished."""
     return {
@@ -156,6 +190,7 @@ def extract_progress_data(extract: Extract) -> dict:
         "repairs": extract_repair_lines(extract),
         "repair_counts": extract.repairs,
         "contact_warnings": extract_contact_lines(extract),
+        "free_text": extract_free_text_line(extract),
         "message": extract.message,
         "definition_version": extract.version.number,
         "uploaded_at": extract.uploaded_at.isoformat(),

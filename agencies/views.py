@@ -28,6 +28,7 @@ from agencies.selectors import (
     dataset_extract_history,
     dataset_record_counts,
     extract_contact_lines,
+    extract_free_text_line,
     extract_progress_data,
     extract_repair_lines,
     partnership_agencies,
@@ -288,6 +289,7 @@ def extract_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "extract": extract,
             "repair_lines": extract_repair_lines(extract),
             "contact_lines": extract_contact_lines(extract),
+            "free_text_line": extract_free_text_line(extract),
         },
     )
 

@@ -6,6 +6,7 @@ import sys
 BENCHMARKS = [
     "bench.synthetic",
     "bench.ingest",
+    "bench.redaction",
     "bench.linkage_quality",
     "bench.linkage_shapes",
     "bench.linkage_speed",

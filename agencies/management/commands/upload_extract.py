@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from agencies.ingest import extract_receive
 from agencies.models import Dataset, ExtractChannel, ExtractMode
-from agencies.selectors import extract_repair_lines
+from agencies.selectors import extract_free_text_line, extract_repair_lines
 from sharehub_bridge.readers import ExtractFileError
 
 
@@ -55,6 +55,8 @@ class Command(BaseCommand):
         )
         for line in extract_repair_lines(extract):
             self.stdout.write(line)
+        if free_text := extract_free_text_line(extract):
+            self.stdout.write(free_text)
         if extract.message:
             self.stdout.write(extract.message)
         if extract.status in ("rejected", "failed"):

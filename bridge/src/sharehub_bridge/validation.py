@@ -12,6 +12,7 @@ data, and messages end up in logs, pages and downloads.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
 from itertools import islice
@@ -31,6 +32,7 @@ from sharehub_bridge.definitions import (
     Definition,
 )
 from sharehub_bridge.readers import ExtractFileError, ExtractReader, Row
+from sharehub_bridge.redaction import PLACEHOLDERS, IdentifierRedactor
 
 TRUE_WORDS = {"true", "yes", "y", "1", "t"}
 FALSE_WORDS = {"false", "no", "n", "0", "f"}
@@ -100,6 +102,14 @@ class RowValidator:
             for spec in definition.columns
             if spec.contact
         ]
+        # Free-text payload columns, which people type names into: each is redacted of the
+        # row's own identifiers. Contact columns are the agency's details, read by their own
+        # rule above, not free text.
+        self.free_text = tuple(
+            spec.column
+            for spec in definition.columns
+            if spec.type == "text" and not spec.contact and not spec.identifier
+        )
 
     def validate(self, row: Row) -> RowOutcome:
         values = row.values
@@ -146,6 +156,9 @@ class RowValidator:
                 del payload[key]
                 warnings.append(warning)
                 self._row_repairs.append(CONTACT_SUBJECT)
+        if self.free_text and identifiers and not errors:
+            # A row with errors is set aside as it was in the file, its payload unused.
+            self._free_text_redact(payload, identifiers)
         return RowOutcome(
             source_id,
             identifiers,
@@ -156,6 +169,25 @@ class RowValidator:
             repairs=self._row_repairs,
             has_dob=self._row_has_dob,
         )
+
+    def _free_text_redact(self, payload: dict[str, Any], identifiers: dict[str, str]) -> None:
+        """Replace the row's own identifiers in its free text with placeholders, each counted
+        as a repair (REDACTED), and the row once (FREE_TEXT_REDACTED_ROW)."""
+        redactor = None
+        redacted = False
+        for key in self.free_text:
+            text = payload.get(key)
+            if not text:
+                continue
+            if redactor is None:
+                redactor = IdentifierRedactor(identifiers, dob_order=self.dob_order)
+            text, kinds = redactor.redact(text)
+            if kinds:
+                payload[key] = text
+                self._row_repairs.extend(REDACTED[kind] for kind in kinds)
+                redacted = True
+        if redacted:
+            self._row_repairs.append(FREE_TEXT_REDACTED_ROW)
 
     def _check_for(self, spec: ColumnSpec, file_column: str):
         """The function that reads one non-empty cell of this column: value, or None on error."""
@@ -233,6 +265,26 @@ CONTACT_REPAIRS = {
     CONTACT_NOT_EMAIL: "not_email",
     CONTACT_SUBJECT: "subject_identifier",
 }
+
+
+# Identifiers taken out of free text (sharehub_bridge.redaction), one repair for each, and one
+# for each row redacted; the extract's result counts them apart (ingest: "free_text").
+REDACTED = {kind: f"redacted_{kind}" for kind in PLACEHOLDERS}
+FREE_TEXT_REDACTED_ROW = "redacted_row"
+FREE_TEXT_REPAIRS = {
+    **{repair: kind for kind, repair in REDACTED.items()},
+    FREE_TEXT_REDACTED_ROW: "rows",
+}
+
+
+def free_text_repairs_take(repairs: Counter[str]) -> dict[str, int]:
+    """Take the free-text redactions out of an extract's count of row repairs: how many of each
+    kind of identifier were replaced ("name": 12, ...) and in how many rows ("rows": 9)."""
+    return {
+        name: count
+        for repair, name in FREE_TEXT_REPAIRS.items()
+        if (count := repairs.pop(repair, 0))
+    }
 
 
 def contact_subject_warning(spec: ColumnSpec, file_column: str) -> str:
@@ -391,3 +443,10 @@ def header_check(definition: Definition, header: list[str]) -> None:
             "Export the extract with the defined columns, or change the definition (mark columns "
             "you do not need as ignored)."
         )
+
+
+# Every kind of repair a RowValidator can note on a row: what the platform accepts in a sealed
+# extract's rows from the bridge.
+ROW_REPAIRS = frozenset(
+    {*normalise.DOB_REPAIRS, NHS_CHECK_DIGIT, *CONTACT_REPAIRS, *FREE_TEXT_REPAIRS}
+)
