@@ -6,6 +6,7 @@ import sys
 BENCHMARKS = [
     "bench.synthetic",
     "bench.ingest",
+    "bench.ingest_bridge",
     "bench.redaction",
     "bench.linkage_quality",
     "bench.linkage_shapes",

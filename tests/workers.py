@@ -145,3 +145,64 @@ def wait_for(predicate, *, timeout: float = 30, interval: float = 0.2):
             return value
         time.sleep(interval)
     pytest.fail(f"gave up waiting after {timeout}s")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def web_server(*, extra_env: dict[str, str] | None = None, ready_timeout: float = 60):
+    """Run ShareHub under gunicorn, as deployed, against the test database for the duration of
+    the block; yields its base URL. Like the worker, it sees only committed rows, and the tasks
+    it queues go to the test's own queue (a worker started with celery_worker takes them)."""
+    redis_url = require_redis()
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url_for_tests(),
+        "REDIS_URL": redis_url,
+        "CELERY_TASK_DEFAULT_QUEUE": celery_app.conf.task_default_queue,
+        "SHAREHUB_VAR_DIR": str(settings.VAR_DIR),
+        "SHAREHUB_PRIVATE_DIR": str(settings.MEDIA_ROOT),
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "PYTHONUNBUFFERED": "1",
+        **(extra_env or {}),
+    }
+    log_path = Path(settings.VAR_DIR) / f"web-{uuid.uuid4().hex[:8]}.log"
+    log = log_path.open("w")
+    process = subprocess.Popen(
+        [
+            sys.executable, "-m", "gunicorn", "sharehub.wsgi", "--bind", f"127.0.0.1:{port}",
+            "--workers", "1", "--threads", "4", "--timeout", "120",
+            "--access-logfile", "-", "--error-logfile", "-",
+        ],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + ready_timeout
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited at start:\n{log_path.read_text()[-3000:]}")
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    tail = log_path.read_text()[-3000:]
+                    raise RuntimeError(f"gunicorn not listening:\n{tail}") from None
+                time.sleep(0.2)
+        process.log_path = log_path
+        yield url
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        log.close()
