@@ -38,11 +38,12 @@ from agencies.models import (
 from matching.pseudonymise import identity_seal, quarantine_seal
 from sharehub.keys import AgencySealer
 from sharehub_bridge import normalise
-from sharehub_bridge.definitions import Definition, definition_from_version
+from sharehub_bridge.definitions import FORMULA_PREFIXES, Definition, definition_from_version
 from sharehub_bridge.readers import ExtractFileError, ExtractLimits, extract_open
 from sharehub_bridge.validation import (
     CONTACT_REPAIRS,
     NHS_CHECK_DIGIT,
+    SET_ASIDE_COLUMNS,
     RowOutcome,
     RowValidator,
     dob_order_detect,
@@ -493,7 +494,7 @@ def _dob_unreadable_check(counts: dict[str, int], repairs: Counter) -> None:
             f"{unreadable:,} of {written:,} dates of birth ({unreadable / written:.1%}) could "
             f"not be read at all, which is over the {threshold:.0%} limit, so nothing was "
             f"loaded. Export them as {normalise.DATE_FORMATS_HELP} (not as spreadsheet day "
-            "numbers) and upload the extract again."
+            "numbers) and upload the whole file again."
         )
 
 
@@ -551,6 +552,14 @@ def _progress(extract: Extract, bytes_read: int, counts: dict[str, int]) -> None
     )
 
 
+# The advice for a file refused whole: nothing of it loaded, so sending only the rows set aside
+# (as an incremental extract) would leave every good row of the file unloaded.
+WHOLE_FILE_AGAIN = (
+    "Fix the rows set aside in your file (the extract's page lists each one with its reasons, "
+    "and the download has them too), then upload the whole file again."
+)
+
+
 def _finish(extract: Extract, counts: dict[str, int], repairs: dict) -> None:
     threshold = settings.SHAREHUB_QUARANTINE_THRESHOLD
     read, bad = counts["read"], counts["quarantined"]
@@ -566,13 +575,12 @@ def _finish(extract: Extract, counts: dict[str, int], repairs: dict) -> None:
     if extract.mode == ExtractMode.FULL and counts["loaded"] == 0:
         raise ExtractFileError(
             "No row of this full refresh could be loaded, so nothing was changed: loading it "
-            "would retire every record. Download the rejected rows, fix them and upload again."
+            f"would retire every record. {WHOLE_FILE_AGAIN}"
         )
     if bad / read > threshold:
         raise ExtractFileError(
-            f"{bad:,} of {read:,} rows ({bad / read:.1%}) could not be loaded, which is over the "
-            f"{threshold:.0%} limit, so none were. Download the rejected rows, fix them and "
-            "upload the extract again."
+            f"{bad:,} of {read:,} rows ({bad / read:.1%}) have problems, which is over the "
+            f"{threshold:.0%} limit, so no row was loaded. {WHOLE_FILE_AGAIN}"
         )
     with transaction.atomic():
         # Merges of one dataset take turns, so two extracts never interleave their writes (and
@@ -667,6 +675,13 @@ def _finish_rejected(extract: Extract, message: str) -> None:
         Extract.objects.filter(pk=extract.pk).update(
             status=ExtractStatus.REJECTED,
             message=message,
+            # Nothing of a rejected file is in the dataset: the counts of the attempt (rows that
+            # would have loaded) must not read as if they were. Rows read and rows set aside
+            # stay, with their reasons, so the admin can fix them.
+            rows_loaded=0,
+            rows_warned=0,
+            records_retired=0,
+            repairs={},
             finished_at=timezone.now(),
             stored_file="",
         )
@@ -686,6 +701,10 @@ def extract_fail(*, extract_id: int, reason: str) -> None:
         ).update(
             status=ExtractStatus.FAILED,
             stored_file="",
+            rows_loaded=0,
+            rows_warned=0,
+            records_retired=0,
+            repairs={},
             message=(
                 "ShareHub could not process this extract because of an internal error "
                 f"({reason}). Nothing was changed. Upload it again; if it fails again, "
@@ -705,8 +724,6 @@ def _discard_upload(extract: Extract) -> None:
 
 
 # --- Quarantine download ------------------------------------------------------------------------
-
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\0")
 
 
 def csv_cell_safe(value: Any) -> str:
@@ -732,6 +749,10 @@ def quarantine_csv_rows(extract: Extract) -> Iterable[list[str]]:
         )
         if header is None:
             header = list(values)
+            if tuple(header[: len(SET_ASIDE_COLUMNS)]) == SET_ASIDE_COLUMNS:
+                # A download sent back and set aside again: its old row_in_file and reasons
+                # make way for this extract's.
+                header = header[len(SET_ASIDE_COLUMNS) :]
             yield [csv_cell_safe(c) for c in ["row_in_file", "reasons", *header]]
         yield [
             csv_cell_safe(c)

@@ -30,6 +30,7 @@ from agencies.selectors import (
     extract_contact_lines,
     extract_progress_data,
     extract_repair_lines,
+    extract_set_aside_reasons,
     partnership_agencies,
 )
 from agencies.services import dataset_define
@@ -281,6 +282,7 @@ def extract_upload(request: HttpRequest, pk: int) -> HttpResponse:
 @role_required(Role.AGENCY_ADMIN)
 def extract_detail(request: HttpRequest, pk: int) -> HttpResponse:
     extract = own_extract(request, pk)
+    set_aside = extract_set_aside_reasons(extract) if extract.is_finished else []
     return render(
         request,
         "agencies/extract_detail.html",
@@ -288,6 +290,8 @@ def extract_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "extract": extract,
             "repair_lines": extract_repair_lines(extract),
             "contact_lines": extract_contact_lines(extract),
+            "set_aside": set_aside,
+            "set_aside_rows_shown": len({line["row"] for line in set_aside}),
         },
     )
 

@@ -157,8 +157,10 @@ def test_too_many_bad_rows_reject_the_whole_extract_and_change_nothing(dataset):
     extract = upload(dataset, csv_bytes(rows), mode="full")
 
     assert extract.status == ExtractStatus.REJECTED
-    assert extract.message.startswith("2 of 10 rows (20.0%) could not be loaded")
-    assert "over the 10% limit, so none were" in extract.message
+    assert extract.message.startswith("2 of 10 rows (20.0%) have problems")
+    assert "over the 10% limit, so no row was loaded" in extract.message
+    assert "upload the whole file again" in extract.message
+    assert extract.rows_loaded == 0
     assert dataset_snapshot(dataset) == before
     assert StagedRow.objects.count() == 0
     # The bad rows can still be downloaded, so the admin knows what to fix.

@@ -26,6 +26,7 @@ from sharehub_bridge.contacts import (
 )
 from sharehub_bridge.definitions import (
     CONTACT_ROLES,
+    FORMULA_PREFIXES,
     REPEATABLE_IDENTIFIERS,
     ColumnSpec,
     Definition,
@@ -74,6 +75,9 @@ class RowValidator:
         self._row_repairs: list[str] = []
         self._row_has_dob = False
         by_name = {name.casefold(): name for name in header}
+        # A download of rows set aside sent back: its cells lose the quote the download put
+        # before formula-like values, or "-3" would come back as "'-3", not a number.
+        self.unquote = set_aside_download(definition, header)
         self.source_column = by_name[definition.source_id_column.casefold()]
         self.event_column = definition.event_date_column
         # (file column, key in identifiers or payload, is identifier, repeatable, required, check)
@@ -103,6 +107,8 @@ class RowValidator:
 
     def validate(self, row: Row) -> RowOutcome:
         values = row.values
+        if self.unquote:
+            values = {column: formula_quote_remove(value) for column, value in values.items()}
         self._row_repairs = []
         self._row_has_dob = False
         errors: list[str] = [row.problem] if row.problem else []
@@ -363,8 +369,35 @@ def _storable(value: str) -> bool:
     return True
 
 
+# The two columns the download of rows set aside puts first (agencies.ingest.quarantine_csv_rows):
+# the row's place in the file it came from, and why it was set aside.
+SET_ASIDE_COLUMNS = ("row_in_file", "reasons")
+
+
+def set_aside_download(definition: Definition, header: list[str]) -> bool:
+    """Whether the file is a download of rows set aside, sent back as it is: it starts with
+    exactly the two columns the download writes, which the dataset does not define itself."""
+    defined = {spec.column.casefold() for spec in definition.columns}
+    defined.add(definition.source_id_column.casefold())
+    return tuple(header[: len(SET_ASIDE_COLUMNS)]) == SET_ASIDE_COLUMNS and not any(
+        name in defined for name in SET_ASIDE_COLUMNS
+    )
+
+
+def formula_quote_remove(value: str) -> str:
+    """A cell of a set-aside download as it was in the file: the quote the download writes
+    before a cell that starts like a formula (agencies.ingest.csv_cell_safe: "'-3") is taken
+    off again ("-3")."""
+    if value.startswith("'") and value[1:].startswith(FORMULA_PREFIXES):
+        return value[1:]
+    return value
+
+
 def header_check(definition: Definition, header: list[str]) -> None:
-    """Whole-file check: the file has exactly the columns the definition names."""
+    """Whole-file check: the file has exactly the columns the definition names (a download of
+    rows set aside may add the two columns it writes first; they are ignored)."""
+    if set_aside_download(definition, header):
+        header = header[len(SET_ASIDE_COLUMNS) :]
     in_file = {name.casefold(): name for name in header}
     defined = {spec.column.casefold() for spec in definition.columns}
     defined.add(definition.source_id_column.casefold())
