@@ -206,7 +206,7 @@ def _extract_record(
         status=ExtractStatus.DUPLICATE,
         duplicate_of=earlier,
         message=(
-            f"This file is identical to extract {earlier.pk}, uploaded "
+            f"This file is identical to extract {earlier.number}, uploaded "
             f"{timezone.localtime(earlier.uploaded_at):%d %b %Y at %H:%M}. Nothing was changed."
         ),
         started_at=now,
@@ -596,7 +596,7 @@ def _finish(extract: Extract, counts: dict[str, int], repairs: dict) -> None:
         ).first()
         if newer is not None:
             raise ExtractFileError(
-                f"Extract {newer.pk}, uploaded after this one, was loaded first, so this older "
+                f"Extract {newer.number}, uploaded after this one, was loaded first, so this older "
                 "extract was not applied over it. Nothing was changed. Upload it again if its "
                 "records are still wanted."
             )

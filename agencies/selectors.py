@@ -200,6 +200,7 @@ def extract_progress_data(extract: Extract, *, with_reasons: bool = True) -> dic
 def _extract_document(extract: Extract) -> dict:
     return {
         "id": extract.pk,
+        "number": extract.number,
         "dataset": extract.dataset_id,
         "status": extract.status,
         "status_label": extract.get_status_display(),

@@ -218,7 +218,7 @@ def test_the_same_file_twice_is_recognised_and_changes_nothing(dataset):
 
     assert again.status == ExtractStatus.DUPLICATE
     assert again.duplicate_of_id == first.pk
-    assert f"identical to extract {first.pk}" in again.message
+    assert f"identical to extract {first.number}" in again.message
     assert dataset_snapshot(dataset) == before
     assert again.stored_file == ""
 
@@ -537,7 +537,7 @@ def test_an_older_extract_is_not_applied_over_a_newer_one(dataset):
     extract_ingest(extract_id=older.pk)
     older.refresh_from_db()
     assert older.status == ExtractStatus.REJECTED
-    assert f"Extract {newer.pk}, uploaded after this one, was loaded first" in older.message
+    assert f"Extract {newer.number}, uploaded after this one, was loaded first" in older.message
     assert SourceRecord.objects.get(source_id="I1").payload["risk_grade"] == "high"
 
 
