@@ -3,6 +3,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import IntegrityError, models, transaction
 from django.db.models import Q
 
+from agencies.periods import period_in_words
+
 
 class AgencyKind(models.TextChoices):
     CHILDRENS_SOCIAL_CARE = "childrens_social_care", "Children's social care"
@@ -123,6 +125,10 @@ class Dataset(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def retention_in_words(self) -> str:
+        return period_in_words(self.retention_days)
 
     @property
     def current_version(self) -> "DatasetVersion | None":

@@ -268,3 +268,41 @@ def test_existing_extracts_are_numbered_in_upload_order(agency):
     numbers = list(Extract.objects.order_by("uploaded_at", "id").values_list("number", flat=True))
     assert numbers == [1, 2, 3, 4]
     assert Extract.objects.get(pk=rejected.pk).rows_loaded == 0
+
+
+# --- Retention in years and months ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("days", "words"),
+    [
+        (2190, "6 years"),
+        (548, "1 year and 6 months"),
+        (395, "1 year and 1 month"),
+        (30, "1 month"),
+        (20, "20 days"),
+        (1, "1 day"),
+        (100, "3 months and 9 days"),
+        (36500, "100 years"),
+    ],
+)
+def test_a_period_reads_in_years_and_months(days, words):
+    from agencies.periods import period_in_words
+
+    assert period_in_words(days) == words
+
+
+def test_the_retention_period_is_shown_in_years_and_months(admin_client, agency):
+    from agencies.models import Dataset
+
+    dataset = police_dataset(agency)
+    page = admin_client.get(reverse("agencies:dataset_detail", args=[dataset.pk])).content.decode()
+    assert "6 years after the last extract that included a record" in page
+    assert "2190" not in page
+    Dataset.objects.filter(pk=dataset.pk).update(retention_days=548)
+    period = admin_client.get(reverse("retention:retention_period", args=[dataset.pk]))
+    assert "Now: 1 year and 6 months." in period.content.decode()
+    saved = admin_client.post(
+        reverse("retention:retention_period", args=[dataset.pk]), {"days": "2190"}, follow=True
+    )
+    assert "are now kept for 6 years." in saved.content.decode()

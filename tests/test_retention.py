@@ -538,7 +538,7 @@ def test_a_shorter_period_that_would_erase_records_asks_first(world, client, mem
     url = reverse("retention:retention_period", args=[csc.pk])
     asked = client.post(url, {"days": "395"})
     assert asked.status_code == 200
-    assert "1 record of this dataset is older than 395 days" in asked.content.decode()
+    assert "1 record of this dataset is older than 1 year and 1 month" in asked.content.decode()
     unconfirmed = client.post(url, {"days": "395", "asked": "1"})
     assert unconfirmed.status_code == 400
     assert "Confirm that you understand" in unconfirmed.content.decode()
