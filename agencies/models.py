@@ -271,7 +271,6 @@ class Extract(models.Model):
                     super().save(*args, **kwargs)
                 return
             except IntegrityError as error:
-                self.number = None
                 if not _number_taken(error):
                     raise
         raise IntegrityError(f"no free extract number after {NUMBERING_ATTEMPTS} attempts")
