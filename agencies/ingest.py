@@ -9,6 +9,7 @@ every row lands exactly once however often the task is delivered.
 
 import csv
 import hashlib
+import hmac
 import io
 import json
 import logging
@@ -16,7 +17,7 @@ import queue
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -36,7 +37,7 @@ from agencies.models import (
     StagedRow,
 )
 from matching.pseudonymise import identity_seal, quarantine_seal
-from sharehub.keys import AgencySealer
+from sharehub.keys import AgencySealer, derive_key
 from sharehub_bridge import normalise
 from sharehub_bridge.definitions import FORMULA_PREFIXES, Definition, definition_from_version
 from sharehub_bridge.readers import ExtractFileError, ExtractLimits, extract_open
@@ -100,6 +101,13 @@ def _store_upload(stream: IO[bytes], limit: int) -> tuple[str, int, str]:
     return name, size, digest.hexdigest()
 
 
+FULL_REFRESH_ONLY = (
+    "This dataset has no record id column, so it takes full refreshes only: records are matched "
+    "from one refresh to the next by the person's details, and a file of changes only could not "
+    "say which record a corrected row replaces. Upload the whole file as a full refresh."
+)
+
+
 def withdrawn_message(dataset: Dataset) -> str:
     return (
         f"The dataset {dataset.name} was withdrawn on "
@@ -156,6 +164,8 @@ def extract_receive(
     version = dataset.current_version
     if version is None:
         raise ExtractFileError("Define the dataset's columns before uploading an extract.")
+    if mode == ExtractMode.INCREMENTAL and not version.source_id_column:
+        raise ExtractFileError(FULL_REFRESH_ONLY)
     stored, size, checksum = _store_upload(stream, settings.SHAREHUB_UPLOAD_MAX_BYTES)
     try:
         return _extract_record(
@@ -498,13 +508,37 @@ def _dob_unreadable_check(counts: dict[str, int], repairs: Counter) -> None:
         )
 
 
+def source_id_derive(dataset_id: int) -> Callable[[dict[str, str]], str]:
+    """For a file with no record id column: each row's record id, made from the dataset and the
+    row's normalised identifiers, so the same person's row gets the same id in the next full
+    refresh. An HMAC under a key of its own, never a plain hash: identifiers are few enough to
+    guess, and the id is stored as it is. Rows with the same identifiers in one file are told
+    apart by their order: the first keeps the id, the next get "-2", "-3"."""
+    key = derive_key(DERIVED_ID_PURPOSE)
+    repeats: Counter[str] = Counter()
+
+    def derive(identifiers: dict[str, str]) -> str:
+        message = _json([dataset_id, sorted(identifiers.items())]).encode()
+        base = hmac.new(key, message, hashlib.sha256).hexdigest()
+        repeats[base] += 1
+        return base if repeats[base] == 1 else f"{base}-{repeats[base]}"
+
+    return derive
+
+
+DERIVED_ID_PURPOSE = "derived-record-id"
+
+
 def _stage_rows(extract, reader, validator, writer, sealer, counts, repairs) -> None:
     """Validate every row and hand it to the writer, staged or set aside."""
     dataset_id = extract.dataset_id
     seen: dict[str, int] = {}  # record id -> row it was first on
+    derived_id = None if extract.version.source_id_column else source_id_derive(dataset_id)
     for row in reader.rows():
         counts["read"] += 1
         outcome = validator.validate(row)
+        if derived_id is not None:
+            outcome.source_id = derived_id(outcome.identifiers)
         if outcome.source_id and not outcome.errors:
             first = seen.get(outcome.source_id)
             if first is not None:

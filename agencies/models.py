@@ -144,7 +144,8 @@ class DatasetVersion(models.Model):
 
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="versions")
     number = models.PositiveIntegerField()
-    source_id_column = models.CharField(max_length=200)
+    # Empty when the file has no record id column (ids derived from identifiers; full refresh only).
+    source_id_column = models.CharField(max_length=200, blank=True)
     event_date_column = models.CharField(max_length=200, blank=True)
     columns = models.JSONField()
     created_by = models.ForeignKey(

@@ -246,7 +246,12 @@ def _column_role(column: dict) -> str:
 @role_required(Role.AGENCY_ADMIN)
 def extract_upload(request: HttpRequest, pk: int) -> HttpResponse:
     dataset = own_dataset(request, pk)
-    form = ExtractUploadForm(request.POST or None, request.FILES or None)
+    version = dataset.current_version
+    form = ExtractUploadForm(
+        request.POST or None,
+        request.FILES or None,
+        has_record_id=version is None or bool(version.source_id_column),
+    )
     if getattr(request, "upload_too_large", False):
         form.refuse_as_too_large(_too_large_message())
     elif dataset.current_version is None:

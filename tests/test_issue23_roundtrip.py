@@ -306,3 +306,192 @@ def test_the_retention_period_is_shown_in_years_and_months(admin_client, agency)
         reverse("retention:retention_period", args=[dataset.pk]), {"days": "2190"}, follow=True
     )
     assert "are now kept for 6 years." in saved.content.decode()
+
+
+# --- A file with no record id column -------------------------------------------------------------
+
+NO_ID_HEADER = ["forename", "surname", "dob", "postcode", "referral_date", "outcome"]
+
+
+def no_id_row(forename="Alice", surname="Smith", **overrides) -> dict:
+    row = {
+        "forename": forename,
+        "surname": surname,
+        "dob": "01/02/2015",
+        "postcode": "LS6 2AB",
+        "referral_date": "2026-01-05",
+        "outcome": "open",
+    }
+    row.update(overrides)
+    return row
+
+
+NO_ID_DEFINITION = {
+    "name": "Housing - referrals",
+    "source_id_column": "",
+    "columns": [
+        {"column": "forename", "identifier": "forename", "required": True},
+        {"column": "surname", "identifier": "surname", "required": True},
+        {"column": "dob", "identifier": "date_of_birth"},
+        {"column": "postcode", "identifier": "postcode"},
+        {"column": "referral_date", "type": "date", "label": "Referral date", "required": True},
+        {"column": "outcome", "type": "category", "label": "Outcome", "values": ["open", "shut"]},
+    ],
+}
+
+
+def no_id_file(rows) -> bytes:
+    return csv_bytes(rows, header=NO_ID_HEADER)
+
+
+def test_the_definition_may_have_no_record_id_column():
+    from sharehub_bridge.definitions import DefinitionError, definition_parse
+
+    definition = definition_parse(NO_ID_DEFINITION)
+    assert definition.source_id_column == "" and not definition.has_record_id
+    assert definition.to_json()["source_id_column"] == ""
+    assert definition_parse({**NO_ID_DEFINITION, "source_id_column": None}).source_id_column == ""
+    without = {k: v for k, v in NO_ID_DEFINITION.items() if k != "source_id_column"}
+    with pytest.raises(DefinitionError) as error:
+        definition_parse(without)
+    assert 'or "" if the file has none' in str(error.value)
+
+
+def test_the_validator_derives_nothing_and_finds_no_missing_record_id():
+    from sharehub_bridge.definitions import definition_parse
+    from sharehub_bridge.readers import Row
+    from sharehub_bridge.validation import RowValidator, header_check
+
+    definition = definition_parse(NO_ID_DEFINITION)
+    header_check(definition, NO_ID_HEADER)
+    outcome = RowValidator(definition, NO_ID_HEADER).validate(Row(2, no_id_row()))
+    assert outcome.errors == [] and outcome.source_id == ""
+    assert set(outcome.identifiers) == {"forename", "surname", "date_of_birth", "postcode"}
+
+
+def test_admin_defines_a_dataset_with_no_record_id_column(admin_client, agency):
+    sample = no_id_file([no_id_row(f"Name{n}", outcome=("open", "shut")[n % 2]) for n in range(10)])
+    response = admin_client.post(
+        reverse("agencies:dataset_new"), {"sample": SimpleUploadedFile("sample.csv", sample)}
+    )
+    form = response.context["form"]
+    assert form.initial["source_id_column"] == ""
+    html = response.content.decode()
+    assert '<option value="" selected>No record id column</option>' in html
+    assert "two rows for the same person in one file are told apart only by their order" in html
+
+    data = {k: v for k, v in form.initial.items() if v not in (None, False)}
+    data.update({"name": "Housing - referrals", "columns": NO_ID_HEADER, "source_id_column": ""})
+    saved = admin_client.post(reverse("agencies:dataset_create"), data)
+    assert saved.status_code == 302, saved.content.decode()[-3000:]
+    from agencies.models import Dataset
+
+    dataset = Dataset.objects.get(name="Housing - referrals")
+    assert dataset.current_version.source_id_column == ""
+    page = admin_client.get(saved["Location"]).content.decode()
+    record_id = page.split('data-testid="record-id-column"')[1].split("</dd>")[0]
+    assert "takes full refreshes only" in record_id
+    assert "makes a new record for them and retires the old one" in record_id
+
+
+def no_id_dataset(agency):
+    return police_dataset(agency, NO_ID_DEFINITION)
+
+
+def test_a_full_refresh_derives_record_ids_that_reveal_nothing(agency):
+    import hashlib
+
+    dataset = no_id_dataset(agency)
+    rows = [no_id_row(), no_id_row("Bob", "Jones"), no_id_row(), no_id_row("Cara", "Khan")]
+    extract = upload(dataset, no_id_file(rows), mode="full")
+    assert extract.status == ExtractStatus.LOADED, extract.message
+    ids = list(
+        SourceRecord.objects.filter(dataset=dataset).order_by("id").values_list("source_id", flat=1)
+    )
+    assert len(ids) == 4 and len(set(ids)) == 4
+    # The second row for Alice Smith is told apart by its order.
+    alice = ids[0]
+    assert ids[2] == f"{alice}-2"
+    for source_id in ids:
+        assert all(name not in source_id.lower() for name in ("alice", "smith", "bob", "2015"))
+    # Keyed, not a plain hash anyone could recompute from a guessed name and birth date.
+    outcome_json = json.dumps(
+        [dataset.pk, sorted({"forename": "alice", "surname": "smith"}.items())]
+    )
+    assert hashlib.sha256(outcome_json.encode()).hexdigest() != alice
+
+    # The same people next time have the same ids: nothing retired, nothing new.
+    again = upload(dataset, no_id_file([*rows, no_id_row("Dan", "Lee")]), mode="full")
+    assert again.status == ExtractStatus.LOADED and again.records_retired == 0
+    assert SourceRecord.objects.filter(dataset=dataset).count() == 5
+
+    # Corrected details make a new record and retire the old one.
+    corrected = [no_id_row(), no_id_row("Bob", "Jonas"), no_id_row(), no_id_row("Cara", "Khan")]
+    corrected.append(no_id_row("Dan", "Lee"))
+    third = upload(dataset, no_id_file(corrected), mode="full")
+    assert third.records_retired == 1
+    assert SourceRecord.objects.filter(dataset=dataset, is_retired=False).count() == 5
+    assert SourceRecord.objects.filter(dataset=dataset, is_retired=True).count() == 1
+
+
+def test_a_row_set_aside_keeps_its_record_in_a_full_refresh(agency, settings):
+    settings.SHAREHUB_QUARANTINE_THRESHOLD = 0.5
+    dataset = no_id_dataset(agency)
+    rows = [no_id_row(), no_id_row("Bob", "Jones"), no_id_row("Cara", "Khan")]
+    upload(dataset, no_id_file(rows), mode="full")
+    rows[1] = no_id_row("Bob", "Jones", referral_date="not a date")
+    second = upload(dataset, no_id_file(rows), mode="full")
+    assert second.status == ExtractStatus.LOADED and second.rows_quarantined == 1
+    assert second.records_retired == 0
+
+
+def test_no_record_id_means_full_refresh_only_on_web_and_api(admin_client, agency, client, token):
+    dataset = no_id_dataset(agency)
+    page = admin_client.get(reverse("agencies:extract_upload", args=[dataset.pk])).content.decode()
+    assert "Changes only" not in page
+    assert "Only a full refresh: this dataset has no record id column" in page
+
+    response = post_upload(admin_client, dataset, no_id_file([no_id_row()]), mode="incremental")
+    assert response.status_code == 400
+    assert "takes full refreshes only" in response.content.decode()
+    assert Extract.objects.count() == 0
+
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        refused = client.post(
+            reverse("agencies_api:dataset_extracts", args=[dataset.pk]),
+            {"file": SimpleUploadedFile("a.csv", no_id_file([no_id_row()])), "mode": "incremental"},
+            HTTP_AUTHORIZATION=f"Token {token}",
+        )
+    assert refused.status_code == 400
+    assert "takes full refreshes only" in refused.json()["file"][0]
+    assert Extract.objects.count() == 0
+
+    loaded = post_upload(admin_client, dataset, no_id_file([no_id_row()]), mode="full")
+    assert loaded.status_code == 302
+    assert Extract.objects.get().status == ExtractStatus.LOADED
+
+
+# --- The mapping form's allowed values -----------------------------------------------------------
+
+
+def test_allowed_values_are_asked_only_of_categories_and_shown_in_full(admin_client):
+    from tests.ingest_helpers import HEADER
+
+    grades = ["critical", "high", "low", "medium", "none", "standard"]
+    sample = csv_bytes([good_row(f"I{n}", risk_grade=grades[n % 6]) for n in range(24)])
+    response = admin_client.post(
+        reverse("agencies:dataset_new"), {"sample": SimpleUploadedFile("sample.csv", sample)}
+    )
+    html = response.content.decode()
+
+    def box(column):
+        return html.split(f'data-testid="values-{column}"')[1].split("</textarea>")[0]
+
+    risk = box("risk_grade")
+    assert not risk.startswith(" hidden") and not risk.lstrip('"').startswith(" hidden")
+    assert "\n".join(grades) in risk
+    assert f'rows="{len(grades) + 1}"' in risk
+    for column in ("forename", "surname", "dob", "nhs_number", "incident_date"):
+        assert box(column).split(">", 1)[0].endswith(" hidden"), column
+    assert len(HEADER) == html.count("data-category-for=")
+    assert "sharehub/mapping.mjs" in html

@@ -112,9 +112,15 @@ class ColumnSpec:
 @dataclass(frozen=True)
 class Definition:
     name: str
+    # "" when the file has no record id column: each row's record id is then derived from the
+    # person's identifiers at ingest, and the dataset takes full refreshes only.
     source_id_column: str
     event_date_column: str = ""
     columns: tuple[ColumnSpec, ...] = field(default_factory=tuple)
+
+    @property
+    def has_record_id(self) -> bool:
+        return bool(self.source_id_column)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -317,8 +323,15 @@ def definition_parse(data: Any, *, stored: bool = False) -> Definition:
         )
 
     source_id_column = _text(data.get("source_id_column"))
-    if not source_id_column:
-        problems.append('Name the "source_id_column": the column with each record\'s own id.')
+    if "source_id_column" not in data:
+        problems.append(
+            'Name the "source_id_column": the column with each record\'s own id, or "" if the '
+            "file has none (the dataset then takes full refreshes only)."
+        )
+    elif data["source_id_column"] is not None and not isinstance(data["source_id_column"], str):
+        problems.append('The "source_id_column" must be a column name, or "" for none.')
+    elif not source_id_column:
+        pass  # no record id column: ids are derived from each row's identifiers at ingest
     elif columns and source_id_column.casefold() not in seen:
         problems.append(f'The source id column "{source_id_column}" is not among the columns.')
     else:

@@ -78,7 +78,11 @@ class RowValidator:
         # A download of rows set aside sent back: its cells lose the quote the download put
         # before formula-like values, or "-3" would come back as "'-3", not a number.
         self.unquote = set_aside_download(definition, header)
-        self.source_column = by_name[definition.source_id_column.casefold()]
+        # None when the file has no record id column: the platform derives each row's id from
+        # its identifiers at ingest (agencies.ingest.source_id_derive), where the key is.
+        self.source_column = (
+            by_name[definition.source_id_column.casefold()] if definition.has_record_id else None
+        )
         self.event_column = definition.event_date_column
         # (file column, key in identifiers or payload, is identifier, repeatable, required, check)
         self.plan = [
@@ -119,8 +123,10 @@ class RowValidator:
                 errors.append(f"Column {column} holds a control character (NUL) or broken text.")
                 break
         warnings: list[str] = []
-        source_id = values.get(self.source_column, "").strip()
-        if not source_id:
+        source_id = values.get(self.source_column, "").strip() if self.source_column else ""
+        if not self.source_column:
+            pass  # derived at ingest from the identifiers
+        elif not source_id:
             errors.append(f"The record id ({self.source_column}) is missing.")
         elif len(source_id) > 200:
             errors.append(f"The record id ({self.source_column}) is over 200 characters.")
@@ -400,18 +406,26 @@ def header_check(definition: Definition, header: list[str]) -> None:
         header = header[len(SET_ASIDE_COLUMNS) :]
     in_file = {name.casefold(): name for name in header}
     defined = {spec.column.casefold() for spec in definition.columns}
-    defined.add(definition.source_id_column.casefold())
+    record_id = definition.source_id_column
+    if record_id:
+        defined.add(record_id.casefold())
     missing = [spec.column for spec in definition.columns if spec.column.casefold() not in in_file]
-    if definition.source_id_column.casefold() not in in_file:
-        missing.insert(0, definition.source_id_column)
+    if record_id and record_id.casefold() not in in_file:
+        missing.insert(0, record_id)
     unknown = [name for key, name in in_file.items() if key not in defined]
-    if definition.source_id_column.casefold() not in in_file and unknown:
-        # Without even the record id column, the first row is probably data, not names: its
-        # cells may be identifiers, so they are not repeated in the message.
+    # Without even the record id column (or, with none defined, any defined column), the first
+    # row is probably data, not names: its cells may be identifiers, so they are not repeated.
+    if unknown and record_id and record_id.casefold() not in in_file:
         raise ExtractFileError(
-            f"The file has no {definition.source_id_column} column, so its first row may be "
+            f"The file has no {record_id} column, so its first row may be "
             "data rather than the column names. Export the extract with its header row, using "
             "the column names of the dataset definition."
+        )
+    if unknown and not record_id and not defined & set(in_file):
+        raise ExtractFileError(
+            "The file has none of the dataset's columns, so its first row may be data rather "
+            "than the column names. Export the extract with its header row, using the column "
+            "names of the dataset definition."
         )
     problems = []
     if missing:
