@@ -49,6 +49,7 @@ from sharehub_bridge.validation import (
     RowValidator,
     dob_order_detect,
     header_check,
+    set_aside_download,
 )
 
 logger = logging.getLogger(__name__)
@@ -105,6 +106,15 @@ FULL_REFRESH_ONLY = (
     "This dataset has no record id column, so it takes full refreshes only: records are matched "
     "from one refresh to the next by the person's details, and a file of changes only could not "
     "say which record a corrected row replaces. Upload the whole file as a full refresh."
+)
+
+
+# The download holds only the rows set aside: as a full refresh it would retire every other record.
+SET_ASIDE_AS_FULL_REFRESH = (
+    "This file is a download of rows set aside (it starts with row_in_file and reasons), so it "
+    "holds only those rows: as a full refresh it would retire every other record, so nothing "
+    "was changed. Upload it as an incremental extract, or fix the rows in your whole file and "
+    "upload that as a full refresh."
 )
 
 
@@ -465,6 +475,8 @@ def _ingest(extract: Extract) -> None:
     sealer = AgencySealer(extract.dataset.agency_id)
     with extract_open(path, filename=extract.filename, limits=extract_limits()) as reader:
         header_check(definition, reader.header)
+        if extract.mode == ExtractMode.FULL and set_aside_download(definition, reader.header):
+            raise ExtractFileError(SET_ASIDE_AS_FULL_REFRESH)
         Extract.objects.filter(pk=extract.pk).update(file_format=reader.format)
         dob_order = _dob_order(path, extract, definition)
         validator = RowValidator(definition, reader.header, dob_order=dob_order)

@@ -543,3 +543,18 @@ def test_uploads_at_the_same_moment_get_different_numbers(agency):
         worker.join()
     assert errors == []
     assert sorted(numbers) == [1, 2, 3, 4]
+
+
+def test_the_download_sent_back_as_a_full_refresh_is_refused(admin_client, agency, settings):
+    """It holds only the rows set aside: as a full refresh it would retire every other record."""
+    settings.SHAREHUB_QUARANTINE_THRESHOLD = 0.5
+    dataset = police_dataset(agency)
+    first = upload(dataset, csv_bytes([good_row("A1"), good_row("B1", incident_date="x")]))
+    table = download_rows(admin_client, first)
+    table[1][table[0].index("incident_date")] = "2026-02-02"
+    out = io.StringIO()
+    csv.writer(out).writerows(table)
+    again = upload(dataset, out.getvalue().encode(), mode="full")
+    assert again.status == ExtractStatus.REJECTED
+    assert "would retire every other record" in again.message
+    assert SourceRecord.objects.get(dataset=dataset).is_retired is False
