@@ -129,7 +129,7 @@ class DatasetExtractsAPI(AgencyAPIView):
     @extend_schema(responses=answers({200: DOCUMENT}))
     def get(self, request, pk: int):
         extracts = dataset_extract_history(self.own_dataset(pk))[:200]
-        return Response([extract_progress_data(e) for e in extracts])
+        return Response([extract_progress_data(e, with_reasons=False) for e in extracts])
 
     @extend_schema(request=UploadSerializer, responses=answers({202: DOCUMENT}, problems=True))
     def post(self, request, pk: int):

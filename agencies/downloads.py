@@ -20,7 +20,7 @@ def quarantine_csv_response(extract: Extract) -> StreamingHttpResponse:
         content_type="text/csv; charset=utf-8",
     )
     response["Content-Disposition"] = (
-        f'attachment; filename="extract-{extract.pk}-rejected-rows.csv"'
+        f'attachment; filename="extract-{extract.number}-rejected-rows.csv"'
     )
     # The rows hold identifiers: never kept in a cache on the way.
     response["Cache-Control"] = "no-store"
@@ -47,6 +47,8 @@ def warnings_csv_response(extract: Extract) -> StreamingHttpResponse:
         (writer.writerow(row) for row in [["record_id", "warnings"], *rows]),
         content_type="text/csv; charset=utf-8",
     )
-    response["Content-Disposition"] = f'attachment; filename="extract-{extract.pk}-warnings.csv"'
+    response["Content-Disposition"] = (
+        f'attachment; filename="extract-{extract.number}-warnings.csv"'
+    )
     response["Cache-Control"] = "no-store"
     return response

@@ -1,5 +1,6 @@
 from django import forms
 
+from agencies.ingest import FULL_REFRESH_ONLY
 from agencies.models import ExtractMode
 from sharehub_bridge.definitions import (
     CONTACT_ROLES,
@@ -26,6 +27,16 @@ CONTACT_CHOICES = [
 ]
 
 
+NO_RECORD_ID_CHOICE = "No record id column"
+# What a dataset without record ids means for the agency, said where it is chosen and shown.
+NO_RECORD_ID_CONSEQUENCE = (
+    'If the file has none, choose "No record id column": the dataset then takes full '
+    "refreshes only, and records are matched from one refresh to the next by the person's "
+    "details. Corrected details make a new record and retire the old one, and two rows for the "
+    "same person in one file are told apart only by their order."
+)
+
+
 class UploadLimitMixin:
     """Shows the size-limit refusal of agencies.uploads as the file field's error."""
 
@@ -47,6 +58,8 @@ class SampleFileForm(UploadLimitMixin, forms.Form):
 
 
 class ExtractUploadForm(UploadLimitMixin, forms.Form):
+    """An extract to upload; a dataset with no record id column takes full refreshes only."""
+
     # Empty files pass the form so that ingestion answers them like any other bad file.
     file = forms.FileField(
         allow_empty_file=True,
@@ -64,6 +77,19 @@ class ExtractUploadForm(UploadLimitMixin, forms.Form):
         initial=ExtractMode.INCREMENTAL,
     )
 
+    def __init__(self, *args, has_record_id: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not has_record_id:
+            mode = self.fields["mode"]
+            mode.choices = [choice for choice in mode.choices if choice[0] == ExtractMode.FULL]
+            mode.initial = ExtractMode.FULL
+            mode.help_text = (
+                "Only a full refresh: this dataset has no record id column, so records are "
+                "matched from one refresh to the next by the person's details, and a file of "
+                "changes only could not say which record a row replaces."
+            )
+            mode.error_messages["invalid_choice"] = FULL_REFRESH_ONLY
+
 
 class MappingForm(forms.Form):
     """The column mapping of a dataset: one role per column, built for the columns of a file."""
@@ -76,8 +102,9 @@ class MappingForm(forms.Form):
     )
     source_id_column = forms.ChoiceField(
         label="Record id column",
+        required=False,
         help_text="The column holding each record's own id in your system. It must be unique in "
-        "an extract.",
+        "an extract. " + NO_RECORD_ID_CONSEQUENCE,
     )
     event_date_column = forms.ChoiceField(
         label="Event date column (optional)",
@@ -89,7 +116,9 @@ class MappingForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.column_names = columns[:MAX_COLUMNS]
         self.too_many_columns = len(columns) > MAX_COLUMNS
-        self.fields["source_id_column"].choices = [(c, c) for c in self.column_names]
+        self.fields["source_id_column"].choices = [("", NO_RECORD_ID_CHOICE)] + [
+            (c, c) for c in self.column_names
+        ]
         self.fields["event_date_column"].choices = [("", "None")] + [
             (c, c) for c in self.column_names
         ]
@@ -103,8 +132,9 @@ class MappingForm(forms.Form):
             self.fields[f"values_{index}"] = forms.CharField(
                 label=f"Allowed values for {column}",
                 required=False,
-                widget=forms.Textarea(attrs={"rows": 2}),
-                help_text="For categories: one value per line.",
+                # Tall enough for every value read from the sample, and one more line.
+                widget=forms.Textarea(attrs={"rows": max(3, self._values_lines(index) + 1)}),
+                help_text="One value per line. A row with any other value is set aside.",
             )
             self.fields[f"required_{index}"] = forms.BooleanField(
                 label="Every row must have it", required=False
@@ -114,6 +144,18 @@ class MappingForm(forms.Form):
                 choices=CONTACT_CHOICES,
                 required=False,
             )
+
+    def _values_lines(self, index: int) -> int:
+        key = f"values_{index}"
+        text = self.data.get(key) if self.is_bound else self.initial.get(key)
+        return len(str(text or "").splitlines())
+
+    def is_category(self, index: int) -> bool:
+        """Whether the column is mapped as a category, as submitted or as proposed: only then
+        are its allowed values asked for."""
+        key = f"role_{index}"
+        role = self.data.get(key) if self.is_bound else self.initial.get(key)
+        return role == "type:category"
 
     @staticmethod
     def initial_from_definition(data: dict) -> dict:
@@ -144,6 +186,7 @@ class MappingForm(forms.Form):
                 "role": self[f"role_{index}"],
                 "label": self[f"label_{index}"],
                 "values": self[f"values_{index}"],
+                "is_category": self.is_category(index),
                 "required": self[f"required_{index}"],
                 "contact": self[f"contact_{index}"],
             }

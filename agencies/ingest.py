@@ -9,6 +9,7 @@ every row lands exactly once however often the task is delivered.
 
 import csv
 import hashlib
+import hmac
 import io
 import json
 import logging
@@ -16,7 +17,7 @@ import queue
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -39,20 +40,22 @@ from agencies.models import (
     StagedRow,
 )
 from matching.pseudonymise import identity_seal, quarantine_seal
-from sharehub.keys import AgencySealer, IngestKeyMissing, ingest_private_key
+from sharehub.keys import AgencySealer, IngestKeyMissing, derive_key, ingest_private_key
 from sharehub_bridge import normalise
-from sharehub_bridge.definitions import Definition, definition_from_version
+from sharehub_bridge.definitions import FORMULA_PREFIXES, Definition, definition_from_version
 from sharehub_bridge.envelope import EnvelopeError, IdentityOpener
 from sharehub_bridge.readers import ExtractFileError, ExtractLimits, extract_open
 from sharehub_bridge.sealed_file import SealedExtractReader, SealedFileError, SealedHeader
 from sharehub_bridge.validation import (
     CONTACT_REPAIRS,
     NHS_CHECK_DIGIT,
+    SET_ASIDE_COLUMNS,
     RowOutcome,
     RowValidator,
     dob_order_detect,
     free_text_repairs_take,
     header_check,
+    set_aside_download,
 )
 
 logger = logging.getLogger(__name__)
@@ -103,6 +106,22 @@ def _store_upload(stream: IO[bytes], limit: int) -> tuple[str, int, str]:
         target.unlink(missing_ok=True)
         raise
     return name, size, digest.hexdigest()
+
+
+FULL_REFRESH_ONLY = (
+    "This dataset has no record id column, so it takes full refreshes only: records are matched "
+    "from one refresh to the next by the person's details, and a file of changes only could not "
+    "say which record a corrected row replaces. Upload the whole file as a full refresh."
+)
+
+
+# The download holds only the rows set aside: as a full refresh it would retire every other record.
+SET_ASIDE_AS_FULL_REFRESH = (
+    "This file is a download of rows set aside (it starts with row_in_file and reasons), so it "
+    "holds only those rows: as a full refresh it would retire every other record, so nothing "
+    "was changed. Upload it as an incremental extract, or fix the rows in your whole file and "
+    "upload that as a full refresh."
+)
 
 
 def withdrawn_message(dataset: Dataset) -> str:
@@ -161,6 +180,8 @@ def extract_receive(
     version = dataset.current_version
     if version is None:
         raise ExtractFileError("Define the dataset's columns before uploading an extract.")
+    if mode == ExtractMode.INCREMENTAL and not version.source_id_column:
+        raise ExtractFileError(FULL_REFRESH_ONLY)
     stored, size, checksum = _store_upload(stream, settings.SHAREHUB_UPLOAD_MAX_BYTES)
     try:
         return _extract_record(
@@ -211,7 +232,7 @@ def _extract_record(
         status=ExtractStatus.DUPLICATE,
         duplicate_of=earlier,
         message=(
-            f"This file is identical to extract {earlier.pk}, uploaded "
+            f"This file is identical to extract {earlier.number}, uploaded "
             f"{timezone.localtime(earlier.uploaded_at):%d %b %Y at %H:%M}. Nothing was changed."
         ),
         started_at=now,
@@ -467,6 +488,8 @@ def _ingest(extract: Extract) -> None:
     else:
         with extract_open(path, filename=extract.filename, limits=extract_limits()) as reader:
             header_check(definition, reader.header)
+            if extract.mode == ExtractMode.FULL and set_aside_download(definition, reader.header):
+                raise ExtractFileError(SET_ASIDE_AS_FULL_REFRESH)
             Extract.objects.filter(pk=extract.pk).update(file_format=reader.format)
             dob_order = _dob_order(path, extract, definition)
             validator = RowValidator(definition, reader.header, dob_order=dob_order)
@@ -526,6 +549,11 @@ def _ingest_sealed(extract, definition, path, sealer, counts, dob_repairs) -> st
                     repairs=dob_repairs,
                     progress=lambda: _progress(extract, reader.bytes_read(), counts),
                     batch_rows=BATCH_ROWS,
+                    derived_id=(
+                        None
+                        if extract.version.source_id_column
+                        else source_id_derive(extract.dataset_id)
+                    ),
                 )
         except (SealedFileError, EnvelopeError) as error:
             # Rows set aside before the fault was found are of a file refused whole.
@@ -588,17 +616,41 @@ def _dob_unreadable_check(counts: dict[str, int], repairs: Counter) -> None:
             f"{unreadable:,} of {written:,} dates of birth ({unreadable / written:.1%}) could "
             f"not be read at all, which is over the {threshold:.0%} limit, so nothing was "
             f"loaded. Export them as {normalise.DATE_FORMATS_HELP} (not as spreadsheet day "
-            "numbers) and upload the extract again."
+            "numbers) and upload the whole file again."
         )
+
+
+def source_id_derive(dataset_id: int) -> Callable[[dict[str, str]], str]:
+    """For a file with no record id column: each row's record id, made from the dataset and the
+    row's normalised identifiers, so the same person's row gets the same id in the next full
+    refresh. An HMAC under a key of its own, never a plain hash: identifiers are few enough to
+    guess, and the id is stored as it is. Rows with the same identifiers in one file are told
+    apart by their order: the first keeps the id, the next get "-2", "-3"."""
+    key = derive_key(DERIVED_ID_PURPOSE)
+    repeats: Counter[str] = Counter()
+
+    def derive(identifiers: dict[str, str]) -> str:
+        message = _json([dataset_id, sorted(identifiers.items())]).encode()
+        base = hmac.new(key, message, hashlib.sha256).hexdigest()
+        repeats[base] += 1
+        return base if repeats[base] == 1 else f"{base}-{repeats[base]}"
+
+    return derive
+
+
+DERIVED_ID_PURPOSE = "derived-record-id"
 
 
 def _stage_rows(extract, reader, validator, writer, sealer, counts, repairs) -> None:
     """Validate every row and hand it to the writer, staged or set aside."""
     dataset_id = extract.dataset_id
     seen: dict[str, int] = {}  # record id -> row it was first on
+    derived_id = None if extract.version.source_id_column else source_id_derive(dataset_id)
     for row in reader.rows():
         counts["read"] += 1
         outcome = validator.validate(row)
+        if derived_id is not None:
+            outcome.source_id = derived_id(outcome.identifiers)
         if outcome.source_id and not outcome.errors:
             first = seen.get(outcome.source_id)
             if first is not None:
@@ -646,6 +698,14 @@ def _progress(extract: Extract, bytes_read: int, counts: dict[str, int]) -> None
     )
 
 
+# The advice for a file refused whole: nothing of it loaded, so sending only the rows set aside
+# (as an incremental extract) would leave every good row of the file unloaded.
+WHOLE_FILE_AGAIN = (
+    "Fix the rows set aside in your file (the extract's page lists each one with its reasons, "
+    "and the download has them too), then upload the whole file again."
+)
+
+
 def _finish(extract: Extract, counts: dict[str, int], repairs: dict) -> None:
     threshold = settings.SHAREHUB_QUARANTINE_THRESHOLD
     read, bad = counts["read"], counts["quarantined"]
@@ -660,9 +720,12 @@ def _finish(extract: Extract, counts: dict[str, int], repairs: dict) -> None:
         )
     if extract.channel == ExtractChannel.BRIDGE:
         # The rows set aside never left the agency: the bridge's own file there lists them.
-        fix = "Fix the rows in the bridge's set-aside file at your agency and push again."
+        fix = (
+            "Fix the rows in the bridge's set-aside file at your agency, then push the whole "
+            "file again."
+        )
     else:
-        fix = "Download the rejected rows, fix them and upload the extract again."
+        fix = WHOLE_FILE_AGAIN
     if extract.mode == ExtractMode.FULL and counts["loaded"] == 0:
         raise ExtractFileError(
             "No row of this full refresh could be loaded, so nothing was changed: loading it "
@@ -670,8 +733,8 @@ def _finish(extract: Extract, counts: dict[str, int], repairs: dict) -> None:
         )
     if bad / read > threshold:
         raise ExtractFileError(
-            f"{bad:,} of {read:,} rows ({bad / read:.1%}) could not be loaded, which is over the "
-            f"{threshold:.0%} limit, so none were. {fix}"
+            f"{bad:,} of {read:,} rows ({bad / read:.1%}) have problems, which is over the "
+            f"{threshold:.0%} limit, so no row was loaded. {fix}"
         )
     with transaction.atomic():
         # Merges of one dataset take turns, so two extracts never interleave their writes (and
@@ -687,7 +750,7 @@ def _finish(extract: Extract, counts: dict[str, int], repairs: dict) -> None:
         ).first()
         if newer is not None:
             raise ExtractFileError(
-                f"Extract {newer.pk}, uploaded after this one, was loaded first, so this older "
+                f"Extract {newer.number}, uploaded after this one, was loaded first, so this older "
                 "extract was not applied over it. Nothing was changed. Upload it again if its "
                 "records are still wanted."
             )
@@ -766,6 +829,13 @@ def _finish_rejected(extract: Extract, message: str) -> None:
         Extract.objects.filter(pk=extract.pk).update(
             status=ExtractStatus.REJECTED,
             message=message,
+            # Nothing of a rejected file is in the dataset: the counts of the attempt (rows that
+            # would have loaded) must not read as if they were. Rows read and rows set aside
+            # stay, with their reasons, so the admin can fix them.
+            rows_loaded=0,
+            rows_warned=0,
+            records_retired=0,
+            repairs={},
             finished_at=timezone.now(),
             stored_file="",
         )
@@ -785,6 +855,10 @@ def extract_fail(*, extract_id: int, reason: str) -> None:
         ).update(
             status=ExtractStatus.FAILED,
             stored_file="",
+            rows_loaded=0,
+            rows_warned=0,
+            records_retired=0,
+            repairs={},
             message=(
                 "ShareHub could not process this extract because of an internal error "
                 f"({reason}). Nothing was changed. Upload it again; if it fails again, "
@@ -804,8 +878,6 @@ def _discard_upload(extract: Extract) -> None:
 
 
 # --- Quarantine download ------------------------------------------------------------------------
-
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\0")
 
 
 def csv_cell_safe(value: Any) -> str:
@@ -833,6 +905,10 @@ def quarantine_csv_rows(extract: Extract) -> Iterable[list[str]]:
         )
         if header is None:
             header = list(values)
+            if tuple(header[: len(SET_ASIDE_COLUMNS)]) == SET_ASIDE_COLUMNS:
+                # A download sent back and set aside again: its old row_in_file and reasons
+                # make way for this extract's.
+                header = header[len(SET_ASIDE_COLUMNS) :]
             yield [csv_cell_safe(c) for c in ["row_in_file", "reasons", *header]]
         yield [
             csv_cell_safe(c)

@@ -137,6 +137,7 @@ def sealed_rows_stage(
     repairs: Counter,
     progress: Callable[[], None],
     batch_rows: int,
+    derived_id: Callable[[dict[str, str]], str] | None = None,
 ) -> None:
     """Check, open, reseal and stage every row of a sealed extract, as _stage_rows does for a
     file. Raises SealedFileError (from the reader) or EnvelopeError (from the opener) for a file
@@ -157,13 +158,15 @@ def sealed_rows_stage(
             counts["quarantined"] += 1
             writer.quarantine(row.number, source_id, _reasons_from_bridge(row.reasons), None)
         else:
+            identifiers = opener.open(
+                row_number=row.number, source_id=row.source_id, sealed=row.sealed_identity
+            )
+            if derived_id is not None:
+                source_id = derived_id(identifiers)
             problems = [] if source_id else ["The record id is missing or over 200 characters."]
             problems += check.record_problems(row.payload, row.event_date)
             if not ROW_REPAIRS.issuperset(row.repairs):
                 problems.append("The bridge reported a repair this ShareHub does not know.")
-            identifiers = opener.open(
-                row_number=row.number, source_id=row.source_id, sealed=row.sealed_identity
-            )
             problems += check.identity_problems(identifiers)
             if not problems:
                 first = seen.get(source_id)

@@ -2,8 +2,10 @@ import uuid
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
-from django.db import models
+from django.db import IntegrityError, models, transaction
 from django.db.models import Q
+
+from agencies.periods import period_in_words
 
 
 class AgencyKind(models.TextChoices):
@@ -127,6 +129,10 @@ class Dataset(models.Model):
         return self.name
 
     @property
+    def retention_in_words(self) -> str:
+        return period_in_words(self.retention_days)
+
+    @property
     def current_version(self) -> "DatasetVersion | None":
         return self.versions.order_by("-number").first()
 
@@ -140,7 +146,8 @@ class DatasetVersion(models.Model):
 
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="versions")
     number = models.PositiveIntegerField()
-    source_id_column = models.CharField(max_length=200)
+    # Empty when the file has no record id column (ids derived from identifiers; full refresh only).
+    source_id_column = models.CharField(max_length=200, blank=True)
     event_date_column = models.CharField(max_length=200, blank=True)
     columns = models.JSONField()
     created_by = models.ForeignKey(
@@ -194,6 +201,9 @@ class Extract(models.Model):
     """One uploaded file for a dataset, and what became of it."""
 
     dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="extracts")
+    # 1, 2, 3 ... within the dataset, in upload order: what pages and messages call the extract
+    # ("Extract 1" is the dataset's first, whatever other datasets have had). Given by save().
+    number = models.PositiveIntegerField(editable=False)
     version = models.ForeignKey(DatasetVersion, on_delete=models.PROTECT, related_name="+")
     mode = models.CharField(max_length=16, choices=ExtractMode.choices)
     channel = models.CharField(max_length=16, choices=ExtractChannel.choices)
@@ -236,11 +246,38 @@ class Extract(models.Model):
                 fields=["dataset", "checksum"],
                 condition=Q(status__in=["received", "processing"]),
                 name="extract_unique_inflight_checksum",
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["dataset", "number"], name="extract_unique_number_in_dataset"
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"extract {self.pk} of {self.dataset}"
+        return f"extract {self.number} of {self.dataset}"
+
+    def save(self, *args, **kwargs) -> None:
+        if self._state.adding and self.number is None:
+            self._save_numbered(*args, **kwargs)
+        else:
+            super().save(*args, **kwargs)
+
+    def _save_numbered(self, *args, **kwargs) -> None:
+        """Insert with the dataset's next number. Two uploads at the same moment may both read
+        the same highest number: the unique constraint refuses the second, which takes the
+        next one. No lock on the dataset, which a long merge may be holding."""
+        for _ in range(NUMBERING_ATTEMPTS):
+            highest = Extract.objects.filter(dataset_id=self.dataset_id).aggregate(
+                highest=models.Max("number")
+            )["highest"]
+            self.number = (highest or 0) + 1
+            try:
+                with transaction.atomic():
+                    super().save(*args, **kwargs)
+                return
+            except IntegrityError as error:
+                if not _number_taken(error):
+                    raise
+        raise IntegrityError(f"no free extract number after {NUMBERING_ATTEMPTS} attempts")
 
     @property
     def is_finished(self) -> bool:
@@ -259,6 +296,15 @@ class Extract(models.Model):
         if self.started_at and self.finished_at:
             return self.finished_at - self.started_at
         return None
+
+
+NUMBERING_ATTEMPTS = 20
+
+
+def _number_taken(error: IntegrityError) -> bool:
+    # PostgreSQL names the constraint; SQLite names the columns.
+    text = str(error)
+    return "extract_unique_number_in_dataset" in text or "agencies_extract.number" in text
 
 
 class SourceRecord(models.Model):

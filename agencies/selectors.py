@@ -5,7 +5,15 @@ from collections.abc import Iterable
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Max, Q, QuerySet
 
-from agencies.models import Agency, Dataset, Extract, ExtractChannel, Membership, Role
+from agencies.models import (
+    Agency,
+    Dataset,
+    Extract,
+    ExtractChannel,
+    Membership,
+    QuarantinedRow,
+    Role,
+)
 from sharehub_bridge.normalise import DOB_ORDER_MONTH_FIRST, DOB_REPAIRS
 
 
@@ -168,10 +176,73 @@ def extract_free_text_line(extract: Extract) -> str:
     )
 
 
-def extract_progress_data(extract: Extract) -> dict:
-    """What the progress bar and the API show about an extract in flight or finished."""
+# Rows set aside listed on the extract's page and in its API document; the download has them all.
+SET_ASIDE_SHOWN = 100
+
+
+def extract_set_aside_reasons(extract: Extract, *, limit: int = SET_ASIDE_SHOWN) -> list[dict]:
+    """Why each row set aside could not load, one line per reason: its row in the file, the
+    column the reason is about ("" for the row as a whole) and the reason. The reasons name
+    columns and rules, never a value, so they can be shown; the rows themselves stay sealed.
+    At most `limit` rows, in file order."""
+    columns = _definition_columns(extract)
+    record_id_column = extract.version.source_id_column
+    rows = QuarantinedRow.objects.filter(extract=extract).order_by("row_number")
+    return [
+        {
+            "row": row_number,
+            "column": reason_column(reason, columns, record_id_column=record_id_column),
+            "reason": reason,
+        }
+        for row_number, reasons in rows.values_list("row_number", "reasons")[:limit]
+        for reason in reasons
+    ]
+
+
+def _definition_columns(extract: Extract) -> list[str]:
+    version = extract.version
+    names = [column["column"] for column in version.columns]
+    if version.source_id_column and version.source_id_column not in names:
+        names.append(version.source_id_column)
+    # Longest first, so a column whose name holds another's ("dob" in "dob_2") is found whole.
+    return sorted(names, key=len, reverse=True)
+
+
+def reason_column(reason: str, columns: list[str], *, record_id_column: str = "") -> str:
+    """The column a row's reason is about, or "" for the row as a whole: the validator writes
+    it as "(name)", "Column name" or "Required field name is missing"; a repeated record id is
+    about the record id column."""
+    found = [
+        (position, name)
+        for name in columns
+        for pattern in (f"({name})", f"Column {name} ", f" {name} is missing")
+        if (position := reason.find(pattern)) >= 0
+    ]
+    if found:
+        return min(found)[1]
+    return record_id_column if reason.startswith("The record id") else ""
+
+
+def extract_progress_data(extract: Extract, *, with_reasons: bool = True) -> dict:
+    """What the progress bar and the API show about an extract in flight or finished.
+
+    `with_reasons`: the rows set aside and why (capped at SET_ASIDE_SHOWN rows), once the
+    extract is finished; a list of many extracts leaves them out (one query each)."""
+    data = _extract_document(extract)
+    if with_reasons:
+        data["set_aside"] = (
+            extract_set_aside_reasons(extract)
+            if extract.is_finished and extract.rows_quarantined
+            else []
+        )
+        data["set_aside_complete"] = extract.rows_quarantined <= SET_ASIDE_SHOWN
+    return data
+
+
+def _extract_document(extract: Extract) -> dict:
     return {
         "id": extract.pk,
+        "number": extract.number,
         "dataset": extract.dataset_id,
         "status": extract.status,
         "status_label": extract.get_status_display(),

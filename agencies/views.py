@@ -31,6 +31,7 @@ from agencies.selectors import (
     extract_free_text_line,
     extract_progress_data,
     extract_repair_lines,
+    extract_set_aside_reasons,
     partnership_agencies,
 )
 from agencies.services import dataset_define
@@ -246,7 +247,12 @@ def _column_role(column: dict) -> str:
 @role_required(Role.AGENCY_ADMIN)
 def extract_upload(request: HttpRequest, pk: int) -> HttpResponse:
     dataset = own_dataset(request, pk)
-    form = ExtractUploadForm(request.POST or None, request.FILES or None)
+    version = dataset.current_version
+    form = ExtractUploadForm(
+        request.POST or None,
+        request.FILES or None,
+        has_record_id=version is None or bool(version.source_id_column),
+    )
     if getattr(request, "upload_too_large", False):
         form.refuse_as_too_large(_too_large_message())
     elif dataset.current_version is None:
@@ -282,6 +288,7 @@ def extract_upload(request: HttpRequest, pk: int) -> HttpResponse:
 @role_required(Role.AGENCY_ADMIN)
 def extract_detail(request: HttpRequest, pk: int) -> HttpResponse:
     extract = own_extract(request, pk)
+    set_aside = extract_set_aside_reasons(extract) if extract.is_finished else []
     return render(
         request,
         "agencies/extract_detail.html",
@@ -290,6 +297,8 @@ def extract_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "repair_lines": extract_repair_lines(extract),
             "contact_lines": extract_contact_lines(extract),
             "free_text_line": extract_free_text_line(extract),
+            "set_aside": set_aside,
+            "set_aside_rows_shown": len({line["row"] for line in set_aside}),
         },
     )
 

@@ -7,9 +7,10 @@ class RetentionForm(forms.Form):
     days = forms.IntegerField(
         label="Keep each record for (days)",
         help_text=(
-            "Counted from the last extract that included the record. For example, 2190 for 6 "
-            "years, 395 for 13 months. Records already older than a shorter period are erased "
-            "tonight."
+            "Counted from the last extract that included the record, in days: a year is 365 "
+            "days and a month 30 or 31, so 6 years is 2190 and 13 months is 395. The page says "
+            "the period in years and months once saved. Records already older than a shorter "
+            "period are erased tonight."
         ),
         min_value=1,
         max_value=MAX_RETENTION_DAYS,

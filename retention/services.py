@@ -178,14 +178,16 @@ def _refusal(dataset: Dataset, extract: Extract | None) -> str:
             f"{timezone.localtime(dataset.withdrawn_at):%d %b %Y}."
         )
     if extract is not None and extract.status == ExtractStatus.WITHDRAWN:
-        return f"Extract {extract.pk} was already withdrawn."
+        return f"Extract {extract.number} was already withdrawn."
     if extract is not None and extract.status != ExtractStatus.LOADED:
         return (
-            f"Extract {extract.pk} was not loaded ({extract.get_status_display().lower()}), "
+            f"Extract {extract.number} was not loaded ({extract.get_status_display().lower()}), "
             "so nothing of it is held and there is nothing to withdraw."
         )
     in_flight = list(
-        dataset.extracts.exclude(status__in=EXTRACT_FINAL_STATUSES).values_list("pk", flat=True)
+        dataset.extracts.exclude(status__in=EXTRACT_FINAL_STATUSES)
+        .order_by("number")
+        .values_list("number", flat=True)
     )
     if in_flight:
         return (

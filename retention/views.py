@@ -7,6 +7,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 
 from agencies.access import role_required
 from agencies.models import Dataset, Extract, Role
+from agencies.periods import period_in_words
 from agencies.views import own_dataset, own_extract
 from retention.forms import RetentionForm, WithdrawalForm
 from retention.models import ErasureKind, ErasureRun
@@ -70,14 +71,21 @@ def retention_period(request: HttpRequest, pk: int) -> HttpResponse:
             retention_period_set(
                 user=request.user, membership=request.membership, dataset=dataset, days=days
             )
-            messages.success(request, f"Records of {dataset.name} are now kept for {days:,} days.")
+            messages.success(
+                request, f"Records of {dataset.name} are now kept for {period_in_words(days)}."
+            )
             if request.membership.role == Role.PLATFORM_ADMIN:
                 return redirect("retention:retention_list")
             return redirect("agencies:dataset_detail", pk=dataset.pk)
     return render(
         request,
         "retention/retention_period.html",
-        {"dataset": dataset, "form": form, "to_erase": to_erase},
+        {
+            "dataset": dataset,
+            "form": form,
+            "to_erase": to_erase,
+            "new_period": period_in_words(form.cleaned_data["days"]) if to_erase else "",
+        },
         status=400 if form.errors else 200,
     )
 

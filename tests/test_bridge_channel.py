@@ -550,7 +550,7 @@ def test_too_many_rows_set_aside_at_the_agency_advises_fixing_them_there(dataset
     sealed, sha = sealed_extract(dataset, rows)
     _, extract = bridge_push(dataset, sealed, sha)
     assert extract.status == ExtractStatus.REJECTED
-    assert "set-aside file at your agency and push again" in extract.message
+    assert "set-aside file at your agency, then push the whole file again" in extract.message
     assert "Download" not in extract.message
 
 

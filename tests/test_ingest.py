@@ -157,8 +157,10 @@ def test_too_many_bad_rows_reject_the_whole_extract_and_change_nothing(dataset):
     extract = upload(dataset, csv_bytes(rows), mode="full")
 
     assert extract.status == ExtractStatus.REJECTED
-    assert extract.message.startswith("2 of 10 rows (20.0%) could not be loaded")
-    assert "over the 10% limit, so none were" in extract.message
+    assert extract.message.startswith("2 of 10 rows (20.0%) have problems")
+    assert "over the 10% limit, so no row was loaded" in extract.message
+    assert "upload the whole file again" in extract.message
+    assert extract.rows_loaded == 0
     assert dataset_snapshot(dataset) == before
     assert StagedRow.objects.count() == 0
     # The bad rows can still be downloaded, so the admin knows what to fix.
@@ -216,7 +218,7 @@ def test_the_same_file_twice_is_recognised_and_changes_nothing(dataset):
 
     assert again.status == ExtractStatus.DUPLICATE
     assert again.duplicate_of_id == first.pk
-    assert f"identical to extract {first.pk}" in again.message
+    assert f"identical to extract {first.number}" in again.message
     assert dataset_snapshot(dataset) == before
     assert again.stored_file == ""
 
@@ -535,7 +537,7 @@ def test_an_older_extract_is_not_applied_over_a_newer_one(dataset):
     extract_ingest(extract_id=older.pk)
     older.refresh_from_db()
     assert older.status == ExtractStatus.REJECTED
-    assert f"Extract {newer.pk}, uploaded after this one, was loaded first" in older.message
+    assert f"Extract {newer.number}, uploaded after this one, was loaded first" in older.message
     assert SourceRecord.objects.get(source_id="I1").payload["risk_grade"] == "high"
 
 

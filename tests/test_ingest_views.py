@@ -120,7 +120,7 @@ def test_a_rejected_upload_says_why_on_the_result_page(admin_client, agency):
     page = admin_client.get(response["Location"]).content.decode()
     assert "The extract was rejected" in page
     assert "The file is empty" in page
-    assert "Nothing in the dataset was changed." in page
+    assert "No row was loaded: nothing in the dataset was changed." in page
 
 
 def test_a_web_upload_over_the_limit_gets_a_clear_message(admin_client, agency, settings):

@@ -15,6 +15,7 @@ from django.db.models import F, Max, Prefetch, Q
 from django.utils import dateformat, timezone
 
 from agencies.models import Agency, AgencyKind, Dataset, DatasetVersion, Role
+from agencies.periods import period_in_words
 from alerts.models import AlertRule, RuleKind
 from audit.models import AuditAction, AuditEntry
 from protocols.fields import FieldInfo, dataset_catalogues, payload_key
@@ -383,7 +384,7 @@ def contributing_agencies() -> list[AgencyEntry]:
                     name=d.name,
                     retention_days=d.retention_days,
                     retention=(
-                        f"Kept for {_days_in_words(d.retention_days)} after the last extract "
+                        f"Kept for {period_in_words(d.retention_days)} after the last extract "
                         "that included the record"
                     ),
                 )

@@ -30,7 +30,7 @@ def test_admin_withdraws_an_extract_and_watches_it_erased(page: Page, member, ag
     page.goto(f"/extracts/{wrong.pk}/")
     tab_to(page, page.get_by_role("button", name="Withdraw this extract"))
     page.keyboard.press("Enter")
-    expect(page.get_by_role("heading", level=1)).to_have_text(f"Withdraw extract {wrong.pk}")
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Withdraw extract {wrong.number}")
     expect(page.get_by_test_id("withdraw-count")).to_contain_text(f"{ROWS} records")
 
     # Without the confirmation: the summary takes the focus and leads to the checkbox.

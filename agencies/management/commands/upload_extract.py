@@ -48,7 +48,7 @@ class Command(BaseCommand):
             time.sleep(1)
             extract.refresh_from_db()
         self.stdout.write(
-            f"Extract {extract.pk}: {extract.get_status_display()}. "
+            f"Extract {extract.number} of {dataset}: {extract.get_status_display()}. "
             f"Rows read {extract.rows_read:,}, loaded {extract.rows_loaded:,}, "
             f"warned {extract.rows_warned:,}, quarantined {extract.rows_quarantined:,}, "
             f"retired {extract.records_retired:,}."
@@ -60,4 +60,4 @@ class Command(BaseCommand):
         if extract.message:
             self.stdout.write(extract.message)
         if extract.status in ("rejected", "failed"):
-            raise CommandError(f"Extract {extract.pk} was {extract.status}.")
+            raise CommandError(f"Extract {extract.number} was {extract.status}.")

@@ -42,6 +42,9 @@ CONTACT_ROLES: dict[str, str] = {
     "team_email": "Team email",
 }
 
+# Cells a spreadsheet runs as a formula start with one of these (CSV injection, OWASP).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\0")
+
 MAX_NAME_LENGTH = 200
 MAX_COLUMNS = 300
 
@@ -53,8 +56,6 @@ def formula_start_problem(text: Any, *, what: str, fix: str) -> str:
     those are made safe when written (agencies.ingest.csv_cell_safe), but a name that only works
     with a quote in front of it is no name to give a dataset, so it is refused where it is typed.
     """
-    from agencies.ingest import FORMULA_PREFIXES
-
     text = text if isinstance(text, str) else ""
     starting = next((t for t in (text, text.strip()) if t.startswith(FORMULA_PREFIXES)), "")
     if not starting:
@@ -111,9 +112,15 @@ class ColumnSpec:
 @dataclass(frozen=True)
 class Definition:
     name: str
+    # "" when the file has no record id column: each row's record id is then derived from the
+    # person's identifiers at ingest, and the dataset takes full refreshes only.
     source_id_column: str
     event_date_column: str = ""
     columns: tuple[ColumnSpec, ...] = field(default_factory=tuple)
+
+    @property
+    def has_record_id(self) -> bool:
+        return bool(self.source_id_column)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -316,8 +323,15 @@ def definition_parse(data: Any, *, stored: bool = False) -> Definition:
         )
 
     source_id_column = _text(data.get("source_id_column"))
-    if not source_id_column:
-        problems.append('Name the "source_id_column": the column with each record\'s own id.')
+    if "source_id_column" not in data:
+        problems.append(
+            'Name the "source_id_column": the column with each record\'s own id, or "" if the '
+            "file has none (the dataset then takes full refreshes only)."
+        )
+    elif data["source_id_column"] is not None and not isinstance(data["source_id_column"], str):
+        problems.append('The "source_id_column" must be a column name, or "" for none.')
+    elif not source_id_column:
+        pass  # no record id column: ids are derived from each row's identifiers at ingest
     elif columns and source_id_column.casefold() not in seen:
         problems.append(f'The source id column "{source_id_column}" is not among the columns.')
     else:

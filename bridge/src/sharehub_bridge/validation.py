@@ -27,6 +27,7 @@ from sharehub_bridge.contacts import (
 )
 from sharehub_bridge.definitions import (
     CONTACT_ROLES,
+    FORMULA_PREFIXES,
     REPEATABLE_IDENTIFIERS,
     ColumnSpec,
     Definition,
@@ -76,7 +77,14 @@ class RowValidator:
         self._row_repairs: list[str] = []
         self._row_has_dob = False
         by_name = {name.casefold(): name for name in header}
-        self.source_column = by_name[definition.source_id_column.casefold()]
+        # A download of rows set aside sent back: its cells lose the quote the download put
+        # before formula-like values, or "-3" would come back as "'-3", not a number.
+        self.unquote = set_aside_download(definition, header)
+        # None when the file has no record id column: the platform derives each row's id from
+        # its identifiers at ingest (agencies.ingest.source_id_derive), where the key is.
+        self.source_column = (
+            by_name[definition.source_id_column.casefold()] if definition.has_record_id else None
+        )
         self.event_column = definition.event_date_column
         # (file column, key in identifiers or payload, is identifier, repeatable, required, check)
         self.plan = [
@@ -113,6 +121,8 @@ class RowValidator:
 
     def validate(self, row: Row) -> RowOutcome:
         values = row.values
+        if self.unquote:
+            values = {column: formula_quote_remove(value) for column, value in values.items()}
         self._row_repairs = []
         self._row_has_dob = False
         errors: list[str] = [row.problem] if row.problem else []
@@ -123,8 +133,10 @@ class RowValidator:
                 errors.append(f"Column {column} holds a control character (NUL) or broken text.")
                 break
         warnings: list[str] = []
-        source_id = values.get(self.source_column, "").strip()
-        if not source_id:
+        source_id = values.get(self.source_column, "").strip() if self.source_column else ""
+        if not self.source_column:
+            pass  # derived at ingest from the identifiers
+        elif not source_id:
             errors.append(f"The record id ({self.source_column}) is missing.")
         elif len(source_id) > 200:
             errors.append(f"The record id ({self.source_column}) is over 200 characters.")
@@ -415,22 +427,57 @@ def _storable(value: str) -> bool:
     return True
 
 
-def header_check(definition: Definition, header: list[str]) -> None:
-    """Whole-file check: the file has exactly the columns the definition names."""
-    in_file = {name.casefold(): name for name in header}
+# The two columns the download of rows set aside puts first (agencies.ingest.quarantine_csv_rows):
+# the row's place in the file it came from, and why it was set aside.
+SET_ASIDE_COLUMNS = ("row_in_file", "reasons")
+
+
+def set_aside_download(definition: Definition, header: list[str]) -> bool:
+    """Whether the file is a download of rows set aside, sent back as it is: it starts with
+    exactly the two columns the download writes, which the dataset does not define itself."""
     defined = {spec.column.casefold() for spec in definition.columns}
     defined.add(definition.source_id_column.casefold())
+    return tuple(header[: len(SET_ASIDE_COLUMNS)]) == SET_ASIDE_COLUMNS and not any(
+        name in defined for name in SET_ASIDE_COLUMNS
+    )
+
+
+def formula_quote_remove(value: str) -> str:
+    """A cell of a set-aside download as it was in the file: the quote the download writes
+    before a cell that starts like a formula (agencies.ingest.csv_cell_safe: "'-3") is taken
+    off again ("-3")."""
+    if value.startswith("'") and value[1:].startswith(FORMULA_PREFIXES):
+        return value[1:]
+    return value
+
+
+def header_check(definition: Definition, header: list[str]) -> None:
+    """Whole-file check: the file has exactly the columns the definition names (a download of
+    rows set aside may add the two columns it writes first; they are ignored)."""
+    if set_aside_download(definition, header):
+        header = header[len(SET_ASIDE_COLUMNS) :]
+    in_file = {name.casefold(): name for name in header}
+    defined = {spec.column.casefold() for spec in definition.columns}
+    record_id = definition.source_id_column
+    if record_id:
+        defined.add(record_id.casefold())
     missing = [spec.column for spec in definition.columns if spec.column.casefold() not in in_file]
-    if definition.source_id_column.casefold() not in in_file:
-        missing.insert(0, definition.source_id_column)
+    if record_id and record_id.casefold() not in in_file:
+        missing.insert(0, record_id)
     unknown = [name for key, name in in_file.items() if key not in defined]
-    if definition.source_id_column.casefold() not in in_file and unknown:
-        # Without even the record id column, the first row is probably data, not names: its
-        # cells may be identifiers, so they are not repeated in the message.
+    # Without even the record id column (or, with none defined, any defined column), the first
+    # row is probably data, not names: its cells may be identifiers, so they are not repeated.
+    if unknown and record_id and record_id.casefold() not in in_file:
         raise ExtractFileError(
-            f"The file has no {definition.source_id_column} column, so its first row may be "
+            f"The file has no {record_id} column, so its first row may be "
             "data rather than the column names. Export the extract with its header row, using "
             "the column names of the dataset definition."
+        )
+    if unknown and not record_id and not defined & set(in_file):
+        raise ExtractFileError(
+            "The file has none of the dataset's columns, so its first row may be data rather "
+            "than the column names. Export the extract with its header row, using the column "
+            "names of the dataset definition."
         )
     problems = []
     if missing:
