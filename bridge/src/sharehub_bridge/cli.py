@@ -585,18 +585,19 @@ def _seal(
     return state, found
 
 
+def _field(label: str, value: str) -> None:
+    print(f"{label + ':':<21}{value}")
+
+
 def _summary_print(found: Preparation, definition: Definition, version: int) -> None:
     label = found.file_format.upper() if found.file_format else "file"
-    print(f"File:               {found.filename} ({label}, {found.file_bytes:,} bytes)")
-    print(
-        f"Dataset:            {definition.name}"
-        + (f" (definition version {version})" if version else "")
-    )
-    print(f"Rows read:          {found.rows_read:,}")
-    print(f"Would load:         {found.rows_ready:,}")
+    _field("File", f"{found.filename} ({label}, {found.file_bytes:,} bytes)")
+    _field("Dataset", definition.name + (f" (definition version {version})" if version else ""))
+    _field("Rows read", f"{found.rows_read:,}")
+    _field("Would load", f"{found.rows_ready:,}")
     share = f" ({found.rows_set_aside / found.rows_read:.1%})" if found.rows_read else ""
-    print(f"With problems:      {found.rows_set_aside:,}{share}")
-    print(f"With warnings:      {found.rows_warned:,} (they load; the warnings say what to fix)")
+    _field("With problems", f"{found.rows_set_aside:,}{share}")
+    _field("With warnings", f"{found.rows_warned:,} (they load; the warnings say what to fix)")
     for line in repair_lines(found):
         print(f"  {line}")
     if found.rows_set_aside:
@@ -604,7 +605,7 @@ def _summary_print(found: Preparation, definition: Definition, version: int) -> 
         print("  (kept on this machine; fix them and push that file as an incremental extract)")
         print("The most common problems:")
         for reason, rows in list(found.reasons.items())[:10]:
-            print(f"  {rows:>7,} rows: {reason}")
+            print(f"  {rows:>7,} {'row ' if rows == 1 else 'rows'}: {reason}")
         print("The first rows with problems:")
         for number, reasons in found.first_problems:
             print(f"  row {number}: {' '.join(reasons)}")
@@ -613,12 +614,12 @@ def _summary_print(found: Preparation, definition: Definition, version: int) -> 
 def _result_print(result: dict[str, Any], found: Preparation, client: ShareHubClient) -> None:
     label = result.get("status_label") or result.get("status")
     print(f"Extract {result.get('id')}: {label}")
-    print(f"Rows read:          {found.rows_read:,} in the file")
-    print(f"Loaded:             {int(result.get('rows_loaded') or 0):,}")
-    print(f"Kept at your agency: {found.rows_set_aside:,} (never sent)")
-    print(f"With warnings:      {int(result.get('rows_warned') or 0):,}")
+    _field("Rows read", f"{found.rows_read:,} in the file")
+    _field("Loaded", f"{int(result.get('rows_loaded') or 0):,}")
+    _field("Kept at your agency", f"{found.rows_set_aside:,} (never sent)")
+    _field("With warnings", f"{int(result.get('rows_warned') or 0):,}")
     if result.get("records_retired"):
-        print(f"Records retired:    {int(result['records_retired']):,}")
+        _field("Records retired", f"{int(result['records_retired']):,}")
     for line in [*(result.get("repairs") or []), *(result.get("contact_warnings") or [])]:
         print(f"  {line}")
     if result.get("message"):
