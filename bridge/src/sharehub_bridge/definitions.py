@@ -42,6 +42,9 @@ CONTACT_ROLES: dict[str, str] = {
     "team_email": "Team email",
 }
 
+# Cells a spreadsheet runs as a formula start with one of these (CSV injection, OWASP).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\0")
+
 MAX_NAME_LENGTH = 200
 MAX_COLUMNS = 300
 
@@ -53,8 +56,6 @@ def formula_start_problem(text: Any, *, what: str, fix: str) -> str:
     those are made safe when written (agencies.ingest.csv_cell_safe), but a name that only works
     with a quote in front of it is no name to give a dataset, so it is refused where it is typed.
     """
-    from agencies.ingest import FORMULA_PREFIXES
-
     text = text if isinstance(text, str) else ""
     starting = next((t for t in (text, text.strip()) if t.startswith(FORMULA_PREFIXES)), "")
     if not starting:

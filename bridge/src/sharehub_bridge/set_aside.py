@@ -11,8 +11,8 @@ import csv
 from pathlib import Path
 from typing import IO, Any
 
-# A cell starting with one of these is run as a formula by a spreadsheet (CSV injection, OWASP).
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\0")
+from sharehub_bridge.definitions import FORMULA_PREFIXES
+
 # The columns a set-aside file starts with, before the file's own.
 SET_ASIDE_COLUMNS = ("row_in_file", "reasons")
 
