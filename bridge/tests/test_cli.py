@@ -244,6 +244,18 @@ def test_a_wrong_token_is_one_clear_line(hub, tmp_path, capsys, monkeypatch):
     assert len(err.strip().splitlines()) == 1
 
 
+def test_a_token_with_a_line_break_is_refused_before_it_is_sent(hub, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("SHAREHUB_TOKEN", "half-of-it\nother-half-9931")
+    path = csv_write(tmp_path / "incidents.csv", GOOD_ROWS)
+
+    code, out, err = run(capsys, *push(hub, path))
+
+    assert code == 2
+    assert "copy it again from ShareHub" in err
+    assert "9931" not in out + err
+    assert hub.requests == []
+
+
 def test_an_unknown_dataset_says_so(hub, tmp_path, capsys):
     path = csv_write(tmp_path / "incidents.csv", GOOD_ROWS)
     argv = push(hub, path)

@@ -392,9 +392,16 @@ def _client(args: argparse.Namespace) -> ShareHubClient:
             f"Give {', '.join(missing)}{extra}. The token is best given in the SHAREHUB_TOKEN "
             "environment variable."
         )
+    token = token.strip()
+    if not token.isascii() or not token.isprintable() or any(c.isspace() for c in token):
+        # Checked here: the HTTP library would refuse it with the token in its error message.
+        _fail(
+            "The API token holds spaces, line breaks or other characters a token never has: "
+            "copy it again from ShareHub."
+        )
     if args.ca_bundle is not None and not Path(args.ca_bundle).is_file():
         _fail(f"There is no CA bundle file {args.ca_bundle}.")
-    return ShareHubClient(args.url, token.strip(), timeout=args.timeout, ca_bundle=args.ca_bundle)
+    return ShareHubClient(args.url, token, timeout=args.timeout, ca_bundle=args.ca_bundle)
 
 
 def dataset_definition(client: ShareHubClient, dataset: int) -> tuple[Definition, int]:
