@@ -21,6 +21,7 @@ from conftest import TOKEN
 from sharehub_bridge import __version__
 from sharehub_bridge.api_client import ShareHubError, base_url_check
 from sharehub_bridge.cli import main
+from sharehub_bridge.preparation import Preparation, repair_lines
 from sharehub_bridge.set_aside import csv_cell_safe
 
 DEFINITION = {
@@ -448,3 +449,34 @@ def test_cells_a_spreadsheet_would_run_are_neutralised():
     assert csv_cell_safe("@SUM(A1)") == "'@SUM(A1)"
     assert csv_cell_safe("Smith") == "Smith"
     assert csv_cell_safe(None) == ""
+
+
+def test_check_counts_warnings_and_repairs_without_showing_values(hub, tmp_path, capsys):
+    swapped = ["P008", "Florence", "Abernathy", "07/23/1971", "9434765918", "", "2026-01-10",
+               "low", ""]  # fmt: skip
+    path = csv_write(tmp_path / "incidents.csv", [*GOOD_ROWS, swapped])
+
+    code, out, err = run(capsys, "check", "--url", hub.url, "--dataset", "7", str(path))
+
+    assert code == 0, err
+    assert "With warnings:       1" in out
+    assert "1 date of birth had day and month the other way round" in out
+    assert "1 NHS number fails its check digit" in out
+    for value in ["07/23/1971", "1971-07-23", "9434765918", "Abernathy"]:
+        assert value not in out + err
+
+
+def test_repair_lines_count_free_text_redactions():
+    found = Preparation(
+        filename="x.csv",
+        repairs={"redacted_name": 3, "redacted_postcode": 1, "redacted_row": 2, "swapped": 1},
+    )
+
+    lines = repair_lines(found)
+
+    assert lines == [
+        "1 date of birth had day and month the other way round from the rest of the file (such "
+        "as 06/19/1968 in a day-first file), and were read with them swapped back.",
+        "Free text: 4 of the person's own identifiers in 2 rows are replaced with placeholders "
+        "before sending.",
+    ]

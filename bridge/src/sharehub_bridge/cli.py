@@ -627,8 +627,13 @@ def _result_print(result: dict[str, Any], found: Preparation, client: ShareHubCl
     _field("With warnings", f"{int(result.get('rows_warned') or 0):,}")
     if result.get("records_retired"):
         _field("Records retired", f"{int(result['records_retired']):,}")
-    for line in [*(result.get("repairs") or []), *(result.get("contact_warnings") or [])]:
-        print(f"  {line}")
+    for line in [
+        *(result.get("repairs") or []),
+        *(result.get("contact_warnings") or []),
+        result.get("free_text") or "",
+    ]:
+        if line:
+            print(f"  {line}")
     if result.get("message"):
         print(f"ShareHub says: {result['message']}")
     link = next((result[k] for k in ("page_url", "url", "html_url") if result.get(k)), None)

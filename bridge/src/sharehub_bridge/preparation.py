@@ -34,6 +34,8 @@ from sharehub_bridge.validation import (
 
 # The problem rows listed one by one in the summary; the rest are in the set-aside file.
 PROBLEM_ROWS_SHOWN = 10
+# The repair RowValidator counts once for each row whose free text it redacted.
+FREE_TEXT_REDACTED_ROW = "redacted_row"
 # How often (in rows) the progress callback hears how far the reader is.
 PROGRESS_EVERY_ROWS = 5000
 _HASH_BLOCK = 1024 * 1024
@@ -220,5 +222,17 @@ def repair_lines(preparation: Preparation) -> list[str]:
         lines.append(
             f"{contacts:,} contact detail{' is' if contacts == 1 else 's are'} left out: not "
             "what the column's role says, or the person's own details."
+        )
+    # Free text redacted of the row's own identifiers by RowValidator: one repair per identifier
+    # replaced ("redacted_<kind>") and one per row ("redacted_row").
+    if rows := repairs.get(FREE_TEXT_REDACTED_ROW, 0):
+        replaced = sum(
+            count
+            for repair, count in repairs.items()
+            if repair.startswith("redacted_") and repair != FREE_TEXT_REDACTED_ROW
+        )
+        lines.append(
+            f"Free text: {replaced:,} of the person's own identifiers in {rows:,} "
+            f"row{'' if rows == 1 else 's'} are replaced with placeholders before sending."
         )
     return lines
