@@ -290,6 +290,7 @@ def test_an_extract_rejected_by_sharehub_exits_1_with_its_message(hub, tmp_path,
 
     assert code == 1
     assert "Extract 1: Rejected" in out
+    assert "Refused by ShareHub" not in out
     assert "ShareHub says: 3 of 8 rows could not be loaded" in out
 
 
@@ -480,3 +481,22 @@ def test_repair_lines_count_free_text_redactions():
         "Free text: 4 of the person's own identifiers in 2 rows are replaced with placeholders "
         "before sending.",
     ]
+
+
+def test_rows_refused_by_sharehubs_own_check_are_pointed_to_the_extract_page(hub, tmp_path, capsys):
+    path = csv_write(tmp_path / "incidents.csv", GOOD_ROWS + BAD_ROWS[:1])
+    ingest = hub._ingest
+
+    def ingest_refusing_one_more(upload, sealed):
+        extract = ingest(upload, sealed)
+        extract.final["rows_quarantined"] += 1
+        extract.final["rows_loaded"] -= 1
+        return extract
+
+    hub._ingest = ingest_refusing_one_more
+
+    code, out, err = run(capsys, *push(hub, path))
+
+    assert code == 0, err
+    assert "Kept at your agency: 1 (never sent)" in out
+    assert "Refused by ShareHub: 1 (the extract's page lists them with reasons)" in out

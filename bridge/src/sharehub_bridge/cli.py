@@ -624,6 +624,11 @@ def _result_print(result: dict[str, Any], found: Preparation, client: ShareHubCl
     _field("Rows read", f"{found.rows_read:,} in the file")
     _field("Loaded", f"{int(result.get('rows_loaded') or 0):,}")
     _field("Kept at your agency", f"{found.rows_set_aside:,} (never sent)")
+    # Rows the bridge sent that ShareHub's own check of each row refused: their values are not
+    # in the local set-aside file, so the extract's page is where to find which and why.
+    refused = int(result.get("rows_quarantined") or 0) - found.rows_set_aside
+    if refused > 0:
+        _field("Refused by ShareHub", f"{refused:,} (the extract's page lists them with reasons)")
     _field("With warnings", f"{int(result.get('rows_warned') or 0):,}")
     if result.get("records_retired"):
         _field("Records retired", f"{int(result['records_retired']):,}")
