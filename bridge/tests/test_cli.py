@@ -500,3 +500,45 @@ def test_rows_refused_by_sharehubs_own_check_are_pointed_to_the_extract_page(hub
     assert code == 0, err
     assert "Kept at your agency: 1 (never sent)" in out
     assert "Refused by ShareHub: 1 (the extract's page lists them with reasons)" in out
+
+
+def test_a_chunk_lost_by_sharehub_before_completing_is_sent_again(hub, tmp_path, capsys):
+    path = csv_write(tmp_path / "incidents.csv", GOOD_ROWS)
+    complete = hub._upload_complete
+    lost = []
+
+    def complete_after_losing_chunk_2_once(upload_id, **kwargs):
+        upload = hub.uploads[upload_id]
+        if not lost:
+            lost.append(upload.chunks_held.pop(2))
+        return complete(upload_id, **kwargs)
+
+    hub._upload_complete = complete_after_losing_chunk_2_once
+
+    code, out, err = run(capsys, *push(hub, path))
+
+    assert code == 0, err
+    assert hub.chunk_puts().count(2) == 2
+    assert len(hub.extracts[1].rows) == 5
+
+
+def test_an_upload_whose_whole_does_not_check_out_is_sent_anew_next_time(hub, tmp_path, capsys):
+    path = csv_write(tmp_path / "incidents.csv", GOOD_ROWS)
+    complete = hub._upload_complete
+    calls = []
+
+    def refuse_the_first_upload(upload_id, **kwargs):
+        calls.append(upload_id)
+        if len(calls) == 1:
+            return 400, {"detail": "The file's checksum does not match."}
+        return complete(upload_id, **kwargs)
+
+    hub._upload_complete = refuse_the_first_upload
+
+    code, out, err = run(capsys, *push(hub, path))
+    assert code == 2
+    assert "The file's checksum does not match. Run the same command again" in err
+
+    code, out, err = run(capsys, *push(hub, path))
+    assert code == 0, err
+    assert len(hub.uploads) == 2 and calls[0] != calls[1]

@@ -161,15 +161,31 @@ class Uploader:
                     )
                 )
             except ShareHubError as error:
-                if error.status == 400:
-                    # Something was missing after all (a chunk dropped by ShareHub): ask again.
+                if error.status != 400:
+                    raise self._stopped(error) from None
+                if self._chunks_missing():
+                    # A chunk ShareHub dropped after taking it: send what it lacks again.
                     continue
-                raise self._stopped(error) from None
+                # Every chunk is held, yet the whole does not check out: this upload is of no
+                # further use; the next run sends the file in a new one.
+                self._upload_forget()
+                raise PushStopped(
+                    f"{error} Run the same command again to send the file anew."
+                ) from None
             return int(done["extract"])
         raise PushStopped(
             "ShareHub did not accept the upload as complete after it was sent again. Run the "
             "same command again; if it goes on, tell ShareHub's administrators."
         )
+
+    def _chunks_missing(self) -> bool:
+        try:
+            document = self._retrying(
+                lambda: self.client.get(f"sealed-uploads/{self.state.upload_id}/")
+            )
+        except ShareHubError as error:
+            raise self._stopped(error) from None
+        return len(document.get("received", [])) < int(document["chunks"])
 
     def _retrying(self, call: Callable[[], Any]) -> Any:
         return _with_retries(
