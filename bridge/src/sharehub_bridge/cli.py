@@ -88,6 +88,12 @@ class UsageProblem(Exception):
 
 
 def main(argv: list[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):
+        # A column name the console's code page lacks (Windows, output redirected to a file)
+        # is shown as "?" rather than ending the run.
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="replace")
     parser = parser_build()
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):
