@@ -269,9 +269,6 @@ def _quiet_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
-# --- Commands ---------------------------------------------------------------------------------
-
-
 def check_run(args: argparse.Namespace) -> int:
     path = _file_check(args.file)
     if args.definition is not None:
@@ -322,8 +319,8 @@ def push_run(args: argparse.Namespace) -> int:
     print(
         f"Sending {found.rows_ready:,} rows to ShareHub, identities sealed"
         + (
-            f"; {found.rows_set_aside:,} rows with problems stay here (their row numbers and "
-            "reasons are sent, never their values)."
+            f"; {found.rows_set_aside:,} rows with problems stay here (only their row "
+            "numbers, record ids and reasons are sent)."
             if found.rows_set_aside
             else "."
         )
@@ -366,9 +363,6 @@ def definition_run(args: argparse.Namespace) -> int:
         args.output.write_text(text, encoding="utf-8")
         print(f"Saved the definition of dataset {args.dataset} to {args.output}.")
     return EXIT_OK
-
-
-# --- Pieces -----------------------------------------------------------------------------------
 
 
 def _error(message: str) -> None:
