@@ -293,12 +293,9 @@ def push_run(args: argparse.Namespace) -> int:
     client = _client(args)
     definition, version = dataset_definition(client, args.dataset)
     work_dir = _work_dir(args.work_dir or path.parent / ".sharehub-bridge")
+    checksum = file_sha256(path)
     state_path = push_state_path(
-        work_dir,
-        url=client.base_url,
-        dataset=args.dataset,
-        mode=args.mode,
-        file_sha256=file_sha256(path),
+        work_dir, url=client.base_url, dataset=args.dataset, mode=args.mode, file_sha256=checksum
     )
     state = _state_resumable(state_path, definition_version=version)
     if state is not None:
@@ -307,7 +304,7 @@ def push_run(args: argparse.Namespace) -> int:
         _summary_print(found, definition, version)
     else:
         try:
-            state, found = _seal(client, args, path, definition, version, state_path)
+            state, found = _seal(client, args, path, definition, version, state_path, checksum)
         except ExtractFileError as refused:
             print(f"The file cannot be loaded, so nothing was sent: {refused}")
             return EXIT_PROBLEMS
@@ -489,7 +486,12 @@ def _bar_factory(args: argparse.Namespace) -> Callable[..., tqdm]:
 
 
 def _prepare(
-    path: Path, definition: Definition, args: argparse.Namespace, *, sealing: Sealing | None
+    path: Path,
+    definition: Definition,
+    args: argparse.Namespace,
+    *,
+    sealing: Sealing | None,
+    known_sha256: str = "",
 ) -> Preparation:
     bar = _bar_factory(args)(total=path.stat().st_size, desc="Reading")
     done = 0
@@ -507,6 +509,7 @@ def _prepare(
             set_aside_path=_set_aside_path(args, path),
             sealing=sealing,
             progress=progress,
+            known_sha256=known_sha256,
         )
     finally:
         bar.close()
@@ -540,6 +543,7 @@ def _seal(
     definition: Definition,
     version: int,
     state_path: Path,
+    checksum: str,
 ) -> tuple[PushState, Preparation]:
     key = client.get("ingest-key/")
     try:
@@ -572,6 +576,7 @@ def _seal(
                     definition_version=version,
                     mode=args.mode,
                 ),
+                known_sha256=checksum,
             )
     except BaseException:
         sealed_path.unlink(missing_ok=True)

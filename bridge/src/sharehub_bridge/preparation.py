@@ -99,55 +99,58 @@ def extract_prepare(
     set_aside_path: Path,
     sealing: Sealing | None = None,
     progress: Callable[[int], None] | None = None,
+    known_sha256: str = "",
 ) -> Preparation:
     """Read and check every row of the file at `path`; seal the good ones when `sealing` is given.
 
     Raises readers.ExtractFileError when the whole file cannot be used (its message says what to
-    fix and quotes no value)."""
+    fix and quotes no value). `known_sha256`: the file's SHA-256 when the caller has it already
+    (a push keys its state by it), saving a pass over a large file."""
     filename = path.name
-    found = Preparation(filename=filename, file_sha256=file_sha256(path))
-    # The platform's order: the columns first, then the date order from a fresh reader.
+    found = Preparation(filename=filename, file_sha256=known_sha256 or file_sha256(path))
+    # The platform's order: the columns first, then the date order from a second reader.
     with extract_open(path, filename=filename) as reader:
         header_check(definition, reader.header)
         found.file_format = reader.format
         found.file_bytes = reader.size_bytes
-    with extract_open(path, filename=filename) as reader:
-        found.dob_order = dob_order_detect(definition, reader)
-    with (
-        extract_open(path, filename=filename) as reader,
-        SetAsideFile(set_aside_path, reader.header) as set_aside,
-    ):
-        writer = None
-        if sealing is not None:
-            writer = SealedExtractWriter(
-                sealing.stream,
-                SealedHeader(
-                    dataset=sealing.dataset,
-                    definition_version=sealing.definition_version,
-                    mode=sealing.mode,
-                    filename=filename,
-                    file_format=found.file_format,
-                    file_sha256=found.file_sha256,
-                    file_bytes=found.file_bytes,
-                    dob_order=found.dob_order,
-                    bridge_version=__version__,
-                    envelope=sealing.sealer.header,
-                ),
-                sealing.sealer,
+        with extract_open(path, filename=filename) as sample:
+            found.dob_order = dob_order_detect(definition, sample)
+        writer = _sealed_writer(sealing, found)
+        with SetAsideFile(set_aside_path, reader.header) as set_aside:
+            _rows_sort(
+                reader.rows(),
+                RowValidator(definition, reader.header, dob_order=found.dob_order),
+                writer,
+                set_aside,
+                found,
+                progress=(lambda: progress(reader.bytes_read())) if progress else None,
             )
-        _rows_sort(
-            reader.rows(),
-            RowValidator(definition, reader.header, dob_order=found.dob_order),
-            writer,
-            set_aside,
-            found,
-            progress=(lambda: progress(reader.bytes_read())) if progress else None,
-        )
+            if set_aside.rows:
+                found.set_aside_path = str(set_aside.path)
         if writer is not None:
             writer.end()
-        if set_aside.rows:
-            found.set_aside_path = str(set_aside.path)
     return found
+
+
+def _sealed_writer(sealing: Sealing | None, found: Preparation) -> SealedExtractWriter | None:
+    if sealing is None:
+        return None
+    return SealedExtractWriter(
+        sealing.stream,
+        SealedHeader(
+            dataset=sealing.dataset,
+            definition_version=sealing.definition_version,
+            mode=sealing.mode,
+            filename=found.filename,
+            file_format=found.file_format,
+            file_sha256=found.file_sha256,
+            file_bytes=found.file_bytes,
+            dob_order=found.dob_order,
+            bridge_version=__version__,
+            envelope=sealing.sealer.header,
+        ),
+        sealing.sealer,
+    )
 
 
 def _rows_sort(rows, validator, writer, set_aside, found, *, progress) -> None:
