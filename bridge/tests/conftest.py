@@ -72,6 +72,8 @@ class FakeShareHub:
         self.chunk_failure: str | int = "drop"
         self.upload_refusal: dict[str, Any] | None = None
         self.polls_before_final = 1
+        # Every answer a redirect there, as a misconfigured proxy or an http -> https hop gives.
+        self.redirect_location = ""
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -296,6 +298,13 @@ def _handler_for(hub: FakeShareHub) -> type[BaseHTTPRequestHandler]:
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
+            if hub.redirect_location:
+                hub.requests.append((self.command, self.path))
+                self.send_response(302)
+                self.send_header("Location", hub.redirect_location)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             status, document = hub.answer(self.command, self.path, self.headers, body)
             if status is None:
                 # A network failure: the connection ends with no answer at all.

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from conftest import TOKEN
+from conftest import TOKEN, FakeShareHub
 
 from sharehub_bridge import __version__
 from sharehub_bridge.api_client import ShareHubError, base_url_check
@@ -542,3 +542,19 @@ def test_an_upload_whose_whole_does_not_check_out_is_sent_anew_next_time(hub, tm
     code, out, err = run(capsys, *push(hub, path))
     assert code == 0, err
     assert len(hub.uploads) == 2 and calls[0] != calls[1]
+
+
+def test_a_redirect_is_reported_not_followed_so_the_token_goes_nowhere_else(hub, tmp_path, capsys):
+    elsewhere = FakeShareHub().start()
+    try:
+        hub.redirect_location = f"{elsewhere.url}/api/v1/datasets/7/"
+        path = csv_write(tmp_path / "incidents.csv", GOOD_ROWS)
+
+        code, out, err = run(capsys, "check", "--url", hub.url, "--dataset", "7", str(path))
+
+        assert code == 2
+        assert f"answered with a redirect (HTTP 302) to {elsewhere.url}" in err
+        assert "Use that address as --url." in err
+        assert elsewhere.requests == []
+    finally:
+        elsewhere.stop()
