@@ -57,6 +57,25 @@ class RowOutcome:
     has_dob: bool = False
 
 
+class RepeatedRecordIds:
+    """A record id may appear once per extract: the second and later rows carrying it get an
+    error naming the row it was first on. Checked after `RowValidator.validate`, on rows with no
+    other problem, by the platform and the bridge alike."""
+
+    def __init__(self) -> None:
+        self._first_row: dict[str, int] = {}
+
+    def check(self, row_number: int, outcome: RowOutcome) -> None:
+        if not outcome.source_id or outcome.errors:
+            return
+        first = self._first_row.setdefault(outcome.source_id, row_number)
+        if first != row_number:
+            outcome.errors.append(
+                f"The record id is repeated: it is also on row {first}. Each record may "
+                "appear once per extract."
+            )
+
+
 class RowValidator:
     """Turns a file row into identifiers and sensitive payload, with row-level errors.
 

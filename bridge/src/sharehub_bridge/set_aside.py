@@ -1,0 +1,68 @@
+"""The rows kept back at the agency: a CSV the admin opens, fixes and sends again.
+
+Rows with problems never leave the agency's machine. `sharehub-bridge` writes them here, with the
+row number and the reasons first and then the file's own columns as they were read, so the admin
+can find each one in their system, fix it and push the corrected rows as an incremental extract.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import IO, Any
+
+from sharehub_bridge.definitions import FORMULA_PREFIXES
+
+# The columns a set-aside file starts with, before the file's own.
+SET_ASIDE_COLUMNS = ("row_in_file", "reasons")
+
+
+def csv_cell_safe(value: Any) -> str:
+    """Neutralise a cell that a spreadsheet would run as a formula (CSV injection, OWASP)."""
+    text = "" if value is None else str(value)
+    if text.startswith(FORMULA_PREFIXES):
+        return "'" + text
+    return text
+
+
+class SetAsideFile:
+    """Writes the rows with problems to `path`, created only when the first such row comes.
+
+    UTF-8 with a byte order mark, so Excel on Windows shows accented names as they are; ShareHub's
+    readers take it back as it is. A file that was itself a set-aside file has its old
+    row_in_file and reasons columns replaced by the new ones rather than repeated.
+    """
+
+    def __init__(self, path: Path, header: list[str]):
+        self.path = path
+        self.rows = 0
+        reserved = {name.casefold() for name in SET_ASIDE_COLUMNS}
+        self._columns = [name for name in header if name.casefold() not in reserved]
+        self._stream: IO[str] | None = None
+        self._writer: Any = None
+
+    def write(self, row_number: int, reasons: list[str], values: dict[str, str]) -> None:
+        if self._writer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._stream = open(self.path, "w", encoding="utf-8-sig", newline="")
+            self._writer = csv.writer(self._stream)
+            self._writer.writerow([csv_cell_safe(c) for c in [*SET_ASIDE_COLUMNS, *self._columns]])
+        self._writer.writerow(
+            [
+                str(row_number),
+                csv_cell_safe(" ".join(reasons)),
+                *(csv_cell_safe(values.get(column, "")) for column in self._columns),
+            ]
+        )
+        self.rows += 1
+
+    def close(self) -> None:
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None
+
+    def __enter__(self) -> SetAsideFile:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
