@@ -4,8 +4,9 @@ import csv
 
 from django.http import StreamingHttpResponse
 
-from agencies.ingest import csv_cell_safe, quarantine_csv_rows
+from agencies.ingest import quarantine_csv_rows
 from agencies.models import Extract, SourceRecord
+from sharehub_bridge.definitions import csv_cell_safe
 
 
 class _Echo:

@@ -42,7 +42,7 @@ from agencies.models import (
 from matching.pseudonymise import identity_seal, quarantine_seal
 from sharehub.keys import AgencySealer, IngestKeyMissing, derive_key, ingest_private_key
 from sharehub_bridge import normalise
-from sharehub_bridge.definitions import FORMULA_PREFIXES, Definition, definition_from_version
+from sharehub_bridge.definitions import Definition, csv_cell_safe, definition_from_version
 from sharehub_bridge.envelope import EnvelopeError, IdentityOpener
 from sharehub_bridge.readers import ExtractFileError, ExtractLimits, extract_open
 from sharehub_bridge.sealed_file import SealedExtractReader, SealedFileError, SealedHeader
@@ -50,6 +50,7 @@ from sharehub_bridge.validation import (
     CONTACT_REPAIRS,
     NHS_CHECK_DIGIT,
     SET_ASIDE_COLUMNS,
+    RepeatedRecordIds,
     RowOutcome,
     RowValidator,
     dob_order_detect,
@@ -644,22 +645,14 @@ DERIVED_ID_PURPOSE = "derived-record-id"
 def _stage_rows(extract, reader, validator, writer, sealer, counts, repairs) -> None:
     """Validate every row and hand it to the writer, staged or set aside."""
     dataset_id = extract.dataset_id
-    seen: dict[str, int] = {}  # record id -> row it was first on
+    repeated = RepeatedRecordIds()
     derived_id = None if extract.version.source_id_column else source_id_derive(dataset_id)
     for row in reader.rows():
         counts["read"] += 1
         outcome = validator.validate(row)
         if derived_id is not None:
             outcome.source_id = derived_id(outcome.identifiers)
-        if outcome.source_id and not outcome.errors:
-            first = seen.get(outcome.source_id)
-            if first is not None:
-                outcome.errors.append(
-                    f"The record id is repeated: it is also on row {first}. Each record may "
-                    "appear once per extract."
-                )
-            else:
-                seen[outcome.source_id] = row.number
+        repeated.check(row.number, outcome)
         if outcome.errors:
             counts["quarantined"] += 1
             writer.quarantine(
@@ -880,14 +873,6 @@ def _discard_upload(extract: Extract) -> None:
 # --- Quarantine download ------------------------------------------------------------------------
 
 
-def csv_cell_safe(value: Any) -> str:
-    """Neutralise a cell that a spreadsheet would run as a formula (CSV injection, OWASP)."""
-    text = "" if value is None else str(value)
-    if text.startswith(FORMULA_PREFIXES):
-        return "'" + text
-    return text
-
-
 def quarantine_csv_rows(extract: Extract) -> Iterable[list[str]]:
     """The rejected rows as they were uploaded, with the reasons first, for the admin to fix."""
     from matching.pseudonymise import quarantine_open
@@ -909,7 +894,7 @@ def quarantine_csv_rows(extract: Extract) -> Iterable[list[str]]:
                 # A download sent back and set aside again: its old row_in_file and reasons
                 # make way for this extract's.
                 header = header[len(SET_ASIDE_COLUMNS) :]
-            yield [csv_cell_safe(c) for c in ["row_in_file", "reasons", *header]]
+            yield [csv_cell_safe(c) for c in [*SET_ASIDE_COLUMNS, *header]]
         yield [
             csv_cell_safe(c)
             for c in [row.row_number, " ".join(row.reasons), *(values.get(h, "") for h in header)]

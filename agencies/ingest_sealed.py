@@ -22,7 +22,7 @@ from sharehub.keys import AgencySealer
 from sharehub_bridge.definitions import ColumnSpec, Definition
 from sharehub_bridge.envelope import IdentityOpener
 from sharehub_bridge.sealed_file import SealedExtractReader, SealedFileError, SetAsideRow
-from sharehub_bridge.validation import ROW_REPAIRS, RowOutcome
+from sharehub_bridge.validation import ROW_REPAIRS, RepeatedRecordIds, RowOutcome
 
 MAX_SOURCE_ID = 200
 MAX_TEXT_CHARS = 1_000_000
@@ -143,7 +143,7 @@ def sealed_rows_stage(
     file. Raises SealedFileError (from the reader) or EnvelopeError (from the opener) for a file
     that cannot be trusted as a whole; the caller rejects it."""
     dataset_id = extract.dataset_id
-    seen: dict[str, int] = {}
+    repeated = RepeatedRecordIds()
     last_number = 0
     for row in reader.rows():
         if row.number <= last_number:
@@ -168,30 +168,24 @@ def sealed_rows_stage(
             if not ROW_REPAIRS.issuperset(row.repairs):
                 problems.append("The bridge reported a repair this ShareHub does not know.")
             problems += check.identity_problems(identifiers)
-            if not problems:
-                first = seen.get(source_id)
-                if first is not None:
-                    problems.append(
-                        f"The record id is repeated: it is also on row {first}. Each record may "
-                        "appear once per extract."
-                    )
-                else:
-                    seen[source_id] = row.number
-            if problems:
+            outcome = RowOutcome(
+                source_id,
+                identifiers,
+                row.payload,
+                None if problems or not row.event_date else date.fromisoformat(row.event_date),
+                problems,
+                row.warnings,
+                repairs=row.repairs,
+                has_dob=row.has_dob,
+            )
+            repeated.check(row.number, outcome)
+            if outcome.errors:
                 counts["quarantined"] += 1
-                reasons = [f"{p} Checked by ShareHub; fix the row at the agency." for p in problems]
+                reasons = [
+                    f"{p} Checked by ShareHub; fix the row at the agency." for p in outcome.errors
+                ]
                 writer.quarantine(row.number, source_id, reasons, None)
             else:
-                outcome = RowOutcome(
-                    source_id,
-                    identifiers,
-                    row.payload,
-                    date.fromisoformat(row.event_date) if row.event_date else None,
-                    [],
-                    row.warnings,
-                    repairs=row.repairs,
-                    has_dob=row.has_dob,
-                )
                 counts["loaded"] += 1
                 counts["warned"] += bool(outcome.warnings)
                 counts["dob"] += outcome.has_dob

@@ -15,7 +15,6 @@ from django.views.decorators.cache import never_cache
 
 from accounts.ratelimits import rate_limited
 from agencies.access import role_required
-from agencies.ingest import csv_cell_safe
 from agencies.models import Agency, Role
 from audit.forms import AuditSearchForm, ReadAnswerForm, ReadQuestionForm, ReadsSearchForm
 from audit.models import AuditAction
@@ -46,6 +45,7 @@ from audit.selectors import (
     unusual_access,
 )
 from audit.services import audit_record, audit_verify
+from sharehub_bridge.definitions import csv_cell_safe
 
 PAGE_ROWS = 100
 EXPORT_HEADER = ["entry", "at (UTC)", "member of staff", "role", "action", "channel", "purpose",

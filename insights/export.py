@@ -26,7 +26,6 @@ from datetime import date
 
 from django.utils import timezone
 
-from agencies.ingest import csv_cell_safe
 from audit.models import AuditAction
 from audit.services import audit_record
 from insights.models import DeidentifiedExport
@@ -36,6 +35,7 @@ from matching.screening import identifiers_in_text, screen_problem
 from protocols.engine import disclose, grants_for
 from protocols.fields import dataset_catalogues, identity_key
 from protocols.models import Purpose
+from sharehub_bridge.definitions import csv_cell_safe
 
 EXPORT_PURPOSES = (Purpose.COMMISSIONING, Purpose.EVALUATION)
 EXPORTABLE_TYPES = {"date", "category", "number", "boolean"}

@@ -12,7 +12,6 @@ from django.views.decorators.cache import never_cache
 
 from accounts.ratelimits import rate_limited
 from agencies.access import role_required
-from agencies.ingest import csv_cell_safe
 from agencies.models import Role
 from insights.drilldown import CellError, CellSuppressed, drilldown
 from insights.evaluation import evaluation_figures
@@ -22,6 +21,7 @@ from insights.models import Evaluation
 from insights.services import snapshot_latest
 from matching.screening import identifiers_in_text, screen_problem
 from protocols.models import Purpose
+from sharehub_bridge.definitions import csv_cell_safe
 
 DASHBOARD_ROLES = (Role.ANALYST, Role.PLATFORM_ADMIN)
 

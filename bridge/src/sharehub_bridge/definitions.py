@@ -49,11 +49,20 @@ MAX_NAME_LENGTH = 200
 MAX_COLUMNS = 300
 
 
+def csv_cell_safe(value: Any) -> str:
+    """Neutralise a cell that a spreadsheet would run as a formula (CSV injection, OWASP): every
+    CSV ShareHub or the bridge writes for people to open goes through this."""
+    text = "" if value is None else str(value)
+    if text.startswith(FORMULA_PREFIXES):
+        return "'" + text
+    return text
+
+
 def formula_start_problem(text: Any, *, what: str, fix: str) -> str:
     """The problem with a name or label a spreadsheet would run as a formula, or "".
 
     Dataset names and labels become the column headers of the partnership's CSV downloads;
-    those are made safe when written (agencies.ingest.csv_cell_safe), but a name that only works
+    those are made safe when written (csv_cell_safe), but a name that only works
     with a quote in front of it is no name to give a dataset, so it is refused where it is typed.
     """
     text = text if isinstance(text, str) else ""

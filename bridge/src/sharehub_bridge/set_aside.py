@@ -11,18 +11,8 @@ import csv
 from pathlib import Path
 from typing import IO, Any
 
-from sharehub_bridge.definitions import FORMULA_PREFIXES
-
-# The columns a set-aside file starts with, before the file's own.
-SET_ASIDE_COLUMNS = ("row_in_file", "reasons")
-
-
-def csv_cell_safe(value: Any) -> str:
-    """Neutralise a cell that a spreadsheet would run as a formula (CSV injection, OWASP)."""
-    text = "" if value is None else str(value)
-    if text.startswith(FORMULA_PREFIXES):
-        return "'" + text
-    return text
+from sharehub_bridge.definitions import csv_cell_safe
+from sharehub_bridge.validation import SET_ASIDE_COLUMNS
 
 
 class SetAsideFile:

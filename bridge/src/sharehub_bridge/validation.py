@@ -463,7 +463,7 @@ def set_aside_download(definition: Definition, header: list[str]) -> bool:
 
 def formula_quote_remove(value: str) -> str:
     """A cell of a set-aside download as it was in the file: the quote the download writes
-    before a cell that starts like a formula (agencies.ingest.csv_cell_safe: "'-3") is taken
+    before a cell that starts like a formula (definitions.csv_cell_safe: "'-3") is taken
     off again ("-3")."""
     if value.startswith("'") and value[1:].startswith(FORMULA_PREFIXES):
         return value[1:]
