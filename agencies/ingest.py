@@ -43,6 +43,7 @@ from sharehub_bridge.readers import ExtractFileError, ExtractLimits, extract_ope
 from sharehub_bridge.validation import (
     CONTACT_REPAIRS,
     NHS_CHECK_DIGIT,
+    IdentifierTally,
     RowOutcome,
     RowValidator,
     dob_order_detect,
@@ -438,6 +439,7 @@ def _attempt_start(extract: Extract) -> None:
     extract.bytes_processed = extract.rows_read = extract.rows_loaded = 0
     extract.rows_warned = extract.rows_quarantined = extract.records_retired = 0
     extract.repairs = {}
+    extract.quality = None
     extract.message = ""
     extract.save()
     logger.info("extract %s: attempt %s started", extract.pk, extract.attempts)
@@ -459,8 +461,9 @@ def _ingest(extract: Extract) -> None:
         validator = RowValidator(definition, reader.header, dob_order=dob_order)
         counts = {"read": 0, "loaded": 0, "warned": 0, "quarantined": 0, "dob": 0}
         dob_repairs: Counter[str] = Counter()
+        quality = IdentifierTally(definition)
         with StagingWriter(extract) as writer:
-            _stage_rows(extract, reader, validator, writer, sealer, counts, dob_repairs)
+            _stage_rows(extract, reader, validator, writer, sealer, counts, dob_repairs, quality)
         _progress(extract, reader.bytes_read(), counts)
     _dob_unreadable_check(counts, dob_repairs)
     # Damaged dates of birth repaired (or kept in part), NHS numbers failing their check digit
@@ -479,7 +482,7 @@ def _ingest(extract: Extract) -> None:
         repairs["contacts"] = contacts
     if dob_order != normalise.DOB_ORDER_DAY_FIRST:
         repairs["date_of_birth_order"] = dob_order
-    _finish(extract, counts, repairs)
+    _finish(extract, counts, repairs, quality.as_json())
 
 
 def _dob_unreadable_check(counts: dict[str, int], repairs: Counter) -> None:
@@ -497,8 +500,9 @@ def _dob_unreadable_check(counts: dict[str, int], repairs: Counter) -> None:
         )
 
 
-def _stage_rows(extract, reader, validator, writer, sealer, counts, repairs) -> None:
-    """Validate every row and hand it to the writer, staged or set aside."""
+def _stage_rows(extract, reader, validator, writer, sealer, counts, repairs, quality) -> None:
+    """Validate every row and hand it to the writer, staged or set aside; `quality` counts the
+    identifiers of the rows that load (IdentifierTally)."""
     dataset_id = extract.dataset_id
     seen: dict[str, int] = {}  # record id -> row it was first on
     for row in reader.rows():
@@ -528,6 +532,7 @@ def _stage_rows(extract, reader, validator, writer, sealer, counts, repairs) -> 
             counts["warned"] += bool(outcome.warnings)
             counts["dob"] += outcome.has_dob
             repairs.update(outcome.repairs)
+            quality.add(outcome)
             identity = identity_seal(
                 sealer,
                 dataset_id=dataset_id,
@@ -551,7 +556,7 @@ def _progress(extract: Extract, bytes_read: int, counts: dict[str, int]) -> None
     )
 
 
-def _finish(extract: Extract, counts: dict[str, int], repairs: dict) -> None:
+def _finish(extract: Extract, counts: dict[str, int], repairs: dict, quality: dict) -> None:
     threshold = settings.SHAREHUB_QUARANTINE_THRESHOLD
     read, bad = counts["read"], counts["quarantined"]
     if read == 0:
@@ -601,6 +606,7 @@ def _finish(extract: Extract, counts: dict[str, int], repairs: dict) -> None:
             rows_quarantined=bad,
             records_retired=retired,
             repairs=repairs,
+            quality=quality,
             bytes_processed=extract.size_bytes,
             finished_at=timezone.now(),
             stored_file="",

@@ -242,10 +242,15 @@ def text_clean(value: str) -> str:
 
 def postcode_normalise(value: str) -> str:
     """A UK postcode as 'OUTWARD INWARD' in capitals when it has that shape, else cleaned text."""
+    return postcode_read(value)[0]
+
+
+def postcode_read(value: str) -> tuple[str, bool]:
+    """The postcode as postcode_normalise writes it, and whether it has a UK postcode's shape."""
     compact = _SPACES.sub("", value).upper()
     if match := _POSTCODE.match(compact):
-        return f"{match.group(1)} {match.group(2)}"
-    return compact
+        return f"{match.group(1)} {match.group(2)}", True
+    return compact, False
 
 
 _NOT_DIGITS = re.compile(r"[^0-9]+")

@@ -12,6 +12,7 @@ data, and messages end up in logs, pages and downloads.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
 from itertools import islice
@@ -30,6 +31,7 @@ from sharehub_bridge.definitions import (
     ColumnSpec,
     Definition,
 )
+from sharehub_bridge.identifiers import pnc_id_is_valid, upn_is_valid
 from sharehub_bridge.readers import ExtractFileError, ExtractReader, Row
 
 TRUE_WORDS = {"true", "yes", "y", "1", "t"}
@@ -52,6 +54,12 @@ class RowOutcome:
     # birth at all: counted for the extract only if the row loads.
     repairs: list[str] = field(default_factory=list)
     has_dob: bool = False
+    # The data quality of the row's identifiers (IdentifierTally): which identifiers had a value
+    # on the row (a repeatable one, such as address, once per column), and which of those failed
+    # their rule (IDENTIFIER_RULES). Keys only, never a value. Tuples, so that a tally can count
+    # rows by their combination, one dictionary update per row.
+    identifiers_present: tuple[str, ...] = ()
+    identifiers_invalid: tuple[str, ...] = ()
 
 
 class RowValidator:
@@ -73,6 +81,8 @@ class RowValidator:
         # The row being read's date of birth repairs (normalise.DOB_REPAIRS) and whether it had one.
         self._row_repairs: list[str] = []
         self._row_has_dob = False
+        # The row being read's identifiers whose value failed their rule (IDENTIFIER_RULES).
+        self._row_invalid: list[str] = []
         by_name = {name.casefold(): name for name in header}
         self.source_column = by_name[definition.source_id_column.casefold()]
         self.event_column = definition.event_date_column
@@ -105,6 +115,8 @@ class RowValidator:
         values = row.values
         self._row_repairs = []
         self._row_has_dob = False
+        self._row_invalid = []
+        present: list[str] = []
         errors: list[str] = [row.problem] if row.problem else []
         for column, value in values.items():
             if not value.isascii() and not _storable(value) or "\x00" in value:
@@ -128,6 +140,8 @@ class RowValidator:
                     what = "identifier" if is_identifier else "field"
                     errors.append(f"Required {what} {file_column} is missing.")
                 continue
+            if is_identifier:
+                present.append(key)
             value = check(text, errors, warnings)
             if value is None:
                 continue
@@ -155,6 +169,8 @@ class RowValidator:
             warnings,
             repairs=self._row_repairs,
             has_dob=self._row_has_dob,
+            identifiers_present=tuple(present),
+            identifiers_invalid=tuple(self._row_invalid) if self._row_invalid else (),
         )
 
     def _check_for(self, spec: ColumnSpec, file_column: str):
@@ -172,6 +188,8 @@ class RowValidator:
                 for repair in reading.repairs:
                     self._row_repairs.append(repair)
                     warnings.append(messages[repair])
+                if len(reading.value) != FULL_DATE_LENGTH:  # only a month, a year, or nothing
+                    self._row_invalid.append("date_of_birth")
                 return reading.value or None
 
             return date_of_birth
@@ -183,11 +201,30 @@ class RowValidator:
                 if not valid:
                     warnings.append(warning)
                     self._row_repairs.append(NHS_CHECK_DIGIT)
+                    self._row_invalid.append("nhs_number")
                 return digits or normalise.text_clean(text)
 
             return nhs_number
         if field == "postcode":
-            return lambda text, errors, warnings: normalise.postcode_normalise(text)
+
+            def postcode(text, errors, warnings):
+                value, valid = normalise.postcode_read(text)
+                if not valid:
+                    self._row_invalid.append("postcode")
+                return value
+
+            return postcode
+        if field in _TEXT_IDENTIFIER_RULES:
+            # Stored as keyed, cleaned text as before (linkage normalises it); only judged here.
+            rule, name = _TEXT_IDENTIFIER_RULES[field], field
+
+            def judged(text, errors, warnings):
+                value = normalise.text_clean(text)
+                if not rule(value):
+                    self._row_invalid.append(name)
+                return value
+
+            return judged
         if field:
             return lambda text, errors, warnings: normalise.text_clean(text)
         if spec.contact:
@@ -222,6 +259,74 @@ class RowValidator:
             return value
 
         return contact
+
+
+# --- Data quality of identifiers ----------------------------------------------------------------
+
+FULL_DATE_LENGTH = len("YYYY-MM-DD")
+# What makes a present identifier valid, in words an agency admin reads on the data quality page
+# ("... of the values present were <rule>"). An identifier without an entry has no rule: any
+# value counts (addresses, other names, local ids).
+IDENTIFIER_RULES: dict[str, str] = {
+    "forename": "a name, not a stand-in such as Baby or Unknown",
+    "surname": "a name, not a stand-in such as Baby or Unknown",
+    "date_of_birth": "a full date (day, month and year)",
+    "gender": "male, female or another gender ShareHub recognises",
+    "postcode": "shaped like a UK postcode",
+    "nhs_number": "10 digits passing the NHS number check digit",
+    "upn": "a unique pupil number with the right check letter",
+    "pnc_id": "a PNC id with the right check character",
+}
+# The rules of identifiers kept as cleaned text, as functions of that text.
+_TEXT_IDENTIFIER_RULES = {
+    "forename": lambda value: not normalise.name_is_placeholder(value),
+    "surname": lambda value: not normalise.name_is_placeholder(value),
+    "gender": lambda value: bool(normalise.gender_normalise(value)),
+    "upn": lambda value: upn_is_valid(normalise.upn_normalise(value)),
+    "pnc_id": lambda value: pnc_id_is_valid(normalise.pnc_id_normalise(value)),
+}
+
+
+class IdentifierTally:
+    """Counts, over the rows an extract loads, how many had each identifier the dataset maps
+    and how many of those failed its rule: the extract's data quality. Counts only.
+
+    `add` runs for every loaded row of files with millions of rows (ingest must not slow down
+    for it), so it counts rows by their combination of identifiers, one dictionary update per
+    row (two when one failed its rule); the counts per identifier wait for `as_json`.
+    """
+
+    def __init__(self, definition: Definition):
+        self.mapped = [
+            name for name in dict.fromkeys(spec.identifier for spec in definition.columns) if name
+        ]
+        self._rows_by_present: dict[tuple[str, ...], int] = {}
+        self._rows_by_invalid: dict[tuple[str, ...], int] = {}
+
+    def add(self, outcome: RowOutcome) -> None:
+        present = outcome.identifiers_present
+        self._rows_by_present[present] = self._rows_by_present.get(present, 0) + 1
+        if invalid := outcome.identifiers_invalid:
+            self._rows_by_invalid[invalid] = self._rows_by_invalid.get(invalid, 0) + 1
+
+    def as_json(self) -> dict[str, Any]:
+        """{"rows": rows counted, "identifiers": {name: {"present": n, "invalid": n}}} for each
+        identifier the dataset maps, with "invalid" only for those that have a rule."""
+        present: Counter[str] = Counter()
+        for names, rows in self._rows_by_present.items():
+            for name in set(names):  # an address in two columns is one address present
+                present[name] += rows
+        invalid: Counter[str] = Counter()
+        for names, rows in self._rows_by_invalid.items():
+            for name in set(names):
+                invalid[name] += rows
+        identifiers: dict[str, dict[str, int]] = {}
+        for name in self.mapped:
+            counts = {"present": present[name]}
+            if name in IDENTIFIER_RULES:
+                counts["invalid"] = invalid[name]
+            identifiers[name] = counts
+        return {"rows": sum(self._rows_by_present.values()), "identifiers": identifiers}
 
 
 # Kinds of contact left out at loading, counted with the identifier repairs and reported apart.
