@@ -8,6 +8,7 @@ urlpatterns = [
     path("datasets/", api.dataset_list, name="dataset_list"),
     path("datasets/<int:pk>/", api.dataset_detail, name="dataset_detail"),
     path("datasets/<int:pk>/extracts/", api.dataset_extracts, name="dataset_extracts"),
+    path("datasets/<int:pk>/quality/", api.dataset_quality_api, name="dataset_quality"),
     path("extracts/<int:pk>/", api.extract_detail, name="extract_detail"),
     path("extracts/<int:pk>/rejected-rows.csv", api.extract_quarantine, name="extract_quarantine"),
 ]
