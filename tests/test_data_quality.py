@@ -189,9 +189,7 @@ def test_the_page_is_for_the_datasets_own_agency_admins_only(
     stranger = MembershipFactory(agency=other_agency, role=Role.AGENCY_ADMIN).user
     client.force_login(stranger)
     assert client.get(url).status_code == 404
-    assert (
-        client.get(reverse("agencies_api:dataset_quality", args=[dataset.pk])).status_code == 404
-    )
+    assert client.get(reverse("agencies_api:dataset_quality", args=[dataset.pk])).status_code == 404
     client.force_login(admin)
     assert client.get(url).status_code == 200
 

@@ -66,9 +66,7 @@ def test_a_complete_valid_row_has_every_identifier_and_none_invalid():
 
 def test_blank_identifiers_are_missing_not_invalid():
     row = outcome(nhs="", postcode="  ", dob="", address_1="", address_2="")
-    assert not {"nhs_number", "postcode", "date_of_birth", "address"} & set(
-        row.identifiers_present
-    )
+    assert not {"nhs_number", "postcode", "date_of_birth", "address"} & set(row.identifiers_present)
     assert row.identifiers_invalid == ()
 
 
