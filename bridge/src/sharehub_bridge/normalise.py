@@ -399,7 +399,14 @@ def name_is_placeholder(value: str) -> bool:
     A placeholder must never count as agreement: two unnamed babies are not the same child.
     A blank name is missing, not a placeholder, and gives False.
     """
+    if value.isascii() and value.isalpha():
+        # One plain word, as most names are: the same answer without tokenising (ingest judges
+        # every row's names for the extract's data quality).
+        return value.casefold() in _ONE_WORD_PLACEHOLDERS
     return _tokens_are_placeholder(_name_tokens(value))
+
+
+_ONE_WORD_PLACEHOLDERS = _PLACEHOLDER_WORDS | _SALUTATIONS
 
 
 def name_normalise(value: str) -> str:

@@ -12,7 +12,6 @@ data, and messages end up in logs, pages and downloads.
 from __future__ import annotations
 
 import math
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
 from itertools import islice
@@ -27,6 +26,7 @@ from sharehub_bridge.contacts import (
 )
 from sharehub_bridge.definitions import (
     CONTACT_ROLES,
+    IDENTIFIER_FIELDS,
     REPEATABLE_IDENTIFIERS,
     ColumnSpec,
     Definition,
@@ -54,12 +54,19 @@ class RowOutcome:
     # birth at all: counted for the extract only if the row loads.
     repairs: list[str] = field(default_factory=list)
     has_dob: bool = False
-    # The data quality of the row's identifiers (IdentifierTally): which identifiers had a value
-    # on the row (a repeatable one, such as address, once per column), and which of those failed
-    # their rule (IDENTIFIER_RULES). Keys only, never a value. Tuples, so that a tally can count
-    # rows by their combination, one dictionary update per row.
-    identifiers_present: tuple[str, ...] = ()
+    # The identifiers on the row whose value failed their rule (IDENTIFIER_RULES), for the
+    # extract's data quality (IdentifierTally). Keys only, never a value.
     identifiers_invalid: tuple[str, ...] = ()
+
+    @property
+    def identifiers_present(self) -> tuple[str, ...]:
+        """The identifiers the row had a value for: those read, and a date of birth written but
+        unreadable (present, and invalid). Worked out when asked: ingest counts from
+        `identifiers` directly, as it does for every row."""
+        present = tuple(self.identifiers)
+        if "date_of_birth" in self.identifiers_invalid and "date_of_birth" not in present:
+            present += ("date_of_birth",)
+        return present
 
 
 class RowValidator:
@@ -116,7 +123,6 @@ class RowValidator:
         self._row_repairs = []
         self._row_has_dob = False
         self._row_invalid = []
-        present: list[str] = []
         errors: list[str] = [row.problem] if row.problem else []
         for column, value in values.items():
             if not value.isascii() and not _storable(value) or "\x00" in value:
@@ -140,8 +146,6 @@ class RowValidator:
                     what = "identifier" if is_identifier else "field"
                     errors.append(f"Required {what} {file_column} is missing.")
                 continue
-            if is_identifier:
-                present.append(key)
             value = check(text, errors, warnings)
             if value is None:
                 continue
@@ -169,7 +173,6 @@ class RowValidator:
             warnings,
             repairs=self._row_repairs,
             has_dob=self._row_has_dob,
-            identifiers_present=tuple(present),
             identifiers_invalid=tuple(self._row_invalid) if self._row_invalid else (),
         )
 
@@ -214,13 +217,13 @@ class RowValidator:
                 return value
 
             return postcode
-        if field in _TEXT_IDENTIFIER_RULES:
-            # Stored as keyed, cleaned text as before (linkage normalises it); only judged here.
-            rule, name = _TEXT_IDENTIFIER_RULES[field], field
+        if field in _TEXT_IDENTIFIER_FAILS:
+            # Stored as cleaned text as before (linkage normalises it); only judged here.
+            fails, name, clean = _TEXT_IDENTIFIER_FAILS[field], field, normalise.text_clean
 
             def judged(text, errors, warnings):
-                value = normalise.text_clean(text)
-                if not rule(value):
+                value = clean(text)
+                if fails(value):
                     self._row_invalid.append(name)
                 return value
 
@@ -277,13 +280,13 @@ IDENTIFIER_RULES: dict[str, str] = {
     "upn": "a unique pupil number with the right check letter",
     "pnc_id": "a PNC id with the right check character",
 }
-# The rules of identifiers kept as cleaned text, as functions of that text.
-_TEXT_IDENTIFIER_RULES = {
-    "forename": lambda value: not normalise.name_is_placeholder(value),
-    "surname": lambda value: not normalise.name_is_placeholder(value),
-    "gender": lambda value: bool(normalise.gender_normalise(value)),
-    "upn": lambda value: upn_is_valid(normalise.upn_normalise(value)),
-    "pnc_id": lambda value: pnc_id_is_valid(normalise.pnc_id_normalise(value)),
+# Whether the cleaned text of an identifier kept as text fails its rule.
+_TEXT_IDENTIFIER_FAILS = {
+    "forename": normalise.name_is_placeholder,
+    "surname": normalise.name_is_placeholder,
+    "gender": lambda value: not normalise.gender_normalise(value),
+    "upn": lambda value: not upn_is_valid(normalise.upn_normalise(value)),
+    "pnc_id": lambda value: not pnc_id_is_valid(normalise.pnc_id_normalise(value)),
 }
 
 
@@ -291,42 +294,41 @@ class IdentifierTally:
     """Counts, over the rows an extract loads, how many had each identifier the dataset maps
     and how many of those failed its rule: the extract's data quality. Counts only.
 
-    `add` runs for every loaded row of files with millions of rows (ingest must not slow down
-    for it), so it counts rows by their combination of identifiers, one dictionary update per
-    row (two when one failed its rule); the counts per identifier wait for `as_json`.
+    `add` runs for every loaded row of files with millions of rows, and ingest must not slow
+    down for it: it adds to counters already in place and allocates nothing (a new object per
+    row would also make the garbage collector run more often over the rows being staged).
     """
 
     def __init__(self, definition: Definition):
         self.mapped = [
             name for name in dict.fromkeys(spec.identifier for spec in definition.columns) if name
         ]
-        self._rows_by_present: dict[tuple[str, ...], int] = {}
-        self._rows_by_invalid: dict[tuple[str, ...], int] = {}
+        self.rows = 0
+        # Every identifier a row can hold, so that `add` never has to ask whether one is there.
+        self._present = dict.fromkeys(IDENTIFIER_FIELDS, 0)
+        self._invalid = dict.fromkeys(IDENTIFIER_FIELDS, 0)
 
     def add(self, outcome: RowOutcome) -> None:
-        present = outcome.identifiers_present
-        self._rows_by_present[present] = self._rows_by_present.get(present, 0) + 1
+        self.rows += 1
+        present = self._present
+        for name in outcome.identifiers:
+            present[name] += 1
         if invalid := outcome.identifiers_invalid:
-            self._rows_by_invalid[invalid] = self._rows_by_invalid.get(invalid, 0) + 1
+            for name in invalid:
+                self._invalid[name] += 1
+            if "date_of_birth" in invalid and "date_of_birth" not in outcome.identifiers:
+                present["date_of_birth"] += 1  # written, but unreadable
 
     def as_json(self) -> dict[str, Any]:
         """{"rows": rows counted, "identifiers": {name: {"present": n, "invalid": n}}} for each
         identifier the dataset maps, with "invalid" only for those that have a rule."""
-        present: Counter[str] = Counter()
-        for names, rows in self._rows_by_present.items():
-            for name in set(names):  # an address in two columns is one address present
-                present[name] += rows
-        invalid: Counter[str] = Counter()
-        for names, rows in self._rows_by_invalid.items():
-            for name in set(names):
-                invalid[name] += rows
         identifiers: dict[str, dict[str, int]] = {}
         for name in self.mapped:
-            counts = {"present": present[name]}
+            counts = {"present": self._present[name]}
             if name in IDENTIFIER_RULES:
-                counts["invalid"] = invalid[name]
+                counts["invalid"] = self._invalid[name]
             identifiers[name] = counts
-        return {"rows": sum(self._rows_by_present.values()), "identifiers": identifiers}
+        return {"rows": self.rows, "identifiers": identifiers}
 
 
 # Kinds of contact left out at loading, counted with the identifier repairs and reported apart.
