@@ -1,6 +1,12 @@
 """Data quality counting: which identifiers each row had and which failed their rule
 (RowValidator), and the extract's counts per identifier (IdentifierTally). No Django."""
 
+import string
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sharehub_bridge import normalise
 from sharehub_bridge.definitions import ColumnSpec, Definition
 from sharehub_bridge.readers import Row
 from sharehub_bridge.validation import IDENTIFIER_RULES, IdentifierTally, RowValidator
@@ -149,3 +155,15 @@ def test_an_identifier_mapped_but_never_given_counts_zero_and_values_never_appea
     text = repr(quality)
     for value in VALID.values():
         assert value not in text
+
+
+@given(
+    st.one_of(
+        st.sampled_from(sorted(normalise._ONE_WORD_PLACEHOLDERS)).map(str.title),
+        st.text(alphabet=string.ascii_letters, min_size=1, max_size=12),
+    )
+)
+def test_a_one_word_name_is_judged_as_the_tokeniser_would(name):
+    """The short cut for plain one-word names gives the tokeniser's answer, word for word."""
+    slow = normalise._tokens_are_placeholder(normalise._name_tokens(name))
+    assert normalise.name_is_placeholder(name) is slow
