@@ -9,9 +9,12 @@ from django.urls import reverse
 from agencies.models import Extract, ExtractStatus, Role
 from agencies.quality import linked_published
 from agencies.tokens import api_token_create
-from matching.linked_share import extract_linked_share_store
+from matching.linked_share import dataset_linked_counts, extract_linked_share_store
+from protocols.models import SealRule
+from protocols.seals import seals_mark
 from tests.factories import MembershipFactory
 from tests.ingest_helpers import csv_bytes, good_row, police_dataset, upload
+from tests.protocol_helpers import linked_people
 from tests.test_linkage import ALICE, STRANGER, rows_csv
 
 pytestmark = pytest.mark.django_db
@@ -230,3 +233,18 @@ def test_the_api_gives_the_series_as_json(client, admin, agency, other_agency):
     other_url = reverse("agencies_api:dataset_quality", args=[theirs.pk])
     assert client.get(other_url, HTTP_AUTHORIZATION=f"Token {token}").status_code == 404
     assert client.get(url).status_code in (401, 403)
+
+
+def test_another_agencys_sealed_record_links_nobody(agency, other_agency):
+    """The figure is read by the dataset's own agency: a record sealed from it (sexual health,
+    adoption) must not move it, or it would say who is known where."""
+    linked = linked_people(other_agency, agency)  # Alice: police A1 and A2, social care S1
+    assert dataset_linked_counts(dataset_id=linked.csc.pk, agency_id=agency.pk) == (2, 1)
+    for value in ("high", "medium"):  # every police record of Alice
+        SealRule.objects.create(
+            dataset=linked.police, field_key="field:risk_grade", value=value, reason="Test seal"
+        )
+    seals_mark(dataset_id=linked.police.pk)
+    assert dataset_linked_counts(dataset_id=linked.csc.pk, agency_id=agency.pk) == (2, 0)
+    # The police's own figure still counts their records linked to social care's, unsealed.
+    assert dataset_linked_counts(dataset_id=linked.police.pk, agency_id=other_agency.pk) == (3, 2)
