@@ -7,7 +7,8 @@ from django.test import TestCase
 from django.urls import reverse
 
 from agencies.models import Extract, ExtractStatus, Role
-from agencies.quality import linked_published
+from agencies.quality import dataset_quality_page, linked_published
+from agencies.selectors import extract_label
 from agencies.tokens import api_token_create
 from matching.linked_share import dataset_linked_counts, extract_linked_share_store
 from protocols.models import SealRule
@@ -248,3 +249,15 @@ def test_another_agencys_sealed_record_links_nobody(agency, other_agency):
     assert dataset_linked_counts(dataset_id=linked.csc.pk, agency_id=agency.pk) == (2, 0)
     # The police's own figure still counts their records linked to social care's, unsealed.
     assert dataset_linked_counts(dataset_id=linked.police.pk, agency_id=other_agency.pk) == (3, 2)
+
+
+def test_the_series_costs_one_query_however_many_extracts(agency, django_assert_num_queries):
+    dataset = police_dataset(agency)
+    for n in range(3):
+        upload(dataset, csv_bytes([good_row(f"R{n}")]))
+    with django_assert_num_queries(1):
+        quality = dataset_quality_page(dataset)
+    assert len(quality["extracts"]) == 3
+    assert [row["extract"]["label"] for row in quality["completeness_rows"]] == [
+        extract_label(extract) for extract in dataset.extracts.order_by("uploaded_at", "id")
+    ]
