@@ -28,6 +28,7 @@ from agencies.models import (
     Role,
     SealedUpload,
 )
+from agencies.quality import dataset_quality
 from agencies.sealed_uploads import (
     ChunkConflict,
     SealedUploadError,
@@ -39,7 +40,7 @@ from agencies.selectors import agency_datasets, dataset_extract_history, extract
 from agencies.services import dataset_define
 from sharehub.api_schema import CSV, DETAIL, DOCUMENT, answers
 from sharehub.keys import ingest_public_key
-from sharehub_bridge.definitions import DefinitionError, definition_parse
+from sharehub_bridge.definitions import IDENTIFIER_FIELDS, DefinitionError, definition_parse
 from sharehub_bridge.envelope import ALGORITHM, b64encode
 from sharehub_bridge.readers import ExtractFileError
 
@@ -170,6 +171,76 @@ class ExtractDetailAPI(AgencyAPIView):
             Extract.objects.select_related("version"), pk=pk, dataset__agency=self.agency()
         )
         return Response(extract_progress_data(extract))
+
+
+class QualityIdentifierSerializer(serializers.Serializer):
+    identifier = serializers.ChoiceField(choices=list(IDENTIFIER_FIELDS))
+    label = serializers.CharField()
+    rule = serializers.CharField(
+        allow_null=True, help_text="What a valid value is; null when any value counts."
+    )
+
+
+class IdentifierQualitySerializer(serializers.Serializer):
+    identifier = serializers.ChoiceField(choices=list(IDENTIFIER_FIELDS))
+    present = serializers.IntegerField(help_text="Rows loaded that had a value.")
+    complete_percent = serializers.FloatField(
+        allow_null=True, help_text="present as a share of the rows measured, in per cent."
+    )
+    valid = serializers.IntegerField(
+        allow_null=True, help_text="Values passing the rule; null when the identifier has none."
+    )
+    valid_percent = serializers.FloatField(
+        allow_null=True, help_text="valid as a share of present, in per cent."
+    )
+
+
+class QualityRepairsSerializer(serializers.Serializer):
+    date_of_birth_repaired = serializers.IntegerField(help_text="Day and month swapped, OCR.")
+    date_of_birth_kept_in_part = serializers.IntegerField(help_text="Month and year, or year.")
+    date_of_birth_left_out = serializers.IntegerField(help_text="Could not be read at all.")
+    nhs_number_check_digit = serializers.IntegerField()
+    contacts_left_out = serializers.IntegerField()
+
+
+class QualityLinkedSerializer(serializers.Serializer):
+    records = serializers.IntegerField(help_text="The dataset's current records.")
+    linked = serializers.IntegerField(
+        help_text="Of those, linked to a current record of another agency, to the nearest 10."
+    )
+    linked_percent = serializers.FloatField(allow_null=True)
+
+
+class ExtractQualitySerializer(serializers.Serializer):
+    extract = serializers.IntegerField()
+    label = serializers.CharField()
+    uploaded_at = serializers.DateTimeField()
+    mode = serializers.ChoiceField(choices=ExtractMode.values)
+    rows_loaded = serializers.IntegerField()
+    measured = serializers.BooleanField(
+        help_text="False for an extract loaded before data quality was counted."
+    )
+    rows_measured = serializers.IntegerField(allow_null=True)
+    identifiers = IdentifierQualitySerializer(many=True, allow_null=True)
+    repairs = QualityRepairsSerializer(allow_null=True)
+    linked = QualityLinkedSerializer(
+        allow_null=True, help_text="Null until the linkage after the extract has finished."
+    )
+
+
+class DatasetQualitySerializer(serializers.Serializer):
+    dataset = serializers.IntegerField()
+    identifiers = QualityIdentifierSerializer(many=True)
+    extracts = ExtractQualitySerializer(many=True, help_text="Latest loaded, oldest first.")
+
+
+class DatasetQualityAPI(AgencyAPIView):
+    @extend_schema(responses=answers({200: DatasetQualitySerializer}))
+    def get(self, request, pk: int):
+        """The dataset's data quality across its latest loaded extracts: counts and shares of
+        rows and values, never a value."""
+        quality = dataset_quality(self.own_dataset(pk))
+        return Response(DatasetQualitySerializer(quality).data)
 
 
 class ExtractQuarantineAPI(AgencyAPIView):
@@ -344,3 +415,4 @@ sealed_uploads = api_roles(Role.AGENCY_ADMIN)(SealedUploadsAPI.as_view())
 sealed_upload_detail = api_roles(Role.AGENCY_ADMIN)(SealedUploadDetailAPI.as_view())
 sealed_upload_chunk = api_roles(Role.AGENCY_ADMIN)(SealedUploadChunkAPI.as_view())
 sealed_upload_complete_view = api_roles(Role.AGENCY_ADMIN)(SealedUploadCompleteAPI.as_view())
+dataset_quality_api = api_roles(Role.AGENCY_ADMIN)(DatasetQualityAPI.as_view())

@@ -8,6 +8,7 @@ urlpatterns = [
     path("datasets/", api.dataset_list, name="dataset_list"),
     path("datasets/<int:pk>/", api.dataset_detail, name="dataset_detail"),
     path("datasets/<int:pk>/extracts/", api.dataset_extracts, name="dataset_extracts"),
+    path("datasets/<int:pk>/quality/", api.dataset_quality_api, name="dataset_quality"),
     path("extracts/<int:pk>/", api.extract_detail, name="extract_detail"),
     path("ingest-key/", api.ingest_key, name="ingest_key"),
     path("datasets/<int:pk>/sealed-uploads/", api.sealed_uploads, name="sealed_uploads"),

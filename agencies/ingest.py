@@ -50,6 +50,7 @@ from sharehub_bridge.validation import (
     CONTACT_REPAIRS,
     NHS_CHECK_DIGIT,
     SET_ASIDE_COLUMNS,
+    IdentifierTally,
     RepeatedRecordIds,
     RowOutcome,
     RowValidator,
@@ -468,6 +469,7 @@ def _attempt_start(extract: Extract) -> None:
     extract.bytes_processed = extract.rows_read = extract.rows_loaded = 0
     extract.rows_warned = extract.rows_quarantined = extract.records_retired = 0
     extract.repairs = {}
+    extract.quality = None
     extract.message = ""
     extract.save()
     logger.info("extract %s: attempt %s started", extract.pk, extract.attempts)
@@ -484,8 +486,9 @@ def _ingest(extract: Extract) -> None:
     sealer = AgencySealer(extract.dataset.agency_id)
     counts = {"read": 0, "loaded": 0, "warned": 0, "quarantined": 0, "dob": 0}
     dob_repairs: Counter[str] = Counter()
+    quality = IdentifierTally(definition)
     if extract.channel == ExtractChannel.BRIDGE:
-        dob_order = _ingest_sealed(extract, definition, path, sealer, counts, dob_repairs)
+        dob_order = _ingest_sealed(extract, definition, path, sealer, counts, dob_repairs, quality)
     else:
         with extract_open(path, filename=extract.filename, limits=extract_limits()) as reader:
             header_check(definition, reader.header)
@@ -495,10 +498,12 @@ def _ingest(extract: Extract) -> None:
             dob_order = _dob_order(path, extract, definition)
             validator = RowValidator(definition, reader.header, dob_order=dob_order)
             with StagingWriter(extract) as writer:
-                _stage_rows(extract, reader, validator, writer, sealer, counts, dob_repairs)
+                _stage_rows(
+                    extract, reader, validator, writer, sealer, counts, dob_repairs, quality
+                )
             _progress(extract, reader.bytes_read(), counts)
     _dob_unreadable_check(counts, dob_repairs)
-    _finish(extract, counts, _repairs_summary(dob_repairs, dob_order))
+    _finish(extract, counts, _repairs_summary(dob_repairs, dob_order), quality.as_json())
 
 
 def _repairs_summary(dob_repairs: Counter, dob_order: str) -> dict[str, Any]:
@@ -524,7 +529,7 @@ def _repairs_summary(dob_repairs: Counter, dob_order: str) -> dict[str, Any]:
     return repairs
 
 
-def _ingest_sealed(extract, definition, path, sealer, counts, dob_repairs) -> str:
+def _ingest_sealed(extract, definition, path, sealer, counts, dob_repairs, quality) -> str:
     """Stage a sealed extract from the IG bridge; returns the date of birth order it was read
     with. A file that cannot be trusted as a whole is refused with nothing of it kept."""
     with path.open("rb") as stream:
@@ -548,6 +553,7 @@ def _ingest_sealed(extract, definition, path, sealer, counts, dob_repairs) -> st
                     sealer=sealer,
                     counts=counts,
                     repairs=dob_repairs,
+                    quality=quality,
                     progress=lambda: _progress(extract, reader.bytes_read(), counts),
                     batch_rows=BATCH_ROWS,
                     derived_id=(
@@ -642,8 +648,9 @@ def source_id_derive(dataset_id: int) -> Callable[[dict[str, str]], str]:
 DERIVED_ID_PURPOSE = "derived-record-id"
 
 
-def _stage_rows(extract, reader, validator, writer, sealer, counts, repairs) -> None:
-    """Validate every row and hand it to the writer, staged or set aside."""
+def _stage_rows(extract, reader, validator, writer, sealer, counts, repairs, quality) -> None:
+    """Validate every row and hand it to the writer, staged or set aside; `quality` counts the
+    identifiers of the rows that load (IdentifierTally)."""
     dataset_id = extract.dataset_id
     repeated = RepeatedRecordIds()
     derived_id = None if extract.version.source_id_column else source_id_derive(dataset_id)
@@ -668,6 +675,7 @@ def _stage_rows(extract, reader, validator, writer, sealer, counts, repairs) -> 
             counts["warned"] += bool(outcome.warnings)
             counts["dob"] += outcome.has_dob
             repairs.update(outcome.repairs)
+            quality.add(outcome)
             identity = identity_seal(
                 sealer,
                 dataset_id=dataset_id,
@@ -699,7 +707,7 @@ WHOLE_FILE_AGAIN = (
 )
 
 
-def _finish(extract: Extract, counts: dict[str, int], repairs: dict) -> None:
+def _finish(extract: Extract, counts: dict[str, int], repairs: dict, quality: dict) -> None:
     threshold = settings.SHAREHUB_QUARANTINE_THRESHOLD
     read, bad = counts["read"], counts["quarantined"]
     if read == 0:
@@ -756,6 +764,7 @@ def _finish(extract: Extract, counts: dict[str, int], repairs: dict) -> None:
             rows_quarantined=bad,
             records_retired=retired,
             repairs=repairs,
+            quality=quality,
             bytes_processed=extract.size_bytes,
             finished_at=timezone.now(),
             stored_file="",

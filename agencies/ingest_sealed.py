@@ -22,7 +22,13 @@ from sharehub.keys import AgencySealer
 from sharehub_bridge.definitions import ColumnSpec, Definition
 from sharehub_bridge.envelope import IdentityOpener
 from sharehub_bridge.sealed_file import SealedExtractReader, SealedFileError, SetAsideRow
-from sharehub_bridge.validation import ROW_REPAIRS, RepeatedRecordIds, RowOutcome
+from sharehub_bridge.validation import (
+    IDENTIFIER_RULES,
+    ROW_REPAIRS,
+    IdentifierTally,
+    RepeatedRecordIds,
+    RowOutcome,
+)
 
 MAX_SOURCE_ID = 200
 MAX_TEXT_CHARS = 1_000_000
@@ -135,6 +141,7 @@ def sealed_rows_stage(
     sealer: AgencySealer,
     counts: dict[str, int],
     repairs: Counter,
+    quality: IdentifierTally,
     progress: Callable[[], None],
     batch_rows: int,
     derived_id: Callable[[dict[str, str]], str] | None = None,
@@ -167,6 +174,8 @@ def sealed_rows_stage(
             problems += check.record_problems(row.payload, row.event_date)
             if not ROW_REPAIRS.issuperset(row.repairs):
                 problems.append("The bridge reported a repair this ShareHub does not know.")
+            if not IDENTIFIER_RULES.keys() >= set(row.identifiers_invalid):
+                problems.append("The bridge judged an identifier this ShareHub has no rule for.")
             problems += check.identity_problems(identifiers)
             outcome = RowOutcome(
                 source_id,
@@ -177,6 +186,7 @@ def sealed_rows_stage(
                 row.warnings,
                 repairs=row.repairs,
                 has_dob=row.has_dob,
+                identifiers_invalid=row.identifiers_invalid,
             )
             repeated.check(row.number, outcome)
             if outcome.errors:
@@ -190,6 +200,7 @@ def sealed_rows_stage(
                 counts["warned"] += bool(outcome.warnings)
                 counts["dob"] += outcome.has_dob
                 repairs.update(outcome.repairs)
+                quality.add(outcome)
                 identity = identity_seal(
                     sealer, dataset_id=dataset_id, source_id=source_id, identifiers=identifiers
                 )

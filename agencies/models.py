@@ -233,6 +233,16 @@ class Extract(models.Model):
     # Identifier values repaired at loading, counted by kind, never the values themselves:
     # {"date_of_birth": {"swapped": 12, "ocr": 3}, "date_of_birth_order": "mdy"}.
     repairs = models.JSONField(default=dict, blank=True)
+    # The data quality of the rows loaded, counted at loading (sharehub_bridge.validation.
+    # IdentifierTally): {"rows": 2000, "identifiers": {"nhs_number": {"present": 1950,
+    # "invalid": 12}, "address": {"present": 1990}}}. Counts only, never a value. Null for an
+    # extract loaded before it was counted, which the data quality page shows as not measured.
+    quality = models.JSONField(null=True, blank=True)
+    # After the linkage that followed the extract: the dataset's current records, and how many
+    # of them are linked to a current record of another agency (matching.linked_share). Null
+    # until that linkage has finished, or for extracts linked before it was counted.
+    records_after_linkage = models.PositiveIntegerField(null=True, blank=True)
+    records_linked_elsewhere = models.PositiveIntegerField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -4,6 +4,8 @@ from collections.abc import Iterable
 
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Max, Q, QuerySet
+from django.utils import timezone
+from django.utils.formats import date_format
 
 from agencies.models import (
     Agency,
@@ -85,6 +87,12 @@ def dataset_extract_history(dataset: Dataset) -> QuerySet[Extract]:
         .select_related("uploaded_by", "version")
         .order_by("-uploaded_at", "-id")
     )
+
+
+def extract_label(extract: Extract) -> str:
+    """How an extract is named on pages, charts and in the API: the one place to change it."""
+    uploaded = date_format(timezone.localtime(extract.uploaded_at), "j M Y")
+    return f"Extract {extract.number}, {uploaded}"
 
 
 def dataset_record_counts(dataset: Dataset) -> dict[str, int]:

@@ -14,6 +14,7 @@ urlpatterns = [
     path("datasets/<int:pk>/", views.dataset_detail, name="dataset_detail"),
     path("datasets/<int:pk>/mapping/", views.dataset_mapping, name="dataset_mapping"),
     path("datasets/<int:pk>/upload/", views.extract_upload, name="extract_upload"),
+    path("datasets/<int:pk>/quality/", views.dataset_quality, name="dataset_quality"),
     path("extracts/<int:pk>/", views.extract_detail, name="extract_detail"),
     path("extracts/<int:pk>/progress/", views.extract_progress, name="extract_progress"),
     path("api-tokens/", views.api_tokens, name="api_tokens"),

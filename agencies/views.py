@@ -22,6 +22,7 @@ from agencies.forms import ApiTokenForm, ExtractUploadForm, MappingForm, SampleF
 from agencies.ingest import extract_limits, extract_receive
 from agencies.mapping import mapping_propose
 from agencies.models import ApiToken, Dataset, Extract, ExtractChannel, Role
+from agencies.quality import dataset_quality_page
 from agencies.selectors import (
     agency_datasets,
     agency_team,
@@ -242,6 +243,16 @@ def _column_role(column: dict) -> str:
     if contact := CONTACT_ROLES.get(column.get("contact", "")):
         parts.append(f"contact detail: {contact.lower()}")
     return f"{column.get('label') or column['column']} ({'; '.join(parts)})"
+
+
+@role_required(Role.AGENCY_ADMIN)
+def dataset_quality(request: HttpRequest, pk: int) -> HttpResponse:
+    dataset = own_dataset(request, pk)
+    return render(
+        request,
+        "agencies/dataset_quality.html",
+        {"dataset": dataset, "quality": dataset_quality_page(dataset)},
+    )
 
 
 @role_required(Role.AGENCY_ADMIN)

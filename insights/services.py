@@ -31,6 +31,7 @@ from matching.models import LinkageRecord
 from protocols.seals import sealed_q
 from risk.models import PersonRisk, RiskDay
 from risk.scoring import BANDS, band_of
+from sharehub.charts import chart_data
 
 CHUNK = 5_000
 TREND_DAYS = 180
@@ -94,22 +95,6 @@ def profiles_rebuild(*, agencies: list[Agency]) -> None:
 
 def _set_label(mask: int, agencies: list[Agency]) -> str:
     return " + ".join(a.name for bit, a in enumerate(agencies) if mask & (1 << bit))
-
-
-def _chart(kind, title, labels, series, x_title="", y_title="People") -> dict[str, Any]:
-    """The chart contract of static/sharehub/charts.mjs: suppressed points are null."""
-    return {
-        "type": kind,
-        "title": title,
-        "labels": labels,
-        "series": [
-            {"label": label, "values": [None if c["suppressed"] else c["value"] for c in cells]}
-            for label, cells in series
-        ],
-        "suppressed": [[c["suppressed"] for c in cells] for _, cells in series],
-        "x_title": x_title,
-        "y_title": y_title,
-    }
 
 
 def _cell(protected, key, drill: str = "") -> dict[str, Any]:
@@ -180,7 +165,7 @@ def people_figures(agencies: list[Agency]) -> dict[str, Any]:
     return {
         "total": _cell(protected, "total"),
         "caseload": caseload,
-        "caseload_chart": _chart(
+        "caseload_chart": chart_data(
             "bar",
             "People known to each agency",
             [c["label"] for c in caseload],
@@ -190,7 +175,7 @@ def people_figures(agencies: list[Agency]) -> dict[str, Any]:
         "matrix": matrix,
         "matrix_labels": [a.name for a in agencies],
         "intersections": intersections,
-        "upset_chart": _chart(
+        "upset_chart": chart_data(
             "horizontalBar",
             "People known to exactly these agencies (two or more)",
             [c["label"] for c in several],
@@ -199,7 +184,7 @@ def people_figures(agencies: list[Agency]) -> dict[str, Any]:
             y_title="",
         ),
         "by_count": by_count,
-        "by_count_chart": _chart(
+        "by_count_chart": chart_data(
             "bar",
             "People by number of agencies that know them",
             [c["label"] for c in by_count],
@@ -226,7 +211,7 @@ def household_figures(agencies: list[Agency]) -> dict[str, Any]:
     return {
         "rows": cells,
         "total": _cell(protected, "Total"),
-        "chart": _chart(
+        "chart": chart_data(
             "bar",
             "Households by number of agencies involved",
             [c["label"] for c in cells],
@@ -266,7 +251,7 @@ def risk_figures(today: date) -> dict[str, Any]:
         "bands": rows,
         "total": _cell(protected, "Total"),
         "band_labels": [label for _, label, _ in BANDS],
-        "chart": _chart(
+        "chart": chart_data(
             "bar",
             "People by risk band",
             [r["label"] for r in rows],
@@ -274,7 +259,7 @@ def risk_figures(today: date) -> dict[str, Any]:
             x_title="Risk band",
         ),
         "trend": trend_rows,
-        "trend_chart": _chart(
+        "trend_chart": chart_data(
             "stackedBar",
             "People by risk band over time",
             trend_labels,
@@ -320,7 +305,7 @@ def alert_figures(today: date) -> dict[str, Any]:
     return {
         "months": month_cells,
         "months_total": _cell(protected_months, "Total"),
-        "months_chart": _chart(
+        "months_chart": chart_data(
             "bar",
             "Alerts raised each month",
             [c["label"] for c in month_cells],
@@ -330,7 +315,7 @@ def alert_figures(today: date) -> dict[str, Any]:
         ),
         "outcomes": outcome_cells,
         "outcomes_total": _cell(protected_outcomes, "Total"),
-        "outcomes_chart": _chart(
+        "outcomes_chart": chart_data(
             "horizontalBar",
             "Alerts by outcome",
             [c["label"] for c in outcome_cells],

@@ -9,6 +9,7 @@ from celery import shared_task
 
 from agencies.models import Extract, ExtractStatus
 from matching.linkage import linkage_run
+from matching.linked_share import extract_linked_share_store
 from matching.models import LinkageRun, ReviewItem
 
 
@@ -19,6 +20,8 @@ def link_after_extract(*, extract_id: int) -> None:
     if status != ExtractStatus.LOADED:
         return  # gone, or nothing of it was loaded: nothing to link
     linkage_run(extract_id=extract_id)
+    # The data quality page's share of the dataset linked to other agencies, as this run left it.
+    extract_linked_share_store(extract_id=extract_id)
     # Scores follow linkage: the extract's records are now placed in persons.
     from risk.tasks import enrich_after_extract
 

@@ -146,7 +146,7 @@ def test_push_keeps_rows_with_problems_at_the_agency_and_sends_identities_sealed
     # Nothing readable outside "s": no identifier of any row, no value of a row kept back.
     for value in PLAINTEXT:
         assert value.encode() not in extract.sealed, value
-    sent, kept = {"n", "id", "p", "e", "w", "r", "d", "s"}, {"n", "id", "reasons"}
+    sent, kept = {"n", "id", "p", "e", "w", "r", "d", "v", "s"}, {"n", "id", "reasons"}
     for line in extract.sealed.splitlines()[1:-1]:
         assert set(json.loads(line)) in (sent, kept)
     header = extract.header

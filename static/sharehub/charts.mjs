@@ -5,10 +5,13 @@
 //
 //   {"type": "bar" | "line" | "horizontalBar" | "stackedBar" | "matrix-as-bar",
 //    "title": "...", "labels": [...], "series": [{"label": "...", "values": [120, null, 35]}],
-//    "suppressed": [[false, true, false]], "x_title": "...", "y_title": "..."}
+//    "suppressed": [[false, true, false]], "x_title": "...", "y_title": "...",
+//    "value_max": 100, "value_suffix": "%"}
 //
 // x_title names the axis of the labels and y_title the axis of the values, whichever way round
-// the chart is drawn. The page always has a table with the same figures beside the chart, so a
+// the chart is drawn. value_max (optional) fixes the top of the value axis, and value_suffix
+// (optional) follows each value on that axis and in the tooltips: percentages use both.
+// sharehub/charts.py (chart_data) writes this contract. The page always has a table with the same figures beside the chart, so a
 // chart that cannot be drawn stays hidden and nothing is lost.
 
 const COLOURS = ['#1d70b8', '#00703c', '#d4351c', '#f47738', '#4c2c92', '#28a197', '#505a5f']
@@ -39,13 +42,15 @@ function chartConfig (data) {
 
   const axisTitle = (text) => ({ display: Boolean(text), text: text || '', color: TEXT_COLOUR })
   const labelScale = { stacked, title: axisTitle(data.x_title), grid: { display: false } }
+  const suffix = data.value_suffix || ''
   const valueScale = {
     stacked,
     beginAtZero: true,
     title: axisTitle(data.y_title),
-    ticks: { precision: 0 }, // counts of people are whole numbers
+    ticks: { precision: 0, callback: (value) => `${value}${suffix}` }, // counts are whole numbers
     grid: { color: GRID_COLOUR }
   }
+  if (typeof data.value_max === 'number') valueScale.max = data.value_max
 
   return {
     type,
@@ -65,7 +70,7 @@ function chartConfig (data) {
           callbacks: {
             label (item) {
               const hidden = suppressed[item.datasetIndex] && suppressed[item.datasetIndex][item.dataIndex]
-              const value = hidden ? 'suppressed (small number)' : item.formattedValue
+              const value = hidden ? 'suppressed (small number)' : `${item.formattedValue}${suffix}`
               return `${item.dataset.label}: ${value}`
             }
           }

@@ -242,10 +242,15 @@ def text_clean(value: str) -> str:
 
 def postcode_normalise(value: str) -> str:
     """A UK postcode as 'OUTWARD INWARD' in capitals when it has that shape, else cleaned text."""
+    return postcode_read(value)[0]
+
+
+def postcode_read(value: str) -> tuple[str, bool]:
+    """The postcode as postcode_normalise writes it, and whether it has a UK postcode's shape."""
     compact = _SPACES.sub("", value).upper()
     if match := _POSTCODE.match(compact):
-        return f"{match.group(1)} {match.group(2)}"
-    return compact
+        return f"{match.group(1)} {match.group(2)}", True
+    return compact, False
 
 
 _NOT_DIGITS = re.compile(r"[^0-9]+")
@@ -394,7 +399,14 @@ def name_is_placeholder(value: str) -> bool:
     A placeholder must never count as agreement: two unnamed babies are not the same child.
     A blank name is missing, not a placeholder, and gives False.
     """
+    if value.isascii() and value.isalpha():
+        # One plain word, as most names are: the same answer without tokenising (ingest judges
+        # every row's names for the extract's data quality).
+        return value.casefold() in _ONE_WORD_PLACEHOLDERS
     return _tokens_are_placeholder(_name_tokens(value))
+
+
+_ONE_WORD_PLACEHOLDERS = _PLACEHOLDER_WORDS | _SALUTATIONS
 
 
 def name_normalise(value: str) -> str:

@@ -8,7 +8,9 @@ ingest task (`sealed_extract_read`), so both sides share one definition of it:
    "ephemeral_public_key", "salt"} (keys base64);
 2. one line per row that passed validation: {"n": row number, "id": record id, "p": the record
    (payload, as the validator made it), "e": event date (ISO) or null, "w": warnings, "r":
-   repairs, "d": 1 if it had a date of birth, "s": its identifiers sealed (base64)};
+   repairs, "d": 1 if it had a date of birth, "v": the names of its identifiers that failed their
+   rule (validation.IDENTIFIER_RULES; names only, for the extract's data quality), "s": its
+   identifiers sealed (base64)};
 3. one line per row kept back at the agency: {"n", "id" (record id, or "" when it had none or an
    unusable one), "reasons"}: reasons only, never a value, so the platform can say which rows and
    why, and a full refresh does not retire the records they hold;
@@ -67,6 +69,7 @@ class SealedRow:
     repairs: list[str]
     has_dob: bool
     sealed_identity: bytes
+    identifiers_invalid: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +128,7 @@ class SealedExtractWriter:
                 "w": outcome.warnings,
                 "r": outcome.repairs,
                 "d": int(outcome.has_dob),
+                "v": list(outcome.identifiers_invalid),
                 "s": b64encode(sealed),
             }
         )
@@ -201,6 +205,8 @@ def _row_read(data: dict[str, Any]) -> SealedRow | SetAsideRow:
         repairs=_strings(data["r"]),
         has_dob=bool(data["d"]),
         sealed_identity=b64decode(data["s"]),
+        # Bridges older than data quality do not send it: their rows count as all valid.
+        identifiers_invalid=tuple(_strings(data.get("v", []))),
     )
 
 

@@ -28,10 +28,12 @@ from sharehub_bridge.contacts import (
 from sharehub_bridge.definitions import (
     CONTACT_ROLES,
     FORMULA_PREFIXES,
+    IDENTIFIER_FIELDS,
     REPEATABLE_IDENTIFIERS,
     ColumnSpec,
     Definition,
 )
+from sharehub_bridge.identifiers import pnc_id_is_valid, upn_is_valid
 from sharehub_bridge.readers import ExtractFileError, ExtractReader, Row
 from sharehub_bridge.redaction import PLACEHOLDERS, IdentifierRedactor
 
@@ -55,6 +57,19 @@ class RowOutcome:
     # birth at all: counted for the extract only if the row loads.
     repairs: list[str] = field(default_factory=list)
     has_dob: bool = False
+    # The identifiers on the row whose value failed their rule (IDENTIFIER_RULES), for the
+    # extract's data quality (IdentifierTally). Keys only, never a value.
+    identifiers_invalid: tuple[str, ...] = ()
+
+    @property
+    def identifiers_present(self) -> tuple[str, ...]:
+        """The identifiers the row had a value for: those read, and a date of birth written but
+        unreadable (present, and invalid). Worked out when asked: ingest counts from
+        `identifiers` directly, as it does for every row."""
+        present = tuple(self.identifiers)
+        if "date_of_birth" in self.identifiers_invalid and "date_of_birth" not in present:
+            present += ("date_of_birth",)
+        return present
 
 
 class RepeatedRecordIds:
@@ -95,6 +110,8 @@ class RowValidator:
         # The row being read's date of birth repairs (normalise.DOB_REPAIRS) and whether it had one.
         self._row_repairs: list[str] = []
         self._row_has_dob = False
+        # The row being read's identifiers whose value failed their rule (IDENTIFIER_RULES).
+        self._row_invalid: list[str] = []
         by_name = {name.casefold(): name for name in header}
         # A download of rows set aside sent back: its cells lose the quote the download put
         # before formula-like values, or "-3" would come back as "'-3", not a number.
@@ -144,6 +161,7 @@ class RowValidator:
             values = {column: formula_quote_remove(value) for column, value in values.items()}
         self._row_repairs = []
         self._row_has_dob = False
+        self._row_invalid = []
         errors: list[str] = [row.problem] if row.problem else []
         for column, value in values.items():
             if not value.isascii() and not _storable(value) or "\x00" in value:
@@ -199,6 +217,7 @@ class RowValidator:
             warnings,
             repairs=self._row_repairs,
             has_dob=self._row_has_dob,
+            identifiers_invalid=tuple(self._row_invalid) if self._row_invalid else (),
         )
 
     def _free_text_redact(self, payload: dict[str, Any], identifiers: dict[str, str]) -> None:
@@ -235,6 +254,8 @@ class RowValidator:
                 for repair in reading.repairs:
                     self._row_repairs.append(repair)
                     warnings.append(messages[repair])
+                if len(reading.value) != FULL_DATE_LENGTH:  # only a month, a year, or nothing
+                    self._row_invalid.append("date_of_birth")
                 return reading.value or None
 
             return date_of_birth
@@ -246,11 +267,30 @@ class RowValidator:
                 if not valid:
                     warnings.append(warning)
                     self._row_repairs.append(NHS_CHECK_DIGIT)
+                    self._row_invalid.append("nhs_number")
                 return digits or normalise.text_clean(text)
 
             return nhs_number
         if field == "postcode":
-            return lambda text, errors, warnings: normalise.postcode_normalise(text)
+
+            def postcode(text, errors, warnings):
+                value, valid = normalise.postcode_read(text)
+                if not valid:
+                    self._row_invalid.append("postcode")
+                return value
+
+            return postcode
+        if field in _TEXT_IDENTIFIER_FAILS:
+            # Stored as cleaned text as before (linkage normalises it); only judged here.
+            fails, name, clean = _TEXT_IDENTIFIER_FAILS[field], field, normalise.text_clean
+
+            def judged(text, errors, warnings):
+                value = clean(text)
+                if fails(value):
+                    self._row_invalid.append(name)
+                return value
+
+            return judged
         if field:
             return lambda text, errors, warnings: normalise.text_clean(text)
         if spec.contact:
@@ -285,6 +325,73 @@ class RowValidator:
             return value
 
         return contact
+
+
+# --- Data quality of identifiers ----------------------------------------------------------------
+
+FULL_DATE_LENGTH = len("YYYY-MM-DD")
+# What makes a present identifier valid, in words an agency admin reads on the data quality page
+# ("... of the values present were <rule>"). An identifier without an entry has no rule: any
+# value counts (addresses, other names, local ids).
+IDENTIFIER_RULES: dict[str, str] = {
+    "forename": "a name, not a stand-in such as Baby or Unknown",
+    "surname": "a name, not a stand-in such as Baby or Unknown",
+    "date_of_birth": "a full date (day, month and year)",
+    "gender": "male, female or another gender ShareHub recognises",
+    "postcode": "shaped like a UK postcode",
+    "nhs_number": "10 digits passing the NHS number check digit",
+    "upn": "a unique pupil number with the right check letter",
+    "pnc_id": "a PNC id with the right check character",
+}
+# Whether the cleaned text of an identifier kept as text fails its rule.
+_TEXT_IDENTIFIER_FAILS = {
+    "forename": normalise.name_is_placeholder,
+    "surname": normalise.name_is_placeholder,
+    "gender": lambda value: not normalise.gender_normalise(value),
+    "upn": lambda value: not upn_is_valid(normalise.upn_normalise(value)),
+    "pnc_id": lambda value: not pnc_id_is_valid(normalise.pnc_id_normalise(value)),
+}
+
+
+class IdentifierTally:
+    """Counts, over the rows an extract loads, how many had each identifier the dataset maps
+    and how many of those failed its rule: the extract's data quality. Counts only.
+
+    `add` runs for every loaded row of files with millions of rows, and ingest must not slow
+    down for it: it adds to counters already in place and allocates nothing (a new object per
+    row would also make the garbage collector run more often over the rows being staged).
+    """
+
+    def __init__(self, definition: Definition):
+        self.mapped = [
+            name for name in dict.fromkeys(spec.identifier for spec in definition.columns) if name
+        ]
+        self.rows = 0
+        # Every identifier a row can hold, so that `add` never has to ask whether one is there.
+        self._present = dict.fromkeys(IDENTIFIER_FIELDS, 0)
+        self._invalid = dict.fromkeys(IDENTIFIER_FIELDS, 0)
+
+    def add(self, outcome: RowOutcome) -> None:
+        self.rows += 1
+        present = self._present
+        for name in outcome.identifiers:
+            present[name] += 1
+        if invalid := outcome.identifiers_invalid:
+            for name in invalid:
+                self._invalid[name] += 1
+            if "date_of_birth" in invalid and "date_of_birth" not in outcome.identifiers:
+                present["date_of_birth"] += 1  # written, but unreadable
+
+    def as_json(self) -> dict[str, Any]:
+        """{"rows": rows counted, "identifiers": {name: {"present": n, "invalid": n}}} for each
+        identifier the dataset maps, with "invalid" only for those that have a rule."""
+        identifiers: dict[str, dict[str, int]] = {}
+        for name in self.mapped:
+            counts = {"present": self._present[name]}
+            if name in IDENTIFIER_RULES:
+                counts["invalid"] = self._invalid[name]
+            identifiers[name] = counts
+        return {"rows": self.rows, "identifiers": identifiers}
 
 
 # Kinds of contact left out at loading, counted with the identifier repairs and reported apart.
