@@ -80,6 +80,9 @@ def test_the_bridge_pushes_to_a_running_sharehub_and_bad_rows_stay_at_the_agency
     admin = member(Role.AGENCY_ADMIN, in_agency=police)
     _, token = api_token_create(agency=police, name="bridge", created_by=admin)
     rows = [_police_row(f"INC-{n:03d}", child) for n, child in enumerate(EVERYDAY[:18])]
+    # A keying slip in one NHS number: the row loads, and the data quality counts it invalid.
+    slipped = rows[0]["nhs_number"]
+    rows[0]["nhs_number"] = slipped[:-1] + str((int(slipped[-1]) + 1) % 10)
     marker_row = _police_row(MARKER_IDS["police"], MARKER_CHILD)
     # The officer typed the child's name into the summary: redacted before it leaves.
     marker_row["summary"] = (
@@ -146,6 +149,8 @@ def test_the_bridge_pushes_to_a_running_sharehub_and_bad_rows_stay_at_the_agency
     assert held_back.sealed_row is None and "Incident date" in " ".join(held_back.reasons)
     assert (extract.rows_read, extract.rows_loaded, extract.rows_quarantined) == (20, 19, 1)
     assert extract.repairs["free_text"] == {"name": 3, "rows": 1}
+    assert extract.quality["rows"] == 19
+    assert extract.quality["identifiers"]["nhs_number"] == {"present": 19, "invalid": 1}
     summary = SourceRecord.objects.get(dataset=dataset, source_id=MARKER_IDS["police"]).payload
     assert summary["summary"] == "[name] [name] was upstairs; [name]'s school told."
     # Loaded: the good rows, then the fixed row; nothing left in the upload store or work dir.
