@@ -279,10 +279,25 @@ class StagingWriter:
     On PostgreSQL a thread of its own (with its own connection) does the COPY, so the database
     takes one batch while this process validates and seals the next: the two cores both work.
     Use as a context manager; leaving it waits for the last batch and raises its error, if any.
+
+    `load` and `set_aside` are how both channels (a file, a sealed extract from the bridge) hand
+    it a row: they count it in `counts`, `repairs` and `quality` the same way for both.
     """
 
-    def __init__(self, extract: Extract):
+    def __init__(
+        self,
+        extract: Extract,
+        *,
+        sealer: AgencySealer,
+        counts: dict[str, int],
+        repairs: Counter,
+        quality: IdentifierTally,
+    ):
         self.extract = extract
+        self.sealer = sealer
+        self.counts = counts
+        self.repairs = repairs
+        self.quality = quality
         self.staged: list[tuple] = []
         self.quarantined: list[QuarantinedRow] = []
         self.postgres = connection.vendor == "postgresql"
@@ -305,6 +320,30 @@ class StagingWriter:
             self._thread = None
         if exc_type is None:  # an error already leaving the block is the one to report
             self._raise_copy_error()
+
+    def load(self, number: int, outcome: RowOutcome) -> None:
+        """A row that loads: counted, its identity sealed under the agency's key, staged."""
+        counts = self.counts
+        counts["loaded"] += 1
+        counts["warned"] += bool(outcome.warnings)
+        counts["dob"] += outcome.has_dob
+        self.repairs.update(outcome.repairs)
+        self.quality.add(outcome)
+        identity = identity_seal(
+            self.sealer,
+            dataset_id=self.extract.dataset_id,
+            source_id=outcome.source_id,
+            identifiers=outcome.identifiers,
+        )
+        self.stage(number, outcome, identity)
+
+    def set_aside(
+        self, number: int, source_id: str, reasons: list[str], sealed: bytes | None
+    ) -> None:
+        """A row that does not load: counted and kept with its reasons (and, when it came in a
+        file, the row itself, sealed)."""
+        self.counts["quarantined"] += 1
+        self.quarantine(number, source_id, reasons, sealed)
 
     def stage(self, number: int, outcome: RowOutcome, identity: bytes) -> None:
         self.staged.append(
@@ -487,8 +526,11 @@ def _ingest(extract: Extract) -> None:
     counts = {"read": 0, "loaded": 0, "warned": 0, "quarantined": 0, "dob": 0}
     dob_repairs: Counter[str] = Counter()
     quality = IdentifierTally(definition)
+    writer = StagingWriter(
+        extract, sealer=sealer, counts=counts, repairs=dob_repairs, quality=quality
+    )
     if extract.channel == ExtractChannel.BRIDGE:
-        dob_order = _ingest_sealed(extract, definition, path, sealer, counts, dob_repairs, quality)
+        dob_order = _ingest_sealed(extract, definition, path, writer)
     else:
         with extract_open(path, filename=extract.filename, limits=extract_limits()) as reader:
             header_check(definition, reader.header)
@@ -497,10 +539,8 @@ def _ingest(extract: Extract) -> None:
             Extract.objects.filter(pk=extract.pk).update(file_format=reader.format)
             dob_order = _dob_order(path, extract, definition)
             validator = RowValidator(definition, reader.header, dob_order=dob_order)
-            with StagingWriter(extract) as writer:
-                _stage_rows(
-                    extract, reader, validator, writer, sealer, counts, dob_repairs, quality
-                )
+            with writer:
+                _stage_rows(extract, reader, validator, writer)
             _progress(extract, reader.bytes_read(), counts)
     _dob_unreadable_check(counts, dob_repairs)
     _finish(extract, counts, _repairs_summary(dob_repairs, dob_order), quality.as_json())
@@ -529,7 +569,7 @@ def _repairs_summary(dob_repairs: Counter, dob_order: str) -> dict[str, Any]:
     return repairs
 
 
-def _ingest_sealed(extract, definition, path, sealer, counts, dob_repairs, quality) -> str:
+def _ingest_sealed(extract, definition, path, writer: "StagingWriter") -> str:
     """Stage a sealed extract from the IG bridge; returns the date of birth order it was read
     with. A file that cannot be trusted as a whole is refused with nothing of it kept."""
     with path.open("rb") as stream:
@@ -543,18 +583,14 @@ def _ingest_sealed(extract, definition, path, sealer, counts, dob_repairs, quali
                 dataset_id=extract.dataset_id,
             )
             Extract.objects.filter(pk=extract.pk).update(file_format=header.file_format[:8])
-            with StagingWriter(extract) as writer:
+            with writer:
                 sealed_rows_stage(
                     extract=extract,
                     reader=reader,
                     opener=opener,
                     check=SealedRowCheck(definition),
                     writer=writer,
-                    sealer=sealer,
-                    counts=counts,
-                    repairs=dob_repairs,
-                    quality=quality,
-                    progress=lambda: _progress(extract, reader.bytes_read(), counts),
+                    progress=lambda: _progress(extract, reader.bytes_read(), writer.counts),
                     batch_rows=BATCH_ROWS,
                     derived_id=(
                         None
@@ -574,7 +610,7 @@ def _ingest_sealed(extract, definition, path, sealer, counts, dob_repairs, quali
             if "again" not in message:
                 message += " Run sharehub-bridge push again."
             raise ExtractFileError(message) from error
-        _progress(extract, reader.bytes_read(), counts)
+        _progress(extract, reader.bytes_read(), writer.counts)
     return header.dob_order
 
 
@@ -648,12 +684,11 @@ def source_id_derive(dataset_id: int) -> Callable[[dict[str, str]], str]:
 DERIVED_ID_PURPOSE = "derived-record-id"
 
 
-def _stage_rows(extract, reader, validator, writer, sealer, counts, repairs, quality) -> None:
-    """Validate every row and hand it to the writer, staged or set aside; `quality` counts the
-    identifiers of the rows that load (IdentifierTally)."""
-    dataset_id = extract.dataset_id
+def _stage_rows(extract, reader, validator, writer) -> None:
+    """Validate every row and hand it to the writer, staged or set aside."""
+    counts = writer.counts
     repeated = RepeatedRecordIds()
-    derived_id = None if extract.version.source_id_column else source_id_derive(dataset_id)
+    derived_id = None if extract.version.source_id_column else source_id_derive(extract.dataset_id)
     for row in reader.rows():
         counts["read"] += 1
         outcome = validator.validate(row)
@@ -661,28 +696,16 @@ def _stage_rows(extract, reader, validator, writer, sealer, counts, repairs, qua
             outcome.source_id = derived_id(outcome.identifiers)
         repeated.check(row.number, outcome)
         if outcome.errors:
-            counts["quarantined"] += 1
-            writer.quarantine(
+            writer.set_aside(
                 row.number,
                 outcome.source_id if len(outcome.source_id) <= 200 else "",
                 outcome.errors + outcome.warnings,
                 quarantine_seal(
-                    sealer, extract_id=extract.pk, row_number=row.number, row=row.values
+                    writer.sealer, extract_id=extract.pk, row_number=row.number, row=row.values
                 ),
             )
         else:
-            counts["loaded"] += 1
-            counts["warned"] += bool(outcome.warnings)
-            counts["dob"] += outcome.has_dob
-            repairs.update(outcome.repairs)
-            quality.add(outcome)
-            identity = identity_seal(
-                sealer,
-                dataset_id=dataset_id,
-                source_id=outcome.source_id,
-                identifiers=outcome.identifiers,
-            )
-            writer.stage(row.number, outcome, identity)
+            writer.load(row.number, outcome)
         if writer.pending() >= BATCH_ROWS:
             writer.flush()
             _progress(extract, reader.bytes_read(), counts)

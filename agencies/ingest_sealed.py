@@ -5,27 +5,23 @@ The bridge validated the rows at the agency with the same rules as the web path
 identities are checked against the dataset's definition here, and a row that does not fit is
 set aside with a reason naming the column, never the value. The identities are opened with the
 ingest private key here, inside the ingest task only, and each row then goes through the same
-staging as a web row: a RowOutcome, identity_seal under the agency's key, writer.stage.
+staging as a web row: a RowOutcome handed to the StagingWriter's load.
 
 agencies.ingest wires this in; this module does not import it.
 """
 
 import math
-from collections import Counter
 from collections.abc import Callable
 from datetime import date
 from typing import Any
 
 from agencies.models import Extract
-from matching.pseudonymise import identity_seal
-from sharehub.keys import AgencySealer
 from sharehub_bridge.definitions import ColumnSpec, Definition
 from sharehub_bridge.envelope import IdentityOpener
 from sharehub_bridge.sealed_file import SealedExtractReader, SealedFileError, SetAsideRow
 from sharehub_bridge.validation import (
     IDENTIFIER_RULES,
     ROW_REPAIRS,
-    IdentifierTally,
     RepeatedRecordIds,
     RowOutcome,
 )
@@ -138,18 +134,15 @@ def sealed_rows_stage(
     opener: IdentityOpener,
     check: SealedRowCheck,
     writer,
-    sealer: AgencySealer,
-    counts: dict[str, int],
-    repairs: Counter,
-    quality: IdentifierTally,
     progress: Callable[[], None],
     batch_rows: int,
     derived_id: Callable[[dict[str, str]], str] | None = None,
 ) -> None:
-    """Check, open, reseal and stage every row of a sealed extract, as _stage_rows does for a
-    file. Raises SealedFileError (from the reader) or EnvelopeError (from the opener) for a file
-    that cannot be trusted as a whole; the caller rejects it."""
-    dataset_id = extract.dataset_id
+    """Check, open and hand every row of a sealed extract to the writer (agencies.ingest's
+    StagingWriter, which seals, counts and stages it as it does a file's rows). Raises
+    SealedFileError (from the reader) or EnvelopeError (from the opener) for a file that cannot
+    be trusted as a whole; the caller rejects it."""
+    counts = writer.counts
     repeated = RepeatedRecordIds()
     last_number = 0
     for row in reader.rows():
@@ -162,8 +155,7 @@ def sealed_rows_stage(
         counts["read"] += 1
         source_id = row.source_id if 0 < len(row.source_id) <= MAX_SOURCE_ID else ""
         if isinstance(row, SetAsideRow):
-            counts["quarantined"] += 1
-            writer.quarantine(row.number, source_id, _reasons_from_bridge(row.reasons), None)
+            writer.set_aside(row.number, source_id, _reasons_from_bridge(row.reasons), None)
         else:
             identifiers = opener.open(
                 row_number=row.number, source_id=row.source_id, sealed=row.sealed_identity
@@ -190,21 +182,12 @@ def sealed_rows_stage(
             )
             repeated.check(row.number, outcome)
             if outcome.errors:
-                counts["quarantined"] += 1
                 reasons = [
                     f"{p} Checked by ShareHub; fix the row at the agency." for p in outcome.errors
                 ]
-                writer.quarantine(row.number, source_id, reasons, None)
+                writer.set_aside(row.number, source_id, reasons, None)
             else:
-                counts["loaded"] += 1
-                counts["warned"] += bool(outcome.warnings)
-                counts["dob"] += outcome.has_dob
-                repairs.update(outcome.repairs)
-                quality.add(outcome)
-                identity = identity_seal(
-                    sealer, dataset_id=dataset_id, source_id=source_id, identifiers=identifiers
-                )
-                writer.stage(row.number, outcome, identity)
+                writer.load(row.number, outcome)
         if writer.pending() >= batch_rows:
             writer.flush()
             progress()

@@ -114,15 +114,20 @@ def celery_worker(*, extra_env: dict[str, str] | None = None, ready_timeout: flo
         process.log_path = log_path
         yield process
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        _stop(process)
         log.close()
         celery_app.conf.task_always_eager = True
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """Stop a process started in a session of its own, children too: politely, then not."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
 
 def _wait_until_ready(process: subprocess.Popen, log_path: Path, timeout: float) -> None:
@@ -198,11 +203,5 @@ def web_server(*, extra_env: dict[str, str] | None = None, ready_timeout: float 
         process.log_path = log_path
         yield url
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        _stop(process)
         log.close()
