@@ -426,6 +426,12 @@ def ingest_public_key() -> tuple[int, bytes]:
     return current.version, current.key
 
 
+def ingest_key_versions_held() -> list[int]:
+    """The versions of the ingest private keys this process holds, current first: what key
+    rotation reports, without handing the keys themselves out."""
+    return [key.version for key in ingest_private_keys()]
+
+
 def ingest_private_key(version: int) -> bytes:
     """The ingest private key of `version`; IngestKeyMissing if this process does not hold it."""
     for key in ingest_private_keys():

@@ -53,7 +53,7 @@ from sharehub.keys import (
     SealError,
     data_key_create,
     data_key_rewrap,
-    ingest_private_keys,
+    ingest_key_versions_held,
     ingest_public_keys,
     master_keys,
     sealed_header,
@@ -397,7 +397,7 @@ def ingest_keys_in_use() -> IngestKeyUsage:
             unknown += 1
         else:
             by_version[version] += 1
-    held = [key.version for key in ingest_private_keys()]
+    held = ingest_key_versions_held()
     unused = [] if unknown else [v for v in held if v != current and v not in by_version]
     return IngestKeyUsage(
         current_version=current,

@@ -26,6 +26,9 @@ ROW_OPENERS = {"quarantine_open"}
 # requesting agency (finding 1): identities too, once released.
 RELEASE_OPENERS = {"release_open"}
 RAW_OPENERS = {"agency_open", "AESGCM", "_unwrap", "_unwrap_with", "_master_key", "decrypt"}
+# The IG bridge channel (issue 23): identities arrive sealed to the ingest key, and whoever holds
+# its private key and an opener reads every identity of an upload. Only the ingest task may.
+INGEST_OPENERS = {"IdentityOpener", "ingest_private_key", "ingest_private_keys"}
 
 # Where the design says a sealed identity may be opened (ARCHITECTURE.md, SECURITY.md row 18).
 ENGINE_AND_RELEASE = {
@@ -76,7 +79,19 @@ ALLOWED.update(
         for name in RELEASE_OPENERS
     }
 )
-ALLOWED.update({name: {"matching/pseudonymise.py", *KEY_MODULE} for name in RAW_OPENERS})
+# The bridge's envelope: where the ingest key's AES-GCM is defined, as the agency's is in keys.
+INGEST_ENVELOPE = {"bridge/src/sharehub_bridge/envelope.py"}
+ALLOWED.update(
+    {name: {"matching/pseudonymise.py", *KEY_MODULE, *INGEST_ENVELOPE} for name in RAW_OPENERS}
+)
+# The ingest task opens a sealed extract's identities and seals them again under the agency's
+# key at once (agencies.ingest, agencies.ingest_sealed); the keys module holds the private keys.
+ALLOWED.update(
+    {
+        name: {"agencies/ingest.py", "agencies/ingest_sealed.py", *KEY_MODULE, *INGEST_ENVELOPE}
+        for name in INGEST_OPENERS
+    }
+)
 
 
 def project_modules() -> list[Path]:
@@ -92,7 +107,7 @@ def project_modules() -> list[Path]:
 def names_used(source: str) -> set[str]:
     """Every sensitive name the source imports, reads or calls, however it is reached
     (`from x import identity_open`, `pseudonymise.identity_open(...)`, `getattr` aside)."""
-    watched = IDENTITY_OPENERS | ROW_OPENERS | RELEASE_OPENERS | RAW_OPENERS
+    watched = IDENTITY_OPENERS | ROW_OPENERS | RELEASE_OPENERS | RAW_OPENERS | INGEST_OPENERS
     used = set()
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.ImportFrom):
