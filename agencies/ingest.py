@@ -160,6 +160,21 @@ def _size_text(size: int) -> str:
     return f"{size} bytes"
 
 
+def extract_refusal(dataset: Dataset, mode: str) -> str:
+    """Why no extract of `dataset` can be taken in `mode`, or "": asked before anything is
+    stored, by every channel (web, API, command line and the bridge's sealed uploads)."""
+    if mode not in ExtractMode.values:
+        return f"Mode must be one of: {', '.join(ExtractMode.values)}."
+    if dataset.withdrawn_at is not None:
+        return withdrawn_message(dataset)
+    version = dataset.current_version
+    if version is None:
+        return "Define the dataset's columns before uploading an extract."
+    if mode == ExtractMode.INCREMENTAL and not version.source_id_column:
+        return FULL_REFRESH_ONLY
+    return ""
+
+
 @transaction.atomic
 def extract_receive(
     *,
@@ -175,15 +190,9 @@ def extract_receive(
     Raises ExtractFileError (nothing stored) when the file is over the size limit or the dataset
     has no definition yet.
     """
-    if mode not in ExtractMode.values:
-        raise ExtractFileError(f"Mode must be one of: {', '.join(ExtractMode.values)}.")
-    if dataset.withdrawn_at is not None:
-        raise ExtractFileError(withdrawn_message(dataset))
+    if refused := extract_refusal(dataset, mode):
+        raise ExtractFileError(refused)
     version = dataset.current_version
-    if version is None:
-        raise ExtractFileError("Define the dataset's columns before uploading an extract.")
-    if mode == ExtractMode.INCREMENTAL and not version.source_id_column:
-        raise ExtractFileError(FULL_REFRESH_ONLY)
     stored, size, checksum = _store_upload(stream, settings.SHAREHUB_UPLOAD_MAX_BYTES)
     try:
         return _extract_record(
@@ -592,6 +601,7 @@ def _ingest_sealed(extract, definition, path, writer: "StagingWriter") -> str:
                     writer=writer,
                     progress=lambda: _progress(extract, reader.bytes_read(), writer.counts),
                     batch_rows=BATCH_ROWS,
+                    dob_order=header.dob_order,
                     derived_id=(
                         None
                         if extract.version.source_id_column

@@ -20,10 +20,13 @@ from sharehub_bridge.definitions import ColumnSpec, Definition
 from sharehub_bridge.envelope import IdentityOpener
 from sharehub_bridge.sealed_file import SealedExtractReader, SealedFileError, SetAsideRow
 from sharehub_bridge.validation import (
+    FREE_TEXT_REDACTED_ROW,
     IDENTIFIER_RULES,
     ROW_REPAIRS,
     RepeatedRecordIds,
     RowOutcome,
+    free_text_columns,
+    free_text_redact,
 )
 
 MAX_SOURCE_ID = 200
@@ -78,6 +81,7 @@ class SealedRowCheck:
     it runs for every row."""
 
     def __init__(self, definition: Definition):
+        self.definition = definition
         record_columns = [s for s in definition.columns if not s.ignored and not s.identifier]
         self.checks = {spec.column: (spec, _value_check(spec)) for spec in record_columns}
         self.required_record = {spec.column for spec in record_columns if spec.required}
@@ -136,6 +140,7 @@ def sealed_rows_stage(
     writer,
     progress: Callable[[], None],
     batch_rows: int,
+    dob_order: str,
     derived_id: Callable[[dict[str, str]], str] | None = None,
 ) -> None:
     """Check, open and hand every row of a sealed extract to the writer (agencies.ingest's
@@ -144,6 +149,7 @@ def sealed_rows_stage(
     be trusted as a whole; the caller rejects it."""
     counts = writer.counts
     repeated = RepeatedRecordIds()
+    free_text, typed_contacts = free_text_columns(check.definition)
     last_number = 0
     for row in reader.rows():
         if row.number <= last_number:
@@ -169,6 +175,22 @@ def sealed_rows_stage(
             if not IDENTIFIER_RULES.keys() >= set(row.identifiers_invalid):
                 problems.append("The bridge judged an identifier this ShareHub has no rule for.")
             problems += check.identity_problems(identifiers)
+            repairs = row.repairs
+            if not problems:
+                # The bridge redacted the free text; a bridge that did not (an old one, or one
+                # changed) is caught here, where the identities are open anyway.
+                missed = free_text_redact(
+                    row.payload,
+                    identifiers,
+                    free_text=free_text,
+                    typed_contacts=typed_contacts,
+                    dob_order=dob_order,
+                )
+                if missed:
+                    redacted_before = FREE_TEXT_REDACTED_ROW in repairs
+                    repairs = repairs + [
+                        r for r in missed if not (r == FREE_TEXT_REDACTED_ROW and redacted_before)
+                    ]
             outcome = RowOutcome(
                 source_id,
                 identifiers,
@@ -176,7 +198,7 @@ def sealed_rows_stage(
                 None if problems or not row.event_date else date.fromisoformat(row.event_date),
                 problems,
                 row.warnings,
-                repairs=row.repairs,
+                repairs=repairs,
                 has_dob=row.has_dob,
                 identifiers_invalid=row.identifiers_invalid,
             )

@@ -13,16 +13,17 @@ import logging
 import os
 import uuid
 from datetime import datetime, timedelta
+from typing import cast
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from agencies.ingest import _extract_record, upload_dir, withdrawn_message
+from agencies.ingest import _extract_record, extract_refusal, upload_dir
 from agencies.models import (
     Dataset,
+    DatasetVersion,
     ExtractChannel,
-    ExtractMode,
     ExtractStatus,
     SealedUpload,
     SealedUploadStatus,
@@ -58,13 +59,10 @@ def sealed_upload_create(
     sha256: str,
 ) -> SealedUpload:
     """Open an upload and make room for its file; nothing is queued until it is completed."""
-    if mode not in ExtractMode.values:
-        raise SealedUploadError(f"Mode must be one of: {', '.join(ExtractMode.values)}.")
-    if dataset.withdrawn_at is not None:
-        raise SealedUploadError(withdrawn_message(dataset))
-    version = dataset.current_version
-    if version is None:
-        raise SealedUploadError("Define the dataset's columns before pushing an extract.")
+    if refused := extract_refusal(dataset, mode):
+        raise SealedUploadError(refused)
+    # extract_refusal refuses a dataset with no definition.
+    version = cast(DatasetVersion, dataset.current_version)
     if definition_version != version.number:
         raise SealedUploadError(
             f"The dataset's definition changed since the bridge read it (version "
@@ -191,8 +189,8 @@ def sealed_upload_complete(*, upload_id: uuid.UUID) -> SealedUpload:
         )
     dataset = upload.dataset
     version = dataset.current_version
-    if dataset.withdrawn_at is not None:
-        raise SealedUploadError(withdrawn_message(dataset))
+    if refused := extract_refusal(dataset, upload.mode):
+        raise SealedUploadError(refused)
     if version is None or version.number != upload.definition_version:
         raise SealedUploadError(
             "The dataset's definition changed while the extract was being pushed. Run "

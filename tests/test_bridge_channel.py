@@ -581,3 +581,73 @@ def test_beat_expires_uploads_every_half_hour(dataset, settings):
     tasks.sealed_uploads_expire.delay()
     assert SealedUpload.objects.get(pk=upload.pk).status == SealedUploadStatus.EXPIRED
     assert not (upload_dir() / upload.stored_file).exists()
+
+
+def _crafted(dataset, outcomes: list, *, mode="incremental") -> tuple[bytes, str]:
+    """A sealed extract written row by row from outcomes made by hand, as a bridge that skipped
+    some of its own checks would send them."""
+    from sharehub_bridge.envelope import IdentitySealer
+    from sharehub_bridge.normalise import DOB_ORDER_DAY_FIRST
+    from sharehub_bridge.sealed_file import SealedExtractWriter, SealedHeader
+
+    version, key = keys.ingest_public_key()
+    sealer = IdentitySealer(public_key=key, key_version=version, dataset_id=dataset.pk)
+    file_sha256 = hashlib.sha256(repr(outcomes).encode()).hexdigest()
+    out = io.BytesIO()
+    header = SealedHeader(
+        dataset=dataset.pk,
+        definition_version=dataset.current_version.number,
+        mode=mode,
+        filename="crafted.csv",
+        file_format="csv",
+        file_sha256=file_sha256,
+        file_bytes=100,
+        dob_order=DOB_ORDER_DAY_FIRST,
+        bridge_version="0.9.0",
+        envelope=sealer.header,
+    )
+    writer = SealedExtractWriter(out, header, sealer)
+    for number, outcome in enumerate(outcomes, start=2):
+        writer.row(number, outcome)
+    writer.end()
+    return out.getvalue(), file_sha256
+
+
+def test_free_text_a_bridge_did_not_redact_is_redacted_at_ingest(dataset):
+    from datetime import date
+
+    from sharehub_bridge.validation import RowOutcome
+
+    identifiers = {"forename": "alice", "surname": "smith", "date_of_birth": "2015-02-01"}
+    payload = {"incident_date": "2026-01-01", "summary": "Alice Smith, born 01/02/2015, upstairs"}
+    outcome = RowOutcome("R1", identifiers, payload, date(2026, 1, 1), [], [], repairs=[])
+    sealed, sha = _crafted(dataset, [outcome])
+    _, extract = bridge_push(dataset, sealed, sha)
+    assert extract.status == ExtractStatus.LOADED, extract.message
+    record = SourceRecord.objects.get(dataset=dataset, source_id="R1")
+    assert record.payload["summary"] == "[name] [name], born [date of birth], upstairs"
+    assert extract.repairs["free_text"] == {"name": 2, "date_of_birth": 1, "rows": 1}
+
+
+def test_a_dataset_with_no_record_id_takes_no_incremental_push(dataset, agency, client, token):
+    definition = {**POLICE_DEFINITION, "name": "No ids", "source_id_column": ""}
+    definition["columns"] = [c for c in definition["columns"] if c["column"] != "incident_ref"]
+    no_ids = dataset_define(agency=agency, definition=definition_parse(definition)).dataset
+    answer = api(
+        client,
+        token,
+        "post",
+        reverse("agencies_api:sealed_uploads", args=[no_ids.pk]),
+        data={
+            "mode": "incremental",
+            "filename": "x.csv",
+            "file_sha256": "a" * 64,
+            "definition_version": no_ids.current_version.number,
+            "size": 10,
+            "sha256": "b" * 64,
+        },
+        content_type="application/json",
+    )
+    assert answer.status_code == 400
+    assert "full refreshes only" in json.dumps(answer.json())
+    assert not SealedUpload.objects.filter(dataset=no_ids).exists()

@@ -565,3 +565,17 @@ def test_the_quick_test_of_a_names_first_letters_loses_no_match(name, field, tex
     )
     expected = [m.span() for m in re.finditer(pattern, text, re.IGNORECASE)]
     assert list(_name_find((pattern, starts), text)) == expected
+
+
+def test_contacts_people_type_lose_the_persons_details_but_keep_a_forename_alone():
+    # Found by the outside review of issue 23: "Wilma Vexley DOB 09/10/2011" typed as the officer.
+    validator = RowValidator(DEFINITION, HEADER)
+    outcome = validate(validator, officer="Patel family, DOB 01/02/2010")
+    assert outcome.payload["officer"] == "[name] family, DOB [date of birth]"
+    kept = validate(validator, officer="PC Ann Jones")
+    assert kept.payload["officer"] == "PC Ann Jones"
+    assert free_text_repairs_take(Counter(outcome.repairs)) == {
+        "name": 1,
+        "date_of_birth": 1,
+        "rows": 1,
+    }

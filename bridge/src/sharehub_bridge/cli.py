@@ -292,6 +292,13 @@ def push_run(args: argparse.Namespace) -> int:
     path = _file_check(args.file)
     client = _client(args)
     definition, version = dataset_definition(client, args.dataset)
+    if args.mode == "incremental" and not definition.source_id_column:
+        # ShareHub refuses it too; said here before the whole file is read and sealed.
+        _fail(
+            f"Dataset {args.dataset} has no record id column, so it takes full refreshes only: "
+            "records are matched from one refresh to the next by the person's details. Push the "
+            "whole file with --mode full."
+        )
     work_dir = _work_dir(args.work_dir or path.parent / ".sharehub-bridge")
     checksum = file_sha256(path)
     state_path = push_state_path(

@@ -8,6 +8,7 @@ can find each one in their system, fix it and push the corrected rows as an incr
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 from typing import IO, Any
 
@@ -34,7 +35,10 @@ class SetAsideFile:
     def write(self, row_number: int, reasons: list[str], values: dict[str, str]) -> None:
         if self._writer is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._stream = open(self.path, "w", encoding="utf-8-sig", newline="")
+            # The rows hold personal data: readable by this user only, as the sealed work file
+            # is (on Windows the mode is ignored and the folder's permissions apply).
+            descriptor = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            self._stream = open(descriptor, "w", encoding="utf-8-sig", newline="")
             self._writer = csv.writer(self._stream)
             self._writer.writerow([csv_cell_safe(c) for c in [*SET_ASIDE_COLUMNS, *self._columns]])
         self._writer.writerow(

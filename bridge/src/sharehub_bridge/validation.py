@@ -20,6 +20,8 @@ from typing import Any
 
 from sharehub_bridge import normalise
 from sharehub_bridge.contacts import (
+    LEAD_WORKER,
+    TEAM,
     TEAM_EMAIL,
     TEAM_PHONE,
     contact_is_subject_identifier,
@@ -149,11 +151,7 @@ class RowValidator:
         # Free-text payload columns, which people type names into: each is redacted of the
         # row's own identifiers. Contact columns are the agency's details, read by their own
         # rule above, not free text.
-        self.free_text = tuple(
-            spec.column
-            for spec in definition.columns
-            if spec.type == "text" and not spec.contact and not spec.identifier
-        )
+        self.free_text, self.typed_contacts = free_text_columns(definition)
 
     def validate(self, row: Row) -> RowOutcome:
         values = row.values
@@ -205,9 +203,17 @@ class RowValidator:
                 del payload[key]
                 warnings.append(warning)
                 self._row_repairs.append(CONTACT_SUBJECT)
-        if self.free_text and identifiers and not errors:
+        if (self.free_text or self.typed_contacts) and identifiers and not errors:
             # A row with errors is set aside as it was in the file, its payload unused.
-            self._free_text_redact(payload, identifiers)
+            self._row_repairs.extend(
+                free_text_redact(
+                    payload,
+                    identifiers,
+                    free_text=self.free_text,
+                    typed_contacts=self.typed_contacts,
+                    dob_order=self.dob_order,
+                )
+            )
         return RowOutcome(
             source_id,
             identifiers,
@@ -219,25 +225,6 @@ class RowValidator:
             has_dob=self._row_has_dob,
             identifiers_invalid=tuple(self._row_invalid) if self._row_invalid else (),
         )
-
-    def _free_text_redact(self, payload: dict[str, Any], identifiers: dict[str, str]) -> None:
-        """Replace the row's own identifiers in its free text with placeholders, each counted
-        as a repair (REDACTED), and the row once (FREE_TEXT_REDACTED_ROW)."""
-        redactor = None
-        redacted = False
-        for key in self.free_text:
-            text = payload.get(key)
-            if not text:
-                continue
-            if redactor is None:
-                redactor = IdentifierRedactor(identifiers, dob_order=self.dob_order)
-            text, kinds = redactor.redact(text)
-            if kinds:
-                payload[key] = text
-                self._row_repairs.extend(REDACTED[kind] for kind in kinds)
-                redacted = True
-        if redacted:
-            self._row_repairs.append(FREE_TEXT_REDACTED_ROW)
 
     def _check_for(self, spec: ColumnSpec, file_column: str):
         """The function that reads one non-empty cell of this column: value, or None on error."""
@@ -623,3 +610,57 @@ def header_check(definition: Definition, header: list[str]) -> None:
 ROW_REPAIRS = frozenset(
     {*normalise.DOB_REPAIRS, NHS_CHECK_DIGIT, *CONTACT_REPAIRS, *FREE_TEXT_REPAIRS}
 )
+
+
+def free_text_columns(definition: Definition) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(free-text columns, contact columns people type) of a definition: where a row's text
+    can hold the person's own identifiers. The lead worker and team are typed by people too, and
+    the outside review of issue 23 found "Wilma Vexley DOB 09/10/2011" in one."""
+    free_text = tuple(
+        spec.column
+        for spec in definition.columns
+        if spec.type == "text" and not spec.contact and not spec.identifier
+    )
+    typed_contacts = tuple(
+        spec.column for spec in definition.columns if spec.contact in (LEAD_WORKER, TEAM)
+    )
+    return free_text, typed_contacts
+
+
+# A forename alone in a contact is as likely the worker's own ("PC Ann Jones" on Ann Patel's
+# record) as the person's, and without the rest it identifies no one: contacts keep it.
+_CONTACT_KEEPS = frozenset({"forename"})
+
+
+def free_text_redact(
+    payload: dict[str, Any],
+    identifiers: dict[str, str],
+    *,
+    free_text: tuple[str, ...],
+    typed_contacts: tuple[str, ...] = (),
+    dob_order: str = normalise.DOB_ORDER_DAY_FIRST,
+) -> list[str]:
+    """Replace the row's own identifiers in its free text (and, all but a lone forename, in the
+    contacts people type) with placeholders, in `payload`. Returns the repairs: one REDACTED
+    kind per identifier replaced, and FREE_TEXT_REDACTED_ROW once if any was. Run by the
+    validator (bridge and web alike) and again by the platform on rows from the bridge, whose
+    identities it opens."""
+    repairs: list[str] = []
+    for columns, held in (
+        (free_text, identifiers),
+        (typed_contacts, {k: v for k, v in identifiers.items() if k not in _CONTACT_KEEPS}),
+    ):
+        redactor = None
+        for key in columns:
+            text = payload.get(key)
+            if not text or not isinstance(text, str):
+                continue
+            if redactor is None:
+                redactor = IdentifierRedactor(held, dob_order=dob_order)
+            text, kinds = redactor.redact(text)
+            if kinds:
+                payload[key] = text
+                repairs.extend(REDACTED[kind] for kind in kinds)
+    if repairs:
+        repairs.append(FREE_TEXT_REDACTED_ROW)
+    return repairs
