@@ -10,12 +10,18 @@ staging as a web row: a RowOutcome handed to the StagingWriter's load.
 agencies.ingest wires this in; this module does not import it.
 """
 
+import ast
+import functools
+import inspect
 import math
+import re
 from collections.abc import Callable
 from datetime import date
 from typing import Any
 
 from agencies.models import Extract
+from matching.screening import shapes_problem
+from sharehub_bridge import normalise, readers, validation
 from sharehub_bridge.definitions import ColumnSpec, Definition
 from sharehub_bridge.envelope import IdentityOpener
 from sharehub_bridge.sealed_file import SealedExtractReader, SealedFileError, SetAsideRow
@@ -125,10 +131,61 @@ class SealedRowCheck:
         return problems
 
 
-def _reasons_from_bridge(reasons: list[str]) -> list[str]:
-    return [BRIDGE_KEPT + reason[:MAX_REASON_CHARS] for reason in reasons[:MAX_REASONS]] or [
-        BRIDGE_KEPT + "no reason given."
-    ]
+_WORD = re.compile(r"[^\W\d_]+")
+NOT_OUR_WORDS = (
+    "A reason or warning the bridge gave that ShareHub does not keep: it was not in ShareHub's "
+    "own words."
+)
+
+
+@functools.cache
+def _message_words() -> frozenset[str]:
+    """Every word ShareHub's own row messages are made of: the words of each string in the
+    package's reading and validation modules (f-strings too), and the date formats' help."""
+    words: set[str] = set(_WORD.findall(normalise.DATE_FORMATS_HELP.casefold()))
+    for module in (readers, validation):
+        for node in ast.walk(ast.parse(inspect.getsource(module))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                words.update(_WORD.findall(node.value.casefold()))
+    return frozenset(words)
+
+
+class BridgeWording:
+    """Whether a reason or warning the bridge sent is one of ShareHub's own messages, so that it
+    can be kept and shown to the agency's admins: its words are those of the messages and of the
+    dataset's columns, labels and allowed values, and it holds nothing shaped like an
+    identifier. The bridge writes only such messages; text that is not one (a bridge changed to
+    carry values out in its reasons) is replaced, never stored. The outside review of issue 23
+    sent "Surname Asideleak, born 02/03/2012" as a reason."""
+
+    def __init__(self, definition: Definition):
+        words = set(_message_words())
+        for spec in definition.columns:
+            for text in (spec.column, spec.label, *spec.values):
+                words.update(_WORD.findall(str(text).casefold()))
+        for text in (definition.source_id_column, definition.event_date_column or ""):
+            words.update(_WORD.findall(text.casefold()))
+        self.words = frozenset(words)
+        self._judged: dict[str, bool] = {}
+
+    def fits(self, text: str) -> bool:
+        judged = self._judged.get(text)
+        if judged is None:
+            judged = (
+                len(text) <= MAX_REASON_CHARS
+                and self.words.issuperset(_WORD.findall(text.casefold()))
+                and not shapes_problem(text, what="reason")
+            )
+            if len(self._judged) < 10_000:  # the same few messages recur on many rows
+                self._judged[text] = judged
+        return judged
+
+    def reasons(self, reasons: list[str]) -> list[str]:
+        kept = [r if self.fits(r) else NOT_OUR_WORDS for r in reasons[:MAX_REASONS]]
+        return [BRIDGE_KEPT + r for r in kept] or [BRIDGE_KEPT + "no reason given."]
+
+    def warnings(self, warnings: list[str]) -> list[str]:
+        return [w if self.fits(w) else NOT_OUR_WORDS for w in warnings]
 
 
 def sealed_rows_stage(
@@ -150,6 +207,7 @@ def sealed_rows_stage(
     counts = writer.counts
     repeated = RepeatedRecordIds()
     free_text, typed_contacts = free_text_columns(check.definition)
+    wording = BridgeWording(check.definition)
     last_number = 0
     for row in reader.rows():
         if row.number <= last_number:
@@ -161,7 +219,7 @@ def sealed_rows_stage(
         counts["read"] += 1
         source_id = row.source_id if 0 < len(row.source_id) <= MAX_SOURCE_ID else ""
         if isinstance(row, SetAsideRow):
-            writer.set_aside(row.number, source_id, _reasons_from_bridge(row.reasons), None)
+            writer.set_aside(row.number, source_id, wording.reasons(row.reasons), None)
         else:
             identifiers = opener.open(
                 row_number=row.number, source_id=row.source_id, sealed=row.sealed_identity
@@ -197,7 +255,7 @@ def sealed_rows_stage(
                 row.payload,
                 None if problems or not row.event_date else date.fromisoformat(row.event_date),
                 problems,
-                row.warnings,
+                wording.warnings(row.warnings) if row.warnings else row.warnings,
                 repairs=repairs,
                 has_dob=row.has_dob,
                 identifiers_invalid=row.identifiers_invalid,

@@ -651,3 +651,50 @@ def test_a_dataset_with_no_record_id_takes_no_incremental_push(dataset, agency, 
     assert answer.status_code == 400
     assert "full refreshes only" in json.dumps(answer.json())
     assert not SealedUpload.objects.filter(dataset=no_ids).exists()
+
+
+def test_reasons_and_warnings_not_in_sharehubs_own_words_are_not_kept(dataset, settings):
+    """Found by the outside review of issue 23: a bridge changed to carry values out in its
+    reasons and warnings had them stored and shown as written."""
+    from datetime import date
+
+    from sharehub_bridge.sealed_file import SealedExtractReader
+    from sharehub_bridge.validation import RowOutcome
+
+    identifiers = {"forename": "alice", "surname": "smith"}
+    payload = {"incident_date": "2026-01-01"}
+    leaky = RowOutcome(
+        "R1", identifiers, payload, date(2026, 1, 1), [], ["Warnleak Person born 05/06/2013"]
+    )
+    honest = RowOutcome(
+        "R2", identifiers, payload, date(2026, 1, 1), [], ["NHS number (nhs_number) fails its "
+        "check digit."], repairs=["nhs_check_digit"]
+    )  # fmt: skip
+    settings.SHAREHUB_QUARANTINE_THRESHOLD = 0.6  # two rows of four kept back still load
+    sealed, sha = _crafted(dataset, [leaky, honest])
+    # Two rows kept back, one with a value in its reason, written into the same sealed file.
+    lines = sealed.decode().splitlines()
+    kept = [
+        json.dumps({"n": 10, "id": "R9", "reasons": ["Surname Asideleak, born 02/03/2012"]}),
+        json.dumps({"n": 11, "id": "R8", "reasons": ["Required identifier surname is missing."]}),
+    ]
+    end = json.loads(lines[-1]) | {"rows_read": 4, "rows_set_aside": 2}
+    sealed = "\n".join([*lines[:-1], *kept, json.dumps(end)]).encode() + b"\n"
+    list(SealedExtractReader(io.BytesIO(sealed)).rows())  # still a well-formed sealed extract
+    _, extract = bridge_push(dataset, sealed, sha)
+    assert extract.status == ExtractStatus.LOADED, extract.message
+    reasons = dict(
+        QuarantinedRow.objects.filter(extract=extract).values_list("source_id", "reasons")
+    )
+    assert reasons["R9"] == [
+        "Kept at the agency by the IG bridge: A reason or warning the bridge gave that ShareHub "
+        "does not keep: it was not in ShareHub's own words."
+    ]
+    assert reasons["R8"] == [
+        "Kept at the agency by the IG bridge: Required identifier surname is missing."
+    ]
+    warnings = dict(
+        SourceRecord.objects.filter(dataset=dataset).values_list("source_id", "warnings")
+    )
+    assert "Warnleak" not in json.dumps(warnings) and "05/06/2013" not in json.dumps(warnings)
+    assert warnings["R2"] == ["NHS number (nhs_number) fails its check digit."]
