@@ -541,7 +541,8 @@ def test_the_extract_page_and_api_say_set_aside_rows_stay_at_the_agency(
     assert answer.json()["rows_kept_at_agency"] == 1 == answer.json()["rows_quarantined"]
     client.force_login(member(Role.AGENCY_ADMIN))
     page = client.get(reverse("agencies:extract_detail", args=[extract.pk])).content.decode()
-    assert "kept at your agency by the IG bridge" in page
+    assert "Rows the IG bridge kept back are in its set-aside file at your agency" in page
+    assert "Checked by ShareHub" in page  # rows refused here are named apart
     assert reverse("agencies:extract_quarantine", args=[extract.pk]) not in page
 
 
