@@ -342,7 +342,7 @@ def push_run(args: argparse.Namespace) -> int:
     extract_id = uploader.send()
     # ShareHub holds the whole upload: the local sealed copy of the records is no longer needed.
     push_state_discard(state_path, state)
-    print(f"ShareHub has the upload: extract {extract_id}. Waiting for it to load...")
+    print("ShareHub has the upload. Waiting for it to load...")
     result = extract_wait(
         client,
         extract_id,
@@ -632,7 +632,8 @@ def _summary_print(found: Preparation, definition: Definition, version: int) -> 
 
 def _result_print(result: dict[str, Any], found: Preparation, client: ShareHubClient) -> None:
     label = result.get("status_label") or result.get("status")
-    print(f"Extract {result.get('id')}: {label}")
+    # Named as ShareHub's pages name it: its number within the dataset (1, 2, 3 ...).
+    print(f"Extract {result.get('number') or result.get('id')}: {label}")
     _field("Rows read", f"{found.rows_read:,} in the file")
     _field("Loaded", f"{int(result.get('rows_loaded') or 0):,}")
     _field("Kept at your agency", f"{found.rows_set_aside:,} (never sent)")
