@@ -755,8 +755,9 @@ def _finish(extract: Extract, counts: dict[str, int], repairs: dict, quality: di
     if extract.channel == ExtractChannel.BRIDGE:
         # The rows set aside never left the agency: the bridge's own file there lists them.
         fix = (
-            "Fix the rows in the bridge's set-aside file at your agency, then push the whole "
-            "file again."
+            "Fix the rows set aside, then push the whole file again: those the bridge kept back "
+            "are in its set-aside file at your agency, and those ShareHub refused are listed on "
+            "the extract's page."
         )
     else:
         fix = WHOLE_FILE_AGAIN

@@ -31,6 +31,7 @@ from sharehub_bridge.validation import (
     ROW_REPAIRS,
     RepeatedRecordIds,
     RowOutcome,
+    contacts_read_again,
     free_text_columns,
     free_text_redact,
 )
@@ -82,6 +83,25 @@ def _value_check(spec: ColumnSpec) -> Callable[[Any], bool]:
     return _text_fits
 
 
+_PARTIAL_OR_FULL_DATE = re.compile(r"\d{4}(?:-\d{2}(?:-\d{2})?)?")
+
+
+def _identifier_is_normal(field: str, value: str) -> bool:
+    """Whether an identifier is in the form RowValidator leaves it in: a date of birth as
+    YYYY-MM-DD (or YYYY-MM, YYYY when only part could be read), a postcode as postcode_normalise
+    writes it, an NHS number's ten digits (or, failing its check, its cleaned text), and any
+    other as text_clean leaves it."""
+    if field == "date_of_birth":
+        if not _PARTIAL_OR_FULL_DATE.fullmatch(value):
+            return False
+        return len(value) != len("YYYY-MM-DD") or _date_fits(value)
+    if field == "postcode":
+        return normalise.postcode_normalise(value) == value
+    if field == "nhs_number" and value.isdigit():
+        return normalise.nhs_number_normalise(value)[0] == value
+    return normalise.text_clean(value) == value
+
+
 class SealedRowCheck:
     """Whether a row the bridge sent fits the dataset's definition; chosen once per column, as
     it runs for every row."""
@@ -126,28 +146,46 @@ class SealedRowCheck:
                 problems.append("The identity holds an identifier the dataset does not map.")
             elif len(value) > MAX_IDENTIFIER_CHARS or not _text_fits(value):
                 problems.append(f"Identifier {key} is too long or holds broken text.")
+            elif not _identifier_is_normal(key, value):
+                # The bridge writes identifiers as the validator normalises them; one written
+                # otherwise would be stored, compared and redacted as it came (outside review).
+                problems.append(f"Identifier {key} is not written as the bridge writes it.")
         for field in sorted(self.required_identifiers - identifiers.keys()):
             problems.append(f"Required identifier {field} is missing.")
         return problems
 
 
 _WORD = re.compile(r"[^\W\d_]+")
+# A number as written: digits, or digits joined by punctuation (04/03/2012, 943-476-5919).
+_NUMBER = re.compile(r"\d+(?:[^\w\s]\d+)*")
+# A row number: what a reason may hold that no message does ("it is also on row 34").
+_ROW_NUMBER = re.compile(r"[1-9]\d{0,6}")
 NOT_OUR_WORDS = (
     "A reason or warning the bridge gave that ShareHub does not keep: it was not in ShareHub's "
     "own words."
 )
 
 
+def _vocabulary(texts) -> set[str]:
+    """The words and the numbers as written in `texts`."""
+    found: set[str] = set()
+    for text in texts:
+        folded = str(text).casefold()
+        found.update(_WORD.findall(folded))
+        found.update(_NUMBER.findall(folded))
+    return found
+
+
 @functools.cache
 def _message_words() -> frozenset[str]:
-    """Every word ShareHub's own row messages are made of: the words of each string in the
-    package's reading and validation modules (f-strings too), and the date formats' help."""
-    words: set[str] = set(_WORD.findall(normalise.DATE_FORMATS_HELP.casefold()))
+    """Every word and number ShareHub's own row messages are made of: those of each string in
+    the package's reading and validation modules (f-strings too), and the date formats' help."""
+    texts = [normalise.DATE_FORMATS_HELP]
     for module in (readers, validation):
         for node in ast.walk(ast.parse(inspect.getsource(module))):
             if isinstance(node, ast.Constant) and isinstance(node.value, str):
-                words.update(_WORD.findall(node.value.casefold()))
-    return frozenset(words)
+                texts.append(node.value)
+    return frozenset(_vocabulary(texts))
 
 
 class BridgeWording:
@@ -161,19 +199,24 @@ class BridgeWording:
     def __init__(self, definition: Definition):
         words = set(_message_words())
         for spec in definition.columns:
-            for text in (spec.column, spec.label, *spec.values):
-                words.update(_WORD.findall(str(text).casefold()))
-        for text in (definition.source_id_column, definition.event_date_column or ""):
-            words.update(_WORD.findall(text.casefold()))
+            words |= _vocabulary([spec.column, spec.label, *spec.values])
+        words |= _vocabulary([definition.source_id_column, definition.event_date_column or ""])
         self.words = frozenset(words)
         self._judged: dict[str, bool] = {}
 
     def fits(self, text: str) -> bool:
         judged = self._judged.get(text)
         if judged is None:
+            folded = text.casefold()
             judged = (
                 len(text) <= MAX_REASON_CHARS
-                and self.words.issuperset(_WORD.findall(text.casefold()))
+                and self.words.issuperset(_WORD.findall(folded))
+                # Numbers only as the messages write them, or a row number: a date or a long
+                # number is the very thing a value would be (outside review: "use 04/03/2012").
+                and all(
+                    number in self.words or _ROW_NUMBER.fullmatch(number)
+                    for number in _NUMBER.findall(folded)
+                )
                 and not shapes_problem(text, what="reason")
             )
             if len(self._judged) < 10_000:  # the same few messages recur on many rows
@@ -234,7 +277,16 @@ def sealed_rows_stage(
                 problems.append("The bridge judged an identifier this ShareHub has no rule for.")
             problems += check.identity_problems(identifiers)
             repairs = row.repairs
+            warnings = wording.warnings(row.warnings) if row.warnings else row.warnings
             if not problems:
+                # The contacts too are read again as a file's are: one that is no phone or
+                # email address, or is the person's own, is left out.
+                more_warnings, more_repairs = contacts_read_again(
+                    check.definition, row.payload, identifiers
+                )
+                if more_warnings:
+                    warnings = [*warnings, *more_warnings]
+                    repairs = [*repairs, *more_repairs]
                 # The bridge redacted the free text; a bridge that did not (an old one, or one
                 # changed) is caught here, where the identities are open anyway.
                 missed = free_text_redact(
@@ -255,7 +307,7 @@ def sealed_rows_stage(
                 row.payload,
                 None if problems or not row.event_date else date.fromisoformat(row.event_date),
                 problems,
-                wording.warnings(row.warnings) if row.warnings else row.warnings,
+                warnings,
                 repairs=repairs,
                 has_dob=row.has_dob,
                 identifiers_invalid=row.identifiers_invalid,

@@ -551,7 +551,8 @@ def test_too_many_rows_set_aside_at_the_agency_advises_fixing_them_there(dataset
     sealed, sha = sealed_extract(dataset, rows)
     _, extract = bridge_push(dataset, sealed, sha)
     assert extract.status == ExtractStatus.REJECTED
-    assert "set-aside file at your agency, then push the whole file again" in extract.message
+    assert "then push the whole file again" in extract.message
+    assert "set-aside file at your agency" in extract.message
     assert "Download" not in extract.message
 
 
@@ -699,3 +700,99 @@ def test_reasons_and_warnings_not_in_sharehubs_own_words_are_not_kept(dataset, s
     )
     assert "Warnleak" not in json.dumps(warnings) and "05/06/2013" not in json.dumps(warnings)
     assert warnings["R2"] == ["NHS number (nhs_number) fails its check digit."]
+
+
+CONTACTS_DEFINITION = {
+    **POLICE_DEFINITION,
+    "name": "Police - with contacts",
+    "columns": [
+        *POLICE_DEFINITION["columns"],
+        {"column": "officer", "type": "text", "label": "Officer", "contact": "lead_worker"},
+        {"column": "team_phone", "type": "text", "label": "Team phone", "contact": "team_phone"},
+        {"column": "team_email", "type": "text", "label": "Team email", "contact": "team_email"},
+    ],
+}
+
+
+def test_a_bridge_rows_identity_and_contacts_are_checked_as_a_files_would_be(agency, settings):
+    """Found by the second outside review of issue 23: identities written otherwise than the
+    bridge writes them were stored as they came (one crashed the ingest), and contacts holding
+    the person's details were shown to other agencies."""
+    from datetime import date
+
+    from sharehub_bridge.validation import RowOutcome
+
+    settings.SHAREHUB_QUARANTINE_THRESHOLD = 0.9  # half the rows are meant to be set aside
+    dataset = dataset_define(
+        agency=agency, definition=definition_parse(CONTACTS_DEFINITION)
+    ).dataset
+    person = {"forename": "zelda", "surname": "quartermaine", "date_of_birth": "2011-10-09"}
+    record = {"incident_date": "2026-01-01"}
+
+    def row(ref, identifiers=person, **payload):
+        return RowOutcome(ref, identifiers, {**record, **payload}, date(2026, 1, 1), [], [])
+
+    outcomes = [
+        row("D1", {**person, "date_of_birth": "2011-10-9"}),
+        row("D2", {**person, "date_of_birth": "09/10/2011"}),
+        row("P1", {**person, "postcode": "nb12ab"}),
+        row(
+            "C1",
+            officer="Zelda Q. 09 10 11",
+            team_phone="X04 Quartermaine 09/10/2011",
+            team_email="zelda.quartermaine@example.com",
+        ),
+        row("C2", officer="PC Ann Jones", team_phone="0113 496 0000", team_email="zq091011@x.org"),
+        row("C3", officer="PC Ann Jones", team_phone="0113 496 0000", team_email="hub@police.org"),
+    ]
+    sealed, sha = _crafted(dataset, outcomes)
+    _, extract = bridge_push(dataset, sealed, sha)
+    reasons = dict(
+        QuarantinedRow.objects.filter(extract=extract).values_list("source_id", "reasons")
+    )
+    assert set(reasons) == {"D1", "D2", "P1"}, extract.message
+    assert "date_of_birth is not written as the bridge writes it" in " ".join(reasons["D2"])
+    assert "postcode is not written as the bridge writes it" in " ".join(reasons["P1"])
+    payloads = dict(
+        SourceRecord.objects.filter(dataset=dataset).values_list("source_id", "payload")
+    )
+    assert payloads["C1"]["officer"] == "Zelda Q. [date of birth]"
+    assert "team_phone" not in payloads["C1"] and "team_email" not in payloads["C1"]
+    assert "team_email" not in payloads["C2"]
+    assert payloads["C3"]["team_email"] == "hub@police.org"
+    assert (
+        payloads["C3"]["team_phone"] == "0113 496 0000"
+        and payloads["C3"]["officer"] == "PC Ann Jones"
+    )
+    assert "Quartermaine" not in json.dumps(payloads) and "091011" not in json.dumps(payloads)
+
+
+def test_dates_and_long_numbers_are_not_kept_in_a_bridges_reasons(dataset, settings):
+    settings.SHAREHUB_QUARANTINE_THRESHOLD = 0.9
+    from datetime import date
+
+    from sharehub_bridge.validation import RowOutcome
+
+    outcome = RowOutcome(
+        "R1", {"forename": "al"}, {"incident_date": "2026-01-01"}, date(2026, 1, 1), [], []
+    )
+    sealed, sha = _crafted(dataset, [outcome])
+    lines = sealed.decode().splitlines()
+    reasons = [
+        "Incident date (incident_date) is not a date; use 04/03/2012.",
+        "The record id is repeated: it is also on row 943476591. Each record may appear once.",
+        "The record id is repeated: it is also on row 04032012. Each record may appear once.",
+        "The record id is repeated: it is also on row 34. Each record may appear once per extract.",
+    ]
+    kept = [json.dumps({"n": 10 + i, "id": f"K{i}", "reasons": [r]}) for i, r in enumerate(reasons)]
+    end = json.loads(lines[-1]) | {"rows_read": 5, "rows_set_aside": 4}
+    sealed = "\n".join([*lines[:-1], *kept, json.dumps(end)]).encode() + b"\n"
+    _, extract = bridge_push(dataset, sealed, sha)
+    stored = dict(
+        QuarantinedRow.objects.filter(extract=extract).values_list("source_id", "reasons")
+    )
+    for key in ("K0", "K1", "K2"):
+        assert "not in ShareHub's own words" in stored[key][0], stored[key]
+    assert stored["K3"][0].endswith(
+        "it is also on row 34. Each record may appear once per extract."
+    )

@@ -558,3 +558,24 @@ def test_a_redirect_is_reported_not_followed_so_the_token_goes_nowhere_else(hub,
         assert elsewhere.requests == []
     finally:
         elsewhere.stop()
+
+
+def test_the_set_aside_file_is_never_written_into_a_file_or_link_already_there(tmp_path):
+    """Found by the outside review of issue 23: a planted file or symlink under the next name
+    received the rows, readable by others."""
+    from sharehub_bridge.set_aside import SetAsideFile
+
+    planted = tmp_path / "x.set-aside.csv"
+    planted.write_text("planted\n")
+    planted.chmod(0o644)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("")
+    (tmp_path / "x.set-aside-2.csv").symlink_to(victim)
+    with SetAsideFile(planted, ["id", "name"]) as set_aside:
+        set_aside.write(2, ["Required identifier surname is missing."], {"id": "A", "name": "B"})
+    assert set_aside.path == tmp_path / "x.set-aside-3.csv"
+    assert planted.read_text() == "planted\n" and victim.read_text() == ""
+    assert set_aside.path.stat().st_mode & 0o777 == 0o600
+    assert "Required identifier surname is missing." in set_aside.path.read_text(
+        encoding="utf-8-sig"
+    )

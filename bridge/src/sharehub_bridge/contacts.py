@@ -114,6 +114,23 @@ def _folded(text: str) -> str:
     return " ".join(text.casefold().translate(_PUNCTUATION_AS_SPACE).split())
 
 
+def _email_names_the_person(email: str, identifiers: dict[str, str]) -> bool:
+    """Whether an address is made of the person's surname or date of birth
+    ("zelda.quartermaine@...", "zq091011@..."): a team's address never is, and such an address
+    would carry the person's identifiers as plain text (found by the outside review of
+    issue 23)."""
+    local = "".join(c for c in email.split("@", 1)[0] if c.isalnum())
+    surname = "".join(c for c in identifiers.get("surname", "").casefold() if c.isalpha())
+    if len(surname) >= 3 and surname in local:
+        return True
+    dob = identifiers.get("date_of_birth", "")
+    if len(dob) == len("YYYY-MM-DD"):
+        year, month, day = dob[:4], dob[5:7], dob[8:]
+        forms = (day + month + year, day + month + year[2:], year + month + day)
+        return any(form in local for form in forms)
+    return False
+
+
 def contact_is_subject_identifier(role: str, value: str, identifiers: dict[str, str]) -> bool:
     """Whether a contact value is in fact one of the person's own identifiers on the same row:
     their phone number or email address (when the dataset maps one), their name, or any other.
@@ -136,7 +153,9 @@ def contact_is_subject_identifier(role: str, value: str, identifiers: dict[str, 
         )
     if role == TEAM_EMAIL:
         email = value.casefold()
-        return any("@" in v and v.strip().casefold() == email for v in held)
+        if any("@" in v and v.strip().casefold() == email for v in held):
+            return True
+        return _email_names_the_person(email, identifiers)
     folded = _folded(value)
     if not folded or folded.split(" ", 1)[0] not in " ".join(held).casefold():
         return False  # its first word is in none of the identifiers: most rows stop here

@@ -287,8 +287,9 @@ _YEAR = r"(?P<{}>\d{{4}}|'?\d{{2}})"
 # 1st of February 2010, 1-Feb-10, February 1st, 2010, Feb 1 2010, 01022010 and 20100201.
 _DATES = re.compile(
     r"(?<!\d)(?:"
-    r"(?P<a>\d{1,4})(?P<sep>[/.\-])(?P<b>\d{1,2})(?P=sep)(?P<c>\d{4}|\d{2})"
-    r"|(?P<sa>\d{1,2})\s(?P<sb>\d{1,2})\s(?P<sc>\d{4})"
+    r"(?P<a>\d{1,4})\s*(?P<sep>[/.\-\u2010-\u2015_])\s*(?P<b>\d{1,2})\s*(?P=sep)\s*"
+    r"(?P<c>\d{4}|\d{2})"
+    r"|(?P<sa>\d{1,2})\s(?P<sb>\d{1,2})\s(?P<sc>\d{4}|\d{2})"
     rf"|(?P<nd>\d{{1,2}}){_ORDINAL}(?:\s+of)?[\s\-./,]*{_MONTH.format('nm')}[\s\-./,]*"
     + _YEAR.format("ny")
     + rf"|{_MONTH.format('mn')}[\s\-./,]*(?P<md>\d{{1,2}}){_ORDINAL},?[\s\-./,]*"
@@ -358,8 +359,11 @@ def _day_month(first: int, second: int, order: str) -> tuple[tuple[int, int], ..
     return ((day, month),)
 
 
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
 def _dob_matcher(value: str, order: str) -> _Matcher | None:
-    if len(value) != 10:
+    if not _ISO_DATE.fullmatch(value):
         # Only a whole date is looked for: a year, or a month and year, kept from a damaged
         # date of birth would redact every other date of that year or month in the note.
         return None
@@ -374,7 +378,10 @@ def _dob_find(value: tuple[str, str], text: str) -> Iterator[tuple[int, int]]:
 
 # --- Numbers: NHS number, phone -----------------------------------------------------------------
 
-_DIGIT_SEPARATOR = r"[\s\-./()]{0,3}"
+# Between digits: spaces, the dashes word processors type (en, em, non-breaking, soft hyphen),
+# dots, slashes, brackets, underscores and commas, up to five of them ("943  -  476  -  5919").
+_SEPARATOR_CHARACTERS = r"\s\-\u2010-\u2015\u00ad./()_,"
+_DIGIT_SEPARATOR = rf"[{_SEPARATOR_CHARACTERS}]{{0,5}}"
 
 
 def _digits_pattern(digits: str) -> str:
@@ -390,7 +397,7 @@ def _nhs_matcher(value: str, order: str) -> _Matcher | None:
 
 
 _DIGIT = re.compile(r"\d")
-_SEPARATOR = re.compile(r"[\s\-./()]{0,3}")
+_SEPARATOR = re.compile(_DIGIT_SEPARATOR)
 
 
 def _digits_find(digits: str, text: str) -> Iterator[tuple[int, int]]:
@@ -449,7 +456,7 @@ def _postcode_matcher(value: str, order: str) -> _Matcher | None:
 def _postcode_find(halves: tuple[str, str], text: str) -> Iterator[tuple[int, int]]:
     # LS1 4AB, ls14ab, LS1  4AB: any case, any spacing between its two halves.
     outward, inward = halves
-    pattern = rf"{re.escape(outward)}\s*{re.escape(inward)}"
+    pattern = rf"{re.escape(outward)}[\s\-\u2010-\u2015\u00ad_]*{re.escape(inward)}"
     return _spans(f"{_NOT_ALNUM_BEFORE}{pattern}{_NOT_ALNUM_AFTER}", text)
 
 

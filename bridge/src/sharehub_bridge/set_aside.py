@@ -37,7 +37,7 @@ class SetAsideFile:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # The rows hold personal data: readable by this user only, as the sealed work file
             # is (on Windows the mode is ignored and the folder's permissions apply).
-            descriptor = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            descriptor = self._create()
             self._stream = open(descriptor, "w", encoding="utf-8-sig", newline="")
             self._writer = csv.writer(self._stream)
             self._writer.writerow([csv_cell_safe(c) for c in [*SET_ASIDE_COLUMNS, *self._columns]])
@@ -49,6 +49,30 @@ class SetAsideFile:
             ]
         )
         self.rows += 1
+
+    def _create(self) -> int:
+        """A new file, never one already there: a file or link planted under the name would
+        otherwise receive the rows (found by the outside review of issue 23). A name taken gets
+        -2, -3 ... before .csv, and `path` says which was made."""
+        flags = (
+            os.O_WRONLY
+            | os.O_CREAT
+            | os.O_EXCL
+            | getattr(os, "O_NOFOLLOW", 0)
+            | getattr(os, "O_BINARY", 0)  # Windows: the csv module writes the line ends itself
+        )
+        stem, suffix = self.path.stem, self.path.suffix
+        for attempt in range(1, 100):
+            candidate = (
+                self.path.with_name(f"{stem}-{attempt}{suffix}") if attempt > 1 else self.path
+            )
+            try:
+                descriptor = os.open(candidate, flags, 0o600)
+            except FileExistsError:
+                continue
+            self.path = candidate
+            return descriptor
+        raise OSError(f"Could not make a new file next to {self.path}: 99 names are taken.")
 
     def close(self) -> None:
         if self._stream is not None:

@@ -628,8 +628,9 @@ def free_text_columns(definition: Definition) -> tuple[tuple[str, ...], tuple[st
 
 
 # A forename alone in a contact is as likely the worker's own ("PC Ann Jones" on Ann Patel's
-# record) as the person's, and without the rest it identifies no one: contacts keep it.
-_CONTACT_KEEPS = frozenset({"forename"})
+# record) as the person's, and without the rest it identifies no one; an address's town is as
+# likely the team's ("Northbridge MASH"): contacts keep both.
+_CONTACT_KEEPS = frozenset({"forename", "address"})
 
 
 def free_text_redact(
@@ -640,11 +641,11 @@ def free_text_redact(
     typed_contacts: tuple[str, ...] = (),
     dob_order: str = normalise.DOB_ORDER_DAY_FIRST,
 ) -> list[str]:
-    """Replace the row's own identifiers in its free text (and, all but a lone forename, in the
-    contacts people type) with placeholders, in `payload`. Returns the repairs: one REDACTED
-    kind per identifier replaced, and FREE_TEXT_REDACTED_ROW once if any was. Run by the
-    validator (bridge and web alike) and again by the platform on rows from the bridge, whose
-    identities it opens."""
+    """Replace the row's own identifiers in its free text (and, all but a forename or address
+    alone, in the contacts people type) with placeholders, in `payload`. Returns the repairs:
+    one REDACTED kind per identifier replaced, and FREE_TEXT_REDACTED_ROW once if any was. Run
+    by the validator (bridge and web alike) and again by the platform on rows from the bridge,
+    whose identities it opens."""
     repairs: list[str] = []
     for columns, held in (
         (free_text, identifiers),
@@ -664,3 +665,37 @@ def free_text_redact(
     if repairs:
         repairs.append(FREE_TEXT_REDACTED_ROW)
     return repairs
+
+
+def contacts_read_again(
+    definition: Definition, payload: dict[str, Any], identifiers: dict[str, str]
+) -> tuple[list[str], list[str]]:
+    """A record's contacts that came from elsewhere (a sealed row from the bridge), read again
+    by their role's rule as RowValidator reads a file's: one that is not what its role says
+    (a team phone that is no phone number) or is the person's own identifier is taken out of
+    `payload`. Returns (warnings, repairs), worded and counted as for a file's rows."""
+    warnings: list[str] = []
+    repairs: list[str] = []
+    for spec in definition.columns:
+        value = payload.get(spec.column)
+        if not spec.contact or not isinstance(value, str):
+            continue
+        read = contact_value_read(spec.contact, value)
+        if not read:
+            del payload[spec.column]
+            if spec.contact in (TEAM_PHONE, TEAM_EMAIL):
+                kind = "a UK phone number" if spec.contact == TEAM_PHONE else "an email address"
+                warnings.append(
+                    f"{spec.label} ({spec.column}) is not {kind}, so it is left out of the "
+                    "contact details."
+                )
+                repairs.append(
+                    CONTACT_NOT_PHONE if spec.contact == TEAM_PHONE else CONTACT_NOT_EMAIL
+                )
+        elif contact_is_subject_identifier(spec.contact, read, identifiers):
+            del payload[spec.column]
+            warnings.append(contact_subject_warning(spec, spec.column))
+            repairs.append(CONTACT_SUBJECT)
+        else:
+            payload[spec.column] = read
+    return warnings, repairs
