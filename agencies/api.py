@@ -74,10 +74,16 @@ class AgencyAPIView(APIView):
 
 class DatasetSerializer(serializers.ModelSerializer):
     version = serializers.SerializerMethodField()
+    set_aside_limit = serializers.SerializerMethodField()
 
     class Meta:
         model = Dataset
-        fields = ["id", "name", "created_at", "version"]
+        fields = ["id", "name", "created_at", "version", "set_aside_limit"]
+
+    def get_set_aside_limit(self, dataset) -> float:
+        """The share of an extract's rows that may be set aside before none is loaded: the
+        bridge checks it before sending a file ShareHub would refuse."""
+        return settings.SHAREHUB_QUARANTINE_THRESHOLD
 
     def get_version(self, dataset) -> dict | None:
         version = dataset.current_version

@@ -579,3 +579,18 @@ def test_the_set_aside_file_is_never_written_into_a_file_or_link_already_there(t
     assert "Required identifier surname is missing." in set_aside.path.read_text(
         encoding="utf-8-sig"
     )
+
+
+def test_push_sends_nothing_when_more_rows_have_problems_than_sharehub_takes(hub, tmp_path, capsys):
+    """Found by the outside review of issue 23: a file ShareHub would refuse whole for its
+    rows with problems was sealed and uploaded first."""
+    for document in hub.datasets.values():
+        document["set_aside_limit"] = 0.1
+    path = csv_write(tmp_path / "incidents.csv", GOOD_ROWS + BAD_ROWS)
+
+    code, out, err = run(capsys, *push(hub, path))
+
+    assert code == 1, err
+    assert "over ShareHub's limit of 10%, so nothing was sent" in out
+    assert not hub.extracts and not [m for m, _ in hub.requests if m in ("POST", "PUT")]
+    assert list(tmp_path.glob("incidents.set-aside-*.csv"))

@@ -291,7 +291,8 @@ def check_run(args: argparse.Namespace) -> int:
 def push_run(args: argparse.Namespace) -> int:
     path = _file_check(args.file)
     client = _client(args)
-    definition, version = dataset_definition(client, args.dataset)
+    document = client.get(f"datasets/{args.dataset}/", not_found=dataset_not_found(args.dataset))
+    definition, version = dataset_definition_read(document, args.dataset)
     if args.mode == "incremental" and not definition.source_id_column:
         # ShareHub refuses it too; said here before the whole file is read and sealed.
         _fail(
@@ -319,6 +320,17 @@ def push_run(args: argparse.Namespace) -> int:
         if found.rows_read == 0:
             push_state_discard(state_path, state)
             print("The file has a header but no rows, so nothing was sent.")
+            return EXIT_PROBLEMS
+        limit = document.get("set_aside_limit")
+        if isinstance(limit, (int, float)) and found.rows_set_aside / found.rows_read > limit:
+            # ShareHub would refuse the whole file after it arrived: not sent at all.
+            push_state_discard(state_path, state)
+            share = found.rows_set_aside / found.rows_read
+            print(
+                f"{found.rows_set_aside:,} of {found.rows_read:,} rows ({share:.1%}) have "
+                f"problems, over ShareHub's limit of {limit:.0%}, so nothing was sent. Fix the "
+                "rows in the set-aside file, then push the whole file again."
+            )
             return EXIT_PROBLEMS
     print(
         f"Sending {found.rows_ready:,} rows to ShareHub, identities sealed"
