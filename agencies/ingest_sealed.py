@@ -204,7 +204,9 @@ class BridgeWording:
         self.words = frozenset(words)
         self._judged: dict[str, bool] = {}
 
-    def fits(self, text: str) -> bool:
+    def fits(self, text: str, *, row: int) -> bool:
+        """Whether `text`, given for row `row`, is in ShareHub's own words; a row number in it
+        may name only a row before that one ("it is also on row 34")."""
         judged = self._judged.get(text)
         if judged is None:
             folded = text.casefold()
@@ -221,14 +223,17 @@ class BridgeWording:
             )
             if len(self._judged) < 10_000:  # the same few messages recur on many rows
                 self._judged[text] = judged
-        return judged
+        return judged and all(
+            number in self.words or int(number) <= row
+            for number in _NUMBER.findall(text.casefold())
+        )
 
-    def reasons(self, reasons: list[str]) -> list[str]:
-        kept = [r if self.fits(r) else NOT_OUR_WORDS for r in reasons[:MAX_REASONS]]
+    def reasons(self, reasons: list[str], *, row: int) -> list[str]:
+        kept = [r if self.fits(r, row=row) else NOT_OUR_WORDS for r in reasons[:MAX_REASONS]]
         return [BRIDGE_KEPT + r for r in kept] or [BRIDGE_KEPT + "no reason given."]
 
-    def warnings(self, warnings: list[str]) -> list[str]:
-        return [w if self.fits(w) else NOT_OUR_WORDS for w in warnings]
+    def warnings(self, warnings: list[str], *, row: int) -> list[str]:
+        return [w if self.fits(w, row=row) else NOT_OUR_WORDS for w in warnings]
 
 
 def sealed_rows_stage(
@@ -262,7 +267,9 @@ def sealed_rows_stage(
         counts["read"] += 1
         source_id = row.source_id if 0 < len(row.source_id) <= MAX_SOURCE_ID else ""
         if isinstance(row, SetAsideRow):
-            writer.set_aside(row.number, source_id, wording.reasons(row.reasons), None)
+            writer.set_aside(
+                row.number, source_id, wording.reasons(row.reasons, row=row.number), None
+            )
         else:
             identifiers = opener.open(
                 row_number=row.number, source_id=row.source_id, sealed=row.sealed_identity
@@ -277,7 +284,9 @@ def sealed_rows_stage(
                 problems.append("The bridge judged an identifier this ShareHub has no rule for.")
             problems += check.identity_problems(identifiers)
             repairs = row.repairs
-            warnings = wording.warnings(row.warnings) if row.warnings else row.warnings
+            warnings = (
+                wording.warnings(row.warnings, row=row.number) if row.warnings else row.warnings
+            )
             if not problems:
                 # The contacts too are read again as a file's are: one that is no phone or
                 # email address, or is the person's own, is left out.

@@ -579,3 +579,33 @@ def test_contacts_people_type_lose_the_persons_details_but_keep_a_forename_alone
         "date_of_birth": 1,
         "rows": 1,
     }
+
+
+def test_the_third_outside_reviews_forms_are_redacted():
+    """Full-width letters, invisible characters, minus and slash look-alikes, and a forename
+    with the address in a contact (third outside review of issue 23)."""
+    from sharehub_bridge.validation import free_text_redact
+
+    person = {
+        "forename": "ottoline",
+        "surname": "prewarth",
+        "date_of_birth": "2010-06-21",
+        "address": "5 Harrow Close",
+        "nhs_number": "9434765919",
+    }
+
+    def redacted(text, *, contact=False):
+        payload = {"x": text}
+        columns = {"typed_contacts": ("x",)} if contact else {"free_text": ("x",)}
+        free_text_redact(payload, person, **{"free_text": (), **columns})
+        return payload["x"]
+
+    assert redacted("\uff30\uff32\uff25\uff37\uff21\uff32\uff34\uff28") == "[name]"
+    assert redacted("Prewar\u200bth said") == "[name] said"
+    assert redacted("born 21\u221206\u22122010") == "born [date of birth]"
+    assert redacted("NHS 943\u2212476\u22125919") == "NHS [NHS number]"
+    assert redacted("Ottoline, 5 Harrow Close", contact=True) == "[name], [address]"
+    assert redacted("PC Ottoline Jones", contact=True) == "PC Ottoline Jones"
+    assert redacted("Harrow Close team", contact=True) == "Harrow Close team"
+    # Text in which nothing is found keeps its own characters.
+    assert redacted("Seen \u2212 at school\u200b") == "Seen \u2212 at school\u200b"

@@ -79,3 +79,28 @@ def test_the_package_runs_without_django():
         "assert not {'django', 'agencies'} & set(sys.modules), sorted(sys.modules)"
     )
     subprocess.run([sys.executable, "-c", code], check=True)  # noqa: S603
+
+
+def test_an_email_address_made_of_the_persons_details_is_theirs_not_a_teams():
+    from sharehub_bridge.contacts import contact_is_subject_identifier
+
+    person = {
+        "forename": "ottoline",
+        "surname": "prewarth",
+        "date_of_birth": "2010-06-21",
+        "postcode": "NB3 4CD",
+        "address": "5 Harrow Close",
+        "pnc_id": "24/112233K",
+    }
+    for email in (
+        "o.prewarth@x.org",
+        "mash@prewarth.org.uk",
+        "nb34cd@x.org",
+        "24112233k@x.org",
+        "op21062010@x.org",
+        "ottoline2010@x.org",
+        "harrowclose5@x.org",
+    ):
+        assert contact_is_subject_identifier("team_email", email, person), email
+    for email in ("hub@police.example", "mash.team@council.gov.uk", "ottoline.team@x.org"):
+        assert not contact_is_subject_identifier("team_email", email, person), email

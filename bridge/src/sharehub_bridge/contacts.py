@@ -114,21 +114,35 @@ def _folded(text: str) -> str:
     return " ".join(text.casefold().translate(_PUNCTUATION_AS_SPACE).split())
 
 
+def _alnum(text: str) -> str:
+    return "".join(c for c in text.casefold() if c.isalnum())
+
+
 def _email_names_the_person(email: str, identifiers: dict[str, str]) -> bool:
-    """Whether an address is made of the person's surname or date of birth
-    ("zelda.quartermaine@...", "zq091011@..."): a team's address never is, and such an address
-    would carry the person's identifiers as plain text (found by the outside review of
-    issue 23)."""
-    local = "".join(c for c in email.split("@", 1)[0] if c.isalnum())
+    """Whether an address is made of the person's own details: their surname anywhere in it
+    ("zelda.quartermaine@", "mash@prewarth.org.uk"), or in its local part their date of birth,
+    postcode, PNC id, street, or forename with their year of birth ("zq091011@", "nb34cd@",
+    "ottoline2010@"). A team's address never is, and such an address would carry the person's
+    identifiers as plain text (found by the outside reviews of issue 23)."""
+    whole = _alnum(email)
+    local = _alnum(email.split("@", 1)[0])
     surname = "".join(c for c in identifiers.get("surname", "").casefold() if c.isalpha())
-    if len(surname) >= 3 and surname in local:
+    if len(surname) >= 3 and surname in whole:
         return True
+    found = [_alnum(identifiers.get(field, "")) for field in ("postcode", "pnc_id", "nhs_number")]
+    street = "".join(
+        c for c in identifiers.get("address", "").split(",")[0].casefold() if c.isalpha()
+    )
+    found.append(street if len(street) >= 6 else "")
     dob = identifiers.get("date_of_birth", "")
+    year = dob[:4]
     if len(dob) == len("YYYY-MM-DD"):
-        year, month, day = dob[:4], dob[5:7], dob[8:]
-        forms = (day + month + year, day + month + year[2:], year + month + day)
-        return any(form in local for form in forms)
-    return False
+        month, day = dob[5:7], dob[8:]
+        found += [day + month + year, day + month + year[2:], year + month + day]
+    forename = "".join(c for c in identifiers.get("forename", "").casefold() if c.isalpha())
+    if len(forename) >= 4 and forename in local and year and year in local:
+        return True
+    return any(len(part) >= 5 and part in local for part in found)
 
 
 def contact_is_subject_identifier(role: str, value: str, identifiers: dict[str, str]) -> bool:

@@ -12,6 +12,7 @@ data, and messages end up in logs, pages and downloads.
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
@@ -647,9 +648,15 @@ def free_text_redact(
     by the validator (bridge and web alike) and again by the platform on rows from the bridge,
     whose identities it opens."""
     repairs: list[str] = []
-    for columns, held in (
-        (free_text, identifiers),
-        (typed_contacts, {k: v for k, v in identifiers.items() if k not in _CONTACT_KEEPS}),
+    kept = {k: v for k, v in identifiers.items() if k in _CONTACT_KEEPS}
+    for columns, held, together in (
+        (free_text, identifiers, None),
+        (
+            typed_contacts,
+            {k: v for k, v in identifiers.items() if k not in _CONTACT_KEEPS},
+            # A forename and an address each alone stay; both together are the person.
+            kept if len(kept) == len(_CONTACT_KEEPS) else None,
+        ),
     ):
         redactor = None
         for key in columns:
@@ -658,13 +665,40 @@ def free_text_redact(
                 continue
             if redactor is None:
                 redactor = IdentifierRedactor(held, dob_order=dob_order)
-            text, kinds = redactor.redact(text)
+            redacted, kinds = _redact_folded(redactor, text)
+            if together is not None:
+                both, both_kinds = _redact_folded(
+                    IdentifierRedactor(together, dob_order=dob_order), redacted
+                )
+                if {"name", "address"} <= set(both_kinds):
+                    redacted, kinds = both, [*kinds, *both_kinds]
             if kinds:
-                payload[key] = text
+                payload[key] = redacted
                 repairs.extend(REDACTED[kind] for kind in kinds)
     if repairs:
         repairs.append(FREE_TEXT_REDACTED_ROW)
     return repairs
+
+
+# Characters that hide an identifier from the redactor without changing how it reads: zero
+# width spaces and joiners, soft hyphens, and the minus and slash look-alikes NFKC leaves alone
+# (second and third outside reviews of issue 23).
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
+_LOOK_ALIKES = str.maketrans({"\u2212": "-", "\u2215": "/", "\u2044": "/", "\u29f8": "/"})
+
+
+def _redact_folded(redactor: IdentifierRedactor, text: str) -> tuple[str, list[str]]:
+    """Redact the text as written; if nothing is found, redact its folded form (NFKC, so
+    full-width letters and digits read as ASCII; invisible characters dropped; minus and slash
+    look-alikes as - and /), keeping that form only when it reveals an identifier."""
+    redacted, kinds = redactor.redact(text)
+    if text.isascii():
+        return redacted, kinds
+    folded = unicodedata.normalize("NFKC", redacted).translate(_INVISIBLE).translate(_LOOK_ALIKES)
+    if folded == redacted:
+        return redacted, kinds
+    again, more = redactor.redact(folded)
+    return (again, [*kinds, *more]) if more else (redacted, kinds)
 
 
 def contacts_read_again(
