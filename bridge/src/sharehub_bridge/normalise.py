@@ -367,8 +367,10 @@ def _ascii_fold(value: str) -> str:
     if folded.isascii():
         return folded
     folded = unicodedata.normalize("NFKD", folded.translate(_FOLD_SPECIAL))
+    # Lowered again: some letters have no case of their own but decompose to a capital
+    # ("ℭ" is "C"), which hypothesis found.
     return "".join(
-        ch if ch.isascii() else ("" if unicodedata.combining(ch) else " ") for ch in folded
+        ch.lower() if ch.isascii() else ("" if unicodedata.combining(ch) else " ") for ch in folded
     )
 
 
