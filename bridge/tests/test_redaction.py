@@ -609,3 +609,27 @@ def test_the_third_outside_reviews_forms_are_redacted():
     assert redacted("Harrow Close team", contact=True) == "Harrow Close team"
     # Text in which nothing is found keeps its own characters.
     assert redacted("Seen \u2212 at school\u200b") == "Seen \u2212 at school\u200b"
+
+
+def test_names_run_together_spelt_out_or_in_look_alike_letters_are_redacted():
+    """Left open by the third outside review of issue 23, then closed: names run together,
+    spelt out a letter at a time, or typed with Cyrillic letters drawn like Latin ones; and
+    postcodes and dates with other separators."""
+    from sharehub_bridge.validation import free_text_redact
+
+    person = {"forename": "ottoline", "surname": "prewarth", "date_of_birth": "2012-03-04"}
+    person["postcode"] = "NB1 2AB"
+
+    def redacted(text):
+        payload = {"x": text}
+        free_text_redact(payload, person, free_text=("x",))
+        return payload["x"]
+
+    assert redacted("OttolinePrewarth seen") == "[name] [name] seen"
+    assert redacted("P r e w a r t h") == "[name]"
+    assert redacted("P.R.E.W.A.R.T.H") == "[name]"
+    assert redacted("Pr\u0435w\u0430rth") == "[name]"  # Cyrillic e and a
+    assert redacted("NB1/2AB and NB1:2AB") == "[postcode] and [postcode]"
+    assert redacted("04|03|2012") == "[date of birth]"
+    # Words run together or spelt out that are no one's identifiers stay as written.
+    assert redacted("McDonald and PowerPoint, a b c d") == "McDonald and PowerPoint, a b c d"

@@ -287,7 +287,7 @@ _YEAR = r"(?P<{}>\d{{4}}|'?\d{{2}})"
 # 1st of February 2010, 1-Feb-10, February 1st, 2010, Feb 1 2010, 01022010 and 20100201.
 _DATES = re.compile(
     r"(?<!\d)(?:"
-    r"(?P<a>\d{1,4})\s*(?P<sep>[/.\-\u2010-\u2015_])\s*(?P<b>\d{1,2})\s*(?P=sep)\s*"
+    r"(?P<a>\d{1,4})\s*(?P<sep>[/.\-\u2010-\u2015_|\\])\s*(?P<b>\d{1,2})\s*(?P=sep)\s*"
     r"(?P<c>\d{4}|\d{2})"
     r"|(?P<sa>\d{1,2})\s(?P<sb>\d{1,2})\s(?P<sc>\d{4}|\d{2})"
     rf"|(?P<nd>\d{{1,2}}){_ORDINAL}(?:\s+of)?[\s\-./,]*{_MONTH.format('nm')}[\s\-./,]*"
@@ -456,7 +456,7 @@ def _postcode_matcher(value: str, order: str) -> _Matcher | None:
 def _postcode_find(halves: tuple[str, str], text: str) -> Iterator[tuple[int, int]]:
     # LS1 4AB, ls14ab, LS1  4AB: any case, any spacing between its two halves.
     outward, inward = halves
-    pattern = rf"{re.escape(outward)}[\s\-\u2010-\u2015\u00ad_]*{re.escape(inward)}"
+    pattern = rf"{re.escape(outward)}[\s\-\u2010-\u2015\u00ad_/.:]*{re.escape(inward)}"
     return _spans(f"{_NOT_ALNUM_BEFORE}{pattern}{_NOT_ALNUM_AFTER}", text)
 
 

@@ -12,6 +12,7 @@ data, and messages end up in logs, pages and downloads.
 from __future__ import annotations
 
 import math
+import re
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
@@ -649,6 +650,13 @@ def free_text_redact(
     whose identities it opens."""
     repairs: list[str] = []
     kept = {k: v for k, v in identifiers.items() if k in _CONTACT_KEEPS}
+    # The person's names as letters only, for finding them run together or spelt out.
+    names = tuple(
+        letters
+        for key in ("forename", "surname", "other_names")
+        if len(letters := "".join(c for c in identifiers.get(key, "").casefold() if c.isalpha()))
+        >= 3
+    )
     for columns, held, together in (
         (free_text, identifiers, None),
         (
@@ -665,10 +673,10 @@ def free_text_redact(
                 continue
             if redactor is None:
                 redactor = IdentifierRedactor(held, dob_order=dob_order)
-            redacted, kinds = _redact_folded(redactor, text)
+            redacted, kinds = _redact_folded(redactor, text, names)
             if together is not None:
                 both, both_kinds = _redact_folded(
-                    IdentifierRedactor(together, dob_order=dob_order), redacted
+                    IdentifierRedactor(together, dob_order=dob_order), redacted, names
                 )
                 if {"name", "address"} <= set(both_kinds):
                     redacted, kinds = both, [*kinds, *both_kinds]
@@ -681,20 +689,42 @@ def free_text_redact(
 
 
 # Characters that hide an identifier from the redactor without changing how it reads: zero
-# width spaces and joiners, soft hyphens, and the minus and slash look-alikes NFKC leaves alone
-# (second and third outside reviews of issue 23).
+# width spaces and joiners, soft hyphens, the minus and slash look-alikes NFKC leaves alone, and
+# the Cyrillic letters drawn like Latin ones (second and third outside reviews of issue 23).
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
-_LOOK_ALIKES = str.maketrans({"\u2212": "-", "\u2215": "/", "\u2044": "/", "\u29f8": "/"})
+_LOOK_ALIKES = str.maketrans(
+    {
+        "\u2212": "-",
+        "\u2215": "/",
+        "\u2044": "/",
+        "\u29f8": "/",
+        **dict(zip("аеорсухіјѕԁ", "aeopcyxijsd", strict=True)),
+        **dict(zip("АВЕКМНОРСТХІЈЅ", "ABEKMHOPCTXIJS", strict=True)),
+    }
+)
+# Names typed run together ("OttolinePrewarth") or a letter at a time ("P r e w a r t h").
+_RUN_TOGETHER = re.compile(r"(?<=[a-z])(?=[A-Z])")
+_SPELT_OUT = re.compile(r"\b(?:[^\W\d_][ .]){2,}[^\W\d_]\b")
+_SPELT_OUT_GAPS = re.compile(r"[ .]")
 
 
-def _redact_folded(redactor: IdentifierRedactor, text: str) -> tuple[str, list[str]]:
-    """Redact the text as written; if nothing is found, redact its folded form (NFKC, so
-    full-width letters and digits read as ASCII; invisible characters dropped; minus and slash
-    look-alikes as - and /), keeping that form only when it reveals an identifier."""
+def _redact_folded(
+    redactor: IdentifierRedactor, text: str, names: tuple[str, ...]
+) -> tuple[str, list[str]]:
+    """Redact the text as written, then its folded form: NFKC (full-width letters and digits
+    read as ASCII), invisible characters dropped, look-alike characters as the Latin ones,
+    names run together split and names spelt out joined. The folded form is kept only when it
+    reveals an identifier the text as written hid; otherwise the text keeps its characters."""
     redacted, kinds = redactor.redact(text)
-    if text.isascii():
-        return redacted, kinds
-    folded = unicodedata.normalize("NFKC", redacted).translate(_INVISIBLE).translate(_LOOK_ALIKES)
+    folded = redacted
+    if not folded.isascii():
+        folded = unicodedata.normalize("NFKC", folded).translate(_INVISIBLE).translate(_LOOK_ALIKES)
+    # Names run together or spelt out are looked for only where a name's letters are in the
+    # text with its spaces and dots taken out: the two patterns cost more than the redactor.
+    squashed = folded.casefold().replace(" ", "").replace(".", "")
+    if any(name in squashed for name in names):
+        folded = _RUN_TOGETHER.sub(" ", folded)
+        folded = _SPELT_OUT.sub(lambda match: _SPELT_OUT_GAPS.sub("", match.group()), folded)
     if folded == redacted:
         return redacted, kinds
     again, more = redactor.redact(folded)
