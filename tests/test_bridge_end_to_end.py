@@ -112,8 +112,9 @@ def test_the_bridge_pushes_to_a_running_sharehub_and_bad_rows_stay_at_the_agency
         stored = Path(settings.MEDIA_ROOT) / "uploads" / received.stored_file
         assert stored.is_file() and stored.stat().st_size > 1000
         leaks += [f"while queued: {leak}" for leak in file_leaks(settings.MEDIA_ROOT)]
-        queued = redis.Redis.from_url(redis_url).lrange(celery_app.conf.task_default_queue, 0, -1)
-        assert len(queued) == 1, "the ingest message is not waiting in Redis"
+        # The message is sent once the extract's row is committed, so a moment after it shows.
+        queue = celery_app.conf.task_default_queue
+        wait_for(lambda: redis.Redis.from_url(redis_url).llen(queue) == 1, timeout=30)
         leaks += redis_key_leaks(redis_url, "queued")
 
         with celery_worker() as worker:
