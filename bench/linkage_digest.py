@@ -1,0 +1,117 @@
+"""A digest of what linkage decides, to show a change that should alter nothing altered nothing.
+
+Run: python -m bench.linkage_digest [--people N]. Loads three sets through the production path
+(upload, ingest, linkage after each extract; then a full re-link) in child processes on fresh
+SQLite databases with one fixed linkage key, and prints one SHA-256 per set over:
+- the persons, each as the sorted list of its (agency, record id) pairs, the list sorted (person
+  ids themselves depend on insertion order, so they are left out);
+- every extract's outcome (status, counts, repairs, message);
+- the last linkage run's figures, without its timings.
+Run it on the commit before a restructuring and on the commit after: the digests must be equal.
+No target; nothing is written to BENCHMARKS.md.
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.common import OUT, ROOT
+from bench.linkage_runner import synthetic_set
+from bench.linkage_sets import set_build
+
+# A fixed key, so two runs differ only in the code (any key gives the same persons; this makes
+# the figures that count hash collisions comparable too).
+DIGEST_LINKAGE_KEY = "1:bGlua2FnZS1kaWdlc3QtZml4ZWQta2V5LTMyYnl0ZXM="  # noqa: S105
+_TIMING_WORDS = ("second", "seconds", "_ms", "duration", "started", "finished", "rss")
+
+
+def _untimed(value):
+    if isinstance(value, dict):
+        return {
+            key: _untimed(item)
+            for key, item in sorted(value.items())
+            if not any(word in key for word in _TIMING_WORDS)
+        }
+    if isinstance(value, list):
+        return [_untimed(item) for item in value]
+    return value
+
+
+def _child(directory: Path, label: str, *, full_rerun: bool) -> dict:
+    var_dir = OUT / f"var-digest-{label}"
+    var_dir.mkdir(parents=True, exist_ok=True)
+    for leftover in var_dir.glob("sharehub.sqlite3*"):
+        leftover.unlink()
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")} | {
+        "SHAREHUB_VAR_DIR": str(var_dir),
+        "SHAREHUB_LOG_LEVEL": "WARNING",
+        "SHAREHUB_LINKAGE_KEY": DIGEST_LINKAGE_KEY,
+    }
+    out = var_dir / "result.json"
+    command = [sys.executable, "-m", "bench.linkage_child", str(directory), "--out", str(out)]
+    if full_rerun:
+        command.append("--full-rerun")
+    completed = subprocess.run(  # noqa: S603
+        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL
+    )
+    if completed.returncode:
+        raise SystemExit(f"linkage child run {label} failed")
+    return json.loads(out.read_text())
+
+
+def result_digest(result: dict) -> tuple[str, dict]:
+    """The digest of one child run, and the canonical document it hashes (for a diff)."""
+    persons: dict[int, list] = {}
+    for agency, source_id, person in result["predicted"]:
+        persons.setdefault(person, []).append([agency, source_id])
+    canonical = {
+        "persons": sorted(sorted(members) for members in persons.values()),
+        "unlinked": sorted(
+            [agency, source_id] for agency, source_id, person in result["predicted"] if not person
+        ),
+        "extracts": _untimed(
+            result.get("extract_outcomes")
+            or [{k: e[k] for k in ("file", "status", "rows")} for e in result["extracts"]]
+        ),
+        "last_run": _untimed(
+            (result.get("last_run") or {}).get("figures")
+            or (result.get("full_rerun") or {}).get("figures")
+        ),
+        "review_items_open": result.get("review_items_open"),
+    }
+    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest(), canonical
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--people", type=int, default=3000)
+    parser.add_argument("--keep", type=Path, help="write each canonical document here, to diff")
+    args = parser.parse_args()
+    sets = {
+        f"synthetic-{args.people}": (synthetic_set(args.people), True),
+        f"everything-{args.people}": (set_build("everything", people=args.people), True),
+        f"first_no_duplicates-{args.people}": (
+            set_build("first_no_duplicates", people=args.people),
+            False,
+        ),
+    }
+    for label, (directory, full_rerun) in sets.items():
+        digest, canonical = result_digest(_child(directory, label, full_rerun=full_rerun))
+        print(
+            f"{label}: {digest} ({len(canonical['persons']):,} persons, "
+            f"{len(canonical['unlinked']):,} records without one)",
+            flush=True,
+        )
+        if args.keep:
+            args.keep.mkdir(parents=True, exist_ok=True)
+            (args.keep / f"{label}.json").write_text(json.dumps(canonical, indent=1))
+
+
+if __name__ == "__main__":
+    os.chdir(ROOT)
+    main()
