@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 
 from agencies.access import api_roles
 from agencies.downloads import quarantine_csv_response
-from agencies.ingest import extract_receive
+from agencies.ingest.receive import extract_receive
 from agencies.models import (
     Agency,
     ApiToken,

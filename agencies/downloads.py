@@ -4,7 +4,7 @@ import csv
 
 from django.http import StreamingHttpResponse
 
-from agencies.ingest import quarantine_csv_rows
+from agencies.ingest.quarantine import quarantine_csv_rows
 from agencies.models import Extract, SourceRecord
 from sharehub_bridge.definitions import csv_cell_safe
 

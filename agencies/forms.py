@@ -1,6 +1,6 @@
 from django import forms
 
-from agencies.ingest import FULL_REFRESH_ONLY
+from agencies.ingest.receive import FULL_REFRESH_ONLY
 from agencies.models import ExtractMode
 from sharehub_bridge.definitions import (
     CONTACT_ROLES,

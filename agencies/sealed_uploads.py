@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from agencies.ingest import _extract_record, extract_refusal, upload_dir
+from agencies.ingest.receive import extract_record_create, extract_refusal, upload_dir
 from agencies.models import (
     Dataset,
     DatasetVersion,
@@ -198,7 +198,7 @@ def sealed_upload_complete(*, upload_id: uuid.UUID) -> SealedUpload:
         )
     # Same record-and-queue path as a web upload: the duplicate check goes by the agency's own
     # file (file_sha256), so the same file pushed again is a duplicate as it would be on the web.
-    extract = _extract_record(
+    extract = extract_record_create(
         dataset,
         version,
         upload.mode,
@@ -212,7 +212,7 @@ def sealed_upload_complete(*, upload_id: uuid.UUID) -> SealedUpload:
     upload.status = SealedUploadStatus.COMPLETE
     upload.extract = extract
     if extract.status == ExtractStatus.DUPLICATE:
-        upload.stored_file = ""  # _extract_record deleted it: nothing new to load
+        upload.stored_file = ""  # extract_record_create deleted it: nothing new to load
     upload.save(update_fields=["status", "extract", "stored_file"])
     return upload
 

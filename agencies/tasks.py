@@ -3,13 +3,9 @@ import traceback
 
 from celery import shared_task
 
-from agencies.ingest import (
-    ExtractBusy,
-    extract_fail,
-    extract_ingest,
-    extracts_stalled_requeue,
-    uploads_orphaned_sweep,
-)
+from agencies.ingest.housekeeping import extracts_stalled_requeue, uploads_orphaned_sweep
+from agencies.ingest.merge import extract_fail
+from agencies.ingest.process import ExtractBusy, extract_ingest
 from agencies.models import Extract, ExtractStatus
 
 logger = logging.getLogger(__name__)

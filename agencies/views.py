@@ -19,7 +19,7 @@ from agencies.access import (
 )
 from agencies.downloads import quarantine_csv_response, warnings_csv_response
 from agencies.forms import ApiTokenForm, ExtractUploadForm, MappingForm, SampleFileForm
-from agencies.ingest import extract_limits, extract_receive
+from agencies.ingest.receive import extract_limits, extract_receive
 from agencies.mapping import mapping_propose
 from agencies.models import ApiToken, Dataset, Extract, ExtractChannel, Role
 from agencies.quality import dataset_quality_page

@@ -30,7 +30,7 @@ django.setup()
 from pathlib import Path
 from django.core.management import call_command
 call_command("migrate", verbosity=0)
-from agencies.ingest import extract_receive
+from agencies.ingest.receive import extract_receive
 from agencies.models import ExtractChannel
 from agencies.services import agency_create_or_update, dataset_define
 from synthetic.loading import synthetic_definitions

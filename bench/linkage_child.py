@@ -40,7 +40,7 @@ def main() -> None:
 
     call_command("migrate", verbosity=0)
 
-    from agencies.ingest import extract_receive
+    from agencies.ingest.receive import extract_receive
     from agencies.models import Agency, ExtractChannel, ExtractMode
     from agencies.services import agency_create_or_update, dataset_define
     from bench.common import peak_rss_mb

@@ -28,7 +28,7 @@ from django.db import models, transaction
 from django.db.models.functions import Substr
 from django.utils import timezone
 
-from agencies.ingest import upload_dir
+from agencies.ingest.receive import upload_dir
 from agencies.models import (
     Dataset,
     Extract,

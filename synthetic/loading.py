@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from agencies.ingest import extract_limits, extract_receive
+from agencies.ingest.receive import extract_limits, extract_receive
 from agencies.mapping import mapping_propose
 from agencies.models import Agency, Extract, ExtractChannel, ExtractMode, ExtractStatus
 from agencies.services import dataset_define

@@ -6,7 +6,7 @@ import json
 
 from django.test import TestCase
 
-from agencies.ingest import extract_receive
+from agencies.ingest.receive import extract_receive
 from agencies.models import Dataset, ExtractChannel, SourceRecord
 from agencies.services import dataset_define
 from sharehub_bridge.definitions import definition_parse

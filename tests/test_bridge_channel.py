@@ -12,12 +12,10 @@ from django.test import TestCase
 from django.urls import reverse
 from django.utils import timezone
 
-from agencies.ingest import (
-    extract_ingest,
-    quarantine_csv_rows,
-    upload_dir,
-    uploads_orphaned_sweep,
-)
+from agencies.ingest.housekeeping import uploads_orphaned_sweep
+from agencies.ingest.process import extract_ingest
+from agencies.ingest.quarantine import quarantine_csv_rows
+from agencies.ingest.receive import upload_dir
 from agencies.models import (
     Extract,
     ExtractChannel,

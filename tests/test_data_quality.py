@@ -83,7 +83,7 @@ def test_a_web_upload_stores_the_quality_of_the_rows_it_loaded(admin_client, age
 
 def test_a_second_attempt_counts_afresh(agency):
     """A run that died part way is started again: its counts must not add to the first's."""
-    from agencies.ingest import extract_ingest
+    from agencies.ingest.process import extract_ingest
 
     dataset = police_dataset(agency)
     extract = upload(dataset, csv_bytes([good_row("R1"), good_row("R2", nhs_number="")]))

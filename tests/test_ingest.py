@@ -9,7 +9,8 @@ import openpyxl
 import pytest
 from django.db import connection
 
-from agencies.ingest import quarantine_csv_rows, upload_dir
+from agencies.ingest.quarantine import quarantine_csv_rows
+from agencies.ingest.receive import upload_dir
 from agencies.models import (
     Extract,
     ExtractStatus,
@@ -279,7 +280,7 @@ def test_whole_file_problems_get_one_clear_message_and_change_nothing(
 
 
 def test_a_file_over_the_size_limit_is_refused_before_anything_is_stored(dataset, settings):
-    from agencies.ingest import extract_receive
+    from agencies.ingest.receive import extract_receive
     from sharehub_bridge.readers import ExtractFileError
 
     content = csv_bytes([good_row("I1")])
@@ -378,13 +379,13 @@ def test_an_extract_records_the_definition_version_it_was_read_with(agency):
 def test_a_crash_part_way_leaves_the_dataset_as_it_was_and_a_retry_loads_it(
     dataset, monkeypatch, settings
 ):
-    from agencies import ingest
-    from agencies.ingest import extract_ingest
+    from agencies.ingest import staging, validation
+    from agencies.ingest.process import extract_ingest
 
     upload(dataset, csv_bytes([good_row(f"OLD{n}") for n in range(3)]))
     before = dataset_snapshot(dataset)
-    monkeypatch.setattr(ingest, "BATCH_ROWS", 10)
-    original_flush = ingest.StagingWriter.flush
+    monkeypatch.setattr(validation, "BATCH_ROWS", 10)
+    original_flush = staging.StagingWriter.flush
     calls = {"n": 0}
 
     def dying_flush(self):
@@ -393,7 +394,7 @@ def test_a_crash_part_way_leaves_the_dataset_as_it_was_and_a_retry_loads_it(
             raise OSError("disk went away")
         original_flush(self)
 
-    monkeypatch.setattr(ingest.StagingWriter, "flush", dying_flush)
+    monkeypatch.setattr(staging.StagingWriter, "flush", dying_flush)
     rows = [good_row(f"NEW{n}") for n in range(55)]
     extract = upload(dataset, csv_bytes(rows), mode="full")
 
@@ -406,7 +407,7 @@ def test_a_crash_part_way_leaves_the_dataset_as_it_was_and_a_retry_loads_it(
 
     # Had the file still been there (a worker killed rather than an error), a redelivered
     # task starts the same extract again from the start and loads every row exactly once.
-    monkeypatch.setattr(ingest.StagingWriter, "flush", original_flush)
+    monkeypatch.setattr(staging.StagingWriter, "flush", original_flush)
     content = csv_bytes(rows)
     stored = upload_dir() / "retry.upload"
     stored.write_bytes(content)
@@ -523,7 +524,8 @@ def test_a_full_refresh_with_no_good_row_changes_nothing(dataset, settings):
 
 
 def test_an_older_extract_is_not_applied_over_a_newer_one(dataset):
-    from agencies.ingest import extract_ingest, extract_receive
+    from agencies.ingest.process import extract_ingest
+    from agencies.ingest.receive import extract_receive
 
     older = extract_receive(  # queued, but its task has not run yet
         dataset=dataset,
@@ -542,7 +544,8 @@ def test_an_older_extract_is_not_applied_over_a_newer_one(dataset):
 
 
 def test_an_extract_whose_worker_keeps_dying_is_failed_after_three_attempts(dataset):
-    from agencies.ingest import extract_ingest, extract_receive
+    from agencies.ingest.process import extract_ingest
+    from agencies.ingest.receive import extract_receive
 
     extract = extract_receive(
         dataset=dataset,
@@ -578,7 +581,8 @@ def test_stalled_extracts_are_sent_again_and_orphaned_files_removed(dataset):
 
     from django.utils import timezone
 
-    from agencies.ingest import extract_receive, extracts_stalled_requeue, uploads_orphaned_sweep
+    from agencies.ingest.housekeeping import extracts_stalled_requeue, uploads_orphaned_sweep
+    from agencies.ingest.receive import extract_receive
 
     stalled = extract_receive(  # its task was never delivered
         dataset=dataset,

@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from agencies.ingest import extract_receive
+from agencies.ingest.receive import extract_receive
 from agencies.models import ExtractChannel, ExtractStatus, SourceRecord, StagedRow
 from tests.ingest_helpers import csv_bytes, good_row, police_dataset
 from tests.workers import celery_worker, wait_for

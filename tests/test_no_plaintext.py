@@ -37,7 +37,7 @@ from django.apps import apps
 from django.conf import settings
 from django.db import connection
 
-from agencies.ingest import extract_receive
+from agencies.ingest.receive import extract_receive
 from agencies.models import (
     AgencyKind,
     Extract,

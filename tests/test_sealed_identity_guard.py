@@ -48,7 +48,7 @@ ENGINE_AND_RELEASE = {
 LINKAGE_KEYS = {"matching/linkage.py"}
 # An agency admin downloads their own agency's rejected rows to fix them: the agency's own data,
 # back to its own admin, never another agency's.
-OWN_AGENCY_REJECTED_ROWS = {"agencies/ingest.py"}
+OWN_AGENCY_REJECTED_ROWS = {"agencies/ingest/quarantine.py"}
 # Key handling, in one place.
 KEY_MODULE = {"sharehub/keys.py"}
 
@@ -85,12 +85,9 @@ ALLOWED.update(
     {name: {"matching/pseudonymise.py", *KEY_MODULE, *INGEST_ENVELOPE} for name in RAW_OPENERS}
 )
 # The ingest task opens a sealed extract's identities and seals them again under the agency's
-# key at once (agencies.ingest, agencies.ingest_sealed); the keys module holds the private keys.
+# key at once (agencies.ingest.sealed); the keys module holds the private keys.
 ALLOWED.update(
-    {
-        name: {"agencies/ingest.py", "agencies/ingest_sealed.py", *KEY_MODULE, *INGEST_ENVELOPE}
-        for name in INGEST_OPENERS
-    }
+    {name: {"agencies/ingest/sealed.py", *KEY_MODULE, *INGEST_ENVELOPE} for name in INGEST_OPENERS}
 )
 
 

@@ -3,7 +3,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from agencies.ingest import extract_receive
+from agencies.ingest.receive import extract_receive
 from agencies.models import Dataset, ExtractChannel, ExtractMode
 from agencies.selectors import extract_free_text_line, extract_repair_lines
 from sharehub_bridge.readers import ExtractFileError

@@ -121,7 +121,7 @@ class RowValidator:
         # before formula-like values, or "-3" would come back as "'-3", not a number.
         self.unquote = set_aside_download(definition, header)
         # None when the file has no record id column: the platform derives each row's id from
-        # its identifiers at ingest (agencies.ingest.source_id_derive), where the key is.
+        # its identifiers at ingest (agencies.ingest.validation.source_id_derive), where the key is.
         self.source_column = (
             by_name[definition.source_id_column.casefold()] if definition.has_record_id else None
         )
@@ -542,8 +542,9 @@ def _storable(value: str) -> bool:
     return True
 
 
-# The two columns the download of rows set aside puts first (agencies.ingest.quarantine_csv_rows):
-# the row's place in the file it came from, and why it was set aside.
+# The two columns the download of rows set aside puts first
+# (agencies.ingest.quarantine.quarantine_csv_rows): the row's place in the file it came from, and
+# why it was set aside.
 SET_ASIDE_COLUMNS = ("row_in_file", "reasons")
 
 

@@ -7,7 +7,7 @@ set aside with a reason naming the column, never the value. The identities are o
 ingest private key here, inside the ingest task only, and each row then goes through the same
 staging as a web row: a RowOutcome handed to the StagingWriter's load.
 
-agencies.ingest wires this in; this module does not import it.
+`sealed_extract_stage` is what agencies.ingest.process calls for an extract from the bridge.
 """
 
 import ast
@@ -19,12 +19,27 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
-from agencies.models import Extract
+from agencies.ingest.staging import BATCH_ROWS, StagingWriter, extract_progress_save
+from agencies.ingest.validation import source_id_derive
+from agencies.models import (
+    Extract,
+    QuarantinedRow,
+)
 from matching.screening import shapes_problem
+from sharehub.keys import IngestKeyMissing, ingest_private_key
 from sharehub_bridge import normalise, readers, validation
-from sharehub_bridge.definitions import ColumnSpec, Definition
-from sharehub_bridge.envelope import IdentityOpener
-from sharehub_bridge.sealed_file import SealedExtractReader, SealedFileError, SetAsideRow
+from sharehub_bridge.definitions import (
+    ColumnSpec,
+    Definition,
+)
+from sharehub_bridge.envelope import EnvelopeError, IdentityOpener
+from sharehub_bridge.readers import ExtractFileError
+from sharehub_bridge.sealed_file import (
+    SealedExtractReader,
+    SealedFileError,
+    SealedHeader,
+    SetAsideRow,
+)
 from sharehub_bridge.validation import (
     FREE_TEXT_REDACTED_ROW,
     IDENTIFIER_RULES,
@@ -248,7 +263,7 @@ def sealed_rows_stage(
     dob_order: str,
     derived_id: Callable[[dict[str, str]], str] | None = None,
 ) -> None:
-    """Check, open and hand every row of a sealed extract to the writer (agencies.ingest's
+    """Check, open and hand every row of a sealed extract to the writer (agencies.ingest.staging's
     StagingWriter, which seals, counts and stages it as it does a file's rows). Raises
     SealedFileError (from the reader) or EnvelopeError (from the opener) for a file that cannot
     be trusted as a whole; the caller rejects it."""
@@ -333,3 +348,85 @@ def sealed_rows_stage(
             writer.flush()
             progress()
     writer.flush()
+
+
+def sealed_extract_stage(extract, definition, path, writer: "StagingWriter") -> str:
+    """Stage a sealed extract from the IG bridge; returns the date of birth order it was read
+    with. A file that cannot be trusted as a whole is refused with nothing of it kept."""
+    with path.open("rb") as stream:
+        try:
+            reader = SealedExtractReader(stream)
+            header = reader.header
+            _sealed_header_check(extract, header)
+            opener = IdentityOpener(
+                private_key=_ingest_private_key(header.envelope.key_version),
+                header=header.envelope,
+                dataset_id=extract.dataset_id,
+            )
+            Extract.objects.filter(pk=extract.pk).update(file_format=header.file_format[:8])
+            with writer:
+                sealed_rows_stage(
+                    extract=extract,
+                    reader=reader,
+                    opener=opener,
+                    check=SealedRowCheck(definition),
+                    writer=writer,
+                    progress=lambda: extract_progress_save(
+                        extract, reader.bytes_read(), writer.counts
+                    ),
+                    batch_rows=BATCH_ROWS,
+                    dob_order=header.dob_order,
+                    derived_id=(
+                        None
+                        if extract.version.source_id_column
+                        else source_id_derive(extract.dataset_id)
+                    ),
+                )
+        except (SealedFileError, EnvelopeError) as error:
+            # Rows set aside before the fault was found are of a file refused whole.
+            QuarantinedRow.objects.filter(extract=extract).delete()
+            message = str(error)
+            if isinstance(error, EnvelopeError):
+                message += (
+                    " The sealed extract was changed on the way or sealed to another ShareHub."
+                )
+            message += " Nothing was loaded."
+            if "again" not in message:
+                message += " Run sharehub-bridge push again."
+            raise ExtractFileError(message) from error
+        extract_progress_save(extract, reader.bytes_read(), writer.counts)
+    return header.dob_order
+
+
+def _sealed_header_check(extract: Extract, header: SealedHeader) -> None:
+    if header.dataset != extract.dataset_id:
+        raise ExtractFileError(
+            "The sealed extract was made for another dataset. Nothing was loaded; push it to "
+            "the dataset it was made for."
+        )
+    if header.definition_version != extract.version.number:
+        raise ExtractFileError(
+            "The dataset's definition changed after the bridge read it; run sharehub-bridge "
+            "push again."
+        )
+    if header.mode != extract.mode or header.file_sha256 != extract.checksum:
+        raise ExtractFileError(
+            "The sealed extract does not match the upload it came with (its mode or file "
+            "checksum differs). Nothing was loaded; run sharehub-bridge push again."
+        )
+    if header.dob_order not in (normalise.DOB_ORDER_DAY_FIRST, normalise.DOB_ORDER_MONTH_FIRST):
+        raise ExtractFileError(
+            "The sealed extract names a date of birth order ShareHub does not know. Nothing was "
+            "loaded; update sharehub-bridge and push again."
+        )
+
+
+def _ingest_private_key(version: int) -> bytes:
+    try:
+        return ingest_private_key(version)
+    except IngestKeyMissing as error:
+        raise ExtractFileError(
+            f"The extract was sealed under ingest key version {version}, which this ShareHub no "
+            "longer holds (the key was rotated). Nothing was loaded; run sharehub-bridge push "
+            "again: it seals to the current key."
+        ) from error
