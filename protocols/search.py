@@ -26,7 +26,7 @@ from django.db.models import Q
 
 from agencies.models import Agency
 from matching import scoring
-from matching.linkage import model_current
+from matching.model import model_current
 from matching.models import LinkageRecord, Person, SearchKey
 from matching.pseudonymise import record_keys_compute
 from matching.tokens import RECORD_DTYPE, SEARCH_FIELDS, keys_from_packed, search_signed
