@@ -246,7 +246,8 @@ def demo_consent_work(health) -> None:
     services the pages use, about two people health knows; once."""
     from agencies.models import Membership
     from consent.models import ConsentRequest, OverrideCategory, SafeguardingOverride
-    from consent.services import consent_request_create, override_start
+    from consent.overrides import override_start
+    from consent.requests import consent_request_create
     from matching.models import LinkageRecord, Person
     from protocols.models import ProtocolVersion, Purpose
 

@@ -14,7 +14,7 @@ from agencies.models import Role
 from agencies.navigation import allows
 from agencies.selectors import agency_team, partnership_agencies, role_counts
 from alerts.services import alert_counts
-from consent.services import work_waiting
+from consent.selectors import work_waiting
 from protocols.approvals import versions_awaiting
 
 logger = logging.getLogger(__name__)
