@@ -325,8 +325,8 @@ def demo_risk_ensure(agencies, *, by=None, run: bool = True) -> None:
     the same indicators and rules."""
     from agencies.models import Membership
     from alerts.models import RuleKind
-    from alerts.services import RuleInput as AlertRuleInput
-    from alerts.services import rule_save, subscription_set
+    from alerts.rules import RuleInput as AlertRuleInput
+    from alerts.rules import rule_save, subscription_set
     from risk.indicators import IndicatorInput
     from risk.models import IndicatorKind, RiskIndicator, RiskRun
     from risk.services import enrich_run, indicator_save
