@@ -1,4 +1,5 @@
-"""Forms for alert rules and for acting on an alert; alerts.services checks what they read."""
+"""Forms for alert rules and for acting on an alert; alerts.rules and alerts.inbox check what
+they read."""
 
 from django import forms
 

@@ -8,13 +8,10 @@ from django.views.decorators.http import require_POST
 
 from agencies.access import role_required
 from agencies.models import Role
+from alerts.errors import AlertError, AlertNotFound
 from alerts.forms import AssignForm, CloseForm, InboxFilterForm, RuleForm
-from alerts.models import AlertRule
-from alerts.services import (
-    AlertError,
-    AlertNotFound,
+from alerts.inbox import (
     InboxFilter,
-    RuleInput,
     alert_acknowledge,
     alert_assign,
     alert_close,
@@ -23,10 +20,9 @@ from alerts.services import (
     alert_read,
     alert_recipients,
     inbox_rules,
-    rule_save,
-    subscribed_rule_ids,
-    subscription_set,
 )
+from alerts.models import AlertRule
+from alerts.rules import RuleInput, rule_save, subscribed_rule_ids, subscription_set
 
 
 @role_required(Role.PRACTITIONER)

@@ -223,7 +223,7 @@ class Run:
 def enrich_timed(label: str, *, today: date) -> Run:
     from django.db.models import Count, Max
 
-    import alerts.services  # noqa: F401  (imported by the run; not its time to count)
+    import alerts.raising  # noqa: F401  (imported by the run; not its time to count)
     import insights.services  # noqa: F401
     from alerts.models import Alert, RuleKind
     from notifications.models import Notification, NotificationKind

@@ -44,7 +44,7 @@ def main() -> None:
     from agencies.models import Agency, ExtractChannel, ExtractMode
     from agencies.services import agency_create_or_update, dataset_define
     from bench.common import peak_rss_mb
-    from matching.linkage import linkage_run
+    from matching.linkage.run import linkage_run
     from matching.models import LinkageRecord, LinkageRun
     from sharehub.demo import SYNTHETIC_HOLDERS
     from synthetic.loading import synthetic_definitions
@@ -133,7 +133,7 @@ def _set_load(args, manifest: dict, upload, result: dict) -> None:
     from agencies.services import agency_create_or_update
     from bench.common import peak_rss_mb
     from matching import tasks as matching_tasks
-    from matching.linkage import linkage_run
+    from matching.linkage.run import linkage_run
     from matching.models import LinkageRecord, LinkageRun, ReviewItem
     from sharehub_bridge.definitions import definition_parse
 

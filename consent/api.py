@@ -8,6 +8,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from agencies.models import Agency, Role
+from consent.errors import AlreadyRequested, ConsentError, NotFound
 from consent.models import (
     ConsentGivenBy,
     ConsentMethod,
@@ -18,29 +19,28 @@ from consent.models import (
     ReviewOutcome,
     SafeguardingOverride,
 )
-from consent.services import (
-    ANSWER_STATES,
-    AlreadyRequested,
-    ConsentError,
+from consent.overrides import override_options, override_review, override_start
+from consent.records import (
     ConsentInput,
-    NotFound,
-    consent_awaiting,
     consent_history_read,
     consent_record,
-    consent_request_answer,
-    consent_request_create,
-    consent_request_for,
     consent_scopes,
     consent_withdraw,
+)
+from consent.requests import (
+    ANSWER_STATES,
+    consent_request_answer,
+    consent_request_create,
+    withheld_for_consent,
+)
+from consent.selectors import (
+    consent_awaiting,
+    consent_request_for,
     override_for_ig,
-    override_options,
-    override_review,
-    override_start,
     overrides_for_ig,
     person_or_not_found,
     requests_received,
     requests_sent,
-    withheld_for_consent,
 )
 from matching.api import MatchingAPIView, _declared
 from notifications.models import Notification

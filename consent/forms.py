@@ -1,5 +1,6 @@
-"""Forms for consent, consent requests and overrides: they read input; consent.services checks
-it against who is acting and what the engine shows, and says what to fix."""
+"""Forms for consent, consent requests and overrides: they read input; the services
+(consent.records, consent.requests, consent.overrides) check it against who is acting and what
+the engine shows, and say what to fix."""
 
 from django import forms
 
@@ -11,13 +12,9 @@ from consent.models import (
     RequestStatus,
     ReviewOutcome,
 )
-from consent.services import (
-    ANSWER_STATES,
-    MIN_JUSTIFICATION,
-    MIN_REQUEST_REASON,
-    ConsentScopes,
-    OverrideOption,
-)
+from consent.overrides import MIN_JUSTIFICATION, OverrideOption
+from consent.records import ConsentScopes
+from consent.requests import ANSWER_STATES, MIN_REQUEST_REASON
 from protocols.forms import TextDateField
 
 PURPOSE_SCOPE = "purpose"

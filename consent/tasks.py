@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from consent.services import overrides_expire as overrides_expire_now
+from consent.overrides import overrides_expire as overrides_expire_now
 
 
 @shared_task(ignore_result=True)

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_POST
 
 from agencies.access import role_required
 from agencies.models import Role
+from consent.errors import AlreadyRequested, ConsentError, NotFound
 from consent.forms import (
     AnswerForm,
     ConfirmForm,
@@ -26,30 +27,30 @@ from consent.forms import (
     WithdrawForm,
 )
 from consent.models import RequestStatus, ReviewOutcome
-from consent.selectors import consent_request_open, overrides_in_force
-from consent.services import (
-    AlreadyRequested,
-    ConsentError,
+from consent.overrides import override_end, override_options, override_review, override_start
+from consent.records import (
     ConsentInput,
-    NotFound,
-    can_answer,
-    consent_awaiting,
-    consent_can_confirm,
     consent_confirm,
     consent_history_read,
     consent_record,
+    consent_withdraw,
+)
+from consent.requests import (
     consent_request_answer,
     consent_request_cancel,
     consent_request_create,
+    withheld_for_consent,
+)
+from consent.selectors import (
+    can_answer,
+    consent_awaiting,
+    consent_can_confirm,
     consent_request_for,
-    consent_withdraw,
-    override_end,
+    consent_request_open,
     override_for_user,
     override_history,
-    override_options,
-    override_review,
-    override_start,
     overrides_for_ig,
+    overrides_in_force,
     overrides_per_user,
     owner_references,
     person_or_not_found,
@@ -57,7 +58,6 @@ from consent.services import (
     requests_received,
     requests_sent,
     statement_for,
-    withheld_for_consent,
 )
 from protocols.models import Purpose
 from protocols.views import _purpose

@@ -1,4 +1,4 @@
-"""Candidate pairs: which pairs of records are compared at all, and their comparison levels.
+"""Candidate pairs: which pairs of records are compared at all, their comparison levels and weights.
 
 A pair is compared when the two records share a blocking value (matching.tokens): a union of
 rules, each cheap and each catching what the others miss (LINKAGE.md). A record with no date of
@@ -109,3 +109,18 @@ def pair_levels(keys: Keys, left: np.ndarray, right: np.ndarray) -> np.ndarray:
     if not parts:
         return np.zeros((0, len(scoring.COMPARISONS)), dtype=np.int8)
     return np.concatenate(parts)
+
+
+def pair_weights(
+    keys: Keys,
+    left: np.ndarray,
+    right: np.ndarray,
+    levels: np.ndarray,
+    parameters: scoring.Parameters,
+    frequencies: scoring.TermFrequencies,
+) -> np.ndarray:
+    """Each pair's match weight, with agreement on a rare name weighing more than on a common
+    one (term frequencies of the whole population)."""
+    return scoring.match_weights(levels, parameters) + scoring.tf_adjustments(
+        keys, left, right, levels, parameters, frequencies
+    )

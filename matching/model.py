@@ -9,7 +9,7 @@ Linkage must not depend on the order agencies' extracts arrive in (LINKAGE.md). 
   same people always have matches between them;
 - a fit that fails scoring.model_check is refused, and the prior m-probabilities are used with
   a prior share of matches counted from strict rules; the run's figures say which, and why;
-- a run that estimates a new model re-clusters everything under it (linkage._run), so the
+- a run that estimates a new model re-clusters everything under it (matching.linkage.run), so the
   persons in the end are those the final model gives, whatever came first; and every sample
   is drawn by the records' content, not their ids (which follow the load order).
 """

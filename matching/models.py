@@ -41,7 +41,7 @@ class LinkageRun(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     # Counts per stage and seconds, for the extract page and the benchmarks; never identifiers.
     figures = models.JSONField(default=dict, blank=True)
-    # The stage a running run is in (matching.linkage.STAGES), for its progress bar.
+    # The stage a running run is in (matching.linkage.figures.STAGES), for its progress bar.
     stage = models.CharField(max_length=20, blank=True)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
@@ -56,8 +56,9 @@ class LinkageRun(models.Model):
 
     @property
     def progress_percent(self) -> int:
-        """How far through its stages a run is (matching.linkage.STAGES), for progress bars."""
-        from matching.linkage import STAGES
+        """How far through its stages a run is (matching.linkage.figures.STAGES), for progress
+        bars."""
+        from matching.linkage.figures import STAGES
 
         if self.is_finished:
             return 100
@@ -196,7 +197,7 @@ class SearchKey(models.Model):
 
     Apart from LinkageRecord because linkage rewrites a record's person on every run: with the
     indexes there, every such update would write eight more index entries. These rows are
-    written only when the record's keys are (matching.linkage.keys_refresh).
+    written only when the record's keys are (matching.linkage.keys.keys_refresh).
     """
 
     record = models.OneToOneField(

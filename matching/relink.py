@@ -5,7 +5,7 @@ admin asks for when the model's figures look wrong: the model is estimated afres
 record, then every record is clustered again under it. Persons keep their ids (a merge keeps the
 older person, a split keeps the id on the part holding its oldest record), and the run says how
 many persons merged and split. It runs as a Celery task, one at a time, with its progress on the
-run (matching.linkage.STAGES).
+run (matching.linkage.figures.STAGES).
 """
 
 import logging
@@ -15,7 +15,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from matching import scoring
-from matching.linkage import LINKAGE_LOCK_ID, linkage_run
+from matching.linkage.run import LINKAGE_LOCK_ID, linkage_run
 from matching.model import model_current
 from matching.models import LinkageRun, ReviewItem
 
@@ -40,7 +40,7 @@ def _abandoned(run: LinkageRun, now) -> bool:
     if run.status == LinkageRun.Status.QUEUED:
         return run.started_at < now - QUEUED_FOR_TOO_LONG
     if connection.vendor == "postgresql":
-        # A running run holds the linkage lock (matching.linkage); if it can be taken, the
+        # A running run holds the linkage lock (matching.linkage.run); if it can be taken, the
         # worker that held it is gone (PostgreSQL drops a dead connection's locks).
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_try_advisory_lock(%s)", [LINKAGE_LOCK_ID])

@@ -986,7 +986,7 @@ def alike_but_one(levels: np.ndarray) -> np.ndarray:
 
     The forename: twins, or one person known by a middle or calling name, or a placeholder
     ("Baby"). The year: brothers of one calling name, or a year keyed wrong. Pairwise each looks
-    like both; linkage tells them apart by context (see linkage.region_cluster).
+    like both; linkage tells them apart by context (see matching.linkage.clusters.region_cluster).
     """
     column = _columns(levels)
     year_slip = (
@@ -1005,7 +1005,7 @@ def only_forename_differs(levels: np.ndarray) -> np.ndarray:
 
     Twins, or one person known by a middle or calling name ("Muhammad Usman" as "Usman"), or a
     placeholder forename ("Baby"). The two look the same pairwise; linkage tells them apart by
-    context (see linkage.region_cluster).
+    context (see matching.linkage.clusters.region_cluster).
     """
     column = _columns(levels)
     return (

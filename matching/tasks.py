@@ -8,7 +8,7 @@ Runs take turns (matching.linkage holds an advisory lock on PostgreSQL).
 from celery import shared_task
 
 from agencies.models import Extract, ExtractStatus
-from matching.linkage import linkage_run
+from matching.linkage.run import linkage_run
 from matching.linked_share import extract_linked_share_store
 from matching.models import LinkageRun, ReviewItem
 

@@ -512,7 +512,7 @@ RECORD_DTYPE = np.dtype(
 )
 
 
-# Fields search looks records up by (protocols.search), copied into matching.models.SearchKey.
+# Fields search looks records up by (matching.search), copied into matching.models.SearchKey.
 SEARCH_FIELDS = (
     "nhs", "upn", "pnc", "surname", "dob", "postcode", "block_sy", "block_fd", "block_dfi",
 )  # fmt: skip

@@ -16,6 +16,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from accounts.models import User
 from agencies.models import Role
 from matching.api import MatchingAPIView, _declared
+from matching.search import SearchError, SearchQuery
 from protocols.diff import comparison_base, version_diff
 from protocols.fields import dataset_catalogue
 from protocols.models import (
@@ -26,7 +27,7 @@ from protocols.models import (
     ProtocolVersion,
     Purpose,
 )
-from protocols.search import SearchError, SearchQuery, person_search
+from protocols.search import person_search
 from protocols.selectors import protocols_for_ig
 from protocols.services import (
     TIER_KEYS,

@@ -321,7 +321,7 @@ class AssignForm(forms.Form):
 
 class IdentifiersForm(forms.Form):
     """A person's identifiers as a search asks for them: posted, never in a URL, and turned into
-    keyed hashes (protocols.search.SearchQuery takes these fields)."""
+    keyed hashes (matching.search.SearchQuery takes these fields)."""
 
     forename = forms.CharField(required=False, max_length=100)
     surname = forms.CharField(required=False, max_length=100)

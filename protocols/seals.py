@@ -18,10 +18,10 @@ for rules not yet in force too, so approving a version needs no re-marking; read
 the rule is in force. Indicator rules are read live from the findings, which risk keeps current.
 
 Scores and alerts are shown across agencies, so a sealed record's findings count for nobody's
-(risk.services.score_book_load, alerts.services). Whenever the set of sealed records changes (a
-rule marked, a version with rules coming into force, suspended or resumed) everyone is scored
-again (seals_rescore_later); a version reaching its end or start date changes it at midnight,
-which the nightly run scores.
+(risk.services.score_book_load, alerts.raising, alerts.delivery). Whenever the set of sealed
+records changes (a rule marked, a version with rules coming into force, suspended or resumed)
+everyone is scored again (seals_rescore_later); a version reaching its end or start date
+changes it at midnight, which the nightly run scores.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from agencies.access import role_required
 from agencies.models import Role
 from consent.selectors import consent_requests_pending
 from matching.challenges import open_challenges_for, records_reportable
+from matching.search import SearchError, SearchQuery
 from protocols.approvals import approval_standing
 from protocols.diff import comparison_base, rule_changes, seal_changes, version_diff
 from protocols.forms import (
@@ -38,7 +39,7 @@ from protocols.forms import (
 )
 from protocols.models import Protocol, ProtocolVersion, Purpose, VersionStatus
 from protocols.preview import protocol_preview
-from protocols.search import SearchError, SearchQuery, person_search
+from protocols.search import person_search
 from protocols.selectors import protocol_overview, protocols_for_ig, version_approvable
 from protocols.services import (
     ProtocolError,

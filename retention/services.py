@@ -51,7 +51,7 @@ from agencies.models import (
 from alerts.models import Alert
 from audit.models import AuditAction
 from audit.services import audit_record
-from matching.linkage import LINKAGE_LOCK_ID, linkage_run
+from matching.linkage.run import LINKAGE_LOCK_ID, linkage_run
 from matching.models import LinkageRecord, LinkageRun, Person, PersonEvent, ReviewDecision
 from notifications.models import Notification
 from retention.models import ErasureKind, ErasureRun, ErasureStage, ErasureStatus

@@ -117,7 +117,7 @@ def enrich_run(*, kind: str, extract_id: int | None = None, today: date | None =
             figures["persons_scored"] = scores_write(book=book, today=today)
             figures["seconds_scores"] = round(time.perf_counter() - started, 2)
 
-            from alerts.services import alerts_evaluate
+            from alerts.raising import alerts_evaluate
 
             started = time.perf_counter()
             figures["alerts"] = alerts_evaluate(book=book, today=today)

@@ -246,7 +246,8 @@ def demo_consent_work(health) -> None:
     services the pages use, about two people health knows; once."""
     from agencies.models import Membership
     from consent.models import ConsentRequest, OverrideCategory, SafeguardingOverride
-    from consent.services import consent_request_create, override_start
+    from consent.overrides import override_start
+    from consent.requests import consent_request_create
     from matching.models import LinkageRecord, Person
     from protocols.models import ProtocolVersion, Purpose
 
@@ -324,8 +325,8 @@ def demo_risk_ensure(agencies, *, by=None, run: bool = True) -> None:
     the same indicators and rules."""
     from agencies.models import Membership
     from alerts.models import RuleKind
-    from alerts.services import RuleInput as AlertRuleInput
-    from alerts.services import rule_save, subscription_set
+    from alerts.rules import RuleInput as AlertRuleInput
+    from alerts.rules import rule_save, subscription_set
     from risk.indicators import IndicatorInput
     from risk.models import IndicatorKind, RiskIndicator, RiskRun
     from risk.services import enrich_run, indicator_save

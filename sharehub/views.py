@@ -13,8 +13,8 @@ from agencies.access import ALL_ROLES, public, role_required, signed_in
 from agencies.models import Role
 from agencies.navigation import allows
 from agencies.selectors import agency_team, partnership_agencies, role_counts
-from alerts.services import alert_counts
-from consent.services import work_waiting
+from alerts.inbox import alert_counts
+from consent.selectors import work_waiting
 from protocols.approvals import versions_awaiting
 
 logger = logging.getLogger(__name__)

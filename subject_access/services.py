@@ -454,11 +454,11 @@ def _audit(user, membership, person, channel, outcome, detail) -> AuditEntry:
 def subject_access_find(
     *, user, membership: Membership | None, query, channel: str
 ) -> list[Person]:
-    """People matching `query` (a protocols.search.SearchQuery) on whom this IG officer may
+    """People matching `query` (a matching.search.SearchQuery) on whom this IG officer may
     report, best first. Logged as a subject access search: the kinds of input and the
-    references shown, never the terms. Raises protocols.search.SearchError for bad input."""
+    references shown, never the terms. Raises matching.search.SearchError for bad input."""
     from audit.services import audit_record
-    from protocols.search import MAX_RESULTS, persons_matching
+    from matching.search import MAX_RESULTS, persons_matching
 
     _, ranked, kinds = persons_matching(query)
     persons = {p.pk: p for p in Person.objects.filter(pk__in=ranked, is_active=True)}

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_POST
 
 from agencies.access import role_required
 from agencies.models import Role
-from protocols.search import SearchError, SearchQuery
+from matching.search import SearchError, SearchQuery
 from protocols.summary import person_by_reference
 from subject_access.forms import AskForm, FindForm, ReleaseForm, ReportOptionsForm
 from subject_access.release import (

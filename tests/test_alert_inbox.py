@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from agencies.models import Role
 from alerts.models import Alert, AlertDelivery, RuleKind
-from alerts.services import RuleInput, rule_save, subscription_set
+from alerts.rules import RuleInput, rule_save, subscription_set
 from audit.models import RecordRead
 from matching.models import Person
 from protocols.models import AccessLog, Tier

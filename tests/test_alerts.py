@@ -7,20 +7,17 @@ import pytest
 from guardian.shortcuts import remove_perm
 
 from agencies.models import Role
-from alerts.models import Alert, AlertDelivery, AlertEvent, AlertStatus, RuleKind
-from alerts.services import (
-    AlertError,
-    AlertNotFound,
+from alerts.errors import AlertError, AlertNotFound
+from alerts.inbox import (
     InboxFilter,
-    RuleInput,
     alert_acknowledge,
     alert_assign,
     alert_close,
     alert_inbox,
     alert_read,
-    rule_save,
-    subscription_set,
 )
+from alerts.models import Alert, AlertDelivery, AlertEvent, AlertStatus, RuleKind
+from alerts.rules import RuleInput, rule_save, subscription_set
 from notifications.models import Notification
 from risk.indicators import IndicatorInput
 from risk.models import RiskRun

@@ -198,7 +198,8 @@ def test_uploads_sign_ins_and_failed_sign_ins_are_recorded(db, agency, member, c
 
 def test_nothing_personal_is_kept_in_the_trail(world):
     linked, practitioner = world
-    from protocols.search import SearchQuery, person_search
+    from matching.search import SearchQuery
+    from protocols.search import person_search
 
     membership = Membership.objects.get(user=practitioner)
     person_search(

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from matching import scoring
-from matching.linkage import Thresholds, region_cluster
+from matching.linkage.clusters import Thresholds, region_cluster
 from matching.tokens import RECORD_DTYPE, keys_from_packed
 
 WIDTHS = [len(c.levels) for c in scoring.COMPARISONS]

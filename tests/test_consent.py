@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from agencies.models import Agency, Membership, Role
+from consent.errors import ConsentError, NotFound
 from consent.models import (
     ConsentGivenBy,
     ConsentMethod,
@@ -24,19 +25,9 @@ from consent.models import (
     ReviewOutcome,
     SafeguardingOverride,
 )
-from consent.services import (
-    ConsentError,
-    ConsentInput,
-    NotFound,
-    consent_record,
-    consent_request_answer,
-    consent_request_create,
-    consent_withdraw,
-    override_options,
-    override_review,
-    override_start,
-    overrides_expire,
-)
+from consent.overrides import override_options, override_review, override_start, overrides_expire
+from consent.records import ConsentInput, consent_record, consent_withdraw
+from consent.requests import consent_request_answer, consent_request_create
 from matching.models import Person
 from matching.screening import identifiers_in_text
 from notifications.models import Notification, NotificationKind
@@ -1145,7 +1136,7 @@ def test_a_withdrawal_recorded_before_two_merges_still_holds(world):
     _statement(world, ConsentState.GIVEN, at=NOW - timedelta(days=2))
     _statement(world, ConsentState.WITHDRAWN, person=b, at=NOW - timedelta(days=1))
     assert _police_shown(_view(world)) == set()
-    from consent.services import consent_history
+    from consent.selectors import consent_history
 
     assert {r.person_id for r in consent_history(world.linked.alice)} == {
         world.linked.alice.pk,
@@ -1200,7 +1191,7 @@ def test_recording_consent_is_logged_and_told_to_the_agencies_it_names(world):
     told = Notification.objects.get(kind=NotificationKind.CONSENT_RECORDED)
     assert told.recipient == world.police_ig
     assert told.link == reverse("consent:statement", args=[record.pk])
-    from consent.services import statement_for
+    from consent.selectors import statement_for
 
     assert statement_for(
         user=world.police_ig, membership=world.membership(world.police_ig), record_id=record.pk
@@ -1211,7 +1202,7 @@ def test_recording_consent_is_logged_and_told_to_the_agencies_it_names(world):
 
 
 def test_the_consent_history_is_logged_denials_too_and_shows_only_the_readers_scope(world, member):
-    from consent.services import consent_history_read
+    from consent.records import consent_history_read
 
     other = protocol_in_force(
         author=world.csc_ig,

@@ -16,15 +16,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from agencies.models import Agency, Role
+from consent.errors import AlreadyRequested, ConsentError
 from consent.models import ConsentRequest, RequestStatus
+from consent.requests import consent_request_answer, consent_request_cancel, consent_request_create
 from consent.selectors import consent_request_open, consent_requests_pending
-from consent.services import (
-    AlreadyRequested,
-    ConsentError,
-    consent_request_answer,
-    consent_request_cancel,
-    consent_request_create,
-)
 from matching.models import LinkageRecord, Person
 from notifications.models import Notification, NotificationKind
 from protocols.models import ConsentRule, Purpose, Tier

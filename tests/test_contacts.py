@@ -17,7 +17,7 @@ from agencies.mapping import mapping_propose
 from agencies.models import Dataset, Role, SourceRecord
 from agencies.services import dataset_define
 from agencies.tokens import api_token_create
-from matching.linkage import linkage_run
+from matching.linkage.run import linkage_run
 from matching.models import Household, LinkageRecord, LinkageRun, Person, PersonEvent
 from protocols.contacts import Contact, involvement_contacts, record_contact
 from protocols.engine import FieldView, PersonView, RecordView, disclose_view

@@ -464,7 +464,7 @@ def cases(draw, about: str | None = None) -> Case:
         given_to[versions[0].slot] = draw(st.sampled_from(["user", "group"]))
         granted_by[versions[0].slot] = agency
     # Statements and overrides are mostly about the first protocol; overrides about it open the
-    # datasets where its rule yields, as consent.services.override_start records.
+    # datasets where its rule yields, as consent.overrides.override_start records.
     first = versions[0]
     slots = [first.slot] * 4 + sorted({v.slot for v in versions})
     opens = tuple(

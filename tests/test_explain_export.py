@@ -14,7 +14,7 @@ from django.utils import timezone
 from agencies.models import Role, SourceRecord
 from matching import export as export_module
 from matching.export import EXPORT_HEADER, ExportError, linkage_export_write
-from matching.linkage import linkage_run
+from matching.linkage.run import linkage_run
 from matching.models import (
     Household,
     LinkageExport,

@@ -21,16 +21,10 @@ from django.urls import reverse
 
 from agencies.models import Membership, Role
 from audit.models import AuditAction, AuditEntry
+from consent.errors import ConsentError, NotFound
 from consent.models import ConsentGivenBy, ConsentMethod, ConsentRecord, ConsentState
-from consent.services import (
-    ConsentError,
-    ConsentInput,
-    NotFound,
-    consent_confirm,
-    consent_record,
-    consent_withdraw,
-    override_start,
-)
+from consent.overrides import override_start
+from consent.records import ConsentInput, consent_confirm, consent_record, consent_withdraw
 from notifications.models import Notification, NotificationKind
 from protocols.engine import disclose_view
 from protocols.models import (

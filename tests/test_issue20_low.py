@@ -24,7 +24,7 @@ from guardian.shortcuts import remove_perm
 
 from agencies.models import Dataset, DatasetVersion, Role
 from alerts.models import Alert, AlertDelivery, RuleKind
-from alerts.services import RuleInput, rule_save, subscription_set
+from alerts.rules import RuleInput, rule_save, subscription_set
 from protocols.models import Purpose, Tier
 from risk.models import RiskRun
 from risk.services import enrich_run

@@ -22,9 +22,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from agencies.models import Agency, Membership, Role, SourceRecord
+from alerts.errors import AlertError
+from alerts.inbox import alert_close
 from alerts.models import Alert, AlertDelivery, AlertRule, RuleKind
-from alerts.services import AlertError, alert_close
-from matching.linkage import keys_refresh
+from matching.linkage.keys import keys_refresh
 from matching.models import Household, LinkageRecord, Person, ReviewDecision, ReviewItem
 from matching.review import reviewer_grant
 from protocols.models import Tier

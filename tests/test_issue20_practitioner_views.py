@@ -17,7 +17,7 @@ from django.urls import reverse
 
 from agencies.models import Role
 from agencies.navigation import nav_for
-from matching.linkage import keys_refresh
+from matching.linkage.keys import keys_refresh
 from matching.models import Household, LinkageRecord
 from protocols.models import AccessLog, Purpose, Tier
 from tests.ingest_helpers import csv_bytes, good_row, upload

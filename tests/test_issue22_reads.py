@@ -23,7 +23,7 @@ from audit.reads import unusual_reads_tell
 from audit.selectors import out_of_hours, unusual_reads
 from audit.services import audit_record
 from consent.models import OverrideCategory
-from consent.services import override_start
+from consent.overrides import override_start
 from notifications.models import Notification, NotificationKind
 from protocols.models import ConsentRule, Purpose
 from protocols.summary import case_summary, case_unlock

@@ -23,7 +23,7 @@ from matching.challenges import (
     records_reportable,
     report_target,
 )
-from matching.linkage import linkage_run
+from matching.linkage.run import linkage_run
 from matching.models import LinkageRecord, LinkChallenge, Person, ReviewDecision, ReviewItem
 from matching.review import review_decide, review_item_readable, review_queue, reviewer_grant
 from notifications.models import Notification, NotificationKind

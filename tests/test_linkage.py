@@ -9,7 +9,8 @@ from django.core.management import call_command
 
 from agencies.models import SourceRecord
 from matching import scoring
-from matching.linkage import candidate_pairs, linkage_run
+from matching.candidates import candidate_pairs
+from matching.linkage.run import linkage_run
 from matching.models import LinkageRecord, LinkageRun, Person, PersonEvent, ReviewItem, SearchKey
 from matching.pseudonymise import identity_open
 from matching.tokens import RECORD_DTYPE, record_keys, search_rows

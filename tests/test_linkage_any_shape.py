@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from agencies.models import Agency, AgencyKind
 from agencies.services import agency_create_or_update
 from matching import scoring
-from matching.linkage import linkage_run
+from matching.linkage.run import linkage_run
 from matching.models import LinkageModel, LinkageRecord, LinkageRun
 from tests.ingest_helpers import csv_bytes, police_dataset, upload
 
@@ -297,7 +297,7 @@ def identifier_sets(draw):
 def test_a_pair_weighs_the_same_whichever_record_is_on_the_left(people, with_contexts):
     # The clusters follow the weights; a weight that hung on which record came first would make
     # the persons hang on the load order (an outside benchmark saw 0.26% of pairs move).
-    from matching.linkage import pair_weights
+    from matching.candidates import pair_weights
     from matching.tokens import keys_from_packed, record_keys
 
     keys = keys_from_packed(b"".join(record_keys(person) for person in people))
@@ -377,7 +377,7 @@ def _a_worker_holding_the_linkage_lock():
     session takes it, as a live worker would. Elsewhere there is nothing to hold."""
     from django.db import connection
 
-    from matching.linkage import LINKAGE_LOCK_ID
+    from matching.linkage.run import LINKAGE_LOCK_ID
 
     if connection.vendor != "postgresql":
         yield

@@ -6,7 +6,7 @@ Each docstring says what the correct behaviour is.
 import pytest
 
 from agencies.models import SourceRecord
-from matching.linkage import linkage_run
+from matching.linkage.run import linkage_run
 from matching.models import LinkageRecord, LinkageRun, Person, PersonEvent, ReviewItem
 from tests.ingest_helpers import good_row, police_dataset, upload
 from tests.test_linkage import ALICE, STRANGER, WITH_ADDRESS, rows_csv

@@ -48,7 +48,7 @@ from agencies.models import (
 )
 from agencies.sealed_uploads import sealed_upload_chunk_put, sealed_upload_complete
 from agencies.services import dataset_define
-from matching.linkage import linkage_run
+from matching.linkage.run import linkage_run
 from matching.models import LinkageRecord, LinkageRun
 from sharehub.celery import app as celery_app
 from sharehub_bridge.definitions import definition_parse

@@ -20,6 +20,7 @@ from django.utils import timezone
 from agencies.models import Membership, Role
 from audit.models import AuditAction, AuditEntry
 from consent.carry_over import overrides_carry_over
+from consent.errors import ConsentError
 from consent.models import (
     CarryOverDrop,
     CarryOverEnd,
@@ -27,7 +28,6 @@ from consent.models import (
     OverrideCarryOver,
 )
 from consent.selectors import overrides_in_force
-from consent.services import ConsentError
 from notifications.models import Notification, NotificationKind
 from protocols.models import (
     ConsentRule,
@@ -200,7 +200,7 @@ def test_one_that_already_lasted_longer_than_the_new_version_allows_ends(
         "had already lasted that long." in page
     )
     # Ended: the expiry task does not announce it a second time.
-    from consent.services import overrides_expire
+    from consent.overrides import overrides_expire
 
     overrides_expire(now=override.expires_at + timedelta(seconds=1))
     assert _ended_notices(world).count() == 1

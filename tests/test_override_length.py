@@ -8,7 +8,7 @@ from django.apps import apps
 from django.urls import reverse
 
 from agencies.models import Membership, Role
-from consent.services import override_options
+from consent.overrides import override_options
 from protocols.diff import version_diff
 from protocols.models import (
     DEFAULT_OVERRIDE_LENGTH_HOURS,

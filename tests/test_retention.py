@@ -19,11 +19,12 @@ from agencies.models import (
     Role,
     SourceRecord,
 )
+from alerts.delivery import alerts_deliver
 from alerts.models import Alert, AlertDelivery, RuleKind
-from alerts.services import RuleInput, alerts_deliver, rule_save, subscription_set
+from alerts.rules import RuleInput, rule_save, subscription_set
 from audit.models import AuditAction, AuditEntry
 from insights.models import PersonProfile
-from matching.linkage import keys_refresh
+from matching.linkage.keys import keys_refresh
 from matching.models import (
     LinkageRecord,
     Person,

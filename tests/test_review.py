@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from agencies.models import Role, SourceRecord
 from agencies.tokens import api_token_create
-from matching.linkage import linkage_run
+from matching.linkage.run import linkage_run
 from matching.models import LinkageRecord, LinkageRun, ReviewDecision, ReviewItem
 from matching.review import (
     ReviewError,

@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from agencies.models import Role, SourceRecord
 from audit.models import AuditAction, AuditEntry
-from matching.linkage import linkage_run
+from matching.linkage.run import linkage_run
 from matching.models import LinkageRecord, ReviewItem
 from matching.review import review_decide, reviewer_grant
 from tests.ingest_helpers import csv_bytes, good_row, police_dataset, upload

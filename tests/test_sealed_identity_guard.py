@@ -45,7 +45,7 @@ ENGINE_AND_RELEASE = {
 }
 # Linkage keys: the keyed tokens are computed from the identifiers in the linkage worker and
 # nothing is shown (SECURITY.md row 18 names "linkage keys" among the allowed places).
-LINKAGE_KEYS = {"matching/linkage.py"}
+LINKAGE_KEYS = {"matching/linkage/keys.py"}
 # An agency admin downloads their own agency's rejected rows to fix them: the agency's own data,
 # back to its own admin, never another agency's.
 OWN_AGENCY_REJECTED_ROWS = {"agencies/ingest/quarantine.py"}

@@ -9,8 +9,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from agencies.models import Membership, Role, SourceRecord
+from alerts.inbox import InboxFilter, alert_inbox
 from alerts.models import Alert, AlertDelivery, RuleKind
-from alerts.services import InboxFilter, RuleInput, alert_inbox, rule_save, subscription_set
+from alerts.rules import RuleInput, rule_save, subscription_set
 from insights.models import InsightSnapshot
 from protocols.models import SealRule, VersionStatus
 from protocols.seals import seals_mark

@@ -9,8 +9,8 @@ import pytest
 from django.urls import reverse
 
 from agencies.models import Role
+from matching.search import MAX_RESULTS
 from protocols.models import AccessLog, Tier
-from protocols.search import MAX_RESULTS
 from tests.protocol_helpers import give, linked_people, more_smiths, protocol_in_force
 
 NAMES = ["identity:forename", "identity:surname", "identity:date_of_birth"]

@@ -23,7 +23,7 @@ from playwright.sync_api import Locator, Page, expect
 
 from agencies.models import Membership, Role, SourceRecord
 from alerts.models import Alert, AlertEvent, AlertOutcome, AlertStatus
-from alerts.services import RuleInput, rule_save, subscription_set
+from alerts.rules import RuleInput, rule_save, subscription_set
 from insights.services import snapshot_latest
 from matching.models import LinkageRecord, Person
 from notifications.models import Notification, NotificationKind

@@ -16,9 +16,9 @@ from playwright.sync_api import Locator, Page, expect
 
 from agencies.models import Membership, Role
 from alerts.models import Alert
-from alerts.services import RuleInput, rule_save, subscription_set
+from alerts.rules import RuleInput, rule_save, subscription_set
+from matching.search import MAX_RESULTS
 from protocols.models import Tier
-from protocols.search import MAX_RESULTS
 from risk.models import RiskRun
 from risk.services import enrich_run
 from tests.browser.conftest import expect_accessible, go_to

@@ -6,7 +6,7 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from agencies.models import Role, SourceRecord
-from matching.linkage import linkage_run
+from matching.linkage.run import linkage_run
 from matching.models import LinkageRecord, ReviewDecision, ReviewItem
 from matching.review import reviewer_grant
 from tests.browser.test_sign_in import sign_in

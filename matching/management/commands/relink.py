@@ -2,7 +2,7 @@ import threading
 
 from django.core.management.base import BaseCommand, CommandError
 
-from matching.linkage import linkage_run
+from matching.linkage.run import linkage_run
 from matching.models import LinkageRun
 from matching.relink import RelinkRefused, relink_request
 

@@ -109,7 +109,7 @@ class Command(BaseCommand):
             )
 
     def _rotate_linkage(self) -> None:
-        from matching.linkage import linkage_run
+        from matching.linkage.run import linkage_run
         from sharehub.keys import linkage_key_version
 
         # Keys made under an older linkage key are stale; the run recomputes them from the
