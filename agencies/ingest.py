@@ -39,6 +39,7 @@ from agencies.models import (
     SealedUploadStatus,
     StagedRow,
 )
+from agencies.uploads import upload_size_refusal
 from matching.pseudonymise import identity_seal, quarantine_seal
 from sharehub.keys import AgencySealer, IngestKeyMissing, derive_key, ingest_private_key
 from sharehub_bridge import normalise
@@ -63,6 +64,8 @@ from sharehub_bridge.validation import (
 logger = logging.getLogger(__name__)
 
 BATCH_ROWS = 5000
+# How many times one extract is tried: the ingest task's retries after an error
+# (agencies.tasks), and the deliveries counted on the extract after a worker died.
 MAX_ATTEMPTS = 3
 # One encoder for every row: json.dumps with options builds a new encoder on each call.
 _json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
@@ -86,7 +89,7 @@ class UploadTooLarge(ExtractFileError):
     pass
 
 
-def _store_upload(stream: IO[bytes], limit: int) -> tuple[str, int, str]:
+def _store_upload(stream: IO[bytes]) -> tuple[str, int, str]:
     """Copy the upload into the private area, hashing as it goes; refuse past the size limit."""
     name = f"{uuid.uuid4().hex}.upload"
     target = upload_dir() / name
@@ -96,11 +99,8 @@ def _store_upload(stream: IO[bytes], limit: int) -> tuple[str, int, str]:
         with target.open("wb") as out:
             while chunk := stream.read(COPY_CHUNK):
                 size += len(chunk)
-                if size > limit:
-                    raise UploadTooLarge(
-                        f"The file is larger than the {_size_text(limit)} limit. "
-                        "Split it into smaller extracts, or load it in incremental parts."
-                    )
+                if refusal := upload_size_refusal(size):
+                    raise UploadTooLarge(refusal)
                 digest.update(chunk)
                 out.write(chunk)
         target.chmod(0o600)
@@ -153,13 +153,6 @@ def _same_file_in_effect(dataset: Dataset, checksum: str, mode: str) -> Extract 
     return None
 
 
-def _size_text(size: int) -> str:
-    for unit, scale in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
-        if size >= scale:
-            return f"{size / scale:g} {unit}"
-    return f"{size} bytes"
-
-
 def extract_refusal(dataset: Dataset, mode: str) -> str:
     """Why no extract of `dataset` can be taken in `mode`, or "": asked before anything is
     stored, by every channel (web, API, command line and the bridge's sealed uploads)."""
@@ -193,7 +186,7 @@ def extract_receive(
     if refused := extract_refusal(dataset, mode):
         raise ExtractFileError(refused)
     version = dataset.current_version
-    stored, size, checksum = _store_upload(stream, settings.SHAREHUB_UPLOAD_MAX_BYTES)
+    stored, size, checksum = _store_upload(stream)
     try:
         return _extract_record(
             dataset, version, mode, channel, uploaded_by, filename, stored, size, checksum

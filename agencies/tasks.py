@@ -4,6 +4,7 @@ import traceback
 from celery import shared_task
 
 from agencies.ingest import (
+    MAX_ATTEMPTS,
     ExtractBusy,
     extract_fail,
     extract_ingest,
@@ -13,8 +14,6 @@ from agencies.ingest import (
 from agencies.models import Extract, ExtractStatus
 
 logger = logging.getLogger(__name__)
-
-MAX_ATTEMPTS = 3
 
 
 class IngestAttemptFailed(Exception):
