@@ -143,14 +143,8 @@ class DatasetExtractsAPI(AgencyAPIView):
         """Upload an extract (multipart: `file`, and `mode` full or incremental)."""
         dataset = self.own_dataset(pk)
         request.data  # noqa: B018 - parse the body first: the size-limit handler runs then
-        if getattr(request._request, "upload_too_large", False):
-            raise ValidationError(
-                {
-                    "file": [
-                        f"The file is over the {settings.SHAREHUB_UPLOAD_MAX_BYTES:,} byte limit."
-                    ]
-                }
-            )
+        if refusal := getattr(request._request, "upload_refusal", ""):
+            raise ValidationError({"file": [refusal]})
         upload = UploadSerializer(data=request.data)
         upload.is_valid(raise_exception=True)
         uploaded = upload.validated_data["file"]

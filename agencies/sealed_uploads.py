@@ -28,6 +28,7 @@ from agencies.models import (
     SealedUpload,
     SealedUploadStatus,
 )
+from agencies.uploads import upload_size_refusal
 
 logger = logging.getLogger(__name__)
 
@@ -72,12 +73,10 @@ def sealed_upload_create(
     file_sha256, sha256 = file_sha256.lower(), sha256.lower()
     if not (_is_sha256(file_sha256) and _is_sha256(sha256)):
         raise SealedUploadError("file_sha256 and sha256 must be SHA-256 digests in hex.")
-    limit = settings.SHAREHUB_UPLOAD_MAX_BYTES
-    if size < 1 or size > limit:
-        raise SealedUploadError(
-            f"The sealed extract must be between 1 byte and the {limit:,} byte upload limit. "
-            "Split it into smaller extracts, or load it in incremental parts."
-        )
+    if size < 1:
+        raise SealedUploadError("The sealed extract must be at least 1 byte.")
+    if refused := upload_size_refusal(size):
+        raise SealedUploadError(refused)
     stored = f"{uuid.uuid4().hex}.sealed"
     path = upload_dir() / stored
     # Made empty and private at once; chunks are written into it at their offsets.

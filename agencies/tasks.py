@@ -5,12 +5,10 @@ from celery import shared_task
 
 from agencies.ingest.housekeeping import extracts_stalled_requeue, uploads_orphaned_sweep
 from agencies.ingest.merge import extract_fail
-from agencies.ingest.process import ExtractBusy, extract_ingest
+from agencies.ingest.process import MAX_ATTEMPTS, ExtractBusy, extract_ingest
 from agencies.models import Extract, ExtractStatus
 
 logger = logging.getLogger(__name__)
-
-MAX_ATTEMPTS = 3
 
 
 class IngestAttemptFailed(Exception):

@@ -6,7 +6,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
@@ -99,13 +98,6 @@ def _uploaded_path(uploaded):
         yield Path(copy.name)
 
 
-def _too_large_message() -> str:
-    return (
-        f"The file is larger than the {filesizeformat(settings.SHAREHUB_UPLOAD_MAX_BYTES)} "
-        "limit. Split it into smaller extracts, or load it in incremental parts."
-    )
-
-
 @role_required(Role.AGENCY_ADMIN)
 def dataset_list(request: HttpRequest) -> HttpResponse:
     agency = request.membership.agency
@@ -120,8 +112,8 @@ def dataset_list(request: HttpRequest) -> HttpResponse:
 def dataset_new(request: HttpRequest) -> HttpResponse:
     """Step 1: a sample file, from whose header a mapping is proposed."""
     form = SampleFileForm(request.POST or None, request.FILES or None)
-    if getattr(request, "upload_too_large", False):
-        form.refuse_as_too_large(_too_large_message())
+    if refusal := getattr(request, "upload_refusal", ""):
+        form.refuse_as_too_large(refusal)
     elif request.method == "POST" and form.is_valid():
         uploaded = form.cleaned_data["sample"]
         try:
@@ -264,8 +256,8 @@ def extract_upload(request: HttpRequest, pk: int) -> HttpResponse:
         request.FILES or None,
         has_record_id=version is None or bool(version.source_id_column),
     )
-    if getattr(request, "upload_too_large", False):
-        form.refuse_as_too_large(_too_large_message())
+    if refusal := getattr(request, "upload_refusal", ""):
+        form.refuse_as_too_large(refusal)
     elif dataset.current_version is None:
         form.add_error(None, "Define the dataset's columns before uploading an extract.")
     elif request.method == "POST" and form.is_valid():

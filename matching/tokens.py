@@ -1,31 +1,32 @@
 """Keyed pseudonyms of a record's identifiers, for privacy-preserving linkage.
 
-Three kinds, each under its own subkey of the platform linkage key (sharehub.keys.derive_key):
+record_keys packs what linkage knows of one record into one fixed row (RECORD_DTYPE), every value
+in it keyed under a subkey of the platform linkage key (sharehub.keys.derive_key):
 
-- match tokens: HMAC-SHA256 over a rule name and exact normalised values (NHS number; surname,
-  forename and date of birth; ...). Two records with the same token for a rule agree exactly on
-  that rule's fields; matching scores links from which rules agree.
-- blocking tokens: coarser keyed values (Soundex of a name with the birth year, ...) that decide
-  which pairs of records are compared at all, so linkage is not a comparison of every pair.
+- exact fields: a 64-bit HMAC-SHA256 of a normalised identifier at one granularity (the NHS
+  number; the surname and its parts; the forename, canonical and as an initial; the date of
+  birth, its year and month, its year; the postcode and its district; ...). Two records agree
+  on a field when their values are equal; matching.scoring reads levels of agreement from them.
+- blocking fields: keyed combinations (the Soundex of the surname with the year and month of
+  birth, ...) that decide which pairs of records are compared at all (matching.candidates), so
+  linkage is not a comparison of every pair.
 - Bloom encodings (Schnell, Bachteler & Reiher 2009, "Privacy-preserving record linkage using
-  Bloom filters"): each field's bigrams set keyed bits, so the Dice coefficient of two encodings
-  approximates the bigram similarity of the plaintexts and a typo costs a little agreement
-  instead of all of it.
+  Bloom filters"): the bigrams of names and addresses, and the digits of the date of birth, set
+  keyed bits, so the Dice coefficient of two encodings approximates the similarity of the
+  plaintexts and a typo costs a little agreement instead of all of it.
 
 Only these outputs leave the module: no plaintext identifier, and never a key. Every output is
 keyed (SECURITY.md row 9): without the linkage key nobody can compute the token of a guessed NHS
 number or name, which an unkeyed SHA-256 of 10^9 possible NHS numbers would allow in minutes.
 A known limit: field-level Bloom encodings of short, skewed fields (forenames, surnames) remain
 open to frequency analysis by someone who holds many of them, so they stay inside ShareHub like
-the match tokens and are not released in exports.
+the exact tokens and are not released in exports.
 """
 
 import hashlib
-import hmac
 import re
 import struct
 from dataclasses import dataclass
-from dataclasses import field as dataclass_field
 from datetime import date
 from functools import lru_cache
 
@@ -52,20 +53,6 @@ from sharehub_bridge.normalise import (
 
 # Unit separator: never in a normalised value, so ("ab", "c") and ("a", "bc") hash differently.
 SEPARATOR = "\x1f"
-# 128 bits: an accidental collision needs ~2^64 tokens (birthday bound), far beyond any register,
-# and the token stays keyed however it is cut; half of SHA-256's width halves every index on it.
-# Hex rather than base64 so that no case-insensitive collation can ever merge two tokens.
-MATCH_TOKEN_BYTES = 16
-# A collision of blocking tokens only merges two blocks (some extra candidate pairs), so 64 bits
-# are plenty, and the candidate tables they key are the largest ShareHub builds.
-BLOCK_TOKEN_BYTES = 8
-
-BLOOM_FIELDS = ("forename", "surname", "dob", "postcode", "address")
-
-
-def _keyed(key: bytes, parts: tuple[str, ...], size: int) -> str:
-    message = SEPARATOR.join(parts).encode()
-    return hmac.digest(key, message, "sha256")[:size].hex()
 
 
 @dataclass(frozen=True)
@@ -87,12 +74,6 @@ class _Parsed:
     pnc: str
     house: str  # house number, with the flat: "4/59"
     street: str  # street name: "mount way"
-
-
-def _first_forename(value: str) -> str:
-    # A forename field often carries middle names ("Robert James") in one system and not in
-    # another; the first forename is the part that agencies share.
-    return name_normalise(value).partition(" ")[0]
 
 
 def _usable_dob(value: str) -> date | None:
@@ -202,52 +183,6 @@ def _dob_and_swap(dob: date) -> tuple[str, ...]:
     return tuple(sorted({dob.isoformat(), (swapped or dob).isoformat()}))
 
 
-def _match_inputs(p: _Parsed) -> dict[str, tuple[str, ...]]:
-    """Rule name -> the values it joins; a rule with any value missing is left out."""
-    dob = p.dob.isoformat() if p.dob else ""
-    rules: dict[str, tuple[str, ...]] = {
-        "nhs": (p.nhs,),
-        "upn": (p.upn,),
-        "pnc": (p.pnc,),
-        "name_dob": (p.surname, p.forename, dob),
-        # Survives a misspelt or shortened forename when the district also agrees.
-        "initial_name_dob_district": (p.forename_plain[:1], p.surname, dob, p.outward),
-        # Survives a changed surname (marriage, adoption) when the address has not changed.
-        "dob_postcode": (dob, p.postcode),
-    }
-    pair = _dob_and_swap(p.dob) if p.dob else ()
-    if len(pair) == 2:
-        rules["name_dobswap"] = (p.surname, p.forename, *pair)
-    return {rule: values for rule, values in rules.items() if all(values)}
-
-
-def match_tokens(identifiers: dict[str, str]) -> dict[str, str]:
-    """Rule name -> keyed token of the record's exact values for that rule.
-
-    The rule name is hashed with the values, so tokens of two rules never collide. Only valid
-    NHS numbers, UPNs and PNC ids count (a mistyped one would agree with a stranger's), and
-    placeholder names ("Baby", "Unknown") and dates count as missing.
-    """
-    return _match_tokens(_parse(identifiers))
-
-
-def _match_tokens(p: _Parsed) -> dict[str, str]:
-    key = derive_key("match")
-    return {
-        rule: _keyed(key, (rule, *values), MATCH_TOKEN_BYTES)
-        for rule, values in _match_inputs(p).items()
-    }
-
-
-def blocking_tokens(identifiers: dict[str, str]) -> set[str]:
-    """Keyed blocking tokens, "<block>:<hex>"; records sharing one become candidate pairs.
-
-    Each block survives an error that defeats the others, so a true pair usually shares at least
-    one: a handful per record keeps candidate generation small.
-    """
-    return _blocking_tokens(_parse(identifiers))
-
-
 def _block_inputs(p: _Parsed) -> dict[str, tuple[str, ...]]:
     """Block name -> the values it joins; a block with any value missing does not apply.
 
@@ -255,7 +190,6 @@ def _block_inputs(p: _Parsed) -> dict[str, tuple[str, ...]]:
     reached through its name and address, and one with no address through its name and date of
     birth: whatever identifiers a record has, some block brings it to its other records.
     """
-    year = p.dob_y
     surname_sound = soundex(p.surname) if p.surname else ""
     forename_sound = soundex(p.forename) if p.forename else ""
     dob_pair = "|".join(_dob_and_swap(p.dob)) if p.dob else ""
@@ -271,11 +205,6 @@ def _block_inputs(p: _Parsed) -> dict[str, tuple[str, ...]]:
         "dp": (dob_pair, p.postcode),
         # A changed (marriage, adoption) or badly misspelt surname; canonical so Bob meets Robert.
         "fd": (forename_sound, p.dob.isoformat() if p.dob else ""),
-        # Both names written differently (transliteration, name given in another order).
-        "d": (p.dob.isoformat() if p.dob else "",),
-        # Both names and the day or month wrong, but still living in the same district. The other
-        # blocks leave the postcode out on purpose: people move, children most of all.
-        "py": (p.outward, year),
         # A wrong year of birth, when the names' sounds and the district agree.
         "nn": (forename_sound, surname_sound, p.outward),
         # No date of birth to go on (a tax or tenancy extract), or a wrong one: the same name.
@@ -290,19 +219,6 @@ def _block_inputs(p: _Parsed) -> dict[str, tuple[str, ...]]:
     }
 
 
-def _blocking_tokens(p: _Parsed) -> set[str]:
-    inputs = _block_inputs(p)
-    blocks = {name: inputs[name] for name in ("sy", "fd", "d", "py")}
-    # Exact identifiers: a pair sharing one is always compared, whatever else disagrees.
-    blocks |= {"nhs": (p.nhs,), "upn": (p.upn,), "pnc": (p.pnc,)}
-    key = derive_key("block")
-    return {
-        f"{name}:{_keyed(key, (name, *values), BLOCK_TOKEN_BYTES)}"
-        for name, values in blocks.items()
-        if all(values)
-    }
-
-
 # --- Bloom encodings ------------------------------------------------------------------------------
 
 
@@ -313,10 +229,10 @@ def _qgrams(value: str, q: int) -> set[str]:
     return {padded[i : i + q] for i in range(len(padded) - q + 1)}
 
 
-def bloom_encode(value: str, *, field: str, bits: int = 500, hashes: int = 20, q: int = 2) -> bytes:
+def bloom_encode(value: str, *, field: str, bits: int, hashes: int, q: int = 2) -> bytes:
     """A Bloom filter of `value`'s padded q-grams under the field's own key, in ceil(bits/8) bytes.
 
-    `value` is encoded as given; callers normalise it first (bloom_fields does). Each q-gram sets
+    `value` is encoded as given; callers normalise it first (record_keys does). Each q-gram sets
     `hashes` bits chosen by double hashing, (h1 + i*h2) mod bits, as in Schnell et al.: h1 and h2
     are the two halves of one HMAC-SHA256 under derive_key("bloom:" + field), two independent
     keyed functions at the cost of one HMAC. A per-field key means the same bigram sets different
@@ -324,7 +240,7 @@ def bloom_encode(value: str, *, field: str, bits: int = 500, hashes: int = 20, q
     """
     if bits <= 0:
         raise ValueError("bits must be positive")
-    size = (bits + 7) // 8  # 500 bits -> 63 bytes, the spare high bits always 0
+    size = (bits + 7) // 8  # the spare high bits of a last partial byte always 0
     if not value:
         return bytes(size)
     return bloom_elements(_qgrams(value, q), field=field, bits=bits, hashes=hashes)
@@ -382,57 +298,13 @@ def _hmac_for(key: bytes) -> _HmacSha256:
     return _HmacSha256(key)
 
 
-def dice(a: bytes, b: bytes) -> float:
-    """Dice coefficient 2|A∩B| / (|A|+|B|) of two Bloom filters' set bits; 0.0 if both are empty."""
-    x, y = int.from_bytes(a), int.from_bytes(b)
-    total = x.bit_count() + y.bit_count()
-    if not total:
-        return 0.0
-    return 2 * (x & y).bit_count() / total
-
-
 def _bloom_values(identifiers: dict[str, str], p: _Parsed) -> dict[str, str]:
     return {
-        # Spelling, not canonical: the encodings are for typos; nicknames are the match tokens'.
+        # Spelling, not canonical: the encodings are for typos; nicknames are the exact fields'.
         "forename": name_normalise(identifiers.get("forename", "")),
         "surname": p.surname,
-        # "yyyy mm dd": a mistyped day or month still shares the bigrams of the other parts.
-        "dob": p.dob.strftime("%Y %m %d") if p.dob else "",
-        "postcode": p.postcode,
         "address": address_normalise(identifiers.get("address", "")),
     }
-
-
-def bloom_fields(identifiers: dict[str, str]) -> dict[str, bytes]:
-    """Field -> Bloom encoding of forename, surname, dob, postcode and address, where present."""
-    return _bloom_fields(identifiers, _parse(identifiers))
-
-
-def _bloom_fields(identifiers: dict[str, str], p: _Parsed) -> dict[str, bytes]:
-    return {
-        name: bloom_encode(value, field=name)
-        for name, value in _bloom_values(identifiers, p).items()
-        if value
-    }
-
-
-@dataclass(frozen=True)
-class RecordTokens:
-    """Everything linkage needs to know about one record, none of it readable without the key."""
-
-    match: dict[str, str] = dataclass_field(default_factory=dict)
-    blocks: frozenset[str] = frozenset()
-    bloom: dict[str, bytes] = dataclass_field(default_factory=dict)
-
-
-def record_tokens(identifiers: dict[str, str]) -> RecordTokens:
-    """Match tokens, blocking tokens and Bloom encodings of one record's identifiers."""
-    p = _parse(identifiers)
-    return RecordTokens(
-        match=_match_tokens(p),
-        blocks=frozenset(_blocking_tokens(p)),
-        bloom=_bloom_fields(identifiers, p),
-    )
 
 
 # --- Packed record keys, for linkage at scale -------------------------------------------------

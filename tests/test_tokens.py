@@ -1,22 +1,32 @@
-"""Keyed match tokens, blocking tokens and Bloom encodings (matching/tokens.py, keys.py)."""
+"""The keyed linkage values of a record, as linkage reads them (matching/tokens.py, keys.py).
+
+Every test goes through record_keys, which linkage, search, screening and key rotation call
+(through matching.pseudonymise.record_keys_compute), and reads its packed row the way matching
+does (keys_from_packed, candidate_pairs, scoring).
+"""
 
 import base64
 import hashlib
+import hmac
+from datetime import date
 
+import numpy as np
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
+from matching import scoring
+from matching.candidates import candidate_pairs
 from matching.tokens import (
+    BLOCK_FIELDS,
+    EXACT_FIELDS,
+    RECORD_DTYPE,
     SEPARATOR,
-    blocking_tokens,
-    bloom_encode,
-    bloom_fields,
-    dice,
-    match_tokens,
-    record_tokens,
+    _HmacSha256,
+    keys_from_packed,
+    record_keys,
 )
 from sharehub import keys
 
@@ -58,15 +68,47 @@ def with_(**changes):
     return {**RECORD, **changes}
 
 
+def keys_of(*records):
+    """The records' packed keys as matching reads them: one column per field, a row per record."""
+    return keys_from_packed(b"".join(record_keys(record) for record in records))
+
+
+def key(record, field):
+    return int(keys_of(record)[field][0])
+
+
+def present(record):
+    """The exact and blocking fields the record has a value for (0 means missing)."""
+    row = keys_of(record)
+    return {name for name in EXACT_FIELDS + BLOCK_FIELDS if row[name][0] != 0}
+
+
+def bloom(record, field):
+    return keys_of(record)[f"bloom_{field}"][0]
+
+
+def dice(a, b, field):
+    """The Dice coefficient scoring computes for the two records' encodings of `field`."""
+    both = keys_of(a, b)
+    coefficients, _ = scoring._dice(both[f"bloom_{field}"], np.array([0]), np.array([1]))
+    return float(coefficients[0])
+
+
+def compared(a, b):
+    """Whether linkage would compare the two records at all (they share a blocking value)."""
+    left, _ = candidate_pairs(keys_of(a, b), None)
+    return len(left) == 1
+
+
 # --- Keys -----------------------------------------------------------------------------------------
 
 
 def test_subkeys_differ_by_purpose_and_by_linkage_key(monkeypatch):
-    match, block = keys.derive_key("match"), keys.derive_key("block")
-    assert len(match) == len(block) == 32
-    assert match != block != keys.linkage_key()
+    field, block = keys.derive_key("field"), keys.derive_key("block")
+    assert len(field) == len(block) == 32
+    assert field != block != keys.linkage_key()
     use_key(monkeypatch, KEY_B)
-    assert keys.derive_key("match") != match
+    assert keys.derive_key("field") != field
 
 
 def test_the_linkage_key_can_come_from_a_file(monkeypatch, tmp_path):
@@ -103,34 +145,45 @@ def test_a_malformed_linkage_key_is_a_clear_error(monkeypatch):
         keys.linkage_key()
 
 
-# --- Match tokens ---------------------------------------------------------------------------------
+# --- Exact fields ---------------------------------------------------------------------------------
+
+NAME_FIELDS = {"forename", "forename_initial", "forename_sound", "names_unordered"}
+SURNAME_FIELDS = {"surname", "surname_first", "surname_last", "surname_sound", "names_unordered"}
+DOB_FIELDS = {"dob", "dob_ym", "dob_y", "dob_decade", "dob_md", "dob_pair"}
 
 
-def test_tokens_are_deterministic_under_one_key():
-    assert record_tokens(RECORD) == record_tokens(dict(RECORD))
-    assert set(match_tokens(RECORD)) == {
-        "nhs",
-        "name_dob",
-        "initial_name_dob_district",
-        "name_dobswap",
-        "dob_postcode",
+def test_keys_are_deterministic_under_one_key_and_fill_one_row():
+    packed = record_keys(RECORD)
+    assert packed == record_keys(dict(RECORD))
+    assert len(packed) == RECORD_DTYPE.itemsize
+    # Everything but the identifiers the record lacks: a UPN, a PNC id, a middle name, and a
+    # forename that is a nickname of several full names.
+    assert present(RECORD) == set(EXACT_FIELDS + BLOCK_FIELDS) - {
+        "upn",
+        "pnc",
+        "middle",
+        "middle_initial",
+        "forename_alt",
     }
 
 
-def test_another_key_gives_other_tokens_and_other_bloom_bits(monkeypatch):
-    before = record_tokens(RECORD)
+def test_another_key_gives_other_values_and_other_bloom_bits(monkeypatch):
+    before = keys_of(RECORD)
     use_key(monkeypatch, KEY_B)
-    after = record_tokens(RECORD)
-    assert set(before.match.values()).isdisjoint(after.match.values())
-    assert before.blocks.isdisjoint(after.blocks)
-    assert all(before.bloom[name] != after.bloom[name] for name in before.bloom)
+    after = keys_of(RECORD)
+    for name in present(RECORD):
+        assert before[name][0] != after[name][0], name
+    for name in ("forename", "surname", "address", "dob"):
+        assert (before[f"bloom_{name}"] != after[f"bloom_{name}"]).any(), name
 
 
-def test_tokens_of_different_rules_never_collide():
-    # One value in several rules: the rule name in the HMAC input keeps their tokens apart.
-    tokens = match_tokens({"nhs_number": VALID_NHS, "upn": "L383200112001", "pnc_id": "08/56560Z"})
-    assert len(tokens) == 3
-    assert len(set(tokens.values())) == 3
+def test_fields_are_keyed_apart_unless_they_share_a_namespace():
+    # One value in several fields: the field's namespace in the HMAC input keeps them apart...
+    same = {"forename": "James", "surname": "James"}
+    assert key(same, "forename") != key(same, "surname")
+    assert key(same, "forename_sound") == key(same, "surname_sound") != key(same, "surname")
+    # ... except where comparing across fields is the point: a middle name given as the forename.
+    assert key({"forename": "Robert James"}, "middle") == key({"forename": "James"}, "forename")
 
 
 def test_no_output_is_an_unkeyed_hash_of_an_identifier_or_of_the_hashed_input():
@@ -142,84 +195,105 @@ def test_no_output_is_an_unkeyed_hash_of_an_identifier_or_of_the_hashed_input():
         "2010-03-12",
         "LS6 2AB",
         SEPARATOR.join(["nhs", VALID_NHS]),
-        SEPARATOR.join(["name_dob", "smith", "robert", "2010-03-12"]),
-        SEPARATOR.join(["dob_postcode", "2010-03-12", "LS6 2AB"]),
+        SEPARATOR.join(["surname", "smith"]),
+        SEPARATOR.join(["forename", "robert"]),
+        SEPARATOR.join(["dob", "2010-03-12"]),
+        SEPARATOR.join(["postcode", "LS6 2AB"]),
+        SEPARATOR.join(["block_sy", "S530", "2010-03"]),
     ]
-    unkeyed = {hashlib.sha256(text.encode()).hexdigest() for text in candidates}
-    prefixes = {digest[:length] for digest in unkeyed for length in (16, 32)}
-    tokens = record_tokens(RECORD)
-    outputs = set(tokens.match.values()) | {block.partition(":")[2] for block in tokens.blocks}
-    assert outputs.isdisjoint(unkeyed | prefixes)
-    blob = repr(tokens).encode()
-    assert VALID_NHS.encode() not in blob
-    assert b"smith" not in blob.lower()
-    assert keys.linkage_key() not in blob
-
-
-def test_a_nickname_gives_the_same_name_dob_token():
-    assert match_tokens(with_(forename="Bob"))["name_dob"] == match_tokens(RECORD)["name_dob"]
-    assert (
-        match_tokens(with_(forename="ROBERT  James"))["name_dob"]
-        == (match_tokens(RECORD)["name_dob"])
+    unkeyed = set()
+    for text in candidates:
+        digest = hashlib.sha256(text.encode()).digest()
+        unkeyed |= {int.from_bytes(digest[:8], order) for order in ("little", "big")}
+    packed = record_keys(RECORD)
+    words = set(np.frombuffer(packed, dtype="<u8").tolist())
+    assert words.isdisjoint(unkeyed)
+    # The same input under the field subkey is in the row: the check above is of the real thing.
+    nhs = hmac.digest(
+        keys.derive_key("field"), SEPARATOR.join(["nhs", VALID_NHS]).encode(), "sha256"
     )
+    assert int.from_bytes(nhs[:8], "little") in words
+    assert VALID_NHS.encode() not in packed
+    assert b"smith" not in packed.lower()
+    assert keys.linkage_key() not in packed
 
 
-def test_swapped_day_and_month_agree_only_on_name_dobswap():
-    original, swapped = match_tokens(RECORD), match_tokens(with_(date_of_birth="2010-12-03"))
-    assert swapped["name_dob"] != original["name_dob"]
-    assert swapped["name_dobswap"] == original["name_dobswap"]
-    # A day above 12 cannot be a month, and a day equal to the month swaps to itself.
-    assert "name_dobswap" not in match_tokens(with_(date_of_birth="2010-03-13"))
-    assert "name_dobswap" not in match_tokens(with_(date_of_birth="2010-03-03"))
+@pytest.mark.parametrize("size", [0, 16, 32, 64, 65, 200])
+def test_the_fast_hmac_is_hmac_sha256(size):
+    secret = bytes(range(256))[:size]
+    for message in (b"", b"ab", SEPARATOR.join(["nhs", VALID_NHS]).encode(), b"x" * 200):
+        assert _HmacSha256(secret).digest(message) == hmac.digest(secret, message, "sha256")
+
+
+def test_a_nickname_gives_the_same_forename():
+    assert key(with_(forename="Bob"), "forename") == key(RECORD, "forename")
+    assert key(with_(forename="ROBERT  James"), "forename") == key(RECORD, "forename")
+    assert key(with_(forename="ROBERT  James"), "middle") == key({"forename": "James"}, "forename")
+
+
+def test_swapped_day_and_month_agree_on_the_date_pair_only():
+    swapped = with_(date_of_birth="2010-12-03")
+    assert key(swapped, "dob") != key(RECORD, "dob")
+    assert key(swapped, "dob_pair") == key(RECORD, "dob_pair")
+    # A day above 12 cannot be a month, and a day equal to the month swaps to itself: the pair
+    # is then the date alone, still there to agree with the same date.
+    for dob in ("2010-03-13", "2010-03-03"):
+        assert key(with_(date_of_birth=dob), "dob_pair") not in {0, key(RECORD, "dob_pair")}
+
+
+DATES = st.dates(min_value=date(1902, 1, 1), max_value=date(2024, 12, 31))
+
+
+@property_test
+@given(dob=DATES, other=DATES, swap=st.booleans())
+def test_two_dates_share_a_pair_only_when_equal_or_swapped(dob, other, swap):
+    swaps = {dob, date(dob.year, dob.day, dob.month)} if dob.day <= 12 else {dob}
+    if swap:
+        other = max(swaps)
+    pair, other_pair = (key(with_(date_of_birth=d.isoformat()), "dob_pair") for d in (dob, other))
+    assert (pair == other_pair) == (other in swaps)
 
 
 @pytest.mark.parametrize("name", ["Baby", "Unknown", "N/K", "Baby of Smith", ""])
-def test_a_placeholder_forename_gives_no_name_tokens(name):
-    tokens = match_tokens(with_(forename=name))
-    assert not {"name_dob", "initial_name_dob_district", "name_dobswap"} & set(tokens)
-    assert "dob_postcode" in tokens
-    assert "forename" not in bloom_fields(with_(forename=name))
+def test_a_placeholder_forename_counts_as_missing(name):
+    record = with_(forename=name)
+    assert not present(record) & (NAME_FIELDS | {"block_dfi", "block_fd", "block_fs", "block_hf"})
+    assert {"dob", "postcode", "surname"} <= present(record)
+    assert not bloom(record, "forename").any()
 
 
-def test_a_placeholder_surname_gives_no_name_tokens():
-    tokens = match_tokens(with_(surname="Not Known"))
-    assert set(tokens) == {"nhs", "dob_postcode"}
+def test_a_placeholder_surname_counts_as_missing():
+    record = with_(surname="Not Known")
+    assert not present(record) & (SURNAME_FIELDS | {"block_sy", "block_hs", "block_fs"})
+    assert {"nhs", "dob", "postcode", "forename"} <= present(record)
+    assert not bloom(record, "surname").any()
 
 
 def test_a_placeholder_date_of_birth_counts_as_missing():
-    tokens = record_tokens(with_(date_of_birth="1900-01-01"))
-    assert set(tokens.match) == {"nhs"}
-    assert {block.partition(":")[0] for block in tokens.blocks} == {"nhs"}
-    assert "dob" not in tokens.bloom
+    record = with_(date_of_birth="1900-01-01")
+    assert not present(record) & (DOB_FIELDS | {"block_sy", "block_dfi", "block_dp", "block_fd"})
+    assert {"nhs", "forename", "surname", "postcode"} <= present(record)
+    assert not bloom(record, "dob").any()
 
 
 @pytest.mark.parametrize("number", ["9434765918", "943476591", "0000000001", "not known"])
-def test_an_invalid_nhs_number_gives_no_nhs_token_or_block(number):
-    tokens = record_tokens(with_(nhs_number=number))
-    assert "nhs" not in tokens.match
-    assert not any(block.startswith("nhs:") for block in tokens.blocks)
+def test_an_invalid_nhs_number_counts_as_missing(number):
+    assert "nhs" not in present(with_(nhs_number=number))
 
 
-def test_long_and_short_pnc_ids_give_one_token():
-    assert match_tokens({"pnc_id": "2008/0056560Z"}) == match_tokens({"pnc_id": "08/56560Z"})
-    assert match_tokens({"pnc_id": "2008/0056560A"}) == {}
+def test_long_and_short_pnc_ids_give_one_value():
+    assert key({"pnc_id": "2008/0056560Z"}, "pnc") == key({"pnc_id": "08/56560Z"}, "pnc") != 0
+    # A wrong check character: the record has nothing, as if no PNC id had been given.
+    assert record_keys({"pnc_id": "2008/0056560A"}) == record_keys({})
 
 
-# --- Blocking tokens ------------------------------------------------------------------------------
+# --- Blocking fields ------------------------------------------------------------------------------
 
 
-def test_blocking_tokens_are_few_and_named():
-    full = blocking_tokens({**RECORD, "upn": "L383200112001", "pnc_id": "08/56560Z"})
-    assert len(full) <= 8
-    assert {block.partition(":")[0] for block in full} == {
-        "sy",
-        "fd",
-        "d",
-        "py",
-        "nhs",
-        "upn",
-        "pnc",
-    }
+def test_a_record_with_only_names_is_still_in_a_block():
+    # Whatever identifiers a record has, some block brings it to its other records.
+    assert present({"forename": "Robert", "surname": "Smith"}) & set(BLOCK_FIELDS)
+    assert compared({"forename": "Robert", "surname": "Smith"}, RECORD)
 
 
 @pytest.mark.parametrize(
@@ -231,30 +305,33 @@ def test_blocking_tokens_are_few_and_named():
         {"forename": "Rbt", "date_of_birth": "2010-03-21", "nhs_number": ""},  # two typos
     ],
 )
-def test_a_record_with_errors_still_shares_a_block_with_the_original(changes):
-    assert blocking_tokens(with_(**changes)) & blocking_tokens(RECORD)
+def test_a_record_with_errors_is_still_compared_with_the_original(changes):
+    assert compared(with_(**changes), RECORD)
 
 
-def test_unrelated_records_share_no_block():
+def test_unrelated_records_are_not_compared():
     other = {"forename": "Aisha", "surname": "Khan", "date_of_birth": "1987-07-30"}
-    assert not blocking_tokens(other) & blocking_tokens(RECORD)
+    assert not compared(other, RECORD)
 
 
 # --- Bloom encodings ------------------------------------------------------------------------------
 
 
 def surname_dice(a, b, field="surname"):
-    return dice(bloom_encode(a, field=field), bloom_encode(b, field=field))
+    return dice({field: a}, {field: b}, field)
 
 
-def test_identical_values_score_one_and_empty_filters_zero():
+def test_identical_values_score_one_and_a_missing_value_is_no_evidence():
     assert surname_dice("smith", "smith") == 1.0
-    assert dice(bloom_encode("", field="surname"), bloom_encode("", field="surname")) == 0.0
-    assert len(bloom_encode("smith", field="surname")) == 63  # 500 bits
+    both = keys_of({"surname": "smith"}, {})
+    _, present_in_both = scoring._dice(both["bloom_surname"], np.array([0]), np.array([1]))
+    assert not present_in_both[0]
+    assert not bloom({}, "surname").any()
 
 
 def test_the_same_bigrams_set_other_bits_in_another_field():
-    assert bloom_encode("smith", field="surname") != bloom_encode("smith", field="forename")
+    record = {"forename": "smith", "surname": "smith"}
+    assert (bloom(record, "forename") != bloom(record, "surname")).any()
 
 
 @pytest.mark.parametrize(
@@ -281,9 +358,9 @@ def test_unrelated_names_score_low(a, b):
 
 
 def test_a_mistyped_day_keeps_most_of_the_date():
-    fields, typo = bloom_fields(RECORD), bloom_fields(with_(date_of_birth="2010-03-13"))
-    assert dice(fields["dob"], typo["dob"]) > 0.7
-    assert set(fields) == {"forename", "surname", "dob", "postcode", "address"}
+    typo = with_(date_of_birth="2010-03-13")
+    assert dice(RECORD, typo, "dob") >= scoring.DOB_DIGITS_DICE
+    assert all(bloom(RECORD, name).any() for name in ("forename", "surname", "address", "dob"))
 
 
 names = st.text(alphabet="abcdefghijklmnopqrstuvwxyz '-", max_size=20)
@@ -292,7 +369,6 @@ names = st.text(alphabet="abcdefghijklmnopqrstuvwxyz '-", max_size=20)
 @property_test
 @given(a=names, b=names)
 def test_dice_is_symmetric_and_bounded(a, b):
-    first, second = bloom_encode(a, field="surname"), bloom_encode(b, field="surname")
-    assert dice(first, second) == dice(second, first)
-    assert 0.0 <= dice(first, second) <= 1.0
-    assert bloom_encode(a, field="surname") == first
+    assert surname_dice(a, b) == surname_dice(b, a)
+    assert 0.0 <= surname_dice(a, b) <= 1.0
+    assert bloom({"surname": a}, "surname").tolist() == bloom({"surname": a}, "surname").tolist()

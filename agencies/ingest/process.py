@@ -40,6 +40,8 @@ from sharehub_bridge.validation import (
 
 logger = logging.getLogger(__name__)
 
+# How many times one extract is tried: the ingest task's retries after an error
+# (agencies.tasks), and the deliveries counted on the extract after a worker died.
 MAX_ATTEMPTS = 3
 
 

@@ -16,6 +16,7 @@ from agencies.models import (
     ExtractMode,
     ExtractStatus,
 )
+from agencies.uploads import upload_size_refusal
 from sharehub_bridge.readers import ExtractFileError, ExtractLimits
 
 COPY_CHUNK = 1024 * 1024
@@ -38,7 +39,7 @@ class UploadTooLarge(ExtractFileError):
     pass
 
 
-def _store_upload(stream: IO[bytes], limit: int) -> tuple[str, int, str]:
+def _store_upload(stream: IO[bytes]) -> tuple[str, int, str]:
     """Copy the upload into the private area, hashing as it goes; refuse past the size limit."""
     name = f"{uuid.uuid4().hex}.upload"
     target = upload_dir() / name
@@ -48,11 +49,8 @@ def _store_upload(stream: IO[bytes], limit: int) -> tuple[str, int, str]:
         with target.open("wb") as out:
             while chunk := stream.read(COPY_CHUNK):
                 size += len(chunk)
-                if size > limit:
-                    raise UploadTooLarge(
-                        f"The file is larger than the {_size_text(limit)} limit. "
-                        "Split it into smaller extracts, or load it in incremental parts."
-                    )
+                if refusal := upload_size_refusal(size):
+                    raise UploadTooLarge(refusal)
                 digest.update(chunk)
                 out.write(chunk)
         target.chmod(0o600)
@@ -105,13 +103,6 @@ def _same_file_in_effect(dataset: Dataset, checksum: str, mode: str) -> Extract 
     return None
 
 
-def _size_text(size: int) -> str:
-    for unit, scale in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
-        if size >= scale:
-            return f"{size / scale:g} {unit}"
-    return f"{size} bytes"
-
-
 def extract_refusal(dataset: Dataset, mode: str) -> str:
     """Why no extract of `dataset` can be taken in `mode`, or "": asked before anything is
     stored, by every channel (web, API, command line and the bridge's sealed uploads)."""
@@ -145,7 +136,7 @@ def extract_receive(
     if refused := extract_refusal(dataset, mode):
         raise ExtractFileError(refused)
     version = dataset.current_version
-    stored, size, checksum = _store_upload(stream, settings.SHAREHUB_UPLOAD_MAX_BYTES)
+    stored, size, checksum = _store_upload(stream)
     try:
         return extract_record_create(
             dataset, version, mode, channel, uploaded_by, filename, stored, size, checksum

@@ -19,14 +19,12 @@ from sharehub_bridge.normalise import (
     DOB_REPAIRS,
     AddressParts,
     DobReading,
-    address_house_token,
     address_normalise,
     address_parts,
     date_order_detect,
     date_parse,
     dob_plausibility,
     dob_read,
-    dob_variants,
     forename_canonical,
     forename_variants,
     gender_normalise,
@@ -319,7 +317,7 @@ def test_address_normalise(written, expected):
 
 
 @pytest.mark.parametrize(
-    "written, token",
+    "written, house",
     [
         ("Flat 4, 59 Mount Way", "4/59"),
         ("flat 4 59 mount way", "4/59"),
@@ -333,8 +331,8 @@ def test_address_normalise(written, expected):
         ("", ""),
     ],
 )
-def test_address_house_token(written, token):
-    assert address_house_token(written) == token
+def test_address_parts_house(written, house):
+    assert address_parts(written).house == house
 
 
 @pytest.mark.parametrize(
@@ -384,20 +382,6 @@ def test_dob_plausibility_age_boundary():
     assert dob_plausibility(date(1910, 5, 31), on=TODAY) is None  # 115
     assert dob_plausibility(date(1909, 6, 2), on=TODAY) is None  # 115, 116 tomorrow
     assert dob_plausibility(date(1909, 6, 1), on=TODAY) == DOB_AGE_OVER_115  # 116 today
-
-
-@pytest.mark.parametrize(
-    "dob, variants",
-    [
-        (date(2010, 3, 4), {date(2010, 3, 4), date(2010, 4, 3)}),
-        (date(2010, 12, 1), {date(2010, 12, 1), date(2010, 1, 12)}),
-        (date(2010, 3, 3), {date(2010, 3, 3)}),
-        (date(2010, 3, 13), {date(2010, 3, 13)}),
-        (date(2012, 2, 29), {date(2012, 2, 29)}),
-    ],
-)
-def test_dob_variants(dob, variants):
-    assert dob_variants(dob) == variants
 
 
 # --- Other identifiers ---------------------------------------------------------------------------
@@ -516,7 +500,7 @@ def test_address_normalise_is_idempotent_and_plain(value):
     normalised = address_normalise(value)
     assert re.fullmatch(r"(?:[a-z0-9]+(?: [a-z0-9]+)*)?", normalised), normalised
     assert address_normalise(normalised) == normalised
-    assert address_house_token(normalised) == address_house_token(value)
+    assert address_parts(normalised).house == address_parts(value).house
 
 
 @given(st.text(max_size=20))
@@ -526,15 +510,6 @@ def test_identifier_functions_never_raise(value):
     assert upn_normalise(upn_normalise(value)) == upn_normalise(value)
     assert pnc_id_normalise(pnc_id_normalise(value)) == pnc_id_normalise(value)
     assert gender_normalise(value) in {"m", "f", "x", ""}
-
-
-@given(st.dates())
-def test_dob_variants_contain_the_date_and_are_symmetric(dob):
-    variants = dob_variants(dob)
-    assert dob in variants
-    assert 1 <= len(variants) <= 2
-    for variant in variants:
-        assert dob_variants(variant) == variants
 
 
 @given(st.dates(), st.dates())

@@ -635,7 +635,11 @@ def address_normalise(value: str) -> str:
 @dataclass(frozen=True)
 class AddressParts:
     """The parts of an address that say which dwelling it is, without a postcode: the house
-    number (with the flat before a slash, "4/59") and the street ("mount way"); "" if unknown."""
+    number (with the flat before a slash, "4/59") and the street ("mount way"); "" if unknown.
+
+    The number is the part of an address that most often tells two households apart, so
+    blocking and agreement use it. "59a" stays "59a"; a flat without a building number is "4/".
+    """
 
     house: str
     street: str
@@ -676,16 +680,6 @@ def address_parts(value: str) -> AddressParts:
             street = " ".join(w for w in after if not _HOUSE_NUMBER.fullmatch(w))
         index += 1
     return AddressParts(f"{flat}/{house}" if flat else house, street)
-
-
-def address_house_token(value: str) -> str:
-    """The house number, with the flat number before a slash: "Flat 4, 59 Mount Way" -> "4/59".
-
-    Household members share an address, and neighbours share a street; the number is the part
-    of an address that most often tells two households apart, so blocking and agreement use it.
-    "59a" stays "59a"; a flat without a building number gives "4/"; "" when there is no number.
-    """
-    return address_parts(value).house
 
 
 _POSTCODE_SPACED = re.compile(r"([A-Z]{1,2})\d[A-Z\d]? \d[A-Z]{2}")
@@ -730,17 +724,6 @@ def dob_plausibility(dob: date, *, on: date) -> str | None:
     if age > 115:
         return DOB_AGE_OVER_115
     return None
-
-
-def dob_variants(dob: date) -> set[date]:
-    """The date and, when the day could be a month, the date with day and month swapped.
-
-    Day and month are swapped when a system reads a UK date as American or a person keys it in
-    the wrong order (DOMAIN.md); matching gives such a pair partial agreement.
-    """
-    if dob.day <= 12 and dob.day != dob.month:
-        return {dob, date(dob.year, dob.day, dob.month)}
-    return {dob}
 
 
 # --- Other identifiers ----------------------------------------------------------------------------
