@@ -9,7 +9,7 @@
     persons relinked     -> risk.tasks.enrich_after_linkage
       (a review decision, a platform admin's full re-link)
     what is sealed changed -> risk.tasks.enrich_after_seals, on commit
-    scores written       -> alerts raised and ended (alerts.services), then the dashboard's
+    scores written       -> alerts raised and ended (alerts.raising), then the dashboard's
                             figures (insights.services), in the same enrichment run and lock
 
 No stage imports the one after it. Each announces that it has done its part with a signal of its
