@@ -7,6 +7,7 @@ from agencies.ingest.housekeeping import extracts_stalled_requeue, uploads_orpha
 from agencies.ingest.merge import extract_fail
 from agencies.ingest.process import MAX_ATTEMPTS, ExtractBusy, extract_ingest
 from agencies.models import Extract, ExtractStatus
+from agencies.signals import extract_loaded
 
 logger = logging.getLogger(__name__)
 
@@ -42,16 +43,11 @@ def ingest_extract(self, *, extract_id: int) -> None:
         raise self.retry(
             countdown=10 * (self.request.retries + 1), exc=IngestAttemptFailed(kind)
         ) from None
-    # Linkage follows every loaded extract (and a redelivery of a loaded one: linking again
-    # finds nothing new). Looked up afresh: the extract may have loaded in an earlier delivery.
+    # What follows a loaded extract (sharehub.pipeline: seals, then linkage) follows every
+    # delivery that finds it loaded; a redelivery links again and finds nothing new. Looked up
+    # afresh: the extract may have loaded in an earlier delivery.
     if Extract.objects.filter(pk=extract_id, status=ExtractStatus.LOADED).exists():
-        from matching.tasks import link_after_extract
-        from protocols.seals import seals_mark_extract
-
-        # Sealed records are marked before linkage makes them findable, so a new record
-        # matching a seal is never shown to another agency, not even for a moment.
-        seals_mark_extract(extract_id=extract_id)
-        link_after_extract.delay(extract_id=extract_id)
+        extract_loaded.send(sender=Extract, extract_id=extract_id)
 
 
 @shared_task(ignore_result=True)

@@ -1,6 +1,6 @@
 """The dashboards' figures: computed after each scoring run, suppressed, and kept as a snapshot.
 
-    insights_refresh(today=)     profiles and a snapshot (risk.services.enrich_run calls it)
+    insights_refresh(today=)     profiles and a snapshot, in every scoring run (sharehub.pipeline)
     drilldown_people(...)        the people behind a count, as the disclosure engine allows
 
 Counts from 1 to 4 are published as "<5", and further counts are held back where the page's

@@ -11,6 +11,7 @@ from agencies.models import Extract, ExtractStatus
 from matching.linkage.run import linkage_run
 from matching.linked_share import extract_linked_share_store
 from matching.models import LinkageRun, ReviewItem
+from matching.signals import extract_linked, persons_relinked
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
@@ -22,10 +23,7 @@ def link_after_extract(*, extract_id: int) -> None:
     linkage_run(extract_id=extract_id)
     # The data quality page's share of the dataset linked to other agencies, as this run left it.
     extract_linked_share_store(extract_id=extract_id)
-    # Scores follow linkage: the extract's records are now placed in persons.
-    from risk.tasks import enrich_after_extract
-
-    enrich_after_extract.delay(extract_id=extract_id)
+    extract_linked.send(sender=LinkageRun, extract_id=extract_id)
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
@@ -37,9 +35,7 @@ def relink_after_decision(*, review_item_id: int) -> None:
     # The run re-clusters the two records' persons (and any a decision ties to them), not
     # everything: a reviewer's day of decisions must not cost a day of full runs.
     linkage_run(kind=LinkageRun.Kind.DECISION, review_item_id=review_item_id)
-    from risk.tasks import enrich_after_linkage
-
-    enrich_after_linkage.delay()
+    persons_relinked.send(sender=LinkageRun)
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
@@ -50,6 +46,4 @@ def relink_everything(*, run_id: int) -> None:
     run = relink_run(run_id=run_id)
     if run is None or run.status != LinkageRun.Status.DONE:
         return
-    from risk.tasks import enrich_after_linkage
-
-    enrich_after_linkage.delay()
+    persons_relinked.send(sender=LinkageRun)

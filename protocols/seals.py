@@ -37,6 +37,7 @@ from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, 
 from agencies.models import SourceRecord
 from protocols.fields import FIELD, dataset_catalogues
 from protocols.models import ProtocolVersion, SealedRecord, SealRule, VersionStatus
+from protocols.signals import seals_changed
 
 MARK_BATCH = 2000
 
@@ -274,8 +275,9 @@ def _mark_batch(rules: list[SealRule], batch: list[tuple[int, dict]]) -> int:
 
 
 def seals_mark_extract(*, extract_id: int) -> int:
-    """Mark the records an extract loaded or changed. Called by the ingest task before linkage
-    makes them findable, so a new sealed record is never shown unsealed."""
+    """Mark the records an extract loaded or changed. Called once the extract is loaded, before
+    linkage makes them findable (sharehub.pipeline), so a new sealed record is never shown
+    unsealed."""
     record_ids = SourceRecord.objects.filter(last_extract_id=extract_id).values_list(
         "pk", "dataset_id"
     )
@@ -298,9 +300,8 @@ def seals_remark_later(dataset_ids: Iterable[int]) -> None:
 
 
 def seals_rescore_later() -> None:
-    """Score everyone again once the transaction that changed what is sealed commits, so a
-    sealed record's findings stop counting (and an unsealed one's count again) at once rather
-    than at the nightly run. The task is idempotent: two changes in a row cost a second run."""
-    from risk.tasks import enrich_after_seals
-
-    transaction.on_commit(enrich_after_seals.delay)
+    """Have everyone scored again once the transaction that changed what is sealed commits
+    (sharehub.pipeline queues it), so a sealed record's findings stop counting (and an unsealed
+    one's count again) at once rather than at the nightly run. The task is idempotent: two
+    changes in a row cost a second run."""
+    seals_changed.send(sender=SealRule)

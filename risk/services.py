@@ -1,6 +1,7 @@
 """Risk indicators saved by platform admins, findings made from records, and scores from findings.
 
-    enrich_run(kind=, extract_id=, today=)  findings -> scores -> alerts -> dashboard figures
+    enrich_run(kind=, extract_id=, today=)  findings -> scores, then what sharehub.pipeline
+                                            puts after them: alerts -> dashboard figures
 
 One run at a time (an advisory lock on PostgreSQL). A run after an extract finds the extract's
 records again; a nightly run, or one after an indicator changed, finds every record again. Both
@@ -40,6 +41,7 @@ from risk.scoring import (
     trajectory,
     trend_of,
 )
+from risk.signals import scores_written
 from sharehub.batches import in_batches
 from sharehub.locks import advisory_lock
 
@@ -117,17 +119,9 @@ def enrich_run(*, kind: str, extract_id: int | None = None, today: date | None =
             figures["persons_scored"] = scores_write(book=book, today=today)
             figures["seconds_scores"] = round(time.perf_counter() - started, 2)
 
-            from alerts.raising import alerts_evaluate
-
-            started = time.perf_counter()
-            figures["alerts"] = alerts_evaluate(book=book, today=today)
-            figures["seconds_alerts"] = round(time.perf_counter() - started, 2)
-
-            from insights.services import insights_refresh
-
-            started = time.perf_counter()
-            insights_refresh(today=today)
-            figures["seconds_insights"] = round(time.perf_counter() - started, 2)
+            # What follows the scores, in this run and under its lock (sharehub.pipeline: alerts,
+            # then the dashboard's figures), adds its own figures.
+            scores_written.send(sender=RiskRun, book=book, today=today, figures=figures)
         except Exception:
             RiskRun.objects.filter(pk=run.pk).update(
                 status=RiskRun.Status.FAILED, finished_at=timezone.now(), figures=figures

@@ -8,10 +8,12 @@ class SharehubConfig(AppConfig):
     verbose_name = "ShareHub"
 
     def ready(self):
-        # Registers the agency token scheme with drf-spectacular, which finds it by subclass.
         from django.conf import settings
 
-        from sharehub import api_schema  # noqa: F401
+        # api_schema registers the agency token scheme with drf-spectacular, which finds it by
+        # subclass. pipeline connects each stage to the next, in the web, the workers and the
+        # embedded default alike: without it nothing follows a loaded extract.
+        from sharehub import api_schema, pipeline  # noqa: F401
 
         if settings.PRODUCTION:
             keys_load_or_refuse()
