@@ -1,6 +1,10 @@
+from functools import partial
+
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
+from django.contrib.auth.tokens import PasswordResetTokenGenerator, default_token_generator
 from django.db import transaction
+from django.http import HttpRequest
 
 from accounts.ratelimits import count_one, typed_client
 from accounts.tasks import send_password_reset_email
@@ -28,13 +32,28 @@ class PasswordResetRequestForm(PasswordResetForm):
         widget=forms.EmailInput(attrs={"autocomplete": "email", "spellcheck": "false"}),
     )
 
-    def save(self, domain_override=None, use_https=False, request=None, **kwargs):
+    def save(
+        self,
+        domain_override: str | None = None,
+        subject_template_name: str = "registration/password_reset_subject.txt",
+        email_template_name: str = "registration/password_reset_email.html",
+        use_https: bool = False,
+        token_generator: PasswordResetTokenGenerator = default_token_generator,
+        from_email: str | None = None,
+        request: HttpRequest | None = None,
+        html_email_template_name: str | None = None,
+        extra_email_context: dict[str, str] | None = None,
+    ) -> None:
         """Send each matching user a reset link from a Celery task, after this request commits.
 
         Only the user id crosses the broker; the token is made in the worker, so no address or
         token sits in Redis. Past settings.SHAREHUB_RATE_LIMITS["password_reset_address"]
         requests for one address in the window nothing is sent, and the page says what it always
         says: counted for every address asked about, so the limit does not tell which exist.
+
+        Django's signature, so the view can call it as it calls its own; the templates, token
+        generator and sender it passes are not used: the worker's email is ours
+        (accounts.services.password_reset_email_send).
         """
         email = self.cleaned_data["email"]
         within, _ = count_one("password_reset_address", typed_client(email))
@@ -43,8 +62,11 @@ class PasswordResetRequestForm(PasswordResetForm):
         domain = domain_override or (request.get_host() if request else "localhost")
         for user in self.get_users(email):
             transaction.on_commit(
-                lambda user_id=user.pk: send_password_reset_email.delay(
-                    user_id=user_id, domain=domain, use_https=use_https
+                partial(
+                    send_password_reset_email.delay,
+                    user_id=user.pk,
+                    domain=domain,
+                    use_https=use_https,
                 )
             )
 

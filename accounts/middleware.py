@@ -9,7 +9,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.http import urlencode
 
-from accounts.two_factor import has_confirmed_device
+from accounts.two_factor import has_confirmed_device, second_factor_passed
 
 # Pages a password-only session may open: signing in and out, the second-factor pages
 # themselves, and what the sign-in pages need to render (static files) or monitoring calls.
@@ -46,7 +46,7 @@ class SecondFactorRequiredMiddleware:
         if (
             settings.SHAREHUB_REQUIRE_OTP
             and user.is_authenticated
-            and not user.is_verified()  # type: ignore[union-attr]
+            and not second_factor_passed(user)
             and not self._is_open(request.path)
         ):
             return self._second_factor_response(request)

@@ -13,8 +13,17 @@ from django.utils.safestring import SafeString, mark_safe
 from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts.models import User
+
 # One device per user, found by this name, so a reset is deleting it and enrolling again.
 DEVICE_NAME = "Authentication app"
+
+
+def second_factor_passed(user: User) -> bool:
+    """Whether this session's sign-in has passed the second factor."""
+    # django_otp's OTPMiddleware puts is_verified() on the request's user as it loads it; no
+    # model declares it, and django_otp has no type information, so mypy cannot know it.
+    return user.is_verified()  # type: ignore[attr-defined]
 
 
 def has_confirmed_device(user) -> bool:

@@ -8,7 +8,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from accounts import two_factor
 from accounts.forms import PasswordResetRequestForm, SignInForm, TwoFactorCodeForm
 from accounts.ratelimits import rate_limited
-from agencies.access import public, signed_in, usable_memberships
+from agencies.access import SignedInRequest, public, signed_in, usable_memberships
 
 sign_in = public(
     rate_limited("sign_in", per="ip", methods=("POST",))(
@@ -58,7 +58,7 @@ password_change_done = signed_in(
 
 
 @signed_in
-def account(request: HttpRequest) -> HttpResponse:
+def account(request: SignedInRequest) -> HttpResponse:
     return render(
         request, "accounts/account.html", {"memberships": usable_memberships(request.user)}
     )
@@ -75,9 +75,9 @@ def _after_second_factor(request: HttpRequest) -> str:
 
 
 @signed_in
-def two_factor_enrol(request: HttpRequest) -> HttpResponse:
+def two_factor_enrol(request: SignedInRequest) -> HttpResponse:
     """First sign-in: scan a QR code (or type the secret) into an app, then confirm a code."""
-    if request.user.is_verified():  # type: ignore[union-attr]
+    if two_factor.second_factor_passed(request.user):
         return redirect(_after_second_factor(request))
     if two_factor.has_confirmed_device(request.user):
         # A device is already set up: a new one needs a platform admin's reset, so someone
@@ -103,9 +103,9 @@ def two_factor_enrol(request: HttpRequest) -> HttpResponse:
 
 
 @signed_in
-def two_factor_verify(request: HttpRequest) -> HttpResponse:
+def two_factor_verify(request: SignedInRequest) -> HttpResponse:
     """Each sign-in after the first: the current code from the app."""
-    if request.user.is_verified():  # type: ignore[union-attr]
+    if two_factor.second_factor_passed(request.user):
         return redirect(_after_second_factor(request))
     if not two_factor.has_confirmed_device(request.user):
         return redirect("accounts:two_factor_enrol")

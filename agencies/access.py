@@ -15,6 +15,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest
 from django.http.response import HttpResponseBase
 
+from accounts.models import User
 from agencies.models import Membership, Role
 
 ALL_ROLES = frozenset(Role.values)
@@ -55,6 +56,23 @@ class ShareHubRequest(HttpRequest):
     """A request after ActiveMembershipMiddleware: it knows the role the user is acting in."""
 
     membership: Membership | None
+    usable_memberships: list[Membership]
+
+
+class SignedInRequest(ShareHubRequest):
+    """A request to a view behind `signed_in`: the user is signed in, with or without a role.
+
+    The decorator checks it at run time; this type says it to the view, since the stubs can only
+    know `request.user` as a user or AnonymousUser."""
+
+    user: User
+
+
+class MemberRequest(SignedInRequest):
+    """A request to a view behind `role_required` or `permission_required`: the user is signed in
+    and acting in a membership (both decorators refuse a request without one)."""
+
+    membership: Membership
 
 
 def _declare(view: View, audience) -> View:

@@ -1,3 +1,5 @@
+from typing import cast
+
 from django import forms
 
 from agencies.ingest.receive import FULL_REFRESH_ONLY
@@ -37,8 +39,9 @@ NO_RECORD_ID_CONSEQUENCE = (
 )
 
 
-class UploadLimitMixin:
-    """Shows the size-limit refusal of agencies.uploads as the file field's error."""
+class UploadLimitForm(forms.Form):
+    """A form with a file field that shows the size-limit refusal of agencies.uploads as that
+    field's error."""
 
     file_field = "file"
 
@@ -47,7 +50,7 @@ class UploadLimitMixin:
         self.errors[self.file_field] = self.error_class([message])
 
 
-class SampleFileForm(UploadLimitMixin, forms.Form):
+class SampleFileForm(UploadLimitForm):
     file_field = "sample"
     sample = forms.FileField(
         allow_empty_file=True,
@@ -57,7 +60,13 @@ class SampleFileForm(UploadLimitMixin, forms.Form):
     )
 
 
-class ExtractUploadForm(UploadLimitMixin, forms.Form):
+EXTRACT_MODES = [
+    (ExtractMode.FULL, "Everything: a full refresh. Records missing from it are retired."),
+    (ExtractMode.INCREMENTAL, "Changes only: new and updated records are added."),
+]
+
+
+class ExtractUploadForm(UploadLimitForm):
     """An extract to upload; a dataset with no record id column takes full refreshes only."""
 
     # Empty files pass the form so that ingestion answers them like any other bad file.
@@ -69,10 +78,7 @@ class ExtractUploadForm(UploadLimitMixin, forms.Form):
     )
     mode = forms.ChoiceField(
         label="What the file holds",
-        choices=[
-            (ExtractMode.FULL, "Everything: a full refresh. Records missing from it are retired."),
-            (ExtractMode.INCREMENTAL, "Changes only: new and updated records are added."),
-        ],
+        choices=EXTRACT_MODES,
         widget=forms.RadioSelect,
         initial=ExtractMode.INCREMENTAL,
     )
@@ -80,8 +86,8 @@ class ExtractUploadForm(UploadLimitMixin, forms.Form):
     def __init__(self, *args, has_record_id: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
         if not has_record_id:
-            mode = self.fields["mode"]
-            mode.choices = [choice for choice in mode.choices if choice[0] == ExtractMode.FULL]
+            mode = cast(forms.ChoiceField, self.fields["mode"])
+            mode.choices = [choice for choice in EXTRACT_MODES if choice[0] == ExtractMode.FULL]
             mode.initial = ExtractMode.FULL
             mode.help_text = (
                 "Only a full refresh: this dataset has no record id column, so records are "
@@ -116,10 +122,10 @@ class MappingForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.column_names = columns[:MAX_COLUMNS]
         self.too_many_columns = len(columns) > MAX_COLUMNS
-        self.fields["source_id_column"].choices = [("", NO_RECORD_ID_CHOICE)] + [
-            (c, c) for c in self.column_names
-        ]
-        self.fields["event_date_column"].choices = [("", "None")] + [
+        cast(forms.ChoiceField, self.fields["source_id_column"]).choices = [
+            ("", NO_RECORD_ID_CHOICE)
+        ] + [(c, c) for c in self.column_names]
+        cast(forms.ChoiceField, self.fields["event_date_column"]).choices = [("", "None")] + [
             (c, c) for c in self.column_names
         ]
         for index, column in enumerate(self.column_names):

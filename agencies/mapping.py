@@ -7,6 +7,7 @@ columns proposed as categories (such as risk grades) are offered back, as the al
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from agencies.labels import readable_label
 from sharehub_bridge.normalise import date_parse
@@ -105,7 +106,7 @@ def mapping_propose(
             if value:
                 stats[name].add(value, check_unique=check_unique and name in id_like)
 
-    columns = []
+    columns: list[dict[str, Any]] = []
     used_identifiers: set[str] = set()
     used_contacts: set[str] = set()
     source_id = ""

@@ -92,6 +92,20 @@ class Membership(models.Model):
         where = self.agency.name if self.agency else "the partnership"
         return f"{self.get_role_display()}, {where}"
 
+    # For the pages of roles held in an agency, which is every role but platform admin (the check
+    # constraint above): they read the agency here, as one that is there.
+    @property
+    def own_agency(self) -> Agency:
+        if self.agency is None:
+            raise ValueError(f"{self} holds no agency.")
+        return self.agency
+
+    @property
+    def own_agency_id(self) -> int:
+        if self.agency_id is None:
+            raise ValueError(f"{self} holds no agency.")
+        return self.agency_id
+
 
 # Six years: the period most partner agencies' own schedules give for safeguarding records
 # once they stop being current; each agency sets its own per dataset.

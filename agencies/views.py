@@ -4,7 +4,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -12,6 +12,8 @@ from django.views.decorators.http import require_POST
 from agencies.access import (
     ACTIVE_MEMBERSHIP_SESSION_KEY,
     ALL_ROLES,
+    MemberRequest,
+    SignedInRequest,
     role_required,
     signed_in,
     usable_memberships,
@@ -47,19 +49,19 @@ from sharehub_bridge.readers import ExtractFileError, extract_open
 
 
 @role_required(*ALL_ROLES)
-def partnership(request: HttpRequest) -> HttpResponse:
+def partnership(request: MemberRequest) -> HttpResponse:
     return render(request, "agencies/partnership.html", {"agencies": partnership_agencies()})
 
 
 @role_required(Role.AGENCY_ADMIN, Role.IG_OFFICER)
-def team(request: HttpRequest) -> HttpResponse:
-    agency = request.membership.agency
+def team(request: MemberRequest) -> HttpResponse:
+    agency = request.membership.own_agency
     return render(request, "agencies/team.html", {"agency": agency, "team": agency_team(agency)})
 
 
 @signed_in
 @require_POST
-def switch_role(request: HttpRequest) -> HttpResponse:
+def switch_role(request: SignedInRequest) -> HttpResponse:
     """Act in another of the user's own memberships; ids of anyone else's are ignored."""
     wanted = request.POST.get("membership")
     for membership in usable_memberships(request.user):
@@ -72,12 +74,12 @@ def switch_role(request: HttpRequest) -> HttpResponse:
 # --- Datasets and extracts (agency admins of the owning agency only) ---------------------------
 
 
-def own_dataset(request, pk: int) -> Dataset:
+def own_dataset(request: MemberRequest, pk: int) -> Dataset:
     # Another agency's dataset answers 404, exactly like one that does not exist.
     return get_object_or_404(Dataset, pk=pk, agency=request.membership.agency)
 
 
-def own_extract(request, pk: int) -> Extract:
+def own_extract(request: MemberRequest, pk: int) -> Extract:
     return get_object_or_404(
         Extract.objects.select_related("dataset", "version", "uploaded_by"),
         pk=pk,
@@ -99,8 +101,8 @@ def _uploaded_path(uploaded):
 
 
 @role_required(Role.AGENCY_ADMIN)
-def dataset_list(request: HttpRequest) -> HttpResponse:
-    agency = request.membership.agency
+def dataset_list(request: MemberRequest) -> HttpResponse:
+    agency = request.membership.own_agency
     return render(
         request,
         "agencies/dataset_list.html",
@@ -109,7 +111,7 @@ def dataset_list(request: HttpRequest) -> HttpResponse:
 
 
 @role_required(Role.AGENCY_ADMIN)
-def dataset_new(request: HttpRequest) -> HttpResponse:
+def dataset_new(request: MemberRequest) -> HttpResponse:
     """Step 1: a sample file, from whose header a mapping is proposed."""
     form = SampleFileForm(request.POST or None, request.FILES or None)
     if refusal := getattr(request, "upload_refusal", ""):
@@ -139,7 +141,7 @@ def dataset_new(request: HttpRequest) -> HttpResponse:
 
 @role_required(Role.AGENCY_ADMIN)
 @require_POST
-def dataset_create(request: HttpRequest) -> HttpResponse:
+def dataset_create(request: MemberRequest) -> HttpResponse:
     """Step 2: the admin's confirmed mapping becomes the dataset's first version."""
     columns = request.POST.getlist("columns")
     form = MappingForm(request.POST, columns=columns)
@@ -147,17 +149,18 @@ def dataset_create(request: HttpRequest) -> HttpResponse:
 
 
 @role_required(Role.AGENCY_ADMIN)
-def dataset_mapping(request: HttpRequest, pk: int) -> HttpResponse:
+def dataset_mapping(request: MemberRequest, pk: int) -> HttpResponse:
     """Change an existing dataset's mapping: saving makes a new version."""
     dataset = own_dataset(request, pk)
     version = dataset.current_version
+    mapped: list[dict] = version.columns if version else []
     current = {
         "name": dataset.name,
         "source_id_column": version.source_id_column if version else "",
         "event_date_column": version.event_date_column if version else "",
-        "columns": version.columns if version else [],
+        "columns": mapped,
     }
-    columns = [c["column"] for c in current["columns"]]
+    columns = [c["column"] for c in mapped]
     if request.method == "POST":
         data = request.POST.copy()
         data["name"] = dataset.name  # the name identifies the dataset; it is not edited here
@@ -167,7 +170,9 @@ def dataset_mapping(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "agencies/dataset_mapping.html", {"form": form, "dataset": dataset})
 
 
-def _mapping_save(request, form: MappingForm, *, dataset: Dataset | None) -> HttpResponse:
+def _mapping_save(
+    request: MemberRequest, form: MappingForm, *, dataset: Dataset | None
+) -> HttpResponse:
     if form.is_valid():
         try:
             definition = definition_parse(form.definition_data())
@@ -175,7 +180,7 @@ def _mapping_save(request, form: MappingForm, *, dataset: Dataset | None) -> Htt
             for problem in error.problems:
                 form.add_error(None, problem)
         else:
-            agency = request.membership.agency
+            agency = request.membership.own_agency
             clash = Dataset.objects.filter(agency=agency, name=definition.name)
             if dataset is None and clash.exists():
                 form.add_error("name", "Your agency already has a dataset with this name.")
@@ -196,7 +201,7 @@ def _mapping_save(request, form: MappingForm, *, dataset: Dataset | None) -> Htt
 
 
 @role_required(Role.AGENCY_ADMIN)
-def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def dataset_detail(request: MemberRequest, pk: int) -> HttpResponse:
     dataset = own_dataset(request, pk)
     version = dataset.current_version
     columns = [
@@ -238,7 +243,7 @@ def _column_role(column: dict) -> str:
 
 
 @role_required(Role.AGENCY_ADMIN)
-def dataset_quality(request: HttpRequest, pk: int) -> HttpResponse:
+def dataset_quality(request: MemberRequest, pk: int) -> HttpResponse:
     dataset = own_dataset(request, pk)
     return render(
         request,
@@ -248,7 +253,7 @@ def dataset_quality(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @role_required(Role.AGENCY_ADMIN)
-def extract_upload(request: HttpRequest, pk: int) -> HttpResponse:
+def extract_upload(request: MemberRequest, pk: int) -> HttpResponse:
     dataset = own_dataset(request, pk)
     version = dataset.current_version
     form = ExtractUploadForm(
@@ -289,7 +294,7 @@ def extract_upload(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @role_required(Role.AGENCY_ADMIN)
-def extract_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def extract_detail(request: MemberRequest, pk: int) -> HttpResponse:
     extract = own_extract(request, pk)
     set_aside = extract_set_aside_reasons(extract) if extract.is_finished else []
     return render(
@@ -307,27 +312,27 @@ def extract_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @role_required(Role.AGENCY_ADMIN)
-def extract_progress(request: HttpRequest, pk: int) -> JsonResponse:
+def extract_progress(request: MemberRequest, pk: int) -> JsonResponse:
     extract = own_extract(request, pk)
     return JsonResponse(extract_progress_data(extract))
 
 
 @role_required(Role.AGENCY_ADMIN)
-def extract_quarantine_download(request: HttpRequest, pk: int) -> HttpResponse:
+def extract_quarantine_download(request: MemberRequest, pk: int) -> StreamingHttpResponse:
     extract = own_extract(request, pk)
     return quarantine_csv_response(extract)
 
 
 @role_required(Role.AGENCY_ADMIN)
-def extract_warnings_download(request: HttpRequest, pk: int) -> HttpResponse:
+def extract_warnings_download(request: MemberRequest, pk: int) -> StreamingHttpResponse:
     extract = own_extract(request, pk)
     return warnings_csv_response(extract)
 
 
 @role_required(Role.AGENCY_ADMIN)
-def api_tokens(request: HttpRequest) -> HttpResponse:
+def api_tokens(request: MemberRequest) -> HttpResponse:
     """The agency's API tokens; a new one is shown once, right after it is made."""
-    agency = request.membership.agency
+    agency = request.membership.own_agency
     form = ApiTokenForm(request.POST or None)
     new_token = None
     if request.method == "POST" and form.is_valid():
@@ -356,7 +361,7 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
 
 @role_required(Role.AGENCY_ADMIN)
 @require_POST
-def api_token_revoke_view(request: HttpRequest, pk: int) -> HttpResponse:
+def api_token_revoke_view(request: MemberRequest, pk: int) -> HttpResponse:
     token = get_object_or_404(ApiToken, pk=pk, agency=request.membership.agency)
     api_token_revoke(token=token)
     messages.success(request, f"The token {token.name} is revoked. It stopped working at once.")

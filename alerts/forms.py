@@ -1,6 +1,8 @@
 """Forms for alert rules and for acting on an alert; alerts.rules and alerts.inbox check what
 they read."""
 
+from typing import cast
+
 from django import forms
 
 from agencies.models import Agency
@@ -79,7 +81,9 @@ class InboxFilterForm(forms.Form):
 
     def __init__(self, *args, rules=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["rule"].choices = [("", "Any rule")] + [(r.pk, r.name) for r in rules]
+        cast(forms.TypedChoiceField, self.fields["rule"]).choices = [("", "Any rule")] + [
+            (r.pk, r.name) for r in rules
+        ]
 
 
 class AssignForm(forms.Form):
@@ -89,7 +93,7 @@ class AssignForm(forms.Form):
 
     def __init__(self, *args, recipients=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["assign_to"].choices = [("", "Nobody")] + [
+        cast(forms.TypedChoiceField, self.fields["assign_to"]).choices = [("", "Nobody")] + [
             (m.pk, f"{m.user.full_name}, {m.agency.name}") for m in recipients
         ]
 

@@ -1,12 +1,12 @@
 """Pages: the practitioner's alert inbox and one alert; rules for platform admins."""
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from agencies.access import role_required
+from agencies.access import MemberRequest, role_required
 from agencies.models import Role
 from alerts.errors import AlertError, AlertNotFound
 from alerts.forms import AssignForm, CloseForm, InboxFilterForm, RuleForm
@@ -27,7 +27,7 @@ from alerts.rules import RuleInput, rule_save, subscribed_rule_ids, subscription
 
 @role_required(Role.PRACTITIONER)
 @never_cache
-def inbox(request: HttpRequest) -> HttpResponse:
+def inbox(request: MemberRequest) -> HttpResponse:
     form = InboxFilterForm(request.GET or None, rules=inbox_rules(request.membership))
     filters = InboxFilter()
     if form.is_valid():
@@ -68,7 +68,7 @@ def _page(request, alert_id, *, assign_form=None, close_form=None, status=200):
 
 @role_required(Role.PRACTITIONER)
 @never_cache
-def alert_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def alert_detail(request: MemberRequest, pk: int) -> HttpResponse:
     return _page(request, pk)
 
 
@@ -80,7 +80,7 @@ def _problems(form, error: AlertError) -> None:
 
 @role_required(Role.PRACTITIONER)
 @require_POST
-def alert_acknowledge_view(request: HttpRequest, pk: int) -> HttpResponse:
+def alert_acknowledge_view(request: MemberRequest, pk: int) -> HttpResponse:
     try:
         alert_acknowledge(membership=request.membership, alert_id=pk)
     except AlertNotFound:
@@ -94,7 +94,7 @@ def alert_acknowledge_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @role_required(Role.PRACTITIONER)
 @require_POST
-def alert_assign_view(request: HttpRequest, pk: int) -> HttpResponse:
+def alert_assign_view(request: MemberRequest, pk: int) -> HttpResponse:
     try:
         alert = alert_for(membership=request.membership, alert_id=pk)
     except AlertNotFound:
@@ -117,7 +117,7 @@ def alert_assign_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @role_required(Role.PRACTITIONER)
 @require_POST
-def alert_close_view(request: HttpRequest, pk: int) -> HttpResponse:
+def alert_close_view(request: MemberRequest, pk: int) -> HttpResponse:
     try:
         alert_for(membership=request.membership, alert_id=pk)
     except AlertNotFound:
@@ -140,7 +140,7 @@ def alert_close_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @role_required(Role.PRACTITIONER)
-def subscriptions(request: HttpRequest) -> HttpResponse:
+def subscriptions(request: MemberRequest) -> HttpResponse:
     rules = list(AlertRule.objects.filter(is_active=True))
     if request.method == "POST":
         wanted = {int(v) for v in request.POST.getlist("rules") if v.isdigit()}
@@ -159,7 +159,7 @@ def subscriptions(request: HttpRequest) -> HttpResponse:
 
 
 @role_required(Role.PLATFORM_ADMIN)
-def rule_list(request: HttpRequest) -> HttpResponse:
+def rule_list(request: MemberRequest) -> HttpResponse:
     return render(
         request,
         "alerts/rule_list.html",
@@ -189,10 +189,10 @@ def _rule_form(request, rule=None):
 
 
 @role_required(Role.PLATFORM_ADMIN)
-def rule_new(request: HttpRequest) -> HttpResponse:
+def rule_new(request: MemberRequest) -> HttpResponse:
     return _rule_form(request)
 
 
 @role_required(Role.PLATFORM_ADMIN)
-def rule_edit(request: HttpRequest, pk: int) -> HttpResponse:
+def rule_edit(request: MemberRequest, pk: int) -> HttpResponse:
     return _rule_form(request, get_object_or_404(AlertRule, pk=pk))

@@ -1,6 +1,8 @@
 """The IG officer's audit search, the search of reads of their agency's records, and the
 questions about flagged reads and their answers."""
 
+from typing import cast
+
 from django import forms
 
 from audit.models import MAX_QUESTION, MIN_QUESTION, AuditAction
@@ -31,8 +33,9 @@ class AuditSearchForm(forms.Form):
 
     def __init__(self, *args, protocols=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["protocol"].choices = [("", "Any protocol"), *protocols]
-        self.fields["protocol"].error_messages["invalid_choice"] = (
+        protocol = cast(forms.TypedChoiceField, self.fields["protocol"])
+        protocol.choices = [("", "Any protocol"), *protocols]
+        protocol.error_messages["invalid_choice"] = (
             "Choose a protocol your agency is party to from the list."
         )
 
@@ -59,10 +62,9 @@ class ReadsSearchForm(forms.Form):
 
     def __init__(self, *args, agencies=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["reader_agency"].choices = [("", "Any agency")] + [
-            (a.pk, a.name) for a in agencies
-        ]
-        self.fields["kind"].choices = [("", "Any kind")] + [
+        reader_agency = cast(forms.TypedChoiceField, self.fields["reader_agency"])
+        reader_agency.choices = [("", "Any agency")] + [(a.pk, a.name) for a in agencies]
+        cast(forms.ChoiceField, self.fields["kind"]).choices = [("", "Any kind")] + [
             (kind.value, kind.label) for kind in READ_KINDS
         ]
 

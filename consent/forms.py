@@ -2,6 +2,8 @@
 (consent.records, consent.requests, consent.overrides) check it against who is acting and what
 the engine shows, and say what to fix."""
 
+from typing import cast
+
 from django import forms
 
 from consent.models import (
@@ -91,14 +93,15 @@ class ConsentForm(_HowFields):
 
     def __init__(self, *args, scopes: ConsentScopes, purpose_label: str, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["scope"].choices = [
+        cast(forms.ChoiceField, self.fields["scope"]).choices = [
             *(
                 (str(v.protocol_id), f"{v.label} (protocol {v.protocol.reference})")
                 for v in scopes.protocols
             ),
             (PURPOSE_SCOPE, f"Every protocol for this purpose: {purpose_label}"),
         ]
-        self.fields["agencies"].choices = [(str(a.pk), a.name) for a in scopes.agencies]
+        agencies = cast(forms.MultipleChoiceField, self.fields["agencies"])
+        agencies.choices = [(str(a.pk), a.name) for a in scopes.agencies]
 
     def scope_value(self) -> tuple[int | None, bool]:
         """(protocol id, or None) and whether the purpose was chosen."""
@@ -173,7 +176,7 @@ class OverrideForm(forms.Form):
 
     def __init__(self, *args, options: list[OverrideOption], **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["protocol"].choices = [
+        cast(forms.ChoiceField, self.fields["protocol"]).choices = [
             (str(o.protocol.pk), f"{o.label}: usually {o.default_hours}, up to {o.max_hours} hours")
             for o in options
         ]

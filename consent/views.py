@@ -7,14 +7,14 @@ summary; requests and overrides answer 404 to anyone who is not party to them.
 from datetime import timedelta
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from agencies.access import role_required
+from agencies.access import MemberRequest, role_required
 from agencies.models import Role
 from consent.errors import AlreadyRequested, ConsentError, NotFound
 from consent.forms import (
@@ -88,7 +88,7 @@ def _add_problems(form, error: ConsentError) -> None:
 
 @role_required(Role.PRACTITIONER)
 @never_cache
-def person_consent(request: HttpRequest, reference: str) -> HttpResponse:
+def person_consent(request: MemberRequest, reference: str) -> HttpResponse:
     """The person's consent history, and recording what they said."""
     purpose = _purpose(request)
     person = _person(reference)
@@ -149,7 +149,7 @@ def person_consent(request: HttpRequest, reference: str) -> HttpResponse:
 
 @role_required(Role.PRACTITIONER)
 @require_POST
-def person_consent_withdraw(request: HttpRequest, reference: str, record_id: int) -> HttpResponse:
+def person_consent_withdraw(request: MemberRequest, reference: str, record_id: int) -> HttpResponse:
     purpose = _purpose(request)
     person = _person(reference)
     form = WithdrawForm(request.POST)
@@ -174,7 +174,7 @@ def person_consent_withdraw(request: HttpRequest, reference: str, record_id: int
 
 @role_required(Role.PRACTITIONER)
 @never_cache
-def request_new(request: HttpRequest, reference: str) -> HttpResponse:
+def request_new(request: MemberRequest, reference: str) -> HttpResponse:
     """Ask the agency holding a withheld record to seek consent; or, where the practitioner's
     agency already asked it and waits for the answer, say so and link to that request."""
     purpose = _purpose(request)
@@ -246,7 +246,7 @@ def request_new(request: HttpRequest, reference: str) -> HttpResponse:
 
 @role_required(Role.PRACTITIONER, Role.IG_OFFICER)
 @never_cache
-def request_list(request: HttpRequest) -> HttpResponse:
+def request_list(request: MemberRequest) -> HttpResponse:
     received = requests_received(request.membership)
     return render(
         request,
@@ -264,7 +264,7 @@ def request_list(request: HttpRequest) -> HttpResponse:
 
 @role_required(Role.PRACTITIONER, Role.IG_OFFICER)
 @never_cache
-def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def request_detail(request: MemberRequest, pk: int) -> HttpResponse:
     try:
         consent_request = consent_request_for(
             user=request.user, membership=request.membership, request_id=pk
@@ -311,7 +311,7 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @role_required(Role.PRACTITIONER)
 @require_POST
-def request_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+def request_cancel(request: MemberRequest, pk: int) -> HttpResponse:
     try:
         consent_request_cancel(user=request.user, request_id=pk)
     except NotFound:
@@ -325,7 +325,7 @@ def request_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 
 @role_required(Role.PRACTITIONER)
 @never_cache
-def override_new(request: HttpRequest, reference: str) -> HttpResponse:
+def override_new(request: MemberRequest, reference: str) -> HttpResponse:
     """Break glass: see withheld records without consent, with a reason, for a limited time."""
     person = _person(reference)
     try:
@@ -377,7 +377,7 @@ def override_new(request: HttpRequest, reference: str) -> HttpResponse:
 
 @role_required(Role.PRACTITIONER)
 @require_POST
-def override_stop(request: HttpRequest, pk: int) -> HttpResponse:
+def override_stop(request: MemberRequest, pk: int) -> HttpResponse:
     try:
         override = override_end(user=request.user, override_id=pk)
     except NotFound:
@@ -398,7 +398,7 @@ def override_stop(request: HttpRequest, pk: int) -> HttpResponse:
 
 @role_required(Role.IG_OFFICER)
 @never_cache
-def override_list(request: HttpRequest) -> HttpResponse:
+def override_list(request: MemberRequest) -> HttpResponse:
     """The IG review queue, the overrides already reviewed, and overrides per member of staff."""
     found = overrides_for_ig(request.membership)
     since = timezone.now() - timedelta(days=OVERVIEW_DAYS)
@@ -421,7 +421,7 @@ def override_list(request: HttpRequest) -> HttpResponse:
 
 @role_required(Role.PRACTITIONER, Role.IG_OFFICER)
 @never_cache
-def override_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def override_detail(request: MemberRequest, pk: int) -> HttpResponse:
     membership = request.membership
     try:
         override = override_for_user(user=request.user, membership=membership, override_id=pk)
@@ -470,7 +470,7 @@ def override_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @role_required(Role.PRACTITIONER, Role.IG_OFFICER)
 @never_cache
-def statement_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def statement_detail(request: MemberRequest, pk: int) -> HttpResponse:
     """One consent statement, for the IG officers of the agencies it names and its recorder;
     where it waits for the IG officer's agency to confirm it, the confirm or decline step."""
     try:

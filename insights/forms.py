@@ -1,5 +1,7 @@
 """Forms for the de-identified export and outcome evaluations."""
 
+from typing import cast
+
 from django import forms
 
 from agencies.models import Dataset
@@ -42,7 +44,7 @@ class ExportForm(forms.Form):
 
     def __init__(self, *args, field_choices=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["chosen"].choices = field_choices
+        cast(forms.MultipleChoiceField, self.fields["chosen"]).choices = field_choices
 
 
 class EvaluationForm(forms.Form):
@@ -69,11 +71,12 @@ class EvaluationForm(forms.Form):
             ]
             + [(f"indicator:{i.pk}", f"Indicator: {i.name}") for i in RiskIndicator.objects.all()]
         )
-        self.fields["cohort"].choices = choices
-        self.fields["outcome"].choices = choices
+        cast(forms.ChoiceField, self.fields["cohort"]).choices = choices
+        cast(forms.ChoiceField, self.fields["outcome"]).choices = choices
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         start, end = data.get("period_start"), data.get("period_end")
         if start and end and end < start:
             self.add_error("period_end", "The end of the period must be after its start.")

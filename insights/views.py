@@ -5,13 +5,14 @@ import csv
 import io
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
 from accounts.ratelimits import rate_limited
-from agencies.access import role_required
+from agencies.access import MemberRequest, role_required
 from agencies.models import Role
 from insights.drilldown import CellError, CellSuppressed, drilldown
 from insights.evaluation import evaluation_figures
@@ -33,7 +34,7 @@ def _figures():
 
 @role_required(*DASHBOARD_ROLES)
 @never_cache
-def dashboard(request: HttpRequest) -> HttpResponse:
+def dashboard(request: MemberRequest) -> HttpResponse:
     snapshot, figures = _figures()
     return render(
         request,
@@ -112,7 +113,7 @@ def _table(figures: dict, name: str) -> tuple[list[str], list[list[str]]]:
 
 @role_required(*DASHBOARD_ROLES)
 @never_cache
-def table_csv(request: HttpRequest, name: str) -> HttpResponse:
+def table_csv(request: MemberRequest, name: str) -> HttpResponse:
     snapshot, figures = _figures()
     if figures is None:
         raise Http404("No figures yet.")
@@ -129,7 +130,7 @@ def table_csv(request: HttpRequest, name: str) -> HttpResponse:
 
 @role_required(Role.ANALYST)
 @never_cache
-def people(request: HttpRequest) -> HttpResponse:
+def people(request: MemberRequest) -> HttpResponse:
     snapshot, figures = _figures()
     cell = request.GET.get("cell", "")
     try:
@@ -158,7 +159,7 @@ def people(request: HttpRequest) -> HttpResponse:
 @never_cache
 # The form page is free to open; each export made counts.
 @rate_limited("export", methods=("POST",))
-def export(request: HttpRequest) -> HttpResponse:
+def export(request: MemberRequest) -> HttpResponseBase:
     purpose = request.POST.get("purpose") or request.GET.get("purpose") or Purpose.COMMISSIONING
     if purpose not in Purpose.values:
         purpose = Purpose.COMMISSIONING
@@ -202,7 +203,7 @@ def _source(value: str) -> dict:
 
 
 @role_required(Role.ANALYST)
-def evaluation_new(request: HttpRequest) -> HttpResponse:
+def evaluation_new(request: MemberRequest) -> HttpResponse:
     form = EvaluationForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data

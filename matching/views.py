@@ -7,7 +7,6 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import (
     Http404,
-    HttpRequest,
     HttpResponse,
     JsonResponse,
     StreamingHttpResponse,
@@ -19,7 +18,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
 from accounts.ratelimits import rate_limited
-from agencies.access import ShareHubRequest, permission_required, role_required
+from agencies.access import MemberRequest, permission_required, role_required
 from agencies.models import Role
 from matching.challenges import (
     ChallengeError,
@@ -62,7 +61,7 @@ QUEUE_PAGE_SIZE = 50
 
 
 @permission_required(REVIEW_PERMISSION)
-def review_queue_view(request: HttpRequest) -> HttpResponse:
+def review_queue_view(request: MemberRequest) -> HttpResponse:
     paginator = Paginator(review_queue(getattr(request, "membership", None)), QUEUE_PAGE_SIZE)
     page = paginator.get_page(request.GET.get("page"))
     page_range = paginator.get_elided_page_range(page.number, on_each_side=1, on_ends=1)
@@ -73,7 +72,7 @@ def review_queue_view(request: HttpRequest) -> HttpResponse:
 
 @permission_required(REVIEW_PERMISSION)
 @never_cache
-def review_item_view(request: ShareHubRequest, pk: int) -> HttpResponse:
+def review_item_view(request: MemberRequest, pk: int) -> HttpResponse:
     item = review_item_get(pk)
     if item is None:
         raise Http404("No such review item.")
@@ -149,7 +148,7 @@ def review_item_view(request: ShareHubRequest, pk: int) -> HttpResponse:
 @role_required(Role.PRACTITIONER)
 @rate_limited("link_report", methods=("POST",))
 @never_cache
-def challenge_wrong_view(request: ShareHubRequest, reference: str, record: int) -> HttpResponse:
+def challenge_wrong_view(request: MemberRequest, reference: str, record: int) -> HttpResponse:
     """Report that a record on a person's case summary is not about them."""
     return _challenge_page(request, reference, record_id=record)
 
@@ -157,7 +156,7 @@ def challenge_wrong_view(request: ShareHubRequest, reference: str, record: int) 
 @role_required(Role.PRACTITIONER)
 @rate_limited("link_report", methods=("POST",))
 @never_cache
-def challenge_missed_view(request: ShareHubRequest, reference: str, other: str) -> HttpResponse:
+def challenge_missed_view(request: MemberRequest, reference: str, other: str) -> HttpResponse:
     """Report that a member of a person's household is the same person."""
     member = Person.objects.filter(reference=other).first()
     if member is None:
@@ -166,7 +165,7 @@ def challenge_missed_view(request: ShareHubRequest, reference: str, other: str) 
 
 
 def _challenge_page(
-    request: ShareHubRequest,
+    request: MemberRequest,
     reference: str,
     *,
     record_id: int | None = None,
@@ -178,7 +177,6 @@ def _challenge_page(
     person = Person.objects.filter(reference=reference).first()
     if person is None:
         raise Http404("No such person.")
-    asked = {"record_id": record_id, "other": other}
     try:
         target = report_target(
             user=request.user,
@@ -186,7 +184,8 @@ def _challenge_page(
             person=person,
             purpose=purpose,
             channel="web",
-            **asked,
+            record_id=record_id,
+            other=other,
         )
     except ChallengeNotFound:
         raise Http404("No such person.") from None
@@ -201,7 +200,8 @@ def _challenge_page(
                 purpose=purpose,
                 reason=form.cleaned_data["reason"],
                 channel="web",
-                **asked,
+                record_id=record_id,
+                other=other,
             )
         except ChallengeNotFound:
             raise Http404("No such person.") from None
@@ -231,7 +231,7 @@ def _challenge_page(
 
 @role_required(Role.PRACTITIONER)
 @never_cache
-def challenge_detail_view(request: ShareHubRequest, pk: int) -> HttpResponse:
+def challenge_detail_view(request: MemberRequest, pk: int) -> HttpResponse:
     """A report and its outcome, for the practitioner who made it; 404 for anyone else."""
     challenge = challenge_of_reporter(user=request.user, pk=pk)
     if challenge is None:
@@ -256,7 +256,7 @@ def challenge_detail_view(request: ShareHubRequest, pk: int) -> HttpResponse:
 # who does not exist.
 @permission_required(REVIEW_PERMISSION, roles=(Role.PLATFORM_ADMIN,), hide=True)
 @never_cache
-def person_explain_view(request: ShareHubRequest, reference: str) -> HttpResponse:
+def person_explain_view(request: MemberRequest, reference: str) -> HttpResponse:
     explanation = person_explain(reference=reference)
     if explanation is None:
         raise Http404("No such person.")
@@ -271,7 +271,7 @@ def person_explain_view(request: ShareHubRequest, reference: str) -> HttpRespons
 @role_required(Role.ANALYST)
 # The form page is free to open; each export made counts.
 @rate_limited("export", methods=("POST",))
-def linkage_export_view(request: ShareHubRequest) -> HttpResponseBase:
+def linkage_export_view(request: MemberRequest) -> HttpResponseBase:
     form = LinkageExportForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -310,7 +310,7 @@ def linkage_csv_response(chunks: Iterator[str]) -> StreamingHttpResponse:
 # The model linkage uses and the runs it made are the platform admin's to watch (keys, retention
 # and the running of the platform are theirs: ARCHITECTURE.md). Figures only, no identifier.
 @role_required(Role.PLATFORM_ADMIN)
-def linkage_status_view(request: ShareHubRequest) -> HttpResponse:
+def linkage_status_view(request: MemberRequest) -> HttpResponse:
     error = ""
     if request.method == "POST":
         if request.POST.get("confirm") != "yes":
@@ -337,12 +337,12 @@ def linkage_status_view(request: ShareHubRequest) -> HttpResponse:
 
 
 @role_required(Role.PLATFORM_ADMIN)
-def linkage_run_view(request: HttpRequest, pk: int) -> HttpResponse:
+def linkage_run_view(request: MemberRequest, pk: int) -> HttpResponse:
     run = get_object_or_404(LinkageRun.objects.select_related("requested_by"), pk=pk)
     return render(request, "matching/linkage_run.html", {"run": run})
 
 
 @role_required(Role.PLATFORM_ADMIN)
-def linkage_run_progress(request: HttpRequest, pk: int) -> JsonResponse:
+def linkage_run_progress(request: MemberRequest, pk: int) -> JsonResponse:
     run = get_object_or_404(LinkageRun, pk=pk)
     return JsonResponse(run_progress_data(run))

@@ -357,30 +357,28 @@ class HoldersAPI(IGView):
     def post(self, request, reference):
         protocol = get_object_or_404(Protocol, reference=reference)
         data = request.data if hasattr(request.data, "get") else {}
-        holder = {}
+        user: User | None = None
+        group: Group | None = None
         if data.get("user"):
             user = User.objects.filter(email__iexact=str(data["user"])).first()
             if user is None:
                 return Response(
                     {"user": ["Nobody with that email address uses ShareHub."]}, status=400
                 )
-            holder["user"] = user
         elif data.get("group"):
             group = Group.objects.filter(name=str(data["group"])).first()
             if group is None:
                 return Response({"group": ["There is no group with that name."]}, status=400)
-            holder["group"] = group
         else:
             return Response(
                 {"non_field_errors": ["Send user (an email address) or group."]}, status=400
             )
+        membership = request._request.membership
         try:
             if data.get("remove"):
-                protocol_unassign(
-                    membership=request._request.membership, protocol=protocol, **holder
-                )
+                protocol_unassign(membership=membership, protocol=protocol, user=user, group=group)
             else:
-                protocol_assign(membership=request._request.membership, protocol=protocol, **holder)
+                protocol_assign(membership=membership, protocol=protocol, user=user, group=group)
         except ProtocolError as error:
             return _problems_response(error)
         return self.get(request, reference)

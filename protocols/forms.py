@@ -1,6 +1,7 @@
 """Forms for protocols, search and the assessment step. They check shape; rules live in services."""
 
 from dataclasses import dataclass
+from typing import cast
 
 from django import forms
 from django.apps import apps
@@ -145,7 +146,7 @@ class ProtocolForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["parties"].choices = [
+        cast(forms.MultipleChoiceField, self.fields["parties"]).choices = [
             (str(a.pk), a.name) for a in Agency.objects.filter(is_active=True).order_by("name")
         ]
 
@@ -313,7 +314,8 @@ class AssignForm(forms.Form):
     group = forms.CharField(label="Or a group name", required=False, max_length=150)
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if not data.get("email") and not data.get("group"):
             raise forms.ValidationError("Enter a colleague's email address or a group name.")
         return data
@@ -373,8 +375,12 @@ class PreviewForm(forms.Form):
         self.parties = {a.code: a for a in version.parties.order_by("name")}
         labels = dict(Role.choices)
         super().__init__(data)
-        self.fields["role"].choices = [(r, labels.get(r, r)) for r in version.roles]
-        self.fields["agency"].choices = [(code, a.name) for code, a in self.parties.items()]
+        cast(forms.ChoiceField, self.fields["role"]).choices = [
+            (r, labels.get(r, r)) for r in version.roles
+        ]
+        cast(forms.ChoiceField, self.fields["agency"]).choices = [
+            (code, a.name) for code, a in self.parties.items()
+        ]
 
     @classmethod
     def defaults(cls, *, version, membership) -> dict:

@@ -49,7 +49,7 @@ TIER_NAMES = {
     "summary": Tier.SUMMARY,
     "full": Tier.FULL,
 }
-TIER_KEYS = {value: key for key, value in TIER_NAMES.items()}
+TIER_KEYS: dict[int, str] = {value: key for key, value in TIER_NAMES.items()}
 # Roles a protocol may serve: those that read person data.
 PROTOCOL_ROLES = (Role.PRACTITIONER, Role.ANALYST)
 MAX_LOOKBACK_DAYS = 36500

@@ -4,6 +4,8 @@ A case summary shows the disclosure engine's view and nothing else; a person the
 protocols do not cover answers 404, exactly like a person that does not exist.
 """
 
+from collections.abc import Callable
+
 from django.contrib import messages
 from django.contrib.auth.models import Group
 from django.http import Http404, HttpRequest, HttpResponse
@@ -15,7 +17,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import User
 from accounts.ratelimits import rate_limited
-from agencies.access import role_required
+from agencies.access import MemberRequest, role_required
 from agencies.models import Role
 from consent.selectors import consent_requests_pending
 from matching.challenges import open_challenges_for, records_reportable
@@ -80,11 +82,14 @@ READERS = (Role.PRACTITIONER,)
 
 
 @role_required(Role.IG_OFFICER)
-def protocol_list(request: HttpRequest) -> HttpResponse:
+def protocol_list(request: MemberRequest) -> HttpResponse:
     return render(
         request,
         "protocols/protocol_list.html",
-        {"protocols": protocols_for_ig(request.membership.agency), "today": timezone.localdate()},
+        {
+            "protocols": protocols_for_ig(request.membership.own_agency),
+            "today": timezone.localdate(),
+        },
     )
 
 
@@ -115,7 +120,7 @@ def _form_page(request, *, form, rows, version=None, errors=None, seals=None):
 
 
 @role_required(Role.IG_OFFICER)
-def protocol_new(request: HttpRequest) -> HttpResponse:
+def protocol_new(request: MemberRequest) -> HttpResponse:
     if request.method != "POST":
         form = ProtocolForm(
             initial={
@@ -157,7 +162,7 @@ def _version(reference: str, number: int) -> ProtocolVersion:
 
 
 @role_required(Role.IG_OFFICER)
-def protocol_detail(request: HttpRequest, reference: str) -> HttpResponse:
+def protocol_detail(request: MemberRequest, reference: str) -> HttpResponse:
     protocol = _protocol(reference)
     overview = protocol_overview(protocol, request.membership)
     return render(
@@ -174,7 +179,7 @@ def protocol_detail(request: HttpRequest, reference: str) -> HttpResponse:
 
 
 @role_required(Role.IG_OFFICER)
-def version_detail(request: HttpRequest, reference: str, number: int) -> HttpResponse:
+def version_detail(request: MemberRequest, reference: str, number: int) -> HttpResponse:
     version = _version(reference, number)
     base = comparison_base(version, chosen=request.GET.get("compare"))
     previous = base.version if base else None
@@ -199,7 +204,7 @@ def version_detail(request: HttpRequest, reference: str, number: int) -> HttpRes
             else None,
             "today": timezone.localdate(),
             # Issue 22: the preview link and Approve / Send back on the changes page too.
-            "is_party": version.parties.filter(pk=request.membership.agency_id).exists(),
+            "is_party": version.parties.filter(pk=request.membership.own_agency_id).exists(),
             "can_approve": version_approvable(version, request.membership),
             "note_form": NoteForm(),
         },
@@ -207,7 +212,7 @@ def version_detail(request: HttpRequest, reference: str, number: int) -> HttpRes
 
 
 @role_required(Role.IG_OFFICER)
-def version_edit(request: HttpRequest, reference: str, number: int) -> HttpResponse:
+def version_edit(request: MemberRequest, reference: str, number: int) -> HttpResponse:
     version = _version(reference, number)
     if version.status != VersionStatus.DRAFT:
         messages.error(request, "Only a draft can be edited. Start a new version to change it.")
@@ -247,7 +252,7 @@ def version_edit(request: HttpRequest, reference: str, number: int) -> HttpRespo
     return _form_page(request, form=form, rows=rows, version=version, seals=seal_lines)
 
 
-VERSION_ACTIONS = {
+VERSION_ACTIONS: dict[str, tuple[Callable[..., ProtocolVersion], str]] = {
     "submit": (protocol_submit, "Submitted for approval by the parties."),
     "approve": (protocol_approve, "Approved for your agency."),
     "return": (protocol_return, "Sent back as a new draft."),
@@ -265,7 +270,9 @@ def version_action_run(membership, version, action: str, note: str = ""):
 
 @role_required(Role.IG_OFFICER)
 @require_POST
-def version_action(request: HttpRequest, reference: str, number: int, action: str) -> HttpResponse:
+def version_action(
+    request: MemberRequest, reference: str, number: int, action: str
+) -> HttpResponse:
     version = _version(reference, number)
     if action not in VERSION_ACTIONS:
         raise Http404("No such action.")
@@ -282,7 +289,7 @@ def version_action(request: HttpRequest, reference: str, number: int, action: st
 
 @role_required(Role.IG_OFFICER)
 @require_POST
-def protocol_action(request: HttpRequest, reference: str, action: str) -> HttpResponse:
+def protocol_action(request: MemberRequest, reference: str, action: str) -> HttpResponse:
     protocol = _protocol(reference)
     membership = request.membership
     try:
@@ -314,11 +321,11 @@ def _holder(form: AssignForm):
 
 @role_required(Role.IG_OFFICER)
 @require_POST
-def protocol_holders(request: HttpRequest, reference: str) -> HttpResponse:
+def protocol_holders(request: MemberRequest, reference: str) -> HttpResponse:
     protocol = _protocol(reference)
     form = AssignForm(request.POST)
     if not form.is_valid():
-        messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
+        messages.error(request, " ".join(str(e) for errors in form.errors.values() for e in errors))
         return redirect("protocols:protocol_detail", reference=reference)
     try:
         holder = _holder(form)
@@ -357,7 +364,7 @@ def protocol_holders(request: HttpRequest, reference: str) -> HttpResponse:
 @role_required(*READERS)
 @never_cache
 @rate_limited("search", methods=("POST",))
-def search(request: HttpRequest) -> HttpResponse:
+def search(request: MemberRequest) -> HttpResponse:
     """Search by POST only: names, dates of birth and identifiers never travel in a URL."""
     form = SearchForm(request.POST or None)
     results, problems = None, {}
@@ -403,26 +410,26 @@ def _purpose(request) -> str:
 
 @role_required(*READERS)
 @never_cache
-def summary(request: HttpRequest, reference: str) -> HttpResponse:
+def summary(request: MemberRequest, reference: str) -> HttpResponse:
     return _summary_page(request, reference, printable=False)
 
 
 @role_required(*READERS)
 @never_cache
-def summary_print(request: HttpRequest, reference: str) -> HttpResponse:
+def summary_print(request: MemberRequest, reference: str) -> HttpResponse:
     """The same summary without the service's navigation, laid out for paper."""
     return _summary_page(request, reference, printable=True)
 
 
 @role_required(*READERS)
 @never_cache
-def summary_pdf(request: HttpRequest, reference: str) -> HttpResponse:
+def summary_pdf(request: MemberRequest, reference: str) -> HttpResponse:
     """The printable summary as a tagged PDF, for a case file or a conference pack."""
     return _summary_page(request, reference, printable=True, pdf=True)
 
 
 def _summary_page(
-    request: HttpRequest, reference: str, *, printable: bool, pdf: bool = False
+    request: MemberRequest, reference: str, *, printable: bool, pdf: bool = False
 ) -> HttpResponse:
     purpose = _purpose(request)
     person = person_by_reference(reference)
@@ -506,7 +513,7 @@ def _pdf_response(request: HttpRequest, context: dict, *, reference: str) -> Htt
 
 @role_required(*READERS)
 @require_POST
-def unlock(request: HttpRequest, reference: str) -> HttpResponse:
+def unlock(request: MemberRequest, reference: str) -> HttpResponse:
     purpose = _purpose(request)
     person = person_by_reference(reference)
     if person is None or person.reference != reference:
@@ -538,13 +545,13 @@ def unlock(request: HttpRequest, reference: str) -> HttpResponse:
 
 @role_required(Role.IG_OFFICER)
 @never_cache
-def version_preview(request: HttpRequest, reference: str, number: int) -> HttpResponse:
+def version_preview(request: MemberRequest, reference: str, number: int) -> HttpResponse:
     """What a draft or submitted version would show a holder, beside the version in force.
     Only a party's IG officers preview: the example is harmless, but a real person's records
     are not for other agencies' officers; anyone else gets the answer a missing version gets."""
     membership = request.membership
     version = _version(reference, number)
-    if not version.parties.filter(pk=membership.agency_id).exists():
+    if not version.parties.filter(pk=membership.own_agency_id).exists():
         raise Http404("No such version.")
     if version.status not in (VersionStatus.DRAFT, VersionStatus.AWAITING_APPROVAL):
         messages.info(request, "Only a draft or a version awaiting approval is previewed.")
@@ -624,7 +631,7 @@ def _reason_change_made(request, form, protocol, change, done_message: str):
 
 
 @role_required(Role.IG_OFFICER)
-def protocol_suspend_confirm(request: HttpRequest, reference: str) -> HttpResponse:
+def protocol_suspend_confirm(request: MemberRequest, reference: str) -> HttpResponse:
     """Suspending asks first: the page says what stops and for whom, and takes the reason that
     every party's IG officers will read. Officers of other agencies are told they cannot."""
     protocol = _protocol(reference)
@@ -659,7 +666,7 @@ def protocol_suspend_confirm(request: HttpRequest, reference: str) -> HttpRespon
 
 
 @role_required(Role.IG_OFFICER)
-def protocol_resume_confirm(request: HttpRequest, reference: str) -> HttpResponse:
+def protocol_resume_confirm(request: MemberRequest, reference: str) -> HttpResponse:
     """Resuming asks first, as suspending does: the page says who suspended the protocol, when
     and why, and takes the reason every party's IG officers will read, the suspending party's
     too. Any party's officer may resume; officers of other agencies are told they cannot."""

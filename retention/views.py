@@ -2,10 +2,10 @@
 
 from django.contrib import messages
 from django.db.models import Count, Q
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
-from agencies.access import role_required
+from agencies.access import MemberRequest, role_required
 from agencies.models import Dataset, Extract, Role
 from agencies.periods import period_in_words
 from agencies.views import own_dataset, own_extract
@@ -43,7 +43,7 @@ def _retention_datasets(request):
 
 
 @role_required(Role.AGENCY_ADMIN, Role.PLATFORM_ADMIN)
-def retention_list(request: HttpRequest) -> HttpResponse:
+def retention_list(request: MemberRequest) -> HttpResponse:
     datasets = _retention_datasets(request).annotate(
         live=Count("records", filter=Q(records__is_retired=False)),
         retired=Count("records", filter=Q(records__is_retired=True)),
@@ -52,7 +52,7 @@ def retention_list(request: HttpRequest) -> HttpResponse:
 
 
 @role_required(Role.AGENCY_ADMIN, Role.PLATFORM_ADMIN)
-def retention_period(request: HttpRequest, pk: int) -> HttpResponse:
+def retention_period(request: MemberRequest, pk: int) -> HttpResponse:
     dataset = get_object_or_404(_retention_datasets(request), pk=pk)
     # Bound on any POST, an empty one too, so that it is told what to fill in.
     form = RetentionForm(
@@ -115,18 +115,18 @@ def _withdraw(request, dataset: Dataset, extract: Extract | None) -> HttpRespons
 
 
 @role_required(Role.AGENCY_ADMIN)
-def dataset_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
+def dataset_withdraw(request: MemberRequest, pk: int) -> HttpResponse:
     return _withdraw(request, own_dataset(request, pk), None)
 
 
 @role_required(Role.AGENCY_ADMIN)
-def extract_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
+def extract_withdraw(request: MemberRequest, pk: int) -> HttpResponse:
     extract = own_extract(request, pk)
     return _withdraw(request, extract.dataset, extract)
 
 
 @role_required(*ERASURE_READERS)
-def erasure_list(request: HttpRequest) -> HttpResponse:
+def erasure_list(request: MemberRequest) -> HttpResponse:
     runs = list(_visible_erasures(request)[:100])
     for run in runs:
         run.records_shown = _records_shown(request, run)
@@ -144,7 +144,7 @@ def _partnership_figures(request, run: ErasureRun) -> bool:
 
 
 @role_required(*ERASURE_READERS)
-def erasure_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def erasure_detail(request: MemberRequest, pk: int) -> HttpResponse:
     run = get_object_or_404(_visible_erasures(request), pk=pk)
     whole = _partnership_figures(request, run)
     return render(
@@ -166,7 +166,7 @@ def _records_shown(request, run: ErasureRun) -> int:
 
 
 @role_required(*ERASURE_READERS)
-def erasure_progress(request: HttpRequest, pk: int) -> JsonResponse:
+def erasure_progress(request: MemberRequest, pk: int) -> JsonResponse:
     run = get_object_or_404(_visible_erasures(request), pk=pk)
     return JsonResponse(
         {

@@ -8,6 +8,13 @@ from risk.models import ConditionOp, IndicatorKind
 CONDITION_ROWS = 4
 
 
+class DatasetsField(forms.ModelMultipleChoiceField):
+    """Datasets, each shown with its agency's name."""
+
+    def label_from_instance(self, obj: Dataset) -> str:
+        return f"{obj.agency.name}: {obj.name}"
+
+
 class IndicatorForm(forms.Form):
     name = forms.CharField(label="Name", max_length=120)
     description = forms.CharField(
@@ -21,7 +28,7 @@ class IndicatorForm(forms.Form):
         widget=forms.RadioSelect,
         error_messages={"required": "Choose whether it is a rule or a list of phrases."},
     )
-    datasets = forms.ModelMultipleChoiceField(
+    datasets = DatasetsField(
         label="Datasets it reads",
         queryset=Dataset.objects.select_related("agency").order_by("agency__name", "name"),
         widget=forms.CheckboxSelectMultiple,
@@ -69,7 +76,6 @@ class IndicatorForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["datasets"].label_from_instance = lambda d: f"{d.agency.name}: {d.name}"
         for n in range(CONDITION_ROWS):
             self.fields[f"column_{n}"] = forms.CharField(label="Column", required=False)
             self.fields[f"op_{n}"] = forms.ChoiceField(

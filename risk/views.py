@@ -1,11 +1,11 @@
 """Pages: indicators for platform admins; a person's risk score and reasons for readers."""
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 
-from agencies.access import role_required
+from agencies.access import MemberRequest, role_required
 from agencies.models import Role
 from protocols.models import Purpose
 from protocols.summary import person_by_reference
@@ -17,7 +17,7 @@ from risk.services import indicator_save, person_risk
 
 
 @role_required(Role.PLATFORM_ADMIN)
-def indicator_list(request: HttpRequest) -> HttpResponse:
+def indicator_list(request: MemberRequest) -> HttpResponse:
     indicators = RiskIndicator.objects.prefetch_related("datasets__agency")
     rows = [
         {
@@ -66,7 +66,7 @@ def _save(request, form, indicator=None):
 
 
 @role_required(Role.PLATFORM_ADMIN)
-def indicator_new(request: HttpRequest) -> HttpResponse:
+def indicator_new(request: MemberRequest) -> HttpResponse:
     form = IndicatorForm(request.POST or None, initial={"half_life_days": 180, "is_active": True})
     if request.method == "POST" and form.is_valid():
         indicator = _save(request, form)
@@ -77,7 +77,7 @@ def indicator_new(request: HttpRequest) -> HttpResponse:
 
 
 @role_required(Role.PLATFORM_ADMIN)
-def indicator_edit(request: HttpRequest, pk: int) -> HttpResponse:
+def indicator_edit(request: MemberRequest, pk: int) -> HttpResponse:
     indicator = get_object_or_404(RiskIndicator, pk=pk)
     form = IndicatorForm(request.POST or None, initial=IndicatorForm.initial_for(indicator))
     if request.method == "POST" and form.is_valid():
@@ -89,7 +89,7 @@ def indicator_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 @role_required(*READERS)
 @never_cache
-def person_risk_page(request: HttpRequest, reference: str) -> HttpResponse:
+def person_risk_page(request: MemberRequest, reference: str) -> HttpResponse:
     purpose = _purpose(request)
     person = person_by_reference(reference)
     if person is None:

@@ -230,7 +230,7 @@ def _demo_protocol_in_force(
         if membership != author:
             protocol_approve(membership=membership, version=version, note=note)
     # Each agency's IG officer gives the protocol to their own staff in the role.
-    officers = {m.agency.code: m for m in ig.values()}
+    officers: dict[str | None, Membership] = {m.own_agency.code: m for m in ig.values()}
     for login in DEMO_LOGINS:
         if login.role == role:
             protocol_assign(

@@ -9,7 +9,14 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 
-from agencies.access import ALL_ROLES, public, role_required, signed_in
+from agencies.access import (
+    ALL_ROLES,
+    MemberRequest,
+    SignedInRequest,
+    public,
+    role_required,
+    signed_in,
+)
 from agencies.models import Role
 from agencies.navigation import allows
 from agencies.selectors import agency_team, partnership_agencies, role_counts
@@ -19,7 +26,7 @@ from protocols.approvals import versions_awaiting
 
 logger = logging.getLogger(__name__)
 
-ROLE_HOMES = {
+ROLE_HOMES: dict[str, str] = {
     Role.PRACTITIONER: "practitioner_home",
     Role.IG_OFFICER: "ig_home",
     Role.AGENCY_ADMIN: "agency_admin_home",
@@ -29,7 +36,7 @@ ROLE_HOMES = {
 
 
 @signed_in
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: SignedInRequest) -> HttpResponse:
     """Send a user to the home page of the role they are acting in."""
     if request.membership is None:
         return render(request, "sharehub/no_role.html", status=403)
@@ -37,7 +44,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @role_required(Role.PRACTITIONER)
-def practitioner_home(request: HttpRequest) -> HttpResponse:
+def practitioner_home(request: MemberRequest) -> HttpResponse:
     return render(
         request,
         "sharehub/home_practitioner.html",
@@ -50,8 +57,8 @@ def practitioner_home(request: HttpRequest) -> HttpResponse:
 
 
 @role_required(Role.IG_OFFICER)
-def ig_home(request: HttpRequest) -> HttpResponse:
-    agency = request.membership.agency
+def ig_home(request: MemberRequest) -> HttpResponse:
+    agency = request.membership.own_agency
     return render(
         request,
         "sharehub/home_ig.html",
@@ -66,8 +73,8 @@ def ig_home(request: HttpRequest) -> HttpResponse:
 
 
 @role_required(Role.AGENCY_ADMIN)
-def agency_admin_home(request: HttpRequest) -> HttpResponse:
-    agency = request.membership.agency
+def agency_admin_home(request: MemberRequest) -> HttpResponse:
+    agency = request.membership.own_agency
     return render(
         request,
         "sharehub/home_agency_admin.html",
@@ -76,12 +83,12 @@ def agency_admin_home(request: HttpRequest) -> HttpResponse:
 
 
 @role_required(Role.ANALYST)
-def analyst_home(request: HttpRequest) -> HttpResponse:
+def analyst_home(request: MemberRequest) -> HttpResponse:
     return render(request, "sharehub/home_analyst.html", {"agencies": partnership_agencies()})
 
 
 @role_required(Role.PLATFORM_ADMIN)
-def platform_home(request: HttpRequest) -> HttpResponse:
+def platform_home(request: MemberRequest) -> HttpResponse:
     return render(
         request,
         "sharehub/home_platform.html",
@@ -93,7 +100,7 @@ def platform_home(request: HttpRequest) -> HttpResponse:
 # the schema lists what can be asked, never what is held. The schema endpoint alone also
 # answers agency tokens, which are for systems, not for people reading a page.
 @role_required(*sorted(ALL_ROLES))
-def api_docs(request: HttpRequest) -> HttpResponse:
+def api_docs(request: MemberRequest) -> HttpResponse:
     """The REST API's documentation: Swagger UI drawing the OpenAPI schema, read-only."""
     membership = request.membership
     tokens = "agencies:api_tokens"

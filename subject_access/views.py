@@ -2,13 +2,13 @@
 page and as a PDF of the same template; ask the other agencies holding records for their parts;
 and, for those other agencies' IG officers, the parts they are asked to review and release."""
 
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from agencies.access import role_required
+from agencies.access import MemberRequest, role_required
 from agencies.models import Role
 from matching.search import SearchError, SearchQuery
 from protocols.summary import person_by_reference
@@ -32,7 +32,7 @@ from subject_access.services import (
 
 @role_required(Role.IG_OFFICER)
 @never_cache
-def find(request: HttpRequest) -> HttpResponse:
+def find(request: MemberRequest) -> HttpResponse:
     # Bound on any POST, an empty one too, so that it is told what to fill in.
     form = FindForm(request.POST if request.method == "POST" else None)
     results = None
@@ -50,7 +50,9 @@ def find(request: HttpRequest) -> HttpResponse:
     return render(request, "subject_access/find.html", {"form": form, "results": results})
 
 
-def _report(request: HttpRequest, reference: str) -> tuple[ReportOptionsForm, SubjectAccessReport]:
+def _report(
+    request: MemberRequest, reference: str
+) -> tuple[ReportOptionsForm, SubjectAccessReport]:
     person = person_by_reference(reference)
     if person is None:
         raise Http404("No such person.")
@@ -72,14 +74,14 @@ def _report(request: HttpRequest, reference: str) -> tuple[ReportOptionsForm, Su
 
 @role_required(Role.IG_OFFICER)
 @never_cache
-def report(request: HttpRequest, reference: str) -> HttpResponse:
+def report(request: MemberRequest, reference: str) -> HttpResponse:
     options, sar = _report(request, reference)
     return render(request, "subject_access/report.html", {"options": options, "report": sar})
 
 
 @role_required(Role.IG_OFFICER)
 @require_POST
-def ask(request: HttpRequest, reference: str) -> HttpResponse:
+def ask(request: MemberRequest, reference: str) -> HttpResponse:
     person = person_by_reference(reference)
     if person is None:
         raise Http404("No such person.")
@@ -100,7 +102,7 @@ def ask(request: HttpRequest, reference: str) -> HttpResponse:
 
 @role_required(Role.IG_OFFICER)
 @never_cache
-def parts(request: HttpRequest) -> HttpResponse:
+def parts(request: MemberRequest) -> HttpResponse:
     return render(
         request, "subject_access/parts.html", {"parts": parts_to_release(request.membership)}
     )
@@ -108,7 +110,7 @@ def parts(request: HttpRequest) -> HttpResponse:
 
 @role_required(Role.IG_OFFICER)
 @never_cache
-def part(request: HttpRequest, pk: int) -> HttpResponse:
+def part(request: MemberRequest, pk: int) -> HttpResponse:
     try:
         review = part_review(
             user=request.user, membership=request.membership, part_id=pk, channel="web"
@@ -147,7 +149,7 @@ def part(request: HttpRequest, pk: int) -> HttpResponse:
 
 @role_required(Role.IG_OFFICER)
 @never_cache
-def report_pdf(request: HttpRequest, reference: str) -> HttpResponse:
+def report_pdf(request: MemberRequest, reference: str) -> HttpResponse:
     from django.contrib.staticfiles import finders
     from weasyprint import CSS, HTML
 

@@ -207,6 +207,16 @@ def test_user_with_two_roles_can_switch_between_them(client, member, agency):
     assert client.get(reverse("practitioner_home")).status_code == 403
 
 
+def test_a_role_held_in_an_agency_reads_it_and_a_platform_role_has_none(member, agency):
+    ig = member(Role.IG_OFFICER).memberships.get()
+    assert (ig.own_agency, ig.own_agency_id) == (agency, agency.pk)
+    platform = member(Role.PLATFORM_ADMIN).memberships.get()
+    with pytest.raises(ValueError, match="holds no agency"):
+        platform.own_agency  # noqa: B018 - the property raises
+    with pytest.raises(ValueError, match="holds no agency"):
+        platform.own_agency_id  # noqa: B018 - the property raises
+
+
 def test_switching_to_someone_elses_membership_does_nothing(client, member):
     user = member(Role.PRACTITIONER)
     someone_else = member(Role.PLATFORM_ADMIN)

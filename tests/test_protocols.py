@@ -380,6 +380,27 @@ def test_api_lifecycle_and_errors(client, parties):
     assert listing[0]["reference"] == ref and listing[0]["live_version"] == 1
 
 
+def test_api_gives_and_takes_back_a_protocol_by_email_or_group(client, parties):
+    agency, other_agency, police, people, m = parties
+    url = reverse("protocols_api:holders", args=[_approved(parties).protocol.reference])
+    client.force_login(people["author"])
+    email = people["practitioner"].email
+
+    def post(body):
+        return client.post(url, body, content_type="application/json")
+
+    given = post({"user": email})
+    assert given.status_code == 200 and given.json()["users"] == [email]
+    Group.objects.create(name="MASH")
+    assert post({"group": "MASH"}).json()["groups"] == ["MASH"]
+    taken = post({"user": email, "remove": True}).json()
+    assert taken == {"users": [], "groups": ["MASH"]}
+    assert post({"group": "MASH", "remove": True}).json() == {"users": [], "groups": []}
+    assert "group" in post({"group": "Nobody's"}).json()
+    assert "user" in post({"user": "nobody@agency.test"}).json()
+    assert post({}).status_code == 400
+
+
 def test_practitioners_cannot_write_protocols(client, parties):
     agency, other_agency, police, people, m = parties
     client.force_login(people["practitioner"])

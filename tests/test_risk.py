@@ -4,6 +4,8 @@ and household, recomputation after an extract, and reasons shown only through th
 from datetime import date, timedelta
 
 import pytest
+from django.urls import reverse
+from django.utils.html import escape
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -15,7 +17,7 @@ from risk.models import HouseholdRisk, PersonRisk, RiskFinding, RiskRun
 from risk.scoring import FindingTerm, contribution, trend_of
 from risk.services import enrich_run, indicator_save, person_risk
 from risk.vocabulary import NEGATION_BEFORE, Vocabulary, VocabularyError, phrases_clean
-from tests.ingest_helpers import csv_bytes, good_row, upload
+from tests.ingest_helpers import csv_bytes, good_row, police_dataset, upload
 from tests.protocol_helpers import give, linked_people, protocol_in_force
 
 TODAY = date(2026, 3, 1)
@@ -191,6 +193,13 @@ def test_a_vocabulary_reads_free_text_and_skips_negated_mentions(world):
     enrich_run(kind=RiskRun.Kind.NIGHTLY, today=TODAY)
     findings = list(RiskFinding.objects.values_list("record__source_id", "phrase", "field_keys"))
     assert findings == [("A1", "domestic abuse", ["field:summary"])]
+
+
+def test_the_indicator_form_names_each_dataset_with_its_agency(db, agency, member, client):
+    dataset = police_dataset(agency)
+    client.force_login(member(Role.PLATFORM_ADMIN))
+    page = client.get(reverse("risk:indicator_new")).content.decode()
+    assert escape(f"{agency.name}: {dataset.name}") in page
 
 
 def test_indicator_input_errors_say_what_to_fix_and_save_nothing(world):

@@ -30,6 +30,8 @@ class Command(BaseCommand):
         finally:
             done.set()
             watcher.join()
+        if run.finished_at is None:  # linkage_run returns its run finished, or raises
+            raise CommandError(f"Linkage run {run.pk} did not finish.")
         figures = run.figures
         self.stdout.write(
             f"Done in {(run.finished_at - run.started_at).total_seconds():.0f} s: "
