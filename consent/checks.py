@@ -7,11 +7,11 @@ from django.db.models import Q
 from django.utils import timezone
 
 from agencies.models import Role
+from audit.services import access_log_write
 from consent.errors import NotFound
 from matching.models import Person
 from matching.screening import identifiers_in_text, screen_problem
 from protocols.engine import PersonView, disclose_view, identifiers_shown
-from protocols.summary import access_log_write
 
 MAX_TEXT = 2000
 
@@ -69,7 +69,7 @@ def practitioner_view(
 ) -> PersonView:
     """The engine's view of the person for a practitioner about to act on it. Raises NotFound
     for anyone else, and for a person their protocols do not cover, which is logged as a
-    denial of what they `attempted` (an AccessLog action), as a summary's is."""
+    denial of what they `attempted` (an audit.models.READ_ACTIONS read), as a summary's is."""
     if membership is None or membership.role != Role.PRACTITIONER:
         raise NotFound()
     view = disclose_view(

@@ -22,6 +22,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from agencies.models import SourceRecord
+from audit.models import AuditAction
+from audit.services import access_log_write
 from matching.models import Person
 from risk.indicators import (
     CompiledIndicator,
@@ -355,8 +357,6 @@ def person_risk(
     """
     from protocols.engine import disclose, finding_disclosed
     from protocols.fields import identity_key
-    from protocols.models import AccessLog
-    from protocols.summary import access_log_write
 
     now = now or timezone.now()
     today = timezone.localdate(now)
@@ -373,7 +373,7 @@ def person_risk(
         access_log_write(
             user=user,
             membership=membership,
-            action=AccessLog.Action.RISK,
+            action=AuditAction.RISK,
             channel=channel,
             purpose=purpose,
             person=person,
@@ -445,7 +445,7 @@ def person_risk(
     access_log_write(
         user=user,
         membership=membership,
-        action=AccessLog.Action.RISK,
+        action=AuditAction.RISK,
         channel=channel,
         purpose=purpose,
         person=person,
