@@ -7,11 +7,10 @@ from django.db.models import Q
 from django.utils import timezone
 
 from agencies.models import Role
-from audit.services import access_log_write
 from consent.errors import NotFound
 from matching.models import Person
 from matching.screening import identifiers_in_text, screen_problem
-from protocols.engine import PersonView, disclose_view, identifiers_shown
+from protocols.engine import PersonView, disclose_or_deny, identifiers_shown
 
 MAX_TEXT = 2000
 
@@ -72,18 +71,15 @@ def practitioner_view(
     denial of what they `attempted` (an audit.models.READ_ACTIONS read), as a summary's is."""
     if membership is None or membership.role != Role.PRACTITIONER:
         raise NotFound()
-    view = disclose_view(
-        user=user, membership=membership, person=person, purpose=purpose, now=timezone.now()
-    )
+    view = disclose_or_deny(
+        user=user,
+        membership=membership,
+        person=person,
+        purpose=purpose,
+        now=timezone.now(),
+        action=attempted,
+        channel=channel,
+    ).get(person.pk)
     if view is None:
-        access_log_write(
-            user=user,
-            membership=membership,
-            action=attempted,
-            channel=channel,
-            purpose=purpose,
-            person=person,
-            found=False,
-        )
         raise NotFound()
     return view

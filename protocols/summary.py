@@ -12,7 +12,7 @@ from audit.models import AuditAction
 from audit.services import access_log_write
 from consent.models import SafeguardingOverride
 from matching.models import Person
-from protocols.engine import PersonView, disclose, disclose_view, persons_visible
+from protocols.engine import PersonView, disclose, disclose_or_deny, disclose_view
 from protocols.models import CaseUnlock, ProtocolVersion
 from protocols.summary_page import summary_page
 
@@ -52,24 +52,16 @@ def merged_person_visible(*, user, membership, person: Person, purpose: str, cha
     """Whether the engine lets the user see `person`, reached through the old reference of
     someone merged into them: asked before saying where the reference went. A refusal is
     logged as a denied summary, as for any person the user may not see."""
-    if person.pk in persons_visible(
+    views = disclose_or_deny(
         user=user,
         membership=membership,
-        person_ids=[person.pk],
+        person=person,
         purpose=purpose,
         now=timezone.now(),
-    ):
-        return True
-    access_log_write(
-        user=user,
-        membership=membership,
         action=AuditAction.SUMMARY,
         channel=channel,
-        purpose=purpose,
-        person=person,
-        found=False,
     )
-    return False
+    return person.pk in views
 
 
 def case_summary(
@@ -87,20 +79,18 @@ def case_summary(
         if person.household_id
         else []
     )
-    views = disclose(
-        user=user, membership=membership, persons=[person, *members], purpose=purpose, now=now
+    views = disclose_or_deny(
+        user=user,
+        membership=membership,
+        person=person,
+        others=members,
+        purpose=purpose,
+        now=now,
+        action=AuditAction.SUMMARY,
+        channel=channel,
     )
     view = views.get(person.pk)
     if view is None:
-        access_log_write(
-            user=user,
-            membership=membership,
-            action=AuditAction.SUMMARY,
-            channel=channel,
-            purpose=purpose,
-            person=person,
-            found=False,
-        )
         return None
     shown_members = [views[m.pk] for m in members if m.pk in views]
     summary = CaseSummary(

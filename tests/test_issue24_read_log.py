@@ -1,5 +1,5 @@
 """One log of reads (issue 24, item 2): the audit trail. protocols.AccessLog's rows arrive in it
-by a migration that rewrites no chained entry."""
+by a migration that rewrites no chained entry, and a refusal is logged by the engine."""
 
 from datetime import timedelta
 
@@ -12,7 +12,9 @@ from agencies.models import Membership, Role
 from audit.models import AuditAction, AuditEntry
 from audit.services import access_log_write, audit_record, audit_verify
 from matching.models import Person
+from protocols.engine import disclose_or_deny
 from protocols.models import Purpose
+from tests.protocol_helpers import police_shared_with_a_practitioner
 
 BEFORE = [("audit", "0013_readflags_told_before"), ("protocols", "0009_sealed_records")]
 
@@ -166,3 +168,31 @@ def test_going_back_rebuilds_the_access_log_from_the_trail(agency, member):
         _migrate(leaves)
     # Forward again: both rows are found in the trail, so nothing is appended.
     assert AuditEntry.objects.count() == 2
+
+
+def test_the_engine_logs_a_refusal_and_nothing_for_a_person_shown(db, agency, other_agency, member):
+    linked, practitioner, _ = police_shared_with_a_practitioner(agency, other_agency, member)
+    stranger = member(Role.PRACTITIONER)
+
+    def ask(user):
+        return disclose_or_deny(
+            user=user,
+            membership=Membership.objects.get(user=user),
+            person=linked.alice,
+            others=[linked.bob],
+            purpose=Purpose.SAFEGUARDING,
+            now=timezone.now(),
+            action=AuditAction.RISK,
+            channel="web",
+        )
+
+    assert linked.alice.pk in ask(practitioner)
+    assert not AuditEntry.objects.reads().exists()  # what is shown is the caller's to log
+    assert ask(stranger) == {}
+    (refusal,) = AuditEntry.objects.reads()
+    assert (refusal.actor, refusal.action, refusal.person_reference, refusal.outcome) == (
+        stranger,
+        AuditAction.RISK,
+        linked.alice.reference,
+        "not_found",
+    )
