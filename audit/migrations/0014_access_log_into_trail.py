@@ -95,6 +95,8 @@ def _rows_not_in_trail(AccessLog, AuditEntry) -> list[int]:
 
 def access_log_into_trail(apps, schema_editor):
     AccessLog = apps.get_model("protocols", "AccessLog")
+    if not AccessLog.objects.exists():
+        return  # a new installation: nothing to carry, and no need to walk the trail
     missing = _rows_not_in_trail(AccessLog, apps.get_model("audit", "AuditEntry"))
     if not missing:
         return
