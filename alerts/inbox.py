@@ -30,10 +30,11 @@ from alerts.models import (
     RuleKind,
 )
 from alerts.rules import rule_scores
+from audit.models import AuditAction
+from audit.services import access_log_write
 from matching.screening import identifiers_in_text, screen_problem
 from protocols.engine import PersonView, disclose, identifiers_shown
 from protocols.fields import identity_key
-from protocols.models import AccessLog
 from protocols.seals import sealed_record_ids
 from risk.models import RiskFinding
 from risk.scoring import FindingTerm
@@ -118,7 +119,6 @@ def alert_inbox_read(
     read of findings for the whole page, whatever the number of alerts. The read is logged, with
     every person it listed and the fields shown of each, as a search's is.
     """
-    from protocols.summary import access_log_write
     from risk.services import persons_terms
 
     now = now or timezone.now()
@@ -168,7 +168,7 @@ def alert_inbox_read(
         access_log_write(
             user=membership.user,
             membership=membership,
-            action=AccessLog.Action.ALERT,
+            action=AuditAction.ALERT,
             channel=channel,
             purpose=ALERT_PURPOSE,
             versions=sorted(set().union(*(view.versions for view in views.values()))),
@@ -376,8 +376,6 @@ class AlertPage:
 def alert_read(*, membership: Membership, alert_id: int, channel: str = "web") -> AlertPage:
     """The alert with the reasons the engine lets the reader see; the read is logged."""
     from protocols.engine import disclose_view, finding_disclosed
-    from protocols.models import AccessLog
-    from protocols.summary import access_log_write
 
     now = timezone.now()
     alert = alert_for(membership=membership, alert_id=alert_id, now=now)
@@ -425,7 +423,7 @@ def alert_read(*, membership: Membership, alert_id: int, channel: str = "web") -
     access_log_write(
         user=membership.user,
         membership=membership,
-        action=AccessLog.Action.ALERT,
+        action=AuditAction.ALERT,
         channel=channel,
         purpose=ALERT_PURPOSE,
         person=alert.person,

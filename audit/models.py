@@ -46,6 +46,31 @@ class AuditAction(models.TextChoices):
     READ_QUESTION = "read_question", "Reading explained: asked or answered"
 
 
+# The reads of person data a user makes, each written by audit.services.access_log_write: who
+# read which person, under which protocol versions, which fields (the one log of reads; until
+# issue 24 also copied into a protocols.AccessLog table).
+READ_ACTIONS = (
+    AuditAction.SEARCH,
+    AuditAction.SUMMARY,
+    AuditAction.UNLOCK,
+    AuditAction.OVERRIDE,
+    AuditAction.CONSENT,
+    AuditAction.CONSENT_REQUEST,
+    AuditAction.RISK,
+    AuditAction.ALERT,
+    AuditAction.DRILLDOWN,
+)
+
+
+class AuditEntryQuerySet(models.QuerySet):
+    def reads(self) -> "AuditEntryQuerySet":
+        """The entries access_log_write wrote: a read action with the read's detail (the
+        fields shown, the kinds of search terms, the references listed). An override carried
+        over to a new protocol version (consent.carry_over) is an "override" entry too, but a
+        change made by an IG officer, not a read, and its detail has no "query_kinds"."""
+        return self.filter(action__in=READ_ACTIONS, detail__has_key="query_kinds")
+
+
 class AuditEntry(models.Model):
     at = models.DateTimeField()
     actor = models.ForeignKey(
@@ -69,6 +94,8 @@ class AuditEntry(models.Model):
     hash_key_version = models.PositiveIntegerField(default=UNKEYED)
     # Position in the chain from 1, so an anchor's count can be checked; null before keys.
     seq = models.PositiveBigIntegerField(null=True, blank=True)
+
+    objects = AuditEntryQuerySet.as_manager()
 
     class Meta:
         ordering = ["pk"]

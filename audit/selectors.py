@@ -51,7 +51,8 @@ class AuditQuery:
 
 
 def audit_entries(*, agency_id: int, query: AuditQuery) -> QuerySet[AuditEntry]:
-    entries = AuditEntry.objects.filter(agency_id=agency_id).select_related("actor")
+    entries: QuerySet[AuditEntry] = AuditEntry.objects.filter(agency_id=agency_id)
+    entries = entries.select_related("actor")
     if query.user:
         entries = entries.filter(
             Q(actor__email__icontains=query.user) | Q(actor__full_name__icontains=query.user)

@@ -1,7 +1,8 @@
 """Writing to the audit trail and checking it.
 
-    audit_record(action=, actor=, membership=, ...)   one entry, chained to the one before
-    audit_verify()                                    the first broken link, a cut tail, or None
+    audit_record(action=, actor=, membership=, ...)     one entry, chained to the one before
+    access_log_write(user=, membership=, action=, ...)  one read of person data, or its refusal
+    audit_verify()                                      the first broken link, a cut tail, or None
 
 The head and count written outside the database, and read back by audit_verify: audit.anchors.
 
@@ -119,6 +120,14 @@ def audit_record(
         detail=json.loads(json.dumps(detail or {}, default=str)),
         outcome=outcome,
     )
+    return audit_append(entry)
+
+
+def audit_append(entry: AuditEntry) -> AuditEntry:
+    """Chain `entry` (built, not saved) onto the end of the trail and save it, with the reads
+    of each agency's records it shows (audit.reads) and, when one is due, an anchor after
+    commit. audit_record builds the entry; the migration that carried protocols.AccessLog's
+    rows into the trail (0014) appends what it built itself."""
     with transaction.atomic():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
@@ -148,6 +157,43 @@ def audit_record(
                 robust=True,
             )
     return entry
+
+
+def access_log_write(
+    *,
+    user,
+    membership,
+    action: str,
+    channel: str,
+    purpose: str,
+    person=None,
+    found: bool = True,
+    versions: Iterable[int] = (),
+    fields: dict[str, Any] | None = None,
+    query_kinds: Iterable[str] = (),
+    results: Iterable[str] = (),
+) -> AuditEntry:
+    """Log one read of person data (one of READ_ACTIONS), or its refusal (found=False: the
+    person was asked for and not shown): the one log of who read what, which subject access,
+    the audit pages and the reads of each agency's records (audit.reads) all read.
+
+    Kept as the protocol versions, the record ids and field keys shown, the kinds of search
+    terms and the references listed; never a value."""
+    return audit_record(
+        action=action,
+        actor=user,
+        membership=membership,
+        channel=channel,
+        purpose=purpose,
+        person=person,
+        versions=versions,
+        detail={
+            "fields": fields or {},
+            "query_kinds": list(query_kinds),
+            "results": list(results),
+        },
+        outcome="ok" if found else "not_found",
+    )
 
 
 @dataclass(frozen=True)

@@ -277,7 +277,7 @@ def persons_sample() -> tuple[list[tuple[str, int]], list[str], tuple[str, int]]
 
 def queries_count(user, membership, reference: str, cookie: str) -> dict:
     """SQL queries for one summary: case_summary alone, and the whole API and page requests
-    (session, user, membership, protocols, summary, access log), in-process."""
+    (session, user, membership, protocols, summary, audit entry), in-process."""
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
@@ -668,7 +668,7 @@ machine, and from getrusage for the client.
 
 SQL queries for one summary, counted in-process with `CaptureQueriesContext` once a first
 summary has filled the process's caches: `case_summary` alone, and the whole request (session,
-user, membership, protocols, summary, access log entry):
+user, membership, protocols, summary, audit entry):
 
 | person | records | case_summary | API request | page request |
 | --- | --- | --- | --- | --- |

@@ -10,8 +10,7 @@ from agencies.models import Role
 from consent.errors import NotFound
 from matching.models import Person
 from matching.screening import identifiers_in_text, screen_problem
-from protocols.engine import PersonView, disclose_view, identifiers_shown
-from protocols.summary import access_log_write
+from protocols.engine import PersonView, disclose_or_deny, identifiers_shown
 
 MAX_TEXT = 2000
 
@@ -69,21 +68,18 @@ def practitioner_view(
 ) -> PersonView:
     """The engine's view of the person for a practitioner about to act on it. Raises NotFound
     for anyone else, and for a person their protocols do not cover, which is logged as a
-    denial of what they `attempted` (an AccessLog action), as a summary's is."""
+    denial of what they `attempted` (an audit.models.READ_ACTIONS read), as a summary's is."""
     if membership is None or membership.role != Role.PRACTITIONER:
         raise NotFound()
-    view = disclose_view(
-        user=user, membership=membership, person=person, purpose=purpose, now=timezone.now()
-    )
+    view = disclose_or_deny(
+        user=user,
+        membership=membership,
+        person=person,
+        purpose=purpose,
+        now=timezone.now(),
+        action=attempted,
+        channel=channel,
+    ).get(person.pk)
     if view is None:
-        access_log_write(
-            user=user,
-            membership=membership,
-            action=attempted,
-            channel=channel,
-            purpose=purpose,
-            person=person,
-            found=False,
-        )
         raise NotFound()
     return view

@@ -15,6 +15,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from agencies.selectors import ig_officers
+from audit.models import AuditAction
+from audit.services import access_log_write
 from consent.checks import practitioner_view, shown_to, text_problems
 from consent.errors import ConsentError, NotFound
 from consent.models import OverrideCategory, ReviewOutcome, SafeguardingOverride
@@ -25,12 +27,10 @@ from notifications.services import notices_settle, notify
 from protocols.engine import PersonView, Withheld
 from protocols.models import (
     DEFAULT_OVERRIDE_LENGTH_HOURS,
-    AccessLog,
     Protocol,
     ProtocolVersion,
     Purpose,
 )
-from protocols.summary import access_log_write
 
 MIN_JUSTIFICATION = 50
 MIN_REVIEW_NOTE = 10
@@ -64,7 +64,7 @@ def override_options(
         membership=membership,
         person=person,
         purpose=Purpose.SAFEGUARDING,
-        attempted=AccessLog.Action.OVERRIDE,
+        attempted=AuditAction.OVERRIDE,
         channel=channel,
     )
     by_protocol: dict[int, OverrideOption] = {}
@@ -192,7 +192,7 @@ def override_start(
         access_log_write(
             user=user,
             membership=membership,
-            action=AccessLog.Action.OVERRIDE,
+            action=AuditAction.OVERRIDE,
             channel=channel,
             purpose=Purpose.SAFEGUARDING,
             person=person,

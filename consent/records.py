@@ -17,6 +17,8 @@ from django.utils import timezone
 
 from agencies.models import Agency, Role
 from agencies.selectors import ig_officers
+from audit.models import AuditAction
+from audit.services import access_log_write
 from consent.checks import practitioner_view, shown_to, text_problems
 from consent.errors import ConsentError, NotFound
 from consent.models import (
@@ -32,8 +34,7 @@ from matching.models import Person
 from notifications.models import NotificationKind
 from notifications.services import notices_settle, notify
 from protocols.engine import PersonView
-from protocols.models import AccessLog, ProtocolVersion, Purpose
-from protocols.summary import access_log_write
+from protocols.models import ProtocolVersion, Purpose
 
 # Consent given for longer than this should be sought again: circumstances change.
 MAX_CONSENT_YEARS = 3
@@ -90,7 +91,7 @@ def consent_scopes(
         membership=membership,
         person=person,
         purpose=purpose,
-        attempted=AccessLog.Action.CONSENT,
+        attempted=AuditAction.CONSENT,
         channel=channel,
     )
     versions = list(
@@ -218,7 +219,7 @@ def _record_announce(record: ConsentRecord, *, membership, purpose: str, channel
     access_log_write(
         user=record.recorded_by,
         membership=membership,
-        action=AccessLog.Action.CONSENT,
+        action=AuditAction.CONSENT,
         channel=channel,
         purpose=purpose,
         person=record.person,
@@ -305,7 +306,7 @@ def consent_confirm(
             access_log_write(
                 user=user,
                 membership=membership,
-                action=AccessLog.Action.CONSENT,
+                action=AuditAction.CONSENT,
                 channel=channel,
                 purpose=_purpose_of(record),
                 person=record.person,
@@ -420,7 +421,7 @@ def consent_history_read(
     access_log_write(
         user=user,
         membership=membership,
-        action=AccessLog.Action.CONSENT,
+        action=AuditAction.CONSENT,
         channel=channel,
         purpose=purpose,
         person=person,

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from agencies.models import Role
+from audit.models import AuditAction
 from consent.checks import practitioner_view, shown_to, text_problems
 from consent.errors import AlreadyRequested, ConsentError, NotFound
 from consent.models import ConsentRequest, ConsentState, RequestStatus
@@ -25,7 +26,6 @@ from matching.models import Person
 from notifications.models import NotificationKind
 from notifications.services import notices_settle, notify
 from protocols.engine import PersonView, Withheld, Withholding
-from protocols.models import AccessLog
 
 MIN_REQUEST_REASON = 20
 
@@ -63,7 +63,7 @@ def withheld_for_consent(
         membership=membership,
         person=person,
         purpose=purpose,
-        attempted=AccessLog.Action.CONSENT_REQUEST,
+        attempted=AuditAction.CONSENT_REQUEST,
         channel=channel,
     )
     return _consent_withheld(view, dataset_id) if dataset_id is not None else None

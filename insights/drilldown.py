@@ -28,11 +28,12 @@ from dataclasses import dataclass
 from django.db.models import F
 from django.utils import timezone
 
+from audit.models import AuditAction
+from audit.services import access_log_write
 from insights.models import PersonProfile
 from matching.models import Person
 from protocols.engine import agencies_visible, disclose
-from protocols.models import AccessLog, Purpose
-from protocols.summary import access_log_write
+from protocols.models import Purpose
 
 DRILLDOWN_PURPOSE = Purpose.COMMISSIONING
 PAGE_SIZE = 50
@@ -180,7 +181,7 @@ def drilldown(
     access_log_write(
         user=user,
         membership=membership,
-        action=AccessLog.Action.DRILLDOWN,
+        action=AuditAction.DRILLDOWN,
         channel="web",
         purpose=DRILLDOWN_PURPOSE,
         fields={"cell": cell, "page": page, "results": known_to},

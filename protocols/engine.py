@@ -1,6 +1,7 @@
 """The disclosure engine: the one place that decides what a user may see of a person.
 
     disclose(user=, membership=, persons=, purpose=, now=) -> {person id: PersonView}
+    disclose_or_deny(..., person=, action=, channel=)  the same, a refusal of `person` logged
 
 Every page, API endpoint and export that shows person data asks here and shows what comes back,
 nothing more. The decision, per record and field:
@@ -50,6 +51,7 @@ from django.utils import timezone
 from guardian.models import GroupObjectPermission, UserObjectPermission
 
 from agencies.models import Agency, Dataset, Membership
+from audit.services import access_log_write
 from consent.models import (
     DECISIVE_STATES,
     ConfirmationOutcome,
@@ -715,6 +717,38 @@ def disclose_view(
     return disclose(
         user=user, membership=membership, persons=[person], purpose=purpose, now=now
     ).get(person.pk)
+
+
+def disclose_or_deny(
+    *,
+    user,
+    membership: Membership | None,
+    person: Person,
+    purpose: str,
+    now: datetime,
+    action: str,
+    channel: str,
+    others: Iterable[Person] = (),
+) -> dict[int, PersonView]:
+    """disclose() of `person` and of `others` read with them (their household). When the user
+    may not see `person`, what they attempted (`action`, an audit.models.READ_ACTIONS read) is
+    logged as refused before the caller answers "not found": a refused read is on the record
+    wherever it is made. What is shown is the caller's to log, since only it knows what it
+    showed of the views."""
+    views = disclose(
+        user=user, membership=membership, persons=[person, *others], purpose=purpose, now=now
+    )
+    if person.pk not in views:
+        access_log_write(
+            user=user,
+            membership=membership,
+            action=action,
+            channel=channel,
+            purpose=purpose,
+            person=person,
+            found=False,
+        )
+    return views
 
 
 def agencies_visible(

@@ -387,50 +387,6 @@ class CaseUnlock(models.Model):
         return f"unlock of person {self.person_id} for user {self.user_id}"
 
 
-class AccessLog(models.Model):
-    """Every search and case summary read: who, which person, under which protocol versions,
-    which fields, when. Never the search terms (they are identifiers), only their kinds."""
-
-    class Action(models.TextChoices):
-        SEARCH = "search", "Search"
-        SUMMARY = "summary", "Case summary"
-        UNLOCK = "unlock", "Assessment step recorded"
-        OVERRIDE = "override", "Safeguarding override"
-        CONSENT = "consent", "Consent read or recorded"
-        CONSENT_REQUEST = "consent_request", "Consent request"
-        RISK = "risk", "Risk score and reasons"
-        ALERT = "alert", "Alert"
-        DRILLDOWN = "drilldown", "Dashboard drill-down"
-
-    at = models.DateTimeField(auto_now_add=True)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    agency = models.ForeignKey(
-        "agencies.Agency", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
-    role = models.CharField(max_length=32)
-    action = models.CharField(max_length=16, choices=Action.choices)
-    channel = models.CharField(max_length=10)
-    purpose = models.CharField(max_length=32, choices=Purpose.choices)
-    person = models.ForeignKey(
-        "matching.Person", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
-    # False when the person was asked for and not shown (no protocol): a denial is logged too.
-    found = models.BooleanField(default=True)
-    versions = models.JSONField(default=list)
-    # {record id: [field keys shown]}, and "known_to": [dataset ids] for badges.
-    fields = models.JSONField(default=dict)
-    # Search only: which kinds of input were given (never the values) and the persons shown.
-    query_kinds = models.JSONField(default=list, blank=True)
-    results = models.JSONField(default=list, blank=True)
-
-    class Meta:
-        ordering = ["-at", "-pk"]
-        indexes = [models.Index(fields=["user", "at"]), models.Index(fields=["person", "at"])]
-
-    def __str__(self) -> str:
-        return f"{self.action} by user {self.user_id} at {self.at:%Y-%m-%d %H:%M}"
-
-
 class SealRule(models.Model):
     """Records of one agency dataset that are never disclosed to another agency: those whose
     field equals a value (clinic type is sexual health, record type is adoption), or those a

@@ -21,6 +21,8 @@ from datetime import date
 import numpy as np
 
 from agencies.models import Agency
+from audit.models import AuditAction
+from audit.services import access_log_write
 from matching import scoring
 from matching.models import LinkageRecord, Person
 from matching.pseudonymise import record_keys_compute
@@ -35,8 +37,6 @@ from matching.search import (
 from matching.tokens import RECORD_DTYPE, SEARCH_FIELDS, keys_from_packed
 from protocols.engine import PersonView, RecordView, disclose
 from protocols.fields import IDENTITY, dataset_catalogues, identity_key
-from protocols.models import AccessLog
-from protocols.summary import access_log_write
 
 # At or above this weight (evidence of about 2^12 to 1 from what the searcher is shown) a result
 # is a strong match: a full name with the date of birth, or an NHS number, UPN or PNC id; a
@@ -111,7 +111,7 @@ def person_search(
     access_log_write(
         user=user,
         membership=membership,
-        action=AccessLog.Action.SEARCH,
+        action=AuditAction.SEARCH,
         channel=channel,
         purpose=purpose,
         versions=sorted({v for r in results for v in r.view.versions}),

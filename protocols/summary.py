@@ -1,4 +1,4 @@
-"""The combined case summary, staged-disclosure unlocks, and the access log of every read.
+"""The combined case summary and staged-disclosure unlocks, each read logged in the audit trail.
 
 Views and API endpoints call these; what is shown comes only from the disclosure engine.
 """
@@ -8,10 +8,12 @@ from dataclasses import dataclass, field
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from audit.models import AuditAction
+from audit.services import access_log_write
 from consent.models import SafeguardingOverride
 from matching.models import Person
-from protocols.engine import PersonView, disclose, disclose_view, persons_visible
-from protocols.models import AccessLog, CaseUnlock, ProtocolVersion
+from protocols.engine import PersonView, disclose, disclose_or_deny, disclose_view
+from protocols.models import CaseUnlock, ProtocolVersion
 from protocols.summary_page import summary_page
 
 # The steps a practitioner can say they have completed; a list, so no free text about a
@@ -50,24 +52,16 @@ def merged_person_visible(*, user, membership, person: Person, purpose: str, cha
     """Whether the engine lets the user see `person`, reached through the old reference of
     someone merged into them: asked before saying where the reference went. A refusal is
     logged as a denied summary, as for any person the user may not see."""
-    if person.pk in persons_visible(
+    views = disclose_or_deny(
         user=user,
         membership=membership,
-        person_ids=[person.pk],
+        person=person,
         purpose=purpose,
         now=timezone.now(),
-    ):
-        return True
-    access_log_write(
-        user=user,
-        membership=membership,
-        action=AccessLog.Action.SUMMARY,
+        action=AuditAction.SUMMARY,
         channel=channel,
-        purpose=purpose,
-        person=person,
-        found=False,
     )
-    return False
+    return person.pk in views
 
 
 def case_summary(
@@ -85,20 +79,18 @@ def case_summary(
         if person.household_id
         else []
     )
-    views = disclose(
-        user=user, membership=membership, persons=[person, *members], purpose=purpose, now=now
+    views = disclose_or_deny(
+        user=user,
+        membership=membership,
+        person=person,
+        others=members,
+        purpose=purpose,
+        now=now,
+        action=AuditAction.SUMMARY,
+        channel=channel,
     )
     view = views.get(person.pk)
     if view is None:
-        access_log_write(
-            user=user,
-            membership=membership,
-            action=AccessLog.Action.SUMMARY,
-            channel=channel,
-            purpose=purpose,
-            person=person,
-            found=False,
-        )
         return None
     shown_members = [views[m.pk] for m in members if m.pk in views]
     summary = CaseSummary(
@@ -115,7 +107,7 @@ def case_summary(
     access_log_write(
         user=user,
         membership=membership,
-        action=AccessLog.Action.SUMMARY,
+        action=AuditAction.SUMMARY,
         channel=channel,
         purpose=purpose,
         person=person,
@@ -141,55 +133,6 @@ def _fields_logged(view: PersonView, members: list[PersonView]) -> dict:
             for m in members
         }
     return fields
-
-
-def access_log_write(
-    *,
-    user,
-    membership,
-    action,
-    channel,
-    purpose,
-    person=None,
-    found=True,
-    versions=(),
-    fields=None,
-    query_kinds=(),
-    results=(),
-) -> AccessLog:
-    from audit.services import audit_record
-
-    # The trail keeps what the log keeps: the versions, the record ids and field keys shown,
-    # the kinds of search terms and the references found; never a value.
-    audit_record(
-        action=action,
-        actor=user,
-        membership=membership,
-        channel=channel,
-        purpose=purpose,
-        person=person,
-        versions=versions,
-        detail={
-            "fields": fields or {},
-            "query_kinds": list(query_kinds),
-            "results": list(results),
-        },
-        outcome="ok" if found else "not_found",
-    )
-    return AccessLog.objects.create(
-        user=user,
-        agency_id=membership.agency_id if membership else None,
-        role=membership.role if membership else "",
-        action=action,
-        channel=channel,
-        purpose=purpose,
-        person=person,
-        found=found,
-        versions=list(versions),
-        fields=fields or {},
-        query_kinds=list(query_kinds),
-        results=list(results),
-    )
 
 
 class UnlockError(ValueError):
@@ -226,7 +169,7 @@ def case_unlock(*, user, membership, person: Person, step: str, purpose: str, ch
     access_log_write(
         user=user,
         membership=membership,
-        action=AccessLog.Action.UNLOCK,
+        action=AuditAction.UNLOCK,
         channel=channel,
         purpose=purpose,
         person=person,

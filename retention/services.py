@@ -15,12 +15,13 @@ the models to check nothing is missed):
   computed again without it;
 - rows of its extracts set aside at loading (agencies.QuarantinedRow), which hold sealed rows;
 - a person left with no record: their score, dashboard profile and alerts, and the person with
-  their linkage history unless an accountability record names them (consent, an override, the
-  access log): then an inactive reference stays, holding nothing about them.
+  their linkage history unless an accountability record names them (consent, an override, a
+  case unlock): then an inactive reference stays, holding nothing about them. Having been read
+  does not keep them: the audit trail names the person read by reference, not by a key.
 
-What stays, by design: the audit trail and the access log (who saw which record, as ids and
-field keys; accountability outlives the data it was about), the extracts' upload records (file
-name, counts) and the erasure's own counts.
+What stays, by design: the audit trail, reads included (who saw which record, as ids and field
+keys, and whom, as a reference; accountability outlives the data it was about), the extracts'
+upload records (file name, counts) and the erasure's own counts.
 
 Order matters. Records are first retired, which takes them out of every read at once; linkage
 then runs, as it needs their links to know whose persons to re-cluster; then rows are deleted in
@@ -473,8 +474,9 @@ def _quarantine_delete(run: ErasureRun, marked_at: datetime, figures: Counter) -
 
 # What names a person and goes with them: their own rows, and the linkage history between
 # people (a merge into them, another person's "split from" them), whose pointers at an erased
-# person are cleared. Anything else naming a person (consent, an override, a case unlock, the
-# access log) is accountability, and keeps them as an empty reference.
+# person are cleared. Anything else naming a person (consent, an override, a case unlock) is
+# accountability, and keeps them as an empty reference. The audit trail's reads name a person by
+# reference only, so a person who was only read goes (issue 24).
 _PERSON_OWN = {
     ("matching", "personevent", "person"),
     ("matching", "personevent", "other"),

@@ -22,6 +22,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from agencies.models import SourceRecord
+from audit.models import AuditAction
+from audit.services import access_log_write
 from matching.models import Person
 from risk.indicators import (
     CompiledIndicator,
@@ -353,10 +355,8 @@ def person_risk(
     field the indicator read is disclosed to them (protocols.engine.finding_disclosed) count, so
     the score and its reasons never say more than the records would. None: not found (logged).
     """
-    from protocols.engine import disclose, finding_disclosed
+    from protocols.engine import disclose_or_deny, finding_disclosed
     from protocols.fields import identity_key
-    from protocols.models import AccessLog
-    from protocols.summary import access_log_write
 
     now = now or timezone.now()
     today = timezone.localdate(now)
@@ -365,20 +365,18 @@ def person_risk(
         if person.household_id
         else [person]
     )
-    views = disclose(
-        user=user, membership=membership, persons=[person, *members], purpose=purpose, now=now
+    views = disclose_or_deny(
+        user=user,
+        membership=membership,
+        person=person,
+        others=members,
+        purpose=purpose,
+        now=now,
+        action=AuditAction.RISK,
+        channel=channel,
     )
     view = views.get(person.pk)
     if view is None:
-        access_log_write(
-            user=user,
-            membership=membership,
-            action=AccessLog.Action.RISK,
-            channel=channel,
-            purpose=purpose,
-            person=person,
-            found=False,
-        )
         return None
     shown_terms = []
     reasons = []
@@ -445,7 +443,7 @@ def person_risk(
     access_log_write(
         user=user,
         membership=membership,
-        action=AccessLog.Action.RISK,
+        action=AuditAction.RISK,
         channel=channel,
         purpose=purpose,
         person=person,

@@ -21,7 +21,7 @@ from agencies.models import Agency, Membership, Role
 from audit.models import AuditAction, AuditEntry
 from consent.models import ConsentRecord, SafeguardingOverride
 from matching.models import Person
-from protocols.models import AccessLog
+from protocols.models import Purpose
 from subject_access.models import PartRelease, ReleasePart, SubjectAccessRequest
 from subject_access.records import (
     agency_records_opened,
@@ -33,7 +33,8 @@ from subject_access.records import (
 
 # The audit action a report writes. It is an IG officer's compilation for the subject, not a
 # practitioner's view, so it is never listed in the report's access log as a view of their data
-# (see `_access_entries`), but it is in the audit trail like every other read.
+# (it is not one of the trail's reads: see `_access_entries`), but it is in the audit trail
+# like every other read.
 AUDIT_ACTION = AuditAction.SUBJECT_ACCESS
 
 
@@ -176,30 +177,42 @@ def _staff(*, user, role: str, agency: Agency | None, names: bool) -> str:
 
 
 def _access_entries(person: Person, *, names: bool) -> list[AccessEntry]:
-    """Every logged read of the person's data. Subject access reports themselves are audit
-    entries, not access-log rows, so compiling this report never shows up here as if a
+    """Every logged read of the person's data: the audit trail's reads that name them (by
+    reference, which outlives the person's records). Subject access reports themselves are
+    audit entries but not reads, so compiling this report never shows up here as if a
     practitioner had looked at the person."""
     entries = []
-    # A search and the alert inbox log the persons they listed in `results`, not `person`: the
-    # text match narrows, the membership test below decides (a reference is never a part of
-    # another).
-    listed = Q(
-        person__isnull=True, action__in=[AccessLog.Action.SEARCH, AccessLog.Action.ALERT]
-    ) & Q(results__icontains=f'"{person.reference}"')
-    for row in (
-        AccessLog.objects.filter(Q(person=person) | listed)
-        .select_related("user", "agency")
+    # A search and the alert inbox log the persons they listed in `results`, not as the person
+    # read: the text match narrows, the membership test below decides (a reference is never a
+    # part of another).
+    listed = Q(person_reference="", action__in=[AuditAction.SEARCH, AuditAction.ALERT]) & Q(
+        detail__results__icontains=f'"{person.reference}"'
+    )
+    rows = list(
+        AuditEntry.objects.reads()
+        .filter(Q(person_reference=person.reference) | listed)
+        .select_related("actor")
         .order_by("at", "pk")
-    ):
-        if row.person_id is None and person.reference not in (row.results or []):
+    )
+    agencies = Agency.objects.in_bulk({row.agency_id for row in rows if row.agency_id})
+    purposes = dict(Purpose.choices)
+    for row in rows:
+        if not row.person_reference and person.reference not in row.detail.get("results", []):
             continue
         entries.append(
             AccessEntry(
                 at=row.at,
-                who=_staff(user=row.user, role=row.role, agency=row.agency, names=names),
+                who=_staff(
+                    user=row.actor,
+                    role=row.role,
+                    agency=agencies.get(row.agency_id or 0),
+                    names=names,
+                ),
                 action=row.get_action_display(),
-                purpose=row.get_purpose_display() or row.purpose,
-                outcome="Shown" if row.found else "Refused (no protocol covered them)",
+                purpose=purposes.get(row.purpose, row.purpose),
+                outcome="Refused (no protocol covered them)"
+                if row.outcome == "not_found"
+                else "Shown",
             )
         )
     return entries

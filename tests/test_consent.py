@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from agencies.models import Agency, Membership, Role
+from audit.models import AuditAction, AuditEntry
 from consent.errors import ConsentError, NotFound
 from consent.models import (
     ConsentGivenBy,
@@ -33,7 +34,6 @@ from matching.screening import identifiers_in_text
 from notifications.models import Notification, NotificationKind
 from protocols.engine import disclose_view
 from protocols.models import (
-    AccessLog,
     ConsentFromOthers,
     ConsentRule,
     ProtocolVersion,
@@ -477,7 +477,7 @@ def test_override_input_errors(world, kwargs, field, says):
         _override(world, **kwargs)
     assert says in raised.value.problems[field]
     assert not SafeguardingOverride.objects.exists()
-    assert not AccessLog.objects.filter(action=AccessLog.Action.OVERRIDE).exists()
+    assert not AuditEntry.objects.reads().filter(action=AuditAction.OVERRIDE).exists()
 
 
 def test_the_protocol_sets_the_longest_override(agency, other_agency, member):
@@ -492,13 +492,13 @@ def test_the_protocol_sets_the_longest_override(agency, other_agency, member):
 
 def test_override_is_logged_and_sent_for_review(world):
     override = _override(world)
-    log = AccessLog.objects.get(action=AccessLog.Action.OVERRIDE)
-    assert (log.user, log.person, log.fields["override"]) == (
+    log = AuditEntry.objects.reads().get(action=AuditAction.OVERRIDE)
+    assert (log.actor, log.person_reference, log.detail["fields"]["override"]) == (
         world.practitioner,
-        world.linked.alice,
+        world.linked.alice.reference,
         override.pk,
     )
-    assert JUSTIFICATION not in str(log.fields)
+    assert JUSTIFICATION not in str(log.detail["fields"])
     to_review = set(
         Notification.objects.filter(kind=NotificationKind.OVERRIDE_TO_REVIEW).values_list(
             "recipient", flat=True
@@ -748,8 +748,8 @@ def test_override_page_shows_at_once_and_then_the_banner(client, world):
     html = client.get(response["Location"]).content.decode()
     assert 'data-testid="override-banner"' in html
     assert f'data-field-key="{RISK}"' in html
-    summary_log = AccessLog.objects.filter(action=AccessLog.Action.SUMMARY).latest("pk")
-    assert summary_log.fields["overrides"] == [SafeguardingOverride.objects.get().pk]
+    summary_log = AuditEntry.objects.reads().filter(action=AuditAction.SUMMARY).latest("pk")
+    assert summary_log.detail["fields"]["overrides"] == [SafeguardingOverride.objects.get().pk]
 
 
 def test_consent_page_records_and_withdraws(client, world):
@@ -1186,8 +1186,8 @@ def test_an_override_opens_only_what_it_opened_under_the_version_it_was_made(
 
 def test_recording_consent_is_logged_and_told_to_the_agencies_it_names(world):
     record = _record(world)
-    log = AccessLog.objects.get(action=AccessLog.Action.CONSENT)
-    assert log.fields == {"consent_recorded": record.pk, "state": "given"}
+    log = AuditEntry.objects.reads().get(action=AuditAction.CONSENT)
+    assert log.detail["fields"] == {"consent_recorded": record.pk, "state": "given"}
     told = Notification.objects.get(kind=NotificationKind.CONSENT_RECORDED)
     assert told.recipient == world.police_ig
     assert told.link == reverse("consent:statement", args=[record.pk])
@@ -1218,8 +1218,8 @@ def test_the_consent_history_is_logged_denials_too_and_shows_only_the_readers_sc
         purpose=Purpose.SAFEGUARDING,
     )
     assert [s.record.pk for s in shown] == [mine.pk]
-    read = AccessLog.objects.get(action=AccessLog.Action.CONSENT)
-    assert read.found and read.fields == {"consent_read": [mine.pk]}
+    read = AuditEntry.objects.reads().get(action=AuditAction.CONSENT)
+    assert read.outcome == "ok" and read.detail["fields"] == {"consent_read": [mine.pk]}
     stranger = member(Role.PRACTITIONER)
     with pytest.raises(NotFound):
         consent_history_read(
@@ -1228,9 +1228,11 @@ def test_the_consent_history_is_logged_denials_too_and_shows_only_the_readers_sc
             person=world.linked.alice,
             purpose=Purpose.SAFEGUARDING,
         )
-    assert AccessLog.objects.filter(
-        user=stranger, action=AccessLog.Action.CONSENT, found=False
-    ).exists()
+    assert (
+        AuditEntry.objects.reads()
+        .filter(actor=stranger, action=AuditAction.CONSENT, outcome="not_found")
+        .exists()
+    )
 
 
 def test_withdrawal_only_of_statements_in_the_practitioners_scope(world):

@@ -14,10 +14,11 @@ from hypothesis import strategies as st
 from scipy.optimize import Bounds, LinearConstraint, milp
 
 from agencies.models import Agency, Role
+from audit.models import AuditAction, AuditEntry
 from insights.models import DeidentifiedExport, Evaluation, InsightSnapshot, PersonProfile
 from insights.services import household_figures, insights_refresh, people_figures
 from matching.models import Household, Person
-from protocols.models import AccessLog, Purpose, Tier
+from protocols.models import Purpose, Tier
 from risk.models import RiskRun
 from risk.services import enrich_run
 from tests.protocol_helpers import crowd, give, linked_people, protocol_in_force
@@ -253,7 +254,7 @@ def test_drilldown_lists_only_people_the_engine_shows_as_known_to_those_agencies
     )
     for bad in ("agency:99", "set:0", "band:high", "nonsense", "pair:1"):
         assert client.get(f"/insights/people/?cell={bad}").status_code == 404
-    logged = AccessLog.objects.filter(action=AccessLog.Action.DRILLDOWN, user=analyst)
+    logged = AuditEntry.objects.reads().filter(action=AuditAction.DRILLDOWN, actor=analyst)
     assert logged.count() == 3
     # Someone holding no protocol sees nobody behind any count.
     from tests.factories import MembershipFactory, UserFactory

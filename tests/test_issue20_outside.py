@@ -186,7 +186,7 @@ def suppressed_dashboard(db):
 def test_a_drilldown_is_refused_for_a_count_the_dashboard_suppresses(
     client, member, suppressed_dashboard
 ):
-    from protocols.models import AccessLog
+    from audit.models import AuditAction, AuditEntry
 
     shown = suppressed_dashboard
     assert (shown["set:1"], shown["pair:0:1"], shown["agency:0"]) == ("<5", "[c]", "32")
@@ -198,6 +198,6 @@ def test_a_drilldown_is_refused_for_a_count_the_dashboard_suppresses(
         page = refused.content.decode()
         assert "This count is not listed" in page
         assert 'data-testid="drilldown"' not in page
-    assert not AccessLog.objects.filter(action=AccessLog.Action.DRILLDOWN).exists()
+    assert not AuditEntry.objects.reads().filter(action=AuditAction.DRILLDOWN).exists()
     # A published count still has its list (of the people the analyst's protocols show).
     assert client.get("/insights/people/", {"cell": "agency:0"}).status_code == 200

@@ -17,9 +17,10 @@ from django.urls import reverse
 
 from agencies.models import Role
 from agencies.navigation import nav_for
+from audit.models import AuditEntry
 from matching.linkage.keys import keys_refresh
 from matching.models import Household, LinkageRecord
-from protocols.models import AccessLog, Purpose, Tier
+from protocols.models import Purpose, Tier
 from tests.ingest_helpers import csv_bytes, good_row, upload
 from tests.protocol_helpers import crowd, give, linked_people, protocol_in_force
 
@@ -179,7 +180,7 @@ def test_analysts_get_no_search_summaries_or_risk_pages(
     for method, url in api:
         response = getattr(client, method)(url, search_data, content_type="application/json")
         assert response.status_code == 403, (method, url)
-    assert not AccessLog.objects.filter(user=analyst).exists()
+    assert not AuditEntry.objects.reads().filter(actor=analyst).exists()
 
     # Practitioners keep them.
     client.force_login(practitioner)
@@ -250,7 +251,9 @@ def test_an_old_reference_of_an_unseen_person_answers_like_no_person(client, wor
         assert _without_csrf(merged.content) == _without_csrf(missing.content)
         assert linked.bob.reference.encode() not in merged.content
     # Each refusal is on the record as a denied summary of the person it would have shown.
-    denied = AccessLog.objects.filter(user=outsider, found=False, person=linked.bob)
+    denied = AuditEntry.objects.reads().filter(
+        actor=outsider, outcome="not_found", person_reference=linked.bob.reference
+    )
     assert denied.count() == 2
     # The reader who may see Bob is sent on to him.
     client.force_login(practitioner)

@@ -23,6 +23,7 @@ from alerts.delivery import alerts_deliver
 from alerts.models import Alert, AlertDelivery, RuleKind
 from alerts.rules import RuleInput, rule_save, subscription_set
 from audit.models import AuditAction, AuditEntry
+from audit.services import access_log_write, audit_verify
 from insights.models import PersonProfile
 from matching.linkage.keys import keys_refresh
 from matching.models import (
@@ -34,7 +35,7 @@ from matching.models import (
     SearchKey,
 )
 from notifications.models import Notification, NotificationKind
-from protocols.models import AccessLog, Purpose
+from protocols.models import CaseUnlock, Purpose
 from retention.models import ErasureKind, ErasureRun, ErasureStatus
 from retention.services import erasure_perform, withdrawal_request
 from retention.tasks import erase_nightly
@@ -172,11 +173,13 @@ def world(agency, other_agency, member):
     ReviewDecision.objects.create(item=decided, decision="rejected", decided_by=admin)
     # Carol's record points at Bob's as its strongest link; Carol is not re-clustered.
     LinkageRecord.objects.filter(record=records["S2"]).update(linked_with=records["B1"])
-    # Bob's summary was read: the access log names him, so an empty reference of him stays.
-    AccessLog.objects.create(
+    # Bob's summary was read after an assessment step: the step names him (accountability),
+    # so an empty reference of him stays. The read alone would not keep him (issue 24).
+    CaseUnlock.objects.create(user=practitioner, person=linked.bob, step="initial_assessment")
+    access_log_write(
         user=practitioner,
-        role=Role.PRACTITIONER,
-        action=AccessLog.Action.SUMMARY,
+        membership=practitioner.memberships.get(),
+        action=AuditAction.SUMMARY,
         channel="web",
         purpose=Purpose.SAFEGUARDING,
         person=linked.bob,
@@ -244,14 +247,14 @@ def test_nightly_run_leaves_nothing_derived_from_expired_records(world):
     assert not PersonEvent.objects.filter(person_id__in=gone).exists()
     assert not PersonEvent.objects.filter(other_id__in=gone).exists()
     assert not Notification.objects.filter(message__contains=dave.reference).exists()
-    # Bob's summary was read, so his reference stays for the access log, holding nothing.
+    # Bob's assessment step keeps his reference, holding nothing; the read of him stays.
     bob = Person.objects.get(pk=linked.bob.pk)
     assert not bob.is_active and bob.household is None
     assert not bob.records.exists()
     assert not PersonRisk.objects.filter(person=bob).exists()
     assert not PersonProfile.objects.filter(person=bob).exists()
     assert not Alert.objects.filter(person=bob).exists()
-    assert AccessLog.objects.filter(person=bob).count() == 1
+    assert AuditEntry.objects.reads().filter(person_reference=bob.reference).count() == 1
 
     # What was not expired is exactly as it was, and every live record still has a person.
     for source_id, (pk, payload, identity) in kept.items():
@@ -263,6 +266,26 @@ def test_nightly_run_leaves_nothing_derived_from_expired_records(world):
     # Alice still scores, on A1 alone now.
     alice = LinkageRecord.objects.get(record=records["A1"]).person_id
     assert PersonRisk.objects.get(person_id=alice).findings == 1
+
+
+def test_a_person_who_was_only_read_goes_and_the_read_stays(world):
+    """A read names the person by reference, not by a key: it no longer keeps an empty person
+    row alive after their records are erased, and it outlives them in the audit trail."""
+    dave, practitioner = world["dave"], world["practitioner"]
+    access_log_write(
+        user=practitioner,
+        membership=practitioner.memberships.get(),
+        action=AuditAction.SUMMARY,
+        channel="web",
+        purpose=Purpose.SAFEGUARDING,
+        person=dave,
+        fields={str(world["records"]["D1"].pk): ["field:risk_grade"]},
+    )
+    erase_nightly()
+    assert not Person.objects.filter(pk=dave.pk).exists()
+    (read,) = AuditEntry.objects.reads().filter(person_reference=dave.reference)
+    assert (read.actor, read.action) == (practitioner, AuditAction.SUMMARY)
+    assert audit_verify().intact
 
 
 def test_erasure_logs_counts_and_nothing_of_the_records(world):

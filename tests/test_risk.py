@@ -374,11 +374,11 @@ def test_reasons_and_score_come_only_from_fields_the_engine_shows(world, agency,
         )  # fmt: skip
         is None
     )
-    from protocols.models import AccessLog
+    from audit.models import AuditAction, AuditEntry
 
-    logged = AccessLog.objects.filter(action=AccessLog.Action.RISK).order_by("pk")
-    assert [row.found for row in logged] == [True, False]
-    assert set(logged[0].fields["reasons"]) == {str(linked.records["S1"].pk)}
+    logged = AuditEntry.objects.reads().filter(action=AuditAction.RISK).order_by("pk")
+    assert [row.outcome for row in logged] == ["ok", "not_found"]
+    assert set(logged[0].detail["fields"]["reasons"]) == {str(linked.records["S1"].pk)}
 
 
 def test_the_risk_page_answers_404_to_anyone_not_covered(world, client, member):

@@ -9,8 +9,9 @@ import pytest
 from django.urls import reverse
 
 from agencies.models import Role
+from audit.models import AuditAction, AuditEntry
 from matching.search import MAX_RESULTS
-from protocols.models import AccessLog, Tier
+from protocols.models import Tier
 from tests.protocol_helpers import give, linked_people, more_smiths, protocol_in_force
 
 NAMES = ["identity:forename", "identity:surname", "identity:date_of_birth"]
@@ -141,9 +142,9 @@ def test_a_list_cut_at_the_limit_says_so_and_is_logged_as_shown(client, world):
     body = _api(client, surname="Smith")
     assert (len(body["results"]), body["capped"], body["limit"]) == (MAX_RESULTS, True, MAX_RESULTS)
     # The log keeps what was shown, as before: the references listed, never the terms.
-    logged = AccessLog.objects.filter(action=AccessLog.Action.SEARCH).order_by("pk")
-    assert [len(entry.results) for entry in logged] == [MAX_RESULTS, MAX_RESULTS]
-    assert [entry.query_kinds for entry in logged] == [["surname"], ["surname"]]
+    logged = AuditEntry.objects.reads().filter(action=AuditAction.SEARCH).order_by("pk")
+    assert [len(entry.detail["results"]) for entry in logged] == [MAX_RESULTS, MAX_RESULTS]
+    assert [entry.detail["query_kinds"] for entry in logged] == [["surname"], ["surname"]]
 
     # A date of birth brings the person looked for to the top; a list under the limit says
     # nothing of one.

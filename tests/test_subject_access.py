@@ -10,10 +10,11 @@ from django.utils import timezone
 
 from agencies.models import Membership, Role, SourceRecord
 from audit.models import AuditAction, AuditEntry
+from audit.services import access_log_write
 from consent.models import ConsentRecord
 from matching.models import LinkageRecord
 from notifications.models import Notification, NotificationKind
-from protocols.models import AccessLog, Purpose
+from protocols.models import Purpose
 from subject_access.models import PartRelease, ReleaseFrozen, ReleasePart
 from subject_access.release import PartNotFound, ReleaseRefused, part_release, part_review
 from subject_access.services import (
@@ -32,11 +33,10 @@ def world(agency, other_agency, member):
     ig = member(Role.IG_OFFICER, full_name="Iris Governance")
     practitioner = member(Role.PRACTITIONER, in_agency=other_agency, full_name="Pat Constable")
     for person in (linked.alice, linked.carol):
-        AccessLog.objects.create(
+        access_log_write(
             user=practitioner,
-            agency=other_agency,
-            role=Role.PRACTITIONER,
-            action=AccessLog.Action.SUMMARY,
+            membership=Membership.objects.get(user=practitioner, agency=other_agency),
+            action=AuditAction.SUMMARY,
             channel="web",
             purpose=Purpose.SAFEGUARDING,
             person=person,
@@ -122,7 +122,7 @@ def test_report_writes_one_audit_entry_with_no_content(world):
         "request": None,
         "parts": {str(linked.police.agency_id): "not_asked"},
     }
-    assert not AccessLog.objects.filter(user=ig).exists()
+    assert not AuditEntry.objects.reads().filter(actor=ig).exists()
 
 
 def test_only_an_ig_officer_of_an_agency_holding_records_may_report(world, member, agency):
@@ -202,7 +202,7 @@ def test_find_by_post_then_report_page_and_pdf(client, world, caplog):
 
     # 1 search + 3 reports, each one audit entry; none an access-log "view".
     assert AuditEntry.objects.filter(action=AUDIT_ACTION, actor=ig).count() == 4
-    assert not AccessLog.objects.filter(user=ig).exists()
+    assert not AuditEntry.objects.reads().filter(actor=ig).exists()
     # No identifier in any URL used, nor in the log lines or the audit trail.
     trail = repr(list(AuditEntry.objects.filter(actor=ig).values("detail")))
     for identifier in ("Alice", "ALICE", "Smith", "SMITH", "2015", "9434765919"):
