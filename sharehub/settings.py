@@ -108,6 +108,7 @@ INSTALLED_APPS = [
     "guardian",
     "django_otp",
     "django_otp.plugins.otp_totp",
+    "core",
     "sharehub",
     "accounts",
     "agencies",
