@@ -79,7 +79,7 @@ if PRODUCTION:
                 "'1:<base64 of 32 random bytes>' (how to make one: Keys, in the README)."
             )
     # The bridge seals identities to the ingest public key; the worker needs the private keys to
-    # open them, a web tier may hold only the public ones (sharehub.keys, Keys in the README).
+    # open them, a web tier may hold only the public ones (core.keys, Keys in the README).
     if not (
         env.str("SHAREHUB_INGEST_KEYS", default="")
         or env.str("SHAREHUB_INGEST_PUBLIC_KEYS", default="")

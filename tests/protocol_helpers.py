@@ -142,8 +142,8 @@ def crowd(linked: Linked, *, per_group: int = 5) -> None:
     """`per_group` more people known to the police only, to social care only and to both, each
     with copies of Alice's records, so that no dashboard count of `linked_people` is small
     enough to be suppressed (a suppressed count has no drill-down list)."""
+    from core.keys import AgencySealer
     from matching.pseudonymise import identity_open, identity_seal
-    from sharehub.keys import AgencySealer
 
     home = Household.objects.create()
 

@@ -290,7 +290,7 @@ def test_keys_may_come_from_mounted_files(tmp_path):
 
 @pytest.fixture
 def broken_master_keys():
-    from sharehub.keys import linkage_keys, master_keys
+    from core.keys import linkage_keys, master_keys
 
     previous = os.environ.get("SHAREHUB_MASTER_KEYS")
     os.environ["SHAREHUB_MASTER_KEYS"] = "1:not-a-key"

@@ -28,7 +28,7 @@ from agencies.models import (
     QuarantinedRow,
     StagedRow,
 )
-from sharehub.keys import AgencySealer
+from core.keys import AgencySealer
 from sharehub_bridge.definitions import definition_from_version
 from sharehub_bridge.readers import ExtractFileError, extract_open
 from sharehub_bridge.validation import (
