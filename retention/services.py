@@ -52,13 +52,13 @@ from agencies.models import (
 from alerts.models import Alert
 from audit.models import AuditAction
 from audit.services import audit_record
+from core.batches import in_batches
 from matching.linkage.run import LINKAGE_LOCK_ID, linkage_run
 from matching.models import LinkageRecord, LinkageRun, Person, PersonEvent, ReviewDecision
 from notifications.models import Notification
 from retention.models import ErasureKind, ErasureRun, ErasureStage, ErasureStatus
 from risk.models import RiskRun
 from risk.services import ENRICH_LOCK_ID, enrich_run
-from sharehub.batches import in_batches
 from sharehub.locks import advisory_lock
 
 logger = logging.getLogger(__name__)

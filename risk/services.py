@@ -24,6 +24,7 @@ from django.utils import timezone
 from agencies.models import SourceRecord
 from audit.models import AuditAction
 from audit.services import access_log_write
+from core.batches import in_batches
 from matching.models import Person
 from risk.indicators import (
     CompiledIndicator,
@@ -44,7 +45,6 @@ from risk.scoring import (
     trend_of,
 )
 from risk.signals import scores_written
-from sharehub.batches import in_batches
 from sharehub.locks import advisory_lock
 
 logger = logging.getLogger(__name__)
