@@ -51,8 +51,8 @@ from audit.anchors import (
 from audit.models import GENESIS, UNKEYED, AuditEntry
 from audit.reads import record_reads_write
 from core.keys import audit_key
+from core.locks import LockId, advisory_xact_lock
 
-_LOCK_ID = 4211  # the advisory lock of audit appends
 VERIFY_CHUNK = 10_000
 
 
@@ -129,9 +129,7 @@ def audit_append(entry: AuditEntry) -> AuditEntry:
     commit. audit_record builds the entry; the migration that carried protocols.AccessLog's
     rows into the trail (0014) appends what it built itself."""
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_ID])
+        advisory_xact_lock(LockId.AUDIT_APPEND)
         last = (
             AuditEntry.objects.order_by("-pk")
             .values("entry_hash", "seq", "hash_key_version")
