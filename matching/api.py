@@ -16,8 +16,8 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from agencies.access import admits, api_roles
 from agencies.models import ApiToken, Role
+from core.access import admits, api_roles
 from matching import views as pages
 from matching.challenges import item_reports, reported_record_id
 from matching.explain import person_explain
