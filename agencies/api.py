@@ -38,8 +38,8 @@ from agencies.sealed_uploads import (
 from agencies.selectors import agency_datasets, dataset_extract_history, extract_progress_data
 from agencies.services import dataset_define
 from core.access import api_roles
+from core.api import CSV, DETAIL, DOCUMENT, answers
 from core.keys import ingest_public_key
-from sharehub.api_schema import CSV, DETAIL, DOCUMENT, answers
 from sharehub_bridge.definitions import IDENTIFIER_FIELDS, DefinitionError, definition_parse
 from sharehub_bridge.envelope import ALGORITHM, b64encode
 from sharehub_bridge.readers import ExtractFileError

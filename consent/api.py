@@ -42,10 +42,10 @@ from consent.selectors import (
     requests_received,
     requests_sent,
 )
+from core.api import DOCUMENT, answers
 from matching.api import MatchingAPIView, _declared
 from notifications.models import Notification
 from protocols.api import _no_store, _purpose
-from sharehub.api_schema import DOCUMENT, answers
 
 
 def _person(reference: str):

@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 
 from agencies.models import ApiToken, Role
 from core.access import admits, api_roles
+from core.api import CSV, DOCUMENT, answers
 from matching import views as pages
 from matching.challenges import item_reports, reported_record_id
 from matching.explain import person_explain
@@ -39,7 +40,6 @@ from matching.review import (
     review_read_audit,
     review_reasons,
 )
-from sharehub.api_schema import CSV, DOCUMENT, answers
 
 
 class RolesOrPermission(BasePermission):

@@ -15,6 +15,7 @@ from rest_framework.throttling import ScopedRateThrottle
 
 from accounts.models import User
 from agencies.models import Role
+from core.api import DOCUMENT, answers
 from matching.api import MatchingAPIView, _declared
 from matching.search import SearchError, SearchQuery
 from protocols.diff import comparison_base, version_diff
@@ -53,7 +54,6 @@ from protocols.summary import (
     summary_json,
 )
 from protocols.views import READERS, VERSION_ACTIONS, version_action_run
-from sharehub.api_schema import DOCUMENT, answers
 from sharehub_bridge.normalise import date_parse
 
 
