@@ -1,5 +1,6 @@
-"""What every REST endpoint shares: the answers the OpenAPI schema (drf-spectacular, at
-/api/schema/) says any endpoint can give besides its own.
+"""What every REST endpoint shares: the base view of those that people call from a signed-in
+session, and the answers the OpenAPI schema (drf-spectacular, at /api/schema/) says any endpoint
+can give besides its own.
 
 Endpoints that answer a hand-built document describe it as an object here rather than field by
 field; the schemathesis run in tests/test_api_schema.py checks every answer against the schema.
@@ -8,6 +9,49 @@ field; the schemathesis run in tests/test_api_schema.py checks every answer agai
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import serializers
+from rest_framework.permissions import BasePermission
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.access import admits, api_roles
+
+
+class RolesOrPermission(BasePermission):
+    """Admits a session user acting in one of the view's `roles`, or holding its `permission`."""
+
+    message = "Your role does not give access to this."
+
+    def has_permission(self, request, view) -> bool:
+        if not (request.user and request.user.is_authenticated):
+            return False
+        # Sessions only. An agency API token, the one credential that sets request.auth (a
+        # session leaves it None), exists for an agency's systems to upload extracts, and must
+        # not carry its maker's role or permissions to a machine.
+        if request.auth is not None:
+            return False
+        membership = getattr(request._request, "membership", None)
+        return admits(request.user, membership, permission=view.permission, roles=view.roles)
+
+
+class SessionAPIView(APIView):
+    """The base of an endpoint for people: its `roles` admit, and so does its `permission`."""
+
+    permission_classes = [RolesOrPermission]
+    roles: tuple[str, ...] = ()
+    permission: str | None = None
+
+
+def declared(view_class):
+    """The view function, declaring the audience its class checks (one source for both)."""
+    return api_roles(*view_class.roles, permission=view_class.permission)(view_class.as_view())
+
+
+def no_store(data) -> Response:
+    # Person data: never kept by a browser or proxy cache.
+    response = Response(data)
+    response["Cache-Control"] = "no-store"
+    return response
+
 
 # Problems with a request, by field: {"field": ["what to fix", ...]}.
 PROBLEMS = OpenApiResponse(

@@ -15,8 +15,7 @@ from rest_framework.throttling import ScopedRateThrottle
 
 from accounts.models import User
 from agencies.models import Role
-from core.api import DOCUMENT, answers
-from matching.api import MatchingAPIView, _declared
+from core.api import DOCUMENT, SessionAPIView, answers, declared, no_store
 from matching.search import SearchError, SearchQuery
 from protocols.diff import comparison_base, version_diff
 from protocols.fields import dataset_catalogue
@@ -210,7 +209,7 @@ class ProtocolInputSerializer(serializers.Serializer):
         )
 
 
-class IGView(MatchingAPIView):
+class IGView(SessionAPIView):
     roles = (Role.IG_OFFICER,)
 
 
@@ -400,7 +399,7 @@ class DatasetFieldsAPI(IGView):
 # --- Practitioners ----------------------------------------------------------------------------
 
 
-class ReaderView(MatchingAPIView):
+class ReaderView(SessionAPIView):
     roles = READERS
 
 
@@ -451,7 +450,7 @@ class SearchAPI(ReaderView):
                 {key or "non_field_errors": [message] for key, message in error.problems.items()},
                 status=status.HTTP_400_BAD_REQUEST,
             )
-        return _no_store(
+        return no_store(
             {
                 "results": [
                     {
@@ -471,13 +470,6 @@ class SearchAPI(ReaderView):
         )
 
 
-def _no_store(data) -> Response:
-    # Person data: never kept by a browser or proxy cache.
-    response = Response(data)
-    response["Cache-Control"] = "no-store"
-    return response
-
-
 class SummaryAPI(ReaderView):
     @extend_schema(responses=answers({200: DOCUMENT}, problems=True))
     def get(self, request, reference):
@@ -495,7 +487,7 @@ class SummaryAPI(ReaderView):
         )
         if found is None:
             raise Http404("No such person.")
-        return _no_store(summary_json(found))
+        return no_store(summary_json(found))
 
 
 class UnlockAPI(ReaderView):
@@ -524,12 +516,12 @@ class UnlockAPI(ReaderView):
         return Response({"recorded": created}, status=status.HTTP_201_CREATED if created else 200)
 
 
-protocol_list = _declared(ProtocolListAPI)
-version_detail = _declared(VersionAPI)
-version_action = _declared(VersionActionAPI)
-protocol_action = _declared(ProtocolActionAPI)
-holders = _declared(HoldersAPI)
-dataset_fields = _declared(DatasetFieldsAPI)
-search = _declared(SearchAPI)
-summary = _declared(SummaryAPI)
-unlock = _declared(UnlockAPI)
+protocol_list = declared(ProtocolListAPI)
+version_detail = declared(VersionAPI)
+version_action = declared(VersionActionAPI)
+protocol_action = declared(ProtocolActionAPI)
+holders = declared(HoldersAPI)
+dataset_fields = declared(DatasetFieldsAPI)
+search = declared(SearchAPI)
+summary = declared(SummaryAPI)
+unlock = declared(UnlockAPI)
