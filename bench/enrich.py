@@ -107,6 +107,7 @@ def analyst_ensure(agencies: dict):
     from accounts.models import User
     from agencies.models import Agency, Dataset, Role
     from agencies.services import user_with_membership_ensure
+    from core.purpose import Purpose
     from protocols.fields import identity_key
     from protocols.models import (
         ConsentRule,
@@ -114,7 +115,6 @@ def analyst_ensure(agencies: dict):
         Protocol,
         ProtocolGrant,
         ProtocolVersion,
-        Purpose,
         Tier,
         VersionStatus,
     )

@@ -43,8 +43,8 @@ from consent.selectors import (
     requests_sent,
 )
 from core.api import DOCUMENT, SessionAPIView, answers, declared, no_store
+from core.purpose import api_purpose
 from notifications.models import Notification
-from protocols.api import _purpose
 
 
 def _person(reference: str):
@@ -172,7 +172,7 @@ class PersonConsentAPI(SessionAPIView):
 
     @extend_schema(responses=answers({200: DOCUMENT}, problems=True))
     def get(self, request, reference):
-        purpose = _purpose(request)
+        purpose = api_purpose(request)
         person = _person(reference)
         try:
             _, shown = consent_history_read(
@@ -190,7 +190,7 @@ class PersonConsentAPI(SessionAPIView):
         request=ConsentInputSerializer, responses=answers({201: DOCUMENT}, problems=True)
     )
     def post(self, request, reference):
-        purpose = _purpose(request)
+        purpose = api_purpose(request)
         person = _person(reference)
         scopes = self._scopes(request, person, purpose)
         serializer = ConsentInputSerializer(data=request.data)
@@ -245,7 +245,7 @@ class ConsentWithdrawAPI(SessionAPIView):
 
     @extend_schema(request=DOCUMENT, responses=answers({201: DOCUMENT}, problems=True))
     def post(self, request, reference, pk):
-        purpose = _purpose(request)
+        purpose = api_purpose(request)
         person = _person(reference)
         note = request.data.get("note", "") if hasattr(request.data, "get") else ""
         try:
@@ -277,7 +277,7 @@ class PersonRequestAPI(SessionAPIView):
         request=RequestInputSerializer, responses=answers({201: DOCUMENT}, problems=True)
     )
     def post(self, request, reference):
-        purpose = _purpose(request)
+        purpose = api_purpose(request)
         person = _person(reference)
         # Whether the caller may see the person is answered before their input is read: a 400
         # for a hidden person would tell them the reference exists.

@@ -16,6 +16,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from accounts.models import User
 from agencies.models import Role
 from core.api import DOCUMENT, SessionAPIView, answers, declared, no_store
+from core.purpose import Purpose, api_purpose
 from matching.search import SearchError, SearchQuery
 from protocols.diff import comparison_base, version_diff
 from protocols.fields import dataset_catalogue
@@ -25,7 +26,6 @@ from protocols.models import (
     ConsentFromOthers,
     Protocol,
     ProtocolVersion,
-    Purpose,
 )
 from protocols.search import person_search
 from protocols.selectors import protocols_for_ig
@@ -403,15 +403,6 @@ class ReaderView(SessionAPIView):
     roles = READERS
 
 
-def _purpose(request) -> str:
-    purpose = request.query_params.get("purpose") or Purpose.SAFEGUARDING
-    if purpose not in Purpose.values:
-        raise serializers.ValidationError(
-            {"purpose": [f"Use one of: {', '.join(Purpose.values)}."]}
-        )
-    return purpose
-
-
 class SearchInputSerializer(serializers.Serializer):
     forename = serializers.CharField(required=False, allow_blank=True, default="", max_length=100)
     surname = serializers.CharField(required=False, allow_blank=True, default="", max_length=100)
@@ -473,7 +464,7 @@ class SearchAPI(ReaderView):
 class SummaryAPI(ReaderView):
     @extend_schema(responses=answers({200: DOCUMENT}, problems=True))
     def get(self, request, reference):
-        purpose = _purpose(request)
+        purpose = api_purpose(request)
         person = person_by_reference(reference)
         if person is None or person.reference != reference:
             # A merged person's old reference: say where it went only if the caller may see it.
@@ -495,7 +486,7 @@ class UnlockAPI(ReaderView):
         request=DOCUMENT, responses=answers({200: DOCUMENT, 201: DOCUMENT}, problems=True)
     )
     def post(self, request, reference):
-        purpose = _purpose(request)
+        purpose = api_purpose(request)
         person = person_by_reference(reference)
         if person is None or person.reference != reference:
             raise Http404("No such person.")

@@ -7,6 +7,7 @@ from django import forms
 from django.apps import apps
 
 from agencies.models import Agency, Dataset, Role
+from core.purpose import Purpose
 from protocols.fields import FieldInfo, dataset_catalogues
 from protocols.models import (
     DEFAULT_OVERRIDE_HOURS,
@@ -14,7 +15,6 @@ from protocols.models import (
     MAX_OVERRIDE_HOURS,
     ConsentFromOthers,
     ConsentRule,
-    Purpose,
     Tier,
 )
 from protocols.preview import person_for_preview

@@ -11,6 +11,7 @@ from guardian.shortcuts import assign_perm
 from accounts.models import User
 from agencies.models import Dataset, Membership, Role, SourceRecord
 from agencies.services import dataset_define
+from core.purpose import Purpose
 from matching.linkage.run import linkage_run
 from matching.models import Household, LinkageRecord, LinkageRun, Person, PersonEvent
 from protocols.models import (
@@ -19,7 +20,6 @@ from protocols.models import (
     Protocol,
     ProtocolGrant,
     ProtocolVersion,
-    Purpose,
     Tier,
     VersionStatus,
 )

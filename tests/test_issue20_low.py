@@ -25,7 +25,8 @@ from guardian.shortcuts import remove_perm
 from agencies.models import Dataset, DatasetVersion, Role
 from alerts.models import Alert, AlertDelivery, RuleKind
 from alerts.rules import RuleInput, rule_save, subscription_set
-from protocols.models import Purpose, Tier
+from core.purpose import Purpose
+from protocols.models import Tier
 from risk.models import RiskRun
 from risk.services import enrich_run
 from sharehub_bridge.definitions import DefinitionError, definition_parse
