@@ -162,7 +162,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "agencies.context_processors.navigation",
+                "sharehub.context_processors.navigation",
                 "notifications.context_processors.unread",
             ],
         },

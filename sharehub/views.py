@@ -18,11 +18,11 @@ from agencies.access import (
     signed_in,
 )
 from agencies.models import Role
-from agencies.navigation import allows
 from agencies.selectors import agency_team, partnership_agencies, role_counts
 from alerts.inbox import alert_counts
 from consent.selectors import work_waiting
 from protocols.approvals import versions_awaiting
+from sharehub.navigation import allows
 
 logger = logging.getLogger(__name__)
 
