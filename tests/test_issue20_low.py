@@ -414,7 +414,7 @@ def test_the_limits_are_counted_without_the_address_typed(
 def test_the_demo_leaves_no_plaintext_source_files_behind(
     db, settings, tmp_path, monkeypatch, django_capture_on_commit_callbacks
 ):
-    import sharehub.demo as demo
+    import synthetic.demo as demo
 
     settings.VAR_DIR = tmp_path
     # A directory an earlier version of the demo left behind is cleared too.

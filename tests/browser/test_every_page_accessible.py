@@ -21,7 +21,7 @@ from agencies.models import Membership, Role
 from core.purpose import Purpose
 from matching.models import Person
 from protocols.engine import agencies_visible
-from sharehub.demo import DEMO_LOGINS, DEMO_PASSWORD
+from synthetic.demo import DEMO_LOGINS, DEMO_PASSWORD
 from tests.browser.conftest import axe_violations
 from tests.browser.test_sign_in import sign_in
 
