@@ -6,7 +6,7 @@ from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from accounts.models import User
 from accounts.two_factor import devices_reset
 from agencies.models import Membership
-from sharehub.admin import PlatformAdminInline, PlatformAdminPermissions
+from core.admin import PlatformAdminInline, PlatformAdminPermissions
 
 
 class UserMembershipInline(PlatformAdminInline):

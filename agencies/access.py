@@ -1,10 +1,10 @@
 """Who may open which page: every view declares the roles it serves, and this module enforces it.
 
 A view is wrapped in exactly one of `role_required(...)`, `permission_required(...)`, `signed_in`
-or `public`, each of which records its audience on the view function (`view.allowed_roles`). The
-URL walk in tests/test_page_access.py fails on any pattern whose view carries no such declaration,
-and the navigation is built from the same declarations, so a link is shown only to those who may
-follow it.
+or `public`, each of which records its audience on the view function (`view.allowed_roles`, as
+core.access declares it). The URL walk in tests/test_page_access.py fails on any pattern whose
+view carries no such declaration, and the navigation is built from the same declarations, so a
+link is shown only to those who may follow it.
 """
 
 from collections.abc import Callable
@@ -17,12 +17,9 @@ from django.http.response import HttpResponseBase
 
 from accounts.models import User
 from agencies.models import Membership, Role
+from core.access import PUBLIC, SIGNED_IN, View, admits, audience_declare
 
 ALL_ROLES = frozenset(Role.values)
-PUBLIC = "public"
-SIGNED_IN = "signed_in"
-
-View = Callable[..., HttpResponseBase]
 ACTIVE_MEMBERSHIP_SESSION_KEY = "sharehub_membership_id"
 
 
@@ -75,14 +72,9 @@ class MemberRequest(SignedInRequest):
     membership: Membership
 
 
-def _declare(view: View, audience) -> View:
-    setattr(view, "allowed_roles", audience)  # noqa: B010 - read back by the URL walk and nav
-    return view
-
-
 def public(view: View) -> View:
     """Open to anyone, signed in or not (sign-in, password reset, health check)."""
-    return _declare(view, PUBLIC)
+    return audience_declare(view, PUBLIC)
 
 
 def signed_in(view: View) -> View:
@@ -94,7 +86,7 @@ def signed_in(view: View) -> View:
             return redirect_to_login(request.get_full_path())
         return view(request, *args, **kwargs)
 
-    return _declare(wrapper, SIGNED_IN)
+    return audience_declare(wrapper, SIGNED_IN)
 
 
 def role_required(*roles: str) -> Callable[[View], View]:
@@ -113,7 +105,7 @@ def role_required(*roles: str) -> Callable[[View], View]:
                 raise PermissionDenied("Your role does not give access to this page.")
             return view(request, *args, **kwargs)
 
-        return _declare(wrapper, frozenset(roles))
+        return audience_declare(wrapper, frozenset(roles))
 
     return decorator
 
@@ -150,40 +142,10 @@ def permission_required(
         setattr(wrapper, "hidden_from_others", hide)  # noqa: B010 - read back by the nav
         # The roles alone are the audience the URL walk expects: a role admits by itself, the
         # permission only with a grant to the person.
-        return _declare(wrapper, frozenset(roles))
+        return audience_declare(wrapper, frozenset(roles))
 
     return decorator
-
-
-def admits(
-    user, membership: Membership | None, *, permission: str | None, roles: tuple[str, ...] = ()
-) -> bool:
-    """Whether a signed-in user acting in `membership` is admitted by `roles` or `permission`."""
-    if membership is None or not user.is_active:
-        return False
-    if membership.role in roles:
-        return True
-    return permission is not None and user.has_perm(permission)
 
 
 def is_platform_admin(user) -> bool:
     return any(m.role == Role.PLATFORM_ADMIN for m in usable_memberships(user))
-
-
-API = "api"
-
-
-def api_roles(*roles: str, permission: str | None = None) -> Callable[[View], View]:
-    """Declares the roles a REST endpoint serves when called with a session, and the permission
-    that admits a person whatever their role (see `permission_required`).
-
-    Django REST framework does the checking (permission classes, which also admit agency API
-    tokens); this records the audience so the URL walk and the IDOR tests know what to expect.
-    """
-
-    def decorator(view: View) -> View:
-        setattr(view, "api_roles", frozenset(roles))  # noqa: B010
-        setattr(view, "api_permission", permission)  # noqa: B010
-        return _declare(view, API)
-
-    return decorator

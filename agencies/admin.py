@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from agencies.models import Agency, Membership
-from sharehub.admin import PlatformAdminInline, PlatformAdminModelAdmin
+from core.admin import PlatformAdminInline, PlatformAdminModelAdmin
 
 
 class AgencyMembershipInline(PlatformAdminInline):

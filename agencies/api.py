@@ -15,7 +15,6 @@ from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from agencies.access import api_roles
 from agencies.downloads import quarantine_csv_response
 from agencies.ingest.receive import extract_receive
 from agencies.models import (
@@ -38,8 +37,9 @@ from agencies.sealed_uploads import (
 )
 from agencies.selectors import agency_datasets, dataset_extract_history, extract_progress_data
 from agencies.services import dataset_define
-from sharehub.api_schema import CSV, DETAIL, DOCUMENT, answers
-from sharehub.keys import ingest_public_key
+from core.access import api_roles
+from core.api import CSV, DETAIL, DOCUMENT, answers
+from core.keys import ingest_public_key
 from sharehub_bridge.definitions import IDENTIFIER_FIELDS, DefinitionError, definition_parse
 from sharehub_bridge.envelope import ALGORITHM, b64encode
 from sharehub_bridge.readers import ExtractFileError

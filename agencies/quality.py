@@ -14,7 +14,7 @@ from typing import Any
 
 from agencies.models import Dataset, Extract, ExtractStatus
 from agencies.selectors import extract_label
-from sharehub.charts import chart_data
+from core.charts import chart_data
 from sharehub_bridge.definitions import IDENTIFIER_FIELDS
 from sharehub_bridge.validation import IDENTIFIER_RULES
 

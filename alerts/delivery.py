@@ -24,8 +24,8 @@ from alerts.models import (
     RuleKind,
 )
 from alerts.rules import rule_scores, score_rule_met
+from core.purpose import Purpose
 from protocols.engine import PersonView, disclose, finding_disclosed, persons_visible
-from protocols.models import Purpose
 from protocols.seals import sealed_record_ids
 from risk.models import RiskFinding
 from risk.scoring import FindingTerm

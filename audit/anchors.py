@@ -26,7 +26,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from audit.models import AuditEntry
-from sharehub.keys import audit_key, audit_key_of
+from core.keys import audit_key, audit_key_of
 
 logger = logging.getLogger(__name__)
 anchor_logger = logging.getLogger("audit.anchor")

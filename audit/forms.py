@@ -7,7 +7,7 @@ from django import forms
 
 from audit.models import MAX_QUESTION, MIN_QUESTION, AuditAction
 from audit.selectors import READ_KINDS
-from protocols.forms import TextDateField
+from core.forms import TextDateField
 
 
 class AuditSearchForm(forms.Form):

@@ -89,7 +89,7 @@ class AuditEntry(models.Model):
     outcome = models.CharField(max_length=16, default="ok")
     prev_hash = models.CharField(max_length=64)
     entry_hash = models.CharField(max_length=64, unique=True)
-    # The audit key version the hash is an HMAC under (sharehub.keys.audit_keys); 0 for entries
+    # The audit key version the hash is an HMAC under (core.keys.audit_keys); 0 for entries
     # written before keys, whose hash is plain SHA-256 and which the first keyed entry covers.
     hash_key_version = models.PositiveIntegerField(default=UNKEYED)
     # Position in the chain from 1, so an anchor's count can be checked; null before keys.

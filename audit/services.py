@@ -12,7 +12,7 @@ fork. The lock is the transaction's, so an entry written inside a larger transac
 statement and its log) commits or rolls back with it.
 
 Someone with the database alone must not be able to rewrite history (SECURITY.md row 19):
-- each entry's hash is an HMAC-SHA256 under the audit key (sharehub.keys.audit_keys), which is
+- each entry's hash is an HMAC-SHA256 under the audit key (core.keys.audit_keys), which is
   kept outside the database; an entry records its key version, so the key rotates without
   rewriting anything. Entries written before keys keep their plain SHA-256 hash and still
   verify; the first keyed entry chains onto them, so they are covered too, and an unkeyed entry
@@ -50,9 +50,9 @@ from audit.anchors import (
 )
 from audit.models import GENESIS, UNKEYED, AuditEntry
 from audit.reads import record_reads_write
-from sharehub.keys import audit_key
+from core.keys import audit_key
+from core.locks import LockId, advisory_xact_lock
 
-_LOCK_ID = 4211  # the advisory lock of audit appends
 VERIFY_CHUNK = 10_000
 
 
@@ -129,9 +129,7 @@ def audit_append(entry: AuditEntry) -> AuditEntry:
     commit. audit_record builds the entry; the migration that carried protocols.AccessLog's
     rows into the trail (0014) appends what it built itself."""
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_ID])
+        advisory_xact_lock(LockId.AUDIT_APPEND)
         last = (
             AuditEntry.objects.order_by("-pk")
             .values("entry_hash", "seq", "hash_key_version")

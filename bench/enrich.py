@@ -7,7 +7,7 @@ in under 5 minutes on PostgreSQL; the dashboard renders in under 500 ms.
 The records are bench.summary_load's: the synthetic set of bench.linkage_speed loaded through
 the production path into the same database with the same keys, so `--reuse` keeps what either
 left (and a database this benchmark loaded serves them too). In this process, with the
-production settings: the demo partnership's indicators and alert rules (sharehub.demo,
+production settings: the demo partnership's indicators and alert rules (synthetic.demo,
 demo_risk_ensure), practitioners of children's social care and police subscribed to every rule
 and holding summary_load's safeguarding protocol, so that alerts have recipients, and an analyst
 holding a commissioning protocol, so that a drill-down lists people. Findings, scores, alerts
@@ -107,6 +107,7 @@ def analyst_ensure(agencies: dict):
     from accounts.models import User
     from agencies.models import Agency, Dataset, Role
     from agencies.services import user_with_membership_ensure
+    from core.purpose import Purpose
     from protocols.fields import identity_key
     from protocols.models import (
         ConsentRule,
@@ -114,7 +115,6 @@ def analyst_ensure(agencies: dict):
         Protocol,
         ProtocolGrant,
         ProtocolVersion,
-        Purpose,
         Tier,
         VersionStatus,
     )
@@ -165,7 +165,7 @@ def risk_ensure(agencies: dict) -> dict[str, int]:
     """The demo indicators and rules (once), and how many of each there are."""
     from alerts.models import AlertRule, AlertSubscription
     from risk.models import RiskIndicator
-    from sharehub.demo import demo_risk_ensure
+    from synthetic.demo import demo_risk_ensure
 
     demo_risk_ensure(agencies, run=False)
     return {
@@ -517,7 +517,7 @@ five agencies' datasets,
 in the database and with the keys bench.summary_load uses. In the benchmark process, with the
 production settings (`SHAREHUB_PRODUCTION=true`, DEBUG off): the demo partnership's
 {setup["indicators"]} indicators and {setup["rules"]} alert rules
-(`sharehub.demo.demo_risk_ensure`); {setup["subscribers"]} practitioners of children's social
+(`synthetic.demo.demo_risk_ensure`); {setup["subscribers"]} practitioners of children's social
 care and police subscribed to every rule ({setup["subscriptions"]} subscriptions), who hold a
 safeguarding protocol showing every dataset; and an analyst holding a commissioning protocol
 (summary tier on every dataset). Findings, scores, alerts, profiles and snapshots of earlier

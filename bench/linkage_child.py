@@ -46,7 +46,7 @@ def main() -> None:
     from bench.common import peak_rss_mb
     from matching.linkage.run import linkage_run
     from matching.models import LinkageRecord, LinkageRun
-    from sharehub.demo import SYNTHETIC_HOLDERS
+    from synthetic.demo import SYNTHETIC_HOLDERS
     from synthetic.loading import synthetic_definitions
 
     kinds = {"social_care": "childrens_social_care"}

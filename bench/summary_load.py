@@ -308,7 +308,7 @@ def queries_count(user, membership, reference: str, cookie: str) -> dict:
 
 
 def setup_make(users: int) -> Setup:
-    from sharehub.keys import SealError
+    from core.keys import SealError
 
     pairs = readers_create(users)
     cookies = [session_cookie(user, membership) for user, membership in pairs]

@@ -42,10 +42,9 @@ from consent.selectors import (
     requests_received,
     requests_sent,
 )
-from matching.api import MatchingAPIView, _declared
+from core.api import DOCUMENT, SessionAPIView, answers, declared, no_store
+from core.purpose import api_purpose
 from notifications.models import Notification
-from protocols.api import _no_store, _purpose
-from sharehub.api_schema import DOCUMENT, answers
 
 
 def _person(reference: str):
@@ -156,7 +155,7 @@ class ConsentInputSerializer(HowSerializer):
     agencies = serializers.ListField(child=serializers.CharField(), min_length=1)
 
 
-class PersonConsentAPI(MatchingAPIView):
+class PersonConsentAPI(SessionAPIView):
     roles = (Role.PRACTITIONER,)
 
     def _scopes(self, request, person, purpose):
@@ -173,7 +172,7 @@ class PersonConsentAPI(MatchingAPIView):
 
     @extend_schema(responses=answers({200: DOCUMENT}, problems=True))
     def get(self, request, reference):
-        purpose = _purpose(request)
+        purpose = api_purpose(request)
         person = _person(reference)
         try:
             _, shown = consent_history_read(
@@ -185,13 +184,13 @@ class PersonConsentAPI(MatchingAPIView):
             )
         except NotFound:
             raise Http404("No such person.") from None
-        return _no_store({"records": [record_json(s.record, s.agencies) for s in shown]})
+        return no_store({"records": [record_json(s.record, s.agencies) for s in shown]})
 
     @extend_schema(
         request=ConsentInputSerializer, responses=answers({201: DOCUMENT}, problems=True)
     )
     def post(self, request, reference):
-        purpose = _purpose(request)
+        purpose = api_purpose(request)
         person = _person(reference)
         scopes = self._scopes(request, person, purpose)
         serializer = ConsentInputSerializer(data=request.data)
@@ -241,12 +240,12 @@ class PersonConsentAPI(MatchingAPIView):
         )
 
 
-class ConsentWithdrawAPI(MatchingAPIView):
+class ConsentWithdrawAPI(SessionAPIView):
     roles = (Role.PRACTITIONER,)
 
     @extend_schema(request=DOCUMENT, responses=answers({201: DOCUMENT}, problems=True))
     def post(self, request, reference, pk):
-        purpose = _purpose(request)
+        purpose = api_purpose(request)
         person = _person(reference)
         note = request.data.get("note", "") if hasattr(request.data, "get") else ""
         try:
@@ -271,14 +270,14 @@ class RequestInputSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=2000)
 
 
-class PersonRequestAPI(MatchingAPIView):
+class PersonRequestAPI(SessionAPIView):
     roles = (Role.PRACTITIONER,)
 
     @extend_schema(
         request=RequestInputSerializer, responses=answers({201: DOCUMENT}, problems=True)
     )
     def post(self, request, reference):
-        purpose = _purpose(request)
+        purpose = api_purpose(request)
         person = _person(reference)
         # Whether the caller may see the person is answered before their input is read: a 400
         # for a hidden person would tell them the reference exists.
@@ -317,12 +316,12 @@ class PersonRequestAPI(MatchingAPIView):
         return Response(request_json(created), status=status.HTTP_201_CREATED)
 
 
-class RequestListAPI(MatchingAPIView):
+class RequestListAPI(SessionAPIView):
     roles = (Role.PRACTITIONER, Role.IG_OFFICER)
 
     @extend_schema(responses=answers({200: DOCUMENT}))
     def get(self, request):
-        return _no_store(
+        return no_store(
             {
                 "received": [
                     request_json(r) for r in requests_received(_membership(request))[:200]
@@ -336,7 +335,7 @@ class AnswerSerializer(HowSerializer):
     outcome = _choice(list(ANSWER_STATES))
 
 
-class RequestAnswerAPI(MatchingAPIView):
+class RequestAnswerAPI(SessionAPIView):
     roles = (Role.PRACTITIONER, Role.IG_OFFICER)
 
     @extend_schema(request=AnswerSerializer, responses=answers({200: DOCUMENT}, problems=True))
@@ -368,7 +367,7 @@ class OverrideInputSerializer(serializers.Serializer):
     hours = serializers.IntegerField(min_value=1)
 
 
-class PersonOverrideAPI(MatchingAPIView):
+class PersonOverrideAPI(SessionAPIView):
     roles = (Role.PRACTITIONER,)
 
     @extend_schema(
@@ -408,7 +407,7 @@ class PersonOverrideAPI(MatchingAPIView):
         return Response(override_json(override), status=status.HTTP_201_CREATED)
 
 
-class OverrideListAPI(MatchingAPIView):
+class OverrideListAPI(SessionAPIView):
     roles = (Role.IG_OFFICER,)
 
     @extend_schema(responses=answers({200: DOCUMENT}, problems=True))
@@ -422,7 +421,7 @@ class OverrideListAPI(MatchingAPIView):
                     status=status.HTTP_400_BAD_REQUEST,
                 )
             found = found.filter(review=review)
-        return _no_store({"overrides": [override_json(o) for o in found[:200]]})
+        return no_store({"overrides": [override_json(o) for o in found[:200]]})
 
 
 class ReviewSerializer(serializers.Serializer):
@@ -430,7 +429,7 @@ class ReviewSerializer(serializers.Serializer):
     note = serializers.CharField(max_length=2000)
 
 
-class OverrideReviewAPI(MatchingAPIView):
+class OverrideReviewAPI(SessionAPIView):
     roles = (Role.IG_OFFICER,)
 
     @extend_schema(request=ReviewSerializer, responses=answers({200: DOCUMENT}, problems=True))
@@ -456,7 +455,7 @@ class OverrideReviewAPI(MatchingAPIView):
         return Response(override_json(override))
 
 
-class NotificationListAPI(MatchingAPIView):
+class NotificationListAPI(SessionAPIView):
     roles = tuple(Role.values)
 
     @extend_schema(responses=answers({200: DOCUMENT}))
@@ -464,7 +463,7 @@ class NotificationListAPI(MatchingAPIView):
         found = Notification.objects.filter(recipient=request.user)
         if request.query_params.get("unread") in ("1", "true"):
             found = found.filter(read_at__isnull=True)
-        return _no_store(
+        return no_store(
             {
                 "notifications": [
                     {
@@ -481,12 +480,12 @@ class NotificationListAPI(MatchingAPIView):
         )
 
 
-person_consent = _declared(PersonConsentAPI)
-consent_withdrawal = _declared(ConsentWithdrawAPI)
-person_request = _declared(PersonRequestAPI)
-request_list = _declared(RequestListAPI)
-request_answer = _declared(RequestAnswerAPI)
-person_override = _declared(PersonOverrideAPI)
-override_list = _declared(OverrideListAPI)
-override_review_api = _declared(OverrideReviewAPI)
-notification_list = _declared(NotificationListAPI)
+person_consent = declared(PersonConsentAPI)
+consent_withdrawal = declared(ConsentWithdrawAPI)
+person_request = declared(PersonRequestAPI)
+request_list = declared(RequestListAPI)
+request_answer = declared(RequestAnswerAPI)
+person_override = declared(PersonOverrideAPI)
+override_list = declared(OverrideListAPI)
+override_review_api = declared(OverrideReviewAPI)
+notification_list = declared(NotificationListAPI)

@@ -33,16 +33,10 @@ from consent.models import (
     OverrideCarryOver,
     SafeguardingOverride,
 )
+from core.purpose import Purpose
 from notifications.models import NotificationKind
 from notifications.services import notify
-from protocols.models import (
-    LIVE_STATUSES,
-    ConsentRule,
-    DatasetRule,
-    ProtocolVersion,
-    Purpose,
-    Tier,
-)
+from protocols.models import LIVE_STATUSES, ConsentRule, DatasetRule, ProtocolVersion, Tier
 
 
 def rule_shows_more(new: DatasetRule, old: DatasetRule | None) -> bool:

@@ -17,7 +17,7 @@ from consent.models import (
 from consent.overrides import MIN_JUSTIFICATION, OverrideOption
 from consent.records import ConsentScopes
 from consent.requests import ANSWER_STATES, MIN_REQUEST_REASON
-from protocols.forms import TextDateField
+from core.forms import TextDateField
 
 PURPOSE_SCOPE = "purpose"
 

@@ -13,7 +13,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from protocols.models import Purpose
+from core.purpose import Purpose
 
 
 class ConsentState(models.TextChoices):

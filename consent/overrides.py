@@ -21,16 +21,12 @@ from consent.checks import practitioner_view, shown_to, text_problems
 from consent.errors import ConsentError, NotFound
 from consent.models import OverrideCategory, ReviewOutcome, SafeguardingOverride
 from consent.selectors import override_for_ig, overrides_in_force
+from core.purpose import Purpose
 from matching.models import Person
 from notifications.models import NotificationKind
 from notifications.services import notices_settle, notify
 from protocols.engine import PersonView, Withheld
-from protocols.models import (
-    DEFAULT_OVERRIDE_LENGTH_HOURS,
-    Protocol,
-    ProtocolVersion,
-    Purpose,
-)
+from protocols.models import DEFAULT_OVERRIDE_LENGTH_HOURS, Protocol, ProtocolVersion
 
 MIN_JUSTIFICATION = 50
 MIN_REVIEW_NOTE = 10

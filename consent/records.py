@@ -30,11 +30,12 @@ from consent.models import (
     ConsentState,
 )
 from consent.selectors import consent_awaiting, consent_awaiting_many, consent_history
+from core.purpose import Purpose
 from matching.models import Person
 from notifications.models import NotificationKind
 from notifications.services import notices_settle, notify
 from protocols.engine import PersonView
-from protocols.models import ProtocolVersion, Purpose
+from protocols.models import ProtocolVersion
 
 # Consent given for longer than this should be sought again: circumstances change.
 MAX_CONSENT_YEARS = 3

@@ -25,10 +25,11 @@ from consent.models import (
     ReviewOutcome,
     SafeguardingOverride,
 )
+from core.purpose import Purpose
 from matching.models import Person
 from matching.persons import persons_merged_into
 from protocols.engine import agencies_visible, grants_for, overrides_active
-from protocols.models import ConsentFromOthers, ProtocolVersion, Purpose, VersionStatus
+from protocols.models import ConsentFromOthers, ProtocolVersion, VersionStatus
 from protocols.summary import person_by_reference
 
 

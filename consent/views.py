@@ -59,8 +59,7 @@ from consent.selectors import (
     requests_sent,
     statement_for,
 )
-from protocols.models import Purpose
-from protocols.views import _purpose
+from core.purpose import Purpose, page_purpose
 
 # How far back the per-user override counts look.
 OVERVIEW_DAYS = 90
@@ -90,7 +89,7 @@ def _add_problems(form, error: ConsentError) -> None:
 @never_cache
 def person_consent(request: MemberRequest, reference: str) -> HttpResponse:
     """The person's consent history, and recording what they said."""
-    purpose = _purpose(request)
+    purpose = page_purpose(request)
     person = _person(reference)
     try:
         scopes, history = consent_history_read(
@@ -150,7 +149,7 @@ def person_consent(request: MemberRequest, reference: str) -> HttpResponse:
 @role_required(Role.PRACTITIONER)
 @require_POST
 def person_consent_withdraw(request: MemberRequest, reference: str, record_id: int) -> HttpResponse:
-    purpose = _purpose(request)
+    purpose = page_purpose(request)
     person = _person(reference)
     form = WithdrawForm(request.POST)
     note = form.cleaned_data["note"] if form.is_valid() else ""
@@ -177,7 +176,7 @@ def person_consent_withdraw(request: MemberRequest, reference: str, record_id: i
 def request_new(request: MemberRequest, reference: str) -> HttpResponse:
     """Ask the agency holding a withheld record to seek consent; or, where the practitioner's
     agency already asked it and waits for the answer, say so and link to that request."""
-    purpose = _purpose(request)
+    purpose = page_purpose(request)
     person = _person(reference)
     dataset = request.POST.get("dataset") or request.GET.get("dataset") or ""
     form = RequestForm(request.POST or None, initial={"dataset": dataset})

@@ -30,10 +30,10 @@ from django.utils import timezone
 
 from audit.models import AuditAction
 from audit.services import access_log_write
+from core.purpose import Purpose
 from insights.models import PersonProfile
 from matching.models import Person
 from protocols.engine import agencies_visible, disclose
-from protocols.models import Purpose
 
 DRILLDOWN_PURPOSE = Purpose.COMMISSIONING
 PAGE_SIZE = 50

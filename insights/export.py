@@ -28,13 +28,13 @@ from django.utils import timezone
 
 from audit.models import AuditAction
 from audit.services import audit_record
+from core.purpose import Purpose
 from insights.models import DeidentifiedExport
 from matching.models import Person
 from matching.persons import persons_holding_records_in
 from matching.screening import identifiers_in_text, screen_problem
 from protocols.engine import disclose, grants_for
 from protocols.fields import dataset_catalogues, identity_key
-from protocols.models import Purpose
 from sharehub_bridge.definitions import csv_cell_safe
 
 EXPORT_PURPOSES = (Purpose.COMMISSIONING, Purpose.EVALUATION)

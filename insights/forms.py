@@ -5,9 +5,9 @@ from typing import cast
 from django import forms
 
 from agencies.models import Dataset
+from core.forms import TextDateField
+from core.purpose import Purpose
 from insights.export import EXPORT_PURPOSES, STATEMENT_MAX
-from protocols.forms import TextDateField
-from protocols.models import Purpose
 from risk.models import RiskIndicator
 
 

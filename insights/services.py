@@ -25,13 +25,13 @@ from django.utils import timezone
 
 from agencies.models import Agency
 from alerts.models import Alert, AlertOutcome, AlertStatus
+from core.charts import chart_data
 from insights.models import Evaluation, InsightSnapshot, PersonProfile
 from insights.suppression import Figure, protect, protect_table
 from matching.models import LinkageRecord
 from protocols.seals import sealed_q
 from risk.models import PersonRisk, RiskDay
 from risk.scoring import BANDS, band_of
-from sharehub.charts import chart_data
 
 CHUNK = 5_000
 TREND_DAYS = 180

@@ -14,6 +14,7 @@ from django.views.decorators.cache import never_cache
 from accounts.ratelimits import rate_limited
 from agencies.access import MemberRequest, role_required
 from agencies.models import Role
+from core.purpose import Purpose
 from insights.drilldown import CellError, CellSuppressed, drilldown
 from insights.evaluation import evaluation_figures
 from insights.export import ExportError, export_start, exportable_fields
@@ -21,7 +22,6 @@ from insights.forms import EvaluationForm, ExportForm
 from insights.models import Evaluation
 from insights.services import snapshot_latest
 from matching.screening import identifiers_in_text, screen_problem
-from protocols.models import Purpose
 from sharehub_bridge.definitions import csv_cell_safe
 
 DASHBOARD_ROLES = (Role.ANALYST, Role.PLATFORM_ADMIN)

@@ -11,13 +11,11 @@ from django.http import Http404
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import generics, serializers, status
-from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
-from rest_framework.views import APIView
 
-from agencies.access import admits, api_roles
-from agencies.models import ApiToken, Role
+from agencies.models import Role
+from core.api import CSV, DOCUMENT, SessionAPIView, answers, declared
 from matching import views as pages
 from matching.challenges import item_reports, reported_record_id
 from matching.explain import person_explain
@@ -39,33 +37,6 @@ from matching.review import (
     review_read_audit,
     review_reasons,
 )
-from sharehub.api_schema import CSV, DOCUMENT, answers
-
-
-class RolesOrPermission(BasePermission):
-    """Admits a session user acting in one of the view's `roles`, or holding its `permission`."""
-
-    message = "Your role does not give access to this."
-
-    def has_permission(self, request, view) -> bool:
-        if not (request.user and request.user.is_authenticated):
-            return False
-        if isinstance(request.auth, ApiToken):
-            return False
-        membership = getattr(request._request, "membership", None)
-        return admits(request.user, membership, permission=view.permission, roles=view.roles)
-
-
-class MatchingAPIView(APIView):
-    permission_classes = [RolesOrPermission]
-    roles: tuple[str, ...] = ()
-    permission: str | None = None
-
-
-def _declared(view_class):
-    """The view function, declaring the audience its class checks (one source for both)."""
-    return api_roles(*view_class.roles, permission=view_class.permission)(view_class.as_view())
-
 
 # --- Serializers ----------------------------------------------------------------------------------
 
@@ -199,7 +170,7 @@ def _readable_item(request, pk: int) -> ReviewItem:
 
 
 @extend_schema_view(get=extend_schema(responses=answers({200: ReviewItemSerializer(many=True)})))
-class ReviewItemListAPI(MatchingAPIView, generics.ListAPIView):
+class ReviewItemListAPI(SessionAPIView, generics.ListAPIView):
     """Open review items, most certain first (limit/offset pages)."""
 
     permission = REVIEW_PERMISSION
@@ -209,7 +180,7 @@ class ReviewItemListAPI(MatchingAPIView, generics.ListAPIView):
         return review_queue(getattr(self.request._request, "membership", None))
 
 
-class ReviewItemDetailAPI(MatchingAPIView):
+class ReviewItemDetailAPI(SessionAPIView):
     permission = REVIEW_PERMISSION
 
     @extend_schema(responses=answers({200: DOCUMENT}))
@@ -226,7 +197,7 @@ class ReviewItemDetailAPI(MatchingAPIView):
         return response
 
 
-class ReviewItemDecisionAPI(MatchingAPIView):
+class ReviewItemDecisionAPI(SessionAPIView):
     """POST {"decision": "confirmed" | "rejected", "note": "..."}."""
 
     permission = REVIEW_PERMISSION
@@ -262,7 +233,7 @@ class ReviewItemDecisionAPI(MatchingAPIView):
 
 # For reviewers and platform admins, as the page (matching.views.person_explain_view); anyone
 # else gets 404, as for a person who does not exist.
-class PersonExplainAPI(MatchingAPIView):
+class PersonExplainAPI(SessionAPIView):
     roles = (Role.PLATFORM_ADMIN,)
     permission = REVIEW_PERMISSION
 
@@ -287,7 +258,7 @@ class PersonExplainAPI(MatchingAPIView):
         return response
 
 
-class LinkageExportAPI(MatchingAPIView):
+class LinkageExportAPI(SessionAPIView):
     """GET ?purpose=commissioning|evaluation&statement=...: the records your protocols disclose
     for the purpose, as CSV, streamed (matching.export, as the page)."""
 
@@ -327,8 +298,8 @@ class LinkageExportAPI(MatchingAPIView):
         return pages.linkage_csv_response(chunks)
 
 
-review_item_list = _declared(ReviewItemListAPI)
-review_item_detail = _declared(ReviewItemDetailAPI)
-review_item_decision = _declared(ReviewItemDecisionAPI)
-person_explain_view = _declared(PersonExplainAPI)
-linkage_export = _declared(LinkageExportAPI)
+review_item_list = declared(ReviewItemListAPI)
+review_item_detail = declared(ReviewItemDetailAPI)
+review_item_decision = declared(ReviewItemDecisionAPI)
+person_explain_view = declared(PersonExplainAPI)
+linkage_export = declared(LinkageExportAPI)

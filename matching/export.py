@@ -38,11 +38,11 @@ from typing import TextIO
 from django.utils import timezone
 
 from agencies.models import Membership, Role
+from core.purpose import Purpose
 from matching.models import LinkageExport, LinkageRecord, Person
 from matching.persons import persons_holding_records_in
 from matching.screening import identifiers_in_text, screen_problem
 from protocols.engine import disclose, grants_for
-from protocols.models import Purpose
 from sharehub_bridge.definitions import csv_cell_safe
 
 EXPORT_HEADER = (

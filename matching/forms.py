@@ -1,10 +1,10 @@
 from django import forms
 
+from core.purpose import Purpose
 from matching.challenges import MAX_REASON, MIN_REASON
 from matching.export import EXPORT_PURPOSES, PURPOSE_MAX_LENGTH
 from matching.models import LinkChallenge, ReviewItem
 from matching.review import NOTE_MAX_LENGTH
-from protocols.models import Purpose
 
 
 class ReviewDecisionForm(forms.Form):

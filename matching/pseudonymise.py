@@ -4,7 +4,7 @@ Ingest hands each row's normalised identifiers here, and linkage reads them back
 here. The interface, and all that leaves it:
 
 - identity_seal / identity_open: the identifiers sealed under the agency's own data key
-  (AES-GCM, bound to the dataset and source record id; sharehub.keys), for the disclosure engine
+  (AES-GCM, bound to the dataset and source record id; core.keys), for the disclosure engine
   to show to those a protocol allows;
 - record_keys_compute: keyed values for linkage (matching.tokens): 64-bit HMAC-SHA256 tokens of
   each identifier at several granularities, blocking tokens and Bloom encodings of names and
@@ -18,8 +18,8 @@ Nothing else in ShareHub holds a plaintext identifier, and nothing here logs one
 
 import json
 
+from core.keys import AgencySealer, agency_open
 from matching.tokens import record_keys
-from sharehub.keys import AgencySealer, agency_open
 
 # Made once: json.dumps with options builds an encoder per call, and this runs for every row.
 _encode = json.JSONEncoder(separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode

@@ -14,8 +14,9 @@ from datetime import timedelta
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core.locks import LockId, advisory_lock_try
 from matching import scoring
-from matching.linkage.run import LINKAGE_LOCK_ID, linkage_run
+from matching.linkage.run import linkage_run
 from matching.model import model_current
 from matching.models import LinkageRun, ReviewItem
 
@@ -42,12 +43,8 @@ def _abandoned(run: LinkageRun, now) -> bool:
     if connection.vendor == "postgresql":
         # A running run holds the linkage lock (matching.linkage.run); if it can be taken, the
         # worker that held it is gone (PostgreSQL drops a dead connection's locks).
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_try_advisory_lock(%s)", [LINKAGE_LOCK_ID])
-            free = cursor.fetchone()[0]
-            if free:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [LINKAGE_LOCK_ID])
-        return bool(free)
+        with advisory_lock_try(LockId.LINKAGE) as free:
+            return free
     return run.started_at < now - RUNNING_FOR_TOO_LONG
 
 

@@ -1,7 +1,7 @@
 """Keyed pseudonyms of a record's identifiers, for privacy-preserving linkage.
 
 record_keys packs what linkage knows of one record into one fixed row (RECORD_DTYPE), every value
-in it keyed under a subkey of the platform linkage key (sharehub.keys.derive_key):
+in it keyed under a subkey of the platform linkage key (core.keys.derive_key):
 
 - exact fields: a 64-bit HMAC-SHA256 of a normalised identifier at one granularity (the NHS
   number; the surname and its parts; the forename, canonical and as an initial; the date of
@@ -32,7 +32,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from sharehub.keys import derive_key
+from core.keys import derive_key
 from sharehub_bridge.identifiers import pnc_id_is_valid, upn_is_valid
 from sharehub_bridge.normalise import (
     address_normalise,

@@ -20,6 +20,7 @@ from django.views.decorators.cache import never_cache
 from accounts.ratelimits import rate_limited
 from agencies.access import MemberRequest, permission_required, role_required
 from agencies.models import Role
+from core.purpose import page_purpose
 from matching.challenges import (
     ChallengeError,
     ChallengeNotFound,
@@ -55,7 +56,6 @@ from matching.review import (
     review_read_audit,
     review_reasons,
 )
-from protocols.views import _purpose
 
 QUEUE_PAGE_SIZE = 50
 
@@ -171,7 +171,7 @@ def _challenge_page(
     record_id: int | None = None,
     other: Person | None = None,
 ) -> HttpResponse:
-    purpose = _purpose(request)
+    purpose = page_purpose(request)
     # The person's own reference only: a report names the person as they are now, and an old
     # reference of someone merged away is not followed to them here (the summary does that).
     person = Person.objects.filter(reference=reference).first()

@@ -1,8 +1,8 @@
 from django.contrib import admin
 
+from core.admin import PlatformAdminModelAdmin
 from protocols.models import SealRule
 from protocols.seals import seals_remark_later
-from sharehub.admin import PlatformAdminModelAdmin
 
 
 @admin.register(SealRule)

@@ -15,7 +15,8 @@ from rest_framework.throttling import ScopedRateThrottle
 
 from accounts.models import User
 from agencies.models import Role
-from matching.api import MatchingAPIView, _declared
+from core.api import DOCUMENT, SessionAPIView, answers, declared, no_store
+from core.purpose import Purpose, api_purpose
 from matching.search import SearchError, SearchQuery
 from protocols.diff import comparison_base, version_diff
 from protocols.fields import dataset_catalogue
@@ -25,7 +26,6 @@ from protocols.models import (
     ConsentFromOthers,
     Protocol,
     ProtocolVersion,
-    Purpose,
 )
 from protocols.search import person_search
 from protocols.selectors import protocols_for_ig
@@ -53,7 +53,6 @@ from protocols.summary import (
     summary_json,
 )
 from protocols.views import READERS, VERSION_ACTIONS, version_action_run
-from sharehub.api_schema import DOCUMENT, answers
 from sharehub_bridge.normalise import date_parse
 
 
@@ -210,7 +209,7 @@ class ProtocolInputSerializer(serializers.Serializer):
         )
 
 
-class IGView(MatchingAPIView):
+class IGView(SessionAPIView):
     roles = (Role.IG_OFFICER,)
 
 
@@ -400,17 +399,8 @@ class DatasetFieldsAPI(IGView):
 # --- Practitioners ----------------------------------------------------------------------------
 
 
-class ReaderView(MatchingAPIView):
+class ReaderView(SessionAPIView):
     roles = READERS
-
-
-def _purpose(request) -> str:
-    purpose = request.query_params.get("purpose") or Purpose.SAFEGUARDING
-    if purpose not in Purpose.values:
-        raise serializers.ValidationError(
-            {"purpose": [f"Use one of: {', '.join(Purpose.values)}."]}
-        )
-    return purpose
 
 
 class SearchInputSerializer(serializers.Serializer):
@@ -451,7 +441,7 @@ class SearchAPI(ReaderView):
                 {key or "non_field_errors": [message] for key, message in error.problems.items()},
                 status=status.HTTP_400_BAD_REQUEST,
             )
-        return _no_store(
+        return no_store(
             {
                 "results": [
                     {
@@ -471,17 +461,10 @@ class SearchAPI(ReaderView):
         )
 
 
-def _no_store(data) -> Response:
-    # Person data: never kept by a browser or proxy cache.
-    response = Response(data)
-    response["Cache-Control"] = "no-store"
-    return response
-
-
 class SummaryAPI(ReaderView):
     @extend_schema(responses=answers({200: DOCUMENT}, problems=True))
     def get(self, request, reference):
-        purpose = _purpose(request)
+        purpose = api_purpose(request)
         person = person_by_reference(reference)
         if person is None or person.reference != reference:
             # A merged person's old reference: say where it went only if the caller may see it.
@@ -495,7 +478,7 @@ class SummaryAPI(ReaderView):
         )
         if found is None:
             raise Http404("No such person.")
-        return _no_store(summary_json(found))
+        return no_store(summary_json(found))
 
 
 class UnlockAPI(ReaderView):
@@ -503,7 +486,7 @@ class UnlockAPI(ReaderView):
         request=DOCUMENT, responses=answers({200: DOCUMENT, 201: DOCUMENT}, problems=True)
     )
     def post(self, request, reference):
-        purpose = _purpose(request)
+        purpose = api_purpose(request)
         person = person_by_reference(reference)
         if person is None or person.reference != reference:
             raise Http404("No such person.")
@@ -524,12 +507,12 @@ class UnlockAPI(ReaderView):
         return Response({"recorded": created}, status=status.HTTP_201_CREATED if created else 200)
 
 
-protocol_list = _declared(ProtocolListAPI)
-version_detail = _declared(VersionAPI)
-version_action = _declared(VersionActionAPI)
-protocol_action = _declared(ProtocolActionAPI)
-holders = _declared(HoldersAPI)
-dataset_fields = _declared(DatasetFieldsAPI)
-search = _declared(SearchAPI)
-summary = _declared(SummaryAPI)
-unlock = _declared(UnlockAPI)
+protocol_list = declared(ProtocolListAPI)
+version_detail = declared(VersionAPI)
+version_action = declared(VersionActionAPI)
+protocol_action = declared(ProtocolActionAPI)
+holders = declared(HoldersAPI)
+dataset_fields = declared(DatasetFieldsAPI)
+search = declared(SearchAPI)
+summary = declared(SummaryAPI)
+unlock = declared(UnlockAPI)

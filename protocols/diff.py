@@ -3,15 +3,9 @@
 from dataclasses import dataclass
 
 from agencies.labels import readable_label
+from core.purpose import Purpose
 from protocols.fields import dataset_catalogues
-from protocols.models import (
-    LIVE_STATUSES,
-    ConsentRule,
-    ProtocolVersion,
-    Purpose,
-    Tier,
-    VersionStatus,
-)
+from protocols.models import LIVE_STATUSES, ConsentRule, ProtocolVersion, Tier, VersionStatus
 from protocols.seals import SealLine, seals_of_version
 
 

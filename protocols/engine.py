@@ -60,6 +60,7 @@ from consent.models import (
     ConsentState,
     SafeguardingOverride,
 )
+from core.purpose import Purpose
 from matching.models import LinkageRecord, Person
 from matching.persons import persons_merged_into
 from matching.pseudonymise import identity_open
@@ -78,7 +79,6 @@ from protocols.models import (
     DatasetRule,
     ProtocolGrant,
     ProtocolVersion,
-    Purpose,
     Tier,
     VersionStatus,
     version_label,

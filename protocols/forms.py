@@ -7,6 +7,8 @@ from django import forms
 from django.apps import apps
 
 from agencies.models import Agency, Dataset, Role
+from core.forms import IdentifiersForm, TextDateField
+from core.purpose import Purpose
 from protocols.fields import FieldInfo, dataset_catalogues
 from protocols.models import (
     DEFAULT_OVERRIDE_HOURS,
@@ -14,7 +16,6 @@ from protocols.models import (
     MAX_OVERRIDE_HOURS,
     ConsentFromOthers,
     ConsentRule,
-    Purpose,
     Tier,
 )
 from protocols.preview import person_for_preview
@@ -29,24 +30,6 @@ from protocols.services import (
     SealInput,
 )
 from protocols.summary import ASSESSMENT_STEPS
-from sharehub_bridge import normalise
-
-
-class TextDateField(forms.CharField):
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault(
-            "help_text", f"For example, 2026-12-01 or 01/12/2026 ({normalise.DATE_FORMATS_HELP})."
-        )
-        super().__init__(*args, **kwargs)
-
-    def clean(self, value):
-        value = super().clean(value)
-        if not value:
-            return None
-        parsed = normalise.date_parse(value)
-        if parsed is None:
-            raise forms.ValidationError(f"Enter a real date, {normalise.DATE_FORMATS_HELP}.")
-        return parsed
 
 
 class ProtocolForm(forms.Form):
@@ -319,19 +302,6 @@ class AssignForm(forms.Form):
         if not data.get("email") and not data.get("group"):
             raise forms.ValidationError("Enter a colleague's email address or a group name.")
         return data
-
-
-class IdentifiersForm(forms.Form):
-    """A person's identifiers as a search asks for them: posted, never in a URL, and turned into
-    keyed hashes (matching.search.SearchQuery takes these fields)."""
-
-    forename = forms.CharField(required=False, max_length=100)
-    surname = forms.CharField(required=False, max_length=100)
-    date_of_birth = forms.CharField(
-        label="Date of birth", required=False, max_length=30, help_text="For example, 27/03/2015."
-    )
-    postcode = forms.CharField(required=False, max_length=12)
-    identifier = forms.CharField(label="NHS number, UPN or PNC id", required=False, max_length=30)
 
 
 class SearchForm(IdentifiersForm):

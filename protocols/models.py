@@ -14,20 +14,12 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from core.purpose import Purpose
+
 
 def _protocol_reference() -> str:
     alphabet = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
     return "P" + "".join(secrets.choice(alphabet) for _ in range(7))
-
-
-class Purpose(models.TextChoices):
-    """Why a user reads person data. The engine is always asked for one purpose; a protocol
-    serves exactly one, so data shared to safeguard a child is not reused to plan services."""
-
-    SAFEGUARDING = "safeguarding", "Safeguarding a child or adult at risk"
-    SERVICE_DELIVERY = "service_delivery", "Joined-up service delivery"
-    COMMISSIONING = "commissioning", "Planning and commissioning services"
-    EVALUATION = "evaluation", "Evaluating services"
 
 
 class Tier(models.IntegerChoices):

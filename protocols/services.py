@@ -19,6 +19,7 @@ from guardian.shortcuts import assign_perm, remove_perm
 
 from accounts.models import User
 from agencies.models import Agency, Dataset, Membership, Role
+from core.purpose import Purpose
 from matching.screening import shapes_problem
 from protocols import approvals, suspension
 from protocols.fields import FIELD, dataset_catalogues
@@ -36,7 +37,6 @@ from protocols.models import (
     ProtocolEvent,
     ProtocolGrant,
     ProtocolVersion,
-    Purpose,
     SealRule,
     Tier,
     VersionStatus,

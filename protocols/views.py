@@ -20,6 +20,7 @@ from accounts.ratelimits import rate_limited
 from agencies.access import MemberRequest, role_required
 from agencies.models import Role
 from consent.selectors import consent_requests_pending
+from core.purpose import Purpose, page_purpose
 from matching.challenges import open_challenges_for, records_reportable
 from matching.search import SearchError, SearchQuery
 from protocols.approvals import approval_standing
@@ -39,7 +40,7 @@ from protocols.forms import (
     seal_rows,
     seals_from_post,
 )
-from protocols.models import Protocol, ProtocolVersion, Purpose, VersionStatus
+from protocols.models import Protocol, ProtocolVersion, VersionStatus
 from protocols.preview import protocol_preview
 from protocols.search import person_search
 from protocols.selectors import protocol_overview, protocols_for_ig, version_approvable
@@ -401,13 +402,6 @@ def search(request: MemberRequest) -> HttpResponse:
     )
 
 
-def _purpose(request) -> str:
-    purpose = request.GET.get("purpose") or Purpose.SAFEGUARDING
-    if purpose not in Purpose.values:
-        raise Http404("No such purpose.")
-    return purpose
-
-
 @role_required(*READERS)
 @never_cache
 def summary(request: MemberRequest, reference: str) -> HttpResponse:
@@ -431,7 +425,7 @@ def summary_pdf(request: MemberRequest, reference: str) -> HttpResponse:
 def _summary_page(
     request: MemberRequest, reference: str, *, printable: bool, pdf: bool = False
 ) -> HttpResponse:
-    purpose = _purpose(request)
+    purpose = page_purpose(request)
     person = person_by_reference(reference)
     if person is None:
         raise Http404("No such person.")
@@ -514,7 +508,7 @@ def _pdf_response(request: HttpRequest, context: dict, *, reference: str) -> Htt
 @role_required(*READERS)
 @require_POST
 def unlock(request: MemberRequest, reference: str) -> HttpResponse:
-    purpose = _purpose(request)
+    purpose = page_purpose(request)
     person = person_by_reference(reference)
     if person is None or person.reference != reference:
         raise Http404("No such person.")

@@ -52,18 +52,17 @@ from agencies.models import (
 from alerts.models import Alert
 from audit.models import AuditAction
 from audit.services import audit_record
-from matching.linkage.run import LINKAGE_LOCK_ID, linkage_run
+from core.batches import in_batches
+from core.locks import LockId, advisory_lock
+from matching.linkage.run import linkage_run
 from matching.models import LinkageRecord, LinkageRun, Person, PersonEvent, ReviewDecision
 from notifications.models import Notification
 from retention.models import ErasureKind, ErasureRun, ErasureStage, ErasureStatus
 from risk.models import RiskRun
-from risk.services import ENRICH_LOCK_ID, enrich_run
-from sharehub.batches import in_batches
-from sharehub.locks import advisory_lock
+from risk.services import enrich_run
 
 logger = logging.getLogger(__name__)
 
-_LOCK_ID = 4213  # the advisory lock of erasure runs: one at a time
 BATCH = 2_000
 
 # What a run counts, by the model label Django's deletion reports, under a name for the page.
@@ -284,7 +283,7 @@ def erasure_perform(*, erasure_id: int) -> ErasureRun | None:
     """Carry out a queued (or interrupted) erasure. Safe to call twice: every step reads what is
     still there, and the run keeps its counts and the people to check across attempts, so a
     second call finishes what the first left and removes nothing more."""
-    with advisory_lock(_LOCK_ID):
+    with advisory_lock(LockId.ERASURE):
         run = ErasureRun.objects.select_related("dataset", "extract").filter(pk=erasure_id).first()
         if run is None or run.status == ErasureStatus.DONE:
             return run
@@ -350,7 +349,7 @@ def _erase(run: ErasureRun) -> Counter:
     # Linkage and scoring take turns with removal: a run that read a record before it was
     # retired must not write a review item or finding about it after it is gone. (PostgreSQL's
     # session locks stack, so the rescoring below may take scoring's lock again.)
-    with advisory_lock(LINKAGE_LOCK_ID), advisory_lock(ENRICH_LOCK_ID):
+    with advisory_lock(LockId.LINKAGE), advisory_lock(LockId.ENRICH):
         for start in range(0, len(record_ids), BATCH):
             batch = record_ids[start : start + BATCH]
             _delete_batch(batch, marked_at, figures, by_agency)

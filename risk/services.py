@@ -24,6 +24,8 @@ from django.utils import timezone
 from agencies.models import SourceRecord
 from audit.models import AuditAction
 from audit.services import access_log_write
+from core.batches import in_batches
+from core.locks import LockId, advisory_lock
 from matching.models import Person
 from risk.indicators import (
     CompiledIndicator,
@@ -44,12 +46,9 @@ from risk.scoring import (
     trend_of,
 )
 from risk.signals import scores_written
-from sharehub.batches import in_batches
-from sharehub.locks import advisory_lock
 
 logger = logging.getLogger(__name__)
 
-ENRICH_LOCK_ID = 4207  # the advisory lock of enrichment runs
 CHUNK = 5_000
 CONTENT_FIELDS = (
     "kind",
@@ -100,7 +99,7 @@ def enrich_run(*, kind: str, extract_id: int | None = None, today: date | None =
     """Find, score, raise alerts and refresh the dashboard's figures, counting each stage."""
     today = today or timezone.localdate()
     # One run at a time: two runs replacing findings and scores at once would interleave.
-    with advisory_lock(ENRICH_LOCK_ID):
+    with advisory_lock(LockId.ENRICH):
         run = RiskRun.objects.create(kind=kind, extract_id=extract_id, scored_on=today)
         figures: dict[str, Any] = {}
         try:

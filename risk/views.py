@@ -7,9 +7,9 @@ from django.views.decorators.cache import never_cache
 
 from agencies.access import MemberRequest, role_required
 from agencies.models import Role
-from protocols.models import Purpose
+from core.purpose import Purpose, page_purpose
 from protocols.summary import person_by_reference
-from protocols.views import READERS, _purpose
+from protocols.views import READERS
 from risk.forms import IndicatorForm
 from risk.indicators import IndicatorError, IndicatorInput, indicator_summary
 from risk.models import RiskIndicator, RiskRun
@@ -90,7 +90,7 @@ def indicator_edit(request: MemberRequest, pk: int) -> HttpResponse:
 @role_required(*READERS)
 @never_cache
 def person_risk_page(request: MemberRequest, reference: str) -> HttpResponse:
-    purpose = _purpose(request)
+    purpose = page_purpose(request)
     person = person_by_reference(reference)
     if person is None:
         raise Http404("No such person.")

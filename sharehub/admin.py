@@ -48,31 +48,3 @@ class ShareHubAdminSite(admin.AdminSite):
         if request.user.is_authenticated:
             raise PermissionDenied("Only platform admins can use the admin site.")
         return redirect_to_login(request.GET.get("next", request.get_full_path()))
-
-
-class PlatformAdminPermissions:
-    """Platform admins hold every permission on the configuration models registered with this."""
-
-    def has_module_permission(self, request):
-        return may_administer(request.user)
-
-    def has_view_permission(self, request, obj=None):
-        return may_administer(request.user)
-
-    def has_add_permission(self, request):
-        return may_administer(request.user)
-
-    def has_change_permission(self, request, obj=None):
-        return may_administer(request.user)
-
-    def has_delete_permission(self, request, obj=None):
-        return may_administer(request.user)
-
-
-class PlatformAdminModelAdmin(PlatformAdminPermissions, admin.ModelAdmin):
-    pass
-
-
-class PlatformAdminInline(PlatformAdminPermissions, admin.TabularInline):
-    def has_add_permission(self, request, obj=None):
-        return may_administer(request.user)

@@ -25,7 +25,7 @@ def keys_load_or_refuse() -> None:
     or the first entry it audits."""
     from django.core.exceptions import ImproperlyConfigured
 
-    from sharehub.keys import audit_keys, ingest_public_keys, linkage_keys, master_keys
+    from core.keys import audit_keys, ingest_public_keys, linkage_keys, master_keys
 
     for variable, load in (
         ("SHAREHUB_MASTER_KEYS", master_keys),

@@ -6,7 +6,7 @@ nothing sealed with them needs resealing.
 
 Data key rotation makes a new version of the agency's data key, which every seal from then on
 uses, then reseals each blob of the agency still under an older version, a batch per
-transaction. A blob's header names the version that sealed it (sharehub.keys), so old and new
+transaction. A blob's header names the version that sealed it (core.keys), so old and new
 blobs open side by side while it runs, a rerun picks up only what is left, and an older version
 is retired once no blob uses it. Plaintext exists one row at a time, inside the batch that
 reseals it; progress is reported as counts, never as anything a row holds.
@@ -40,15 +40,7 @@ from agencies.models import (
     SourceRecord,
     StagedRow,
 )
-from matching.pseudonymise import (
-    identity_open,
-    identity_seal,
-    quarantine_open,
-    quarantine_seal,
-    release_open,
-    release_seal,
-)
-from sharehub.keys import (
+from core.keys import (
     AgencySealer,
     SealError,
     data_key_create,
@@ -59,7 +51,15 @@ from sharehub.keys import (
     sealed_header,
     sealed_version,
 )
-from sharehub.models import DataKey
+from core.models import DataKey
+from matching.pseudonymise import (
+    identity_open,
+    identity_seal,
+    quarantine_open,
+    quarantine_seal,
+    release_open,
+    release_seal,
+)
 from subject_access.models import PartRelease
 
 BATCH_ROWS = 2000

@@ -79,7 +79,7 @@ if PRODUCTION:
                 "'1:<base64 of 32 random bytes>' (how to make one: Keys, in the README)."
             )
     # The bridge seals identities to the ingest public key; the worker needs the private keys to
-    # open them, a web tier may hold only the public ones (sharehub.keys, Keys in the README).
+    # open them, a web tier may hold only the public ones (core.keys, Keys in the README).
     if not (
         env.str("SHAREHUB_INGEST_KEYS", default="")
         or env.str("SHAREHUB_INGEST_PUBLIC_KEYS", default="")
@@ -108,6 +108,7 @@ INSTALLED_APPS = [
     "guardian",
     "django_otp",
     "django_otp.plugins.otp_totp",
+    "core",
     "sharehub",
     "accounts",
     "agencies",
@@ -161,7 +162,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "agencies.context_processors.navigation",
+                "sharehub.context_processors.navigation",
                 "notifications.context_processors.unread",
             ],
         },

@@ -2,7 +2,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
-from agencies.access import ALL_ROLES, api_roles
+from agencies.access import ALL_ROLES
+from core.access import api_roles
 from sharehub import views
 
 urlpatterns = [

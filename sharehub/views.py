@@ -18,11 +18,11 @@ from agencies.access import (
     signed_in,
 )
 from agencies.models import Role
-from agencies.navigation import allows
 from agencies.selectors import agency_team, partnership_agencies, role_counts
 from alerts.inbox import alert_counts
 from consent.selectors import work_waiting
 from protocols.approvals import versions_awaiting
+from sharehub.navigation import allows
 
 logger = logging.getLogger(__name__)
 
@@ -140,8 +140,8 @@ def healthz(request: HttpRequest) -> JsonResponse:
 def _keys_load(*, database_ok: bool) -> None:
     """The master, linkage and audit keys parse, and the master key unwraps an agency's data key (a
     well-formed key that is not the one the data keys were wrapped with opens nothing)."""
-    from sharehub.keys import AgencySealer, audit_keys, linkage_keys, master_keys
-    from sharehub.models import DataKey
+    from core.keys import AgencySealer, audit_keys, linkage_keys, master_keys
+    from core.models import DataKey
 
     master_keys()
     linkage_keys()

@@ -2,7 +2,7 @@ from typing import cast
 
 from django import forms
 
-from protocols.forms import IdentifiersForm
+from core.forms import IdentifiersForm
 
 
 class FindForm(IdentifiersForm):

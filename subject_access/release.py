@@ -13,10 +13,10 @@ from agencies.models import Membership, Role
 from agencies.selectors import ig_officers
 from audit.models import AuditAction
 from audit.services import audit_record
+from core.keys import AgencySealer
 from matching.pseudonymise import release_seal
 from notifications.models import NotificationKind
 from notifications.services import notices_settle, notify
-from sharehub.keys import AgencySealer
 from subject_access.models import PartRelease, ReleasePart
 from subject_access.records import (
     agency_notes,

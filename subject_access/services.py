@@ -20,8 +20,8 @@ from django.utils.dateparse import parse_datetime
 from agencies.models import Agency, Membership, Role
 from audit.models import AuditAction, AuditEntry
 from consent.models import ConsentRecord, SafeguardingOverride
+from core.purpose import Purpose
 from matching.models import Person
-from protocols.models import Purpose
 from subject_access.models import PartRelease, ReleasePart, SubjectAccessRequest
 from subject_access.records import (
     agency_records_opened,

@@ -15,7 +15,7 @@ from agencies.sealed_uploads import (
     sealed_upload_complete,
     sealed_upload_create,
 )
-from sharehub.keys import ingest_public_key
+from core.keys import ingest_public_key
 from sharehub_bridge import __version__
 from sharehub_bridge.definitions import definition_from_version
 from sharehub_bridge.envelope import IdentitySealer

@@ -89,7 +89,7 @@ def data_keys_forgotten():
     """Unwrapped data keys are cached per process, keyed by agency and version. Key rows are
     never deleted in a running ShareHub, but test databases are emptied between tests and ids
     come round again, so the cache is emptied too."""
-    from sharehub import keys
+    from core import keys
 
     keys._data_key_cache.clear()
     yield

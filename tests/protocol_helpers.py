@@ -11,6 +11,7 @@ from guardian.shortcuts import assign_perm
 from accounts.models import User
 from agencies.models import Dataset, Membership, Role, SourceRecord
 from agencies.services import dataset_define
+from core.purpose import Purpose
 from matching.linkage.run import linkage_run
 from matching.models import Household, LinkageRecord, LinkageRun, Person, PersonEvent
 from protocols.models import (
@@ -19,7 +20,6 @@ from protocols.models import (
     Protocol,
     ProtocolGrant,
     ProtocolVersion,
-    Purpose,
     Tier,
     VersionStatus,
 )
@@ -142,8 +142,8 @@ def crowd(linked: Linked, *, per_group: int = 5) -> None:
     """`per_group` more people known to the police only, to social care only and to both, each
     with copies of Alice's records, so that no dashboard count of `linked_people` is small
     enough to be suppressed (a suppressed count has no drill-down list)."""
+    from core.keys import AgencySealer
     from matching.pseudonymise import identity_open, identity_seal
-    from sharehub.keys import AgencySealer
 
     home = Household.objects.create()
 

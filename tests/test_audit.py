@@ -12,7 +12,7 @@ from django.utils import timezone
 from agencies.models import Membership, Role
 from audit.models import GENESIS, AuditAction, AuditEntry
 from audit.services import audit_record, audit_verify
-from protocols.models import Purpose
+from core.purpose import Purpose
 from protocols.summary import case_summary
 from tests.ingest_helpers import csv_bytes, good_row, police_dataset, upload
 from tests.protocol_helpers import police_shared_with_a_practitioner

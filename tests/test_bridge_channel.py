@@ -30,8 +30,8 @@ from agencies.sealed_uploads import sealed_uploads_expire
 from agencies.services import dataset_define
 from agencies.tokens import api_token_create
 from audit.models import AuditAction, AuditEntry
+from core import keys
 from matching.pseudonymise import identity_open
-from sharehub import keys
 from sharehub_bridge.definitions import definition_parse
 from sharehub_bridge.envelope import private_key_new, public_key_raw
 from tests.bridge_helpers import bridge_push, chunks_of, sealed_extract, sealed_upload_open

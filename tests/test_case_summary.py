@@ -10,8 +10,9 @@ from django.utils import timezone
 
 from agencies.models import Membership, Role
 from audit.models import AuditAction, AuditEntry
+from core.purpose import Purpose
 from matching.models import LinkageRecord
-from protocols.models import CaseUnlock, ConsentRule, Purpose, Tier
+from protocols.models import CaseUnlock, ConsentRule, Tier
 from protocols.summary import case_summary
 from tests.ingest_helpers import csv_bytes, good_row, upload
 from tests.protocol_helpers import give, linked_people, protocol_in_force

@@ -29,17 +29,12 @@ from consent.models import (
 from consent.overrides import override_options, override_review, override_start, overrides_expire
 from consent.records import ConsentInput, consent_record, consent_withdraw
 from consent.requests import consent_request_answer, consent_request_create
+from core.purpose import Purpose
 from matching.models import Person
 from matching.screening import identifiers_in_text
 from notifications.models import Notification, NotificationKind
 from protocols.engine import disclose_view
-from protocols.models import (
-    ConsentFromOthers,
-    ConsentRule,
-    ProtocolVersion,
-    Purpose,
-    Tier,
-)
+from protocols.models import ConsentFromOthers, ConsentRule, ProtocolVersion, Tier
 from tests.protocol_helpers import Linked, give, linked_people, protocol_in_force
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)

@@ -41,10 +41,11 @@ from consent.models import (
     OverrideQuerySet,
     SafeguardingOverride,
 )
+from core.purpose import Purpose
 from protocols import engine
 from protocols.engine import disclose_view
 from protocols.fields import dataset_catalogue
-from protocols.models import ConsentFromOthers, ConsentRule, Purpose, Tier
+from protocols.models import ConsentFromOthers, ConsentRule, Tier
 from tests.protocol_helpers import give, linked_people, protocol_in_force
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)

@@ -20,9 +20,10 @@ from consent.errors import AlreadyRequested, ConsentError
 from consent.models import ConsentRequest, RequestStatus
 from consent.requests import consent_request_answer, consent_request_cancel, consent_request_create
 from consent.selectors import consent_request_open, consent_requests_pending
+from core.purpose import Purpose
 from matching.models import LinkageRecord, Person
 from notifications.models import Notification, NotificationKind
-from protocols.models import ConsentRule, Purpose, Tier
+from protocols.models import ConsentRule, Tier
 from tests.protocol_helpers import give, protocol_in_force
 from tests.test_consent import _ask, world  # noqa: F401
 

@@ -17,12 +17,13 @@ from agencies.mapping import mapping_propose
 from agencies.models import Dataset, Role, SourceRecord
 from agencies.services import dataset_define
 from agencies.tokens import api_token_create
+from core.purpose import Purpose
 from matching.linkage.run import linkage_run
 from matching.models import Household, LinkageRecord, LinkageRun, Person, PersonEvent
 from protocols.contacts import Contact, involvement_contacts, record_contact
 from protocols.engine import FieldView, PersonView, RecordView, disclose_view
 from protocols.fields import dataset_catalogue, payload_key
-from protocols.models import ConsentRule, Purpose, Tier
+from protocols.models import ConsentRule, Tier
 from sharehub_bridge.definitions import DefinitionError, definition_from_version, definition_parse
 from sharehub_bridge.readers import Row
 from synthetic import contacts as synthetic_contacts

@@ -3,7 +3,7 @@ from django.core.management import call_command
 from accounts.models import User
 from agencies.models import Agency, Extract, ExtractStatus, Membership, Role, SourceRecord
 from consent.models import ConsentRequest, RequestStatus, ReviewOutcome, SafeguardingOverride
-from sharehub.demo import DEMO_LOGINS, DEMO_PASSWORD
+from synthetic.demo import DEMO_LOGINS, DEMO_PASSWORD
 
 
 def test_demo_loads_a_login_for_every_role_and_is_idempotent(

@@ -6,8 +6,9 @@ import pytest
 from django.contrib.auth.models import Group
 
 from agencies.models import Membership, Role
+from core.purpose import Purpose
 from protocols.engine import Withholding, disclose_view
-from protocols.models import CaseUnlock, ConsentRule, Purpose, Tier, VersionStatus
+from protocols.models import CaseUnlock, ConsentRule, Tier, VersionStatus
 from tests.protocol_helpers import give, linked_people, protocol_in_force
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)

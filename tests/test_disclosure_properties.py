@@ -48,6 +48,7 @@ from consent.models import (
     OverrideCategory,
     SafeguardingOverride,
 )
+from core.purpose import Purpose
 from matching.models import LinkageRecord, Person
 from matching.pseudonymise import identity_open
 from protocols import engine
@@ -60,7 +61,6 @@ from protocols.models import (
     Protocol,
     ProtocolGrant,
     ProtocolVersion,
-    Purpose,
     Tier,
     VersionStatus,
 )

@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from agencies.models import Role, SourceRecord
+from core.purpose import Purpose
 from matching import export as export_module
 from matching.export import EXPORT_HEADER, ExportError, linkage_export_write
 from matching.linkage.run import linkage_run
@@ -24,7 +25,6 @@ from matching.models import (
     PersonEvent,
 )
 from matching.review import reviewer_grant
-from protocols.models import Purpose
 from tests.factories import MembershipFactory, UserFactory
 from tests.ingest_helpers import csv_bytes, good_row, police_dataset, upload
 from tests.protocol_helpers import give, protocol_in_force

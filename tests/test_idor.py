@@ -21,7 +21,7 @@ from django.urls import reverse
 from django.utils import timezone
 from guardian.models import GroupObjectPermission, UserObjectPermission
 
-from agencies.access import ALL_ROLES, API
+from agencies.access import ALL_ROLES
 from agencies.models import (
     ApiToken,
     Dataset,
@@ -36,6 +36,7 @@ from alerts.models import Alert, AlertDelivery, AlertEvent, AlertRule, RuleKind
 from audit.models import AuditAction, ReadFlag, ReadQuestion
 from audit.services import audit_record
 from consent.models import ConsentRecord, ConsentRequest, ConsentState, SafeguardingOverride
+from core.access import API
 from matching.models import LinkageRecord, LinkageRun, LinkChallenge, Person, ReviewItem
 from notifications.models import Notification
 from protocols.models import Protocol, ProtocolVersion

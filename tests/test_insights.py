@@ -15,10 +15,11 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 
 from agencies.models import Agency, Role
 from audit.models import AuditAction, AuditEntry
+from core.purpose import Purpose
 from insights.models import DeidentifiedExport, Evaluation, InsightSnapshot, PersonProfile
 from insights.services import household_figures, insights_refresh, people_figures
 from matching.models import Household, Person
-from protocols.models import Purpose, Tier
+from protocols.models import Tier
 from risk.models import RiskRun
 from risk.services import enrich_run
 from tests.protocol_helpers import crowd, give, linked_people, protocol_in_force

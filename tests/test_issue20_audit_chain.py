@@ -60,7 +60,7 @@ def _recompute_tail(from_pk: int, *, downgrade: bool = False) -> None:
 
 @pytest.fixture
 def audit_key(monkeypatch):
-    from sharehub import keys
+    from core import keys
 
     monkeypatch.setenv("SHAREHUB_AUDIT_KEY", KEY_1)
     keys.audit_keys.cache_clear()
@@ -164,7 +164,7 @@ def test_anchors_are_a_private_append_only_file_and_a_log_line(
 
 @pytest.mark.django_db
 def test_entries_are_keyed_and_the_key_rotates_without_rewriting(audit_key, monkeypatch):
-    from sharehub import keys
+    from core import keys
 
     old = _write(3)
     assert {e.hash_key_version for e in old} == {1}

@@ -11,8 +11,8 @@ from django.utils.html import escape
 from agencies.models import Membership, Role
 from audit.models import AuditAction
 from audit.services import audit_record
+from core.purpose import Purpose
 from notifications.models import Notification, NotificationKind
-from protocols.models import Purpose
 from protocols.summary import case_summary
 from tests.protocol_helpers import police_shared_with_a_practitioner
 

@@ -7,9 +7,9 @@ from django.utils import timezone
 
 from agencies.models import Membership, Role
 from audit.models import AuditAction, RecordRead
+from core.purpose import Purpose
 from matching.review import explain_read_audit
 from matching.search import SearchQuery
-from protocols.models import Purpose
 from protocols.search import person_search
 from subject_access.services import subject_access_report
 from tests.protocol_helpers import (

@@ -25,16 +25,10 @@ from consent.errors import ConsentError, NotFound
 from consent.models import ConsentGivenBy, ConsentMethod, ConsentRecord, ConsentState
 from consent.overrides import override_start
 from consent.records import ConsentInput, consent_confirm, consent_record, consent_withdraw
+from core.purpose import Purpose
 from notifications.models import Notification, NotificationKind
 from protocols.engine import disclose_view
-from protocols.models import (
-    ConsentFromOthers,
-    ConsentRule,
-    ProtocolGrant,
-    ProtocolVersion,
-    Purpose,
-    Tier,
-)
+from protocols.models import ConsentFromOthers, ConsentRule, ProtocolGrant, ProtocolVersion, Tier
 from protocols.services import ProtocolError, protocol_assign, protocol_unassign
 from tests.factories import MembershipFactory
 from tests.ingest_helpers import police_dataset

@@ -25,7 +25,8 @@ from guardian.shortcuts import remove_perm
 from agencies.models import Dataset, DatasetVersion, Role
 from alerts.models import Alert, AlertDelivery, RuleKind
 from alerts.rules import RuleInput, rule_save, subscription_set
-from protocols.models import Purpose, Tier
+from core.purpose import Purpose
+from protocols.models import Tier
 from risk.models import RiskRun
 from risk.services import enrich_run
 from sharehub_bridge.definitions import DefinitionError, definition_parse
@@ -290,7 +291,7 @@ def test_keys_may_come_from_mounted_files(tmp_path):
 
 @pytest.fixture
 def broken_master_keys():
-    from sharehub.keys import linkage_keys, master_keys
+    from core.keys import linkage_keys, master_keys
 
     previous = os.environ.get("SHAREHUB_MASTER_KEYS")
     os.environ["SHAREHUB_MASTER_KEYS"] = "1:not-a-key"
@@ -413,7 +414,7 @@ def test_the_limits_are_counted_without_the_address_typed(
 def test_the_demo_leaves_no_plaintext_source_files_behind(
     db, settings, tmp_path, monkeypatch, django_capture_on_commit_callbacks
 ):
-    import sharehub.demo as demo
+    import synthetic.demo as demo
 
     settings.VAR_DIR = tmp_path
     # A directory an earlier version of the demo left behind is cleared too.

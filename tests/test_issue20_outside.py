@@ -12,8 +12,9 @@ from django.conf import settings
 from django.urls import reverse
 
 from agencies.models import Role
+from core.purpose import Purpose
 from matching.models import LinkageRecord, Person
-from protocols.models import Purpose, Tier
+from protocols.models import Tier
 from tests.protocol_helpers import give, linked_people, protocol_in_force
 
 # --- C: two exports cannot be lined up row by row -----------------------------------------------

@@ -13,8 +13,9 @@ import pytest
 
 from agencies.models import Role
 from audit.models import AuditAction, RecordRead
+from core.purpose import Purpose
 from insights.models import InsightSnapshot
-from protocols.models import Purpose, Tier
+from protocols.models import Tier
 from risk.models import RiskRun
 from risk.services import enrich_run
 from tests.protocol_helpers import (

@@ -16,11 +16,12 @@ import pytest
 from django.urls import reverse
 
 from agencies.models import Role
-from agencies.navigation import nav_for
 from audit.models import AuditEntry
+from core.purpose import Purpose
 from matching.linkage.keys import keys_refresh
 from matching.models import Household, LinkageRecord
-from protocols.models import Purpose, Tier
+from protocols.models import Tier
+from sharehub.navigation import nav_for
 from tests.ingest_helpers import csv_bytes, good_row, upload
 from tests.protocol_helpers import crowd, give, linked_people, protocol_in_force
 

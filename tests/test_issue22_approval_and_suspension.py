@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from agencies.models import Membership, Role
 from audit.models import AuditAction, AuditEntry
+from core.purpose import Purpose
 from notifications.models import Notification, NotificationKind
 from protocols.approvals import (
     approval_link,
@@ -19,7 +20,7 @@ from protocols.approvals import (
     approval_standing,
     versions_awaiting,
 )
-from protocols.models import ApprovalNotice, Purpose, Tier, VersionStatus
+from protocols.models import ApprovalNotice, Tier, VersionStatus
 from protocols.services import (
     ProtocolError,
     ProtocolInput,

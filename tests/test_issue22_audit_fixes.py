@@ -12,8 +12,9 @@ from agencies.models import Membership, Role
 from audit.models import AuditAction, ReadFlag, ReadQuestion
 from audit.reads import unusual_reads_tell
 from audit.selectors import PREVIEW_REASON, unusual_reads
+from core.purpose import Purpose
 from notifications.models import Notification, NotificationKind
-from protocols.models import ConsentRule, Purpose, Tier
+from protocols.models import ConsentRule, Tier
 from protocols.preview import protocol_preview
 from protocols.services import (
     ProtocolInput,

@@ -24,8 +24,9 @@ from audit.selectors import out_of_hours, unusual_reads
 from audit.services import audit_record
 from consent.models import OverrideCategory
 from consent.overrides import override_start
+from core.purpose import Purpose
 from notifications.models import Notification, NotificationKind
-from protocols.models import ConsentRule, Purpose
+from protocols.models import ConsentRule
 from protocols.summary import case_summary, case_unlock
 from tests.factories import AgencyFactory
 from tests.protocol_helpers import give, linked_people, protocol_in_force

@@ -11,9 +11,9 @@ from django.utils import timezone
 from agencies.models import Membership, Role
 from audit.models import AuditAction, AuditEntry
 from audit.services import access_log_write, audit_record, audit_verify
+from core.purpose import Purpose
 from matching.models import Person
 from protocols.engine import disclose_or_deny
-from protocols.models import Purpose
 from tests.protocol_helpers import police_shared_with_a_practitioner
 
 BEFORE = [("audit", "0013_readflags_told_before"), ("protocols", "0009_sealed_records")]

@@ -9,10 +9,11 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management import CommandError, call_command
 
 from agencies.models import Extract, ExtractStatus, QuarantinedRow, SourceRecord
+from core import keys
+from core.keys import sealed_version
+from core.models import DataKey
 from matching.pseudonymise import identity_open, quarantine_open
-from sharehub import keys, rotation
-from sharehub.keys import sealed_version
-from sharehub.models import DataKey
+from sharehub import rotation
 from sharehub.rotation import agency_key_rotate, master_key_rotate
 from tests.ingest_helpers import csv_bytes, good_row, police_dataset, upload
 

@@ -3,8 +3,8 @@
 import pytest
 
 from agencies.models import Agency
-from sharehub.keys import AgencySealer, SealError, agency_open
-from sharehub.models import DataKey
+from core.keys import AgencySealer, SealError, agency_open
+from core.models import DataKey
 from tests.factories import AgencyFactory
 
 pytestmark = pytest.mark.django_db
@@ -52,7 +52,7 @@ def test_data_keys_are_stored_wrapped_and_differ_per_agency(two_agencies):
 def test_production_without_a_master_key_refuses_to_run(settings, monkeypatch):
     from django.core.exceptions import ImproperlyConfigured
 
-    from sharehub import keys
+    from core import keys
 
     monkeypatch.delenv("SHAREHUB_MASTER_KEYS", raising=False)
     settings.PRODUCTION = True
@@ -67,7 +67,7 @@ def test_production_without_a_master_key_refuses_to_run(settings, monkeypatch):
 def test_a_malformed_master_key_is_a_clear_error(monkeypatch):
     from django.core.exceptions import ImproperlyConfigured
 
-    from sharehub import keys
+    from core import keys
 
     monkeypatch.setenv("SHAREHUB_MASTER_KEYS", "1:tooshort")
     keys.master_keys.cache_clear()

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from agencies.models import Role, SourceRecord
 from audit.models import AuditAction, AuditEntry
+from core.purpose import Purpose
 from matching.challenges import (
     MIN_REASON,
     ChallengeError,
@@ -28,7 +29,7 @@ from matching.models import LinkageRecord, LinkChallenge, Person, ReviewDecision
 from matching.review import review_decide, review_item_readable, review_queue, reviewer_grant
 from notifications.models import Notification, NotificationKind
 from protocols.engine import disclose
-from protocols.models import Purpose, Tier
+from protocols.models import Tier
 from tests.ingest_helpers import HEADER, POLICE_DEFINITION, csv_bytes, good_row, upload
 from tests.ingest_helpers import police_dataset as dataset_of
 from tests.protocol_helpers import give, protocol_in_force

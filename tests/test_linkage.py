@@ -8,13 +8,13 @@ import pytest
 from django.core.management import call_command
 
 from agencies.models import SourceRecord
+from core import keys
 from matching import scoring
 from matching.candidates import candidate_pairs
 from matching.linkage.run import linkage_run
 from matching.models import LinkageRecord, LinkageRun, Person, PersonEvent, ReviewItem, SearchKey
 from matching.pseudonymise import identity_open
 from matching.tokens import RECORD_DTYPE, record_keys, search_rows
-from sharehub import keys
 from tests.ingest_helpers import POLICE_DEFINITION, csv_bytes, good_row, police_dataset, upload
 
 WITH_ADDRESS = {

@@ -377,7 +377,7 @@ def _a_worker_holding_the_linkage_lock():
     session takes it, as a live worker would. Elsewhere there is nothing to hold."""
     from django.db import connection
 
-    from matching.linkage.run import LINKAGE_LOCK_ID
+    from core.locks import LockId
 
     if connection.vendor != "postgresql":
         yield
@@ -388,7 +388,7 @@ def _a_worker_holding_the_linkage_lock():
     worker = psycopg2.connect(**params)
     try:
         with worker.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_lock(%s)", [LINKAGE_LOCK_ID])
+            cursor.execute("SELECT pg_advisory_lock(%s)", [int(LockId.LINKAGE)])
         yield
     finally:
         worker.close()

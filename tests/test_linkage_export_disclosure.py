@@ -16,8 +16,9 @@ from django.urls import reverse
 
 from agencies.models import AgencyKind, Role
 from audit.models import AuditAction, AuditEntry
+from core.purpose import Purpose
 from matching.models import LinkageExport
-from protocols.models import ConsentRule, Purpose, Tier
+from protocols.models import ConsentRule, Tier
 from tests.factories import AgencyFactory
 from tests.protocol_helpers import give, linked_people, protocol_in_force
 

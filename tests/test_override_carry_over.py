@@ -28,15 +28,9 @@ from consent.models import (
     OverrideCarryOver,
 )
 from consent.selectors import overrides_in_force
+from core.purpose import Purpose
 from notifications.models import Notification, NotificationKind
-from protocols.models import (
-    ConsentRule,
-    ProtocolEvent,
-    ProtocolVersion,
-    Purpose,
-    Tier,
-    VersionStatus,
-)
+from protocols.models import ConsentRule, ProtocolEvent, ProtocolVersion, Tier, VersionStatus
 from protocols.services import (
     RuleInput,
     protocol_approve,

@@ -33,17 +33,11 @@ from consent.models import (
     OverrideCategory,
     SafeguardingOverride,
 )
+from core.purpose import Purpose
 from matching.models import LinkageRecord
 from protocols.engine import disclose_view
 from protocols.fields import dataset_catalogue
-from protocols.models import (
-    ConsentRule,
-    DatasetRule,
-    ProtocolVersion,
-    Purpose,
-    Tier,
-    VersionStatus,
-)
+from protocols.models import ConsentRule, DatasetRule, ProtocolVersion, Tier, VersionStatus
 from tests.protocol_helpers import give, linked_people, protocol_in_force
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)

@@ -7,9 +7,10 @@ arguments this file does not know how to fill, fails the run (zulip does the sam
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from agencies.access import ALL_ROLES, API, PUBLIC, SIGNED_IN
+from agencies.access import ALL_ROLES
 from agencies.models import Role, SourceRecord
 from agencies.tokens import api_token_create
+from core.access import API, PUBLIC, SIGNED_IN
 from matching.models import LinkageRun, Person, ReviewItem
 from protocols.models import VersionStatus
 from retention.models import ErasureKind, ErasureRun

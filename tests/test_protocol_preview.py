@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from agencies.models import Role
 from audit.models import AuditAction, AuditEntry, RecordRead
 from consent.models import ConsentRecord, ConsentState
+from core.purpose import Purpose
 from protocols.engine import (
     SYNTHETIC_REFERENCE,
     Withholding,
@@ -23,7 +24,7 @@ from protocols.engine import (
     disclose_synthetic,
     version_grants,
 )
-from protocols.models import ConsentRule, Purpose, Tier, VersionStatus
+from protocols.models import ConsentRule, Tier, VersionStatus
 from protocols.preview import protocol_preview
 from protocols.services import protocol_approve
 from tests.factories import AgencyFactory, MembershipFactory, UserFactory

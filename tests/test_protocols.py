@@ -7,15 +7,9 @@ from django.contrib.auth.models import Group
 from django.urls import reverse
 
 from agencies.models import Membership, Role
+from core.purpose import Purpose
 from protocols.diff import version_diff
-from protocols.models import (
-    ConsentRule,
-    ProtocolEvent,
-    ProtocolVersion,
-    Purpose,
-    Tier,
-    VersionStatus,
-)
+from protocols.models import ConsentRule, ProtocolEvent, ProtocolVersion, Tier, VersionStatus
 from protocols.services import (
     ProtocolError,
     ProtocolInput,

@@ -24,6 +24,7 @@ from alerts.models import Alert, AlertDelivery, RuleKind
 from alerts.rules import RuleInput, rule_save, subscription_set
 from audit.models import AuditAction, AuditEntry
 from audit.services import access_log_write, audit_verify
+from core.purpose import Purpose
 from insights.models import PersonProfile
 from matching.linkage.keys import keys_refresh
 from matching.models import (
@@ -35,7 +36,7 @@ from matching.models import (
     SearchKey,
 )
 from notifications.models import Notification, NotificationKind
-from protocols.models import CaseUnlock, Purpose
+from protocols.models import CaseUnlock
 from retention.models import ErasureKind, ErasureRun, ErasureStatus
 from retention.services import erasure_perform, withdrawal_request
 from retention.tasks import erase_nightly

@@ -1,7 +1,7 @@
 """No path round the disclosure engine to a sealed identity (SECURITY.md row 18, issue 20).
 
 A record's identifiers are stored only sealed under its agency's data key, and opened by
-matching.pseudonymise.identity_open (over sharehub.keys.agency_open, AES-GCM). Whoever can call
+matching.pseudonymise.identity_open (over core.keys.agency_open, AES-GCM). Whoever can call
 those can read any agency's identities whatever the protocols say. So every module that names
 them is on one of the lists below, each with its reason, and this test reads the source (ast, not
 imports: a call in a branch no test reaches counts as much as any other) of every module of the
@@ -50,7 +50,7 @@ LINKAGE_KEYS = {"matching/linkage/keys.py"}
 # back to its own admin, never another agency's.
 OWN_AGENCY_REJECTED_ROWS = {"agencies/ingest/quarantine.py"}
 # Key handling, in one place.
-KEY_MODULE = {"sharehub/keys.py"}
+KEY_MODULE = {"core/keys.py"}
 
 # Callers today that go round the engine, each to be removed by the finding named. When the
 # finding is fixed, its entry must go: the test fails on an entry that no longer calls.

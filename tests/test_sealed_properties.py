@@ -28,15 +28,9 @@ from consent.models import (
     OverrideCategory,
     SafeguardingOverride,
 )
+from core.purpose import Purpose
 from protocols.engine import agencies_visible, disclose
-from protocols.models import (
-    CaseUnlock,
-    ConsentFromOthers,
-    ConsentRule,
-    Purpose,
-    SealRule,
-    Tier,
-)
+from protocols.models import CaseUnlock, ConsentFromOthers, ConsentRule, SealRule, Tier
 from protocols.seals import seals_mark
 from tests.protocol_helpers import give, linked_people, protocol_in_force
 

@@ -12,9 +12,9 @@ from agencies.models import Membership, Role, SourceRecord
 from audit.models import AuditAction, AuditEntry
 from audit.services import access_log_write
 from consent.models import ConsentRecord
+from core.purpose import Purpose
 from matching.models import LinkageRecord
 from notifications.models import Notification, NotificationKind
-from protocols.models import Purpose
 from subject_access.models import PartRelease, ReleaseFrozen, ReleasePart
 from subject_access.release import PartNotFound, ReleaseRefused, part_release, part_review
 from subject_access.services import (

@@ -13,11 +13,12 @@ from django.utils import timezone
 
 from agencies.labels import label_made_from_column, readable_label
 from agencies.models import Membership, Role
+from core.purpose import Purpose
 from matching import scoring
 from matching.confidence import Band, _confidence, link_confidence, weakest
 from matching.models import LinkageRecord, Person
 from protocols.engine import disclose
-from protocols.models import Purpose, Tier
+from protocols.models import Tier
 from protocols.summary_page import summary_page
 from tests.ingest_helpers import csv_bytes, good_row, upload
 from tests.protocol_helpers import audit_append_queries, give, linked_people, protocol_in_force

@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
+from core import keys
 from matching import scoring
 from matching.candidates import candidate_pairs
 from matching.tokens import (
@@ -28,7 +29,6 @@ from matching.tokens import (
     keys_from_packed,
     record_keys,
 )
-from sharehub import keys
 
 # Test-only keys, never used anywhere else.
 KEY_A = "1:" + base64.urlsafe_b64encode(b"a" * 32).decode()

@@ -12,9 +12,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import User
-from agencies.access import PUBLIC
 from agencies.models import Agency, Dataset, DatasetVersion, Membership, Role, SourceRecord
 from alerts.models import AlertRule, RuleKind
+from core.access import PUBLIC
 from matching.pseudonymise import identity_open
 from protocols.models import ConsentRule, ProtocolVersion, Tier, VersionStatus
 from protocols.services import protocol_approve

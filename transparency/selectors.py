@@ -18,13 +18,13 @@ from agencies.models import Agency, AgencyKind, Dataset, DatasetVersion, Role
 from agencies.periods import period_in_words
 from alerts.models import AlertRule, RuleKind
 from audit.models import AuditAction, AuditEntry
+from core.purpose import Purpose
 from protocols.fields import FieldInfo, dataset_catalogues, payload_key
 from protocols.models import (
     ConsentFromOthers,
     ConsentRule,
     DatasetRule,
     ProtocolVersion,
-    Purpose,
     SealRule,
     Tier,
     VersionStatus,

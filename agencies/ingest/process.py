@@ -4,10 +4,7 @@ staging thrown away and redone on every attempt, then the merge.
 
 import logging
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 
-from django.db import connection
 from django.utils import timezone
 
 from agencies.ingest.merge import extract_fail, extract_finish, extract_reject
@@ -28,7 +25,8 @@ from agencies.models import (
     QuarantinedRow,
     StagedRow,
 )
-from sharehub.keys import AgencySealer
+from core.keys import AgencySealer
+from core.locks import LockId, advisory_lock_try
 from sharehub_bridge.definitions import definition_from_version
 from sharehub_bridge.readers import ExtractFileError, extract_open
 from sharehub_bridge.validation import (
@@ -48,35 +46,14 @@ MAX_ATTEMPTS = 3
 # --- Ingesting ----------------------------------------------------------------------------------
 
 
-@contextmanager
-def _extract_lock(extract_id: int) -> Iterator[bool]:
-    """One process at a time per extract. On PostgreSQL a session advisory lock, which the server
-    drops by itself if the holder's connection dies, so a killed worker never blocks a retry.
-    The embedded default runs tasks in-process, one at a time, and needs none."""
-    if connection.vendor != "postgresql":
-        yield True
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [LOCK_NAMESPACE, extract_id])
-        acquired = cursor.fetchone()[0]
-    try:
-        yield acquired
-    finally:
-        if acquired:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [LOCK_NAMESPACE, extract_id])
-
-
-LOCK_NAMESPACE = 4201  # first key of the two-key advisory lock space, for extract ingestion
-
-
 class ExtractBusy(Exception):
     """Another live process holds this extract; the task retries later."""
 
 
 def extract_ingest(*, extract_id: int) -> Extract | None:
     """Process a received extract from the start; does nothing if it already finished."""
-    with _extract_lock(extract_id) as acquired:
+    # One process at a time per extract (core.locks): a killed worker never blocks a retry.
+    with advisory_lock_try(LockId.EXTRACT_INGEST, extract_id) as acquired:
         if not acquired:
             raise ExtractBusy(f"extract {extract_id} is being processed by another worker")
         extract = Extract.objects.select_related("dataset", "version").filter(pk=extract_id).first()

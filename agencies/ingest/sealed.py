@@ -25,8 +25,8 @@ from agencies.models import (
     Extract,
     QuarantinedRow,
 )
+from core.keys import IngestKeyMissing, ingest_private_key
 from matching.screening import shapes_problem
-from sharehub.keys import IngestKeyMissing, ingest_private_key
 from sharehub_bridge import normalise, readers, validation
 from sharehub_bridge.definitions import (
     ColumnSpec,

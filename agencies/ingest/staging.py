@@ -14,8 +14,8 @@ from agencies.models import (
     QuarantinedRow,
     StagedRow,
 )
+from core.keys import AgencySealer
 from matching.pseudonymise import identity_seal
-from sharehub.keys import AgencySealer
 from sharehub_bridge.validation import (
     IdentifierTally,
     RowOutcome,

@@ -16,8 +16,8 @@ from agencies.ingest.staging import BATCH_ROWS, extract_progress_save, json_comp
 from agencies.models import (
     Extract,
 )
+from core.keys import derive_key
 from matching.pseudonymise import quarantine_seal
-from sharehub.keys import derive_key
 from sharehub_bridge import normalise
 from sharehub_bridge.definitions import Definition
 from sharehub_bridge.readers import ExtractFileError, extract_open

@@ -5,10 +5,10 @@ from django.db import connection
 from django.utils import timezone
 
 from agencies.models import Dataset, SourceRecord
+from core.keys import linkage_key_version
 from matching.models import LinkageRecord, SearchKey
 from matching.pseudonymise import identity_open, record_keys_compute
 from matching.tokens import RECORD_DTYPE, SEARCH_FIELDS, search_rows
-from sharehub.keys import linkage_key_version
 
 KEYS_BATCH = 2_000
 

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from core.locks import LockId, advisory_lock
 from matching import scoring
 from matching.candidates import candidate_pairs, pair_levels, pair_weights
 from matching.linkage.clusters import Thresholds, region_cluster
@@ -19,11 +20,8 @@ from matching.linkage.review import review_store
 from matching.model import model_current, model_estimate, model_stale
 from matching.models import LinkageModel, LinkageRecord, LinkageRun, Person, RecordApart, ReviewItem
 from matching.tokens import keys_take
-from sharehub.locks import advisory_lock
 
 WHOLE_REGION_SHARE = 0.5
-
-LINKAGE_LOCK_ID = 0x5348_4C4B  # "SHLK": one linkage run at a time on PostgreSQL
 
 
 def linkage_run(
@@ -42,7 +40,7 @@ def linkage_run(
     run already recorded (queued for a relink, so its progress can be followed from the start).
     """
     # One run at a time: two runs assigning persons at once would undo each other.
-    with advisory_lock(LINKAGE_LOCK_ID):
+    with advisory_lock(LockId.LINKAGE):
         if run is None:
             run = LinkageRun.objects.create(
                 kind=kind or (LinkageRun.Kind.FULL if full else LinkageRun.Kind.INCREMENTAL),

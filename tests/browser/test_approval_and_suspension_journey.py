@@ -13,7 +13,8 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from agencies.models import Membership, Role
-from protocols.models import Purpose, Tier, VersionStatus
+from core.purpose import Purpose
+from protocols.models import Tier, VersionStatus
 from protocols.services import (
     ProtocolInput,
     RuleInput,

@@ -18,10 +18,10 @@ from django.utils import timezone
 from playwright.sync_api import Page
 
 from agencies.models import Membership, Role
+from core.purpose import Purpose
 from matching.models import Person
 from protocols.engine import agencies_visible
-from protocols.models import Purpose
-from sharehub.demo import DEMO_LOGINS, DEMO_PASSWORD
+from synthetic.demo import DEMO_LOGINS, DEMO_PASSWORD
 from tests.browser.conftest import axe_violations
 from tests.browser.test_sign_in import sign_in
 

@@ -17,10 +17,10 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from agencies.models import Membership, Role
+from core.purpose import Purpose
 from matching.models import Person
 from protocols.engine import disclose
-from protocols.models import Purpose
-from sharehub.demo import DEMO_PASSWORD, DEMO_PEOPLE
+from synthetic.demo import DEMO_PASSWORD, DEMO_PEOPLE
 from tests.browser.conftest import SCREENSHOTS, expect_accessible
 from tests.browser.test_sign_in import sign_in
 

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from agencies.models import Agency
-from sharehub.models import DataKey
+from core.models import DataKey
 from sharehub.rotation import BATCH_ROWS, agency_key_rotate, ingest_keys_in_use, master_key_rotate
 
 
@@ -109,8 +109,8 @@ class Command(BaseCommand):
             )
 
     def _rotate_linkage(self) -> None:
+        from core.keys import linkage_key_version
         from matching.linkage.run import linkage_run
-        from sharehub.keys import linkage_key_version
 
         # Keys made under an older linkage key are stale; the run recomputes them from the
         # sealed identities, then a full run re-links (pairs compare only under one key). A

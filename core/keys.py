@@ -104,7 +104,7 @@ def _unwrap(agency_id: int, version: int) -> bytes:
     cached = _data_key_cache.get((agency_id, version))
     if cached is not None:
         return cached
-    from sharehub.models import DataKey
+    from core.models import DataKey
 
     row = DataKey.objects.get(agency_id=agency_id, version=version)
     key = _unwrap_with(
@@ -136,7 +136,7 @@ def data_key_wrap(*, agency_id: int, version: int, key: bytes) -> tuple[int, byt
 
 def current_data_key_version(agency_id: int) -> int:
     """The agency's newest data key version, creating version 1 on first use."""
-    from sharehub.models import DataKey
+    from core.models import DataKey
 
     latest = DataKey.objects.filter(agency_id=agency_id).order_by("-version").first()
     if latest is not None:
@@ -158,7 +158,7 @@ def data_key_create(*, agency_id: int) -> int:
     Older versions stay, so what they sealed keeps opening until rotation has resealed it
     (sharehub.rotation).
     """
-    from sharehub.models import DataKey
+    from core.models import DataKey
 
     with transaction.atomic():
         latest = (
@@ -185,7 +185,7 @@ def data_key_rewrap(*, data_key_id: int) -> bool:
     Its own transaction, with the row locked, so a crash or a second operator leaves every key
     wrapped under one master key or the other, never neither.
     """
-    from sharehub.models import DataKey
+    from core.models import DataKey
 
     current = master_keys()[0].version
     with transaction.atomic():

@@ -148,7 +148,7 @@ DEMO_RULES = {
 
 def demo_protocol_ensure(agencies) -> None:
     """The MASH protocol for the demo practitioners; once."""
-    from protocols.models import Purpose
+    from core.purpose import Purpose
 
     _demo_protocol_in_force(
         agencies,
@@ -248,8 +248,9 @@ def demo_consent_work(health) -> None:
     from consent.models import ConsentRequest, OverrideCategory, SafeguardingOverride
     from consent.overrides import override_start
     from consent.requests import consent_request_create
+    from core.purpose import Purpose
     from matching.models import LinkageRecord, Person
-    from protocols.models import ProtocolVersion, Purpose
+    from protocols.models import ProtocolVersion
 
     if ConsentRequest.objects.exists() or SafeguardingOverride.objects.exists():
         return
@@ -303,7 +304,7 @@ DEMO_INSIGHT_FIELDS = {
 def demo_insights_protocol_ensure(agencies) -> None:
     """A commissioning protocol for the analyst; once. Dates of birth are shared so that exports
     can give age bands (the export never writes the date)."""
-    from protocols.models import Purpose
+    from core.purpose import Purpose
 
     _demo_protocol_in_force(
         agencies,

@@ -1,10 +1,10 @@
-"""The service navigation, per role, derived from what each page declares in agencies.access."""
+"""The service navigation, per role, derived from what each page declares (core.access)."""
 
 from dataclasses import dataclass
 
 from django.urls import resolve, reverse
 
-from agencies.access import PUBLIC, SIGNED_IN, admits
+from core.access import PUBLIC, SIGNED_IN, admits
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 from django.conf import settings
 
 from agencies.access import usable_memberships
-from agencies.navigation import nav_for
+from sharehub.navigation import nav_for
 
 
 def _usable(request, user):

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from agencies.models import Role
-from sharehub.demo import DEMO_PASSWORD, DEMO_PEOPLE, demo_load
+from synthetic.demo import DEMO_PASSWORD, DEMO_PEOPLE, demo_load
 
 
 class Command(BaseCommand):

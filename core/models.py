@@ -2,7 +2,7 @@ from django.db import models
 
 
 class DataKey(models.Model):
-    """One version of an agency's data key, stored only wrapped by a master key (sharehub.keys)."""
+    """One version of an agency's data key, stored only wrapped by a master key (core.keys)."""
 
     agency = models.ForeignKey("agencies.Agency", on_delete=models.PROTECT, related_name="+")
     version = models.PositiveIntegerField()
@@ -15,6 +15,9 @@ class DataKey(models.Model):
     retired_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        # The table keeps the name it had when the model was in sharehub/: moving it changed no
+        # table, so a process of the release before reads its keys throughout a deployment.
+        db_table = "sharehub_datakey"
         constraints = [
             models.UniqueConstraint(fields=["agency", "version"], name="datakey_unique_version")
         ]
