@@ -61,6 +61,8 @@ lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	# The import contracts in pyproject.toml: apps import only the layers below them.
+	$(VENV)/bin/lint-imports --no-cache
 
 # Bandit over the application (any finding fails), then the locked dependencies against known
 # vulnerabilities (scripts/audit-dependencies says NOT AUDITED when it could reach no data).
