@@ -53,9 +53,9 @@ test: $(VENV)/.dev-installed assets
 	./scripts/ensure-chromium
 	$(PY) -m pytest $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
-# Everything except the browser and worker tests, for a quick loop while editing.
+# Everything except the browser, worker and benchmark runs, for a quick loop while editing.
 test-fast: $(VENV)/.dev-installed assets
-	$(PY) -m pytest $(PYTEST_PARALLEL) -m "not browser and not worker" $(PYTEST_ARGS)
+	$(PY) -m pytest $(PYTEST_PARALLEL) -m "not browser and not worker and not benchmarks" $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check .

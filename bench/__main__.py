@@ -1,4 +1,7 @@
-"""`make bench`: run every benchmark in turn; each writes its section of BENCHMARKS.md."""
+"""`make bench`: run every benchmark in turn; each writes its section of BENCHMARKS.md.
+
+`python -m bench --smoke` runs them all at a small size instead, writing nothing; the suite runs
+each so (tests/test_benchmarks_run.py), so that one which breaks fails CI."""
 
 import subprocess
 import sys

@@ -1,6 +1,7 @@
 """Scores, alerts and dashboards at scale: two nightly enrichment runs and the analyst's pages.
 
-Run: python -m bench.enrich [--records 1000000] [--reuse] [--database-url URL] [--renders 50].
+Run: python -m bench.enrich [--records 1000000] [--reuse] [--database-url URL] [--renders 50]
+[--smoke].
 Targets (issue 7): with 1,000,000 records loaded, a nightly run recomputes every score and alert
 in under 5 minutes on PostgreSQL; the dashboard renders in under 500 ms.
 
@@ -25,8 +26,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import date
 
-from bench.common import OUT, peak_rss_mb, record
-from bench.ingest import postgres_url
+from bench.common import OUT, SMOKE_RECORDS, arguments, peak_rss_mb, postgres_url, record
 from bench.linkage_runner import RECORDS_PER_PERSON
 from bench.summary_load import (
     PROTOCOL_NAME,
@@ -36,7 +36,7 @@ from bench.summary_load import (
     readers_create,
     records_ensure,
     server_env,
-    session_cookie,
+    sign_in,
 )
 
 TARGET_RUN_SECONDS = 300
@@ -315,7 +315,7 @@ def pages_timed(analyst, *, warmups: int, renders: int) -> list[Page]:
     from django.test import Client
 
     client = Client(HTTP_HOST="127.0.0.1", HTTP_X_FORWARDED_PROTO="https")
-    client.cookies.load(session_cookie(analyst.user, analyst))
+    client.cookies.load(sign_in(analyst.user))
     pages = [
         page_timed(client, DASHBOARD_PATH, warmups=warmups, renders=renders),
         page_timed(client, CSV_PATH, warmups=2, renders=max(renders // 2, 1)),
@@ -372,9 +372,12 @@ def main() -> None:
     parser.add_argument(
         "--reuse", action="store_true", help="keep the database if it already holds the records"
     )
-    parser.add_argument("--database-url", default=postgres_url())
-    args, _ = parser.parse_known_args()
-    url = args.database_url
+    parser.add_argument("--database-url", help="default: sharehub_bench on the bench server")
+    args = arguments(
+        parser,
+        smoke_sizes={"records": SMOKE_RECORDS, "renders": 2, "warmup": 1, "practitioners": 1},
+    )
+    url = args.database_url or postgres_url()
     people = int(args.records / RECORDS_PER_PERSON)
     linked, load_minutes = records_ensure(url, args.records, reuse=args.reuse)
 
@@ -547,8 +550,9 @@ Alerts raised, by rule:
 
 The analyst's pages, after the second run, through Django's test client in-process (the whole
 request: session, middleware, view and template, but no server or network in front), signed in
-with a session written directly; {args.warmup} untimed renders of the dashboard first, 2 of the
-others. Queries are those of one more request, counted with `CaptureQueriesContext`.
+as a user signs in (password, then the authentication app's code); {args.warmup} untimed renders
+of the dashboard first, 2 of the others. Queries are those of one more request, counted with
+`CaptureQueriesContext`.
 
 | request | renders | p50 ms | p95 ms | max ms | size | SQL queries | notes |
 | --- | --- | --- | --- | --- | --- | --- | --- |

@@ -1,7 +1,7 @@
 """Retention erasure at scale: a night's retention run removing a share of every dataset's records.
 
 Run: python -m bench.erasure [--records 200000] [--expire-share 0.10] [--reuse]
-[--database-url URL].
+[--database-url URL] [--smoke].
 Issue 8 sets no target; the figures are stated as measured.
 
 The records are bench.summary_load's synthetic set, loaded and linked through the production path,
@@ -21,15 +21,13 @@ import argparse
 import time
 from collections import Counter, defaultdict
 from datetime import date, timedelta
-from urllib.parse import urlparse, urlunparse
+from urllib.parse import urlparse
 
-from bench.common import peak_rss_mb, record
+from bench.common import SMOKE_RECORDS, arguments, database_name, peak_rss_mb, postgres_url, record
 from bench.enrich import agencies_by_code, practitioners_ensure, risk_ensure, scoring_day
-from bench.ingest import postgres_url
 from bench.linkage_runner import RECORDS_PER_PERSON
 from bench.summary_load import analyse, django_setup, keys_dir, records_ensure, server_env
 
-DATABASE = "sharehub_bench_erasure"
 RETENTION_DAYS = 30
 AGE_DAYS = 60
 PRACTITIONERS = 2  # in each of children's social care and police, so that alerts are delivered
@@ -49,7 +47,8 @@ CHUNK = 5_000  # ids per query when counting rows of the aged records
 
 
 def erasure_url() -> str:
-    return urlunparse(urlparse(postgres_url())._replace(path=f"/{DATABASE}"))
+    """The benchmark's own database, beside the one the others reuse: sharehub_bench_erasure."""
+    return postgres_url(f"{database_name()}_erasure")
 
 
 # --- Counting -------------------------------------------------------------------------------
@@ -259,10 +258,10 @@ def main() -> None:
         "--reuse", action="store_true", help="keep the database if it already holds the records"
     )
     parser.add_argument(
-        "--database-url", default=erasure_url(), help=f"default: {DATABASE} on the bench server"
+        "--database-url", help="default: sharehub_bench_erasure on the bench server"
     )
-    args, _ = parser.parse_known_args()
-    url = args.database_url
+    args = arguments(parser, smoke_sizes={"records": SMOKE_RECORDS})
+    url = args.database_url = args.database_url or erasure_url()
     if urlparse(url).path.lstrip("/") == urlparse(postgres_url()).path.lstrip("/"):
         raise SystemExit("the erasure would consume the database the other benchmarks reuse")
     people = int(args.records / RECORDS_PER_PERSON)
@@ -450,8 +449,9 @@ Statements this process sent during the run that took {SLOW_QUERY_SECONDS:g} s o
         f"""
 `{command}` (part of `make bench`).
 
-The database, `{DATABASE}` (the benchmark's own: an erasure consumes its records, so the
-1M-record `sharehub_bench` the other benchmarks reuse is never touched), holds {linked:,} linked
+The database, `{urlparse(args.database_url).path.lstrip("/")}` (the benchmark's own: an erasure
+consumes its records, so the 1M-record `{database_name()}` the other benchmarks reuse is never
+touched), holds {linked:,} linked
 records, the synthetic people of bench.linkage_speed in five agencies' datasets,
 {origin}.
 In the benchmark process, with the production settings: the demo partnership's

@@ -1,7 +1,7 @@
 """Extract ingestion end to end through real processes: the IG bridge beside an API upload.
 
-Run: python -m bench.ingest_bridge [--rows N]. Target (issue 23): at 1,000,000 rows the bridge
-plus the server load at least 13,000 rows/s end to end, on PostgreSQL.
+Run: python -m bench.ingest_bridge [--rows N] [--smoke]. Target (issue 23): at 1,000,000 rows
+the bridge plus the server load at least 13,000 rows/s end to end, on PostgreSQL.
 
 Both channels load the same synthetic health extract as bench.ingest, each into a fresh
 PostgreSQL database with a gunicorn server, one Celery worker process (concurrency 1) and a
@@ -28,8 +28,8 @@ import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
-from bench.common import OUT, ROOT, record
-from bench.ingest import bench_files, fresh_postgres, postgres_url
+from bench.common import OUT, ROOT, arguments, fresh_postgres, postgres_url, record
+from bench.ingest import bench_files
 
 SETUP = """
 import json, os, sys, django
@@ -193,7 +193,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--channels", default="bridge,api")
-    args, _ = parser.parse_known_args()
+    args = arguments(parser, smoke_sizes={"rows": 300})
     OUT.mkdir(parents=True, exist_ok=True)
     population, extract = bench_files(args.rows)
     size_mb = extract.stat().st_size / 1024**2
@@ -201,6 +201,8 @@ def main() -> None:
     runs = {"bridge": run_bridge, "api": run_api}
     for channel in args.channels.split(","):
         figures = runs[channel](population, extract)
+        if figures["status"] != "loaded":
+            raise SystemExit(f"{channel}: the extract ended {figures['status']}")
         rate = figures["read"] / figures["seconds"]
         server = figures["finished"] - figures["started"]
         print(

@@ -2,9 +2,11 @@
 
 `python -m bench.linkage_child DIR --out RESULT.json [--delta FILE] [--full-rerun]` loads the
 synthetic extracts in DIR into a fresh database through the production path (extract_receive,
-the ingest task, then the linkage task after each extract, in-process as on the embedded default)
-and writes what happened: seconds per extract and per stage, linkage figures, predicted persons.
-The parent picks the database (DATABASE_URL) and reads the JSON; nothing here writes BENCHMARKS.md.
+the ingest task, then the linkage task and the enrichment after each extract, in-process as on
+the embedded default) and writes what happened: seconds per extract and per stage (ingest,
+linkage and enrichment apart, from the runs' own start and finish), linkage figures, predicted
+persons. The parent picks the database (DATABASE_URL) and reads the JSON; nothing here writes
+BENCHMARKS.md.
 """
 
 import argparse
@@ -13,9 +15,15 @@ import json
 import os
 import sys
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import django
+
+
+def _seconds(runs) -> float:
+    """Seconds between each run's own start and finish, summed (linkage or enrichment)."""
+    return sum((r.finished_at - r.started_at).total_seconds() for r in runs if r.finished_at)
 
 
 def main() -> None:
@@ -46,6 +54,7 @@ def main() -> None:
     from bench.common import peak_rss_mb
     from matching.linkage.run import linkage_run
     from matching.models import LinkageRecord, LinkageRun
+    from risk.models import RiskRun
     from synthetic.demo import SYNTHETIC_HOLDERS
     from synthetic.loading import synthetic_definitions
 
@@ -60,7 +69,8 @@ def main() -> None:
 
     def upload(agency, definition, path: Path) -> dict:
         dataset = dataset_define(agency=agency, definition=definition).dataset
-        runs_before = set(LinkageRun.objects.values_list("pk", flat=True))
+        linkage_before = set(LinkageRun.objects.values_list("pk", flat=True))
+        enrichment_before = set(RiskRun.objects.values_list("pk", flat=True))
         started = time.perf_counter()
         with path.open("rb") as stream:
             extract = extract_receive(
@@ -73,20 +83,24 @@ def main() -> None:
             )
         total = time.perf_counter() - started
         extract.refresh_from_db()
-        runs = list(LinkageRun.objects.exclude(pk__in=runs_before).order_by("pk"))
-        link_seconds = sum((r.finished_at - r.started_at).total_seconds() for r in runs)
+        runs = list(LinkageRun.objects.exclude(pk__in=linkage_before).order_by("pk"))
+        link_seconds = _seconds(runs)
+        # Enrichment follows linkage in the same call on the embedded default: its own figure,
+        # not ingest's.
+        enrich_seconds = _seconds(RiskRun.objects.exclude(pk__in=enrichment_before))
         entry = {
             "file": path.name,
             "status": extract.status,
             "rows": extract.rows_read,
             "seconds": total,
-            "ingest_seconds": total - link_seconds,
+            "ingest_seconds": total - link_seconds - enrich_seconds,
             "link_seconds": link_seconds,
+            "enrich_seconds": enrich_seconds,
             "runs": [r.figures for r in runs],
         }
         print(
             f"  {path.name}: {extract.rows_read:,} rows, ingest {entry['ingest_seconds']:.1f} s, "
-            f"link {link_seconds:.1f} s ({extract.status})",
+            f"link {link_seconds:.1f} s, enrich {enrich_seconds:.1f} s ({extract.status})",
             flush=True,
         )
         return entry
@@ -131,27 +145,26 @@ def _set_load(args, manifest: dict, upload, result: dict) -> None:
     """Load a benchmark set in the order asked (or the manifest's), then read the persons back."""
     from agencies.models import Agency, Extract
     from agencies.services import agency_create_or_update
-    from bench.common import peak_rss_mb
-    from matching import tasks as matching_tasks
+    from bench.common import linkage_held, peak_rss_mb
     from matching.linkage.run import linkage_run
     from matching.models import LinkageRecord, LinkageRun, ReviewItem
     from sharehub_bridge.definitions import definition_parse
 
     datasets = {entry["agency"]: entry for entry in manifest["datasets"]}
     order = args.order.split(",") if args.order else list(datasets)
-    deferred = None
-    if args.at_once:
-        # Nothing is linked until every extract is in: one run then links them all.
-        deferred = matching_tasks.link_after_extract.delay
-        matching_tasks.link_after_extract.delay = lambda **kwargs: None
     started = time.perf_counter()
-    for code in order:
-        entry = datasets[code]
-        agency = agency_create_or_update(code=code.upper(), name=f"Bench set {code}", kind="other")
-        definition = definition_parse(entry["definition"])
-        result["extracts"].append(upload(agency, definition, args.synthetic_dir / entry["file"]))
-    if deferred is not None:
-        matching_tasks.link_after_extract.delay = deferred
+    # --at-once: nothing is linked until every extract is in; one run then links them all.
+    with linkage_held() if args.at_once else nullcontext():
+        for code in order:
+            entry = datasets[code]
+            agency = agency_create_or_update(
+                code=code.upper(), name=f"Bench set {code}", kind="other"
+            )
+            definition = definition_parse(entry["definition"])
+            result["extracts"].append(
+                upload(agency, definition, args.synthetic_dir / entry["file"])
+            )
+    if args.at_once:
         run_started = time.perf_counter()
         run = linkage_run()
         result["at_once_run"] = {

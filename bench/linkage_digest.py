@@ -1,8 +1,9 @@
 """A digest of what linkage decides, to show a change that should alter nothing altered nothing.
 
-Run: python -m bench.linkage_digest [--people N]. Loads three sets through the production path
-(upload, ingest, linkage after each extract; then a full re-link) in child processes on fresh
-SQLite databases with one fixed linkage key, and prints one SHA-256 per set over:
+Run: python -m bench.linkage_digest [--people N] [--sets NAME ...] [--smoke]. Loads three sets
+(or those named) through the production path (upload, ingest, linkage after each extract; then a
+full re-link) in child processes on fresh SQLite databases with one fixed linkage key, and prints
+one SHA-256 per set over:
 - the persons, each as the sorted list of its (agency, record id) pairs, the list sorted (person
   ids themselves depend on insertion order, so they are left out);
 - every extract's outcome (status, counts, repairs, message);
@@ -19,13 +20,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.common import OUT, ROOT
+from bench.common import OUT, ROOT, arguments, fresh_sqlite
 from bench.linkage_runner import synthetic_set
 from bench.linkage_sets import set_build
 
 # A fixed key, so two runs differ only in the code (any key gives the same persons; this makes
 # the figures that count hash collisions comparable too).
 DIGEST_LINKAGE_KEY = "1:bGlua2FnZS1kaWdlc3QtZml4ZWQta2V5LTMyYnl0ZXM="  # noqa: S105
+# The sets, and whether a full re-link follows their loading.
+SETS = {"synthetic": True, "everything": True, "first_no_duplicates": False}
 _TIMING_WORDS = ("second", "seconds", "_ms", "duration", "started", "finished", "rss")
 
 
@@ -43,9 +46,7 @@ def _untimed(value):
 
 def _child(directory: Path, label: str, *, full_rerun: bool) -> dict:
     var_dir = OUT / f"var-digest-{label}"
-    var_dir.mkdir(parents=True, exist_ok=True)
-    for leftover in var_dir.glob("sharehub.sqlite3*"):
-        leftover.unlink()
+    fresh_sqlite(var_dir)
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")} | {
         "SHAREHUB_VAR_DIR": str(var_dir),
         "SHAREHUB_LOG_LEVEL": "WARNING",
@@ -91,17 +92,15 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--people", type=int, default=3000)
     parser.add_argument("--keep", type=Path, help="write each canonical document here, to diff")
-    args = parser.parse_args()
-    sets = {
-        f"synthetic-{args.people}": (synthetic_set(args.people), True),
-        f"everything-{args.people}": (set_build("everything", people=args.people), True),
-        f"first_no_duplicates-{args.people}": (
-            set_build("first_no_duplicates", people=args.people),
-            False,
-        ),
-    }
-    for label, (directory, full_rerun) in sets.items():
-        digest, canonical = result_digest(_child(directory, label, full_rerun=full_rerun))
+    parser.add_argument("--sets", nargs="+", choices=list(SETS), default=list(SETS))
+    args = arguments(parser, smoke_sizes={"people": 150, "sets": ["everything"]})
+    for name in args.sets:
+        label = f"{name}-{args.people}"
+        if name == "synthetic":
+            directory = synthetic_set(args.people)
+        else:
+            directory = set_build(name, people=args.people)
+        digest, canonical = result_digest(_child(directory, label, full_rerun=SETS[name]))
         print(
             f"{label}: {digest} ({len(canonical['persons']):,} persons, "
             f"{len(canonical['unlinked']):,} records without one)",

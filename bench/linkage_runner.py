@@ -7,8 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.common import OUT, ROOT
-from bench.ingest import fresh_postgres, postgres_url
+from bench.common import OUT, ROOT, fresh_postgres, fresh_sqlite, postgres_url
 
 RECORDS_PER_PERSON = 3.87  # the generator's records per person, measured at 5,000 and 100,000
 
@@ -88,8 +87,7 @@ def child_run(
         fresh_postgres(url)
         env["DATABASE_URL"] = url
     else:
-        for leftover in var_dir.glob("sharehub.sqlite3*"):
-            leftover.unlink()
+        fresh_sqlite(var_dir)
     out = var_dir / "result.json"
     command = [sys.executable, "-m", "bench.linkage_child", str(population), "--out", str(out)]
     if delta:
@@ -99,7 +97,11 @@ def child_run(
     completed = subprocess.run(command, cwd=ROOT, env=env)  # noqa: S603
     if completed.returncode:
         raise SystemExit(f"linkage child run {label} failed")
-    return json.loads(out.read_text())
+    result = json.loads(out.read_text())
+    extracts = [*result["extracts"], *([result["delta"]] if "delta" in result else [])]
+    if failed := [f"{e['file']} {e['status']}" for e in extracts if e["status"] != "loaded"]:
+        raise SystemExit(f"linkage child run {label}: not every extract loaded ({failed})")
+    return result
 
 
 def predicted_clusters(result: dict) -> dict[tuple[str, str], int]:

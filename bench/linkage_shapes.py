@@ -1,13 +1,14 @@
 """Linkage on agency shapes our generator does not produce and on public sets, beside Splink.
 
 Run: python -m bench.linkage_shapes [--sets NAME ...] [--people 3000] [--orders-people 1200]
-(part of `make bench`). Each set of bench.linkage_sets is loaded through the production path
-(define the datasets, upload each extract, ingest, link after each, in-process on a fresh SQLite
-database: bench.linkage_child) in the manifest's order, and the persons read back; plaintext
-Splink (bench.splink_baseline) links the same files in the same run at two thresholds. Both
-are scored over record pairs implied by the clusters (bench.linkage_metrics), overall, per pair
-of agencies, and on pairs of different people in one household. Then every load order of one
-set's agencies, and all of them at once, to show the result does not depend on the order.
+[--orders N] [--no-splink] [--smoke] (part of `make bench`). Each set of bench.linkage_sets is
+loaded through the production path (define the datasets, upload each extract, ingest, link after
+each, in-process on a fresh SQLite database: bench.linkage_child) in the manifest's order, and
+the persons read back; plaintext Splink (bench.splink_baseline) links the same files in the same
+run at two thresholds. Both are scored over record pairs implied by the clusters
+(bench.linkage_metrics), overall, per pair of agencies, and on pairs of different people in one
+household. Then every load order of one set's agencies (or the first `--orders`), and all of
+them at once, to show the result does not depend on the order.
 
 Targets (issue 19): F1 >= 0.97 on every shape, each agency pair's recall >= 0.93 and precision
 >= 0.98, household precision >= 0.98, F1 between load orders within 0.005 (pairs differing by
@@ -26,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.common import OUT, ROOT, record
+from bench.common import OUT, ROOT, arguments, fresh_sqlite, record
 from bench.linkage_metrics import (
     agency_pair_scores,
     format_table,
@@ -63,9 +64,7 @@ def sharehub_run(
     """Load and link a set in a child process on a fresh SQLite database; its JSON result.
     Runs given one linkage key hash alike, so only the load order differs between them."""
     var_dir = OUT / f"var-shapes-{label}"
-    var_dir.mkdir(parents=True, exist_ok=True)
-    for leftover in var_dir.glob("sharehub.sqlite3*"):
-        leftover.unlink()
+    fresh_sqlite(var_dir)
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")} | {
         "SHAREHUB_VAR_DIR": str(var_dir),
         "SHAREHUB_LOG_LEVEL": "WARNING",
@@ -108,10 +107,9 @@ def _named(pairs: dict) -> dict:
     return {" - ".join(pair): figures for pair, figures in pairs.items()}
 
 
-def set_score(name: str, people: int) -> dict:
-    """ShareHub and Splink on one set: the rows for BENCHMARKS.md and the figures behind them."""
-    from bench.splink_baseline import splink_link
-
+def set_score(name: str, people: int, *, splink: bool = True) -> dict:
+    """ShareHub and Splink on one set: the rows for BENCHMARKS.md and the figures behind them.
+    ShareHub alone when not `splink`."""
     directory = set_build(name, people=people)
     truth, household = _truth(directory)
     print(f"== {name}: {len(truth):,} records", flush=True)
@@ -129,7 +127,9 @@ def set_score(name: str, people: int) -> dict:
             "review": result["review_items_open"],
         }
     }
-    for threshold in SPLINK_THRESHOLDS:
+    for threshold in SPLINK_THRESHOLDS if splink else ():
+        from bench.splink_baseline import splink_link
+
         splink_predicted, splink_seconds, _ = splink_link(
             directory, threshold_probability=threshold
         )
@@ -159,8 +159,9 @@ def set_score(name: str, people: int) -> dict:
     }
 
 
-def orders_score(people: int) -> dict:
-    """Every load order of one set's agencies, and all of them at once."""
+def orders_score(people: int, *, limit: int | None = None) -> dict:
+    """Every load order of one set's agencies (the first `limit` of them when given), and all of
+    them at once."""
     directory = set_build(ORDERS_SET, people=people)
     truth, _ = _truth(directory)
     agencies = [
@@ -170,7 +171,8 @@ def orders_score(people: int) -> dict:
     # from, is then the same, and any difference left is the load order's alone.
     key = "1:" + base64.b64encode(secrets.token_bytes(32)).decode()
     runs = {}
-    for number, order in enumerate(itertools.permutations(agencies)):
+    orders = itertools.islice(itertools.permutations(agencies), limit)
+    for number, order in enumerate(orders):
         result = sharehub_run(
             directory, label=f"orders-{number}", order=list(order), linkage_key=key
         )
@@ -215,8 +217,8 @@ def _markdown(results: list[dict], orders: dict | None, people: int) -> str:
     summary = []
     for found in results:
         best_splink = max(
-            (v for k, v in found["linkers"].items() if k.startswith("Splink")),
-            key=lambda v: v["scores"]["f1"],
+            (v["scores"]["f1"] for k, v in found["linkers"].items() if k.startswith("Splink")),
+            default=None,
         )
         for linker, figures in found["linkers"].items():
             row = {"set": found["name"], "records": found["records"]}
@@ -229,7 +231,9 @@ def _markdown(results: list[dict], orders: dict | None, people: int) -> str:
             )
             if linker == "ShareHub":
                 row["set aside"] = found["set_aside"]
-                row["above best Splink"] = figures["scores"]["f1"] > best_splink["scores"]["f1"]
+                row["above best Splink"] = (
+                    "-" if best_splink is None else figures["scores"]["f1"] > best_splink
+                )
             summary.append(row)
     columns = [
         "set", "records", "linker", "precision", "recall", "F1", "household precision",
@@ -238,8 +242,8 @@ def _markdown(results: list[dict], orders: dict | None, people: int) -> str:
     pair_rows = []
     for found in results:
         sharehub = found["linkers"]["ShareHub"]["pairs"]
-        splink = found["linkers"]["Splink 0.99"]["pairs"]
-        splink_low = found["linkers"]["Splink 0.9"]["pairs"]
+        splink = found["linkers"].get("Splink 0.99", {}).get("pairs", {})
+        splink_low = found["linkers"].get("Splink 0.9", {}).get("pairs", {})
         for pair, figures in sharehub.items():
             if figures["true_pairs"] < 20:
                 continue  # a handful of pairs says nothing
@@ -250,8 +254,8 @@ def _markdown(results: list[dict], orders: dict | None, people: int) -> str:
                     "true pairs": figures["true_pairs"],
                     "ShareHub precision": figures["precision"],
                     "ShareHub recall": figures["recall"],
-                    "Splink 0.9 P / R": _p_r(splink_low[pair]),
-                    "Splink 0.99 P / R": _p_r(splink[pair]),
+                    "Splink 0.9 P / R": _p_r(splink_low[pair]) if pair in splink_low else "-",
+                    "Splink 0.99 P / R": _p_r(splink[pair]) if pair in splink else "-",
                 }
             )
     repairs = [
@@ -301,10 +305,17 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=3000)
     parser.add_argument("--orders-people", type=int, default=1200)
     parser.add_argument("--no-orders", action="store_true")
+    parser.add_argument("--orders", type=int, help="at most this many load orders (default: all)")
+    parser.add_argument(
+        "--no-splink", action="store_true", help="ShareHub alone (Splink is in bench.lock only)"
+    )
     parser.add_argument("--no-record", action="store_true", help="do not write BENCHMARKS.md")
-    args, _ = parser.parse_known_args()
-    results = [set_score(name, args.people) for name in args.sets]
-    orders = None if args.no_orders else orders_score(args.orders_people)
+    args = arguments(
+        parser,
+        smoke_sizes={"sets": ["everything"], "people": 150, "orders_people": 100, "orders": 1},
+    )
+    results = [set_score(name, args.people, splink=not args.no_splink) for name in args.sets]
+    orders = None if args.no_orders else orders_score(args.orders_people, limit=args.orders)
     (OUT / "linkage_shapes.json").write_text(
         json.dumps({"results": results, "orders": orders}, indent=1, default=str)
     )

@@ -1,6 +1,6 @@
 """Free-text redaction (issue 23): what taking a row's own identifiers out of its notes costs.
 
-Run: python -m bench.redaction [--rows 100000] [--repeats 3]
+Run: python -m bench.redaction [--rows 100000] [--repeats 3] [--smoke]
 
 Rows of a police-style extract (forename, surname, date of birth, NHS number, postcode, an
 address line and a 200-character summary) are validated with sharehub_bridge.validation's
@@ -17,7 +17,7 @@ import os
 import random
 import time
 
-from bench.common import record
+from bench.common import arguments, record
 from sharehub_bridge.definitions import definition_parse
 from sharehub_bridge.readers import Row
 from sharehub_bridge.validation import RowValidator
@@ -112,7 +112,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
+    args = arguments(parser, smoke_sizes={"rows": 300, "repeats": 1})
     definition = definition_parse(DEFINITION, stored=True)
     lines = [
         "| notes | rows | validate, redacting (µs/row) | validate, not redacting (µs/row) "

@@ -7,9 +7,9 @@ u by random sampling, m by EM, predict, connected-component clustering at a thre
 ShareHub never holds the plaintext together like this, so the comparison shows what linking on
 keyed tokens costs or gains in quality against a plaintext linker.
 
-Run: .venv/bin/python -m bench.splink_baseline --people 20000 (needs requirements/bench.lock,
-installed by `make bench`). It prints its figures and writes nothing to BENCHMARKS.md:
-bench/linkage_quality.py calls `splink_link` and writes the side-by-side table.
+Run: .venv/bin/python -m bench.splink_baseline --people 20000 [--smoke] (needs
+requirements/bench.lock, installed by `make bench`). It prints its figures and writes nothing to
+BENCHMARKS.md: bench/linkage_quality.py calls `splink_link` and writes the side-by-side table.
 
 Splink 5 API used (checked against the installed 5.0.0, which changed from 3.x/4.x):
 `DuckDBAPI()`, `db_api.register(df, dataset_display_name=...)`, `Linker(sdf, SettingsCreator)`,
@@ -31,7 +31,7 @@ import splink
 import splink.comparison_library as cl
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
-from bench.common import peak_rss_mb
+from bench.common import arguments, peak_rss_mb
 from bench.linkage_metrics import RecordKey, format_table, ground_truth_load, pairwise_scores
 from bench.linkage_runner import synthetic_set
 
@@ -410,7 +410,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--people", type=int, default=20_000)
     parser.add_argument("--threshold", type=float, default=0.9)
-    args, _ = parser.parse_known_args()
+    args = arguments(parser, smoke_sizes={"people": 150})
 
     directory = synthetic_set(args.people)
     predicted, seconds, details = splink_link(directory, threshold_probability=args.threshold)

@@ -1,7 +1,7 @@
 """Synthetic population generation: 100,000 people (target: under a minute), time and peak RSS.
 
-Run: python -m bench.synthetic [--people N]. Generation runs in a child process so its peak RSS
-is its own.
+Run: python -m bench.synthetic [--people N] [--smoke]. Generation runs in a child process so its
+peak RSS is its own.
 """
 
 import argparse
@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 
-from bench.common import OUT, ROOT, record
+from bench.common import OUT, ROOT, arguments, record
 
 CHILD = """
 import json, os, sys, time, django
@@ -31,7 +31,7 @@ print(json.dumps({"seconds": seconds, "rows": rows, "peak_rss_mb": peak_rss_mb()
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--people", type=int, default=100_000)
-    args, _ = parser.parse_known_args()
+    args = arguments(parser, smoke_sizes={"people": 200})
     out_dir = OUT / f"synthetic-{args.people}"
     started = time.perf_counter()
     result = subprocess.run(  # noqa: S603
