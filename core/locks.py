@@ -31,6 +31,9 @@ class LockId(IntEnum):
     ERASURE = 4213
     # One linkage run at a time: two runs assigning persons at once would undo each other.
     LINKAGE = 0x5348_4C4B  # "SHLK"
+    # A linkage run's worker is alive: held while the run (its id the second key) runs, so that
+    # housekeeping can tell a run whose worker died from a slow one (matching.linkage.alive).
+    LINKAGE_RUN = 4215
 
 
 def _key(lock_id: LockId, item: int | None) -> tuple[str, list[int]]:

@@ -31,6 +31,9 @@ class LinkageRun(models.Model):
         RUNNING = "running", "Running"
         DONE = "done", "Done"
         FAILED = "failed", "Failed"
+        # Its worker died part way (matching.housekeeping): the run will not finish, and its
+        # work was queued again, as a run of its own.
+        ABANDONED = "abandoned", "Abandoned"
 
     kind = models.CharField(max_length=20, choices=Kind.choices)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.RUNNING)
@@ -46,13 +49,21 @@ class LinkageRun(models.Model):
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # The review decision a decision's run applies, so that a run whose worker died can be
+    # queued again with it. A plain id: the task exits quietly when the item is gone.
+    review_item_id = models.BigIntegerField(null=True, blank=True)
+    # Written when the run starts and as it enters each stage: how housekeeping tells a run
+    # whose process died from a slow one where there is no advisory lock to ask (SQLite).
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # Why a run ended as it did, in words, where its status alone does not say (abandoned).
+    message = models.CharField(max_length=300, blank=True)
 
     def __str__(self) -> str:
         return f"linkage run {self.pk} ({self.kind})"
 
     @property
     def is_finished(self) -> bool:
-        return self.status in (self.Status.DONE, self.Status.FAILED)
+        return self.status in (self.Status.DONE, self.Status.FAILED, self.Status.ABANDONED)
 
     @property
     def progress_percent(self) -> int:

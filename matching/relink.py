@@ -9,13 +9,12 @@ run (matching.linkage.figures.STAGES).
 """
 
 import logging
-from datetime import timedelta
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
-from core.locks import LockId, advisory_lock_try
 from matching import scoring
+from matching.housekeeping import runs_abandoned_requeue
 from matching.linkage.run import linkage_run
 from matching.model import model_current
 from matching.models import LinkageRun, ReviewItem
@@ -29,45 +28,14 @@ class RelinkRefused(Exception):
     """A relink cannot be started now; the message says why."""
 
 
-# A queued relink no worker has started after this long was lost (the broker was down, or its
-# message was): it is closed so that another can be asked for.
-QUEUED_FOR_TOO_LONG = timedelta(minutes=30)
-# On the embedded default (no advisory locks to ask) a run still "running" after this long died
-# with its process; a relink of a million records takes minutes.
-RUNNING_FOR_TOO_LONG = timedelta(hours=6)
-
-
-def _abandoned(run: LinkageRun, now) -> bool:
-    if run.status == LinkageRun.Status.QUEUED:
-        return run.started_at < now - QUEUED_FOR_TOO_LONG
-    if connection.vendor == "postgresql":
-        # A running run holds the linkage lock (matching.linkage.run); if it can be taken, the
-        # worker that held it is gone (PostgreSQL drops a dead connection's locks).
-        with advisory_lock_try(LockId.LINKAGE) as free:
-            return free
-    return run.started_at < now - RUNNING_FOR_TOO_LONG
-
-
-def runs_abandoned_close() -> int:
-    """Mark failed the runs whose worker died or whose task never arrived, so that they neither
-    show progress for ever nor stop a new relink being asked for. Returns how many."""
-    now = timezone.now()
-    closed = 0
-    for run in LinkageRun.objects.filter(status__in=IN_FLIGHT).order_by("pk"):
-        if _abandoned(run, now):
-            closed += LinkageRun.objects.filter(pk=run.pk, status=run.status).update(
-                status=LinkageRun.Status.FAILED,
-                finished_at=now,
-                stage="",
-                figures={**run.figures, "abandoned": True},
-            )
-    if closed:
-        logger.warning("closed %s abandoned linkage runs", closed)
-    return closed
-
-
 def relink_in_flight() -> LinkageRun | None:
-    runs_abandoned_close()
+    """The re-link waiting or running, if any, once runs whose worker died are seen to (beat
+    does that every minute; the embedded default has no beat but this page)."""
+    runs_abandoned_requeue()
+    return _relink_in_flight()
+
+
+def _relink_in_flight() -> LinkageRun | None:
     return (
         LinkageRun.objects.filter(kind=LinkageRun.Kind.RELINK, status__in=IN_FLIGHT)
         .order_by("-pk")
@@ -80,11 +48,14 @@ def relink_request(*, requested_by, membership=None, channel: str = "web") -> Li
     from audit.models import AuditAction
     from audit.services import audit_record
 
+    # Outside the transaction: a dead re-link queued again must stay queued when this one is
+    # refused for it.
+    runs_abandoned_requeue()
     with transaction.atomic():
         # Taking turns on the row lock of the newest run keeps two admins' clicks from both
         # queueing one.
         LinkageRun.objects.select_for_update().order_by("-pk").first()
-        current = relink_in_flight()
+        current = _relink_in_flight()
         if current is not None:
             raise RelinkRefused(
                 f"A re-link (run {current.pk}) is already {current.get_status_display().lower()}. "
@@ -166,4 +137,5 @@ def run_progress_data(run: LinkageRun) -> dict:
         "percent": run.progress_percent,
         "persons_merged": figures.get("persons_merged"),
         "persons_split": figures.get("persons_split"),
+        "message": run.message,
     }

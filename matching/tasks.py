@@ -8,6 +8,7 @@ Runs take turns (matching.linkage holds an advisory lock on PostgreSQL).
 from celery import shared_task
 
 from agencies.models import Extract, ExtractStatus
+from matching.housekeeping import runs_abandoned_requeue
 from matching.linkage.run import linkage_run
 from matching.linked_share import extract_linked_share_store
 from matching.models import LinkageRun, ReviewItem
@@ -47,3 +48,10 @@ def relink_everything(*, run_id: int) -> None:
     if run is None or run.status != LinkageRun.Status.DONE:
         return
     persons_relinked.send(sender=LinkageRun)
+
+
+@shared_task(ignore_result=True)
+def requeue_abandoned_linkage_runs() -> None:
+    """Periodic (beat): linkage runs whose worker died marked abandoned and their work queued
+    again (matching.housekeeping). Idempotent."""
+    runs_abandoned_requeue()

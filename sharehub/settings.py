@@ -356,6 +356,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "agencies.tasks.requeue_stalled_extracts",
         "schedule": 5 * 60,
     },
+    # A linkage run whose worker died is marked abandoned and its work queued again within a
+    # minute or two, not when the broker's visibility timeout gives its task back (an hour).
+    "requeue-abandoned-linkage-runs": {
+        "task": "matching.tasks.requeue_abandoned_linkage_runs",
+        "schedule": 60,
+    },
     # A bridge upload not completed within 24 hours is dropped with its chunks.
     "sealed-uploads-expire": {
         "task": "agencies.tasks.sealed_uploads_expire",

@@ -23,6 +23,7 @@ def test_the_lock_ids_are_those_workers_of_the_release_before_take():
         "AUDIT_APPEND": 4211,
         "ERASURE": 4213,
         "LINKAGE": 0x5348_4C4B,
+        "LINKAGE_RUN": 4215,
     }
 
 

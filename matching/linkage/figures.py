@@ -3,6 +3,8 @@
 import time
 from dataclasses import dataclass, field
 
+from django.utils import timezone
+
 from matching.models import LinkageRun
 
 # The stages of a run in order, with how far through the run each starts (for progress bars).
@@ -27,9 +29,12 @@ class Figures:
     run_id: int | None = None
 
     def stage(self, name: str) -> None:
-        """Say on the run which stage it is in, for the people watching its progress."""
+        """Say on the run which stage it is in, for the people watching its progress, and that
+        its process is still alive (matching.linkage.alive)."""
         if self.run_id is not None:
-            LinkageRun.objects.filter(pk=self.run_id).update(stage=name)
+            LinkageRun.objects.filter(pk=self.run_id).update(
+                stage=name, heartbeat_at=timezone.now()
+            )
 
     def time(self, stage: str, started: float) -> float:
         now = time.perf_counter()

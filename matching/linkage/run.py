@@ -1,10 +1,11 @@
 """A linkage run: its stages in order, under one lock, for an extract, a decision or everything."""
 
 import time
+from contextlib import ExitStack
 
 import numpy as np
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
 
 from core.locks import LockId, advisory_lock
@@ -39,17 +40,31 @@ def linkage_run(
     reestimate=True the model is estimated afresh first (a relink: matching.relink). `run` is a
     run already recorded (queued for a relink, so its progress can be followed from the start).
     """
-    # One run at a time: two runs assigning persons at once would undo each other.
-    with advisory_lock(LockId.LINKAGE):
-        if run is None:
-            run = LinkageRun.objects.create(
-                kind=kind or (LinkageRun.Kind.FULL if full else LinkageRun.Kind.INCREMENTAL),
-                extract_id=extract_id,
-            )
-        else:
-            LinkageRun.objects.filter(pk=run.pk).update(
-                status=LinkageRun.Status.RUNNING, started_at=timezone.now(), figures={}
-            )
+    # One run at a time: two runs assigning persons at once would undo each other. The run's own
+    # lock (matching.linkage.alive) is held from before anyone can see it running until it has
+    # written how it ended, so housekeeping knows a run whose worker died at once: taken in the
+    # transaction that creates the run, it outlives it (a session lock).
+    with advisory_lock(LockId.LINKAGE), ExitStack() as alive:
+        with transaction.atomic():
+            if run is None:
+                run = LinkageRun.objects.create(
+                    kind=kind or (LinkageRun.Kind.FULL if full else LinkageRun.Kind.INCREMENTAL),
+                    extract_id=extract_id,
+                    review_item_id=review_item_id,
+                    heartbeat_at=timezone.now(),
+                )
+                alive.enter_context(advisory_lock(LockId.LINKAGE_RUN, run.pk))
+            else:
+                alive.enter_context(advisory_lock(LockId.LINKAGE_RUN, run.pk))
+                # A relink delivered again may find that another delivery finished it, or that
+                # housekeeping gave it up and queued its work as a run of its own.
+                run.refresh_from_db()
+                if run.is_finished:
+                    return run
+                now = timezone.now()
+                LinkageRun.objects.filter(pk=run.pk).update(
+                    status=LinkageRun.Status.RUNNING, started_at=now, heartbeat_at=now, figures={}
+                )
         figures = Figures(run_id=run.pk)
         try:
             _run(
