@@ -18,6 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.models import AuditEntry, ReadFlag, RecordRead
+from audit.owners import owner_lookup
 from audit.selectors import Flag
 
 
@@ -98,13 +99,9 @@ def _export_reads_write(entry: AuditEntry, exported: dict[int, set[str]]) -> Non
     """One RecordRead per agency whose datasets an export takes values from. The rows leave as
     a stream after the entry is written, so it names the datasets and keys, not the persons or
     a count of records (records=0, shown as an export on /audit/reads/)."""
-    from agencies.models import Dataset
-
     owners: dict[int, set[str]] = {}
     owned: dict[int, set[int]] = {}
-    for dataset_id, agency_id in Dataset.objects.filter(pk__in=exported).values_list(
-        "pk", "agency_id"
-    ):
+    for dataset_id, agency_id in owner_lookup().datasets(exported).items():
         owners.setdefault(agency_id, set()).update(exported[dataset_id])
         owned.setdefault(agency_id, set()).add(dataset_id)
     RecordRead.objects.bulk_create(
@@ -137,12 +134,8 @@ def _opened(entry: AuditEntry) -> list[int]:
 def _opened_reads_write(entry: AuditEntry, opened: list[int]) -> None:
     """One RecordRead per agency whose datasets the step or override opens: no field or
     record yet (records=0), the datasets named."""
-    from agencies.models import Dataset
-
     owned: dict[int, set[int]] = {}
-    for dataset_id, agency_id in Dataset.objects.filter(pk__in=opened).values_list(
-        "pk", "agency_id"
-    ):
+    for dataset_id, agency_id in owner_lookup().datasets(opened).items():
         owned.setdefault(agency_id, set()).add(dataset_id)
     persons = [entry.person_reference] if entry.person_reference else []
     RecordRead.objects.bulk_create(
@@ -179,8 +172,7 @@ def record_reads_write(entry: AuditEntry) -> None:
     records, datasets = _named_records(fields, entry.person_reference)
     if not records and not datasets:
         return
-    from agencies.models import Dataset, SourceRecord
-
+    lookup = owner_lookup()
     owners: dict[int, dict[str, Any]] = {}
 
     def owner(agency_id: int) -> dict[str, Any]:
@@ -189,9 +181,7 @@ def record_reads_write(entry: AuditEntry) -> None:
         )
 
     if records:
-        for record_id, agency_id, dataset_id in SourceRecord.objects.filter(
-            pk__in=records
-        ).values_list("pk", "dataset__agency_id", "dataset_id"):
+        for record_id, (agency_id, dataset_id) in lookup.records(records).items():
             person, keys = records[record_id]
             read = owner(agency_id)
             read["persons"].add(person)
@@ -199,9 +189,7 @@ def record_reads_write(entry: AuditEntry) -> None:
             read["records"] += 1
             read["datasets"].add(dataset_id)
     if datasets:
-        for dataset_id, agency_id in Dataset.objects.filter(pk__in=datasets).values_list(
-            "pk", "agency_id"
-        ):
+        for dataset_id, agency_id in lookup.datasets(datasets).items():
             owner(agency_id)["persons"].update(datasets[dataset_id])
             owner(agency_id)["datasets"].add(dataset_id)
     RecordRead.objects.bulk_create(
