@@ -6,6 +6,7 @@ class AgenciesConfig(AppConfig):
     verbose_name = "Agencies and memberships"
 
     def ready(self) -> None:
+        from agencies import sign_ins  # noqa: F401 - sign-ins and failed sign-ins are recorded
         from agencies.selectors import dataset_owners, record_owners
         from audit.owners import OwnerLookup, owner_lookup_register
 
