@@ -1,6 +1,6 @@
 """Reads about agencies and their staff, shared by the home pages and the agency pages."""
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Max, Q, QuerySet
@@ -15,8 +15,25 @@ from agencies.models import (
     Membership,
     QuarantinedRow,
     Role,
+    SourceRecord,
 )
 from sharehub_bridge.normalise import DOB_ORDER_MONTH_FIRST, DOB_REPAIRS
+
+
+def dataset_owners(dataset_ids: Collection[int]) -> dict[int, int]:
+    """{dataset id: its agency's id}: what the audit trail files a read of the dataset under
+    (registered as audit.owners' lookup in AgenciesConfig.ready)."""
+    return dict(Dataset.objects.filter(pk__in=dataset_ids).values_list("pk", "agency_id"))
+
+
+def record_owners(record_ids: Collection[int]) -> dict[int, tuple[int, int]]:
+    """{record id: (its agency's id, its dataset's id)}, for the audit trail likewise."""
+    return {
+        record_id: (agency_id, dataset_id)
+        for record_id, agency_id, dataset_id in SourceRecord.objects.filter(
+            pk__in=record_ids
+        ).values_list("pk", "dataset__agency_id", "dataset_id")
+    }
 
 
 def partnership_agencies() -> QuerySet[Agency]:

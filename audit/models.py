@@ -153,7 +153,7 @@ class ReadFlag(models.Model):
     # The agency the reader acted for, whose IG officers can be asked to explain the reading;
     # null on flags told before issue 22.
     reader_agency_id = models.IntegerField(null=True, blank=True)
-    # When the agency's IG officers were notified of it (audit.reads.unusual_reads_tell). The
+    # When the agency's IG officers were notified of it (oversight.flags.unusual_reads_tell). The
     # reads page stores each flag it computes, so an officer can ask about it at once; telling
     # stays the beat task's, claimed through this column so each flag is told once.
     told_at = models.DateTimeField(null=True, blank=True)
@@ -180,7 +180,7 @@ class ReadQuestion(models.Model):
     """An owner agency's IG officer asking the reader's agency to explain a flagged read, and
     its answer: one thread, seen by the IG officers of both agencies and nobody else.
 
-    Free text, screened for identifiers before it is kept (audit.questions); the person is
+    Free text, screened for identifiers before it is kept (oversight.questions); the person is
     named by reference only, as in the flag.
     """
 

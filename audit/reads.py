@@ -1,24 +1,21 @@
-"""Which agency's records each audit entry shows, and telling an agency's IG officers of
-unusual reading of them (issue 20): each agency answers for its own records, whoever reads them.
+"""Which agency's records each audit entry shows (issue 20): each agency answers for its own
+records, whoever reads them.
 
     record_reads_write(entry)   RecordRead rows for a new entry (audit.services calls it): case
                                 summaries, risk pages, alerts, search results, explain pages,
                                 exports, dashboard drill-downs, and the assessment steps and
                                 safeguarding overrides that open datasets (references only)
-    read_flags_store(agency_id=)  unusual reads, each stored once as a ReadFlag (reads page, beat)
-    unusual_reads_tell()        flags stored, and each told once as a notification (beat)
+
+Who owns each record and dataset is asked of the lookup agencies registers (audit.owners). The
+flags of unusual reading found over these rows, and telling of them: oversight.flags.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.db import transaction
-from django.utils import timezone
-
-from audit.models import AuditEntry, ReadFlag, RecordRead
-from audit.selectors import Flag
+from audit.models import AuditEntry, RecordRead
+from audit.owners import owner_lookup
 
 
 def _named_records(fields: dict, reference: str):
@@ -98,13 +95,9 @@ def _export_reads_write(entry: AuditEntry, exported: dict[int, set[str]]) -> Non
     """One RecordRead per agency whose datasets an export takes values from. The rows leave as
     a stream after the entry is written, so it names the datasets and keys, not the persons or
     a count of records (records=0, shown as an export on /audit/reads/)."""
-    from agencies.models import Dataset
-
     owners: dict[int, set[str]] = {}
     owned: dict[int, set[int]] = {}
-    for dataset_id, agency_id in Dataset.objects.filter(pk__in=exported).values_list(
-        "pk", "agency_id"
-    ):
+    for dataset_id, agency_id in owner_lookup().datasets(exported).items():
         owners.setdefault(agency_id, set()).update(exported[dataset_id])
         owned.setdefault(agency_id, set()).add(dataset_id)
     RecordRead.objects.bulk_create(
@@ -137,12 +130,8 @@ def _opened(entry: AuditEntry) -> list[int]:
 def _opened_reads_write(entry: AuditEntry, opened: list[int]) -> None:
     """One RecordRead per agency whose datasets the step or override opens: no field or
     record yet (records=0), the datasets named."""
-    from agencies.models import Dataset
-
     owned: dict[int, set[int]] = {}
-    for dataset_id, agency_id in Dataset.objects.filter(pk__in=opened).values_list(
-        "pk", "agency_id"
-    ):
+    for dataset_id, agency_id in owner_lookup().datasets(opened).items():
         owned.setdefault(agency_id, set()).add(dataset_id)
     persons = [entry.person_reference] if entry.person_reference else []
     RecordRead.objects.bulk_create(
@@ -179,8 +168,7 @@ def record_reads_write(entry: AuditEntry) -> None:
     records, datasets = _named_records(fields, entry.person_reference)
     if not records and not datasets:
         return
-    from agencies.models import Dataset, SourceRecord
-
+    lookup = owner_lookup()
     owners: dict[int, dict[str, Any]] = {}
 
     def owner(agency_id: int) -> dict[str, Any]:
@@ -189,9 +177,7 @@ def record_reads_write(entry: AuditEntry) -> None:
         )
 
     if records:
-        for record_id, agency_id, dataset_id in SourceRecord.objects.filter(
-            pk__in=records
-        ).values_list("pk", "dataset__agency_id", "dataset_id"):
+        for record_id, (agency_id, dataset_id) in lookup.records(records).items():
             person, keys = records[record_id]
             read = owner(agency_id)
             read["persons"].add(person)
@@ -199,9 +185,7 @@ def record_reads_write(entry: AuditEntry) -> None:
             read["records"] += 1
             read["datasets"].add(dataset_id)
     if datasets:
-        for dataset_id, agency_id in Dataset.objects.filter(pk__in=datasets).values_list(
-            "pk", "agency_id"
-        ):
+        for dataset_id, agency_id in lookup.datasets(datasets).items():
             owner(agency_id)["persons"].update(datasets[dataset_id])
             owner(agency_id)["datasets"].add(dataset_id)
     RecordRead.objects.bulk_create(
@@ -217,112 +201,3 @@ def record_reads_write(entry: AuditEntry) -> None:
         )
         for agency_id, read in owners.items()
     )
-
-
-def read_flags_store(*, agency_id: int, now: datetime | None = None) -> list[tuple[Flag, ReadFlag]]:
-    """The unusual reads of the agency's records over the last day (audit.selectors.unusual_reads),
-    each with its stored ReadFlag: stored here if it was not yet, once per kind, reader, person
-    and day whoever stores it first (the reads page or the beat task), so what the page lists,
-    what its flagged-only filter finds and what can be asked about are one set of flags.
-    Storing tells nobody: unusual_reads_tell does, once per flag."""
-    from audit.selectors import unusual_reads
-
-    flags = unusual_reads(agency_id=agency_id, now=now)
-    if not flags:
-        return []
-
-    def key(kind: str, actor_id: int | None, person: str, day: date) -> tuple:
-        return (kind, actor_id, person, day)
-
-    # One insert that skips the flags stored already (the unique constraint), then one read
-    # back for their ids: a fixed number of queries however many flags the page shows.
-    ReadFlag.objects.bulk_create(
-        [
-            ReadFlag(
-                agency_id=agency_id,
-                kind=flag.kind,
-                actor_id=flag.actor_id,
-                person_reference=flag.person_reference,
-                day=timezone.localdate(flag.at),
-                detail=flag.detail[:300],
-                at=flag.at,
-                reader_agency_id=flag.reader_agency_id,
-            )
-            for flag in flags
-        ],
-        ignore_conflicts=True,
-    )
-    stored = {
-        key(r.kind, r.actor_id, r.person_reference, r.day): r
-        for r in ReadFlag.objects.filter(
-            agency_id=agency_id,
-            actor_id__in={f.actor_id for f in flags},
-            day__in={timezone.localdate(f.at) for f in flags},
-        )
-    }
-    found = []
-    for flag in flags:
-        row = stored.get(
-            key(flag.kind, flag.actor_id, flag.person_reference, timezone.localdate(flag.at))
-        )
-        if row is not None:
-            found.append((flag, row))
-    return found
-
-
-def unusual_reads_tell(*, now: datetime | None = None) -> int:
-    """Store the unusual reads of each agency's records in the last day (read_flags_store) and
-    tell its IG officers of every flag not told yet, whoever stored it; returns how many were
-    told. Safe to run again: each flag is claimed by a conditional update before it is told."""
-    from django.urls import reverse
-
-    from agencies.models import Agency, Membership, Role
-    from notifications.models import NotificationKind
-    from notifications.services import notify
-
-    now = now or timezone.now()
-    owners = (
-        RecordRead.objects.filter(at__gte=now - timedelta(days=1))
-        .values_list("agency_id", flat=True)
-        .distinct()
-    )
-    for agency_id in sorted(set(owners)):
-        read_flags_store(agency_id=agency_id, now=now)
-    untold = list(ReadFlag.objects.filter(told_at__isnull=True).order_by("at", "pk"))
-    agencies = dict(
-        Agency.objects.filter(pk__in={f.reader_agency_id for f in untold}).values_list("pk", "name")
-    )
-    roles = dict(Role.choices)
-    role_of: dict[tuple[int | None, int | None], str] = {
-        (user_id, agency_id): roles.get(role, role)
-        for user_id, agency_id, role in Membership.objects.filter(
-            user_id__in={f.actor_id for f in untold}
-        ).values_list("user_id", "agency_id", "role")
-    }
-    told = 0
-    for flag in untold:
-        with transaction.atomic():
-            if not ReadFlag.objects.filter(pk=flag.pk, told_at__isnull=True).update(told_at=now):
-                continue  # another run told it
-            told += 1
-            officers = [
-                m.user
-                for m in Membership.objects.filter(
-                    agency_id=flag.agency_id, role=Role.IG_OFFICER, is_active=True
-                ).select_related("user")
-            ]
-            # Notifications are emailed, so the reader goes by role and agency, not by name
-            # (nor by a user number that means nothing to the owner agency); the reads page,
-            # behind sign-in, names them in full.
-            role = role_of.get((flag.actor_id, flag.reader_agency_id), "role not recorded")
-            agency = agencies.get(flag.reader_agency_id or 0, "another agency")
-            notify(
-                recipients=officers,
-                kind=NotificationKind.UNUSUAL_READ,
-                message=(
-                    f"Unusual reading of your agency's records by a member of staff of {agency} "
-                    f"({role}): {flag.detail}."
-                ),
-                link=reverse("audit:reads"),
-            )
-    return told

@@ -120,6 +120,7 @@ INSTALLED_APPS = [
     "alerts",
     "insights",
     "audit",
+    "oversight",
     "subject_access",
     "retention",
     "transparency",
@@ -388,7 +389,7 @@ CELERY_BEAT_SCHEDULE = {
     # The audit trail's head, anchored outside the database even when few entries are written;
     # and unusual reads of each agency's records, told to its IG officers.
     "audit-anchor": {"task": "audit.tasks.anchor", "schedule": 5 * 60},
-    "audit-unusual-reads": {"task": "audit.tasks.unusual_reads_notify", "schedule": 15 * 60},
+    "audit-unusual-reads": {"task": "oversight.tasks.unusual_reads_notify", "schedule": 15 * 60},
     # Hourly is often enough for a reminder counted in days; each agency is reminded at most
     # once per PROTOCOL_APPROVAL_REMINDER_DAYS whatever the schedule (protocols.approvals).
     "protocol-approval-reminders": {

@@ -23,7 +23,7 @@ urlpatterns = [
     path("", include("risk.urls")),
     path("", include("alerts.urls")),
     path("", include("insights.urls")),
-    path("", include("audit.urls")),
+    path("", include("oversight.urls")),
     path("", include("subject_access.urls")),
     path("", include("retention.urls")),
     path("", include("transparency.urls")),

@@ -250,7 +250,7 @@ def test_ig_officers_verify_search_and_export_their_agencys_trail(world, client,
 def test_an_enumeration_of_summaries_is_flagged(world, member):
     linked, practitioner = world
     membership = Membership.objects.get(user=practitioner)
-    from audit.selectors import unusual_access
+    from oversight.selectors import unusual_access
 
     assert [f.kind for f in unusual_access(agency_id=membership.agency_id)] == []
     # 200 summaries in ten minutes: stepping through records one by one.

@@ -59,8 +59,8 @@ def test_the_owning_agencys_ig_officer_sees_reads_of_its_records_by_other_agenci
 def test_unusual_reads_are_flagged_and_pushed_to_the_owning_agencys_ig_officers(
     world, member, other_agency, agency
 ):
-    from audit.selectors import unusual_reads
-    from audit.tasks import unusual_reads_notify
+    from oversight.selectors import unusual_reads
+    from oversight.tasks import unusual_reads_notify
 
     linked, practitioner, version = world
     membership = Membership.objects.get(user=practitioner)

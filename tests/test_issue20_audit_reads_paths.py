@@ -57,7 +57,7 @@ def test_a_search_result_showing_police_values_is_a_read_for_the_police(
     for value in ("Alice", "Smith", "2015-02-01", "01/02/2015", "9434765919"):
         assert value not in body
     # Filtering by the person finds the search too.
-    from audit.selectors import ReadsQuery, record_reads
+    from oversight.selectors import ReadsQuery, record_reads
 
     found = record_reads(agency_id=other_agency.pk, query=ReadsQuery(person=linked.alice.reference))
     assert read.pk in [r.pk for r in found]

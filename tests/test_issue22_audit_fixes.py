@@ -10,10 +10,10 @@ from django.utils.html import escape
 
 from agencies.models import Membership, Role
 from audit.models import AuditAction, ReadFlag, ReadQuestion
-from audit.reads import unusual_reads_tell
-from audit.selectors import PREVIEW_REASON, unusual_reads
 from core.purpose import Purpose
 from notifications.models import Notification, NotificationKind
+from oversight.flags import unusual_reads_tell
+from oversight.selectors import PREVIEW_REASON, unusual_reads
 from protocols.models import ConsentRule, Tier
 from protocols.preview import protocol_preview
 from protocols.services import (

@@ -12,20 +12,20 @@ from hypothesis import strategies as st
 
 from agencies.models import Membership, Role
 from audit.models import AuditAction, AuditEntry, ReadFlag, ReadQuestion, RecordRead
-from audit.questions import (
+from audit.services import audit_record
+from consent.models import OverrideCategory
+from consent.overrides import override_start
+from core.purpose import Purpose
+from notifications.models import Notification, NotificationKind
+from oversight.flags import unusual_reads_tell
+from oversight.questions import (
     NotFound,
     QuestionError,
     question_for,
     read_question_answer,
     read_question_ask,
 )
-from audit.reads import unusual_reads_tell
-from audit.selectors import out_of_hours, unusual_reads
-from audit.services import audit_record
-from consent.models import OverrideCategory
-from consent.overrides import override_start
-from core.purpose import Purpose
-from notifications.models import Notification, NotificationKind
+from oversight.selectors import out_of_hours, unusual_reads
 from protocols.models import ConsentRule
 from protocols.summary import case_summary, case_unlock
 from tests.factories import AgencyFactory
@@ -340,7 +340,7 @@ def test_the_reads_download_has_the_filtered_rows_and_is_audited(
     import csv
     import io
 
-    from audit import read_rows
+    from oversight import read_rows
 
     linked, practitioner, version = world
     membership = _membership(practitioner)

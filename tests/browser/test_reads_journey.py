@@ -13,9 +13,9 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from agencies.models import Membership, Role
-from audit.reads import unusual_reads_tell
 from core.purpose import Purpose
 from notifications.models import NotificationKind
+from oversight.flags import unusual_reads_tell
 from protocols.summary import case_summary
 from tests.browser.conftest import expect_accessible
 from tests.browser.test_consent_journey import tab_to

@@ -21,7 +21,9 @@ from django.db.models import Q, QuerySet
 from agencies.labels import readable_label
 from agencies.models import Agency, Dataset, Membership, Role
 from audit.models import ReadFlag, ReadQuestion, RecordRead
-from audit.selectors import Flag, read_reasons, reader_label, reasons_behind
+from oversight.selectors import Flag, read_reasons, reader_label, reasons_behind
+from protocols.fields import dataset_catalogues
+from protocols.models import ProtocolVersion
 
 
 @dataclass
@@ -52,8 +54,6 @@ class ReadRow:
 
 
 def read_rows(reads: list[RecordRead]) -> list[ReadRow]:
-    from protocols.models import ProtocolVersion
-
     agencies = dict(
         Agency.objects.filter(pk__in={r.entry.agency_id for r in reads}).values_list("pk", "name")
     )
@@ -95,8 +95,6 @@ def read_rows(reads: list[RecordRead]) -> list[ReadRow]:
 def _field_labels(dataset_ids: set[int]) -> dict[str, str]:
     """{field key: label} over the datasets' catalogues; a key two datasets label differently
     takes the first dataset's label, which differ only when admins typed their own."""
-    from protocols.fields import dataset_catalogues
-
     labels: dict[str, str] = {}
     for catalogue in dataset_catalogues(dataset_ids).values():
         for info in catalogue:
@@ -171,7 +169,7 @@ def told_flags(*, agency_id: int, since: datetime, limit: int) -> list[ToldFlag]
 
 
 def flags_to_look_at(found: list[tuple[Flag, ReadFlag]]) -> list[ToldFlag]:
-    """The flags computed now (audit.reads.read_flags_store) as the page lists them: the
+    """The flags computed now (oversight.flags.read_flags_store) as the page lists them: the
     reader as the live flag names them, what is unusual as of now, and the stored flag to ask
     about, with its first question if one was asked."""
     flags = [stored for _, stored in found]

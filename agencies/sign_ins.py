@@ -1,5 +1,6 @@
 """Sign-ins and failed sign-ins go to the audit trail, under the agencies the account acts for,
-so each agency's IG officer sees its own staff's sign-ins on /audit/.
+so each agency's IG officer sees its own staff's sign-ins on /audit/. Connected here, where
+memberships live, since the trail itself imports no app (AgenciesConfig.ready).
 
 A member of staff picks the agency they act for after signing in (agencies.access), so a
 sign-in is not yet for one agency: it is written once per agency the account can act in, each

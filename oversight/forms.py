@@ -6,8 +6,8 @@ from typing import cast
 from django import forms
 
 from audit.models import MAX_QUESTION, MIN_QUESTION, AuditAction
-from audit.selectors import READ_KINDS
 from core.forms import TextDateField
+from oversight.selectors import READ_KINDS
 
 
 class AuditSearchForm(forms.Form):
@@ -19,7 +19,7 @@ class AuditSearchForm(forms.Form):
         help_text="The 10-character reference, never a name.",
     )
     # Chosen by name: no IG officer knows a version's database id. Choices are the protocols
-    # their agency is party to (audit.selectors.protocol_choices), set by the view.
+    # their agency is party to (oversight.selectors.protocol_choices), set by the view.
     protocol = forms.TypedChoiceField(
         label="Protocol", required=False, coerce=int, empty_value=None
     )

@@ -1,7 +1,9 @@
 from django.urls import path
 
-from audit import views
+from oversight import views
 
+# The pages are the audit trail's, under /audit/, and are reversed as "audit:..." by the
+# templates, the navigation and the links notifications carry: the namespace names the pages.
 app_name = "audit"
 
 urlpatterns = [

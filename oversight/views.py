@@ -16,9 +16,11 @@ from django.views.decorators.cache import never_cache
 from accounts.ratelimits import rate_limited
 from agencies.access import MemberRequest, role_required
 from agencies.models import Agency, Role
-from audit.forms import AuditSearchForm, ReadAnswerForm, ReadQuestionForm, ReadsSearchForm
 from audit.models import AuditAction
-from audit.questions import (
+from audit.services import audit_record, audit_verify
+from oversight.flags import read_flags_store
+from oversight.forms import AuditSearchForm, ReadAnswerForm, ReadQuestionForm, ReadsSearchForm
+from oversight.questions import (
     NotFound,
     QuestionError,
     flag_to_ask_about,
@@ -27,7 +29,7 @@ from audit.questions import (
     read_question_answer,
     read_question_ask,
 )
-from audit.read_rows import (
+from oversight.read_rows import (
     CSV_HEADER,
     flag_readers,
     flags_to_look_at,
@@ -35,8 +37,7 @@ from audit.read_rows import (
     read_rows,
     told_flags,
 )
-from audit.reads import read_flags_store
-from audit.selectors import (
+from oversight.selectors import (
     AuditQuery,
     ReadsQuery,
     audit_entries,
@@ -44,7 +45,6 @@ from audit.selectors import (
     record_reads,
     unusual_access,
 )
-from audit.services import audit_record, audit_verify
 from sharehub_bridge.definitions import csv_cell_safe
 
 PAGE_ROWS = 100

@@ -30,7 +30,11 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from audit.models import AuditAction, AuditEntry, RecordRead
+from agencies.models import Agency, Role
+from alerts.models import AlertDelivery
+from audit.models import AuditAction, AuditEntry, ReadFlag, RecordRead
+from consent.models import ConsentRequest, SafeguardingOverride
+from protocols.models import Protocol, ProtocolVersion
 
 BURST_COUNT = 50
 BURST_MINUTES = 10
@@ -73,8 +77,6 @@ def audit_entries(*, agency_id: int, query: AuditQuery) -> QuerySet[AuditEntry]:
 def protocol_choices(*, agency_id: int) -> list[tuple[int, str]]:
     """The protocols the agency is or was party to, as an IG officer knows them: the latest
     version's name and the reference ("MASH sharing (P89YNPET)"), by name."""
-    from protocols.models import ProtocolVersion
-
     latest: dict[int, tuple[int, str, str]] = {}
     for protocol_id, number, name, reference in ProtocolVersion.objects.filter(
         parties__pk=agency_id
@@ -90,8 +92,6 @@ def protocol_choices(*, agency_id: int) -> list[tuple[int, str]]:
 def with_protocol(entries: QuerySet[AuditEntry], protocol_id: int) -> QuerySet[AuditEntry]:
     """Entries under any version of the protocol, and its changes that name no version (given
     to or taken from someone: detail["protocol"] holds its reference)."""
-    from protocols.models import Protocol
-
     protocol = Protocol.objects.filter(pk=protocol_id).first()
     if protocol is None:
         return entries.none()
@@ -199,8 +199,6 @@ def reader_label(name: str, role: str, agency: str) -> str:
 
 def _reader_label(entries: list[AuditEntry]):
     """Each entry's reader by reader_label, from one query for the agencies' names."""
-    from agencies.models import Agency, Role
-
     names: dict[int | None, str] = dict(
         Agency.objects.filter(pk__in={e.agency_id for e in entries}).values_list("pk", "name")
     )
@@ -290,9 +288,6 @@ def _out_of_hours(entries: list[AuditEntry], label) -> list[Flag]:
 def read_reasons(pairs: set[tuple[int | None, str]]) -> dict[tuple[int, str], list[str]]:
     """What stood behind each (reader, person reference): an alert delivered to them about the
     person, a consent request or a safeguarding override of theirs; pairs with none are absent."""
-    from alerts.models import AlertDelivery
-    from consent.models import ConsentRequest, SafeguardingOverride
-
     pairs = {(a, r) for a, r in pairs if a is not None and r}
     if not pairs:
         return {}
@@ -390,8 +385,6 @@ class ReadsQuery:
 def record_reads(*, agency_id: int, query: ReadsQuery | None = None) -> QuerySet[RecordRead]:
     """Reads of the agency's records by anyone, newest first, each annotated `flagged`: a flag
     told to the agency (ReadFlag) covers its reader, day and (for "no reason") person."""
-    from audit.models import ReadFlag
-
     query = query or ReadsQuery()
     flags = ReadFlag.objects.filter(
         agency_id=agency_id, actor_id=OuterRef("entry__actor_id"), day=OuterRef("day")
