@@ -16,13 +16,12 @@ import argparse
 import hashlib
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
-from bench.common import OUT, ROOT, arguments, fresh_sqlite
+from bench.common import ROOT, arguments
 from bench.linkage_runner import synthetic_set
 from bench.linkage_sets import set_build
+from bench.linkage_shapes import sharehub_run
 
 # A fixed key, so two runs differ only in the code (any key gives the same persons; this makes
 # the figures that count hash collisions comparable too).
@@ -42,26 +41,6 @@ def _untimed(value):
     if isinstance(value, list):
         return [_untimed(item) for item in value]
     return value
-
-
-def _child(directory: Path, label: str, *, full_rerun: bool) -> dict:
-    var_dir = OUT / f"var-digest-{label}"
-    fresh_sqlite(var_dir)
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")} | {
-        "SHAREHUB_VAR_DIR": str(var_dir),
-        "SHAREHUB_LOG_LEVEL": "WARNING",
-        "SHAREHUB_LINKAGE_KEY": DIGEST_LINKAGE_KEY,
-    }
-    out = var_dir / "result.json"
-    command = [sys.executable, "-m", "bench.linkage_child", str(directory), "--out", str(out)]
-    if full_rerun:
-        command.append("--full-rerun")
-    completed = subprocess.run(  # noqa: S603
-        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL
-    )
-    if completed.returncode:
-        raise SystemExit(f"linkage child run {label} failed")
-    return json.loads(out.read_text())
 
 
 def result_digest(result: dict) -> tuple[str, dict]:
@@ -100,7 +79,14 @@ def main() -> None:
             directory = synthetic_set(args.people)
         else:
             directory = set_build(name, people=args.people)
-        digest, canonical = result_digest(_child(directory, label, full_rerun=SETS[name]))
+        digest, canonical = result_digest(
+            sharehub_run(
+                directory,
+                label=f"digest-{label}",
+                linkage_key=DIGEST_LINKAGE_KEY,
+                full_rerun=SETS[name],
+            )
+        )
         print(
             f"{label}: {digest} ({len(canonical['persons']):,} persons, "
             f"{len(canonical['unlinked']):,} records without one)",

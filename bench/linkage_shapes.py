@@ -60,9 +60,11 @@ def sharehub_run(
     order: list[str] | None = None,
     at_once=False,
     linkage_key: str | None = None,
+    full_rerun=False,
 ):
     """Load and link a set in a child process on a fresh SQLite database; its JSON result.
-    Runs given one linkage key hash alike, so only the load order differs between them."""
+    Runs given one linkage key hash alike, so only the load order differs between them.
+    `full_rerun`: a full re-link follows the last extract (bench.linkage_digest)."""
     var_dir = OUT / f"var-shapes-{label}"
     fresh_sqlite(var_dir)
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")} | {
@@ -77,6 +79,8 @@ def sharehub_run(
         command += ["--order", ",".join(order)]
     if at_once:
         command.append("--at-once")
+    if full_rerun:
+        command.append("--full-rerun")
     completed = subprocess.run(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)  # noqa: S603
     if completed.returncode:
         raise SystemExit(f"linkage child run {label} failed")
